@@ -1,0 +1,51 @@
+# Kanta: the few things a newcomer runs.  `make report` (main job) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kanta-installed
+DEMO := data/demo
+SAMPLE := data/sample
+PERIOD ?=
+LANG_REPORT ?= en
+
+.PHONY: report test lab venv demo-data sample-data browser benchmark clean
+
+# The venv is rebuilt when pyproject.toml is newer than the last install.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+$(DEMO)/transactions.parquet: | $(STAMP)
+	$(BIN)/kanta demo-data --out $(DEMO)
+
+demo-data: $(DEMO)/transactions.parquet
+
+report: $(STAMP) $(DEMO)/transactions.parquet
+	$(BIN)/kanta report --data $(DEMO) --out reports --lang $(LANG_REPORT) $(if $(PERIOD),--period $(PERIOD),)
+
+# Chromium for the real-browser check: Debian's package (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: install Debian's chromium package (sudo apt-get install chromium)"; fi; }
+
+test: $(STAMP) browser
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+# Rebuild the committed small sample (2,000 customers) after changing the generator.
+sample-data: $(STAMP)
+	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,119 @@
+"""The ``kanta`` command: thin argument parsing over the package's functions.
+
+Every subcommand turns a :class:`~analysis.errors.KantaError` into one line on
+stderr and exit code 2, so operators and schedulers never see a traceback for bad
+input. Heavy libraries are imported inside the handlers to keep start-up fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from analysis.errors import KantaError
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
+
+
+# --- foundation -------------------------------------------------------------
+def _cmd_demo_data(args) -> int:
+    from analysis import demo
+
+    out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed)
+    print(out)
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from analysis import data
+
+    src = data.load_source(args.source, as_of=args.as_of)
+    print(src.summary())
+    return 0
+
+
+def _cmd_customers(args) -> int:
+    from analysis import customers, data
+
+    src = data.load_source(args.source, as_of=args.as_of)
+    table = customers.customer_table(src, as_of=args.as_of, freq=args.freq, include_prospects=args.include_prospects)
+    data.write_table(table, args.out)
+    print(f"{len(table)} customers -> {args.out}")
+    return 0
+
+
+def _register_foundation(sub) -> None:
+    p = sub.add_parser("demo-data", help="write the synthetic demo customer base (with truth.json)")
+    p.add_argument("--out", required=True, help="directory to write")
+    p.add_argument("--customers", type=int, default=20_000, help="number of registered customers (default 20000)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same bytes)")
+    p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("validate", help="check a data source against the data contract")
+    _add_source(p)
+    p.add_argument("--as-of", default=None, help="analysis date YYYY-MM-DD (default: last transaction date)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("customers", help="write the customer table (one row per customer)")
+    _add_source(p)
+    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--freq", choices=["D", "W"], default="D", help="time unit of frequency/recency/T (default D)")
+    p.add_argument("--include-prospects", action="store_true", help="also list registered customers who never bought")
+    p.set_defaults(func=_cmd_customers)
+
+
+# --- clv (owned by the CLV work) --------------------------------------------
+def _register_clv(sub) -> None:
+    if importlib.util.find_spec("analysis.clv") is not None:
+        importlib.import_module("analysis.clv").add_cli(sub)
+
+
+# --- churn (owned by the churn work) ----------------------------------------
+def _register_churn(sub) -> None:
+    if importlib.util.find_spec("analysis.survival") is not None:
+        importlib.import_module("analysis.survival").add_cli(sub)
+
+
+# --- segments (owned by the segments work) ----------------------------------
+def _register_segments(sub) -> None:
+    if importlib.util.find_spec("analysis.segments") is not None:
+        importlib.import_module("analysis.segments").add_cli(sub)
+
+
+# --- experiments (owned by the experiments work) ----------------------------
+def _register_experiments(sub) -> None:
+    if importlib.util.find_spec("analysis.experiments") is not None:
+        importlib.import_module("analysis.experiments").add_cli(sub)
+
+
+# --- report (owned by the report work) --------------------------------------
+def _register_report(sub) -> None:
+    if importlib.util.find_spec("analysis.report") is not None:
+        importlib.import_module("analysis.report").add_cli(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kanta", description="Kanta: customer-base analytics for CRM teams.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in (_register_foundation, _register_clv, _register_churn, _register_segments,
+                     _register_experiments, _register_report):
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KantaError as exc:
+        print(f"kanta: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

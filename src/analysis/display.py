@@ -1,0 +1,90 @@
+"""Show narrative, tables and figures in a notebook so the rendered HTML reads well.
+
+Notebooks call these instead of printing: headings and sentences become Markdown,
+tables become compact responsive HTML, figures become embedded PNG images with a
+title and alt text (self-contained HTML that can be e-mailed and read offline).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Mapping
+
+import pandas as pd
+
+
+def _display(obj) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def heading(text: str, level: int = 2) -> None:
+    """Show a heading (level 1-4)."""
+    from IPython.display import Markdown
+
+    _display(Markdown("#" * level + " " + text))
+
+
+def say(text: str) -> None:
+    """Show a paragraph of narrative (Markdown)."""
+    from IPython.display import Markdown
+
+    _display(Markdown(text))
+
+
+def table_html(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> str:
+    """A DataFrame as a compact HTML table that scrolls sideways on a phone."""
+    body = df.to_html(index=index, border=0, classes="kanta-table", escape=True, na_rep="–")
+    cap = f"<p class='kanta-caption'><strong>{html.escape(caption)}</strong></p>" if caption else ""
+    return f"<div class='kanta-table-wrap' style='overflow-x:auto;max-width:100%'>{cap}{body}</div>"
+
+
+def show_table(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> None:
+    """Show a DataFrame as a captioned table (format numbers before, in the report's language)."""
+    from IPython.display import HTML
+
+    _display(HTML(table_html(df, caption, index)))
+
+
+def figure_html(fig, title: str, alt: str, dpi: int = 100) -> str:
+    """A matplotlib figure as an embedded PNG ``<figure>`` with title and alt text."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    t, a = html.escape(title, quote=True), html.escape(alt, quote=True)
+    return (
+        f"<figure class='kanta-figure' style='margin:0 0 1em 0'>"
+        f"<img src='data:image/png;base64,{data}' alt='{a}' title='{t}' style='max-width:100%;height:auto'/>"
+        f"<figcaption><strong>{html.escape(title)}</strong></figcaption></figure>"
+    )
+
+
+def show_figure(fig, title: str, alt: str) -> None:
+    """Show a figure with a title and alt text, then close it so it is not drawn twice."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+
+    _display(HTML(figure_html(fig, title, alt)))
+    plt.close(fig)
+
+
+def key_numbers_html(items: Mapping[str, tuple[str, str | None]]) -> str:
+    """Cards of key numbers: ``{label: (value, change_text_or_None)}``."""
+    cards = []
+    for label, (value, change) in items.items():
+        ch = f"<div class='kanta-change' style='font-size:0.85em;color:#555'>{html.escape(change)}</div>" if change else ""
+        cards.append(
+            "<div class='kanta-card' style='flex:1 1 10em;border:1px solid #ddd;border-radius:6px;padding:0.5em 0.8em'>"
+            f"<div class='kanta-label' style='font-size:0.85em;color:#444'>{html.escape(label)}</div>"
+            f"<div class='kanta-value' style='font-size:1.4em;font-weight:bold'>{html.escape(value)}</div>{ch}</div>"
+        )
+    return "<div class='kanta-cards' style='display:flex;flex-wrap:wrap;gap:0.6em'>" + "".join(cards) + "</div>"
+
+
+def show_key_numbers(items: Mapping[str, tuple[str, str | None]]) -> None:
+    """Show key numbers as cards, most important first."""
+    from IPython.display import HTML
+
+    _display(HTML(key_numbers_html(items)))

@@ -1,0 +1,764 @@
+"""A/B tests and campaign experiments: guards, tests, planner, CUPED, Bayesian and sequential views.
+
+Every test returns a small frozen result object (estimate, interval, p-value, ``summary()``);
+the campaign final report turns them into plain sentences for a marketing manager.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, asdict
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from analysis.errors import DataError, ParameterError
+
+__all__ = [
+    "ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "BayesResult",
+    "SequentialResult", "RetentionComparison",
+    "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
+    "sample_size_proportions", "mde_proportions", "power_proportions", "sample_size_means", "mde_means",
+    "cuped_test", "bayes_proportions", "msprt", "simulate_peeking", "compare_retention",
+]
+
+SRM_THRESHOLD = 0.001  # flag a sample ratio mismatch only on strong evidence (common industry practice)
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ParameterError(f"alpha: got {alpha!r}, expected a number between 0 and 1 (e.g. 0.05).")
+    return float(alpha)
+
+
+def _check_counts(conversions: int, n: int, arm: str) -> None:
+    if n <= 0 or conversions < 0 or conversions > n:
+        raise ParameterError(
+            f"{arm}: got {conversions} conversions out of {n} customers, expected 0 <= conversions <= customers and customers > 0."
+        )
+
+
+def _rows(rows: dict) -> pd.DataFrame:
+    """Tidy summary: one row per quantity, columns estimate / ci_low / ci_high / p_value."""
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high", "p_value"])
+
+
+# --- frequentist tests ------------------------------------------------------
+def wilson_interval(conversions: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval for one proportion (no continuity correction)."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = conversions / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@dataclass(frozen=True)
+class ProportionTest:
+    """Two-proportion comparison, treatment ``b`` against control ``a``.
+
+    ``estimate`` is the difference in conversion rate ``rate_b - rate_a`` (percentage points as a
+    fraction), with a Newcombe hybrid score interval; ``relative_lift`` is ``rate_b / rate_a - 1``
+    with a delta-method interval; ``p_value`` is the pooled two-sided z-test.
+    """
+
+    conversions_a: int
+    n_a: int
+    conversions_b: int
+    n_b: int
+    rate_a: float
+    rate_b: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    z: float
+    p_value: float
+    relative_lift: float
+    lift_ci_low: float
+    lift_ci_high: float
+    alpha: float
+    margin: float | None = None
+    noninferiority_p_value: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+    @property
+    def noninferior(self) -> bool | None:
+        """True when the treatment is shown to be no worse than control by more than ``margin``."""
+        return None if self.noninferiority_p_value is None else self.noninferiority_p_value < self.alpha
+
+    def summary(self) -> pd.DataFrame:
+        return _rows({
+            "rate_a": [self.rate_a, *wilson_interval(self.conversions_a, self.n_a, self.alpha), np.nan],
+            "rate_b": [self.rate_b, *wilson_interval(self.conversions_b, self.n_b, self.alpha), np.nan],
+            "difference": [self.estimate, self.ci_low, self.ci_high, self.p_value],
+            "relative_lift": [self.relative_lift, self.lift_ci_low, self.lift_ci_high, self.p_value],
+        })
+
+
+def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: int, alpha: float = 0.05,
+                        margin: float | None = None) -> ProportionTest:
+    """Compare conversion rates of control ``a`` and treatment ``b``.
+
+    Parameters
+    ----------
+    conversions_a, n_a : int
+        Converted customers and all customers in the control arm.
+    conversions_b, n_b : int
+        The same for the treatment arm.
+    alpha : float
+        Two-sided significance level; intervals are ``1 - alpha``.
+    margin : float, optional
+        Non-inferiority margin (absolute, e.g. 0.01 = one percentage point). When given,
+        ``noninferiority_p_value`` tests H0: ``rate_b - rate_a <= -margin`` with an unpooled
+        one-sided z-test.
+
+    Returns
+    -------
+    ProportionTest
+        Difference ``rate_b - rate_a`` with Newcombe's hybrid score interval (method 10 of
+        Newcombe 1998), pooled z-test p-value (as ``statsmodels`` ``proportions_ztest``) and the
+        relative lift with a delta-method interval.
+
+    Example
+    -------
+    >>> r = two_proportion_test(48, 80, 56, 70)
+    >>> round(r.ci_low, 4), round(r.ci_high, 4)
+    (0.0524, 0.3339)
+    """
+    alpha = _check_alpha(alpha)
+    _check_counts(conversions_a, n_a, "control")
+    _check_counts(conversions_b, n_b, "treatment")
+    pa, pb = conversions_a / n_a, conversions_b / n_b
+    diff = pb - pa
+    # Newcombe hybrid score interval from the two Wilson intervals
+    la, ua = wilson_interval(conversions_a, n_a, alpha)
+    lb, ub = wilson_interval(conversions_b, n_b, alpha)
+    ci_low = diff - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
+    ci_high = diff + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
+    # pooled z-test
+    pooled = (conversions_a + conversions_b) / (n_a + n_b)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    z = diff / se0 if se0 > 0 else 0.0
+    p_value = float(2 * stats.norm.sf(abs(z)))
+    # relative lift rate_b / rate_a - 1, delta method on the ratio
+    zc = stats.norm.ppf(1 - alpha / 2)
+    var_a, var_b = pa * (1 - pa) / n_a, pb * (1 - pb) / n_b
+    if pa > 0:
+        lift = pb / pa - 1
+        se_lift = math.sqrt(var_b / pa**2 + pb**2 * var_a / pa**4)
+        lift_lo, lift_hi = lift - zc * se_lift, lift + zc * se_lift
+    else:
+        lift = lift_lo = lift_hi = float("nan")
+    ni_p = None
+    if margin is not None:
+        if margin < 0:
+            raise ParameterError(f"margin: got {margin!r}, expected a non-negative number (how much worse is acceptable).")
+        se1 = math.sqrt(var_a + var_b)
+        ni_p = float(stats.norm.sf((diff + margin) / se1)) if se1 > 0 else float(diff + margin <= 0)
+    return ProportionTest(conversions_a, n_a, conversions_b, n_b, pa, pb, diff, ci_low, ci_high, z, p_value,
+                          lift, lift_lo, lift_hi, alpha, margin, ni_p)
+
+
+@dataclass(frozen=True)
+class MeanTest:
+    """Welch comparison of means, treatment ``b`` minus control ``a`` (e.g. revenue per customer)."""
+
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    t: float
+    df: float
+    p_value: float
+    std_error: float
+    alpha: float
+    margin: float | None = None
+    noninferiority_p_value: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+    @property
+    def relative_lift(self) -> float:
+        return self.mean_b / self.mean_a - 1 if self.mean_a else float("nan")
+
+    def summary(self) -> pd.DataFrame:
+        return _rows({
+            "mean_a": [self.mean_a, np.nan, np.nan, np.nan],
+            "mean_b": [self.mean_b, np.nan, np.nan, np.nan],
+            "difference": [self.estimate, self.ci_low, self.ci_high, self.p_value],
+        })
+
+
+def _as_values(values, arm: str) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size < 2:
+        raise ParameterError(f"{arm}: got {x.size} values, expected at least 2 to estimate a variance.")
+    return x
+
+
+def welch_test(values_a, values_b, alpha: float = 0.05, margin: float | None = None) -> MeanTest:
+    """Welch's unequal-variance t-test and interval for ``mean(b) - mean(a)``.
+
+    Parameters
+    ----------
+    values_a, values_b : array-like
+        One value per customer (e.g. revenue in the window) for control and treatment.
+    alpha : float
+        Two-sided level.
+    margin : float, optional
+        Non-inferiority margin in the values' units: H0 ``mean_b - mean_a <= -margin``.
+
+    Returns
+    -------
+    MeanTest
+
+    Example
+    -------
+    >>> r = welch_test([0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0],
+    ...                [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4])
+    >>> round(r.p_value, 5)
+    0.07939
+    """
+    alpha = _check_alpha(alpha)
+    a, b = _as_values(values_a, "control"), _as_values(values_b, "treatment")
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    diff = float(b.mean() - a.mean())
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
+    t = diff / se if se > 0 else 0.0
+    p = float(2 * stats.t.sf(abs(t), df)) if se > 0 else 1.0
+    q = stats.t.ppf(1 - alpha / 2, df)
+    ni_p = None
+    if margin is not None:
+        if margin < 0:
+            raise ParameterError(f"margin: got {margin!r}, expected a non-negative number.")
+        ni_p = float(stats.t.sf((diff + margin) / se, df)) if se > 0 else float(diff + margin <= 0)
+    return MeanTest(a.size, b.size, float(a.mean()), float(b.mean()), diff, diff - q * se, diff + q * se,
+                    t, df, p, se, alpha, margin, ni_p)
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Percentile bootstrap interval for ``statistic(b) - statistic(a)``."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_boot: int
+    seed: int
+    alpha: float
+
+    def summary(self) -> pd.DataFrame:
+        return _rows({"difference": [self.estimate, self.ci_low, self.ci_high, self.p_value]})
+
+
+def bootstrap_difference(values_a, values_b, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0,
+                         statistic=np.mean) -> BootstrapResult:
+    """Bootstrap interval for a difference of a statistic (default mean), robust to skewed revenue.
+
+    Each arm is resampled with replacement on its own (stratified bootstrap). The p-value is the
+    two-sided share of bootstrap differences on the other side of zero.
+
+    Example
+    -------
+    >>> r = bootstrap_difference([0, 0, 10, 0, 50], [0, 20, 0, 30, 40], seed=1)
+    >>> r.ci_low < r.estimate < r.ci_high
+    True
+    """
+    alpha = _check_alpha(alpha)
+    a, b = _as_values(values_a, "control"), _as_values(values_b, "treatment")
+    rng = np.random.default_rng(seed)
+    est = float(statistic(b) - statistic(a))
+    # resample in blocks to keep memory bounded on large arms
+    diffs = np.empty(n_boot)
+    block = max(1, int(2e7 // max(a.size, b.size)))
+    for start in range(0, n_boot, block):
+        k = min(block, n_boot - start)
+        ia = rng.integers(0, a.size, size=(k, a.size))
+        ib = rng.integers(0, b.size, size=(k, b.size))
+        diffs[start:start + k] = statistic(b[ib], axis=1) - statistic(a[ia], axis=1)
+    lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
+    p = min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))
+    return BootstrapResult(est, float(lo), float(hi), float(p), n_boot, seed, alpha)
+
+
+@dataclass(frozen=True)
+class SrmResult:
+    """Sample ratio mismatch check: chi-square goodness of fit against the planned split."""
+
+    observed: tuple
+    expected: tuple
+    statistic: float
+    df: int
+    p_value: float
+    threshold: float = SRM_THRESHOLD
+
+    @property
+    def mismatch(self) -> bool:
+        """True when the arms' sizes are too far from the plan to trust randomisation."""
+        return self.p_value < self.threshold
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"observed": self.observed, "expected": self.expected})
+
+
+def srm_test(observed_counts: Sequence[int], expected_shares: Sequence[float],
+             threshold: float = SRM_THRESHOLD) -> SrmResult:
+    """Chi-square test of observed arm sizes against the planned shares.
+
+    Parameters
+    ----------
+    observed_counts : sequence of int
+        Customers per arm.
+    expected_shares : sequence of float
+        Planned share per arm (normalised to sum to 1).
+    threshold : float
+        ``mismatch`` is flagged when ``p_value < threshold`` (default 0.001).
+
+    Example
+    -------
+    >>> srm_test([5000, 5200], [0.5, 0.5]).mismatch
+    False
+    """
+    obs = np.asarray(observed_counts, dtype=float)
+    shares = np.asarray(expected_shares, dtype=float)
+    if obs.shape != shares.shape or obs.size < 2:
+        raise ParameterError(
+            f"srm_test: got {obs.size} counts and {shares.size} shares, expected the same number (at least 2)."
+        )
+    if (shares <= 0).any() or not np.isfinite(shares).all():
+        raise ParameterError("srm_test: planned shares must all be positive numbers.")
+    expected = shares / shares.sum() * obs.sum()
+    stat = float(((obs - expected) ** 2 / expected).sum())
+    df = obs.size - 1
+    return SrmResult(tuple(int(x) for x in obs), tuple(float(x) for x in expected), stat, df,
+                     float(stats.chi2.sf(stat, df)), threshold)
+
+
+def adjust_p_values(p_values, method: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted p-values.
+
+    Parameters
+    ----------
+    p_values : sequence of float or pd.Series
+        One p-value per metric or variant (a Series keeps its labels).
+    method : {"holm", "bh"}
+    alpha : float
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``p_value``, ``p_adjusted``, ``reject``.
+
+    Example
+    -------
+    >>> adjust_p_values([0.01, 0.04, 0.03], "holm")["p_adjusted"].round(2).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    alpha = _check_alpha(alpha)
+    p = pd.Series(p_values, dtype=float)
+    m = len(p)
+    order = np.argsort(p.to_numpy(), kind="mergesort")
+    ps = p.to_numpy()[order]
+    if method == "holm":
+        adj = np.maximum.accumulate((m - np.arange(m)) * ps)
+    elif method in ("bh", "fdr_bh"):
+        adj = np.minimum.accumulate((m / np.arange(m, 0, -1) * ps[::-1]))[::-1]
+    else:
+        raise ParameterError(f"method: got {method!r}, expected 'holm' or 'bh'.")
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return pd.DataFrame({"p_value": p.to_numpy(), "p_adjusted": out, "reject": out < alpha}, index=p.index)
+
+
+# --- planner ----------------------------------------------------------------
+def _check_rates(baseline: float, mde_abs: float) -> float:
+    p2 = baseline + mde_abs
+    if not 0 < baseline < 1 or not 0 < p2 < 1 or mde_abs == 0:
+        raise ParameterError(
+            f"baseline {baseline!r} and mde_abs {mde_abs!r}: expected 0 < baseline < 1, a non-zero effect "
+            "and baseline + mde_abs between 0 and 1."
+        )
+    return p2
+
+
+def power_proportions(baseline: float, mde_abs: float, n: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided two-proportion test with ``n`` customers per arm (as R ``power.prop.test``)."""
+    p1, p2 = baseline, _check_rates(baseline, mde_abs)
+    qa = stats.norm.ppf(1 - _check_alpha(alpha) / 2)
+    pbar = (p1 + p2) / 2
+    num = math.sqrt(n) * abs(p2 - p1) - qa * math.sqrt(2 * pbar * (1 - pbar))
+    return float(stats.norm.cdf(num / math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))))
+
+
+def sample_size_proportions(baseline: float, mde_abs: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Customers per arm to detect an absolute change ``mde_abs`` in a conversion rate.
+
+    Uses the classic normal-approximation formula with the pooled variance under H0 and the
+    unpooled variance under H1 (Fleiss, without continuity correction), which is what R's
+    ``power.prop.test`` solves (two-sided, ``strict = FALSE``)::
+
+        n = (z_{1-alpha/2} sqrt(2 pbar (1 - pbar)) + z_{power} sqrt(p1 q1 + p2 q2))^2 / (p2 - p1)^2
+
+    rounded up. ``statsmodels`` ``NormalIndPower`` with Cohen's arcsine effect size
+    (``proportion_effectsize``) gives a slightly different n (it works on the arcsine scale);
+    the two agree within a few percent for the small effects campaigns have, and the tests
+    show both.
+
+    Example
+    -------
+    >>> sample_size_proportions(0.5, 0.25, power=0.9)
+    77
+    """
+    p1, p2 = baseline, _check_rates(baseline, mde_abs)
+    if not 0 < power < 1:
+        raise ParameterError(f"power: got {power!r}, expected a number between 0 and 1 (e.g. 0.8).")
+    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
+    pbar = (p1 + p2) / 2
+    n = ((qa * math.sqrt(2 * pbar * (1 - pbar)) + qb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) / (p2 - p1)) ** 2
+    return int(math.ceil(n - 1e-9))
+
+
+def mde_proportions(baseline: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest absolute increase of a conversion rate detectable with ``n`` customers per arm.
+
+    The reverse of :func:`sample_size_proportions` (same formula, solved for ``p2 - p1`` upward).
+
+    Example
+    -------
+    >>> round(0.5 + mde_proportions(0.5, 50, power=0.9), 4)
+    0.8026
+    """
+    if not 0 < baseline < 1 or n < 2:
+        raise ParameterError(f"baseline {baseline!r}, n {n!r}: expected 0 < baseline < 1 and n >= 2.")
+    f = lambda d: power_proportions(baseline, d, n, alpha) - power  # noqa: E731
+    hi = 1 - baseline - 1e-9
+    if f(hi) < 0:
+        raise ParameterError(f"n: {n} customers per arm cannot reach power {power} at any effect from baseline {baseline}.")
+    return float(optimize.brentq(f, 1e-9, hi, xtol=1e-12))
+
+
+def sample_size_means(sd: float, mde: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Customers per arm to detect a difference ``mde`` in a mean (e.g. revenue per customer).
+
+    Normal approximation ``n = 2 (z_{1-alpha/2} + z_power)^2 sd^2 / mde^2``, rounded up; the same
+    as ``statsmodels`` ``NormalIndPower().solve_power(mde / sd, ...)``.
+
+    Example
+    -------
+    >>> sample_size_means(sd=1.0, mde=0.5)
+    63
+    """
+    if sd <= 0 or mde == 0:
+        raise ParameterError(f"sd {sd!r}, mde {mde!r}: expected a positive standard deviation and a non-zero effect.")
+    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
+    return int(math.ceil(2 * (qa + qb) ** 2 * sd**2 / mde**2 - 1e-9))
+
+
+def mde_means(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest difference in means detectable with ``n`` customers per arm (reverse of :func:`sample_size_means`)."""
+    if sd <= 0 or n < 2:
+        raise ParameterError(f"sd {sd!r}, n {n!r}: expected a positive standard deviation and n >= 2.")
+    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
+    return float((qa + qb) * sd * math.sqrt(2 / n))
+
+
+# --- variance reduction -----------------------------------------------------
+@dataclass(frozen=True)
+class CupedResult:
+    """CUPED-adjusted comparison: ``y - theta (x - mean x)`` then Welch."""
+
+    theta: float
+    variance_reduction: float
+    adjusted: MeanTest
+    unadjusted: MeanTest
+
+    @property
+    def estimate(self) -> float:
+        return self.adjusted.estimate
+
+    @property
+    def ci_low(self) -> float:
+        return self.adjusted.ci_low
+
+    @property
+    def ci_high(self) -> float:
+        return self.adjusted.ci_high
+
+    @property
+    def p_value(self) -> float:
+        return self.adjusted.p_value
+
+    def summary(self) -> pd.DataFrame:
+        out = _rows({
+            "unadjusted": [self.unadjusted.estimate, self.unadjusted.ci_low, self.unadjusted.ci_high, self.unadjusted.p_value],
+            "cuped": [self.estimate, self.ci_low, self.ci_high, self.p_value],
+        })
+        out["std_error"] = [self.unadjusted.std_error, self.adjusted.std_error]
+        return out
+
+
+def cuped_test(values_a, covariate_a, values_b, covariate_b, alpha: float = 0.05) -> CupedResult:
+    """Welch test on CUPED-adjusted outcomes using a pre-period covariate (Deng et al. 2013).
+
+    ``theta = cov(x, y) / var(x)`` on both arms pooled; ``variance_reduction`` is the share of
+    the outcome's variance removed (``1 - var(y_cuped) / var(y)``, about ``corr(x, y)^2``).
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0); x = rng.gamma(2, 10, 400); y = x + rng.normal(0, 5, 400)
+    >>> r = cuped_test(y[:200], x[:200], y[200:], x[200:])
+    >>> r.variance_reduction > 0.5
+    True
+    """
+    ya, yb = np.asarray(values_a, float), np.asarray(values_b, float)
+    xa, xb = np.asarray(covariate_a, float), np.asarray(covariate_b, float)
+    if ya.shape != xa.shape or yb.shape != xb.shape:
+        raise ParameterError("cuped_test: each arm needs one covariate value per outcome value.")
+    y, x = np.concatenate([ya, yb]), np.concatenate([xa, xb])
+    vx = x.var(ddof=1)
+    theta = float(np.cov(x, y, ddof=1)[0, 1] / vx) if vx > 0 else 0.0
+    mx = x.mean()
+    adj_a, adj_b = ya - theta * (xa - mx), yb - theta * (xb - mx)
+    vy = y.var(ddof=1)
+    vr = float(1 - np.concatenate([adj_a, adj_b]).var(ddof=1) / vy) if vy > 0 else 0.0
+    return CupedResult(theta, vr, welch_test(adj_a, adj_b, alpha), welch_test(ya, yb, alpha))
+
+
+# --- Bayesian view ----------------------------------------------------------
+def _prob_greater(a1: float, b1: float, a2: float, b2: float) -> float:
+    """P(X2 > X1) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2); exact sum when a2 is an integer."""
+    if float(a2).is_integer() and a2 <= 200_000:
+        i = np.arange(int(a2))
+        terms = (special.betaln(a1 + i, b1 + b2) - np.log(b2 + i) - special.betaln(1 + i, b2)
+                 - special.betaln(a1, b1))
+        return float(np.clip(np.exp(special.logsumexp(terms)), 0.0, 1.0))
+    from scipy import integrate
+
+    f = lambda x: stats.beta.pdf(x, a2, b2) * stats.beta.cdf(x, a1, b1)  # noqa: E731
+    return float(integrate.quad(f, 0, 1, limit=200)[0])
+
+
+@dataclass(frozen=True)
+class BayesResult:
+    """Beta-binomial posterior comparison of two conversion rates."""
+
+    posterior_a: tuple[float, float]
+    posterior_b: tuple[float, float]
+    prob_b_better: float
+    expected_loss_b: float
+    expected_loss_a: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "quantity": ["P(B > A)", "expected loss choosing B", "expected loss choosing A", "difference B - A"],
+            "value": [self.prob_b_better, self.expected_loss_b, self.expected_loss_a, self.estimate],
+            "ci_low": [np.nan, np.nan, np.nan, self.ci_low],
+            "ci_high": [np.nan, np.nan, np.nan, self.ci_high],
+        })
+
+
+def bayes_proportions(conversions_a: int, n_a: int, conversions_b: int, n_b: int, prior: tuple[float, float] = (1.0, 1.0),
+                      alpha: float = 0.05, seed: int = 0, n_draws: int = 100_000) -> BayesResult:
+    """P(treatment beats control) and expected loss with Beta priors (default uniform).
+
+    ``prob_b_better`` is exact (Evan Miller's closed form); ``expected_loss_b`` is
+    ``E[max(p_a - p_b, 0)]``, what we expect to lose by choosing B if it is in fact worse, also in
+    closed form (Chris Stucchio's identity). The credible interval for the difference uses
+    ``n_draws`` seeded posterior draws.
+
+    Example
+    -------
+    >>> r = bayes_proportions(100, 1000, 130, 1000)
+    >>> 0.9 < r.prob_b_better < 1
+    True
+    """
+    _check_counts(conversions_a, n_a, "control")
+    _check_counts(conversions_b, n_b, "treatment")
+    a0, b0 = prior
+    aa, ba = a0 + conversions_a, b0 + n_a - conversions_a
+    ab, bb = a0 + conversions_b, b0 + n_b - conversions_b
+    p_b = _prob_greater(aa, ba, ab, bb)
+    # E[max(A - B, 0)] = E[A] P(A' > B) - E[B] P(A > B'), A' ~ Beta(aa+1, ba), B' ~ Beta(ab+1, bb)
+    loss_b = aa / (aa + ba) * _prob_greater(ab, bb, aa + 1, ba) - ab / (ab + bb) * _prob_greater(ab + 1, bb, aa, ba)
+    loss_a = ab / (ab + bb) * _prob_greater(aa, ba, ab + 1, bb) - aa / (aa + ba) * _prob_greater(aa + 1, ba, ab, bb)
+    rng = np.random.default_rng(seed)
+    d = rng.beta(ab, bb, n_draws) - rng.beta(aa, ba, n_draws)
+    lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+    return BayesResult((aa, ba), (ab, bb), p_b, max(loss_b, 0.0), max(loss_a, 0.0),
+                       float(ab / (ab + bb) - aa / (aa + ba)), float(lo), float(hi))
+
+
+# --- sequential monitoring --------------------------------------------------
+@dataclass(frozen=True)
+class SequentialResult:
+    """Always-valid monitoring of a difference with the normal-mixture mSPRT.
+
+    ``looks`` has one row per look: estimate, variance, confidence sequence (``cs_low``,
+    ``cs_high``) and always-valid p-value; it is valid to stop at the first look where
+    ``p_always_valid < alpha``, however often one looks.
+    """
+
+    looks: pd.DataFrame
+    tau: float
+    alpha: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    stopped_at_look: int | None
+
+    def summary(self) -> pd.DataFrame:
+        return self.looks
+
+
+def msprt(estimates, variances, tau: float, alpha: float = 0.05) -> SequentialResult:
+    """Mixture sequential probability ratio test for a difference (Johari et al. 2017).
+
+    At each look the difference estimate ``d`` has variance ``s2``; with a normal mixing
+    distribution N(0, tau^2) over the true effect the likelihood ratio is
+    ``sqrt(s2 / (s2 + tau^2)) exp(tau^2 d^2 / (2 s2 (s2 + tau^2)))``. The always-valid p-value
+    is the running minimum of ``1 / ratio``; inverting the test gives a confidence sequence.
+
+    Parameters
+    ----------
+    estimates, variances : array-like
+        Difference estimate and its variance at each look (cumulative data).
+    tau : float
+        Spread of the effects one expects (same units as the estimate), e.g. the MDE.
+    alpha : float
+
+    Example
+    -------
+    >>> r = msprt([0.01, 0.02, 0.025], [1e-4, 5e-5, 3e-5], tau=0.02)
+    >>> r.looks["p_always_valid"].is_monotonic_decreasing
+    True
+    """
+    alpha = _check_alpha(alpha)
+    if tau <= 0:
+        raise ParameterError(f"tau: got {tau!r}, expected a positive effect scale.")
+    d = np.asarray(estimates, float)
+    s2 = np.asarray(variances, float)
+    t2 = tau * tau
+    log_lr = 0.5 * np.log(s2 / (s2 + t2)) + t2 * d * d / (2 * s2 * (s2 + t2))
+    p = np.minimum.accumulate(np.minimum(1.0, np.exp(-log_lr)))
+    half = np.sqrt(s2 * (s2 + t2) / t2 * (2 * np.log(1 / alpha) + np.log((s2 + t2) / s2)))
+    lo, hi = d - half, d + half
+    # a confidence sequence may be intersected over time
+    lo, hi = np.maximum.accumulate(lo), np.minimum.accumulate(hi)
+    looks = pd.DataFrame({"look": np.arange(1, d.size + 1), "estimate": d, "variance": s2,
+                          "cs_low": lo, "cs_high": hi, "p_always_valid": p})
+    hit = np.flatnonzero(p < alpha)
+    return SequentialResult(looks, float(tau), alpha, float(d[-1]), float(lo[-1]), float(hi[-1]), float(p[-1]),
+                            int(hit[0]) + 1 if hit.size else None)
+
+
+def simulate_peeking(n_sims: int = 400, n_looks: int = 8, n_per_look: int = 200, tau: float = 0.3,
+                     alpha: float = 0.05, seed: int = 0) -> dict:
+    """False-positive rates of peeking at an A/A test: naive z-test vs always-valid mSPRT.
+
+    Both arms come from the same normal distribution (sd 1); after every batch of
+    ``n_per_look`` customers per arm one looks and stops at the first "significant" result.
+
+    Returns
+    -------
+    dict
+        ``naive_false_positive_rate``, ``msprt_false_positive_rate``, ``single_look_rate``.
+
+    Example
+    -------
+    >>> r = simulate_peeking(n_sims=100, seed=1)
+    >>> r["msprt_false_positive_rate"] <= r["naive_false_positive_rate"]
+    True
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n_sims, n_looks, n_per_look)).sum(axis=2).cumsum(axis=1)
+    b = rng.normal(size=(n_sims, n_looks, n_per_look)).sum(axis=2).cumsum(axis=1)
+    n = n_per_look * np.arange(1, n_looks + 1)
+    d = (b - a) / n
+    s2 = 2.0 / n  # known unit variance per customer and arm
+    z = np.abs(d) / np.sqrt(s2)
+    naive = (z > stats.norm.ppf(1 - alpha / 2)).any(axis=1)
+    t2 = tau * tau
+    log_lr = 0.5 * np.log(s2 / (s2 + t2)) + t2 * d * d / (2 * s2 * (s2 + t2))
+    seq = (log_lr >= np.log(1 / alpha)).any(axis=1)
+    return {"naive_false_positive_rate": float(naive.mean()), "msprt_false_positive_rate": float(seq.mean()),
+            "single_look_rate": float((z[:, -1] > stats.norm.ppf(1 - alpha / 2)).mean()),
+            "n_sims": n_sims, "n_looks": n_looks}
+
+
+# --- retention --------------------------------------------------------------
+@dataclass(frozen=True)
+class RetentionComparison:
+    """Kaplan-Meier curves per arm, log-rank test and restricted mean survival time (RMST).
+
+    ``estimate`` is the RMST difference (treatment minus control): extra days active within
+    the horizon per customer; ``p_value`` is the log-rank test.
+    """
+
+    curves: pd.DataFrame
+    horizon_days: float
+    rmst_a: float
+    rmst_b: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    logrank_statistic: float
+
+    def summary(self) -> pd.DataFrame:
+        return _rows({"rmst_a": [self.rmst_a, np.nan, np.nan, np.nan],
+                      "rmst_b": [self.rmst_b, np.nan, np.nan, np.nan],
+                      "rmst_difference": [self.estimate, self.ci_low, self.ci_high, self.p_value]})
+
+
+def compare_retention(durations_a, events_a, durations_b, events_b, horizon_days: float,
+                      alpha: float = 0.05) -> RetentionComparison:
+    """Compare how long customers stay active in control and treatment.
+
+    Parameters
+    ----------
+    durations_a, events_a, durations_b, events_b : array-like
+        Days from assignment until lapse (``event = 1``) or until observation ended (``0``).
+    horizon_days : float
+        Restriction time for the RMST.
+
+    Example
+    -------
+    >>> r = compare_retention([5, 10, 30, 30], [1, 1, 0, 0], [20, 30, 30, 30], [1, 0, 0, 0], 30)
+    >>> r.rmst_b > r.rmst_a
+    True
+    """
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import logrank_test
+    from lifelines.utils import restricted_mean_survival_time
+
+    alpha = _check_alpha(alpha)
+    fits, rows = [], []
+    for label, dur, ev in (("control", durations_a, events_a), ("treatment", durations_b, events_b)):
+        kmf = KaplanMeierFitter(alpha=alpha).fit(np.asarray(dur, float), np.asarray(ev, int), label=label)
+        fits.append(kmf)
+        sf = kmf.survival_function_[label]
+        ci = kmf.confidence_interval_survival_function_
+        rows.append(pd.DataFrame({"arm": label, "day": sf.index.to_numpy(), "survival": sf.to_numpy(),
+                                  "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy()}))
+    (ra, va), (rb, vb) = (restricted_mean_survival_time(k, t=horizon_days, return_variance=True) for k in fits)
+    lr = logrank_test(durations_a, durations_b, event_observed_A=events_a, event_observed_B=events_b)
+    diff = float(rb - ra)
+    half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(va + vb)
+    return RetentionComparison(pd.concat(rows, ignore_index=True), float(horizon_days), float(ra), float(rb), diff,
+                               diff - half, diff + half, float(lr.p_value), float(lr.test_statistic))

@@ -22,7 +22,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 def _cmd_demo_data(args) -> int:
     from analysis import demo
 
-    out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed)
+    out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed, fmt=args.format)
     print(out)
     return 0
 
@@ -50,6 +50,7 @@ def _register_foundation(sub) -> None:
     p.add_argument("--out", required=True, help="directory to write")
     p.add_argument("--customers", type=int, default=20_000, help="number of registered customers (default 20000)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same bytes)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format (default parquet)")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("validate", help="check a data source against the data contract")
@@ -66,34 +67,37 @@ def _register_foundation(sub) -> None:
     p.set_defaults(func=_cmd_customers)
 
 
+def _register_module(name: str, sub) -> None:
+    """Let an analysis module add its own subcommand, once that module exists."""
+    if importlib.util.find_spec(name) is not None:
+        add_cli = getattr(importlib.import_module(name), "add_cli", None)
+        if add_cli is not None:
+            add_cli(sub)
+
+
 # --- clv (owned by the CLV work) --------------------------------------------
 def _register_clv(sub) -> None:
-    if importlib.util.find_spec("analysis.clv") is not None:
-        importlib.import_module("analysis.clv").add_cli(sub)
+    _register_module("analysis.clv", sub)
 
 
 # --- churn (owned by the churn work) ----------------------------------------
 def _register_churn(sub) -> None:
-    if importlib.util.find_spec("analysis.survival") is not None:
-        importlib.import_module("analysis.survival").add_cli(sub)
+    _register_module("analysis.survival", sub)
 
 
 # --- segments (owned by the segments work) ----------------------------------
 def _register_segments(sub) -> None:
-    if importlib.util.find_spec("analysis.segments") is not None:
-        importlib.import_module("analysis.segments").add_cli(sub)
+    _register_module("analysis.segments", sub)
 
 
 # --- experiments (owned by the experiments work) ----------------------------
 def _register_experiments(sub) -> None:
-    if importlib.util.find_spec("analysis.experiments") is not None:
-        importlib.import_module("analysis.experiments").add_cli(sub)
+    _register_module("analysis.experiments", sub)
 
 
 # --- report (owned by the report work) --------------------------------------
 def _register_report(sub) -> None:
-    if importlib.util.find_spec("analysis.report") is not None:
-        importlib.import_module("analysis.report").add_cli(sub)
+    _register_module("analysis.report", sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,345 @@
+"""The customer table: one row per customer, computed in SQL where the data is (DuckDB).
+
+RFM columns follow lifetimes' conventions exactly (repeat purchase periods, same-period
+purchases merged); the rest describes value, rhythm, breadth and channel for every analysis.
+The SQL is written once through a tiny dialect map so the same query can run on Spark SQL.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.data import Source, _lit, load_source, parse_date
+from analysis.errors import ParameterError
+
+FREQ_DAYS = {"D": 1, "W": 7}
+
+# The few functions whose spelling differs between engines.
+DIALECTS = {
+    "duckdb": {
+        "days_between": "date_diff('day', {a}, {b})",
+        "week_start": "date_trunc('week', {d})",
+        "date_add": "({d} + INTERVAL ({n}) DAY)",
+        "to_date": "CAST({x} AS DATE)",
+    },
+    "spark": {
+        "days_between": "datediff({b}, {a})",
+        "week_start": "CAST(date_trunc('week', {d}) AS DATE)",
+        "date_add": "date_add({d}, {n})",
+        "to_date": "to_date({x})",
+    },
+}
+
+PURCHASE_DAY_RULE = (
+    "A customer-day is a purchase when its net amount (purchases minus same-day refunds) is positive, "
+    "or zero without refunds (free items); refund-only and fully cancelled days are not purchases, "
+    "but their amounts still count in total_spend."
+)
+
+
+def _f(dialect: str, fn: str, **kw) -> str:
+    return DIALECTS[dialect][fn].format(**kw)
+
+
+def _period_sql(freq: str, dialect: str, col: str = "day") -> str:
+    return col if freq == "D" else _f(dialect, "week_start", d=col)
+
+
+def _check_freq(freq: str, freq_multiplier: float) -> None:
+    if freq not in FREQ_DAYS:
+        raise ParameterError(f"freq: got {freq!r}, expected 'D' (days) or 'W' (weeks).")
+    if not freq_multiplier or freq_multiplier <= 0:
+        raise ParameterError(f"freq_multiplier: got {freq_multiplier!r}, expected a positive number.")
+
+
+def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> str:
+    """Customer-days with their net amount; ``is_purchase`` per :data:`PURCHASE_DAY_RULE`."""
+    return f"""
+        SELECT customer_id, {_f(dialect, 'to_date', x='timestamp')} AS day,
+               SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+               SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines,
+               CASE WHEN SUM(amount) > 0 OR (SUM(amount) = 0 AND SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) = 0)
+                    THEN 1 ELSE 0 END AS is_purchase
+        FROM {table}
+        GROUP BY customer_id, {_f(dialect, 'to_date', x='timestamp')}"""
+
+
+def rfm_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
+            start=None, table: str = "transactions") -> str:
+    """lifetimes' ``summary_data_from_transaction_data`` as SQL.
+
+    frequency = number of purchase periods after the first; recency = last - first
+    purchase period; T = as_of period - first period; monetary_value = mean net amount
+    of the repeat periods (0 without repeats); all in units of ``freq`` divided by
+    ``freq_multiplier``. ``start`` (optional) ignores purchases before it.
+    """
+    unit = FREQ_DAYS[freq] * freq_multiplier
+    as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
+    end_period = _period_sql(freq, dialect, as_of_d)
+    lo = f"AND day >= DATE {_lit(parse_date(start, 'start').strftime('%Y-%m-%d'))}" if start is not None else ""
+    return f"""
+        WITH pdays AS ({purchase_days_sql(dialect, table)}),
+        periods AS (
+            SELECT customer_id, {_period_sql(freq, dialect)} AS period, SUM(net_amount) AS value
+            FROM pdays WHERE is_purchase = 1 AND day <= {as_of_d} {lo}
+            GROUP BY customer_id, {_period_sql(freq, dialect)}),
+        ranked AS (
+            SELECT customer_id, period, value,
+                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY period) AS k
+            FROM periods)
+        SELECT customer_id,
+               CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
+               {_f(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
+               {_f(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
+               COALESCE(AVG(CASE WHEN k > 1 THEN value END), 0.0) AS monetary_value
+        FROM ranked
+        GROUP BY customer_id"""
+
+
+def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
+                       has_customers: bool = False, customer_columns: tuple[str, ...] = (),
+                       categories: tuple[str, ...] = (), include_prospects: bool = False) -> str:
+    """The whole customer table as one SQL query (see :func:`customer_table`)."""
+    as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
+    d90 = _f(dialect, "date_add", d=as_of_d, n=-90)
+    d180 = _f(dialect, "date_add", d=as_of_d, n=-180)
+    between = lambda a, b: _f(dialect, "days_between", a=a, b=b)  # noqa: E731
+    cat_cols = "".join(
+        f",\n               SUM(CASE WHEN category = {_lit(c)} THEN 1 ELSE 0 END) / CAST(COUNT(*) AS DOUBLE)"
+        f" AS share_{c}" for c in categories)
+    attrs = "".join(f", c.{a}" for a in customer_columns)
+    signup = "c.signup_date" if has_customers else "CAST(NULL AS DATE)"
+    if not has_customers:
+        base_from, where = "buyers b", ""
+    elif include_prospects:  # registered by as_of, bought or not (and buyers missing from customers)
+        base_from = "customers c FULL JOIN buyers b USING (customer_id)"
+        where = f"WHERE c.signup_date <= {as_of_d} OR b.customer_id IS NOT NULL"
+    else:
+        base_from, where = "buyers b LEFT JOIN customers c USING (customer_id)", ""
+    return f"""
+        WITH tx AS (SELECT * FROM transactions WHERE {_f(dialect, 'to_date', x='timestamp')} <= {as_of_d}),
+        pdays AS ({purchase_days_sql(dialect, 'tx')}),
+        rfm AS ({rfm_sql(as_of, freq, freq_multiplier, dialect, table='tx')}),
+        spend AS (
+            SELECT customer_id,
+                   COUNT(*) AS n_transactions,
+                   SUM(amount) AS total_spend,
+                   SUM(CASE WHEN {_f(dialect, 'to_date', x='timestamp')} > {d90} THEN amount ELSE 0 END) AS spend_last_90d,
+                   SUM(CASE WHEN {_f(dialect, 'to_date', x='timestamp')} > {d180}
+                             AND {_f(dialect, 'to_date', x='timestamp')} <= {d90} THEN amount ELSE 0 END) AS spend_prev_90d,
+                   COUNT(DISTINCT category) AS n_categories,
+                   SUM(CASE WHEN channel = 'online' THEN 1 ELSE 0 END) / CAST(COUNT(*) AS DOUBLE) AS online_share{cat_cols}
+            FROM tx GROUP BY customer_id),
+        days AS (
+            SELECT customer_id, COUNT(*) AS n_purchases, SUM(net_amount) AS purchase_amount,
+                   MIN(day) AS first_purchase, MAX(day) AS last_purchase
+            FROM pdays WHERE is_purchase = 1 GROUP BY customer_id),
+        channel_rank AS (
+            SELECT customer_id, channel,
+                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY COUNT(*) DESC, channel) AS k
+            FROM tx WHERE channel IS NOT NULL GROUP BY customer_id, channel),
+        buyers AS (
+            SELECT d.customer_id, r.frequency, r.recency, r.T, r.monetary_value,
+                   d.n_purchases, s.n_transactions, s.total_spend, d.first_purchase, d.last_purchase,
+                   {between('d.last_purchase', as_of_d)} AS days_since_last_purchase,
+                   d.purchase_amount / d.n_purchases AS avg_purchase,
+                   CASE WHEN d.n_purchases > 1
+                        THEN {between('d.first_purchase', 'd.last_purchase')} / CAST(d.n_purchases - 1 AS DOUBLE)
+                   END AS mean_interpurchase_days,
+                   s.spend_last_90d, s.spend_prev_90d,
+                   CASE WHEN ABS(s.spend_last_90d) + ABS(s.spend_prev_90d) > 0
+                        THEN (s.spend_last_90d - s.spend_prev_90d) / (ABS(s.spend_last_90d) + ABS(s.spend_prev_90d))
+                        ELSE 0.0 END AS spend_trend,
+                   s.n_categories, ch.channel AS main_channel, s.online_share
+                   {''.join(f', s.share_{c}' for c in categories)}
+            FROM days d JOIN rfm r USING (customer_id) JOIN spend s USING (customer_id)
+                 LEFT JOIN channel_rank ch ON ch.customer_id = d.customer_id AND ch.k = 1)
+        SELECT customer_id, b.frequency, b.recency, b.T, b.monetary_value,
+               COALESCE(b.n_purchases, 0) AS n_purchases, COALESCE(b.n_transactions, 0) AS n_transactions,
+               COALESCE(b.total_spend, 0.0) AS total_spend, b.first_purchase, b.last_purchase,
+               b.days_since_last_purchase,
+               {between(f'COALESCE({signup}, b.first_purchase)', as_of_d)} AS tenure_days,
+               b.avg_purchase, b.mean_interpurchase_days, COALESCE(b.spend_last_90d, 0.0) AS spend_last_90d,
+               COALESCE(b.spend_prev_90d, 0.0) AS spend_prev_90d, COALESCE(b.spend_trend, 0.0) AS spend_trend,
+               COALESCE(b.n_categories, 0) AS n_categories, b.main_channel, b.online_share
+               {''.join(f', b.share_{c}' for c in categories)},
+               {signup} AS signup_date{attrs}
+        FROM {base_from}
+        {where}
+        ORDER BY customer_id"""
+
+
+def _source(source, as_of) -> Source:
+    return source if isinstance(source, Source) else load_source(source, as_of=as_of)
+
+
+def customer_columns(src: Source) -> tuple[str, ...]:
+    """Customer attributes carried into the customer table (never PII)."""
+    if not src.has("customers"):
+        return ()
+    from analysis.data import PII_COLUMNS
+
+    skip = {"customer_id", "signup_date", *PII_COLUMNS}
+    return tuple(c for c in src.columns("customers") if c not in skip)
+
+
+def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
+                   include_prospects: bool = False) -> pd.DataFrame:
+    """One row per customer, computed in DuckDB.
+
+    Parameters
+    ----------
+    source : Source or path
+        A validated source (or a path to load).
+    as_of : date-like
+        Analysis date; purchases on that day count.
+    freq : {"D", "W"}
+        Time unit of ``frequency``, ``recency``, ``T`` (lifetimes' ``freq``;
+        ``"W"`` bins calendar weeks starting Monday, as pandas' ``W`` periods).
+    freq_multiplier : float
+        Divide durations by this (``freq="D", freq_multiplier=7`` gives weeks as days/7).
+    include_prospects : bool
+        Also list registered customers who never bought (RFM columns empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, frequency, recency, T, monetary_value`` (lifetimes' conventions)
+        and ``n_purchases`` (purchase days), ``n_transactions``, ``total_spend`` (net of
+        refunds), ``first_purchase``, ``last_purchase``, ``days_since_last_purchase``,
+        ``tenure_days``, ``avg_purchase``, ``mean_interpurchase_days``,
+        ``spend_last_90d``, ``spend_prev_90d``, ``spend_trend`` ((last − prev)/(|last| + |prev|),
+        −1 stopped … +1 started), ``n_categories``, ``main_channel``, ``online_share``,
+        ``share_<category>`` (share of lines), ``signup_date`` and the customer attributes.
+
+    Example
+    -------
+    >>> table = customer_table("data/sample", as_of="2026-10-31")  # doctest: +SKIP
+    """
+    _check_freq(freq, freq_multiplier)
+    as_of = parse_date(as_of)
+    src = _source(source, as_of)
+    if as_of > src.as_of:
+        raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
+                             "load the source with the later date.")
+    cats = tuple(sorted(c for c in src.con.execute(
+        "SELECT DISTINCT category FROM transactions WHERE category IS NOT NULL").fetchdf()["category"]
+        if c and c.replace("_", "").isalnum()))
+    sql = customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
+                             customer_columns(src), cats, include_prospects)
+    df = src.sql(sql)
+    for c in ("first_purchase", "last_purchase", "signup_date"):
+        df[c] = pd.to_datetime(df[c])
+    return df
+
+
+def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", freq_multiplier: float = 1,
+                        start=None) -> pd.DataFrame:
+    """lifetimes' ``calibration_and_holdout_data`` in SQL.
+
+    Returns one row per customer whose first purchase is on or before
+    ``calibration_end``: ``frequency_cal, recency_cal, T_cal, monetary_value_cal``
+    (as :func:`rfm_sql` at ``calibration_end``) and ``frequency_holdout``,
+    ``monetary_value_holdout`` (purchase periods after ``calibration_end`` up to
+    ``holdout_end``, their mean value), ``duration_holdout``.
+    """
+    _check_freq(freq, freq_multiplier)
+    cal, hold = parse_date(calibration_end, "calibration_end"), parse_date(holdout_end, "holdout_end")
+    if hold <= cal:
+        raise ParameterError(f"holdout_end: {hold.date()} must be after calibration_end {cal.date()}.")
+    src = _source(source, hold)
+    if hold > src.as_of:
+        raise ParameterError(f"holdout_end: {hold.date()} is after the source's as_of {src.as_of.date()}.")
+    unit = FREQ_DAYS[freq] * freq_multiplier
+    cal_d, hold_d = (f"DATE {_lit(x.strftime('%Y-%m-%d'))}" for x in (cal, hold))
+    sql = f"""
+        WITH cal AS ({rfm_sql(cal, freq, freq_multiplier, start=start)}),
+        pdays AS ({purchase_days_sql()}),
+        hold AS (
+            SELECT customer_id, {_period_sql(freq, 'duckdb')} AS period, SUM(net_amount) AS value
+            FROM pdays WHERE is_purchase = 1 AND day > {cal_d} AND day <= {hold_d}
+            GROUP BY customer_id, {_period_sql(freq, 'duckdb')}),
+        hold_agg AS (SELECT customer_id, CAST(COUNT(*) AS DOUBLE) AS frequency_holdout,
+                            AVG(value) AS monetary_value_holdout FROM hold GROUP BY customer_id)
+        SELECT customer_id, c.frequency AS frequency_cal, c.recency AS recency_cal, c.T AS T_cal,
+               c.monetary_value AS monetary_value_cal,
+               COALESCE(h.frequency_holdout, 0.0) AS frequency_holdout,
+               COALESCE(h.monetary_value_holdout, 0.0) AS monetary_value_holdout,
+               date_diff('day', {_period_sql(freq, 'duckdb', cal_d)}, {_period_sql(freq, 'duckdb', hold_d)})
+                   / {float(unit)} AS duration_holdout
+        FROM cal c LEFT JOIN hold_agg h USING (customer_id)
+        ORDER BY customer_id"""
+    return src.sql(sql)
+
+
+def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180) -> pd.DataFrame:
+    """Customer counts and sales per calendar month, for the months ending at ``as_of``'s month.
+
+    A customer is **active** at a month end when they bought within the last
+    ``inactivity_days`` days (inclusive of the month end). Per month:
+    ``new`` = first purchase ever in the month; ``lost`` = active at the previous month
+    end but not at this one; ``returned`` = bought in the month, not new, and not active
+    at the previous month end. So ``active = active_prev − lost + new + returned``.
+    Sales: ``revenue`` (net of refunds), ``n_purchases`` (purchase days), ``buyers``,
+    ``avg_purchase`` = revenue / purchases, ``purchase_frequency`` = purchases / buyers;
+    ``registered`` counts signups up to the month end (buyers when no customers table).
+
+    The last month is cut at ``as_of`` (a partial month when ``as_of`` is not a month end).
+    """
+    if months < 1:
+        raise ParameterError(f"months: got {months}, expected at least 1.")
+    if inactivity_days < 1:
+        raise ParameterError(f"inactivity_days: got {inactivity_days}, expected a positive number of days.")
+    as_of = parse_date(as_of)
+    src = _source(source, as_of)
+    ends = [min((as_of.replace(day=1) - pd.DateOffset(months=k)) + pd.offsets.MonthEnd(0), as_of)
+            for k in range(months, -1, -1)]  # one extra month in front for the "previous" counts
+    months_sql = " UNION ALL ".join(
+        f"SELECT DATE {_lit(e.strftime('%Y-%m-%d'))} AS month_end, DATE {_lit(e.replace(day=1).strftime('%Y-%m-%d'))} "
+        f"AS month_start" for e in ends)
+    registered = ("(SELECT COUNT(*) FROM customers c WHERE c.signup_date <= m.month_end)" if src.has("customers")
+                  else "(SELECT COUNT(*) FROM firsts f WHERE f.first_day <= m.month_end)")
+    n = int(inactivity_days)
+    sql = f"""
+        WITH m AS ({months_sql}),
+        pdays AS (SELECT * FROM ({purchase_days_sql()}) WHERE is_purchase = 1 AND day <= DATE {_lit(as_of.strftime('%Y-%m-%d'))}),
+        firsts AS (SELECT customer_id, MIN(day) AS first_day FROM pdays GROUP BY customer_id),
+        -- last purchase on or before each month end, per customer
+        last_at AS (
+            SELECT m.month_end, p.customer_id, MAX(p.day) AS last_day
+            FROM m JOIN pdays p ON p.day <= m.month_end GROUP BY m.month_end, p.customer_id),
+        active AS (
+            SELECT month_end, customer_id FROM last_at WHERE last_day > month_end - INTERVAL ({n}) DAY),
+        prev AS (
+            SELECT month_end, LAG(month_end) OVER (ORDER BY month_end) AS prev_end FROM m),
+        in_month AS (
+            SELECT m.month_end, p.customer_id, SUM(p.net_amount) AS revenue, COUNT(*) AS n_purchases
+            FROM m JOIN pdays p ON p.day BETWEEN m.month_start AND m.month_end
+            GROUP BY m.month_end, p.customer_id),
+        flags AS (
+            SELECT i.month_end, i.customer_id,
+                   (f.first_day BETWEEN m.month_start AND m.month_end) AS is_new,
+                   (a.customer_id IS NULL) AS was_inactive
+            FROM in_month i JOIN m USING (month_end) JOIN firsts f USING (customer_id)
+                 JOIN prev USING (month_end)
+                 LEFT JOIN active a ON a.month_end = prev.prev_end AND a.customer_id = i.customer_id)
+        SELECT m.month_end,
+               {registered} AS registered,
+               (SELECT COUNT(*) FROM active a WHERE a.month_end = m.month_end) AS active,
+               (SELECT COUNT(*) FROM flags x WHERE x.month_end = m.month_end AND x.is_new) AS new,
+               (SELECT COUNT(*) FROM active a JOIN prev ON a.month_end = prev.prev_end
+                    WHERE prev.month_end = m.month_end
+                      AND a.customer_id NOT IN (SELECT customer_id FROM active b WHERE b.month_end = m.month_end)) AS lost,
+               (SELECT COUNT(*) FROM flags x WHERE x.month_end = m.month_end AND NOT x.is_new AND x.was_inactive) AS returned,
+               (SELECT COALESCE(SUM(revenue), 0) FROM in_month i WHERE i.month_end = m.month_end) AS revenue,
+               (SELECT COALESCE(SUM(n_purchases), 0) FROM in_month i WHERE i.month_end = m.month_end) AS n_purchases,
+               (SELECT COUNT(*) FROM in_month i WHERE i.month_end = m.month_end) AS buyers
+        FROM m ORDER BY m.month_end"""
+    df = src.sql(sql).iloc[1:].reset_index(drop=True)
+    df["month_end"] = pd.to_datetime(df["month_end"])
+    df["month"] = df["month_end"].dt.strftime("%Y-%m")
+    df["avg_purchase"] = df["revenue"] / df["n_purchases"].where(df["n_purchases"] > 0)
+    df["purchase_frequency"] = df["n_purchases"] / df["buyers"].where(df["buyers"] > 0)
+    df["inactivity_days"] = n
+    cols = ["month", "month_end", "registered", "active", "new", "lost", "returned", "revenue", "n_purchases",
+            "buyers", "avg_purchase", "purchase_frequency", "inactivity_days"]
+    return df[cols]

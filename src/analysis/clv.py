@@ -442,6 +442,41 @@ def _as_table(source_or_table, as_of, freq: str) -> pd.DataFrame:
     return customers.customer_table(source_or_table, as_of=as_of, freq=freq)
 
 
+@dataclass(frozen=True)
+class CLVResult:
+    """A fitted model together with the per-customer values it produced."""
+
+    model: CLVModel
+    values: pd.DataFrame
+    horizon_months: int
+    discount_rate: float
+    days_per_month: float
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters of both models with standard errors and the ladder step used."""
+        parts = [self.model.bgnbd_.summary().assign(step=self.model.bgnbd_.step),
+                 self.model.gamma_gamma_.summary().assign(step=self.model.gamma_gamma_.step)]
+        return pd.concat(parts, ignore_index=True)
+
+
+def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
+            days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: CLVModel | None = None) -> CLVResult:
+    """Fit (unless ``model`` is given) and score: the model and the per-customer values together.
+
+    Same parameters as :func:`customer_value`.
+    """
+    check_horizon(horizon_months, discount_rate, days_per_month)
+    _check_unit(freq)
+    table = _as_table(source_or_table, as_of, freq)
+    check_rfm(table)
+    model = model or CLVModel(time_unit=freq).fit(table)
+    out = model.predict(table, horizon_months, discount_rate, days_per_month)
+    extra = [c for c in table.columns if c not in out.columns]
+    if extra:
+        out = pd.concat([out, table[extra].reset_index(drop=True)], axis=1)
+    return CLVResult(model, out, int(horizon_months), float(discount_rate), float(days_per_month))
+
+
 def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
                    days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: CLVModel | None = None,
                    ) -> pd.DataFrame:
@@ -458,6 +493,8 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
         CLV horizon in months; one month is ``days_per_month`` days.
     discount_rate : float
         Monthly discount rate.
+    days_per_month : float
+        Length of a month in days (default 30.4375 = 365.25 / 12).
     freq : {"D", "W"}
         Time unit of the customer table the models are fitted in.
     model : CLVModel, optional
@@ -467,7 +504,8 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
     -------
     DataFrame
         ``customer_id, p_alive, expected_purchases, expected_avg_value, clv,
-        frequency, recency, T, monetary_value`` plus the table's attributes.
+        frequency, recency, T, monetary_value`` plus the table's other columns.
+        Use :func:`analyse` to get the fitted model as well.
 
     Example
     -------
@@ -475,17 +513,7 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
     >>> values["clv"].sum() > 0
     True
     """
-    check_horizon(horizon_months, discount_rate, days_per_month)
-    _check_unit(freq)
-    table = _as_table(source_or_table, as_of, freq)
-    check_rfm(table)
-    model = model or CLVModel(time_unit=freq).fit(table)
-    out = model.predict(table, horizon_months, discount_rate, days_per_month)
-    extra = [c for c in table.columns if c not in out.columns]
-    if extra:
-        out = pd.concat([out, table[extra].reset_index(drop=True)], axis=1)
-    out.attrs["model"] = model
-    return out
+    return analyse(source_or_table, as_of, horizon_months, discount_rate, days_per_month, freq, model).values
 
 
 # --------------------------------------------------------------------------- model comparison & holdout
@@ -695,6 +723,43 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped}
 
 
+# --------------------------------------------------------------------------- simulation
+def simulate_rfm(T, bgnbd: dict, gamma_gamma: dict | None = None, seed: int = 0) -> pd.DataFrame:
+    """Draw a customer table from BG/NBD (+ Gamma-Gamma spend), one row per entry of ``T``.
+
+    Exact and vectorised: repeat purchases are ``min(N, K)`` with ``N ~ Poisson(lambda T)``
+    and ``K ~ Geometric(p)`` (the purchase after which the customer drops out); given
+    ``N = n``, the ``x``-th purchase time is ``T * Beta(x, n - x + 1)``. Mean spend of
+    ``x`` repeat purchases is ``Gamma(p x, rate = x nu)`` with ``nu ~ Gamma(q, rate = v)``.
+    Used by the tests (parameter recovery) and the benchmark.
+
+    Example
+    -------
+    >>> t = simulate_rfm(np.full(5, 100.0), {"r": 0.5, "alpha": 10, "a": 1.2, "b": 3})
+    >>> list(t.columns[:4])
+    ['customer_id', 'frequency', 'recency', 'T']
+    """
+    rng = np.random.default_rng(seed)
+    T = np.asarray(T, float)
+    n = len(T)
+    lam = rng.gamma(bgnbd["r"], 1.0 / bgnbd["alpha"], n)
+    p = rng.beta(bgnbd["a"], bgnbd["b"], n)
+    N = rng.poisson(lam * T)
+    K = rng.geometric(np.clip(p, 1e-12, 1))
+    x = np.minimum(N, K)
+    with np.errstate(all="ignore"):
+        rec = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(N - x + 1, 1)), 0.0)
+    out = pd.DataFrame({"customer_id": [f"S{i:07d}" for i in range(n)], "frequency": x.astype(float),
+                        "recency": rec, "T": T, "alive": x < K})
+    if gamma_gamma is not None:
+        nu = rng.gamma(gamma_gamma["q"], 1.0 / gamma_gamma["v"], n)
+        xs = np.maximum(x, 1)
+        out["monetary_value"] = np.where(x > 0, rng.gamma(gamma_gamma["p"] * xs, 1.0 / (xs * nu)), 0.0)
+    else:
+        out["monetary_value"] = 0.0
+    return out
+
+
 # --------------------------------------------------------------------------- headline & CLI
 def headline(source_or_path, as_of, horizon_months: int = 12, discount_rate: float = 0.01,
              p_alive_threshold: float = 0.5, days_per_month: float = DAYS_PER_MONTH, freq: str = "D") -> dict:
@@ -705,10 +770,10 @@ def headline(source_or_path, as_of, horizon_months: int = 12, discount_rate: flo
     >>> headline("data/sample", "2026-10-31")["customer_equity"] > 0  # doctest: +SKIP
     True
     """
-    values = customer_value(source_or_path, as_of, horizon_months, discount_rate, days_per_month, freq)
+    result = analyse(source_or_path, as_of, horizon_months, discount_rate, days_per_month, freq)
+    values, model = result.values, result.model
     var = value_at_risk(values, p_alive_threshold)
     conc = concentration(values["clv"])
-    model = values.attrs["model"]
     return {
         "customer_equity": float(values["clv"].sum()),
         "n_customers": int(len(values)),
@@ -751,8 +816,8 @@ def _cmd_clv(args) -> int:
     from analysis import data
 
     src = data.load_source(args.source, as_of=args.as_of)
-    values = customer_value(src, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month, args.freq)
-    model = values.attrs["model"]
+    result = analyse(src, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month, args.freq)
+    values, model = result.values, result.model
     cols = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv",
             "frequency", "recency", "T", "monetary_value"]
     _write_table(values[cols], out)
@@ -785,5 +850,5 @@ def add_cli(subparsers) -> None:
 
 
 __all__ = ["CLVModel", "FitResult", "HoldoutScorecard", "ValueAtRisk", "Concentration", "customer_value",
-           "clv_from_params", "compare_models", "holdout_scorecard", "equity", "value_at_risk", "concentration",
+           "clv_from_params", "analyse", "CLVResult", "simulate_rfm", "compare_models", "holdout_scorecard", "equity", "value_at_risk", "concentration",
            "equity_interval", "headline", "fit_model", "compress", "add_cli", "KantaError"]

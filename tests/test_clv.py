@@ -1,0 +1,363 @@
+"""Tests for analysis.clv: published known answers (CDNOW), truth recovery, behaviour, CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import clv
+from analysis.errors import DataError, ModelError, ParameterError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+AS_OF = "2026-10-31"
+
+
+def sig3(x: float) -> float:
+    """x rounded to 3 significant digits."""
+    return float(f"{x:.3g}")
+
+
+# --------------------------------------------------------------------------- CDNOW known answers
+@pytest.fixture(scope="module")
+def cdnow_source(tmp_path_factory):
+    """lifetimes' CDNOW sample (2,357 customers) as a Kanta data source (transactions.csv)."""
+    import lifetimes
+
+    path = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_sample.txt"
+    raw = pd.read_csv(path, sep=r"\s+", header=None, names=["master_id", "id", "date", "quantity", "amount"])
+    tx = pd.DataFrame({
+        "customer_id": raw["id"].astype(str),
+        "timestamp": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.strftime("%Y-%m-%d"),
+        "amount": raw["amount"],
+    })
+    out = tmp_path_factory.mktemp("cdnow")
+    tx.to_csv(out / "transactions.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cdnow_cal(cdnow_source):
+    """39-week calibration (to 1997-09-30) and 39-week holdout, weekly units built as days / 7."""
+    from analysis import customers, data
+
+    src = data.load_source(cdnow_source, as_of="1998-06-30")
+    return customers.calibration_holdout(src, calibration_end="1997-09-30", holdout_end="1998-06-30",
+                                         freq="D", freq_multiplier=7)
+
+
+@pytest.fixture(scope="module")
+def cdnow_table(cdnow_cal):
+    t = cdnow_cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T",
+                                  "monetary_value_cal": "monetary_value"})
+    if "customer_id" not in t.columns:
+        t = t.reset_index()
+    return t
+
+
+@pytest.fixture(scope="module")
+def cdnow_model(cdnow_table):
+    return clv.CLVModel(time_unit="W").fit(cdnow_table)
+
+
+def test_cdnow_cohort_has_2357_customers_and_39_weeks(cdnow_table):
+    assert len(cdnow_table) == 2357
+    assert cdnow_table["T"].max() == pytest.approx(272 / 7)  # 1997-01-01 .. 1997-09-30
+
+
+def test_cdnow_bgnbd_reproduces_fader_hardie_lee_2005(cdnow_model):
+    # FHL (2005) "Counting your customers the easy way", Table/Figure: r, alpha, a, b and LL = -9582.4
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    got = cdnow_model.bgnbd_.params
+    assert {k: sig3(got[k]) for k in published} == {k: sig3(v) for k, v in published.items()}
+    assert cdnow_model.bgnbd_.log_likelihood == pytest.approx(-9582.4, abs=0.05)
+    assert cdnow_model.bgnbd_.step == "plain"
+
+
+def test_cdnow_pareto_nbd_reproduces_fader_hardie_lee_2005(cdnow_table):
+    published = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    rows, _ = clv.compress(cdnow_table, ["frequency", "recency", "T"])
+    _, res = clv.fit_model("pareto_nbd", rows, rows["weight"])
+    assert {k: sig3(res.params[k]) for k in published} == {k: sig3(v) for k, v in published.items()}
+    assert res.log_likelihood == pytest.approx(-9595.0, abs=0.5)  # published Pareto/NBD LL
+
+
+def test_cdnow_gamma_gamma_reproduces_fader_hardie_lee_2005_rfm_clv(cdnow_model):
+    # FHL (2005) "RFM and CLV: using iso-value curves", spend model: p=6.25, q=3.74, v=15.44
+    published = {"p": 6.25, "q": 3.74, "v": 15.44}
+    got = cdnow_model.gamma_gamma_.params
+    assert {k: sig3(got[k]) for k in published} == {k: sig3(v) for k, v in published.items()}
+    assert cdnow_model.checks_["q_ok"] and cdnow_model.checks_["correlation_ok"]
+
+
+def test_model_comparison_prefers_nothing_silently_and_reports_aic(cdnow_table, cdnow_cal):
+    table = clv.compare_models(cdnow_table, cdnow_cal)
+    assert list(table["model"]) == ["bgnbd", "mbgnbd", "pareto_nbd"]
+    assert (table["step"] != "failed").all()
+    bg = table.set_index("model").loc["bgnbd"]
+    assert bg["aic"] == pytest.approx(2 * 4 + 2 * 9582.4, abs=0.2)
+    assert table["holdout_mae"].between(0.5, 1.2).all()
+
+
+def test_holdout_scorecard_tracks_fader_hardie_conditional_expectations(cdnow_cal):
+    sc = clv.holdout_scorecard(cdnow_cal, time_unit="W")
+    by = sc.by_frequency.set_index("frequency_cal")
+    assert int(by["n"].sum()) == 2357 and int(by.loc["0", "n"]) == 1411
+    # customers with no repeat purchase: about 0.24 holdout purchases, predicted within 0.02
+    assert by.loc["0", "predicted"] == pytest.approx(by.loc["0", "actual"], abs=0.02)
+    assert by["predicted"].is_monotonic_increasing and by["actual"].is_monotonic_increasing
+    assert abs(sc.aggregate_error) < 0.2
+    assert sc.bias == pytest.approx(sc.aggregate_error * cdnow_cal["frequency_holdout"].mean())
+    assert sc.p_alive_calibration["n"].sum() == 2357
+
+
+# --------------------------------------------------------------------------- simulated and demo truth
+TRUE_BG = {"r": 0.6, "alpha": 40.0, "a": 0.8, "b": 3.0}
+TRUE_GG = {"p": 5.0, "q": 3.0, "v": 60.0}
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    T = np.random.default_rng(1).uniform(30, 720, 5000)
+    return clv.simulate_rfm(T, TRUE_BG, TRUE_GG, seed=3)
+
+
+@pytest.fixture(scope="module")
+def simulated_model(simulated):
+    return clv.CLVModel().fit(simulated)
+
+
+def test_fit_recovers_simulated_parameters_within_three_standard_errors(simulated_model):
+    for res, truth in ((simulated_model.bgnbd_, TRUE_BG), (simulated_model.gamma_gamma_, TRUE_GG)):
+        for k, v in truth.items():
+            assert abs(res.params[k] - v) < 3 * res.standard_errors[k], (res.model, k, res.params[k], v)
+
+
+def test_compressed_fit_equals_customer_level_fit(simulated):
+    small = simulated.iloc[:1500].copy()  # whole days, as in a real customer table, so histories repeat
+    small["T"] = small["T"].round()
+    small["recency"] = np.minimum(small["recency"].round(), small["T"])
+    a = clv.CLVModel(compress=True).fit(small)
+    b = clv.CLVModel(compress=False).fit(small)
+    assert a.bgnbd_.n_rows < b.bgnbd_.n_rows == 1500
+    for k in TRUE_BG:
+        assert a.bgnbd_.params[k] == pytest.approx(b.bgnbd_.params[k], rel=1e-4)
+    assert a.bgnbd_.log_likelihood == pytest.approx(b.bgnbd_.log_likelihood, rel=1e-7)
+
+
+def test_demo_sample_recovers_truth_json(sample_model):
+    """Tolerance: 3 standard errors per parameter (asymptotic normal; the demo's seasonality is
+    a mild misspecification, so a tighter band would test the generator rather than the fit)."""
+    truth = json.loads((SAMPLE / "truth.json").read_text())
+    assert truth["time_unit"] == "D"
+    for res, key in ((sample_model.bgnbd_, "bgnbd"), (sample_model.gamma_gamma_, "gamma_gamma")):
+        for k, v in truth[key].items():
+            assert abs(res.params[k] - v) < 3 * res.standard_errors[k], (key, k, res.params[k], v)
+
+
+@pytest.fixture(scope="module")
+def sample_result():
+    return clv.analyse(str(SAMPLE), AS_OF)
+
+
+@pytest.fixture(scope="module")
+def sample_values(sample_result):
+    return sample_result.values
+
+
+@pytest.fixture(scope="module")
+def sample_model(sample_result):
+    return sample_result.model
+
+
+def test_sample_values_have_contract_columns_and_sane_ranges(sample_values):
+    for c in ("customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv"):
+        assert c in sample_values.columns
+    assert sample_values["customer_id"].is_unique
+    assert sample_values["p_alive"].between(0, 1).all()
+    assert (sample_values["clv"] >= 0).all() and (sample_values["expected_avg_value"] > 0).all()
+    assert "email" not in sample_values.columns and "name" not in sample_values.columns
+
+
+def test_p_alive_tracks_true_alive_status_in_demo(sample_values):
+    truth = pd.read_csv(SAMPLE / "truth_customers.csv", dtype={"customer_id": str})
+    merged = sample_values.merge(truth, on="customer_id")
+    assert len(merged) == len(sample_values)
+    alive = merged.groupby("alive_at_end")["p_alive"].mean()
+    assert alive[True] > alive[False] + 0.3
+
+
+# --------------------------------------------------------------------------- behaviour
+PARAMS_D = {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 6.0}
+GG = {"p": 3.0, "q": 4.0, "v": 20.0}
+
+
+def test_lapsed_customer_gets_low_p_alive():
+    # same 10 repeat purchases over 2 years; one bought last week, the other stopped a year ago
+    out = clv.clv_from_params(PARAMS_D, GG, [10, 10], [723, 365], [730, 730], [20, 20])
+    recent, lapsed = out["p_alive"]
+    assert recent > 0.9 and lapsed < 0.05
+
+
+def test_clv_falls_as_discount_rate_rises():
+    rates = [0.0, 0.01, 0.02, 0.05]
+    values = [clv.clv_from_params(PARAMS_D, GG, [4], [300], [400], [25], discount_rate=d)["clv"].iloc[0] for d in rates]
+    assert all(a > b for a, b in zip(values, values[1:]))
+
+
+def test_horizon_is_in_months_of_stated_days_not_model_units():
+    daily = clv.clv_from_params(PARAMS_D, GG, [4], [300], [400], [25], time_unit="D", horizon_months=6)
+    weekly_params = {**PARAMS_D, "alpha": PARAMS_D["alpha"] / 7}  # same customers, time in weeks
+    weekly = clv.clv_from_params(weekly_params, GG, [4], [300 / 7], [400 / 7], [25], time_unit="W", horizon_months=6)
+    assert weekly["clv"].iloc[0] == pytest.approx(daily["clv"].iloc[0], rel=1e-9)
+    # undiscounted CLV = expected purchases over the horizon x expected average value
+    flat = clv.clv_from_params(PARAMS_D, GG, [4], [300], [400], [25], horizon_months=6, discount_rate=0.0)
+    assert flat["clv"].iloc[0] == pytest.approx(flat["expected_purchases"].iloc[0] * flat["expected_avg_value"].iloc[0])
+    # a 31-day month gives more purchases than a 28-day month
+    long = clv.clv_from_params(PARAMS_D, GG, [4], [300], [400], [25], days_per_month=31)
+    short = clv.clv_from_params(PARAMS_D, GG, [4], [300], [400], [25], days_per_month=28)
+    assert long["expected_purchases"].iloc[0] > short["expected_purchases"].iloc[0]
+
+
+def test_one_time_buyer_is_valued_at_population_mean_spend():
+    out = clv.clv_from_params(PARAMS_D, GG, [0], [0], [100], [0])
+    assert out["expected_avg_value"].iloc[0] == pytest.approx(GG["v"] * GG["p"] / (GG["q"] - 1))
+    assert out["p_alive"].iloc[0] == 1.0
+
+
+@pytest.mark.parametrize("bad", [{"r": -1.0}, {"alpha": 0.0}, {"b": float("nan")}])
+def test_bad_bgnbd_parameters_raise_parameter_error(bad):
+    with pytest.raises(ParameterError, match="bgnbd"):
+        clv.clv_from_params({**PARAMS_D, **bad}, GG, [1], [10], [20], [5])
+
+
+@pytest.mark.parametrize("kw", [{"horizon_months": 0}, {"horizon_months": 2.5}, {"discount_rate": -0.1},
+                                {"discount_rate": 1.5}, {"days_per_month": 7}, {"time_unit": "M"}])
+def test_bad_horizon_settings_raise_parameter_error(kw):
+    with pytest.raises(ParameterError):
+        clv.clv_from_params(PARAMS_D, GG, [1], [10], [20], [5], **kw)
+
+
+def test_fit_without_repeat_purchases_raises_model_error_not_parameters():
+    table = pd.DataFrame({"customer_id": [f"c{i}" for i in range(200)], "frequency": 0.0, "recency": 0.0,
+                          "T": np.linspace(10, 300, 200), "monetary_value": 0.0})
+    with pytest.raises(ModelError, match="did not converge at any step"):
+        clv.CLVModel().fit(table)
+
+
+def test_inconsistent_rfm_rows_are_named():
+    table = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [1, 2], "recency": [50, 10], "T": [20, 30],
+                          "monetary_value": [5, 5]})
+    with pytest.raises(DataError, match="1 rows"):
+        clv.CLVModel().fit(table)
+
+
+def test_heavy_tailed_spend_with_q_below_one_gives_no_clv():
+    T = np.random.default_rng(5).uniform(100, 700, 4000)
+    table = clv.simulate_rfm(T, TRUE_BG, {"p": 4.0, "q": 0.6, "v": 5.0}, seed=6)
+    model = clv.CLVModel().fit(table)
+    assert not model.checks_["q_ok"]
+    assert any("undefined" in n for n in model.notes_)
+    with pytest.raises(ModelError, match="q = .* not above 1"):
+        model.predict(table)
+
+
+def test_fit_result_says_which_ladder_step_succeeded(simulated_model):
+    assert simulated_model.bgnbd_.step in {r["step"] for r in clv.FIT_LADDER}
+    assert simulated_model.bgnbd_.attempts[-1].endswith("ok")
+
+
+# --------------------------------------------------------------------------- portfolio
+def test_concentration_of_a_known_vector():
+    c = clv.concentration([100.0] + [0.0] * 9)
+    assert c.share_for_50 == pytest.approx(0.1) and c.share_for_80 == pytest.approx(0.1)
+    assert c.top20_share == pytest.approx(1.0)
+    even = clv.concentration(np.ones(10))
+    assert even.share_for_50 == pytest.approx(0.5) and even.gini == pytest.approx(0.0, abs=1e-12)
+
+
+def test_equity_per_attribute_adds_up_to_total(sample_values):
+    total = clv.equity(sample_values)
+    by_region = clv.equity(sample_values, by="region")
+    assert by_region["equity"].sum() == pytest.approx(total["equity"].iloc[0])
+    assert by_region["n_customers"].sum() == len(sample_values)
+    with pytest.raises(ParameterError, match="no column"):
+        clv.equity(sample_values, by="shoe_size")
+
+
+def test_value_at_risk_counts_customers_below_threshold():
+    values = pd.DataFrame({"customer_id": list("abcd"), "p_alive": [0.1, 0.4, 0.6, 0.9], "clv": [10.0, 40.0, 60, 90]})
+    var = clv.value_at_risk(values, threshold=0.5)
+    assert var.n_at_risk == 2 and var.value_at_risk == pytest.approx(50.0)
+    # value if surely alive x P(gone): 10/0.1*0.9 + 40/0.4*0.6 = 90 + 60
+    assert var.expected_value_lost == pytest.approx(150.0)
+    assert list(var.customers["customer_id"]) == ["a", "b"]
+    with pytest.raises(ParameterError):
+        clv.value_at_risk(values, threshold=1.5)
+
+
+def test_equity_interval_brackets_point_estimate(simulated_model, simulated):
+    point = simulated_model.predict(simulated)["clv"].sum()
+    ci = clv.equity_interval(simulated_model, simulated, n_draws=60, seed=1)
+    assert ci["lower"] < point < ci["upper"]
+    assert ci["upper"] / ci["lower"] < 1.5
+
+
+def test_headline_numbers_are_plain_json(sample_values):
+    h = clv.headline(str(SAMPLE), AS_OF)
+    json.dumps(h)
+    assert h["customer_equity"] == pytest.approx(sample_values["clv"].sum())
+    assert 0 < h["top20_share"] < 1 and h["n_at_risk"] >= 0
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_writes_values_and_params(tmp_path):
+    from analysis.cli import main
+
+    out, params = tmp_path / "clv.csv", tmp_path / "params.json"
+    code = main(["clv", str(SAMPLE), "--as-of", AS_OF, "--horizon-months", "12", "--discount-rate", "0.01",
+                 "--out", str(out), "--params-out", str(params)])
+    assert code == 0
+    table = pd.read_csv(out)
+    assert {"customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv"} <= set(table.columns)
+    p = json.loads(params.read_text())
+    assert set(p["bgnbd"]) == {"r", "alpha", "a", "b"} and set(p["gamma_gamma"]) == {"p", "q", "v"}
+    assert p["time_unit"] == "D"
+
+
+def test_cli_weekly_fit_reports_alpha_in_weeks(tmp_path):
+    from analysis.cli import main
+
+    out, params = tmp_path / "clv.parquet", tmp_path / "params.json"
+    assert main(["clv", str(SAMPLE), "--as-of", AS_OF, "--horizon-months", "6", "--discount-rate", "0.01",
+                 "--out", str(out), "--params-out", str(params), "--freq", "W"]) == 0
+    p = json.loads(params.read_text())
+    assert p["time_unit"] == "W" and p["bgnbd"]["alpha"] < 10  # truth is 20 days = 2.9 weeks
+    assert len(pd.read_parquet(out)) > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--horizon-months", "0"], "horizon_months"),
+    (["--discount-rate", "2"], "discount_rate"),
+    (["--out-ext", "x.txt"], "--out"),
+])
+def test_cli_bad_input_writes_nothing(tmp_path, capsys, args, message):
+    from analysis.cli import main
+
+    out = tmp_path / ("x.txt" if args[0] == "--out-ext" else "clv.csv")
+    extra = [] if args[0] == "--out-ext" else args
+    code = main(["clv", str(SAMPLE), "--as-of", AS_OF, "--out", str(out), *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_missing_source_is_one_line_error(tmp_path, capsys):
+    from analysis.cli import main
+
+    code = main(["clv", str(tmp_path / "nope"), "--as-of", AS_OF, "--out", str(tmp_path / "o.csv")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kanta:") and "\n" not in err and not (tmp_path / "o.csv").exists()

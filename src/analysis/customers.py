@@ -240,7 +240,8 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
     ``calibration_end``: ``frequency_cal, recency_cal, T_cal, monetary_value_cal``
     (as :func:`rfm_sql` at ``calibration_end``) and ``frequency_holdout``,
     ``monetary_value_holdout`` (purchase periods after ``calibration_end`` up to
-    ``holdout_end``, their mean value), ``duration_holdout``.
+    ``holdout_end``; the mean amount per transaction line on purchase days, as
+    lifetimes computes it), ``duration_holdout``.
     """
     _check_freq(freq, freq_multiplier)
     cal, hold = parse_date(calibration_end, "calibration_end"), parse_date(holdout_end, "holdout_end")
@@ -258,8 +259,15 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
             SELECT customer_id, {_period_sql(freq, 'duckdb')} AS period, SUM(net_amount) AS value
             FROM pdays WHERE is_purchase = 1 AND day > {cal_d} AND day <= {hold_d}
             GROUP BY customer_id, {_period_sql(freq, 'duckdb')}),
+        -- lifetimes averages the holdout value per transaction line, not per period
+        hold_lines AS (
+            SELECT t.customer_id, AVG(t.amount) AS monetary_value_holdout
+            FROM transactions t JOIN pdays p
+              ON p.customer_id = t.customer_id AND p.day = CAST(t.timestamp AS DATE) AND p.is_purchase = 1
+            WHERE p.day > {cal_d} AND p.day <= {hold_d} GROUP BY t.customer_id),
         hold_agg AS (SELECT customer_id, CAST(COUNT(*) AS DOUBLE) AS frequency_holdout,
-                            AVG(value) AS monetary_value_holdout FROM hold GROUP BY customer_id)
+                            l.monetary_value_holdout FROM hold JOIN hold_lines l USING (customer_id)
+                     GROUP BY customer_id, l.monetary_value_holdout)
         SELECT customer_id, c.frequency AS frequency_cal, c.recency AS recency_cal, c.T AS T_cal,
                c.monetary_value AS monetary_value_cal,
                COALESCE(h.frequency_holdout, 0.0) AS frequency_holdout,

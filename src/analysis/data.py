@@ -224,10 +224,15 @@ def _register(con: duckdb.DuckDBPyConnection, t: _TableFile) -> None:
         try:
             con.execute(f"CREATE TABLE {raw} AS SELECT row_number() OVER () + 1 AS __row, * FROM {reader}")
         except duckdb.Error as exc:
-            msg = _first_line(exc)
-            if "unicode" in msg.lower() or "utf" in msg.lower():
-                raise DataError(f"{t.name}: {t.files[0].name} is not UTF-8 text; save it as UTF-8 ({msg}).") from None
-            raise DataError(f"{t.name}: {t.files[0].name} could not be read as CSV ({msg}).") from None
+            full = str(exc)
+            line = re.search(r"Line: (\d+)", full)
+            at = f" (line {line.group(1)})" if line else ""
+            if "unicode" in full.lower() or "utf-8" in full.lower():
+                raise DataError(f"{t.name}: {t.files[0].name} is not UTF-8 text{at}; expected UTF-8, "
+                                "e.g. save it from Excel as 'CSV UTF-8'.") from None
+            detail = next((ln.strip() for ln in full.splitlines()[1:] if ln.strip()), _first_line(exc))[:160]
+            raise DataError(f"{t.name}: {t.files[0].name} could not be read as CSV{at}: {detail}; "
+                            "expected comma-separated rows with the header's number of columns.") from None
     elif t.kind == "parquet":
         try:
             con.execute(f"CREATE VIEW {raw} AS SELECT row_number() OVER () AS __row, * "

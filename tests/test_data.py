@@ -1,0 +1,163 @@
+"""Bad input gets one clear sentence (table, column, rows, expectation), exit code 2 and no output."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.data import load_source
+from analysis.errors import DataError
+
+GOOD = "customer_id,timestamp,amount,transaction_id\nc1,2024-01-01,10.5,t1\nc2,2024-01-02 13:00:00,-3,t2\n"
+
+
+def make(tmp_path, transactions=GOOD, customers=None, assignments=None, encoding="utf-8"):
+    (tmp_path / "transactions.csv").write_bytes(transactions.encode(encoding)) if transactions is not None else None
+    if customers is not None:
+        (tmp_path / "customers.csv").write_text(customers, encoding="utf-8")
+    if assignments is not None:
+        (tmp_path / "assignments.csv").write_text(assignments, encoding="utf-8")
+    return tmp_path
+
+
+def error_of(path, **kw) -> str:
+    with pytest.raises(DataError) as exc:
+        load_source(path, **kw)
+    msg = str(exc.value)
+    assert "\n" not in msg, "messages are one line"
+    return msg
+
+
+def test_good_source_loads_with_notes(tmp_path):
+    src = load_source(make(tmp_path), as_of="2024-12-31")
+    assert src.quality["transactions"] == 2 and src.quality["refund_rows"] == 1
+    assert any("refund" in n for n in src.notes)
+    assert len(src.fingerprint) == 64
+
+
+def test_missing_source(tmp_path):
+    assert "does not exist" in error_of(tmp_path / "nope")
+
+
+def test_missing_transactions_table(tmp_path):
+    msg = error_of(make(tmp_path, transactions=None, customers="customer_id,signup_date\nc1,2024-01-01\n"))
+    assert msg.startswith("transactions:") and "no transactions.csv" in msg
+
+
+def test_missing_required_column(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id,timestamp\nc1,2024-01-01\n"))
+    assert msg.startswith("transactions: missing required column amount")
+
+
+def test_unparsable_timestamp_names_the_line(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,31.12.2024,2\nc3,yesterday,3\n"))
+    assert msg.startswith("transactions.timestamp: 2 rows are not dates")
+    assert "line 3: '31.12.2024'" in msg and "line 4: 'yesterday'" in msg
+
+
+def test_non_numeric_amount_names_the_line(tmp_path):
+    msg = error_of(make(tmp_path, 'customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,2024-01-01,"12,5e"\n'))
+    assert msg.startswith("transactions.amount: 1 rows are not numbers") and "line 3: '12,5e'" in msg
+
+
+def test_empty_table(tmp_path):
+    assert "the table is empty" in error_of(make(tmp_path, "customer_id,timestamp,amount\n"))
+
+
+def test_empty_file(tmp_path):
+    assert "is empty" in error_of(make(tmp_path, ""))
+
+
+def test_null_customer_id(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\n,2024-01-02,2\n"))
+    assert msg.startswith("transactions.customer_id: 1 rows have no value, e.g. line 3")
+
+
+def test_duplicate_transaction_id(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id,timestamp,amount,transaction_id\nc1,2024-01-01,1,t1\nc2,2024-01-02,2,t1\n"))
+    assert msg.startswith("transactions.transaction_id: 1 transaction IDs appear more than once")
+    assert "'t1' on lines 2 and 3" in msg
+
+
+def test_rows_after_as_of_are_excluded_and_said(tmp_path):
+    src = load_source(make(tmp_path), as_of="2024-01-01")
+    assert src.quality["future_rows_excluded"] == 1 and src.quality["transactions"] == 1
+    assert "1 transactions after as_of 2024-01-01 were excluded." in src.notes
+
+
+def test_as_of_before_all_data(tmp_path):
+    assert "no rows on or before as_of 2023-01-01" in error_of(make(tmp_path), as_of="2023-01-01")
+
+
+def test_assignment_to_unknown_customer(tmp_path):
+    msg = error_of(make(tmp_path, customers="customer_id,signup_date\nc1,2024-01-01\nc2,2024-01-01\n",
+                        assignments="experiment_id,customer_id,variant,assigned_at\ne1,c1,a,2024-01-05\ne1,c9,b,2024-01-05\n"))
+    assert msg.startswith("assignments.customer_id: 1 rows refer to customers not in the customers table")
+    assert "'c9'" in msg
+
+
+def test_customer_in_two_variants(tmp_path):
+    msg = error_of(make(tmp_path, assignments="experiment_id,customer_id,variant,assigned_at\n"
+                                              "e1,c1,a,2024-01-05\ne1,c1,b,2024-01-05\ne2,c1,b,2024-01-05\n"))
+    assert msg.startswith("assignments.variant: 1 customers are in more than one variant")
+    assert "'c1' in a and b of 'e1'" in msg
+
+
+def test_duplicate_customer_rows(tmp_path):
+    msg = error_of(make(tmp_path, customers="customer_id,signup_date\nc1,2024-01-01\nc1,2024-02-01\nc2,2024-01-01\n"))
+    assert msg.startswith("customers.customer_id: 1 customer IDs appear more than once")
+
+
+def test_non_utf8_csv(tmp_path):
+    text = "customer_id,timestamp,amount,category\nc1,2024-01-01,1,arpajaiset\nc2,2024-01-02,2,hevospelit ÄÖ\n"
+    msg = error_of(make(tmp_path, text, encoding="latin-1"))
+    assert msg.startswith("transactions: transactions.csv is not UTF-8")
+
+
+def test_non_utf8_header(tmp_path):
+    msg = error_of(make(tmp_path, "asiakas_id_ä,timestamp,amount\nc1,2024-01-01,1\n", encoding="latin-1"))
+    assert "is not UTF-8" in msg
+
+
+def test_wrong_delimiter(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id;timestamp;amount\nc1;2024-01-01;1,5\n"))
+    assert msg.startswith("transactions: transactions.csv is semicolon-separated")
+    assert "expected comma-separated" in msg
+
+
+def test_parquet_parts_and_duckdb_file_load_the_same(tmp_path, sample_dir):
+    import duckdb
+
+    tx = pd.read_csv(sample_dir / "transactions.csv")
+    parts = tmp_path / "pq" / "transactions"
+    parts.mkdir(parents=True)
+    half = len(tx) // 2
+    tx.iloc[:half].to_parquet(parts / "part-0.parquet")
+    tx.iloc[half:].to_parquet(parts / "part-1.parquet")
+    db = tmp_path / "kanta.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE transactions AS SELECT * FROM tx")
+    a = load_source(tmp_path / "pq", as_of="2026-10-31").quality
+    b = load_source(db, as_of="2026-10-31").quality
+    c = load_source(sample_dir, as_of="2026-10-31").quality
+    assert a["transactions"] == b["transactions"] == c["transactions"]
+    assert a["buyers"] == b["buyers"] == c["buyers"]
+
+
+def test_duckdb_file_without_transactions(tmp_path):
+    import duckdb
+
+    db = tmp_path / "x.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE orders AS SELECT 1 AS a")
+    assert "has no table 'transactions' (found: ['orders'])" in error_of(db)
+
+
+def test_sample_is_valid(sample_source):
+    q = sample_source.quality
+    assert q["customers"] == 2000 and q["experiments"] == 3
+    assert q["future_rows_excluded"] > 0  # the extract runs into November
+
+
+def test_ragged_csv_row(tmp_path):
+    msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,2024-01-02,2,extra\n"))
+    assert msg.startswith("transactions: transactions.csv could not be read as CSV (line 3)")

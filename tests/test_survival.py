@@ -158,3 +158,207 @@ def test_logrank_by_group_reports_difference_in_plain_words(rossi):
 def test_negative_duration_is_rejected():
     with pytest.raises(ModelError, match="negative"):
         survival.kaplan_meier([1, -2], [1, 0])
+
+
+# --- churn definition on the committed sample (simulated truth known) -------
+AS_OF = pd.Timestamp("2026-10-31")
+
+
+@pytest.fixture(scope="module")
+def sample(sample_source):
+    days = survival.purchase_days(sample_source)
+    table = survival.churn_table(sample_source, days=days)
+    return sample_source, days, table
+
+
+@pytest.fixture(scope="module")
+def with_truth(sample, sample_dir):
+    _, _, table = sample
+    truth = pd.read_csv(sample_dir / "truth_customers.csv", parse_dates=["dropout_date"], dtype={"customer_id": str})
+    return table.merge(truth, on="customer_id", how="left")
+
+
+def test_data_driven_inactivity_is_95th_percentile_of_gaps_rounded_up_to_months(sample):
+    src, days, table = sample
+    d = table.attrs["definition"]
+    gaps = survival.interpurchase_gaps(days)["gap_days"]
+    assert d.data_driven and d.method == "inactivity"
+    assert d.inactivity_days % 30 == 0
+    assert d.inactivity_days - 30 < np.quantile(gaps, 0.95) <= d.inactivity_days
+    assert d.share_gaps_within >= 0.95
+    assert str(d.inactivity_days) in d.sentence("en") and str(d.inactivity_days) in d.sentence("fi")
+
+
+def test_every_simulated_dropout_is_flagged_as_churned_on_its_deadline(with_truth, sample):
+    # The simulation drops a customer right after a purchase (dropout_date = last purchase), so
+    # with N days of inactivity every drop-out at least N days before as_of must be churned on
+    # dropout_date + N: an exact check, no tolerance. The only exception is the handful won back
+    # by the simulated reactivation campaign (a purchase after drop-out): their deadline moves.
+    n = sample[2].attrs["definition"].inactivity_days
+    m = with_truth
+    gone = m["dropout_date"].notna() & (m["dropout_date"] + pd.Timedelta(days=n) <= AS_OF)
+    assert gone.sum() > 100
+    assert (m.loc[gone, "churned"] == 1).all()
+    won_back = gone & (m["last_purchase"] > m["dropout_date"])
+    assert won_back.sum() <= 0.02 * gone.sum()
+    exact = gone & ~won_back
+    assert (m.loc[exact, "churn_date"] == m.loc[exact, "dropout_date"] + pd.Timedelta(days=n)).all()
+
+
+def test_alive_customers_called_churned_are_as_many_as_their_purchase_rates_predict(with_truth, sample):
+    # A customer still alive in the simulation is called churned only when, by chance, they bought
+    # nothing in the last N days: probability exp(-lambda * sum of the seasonal multipliers over
+    # those days). The count must match the sum of those probabilities within 4 standard deviations
+    # (a binomial-sum tolerance; ~300 expected, sd ~9 on the sample).
+    from analysis import demo
+
+    n = sample[2].attrs["definition"].inactivity_days
+    m = with_truth
+    season = demo._season_multiplier(np.arange((AS_OF - demo.START).days + 1))
+    exposure = season[-n:].sum()
+    alive = m[m["alive_at_end"].astype(bool) & (m["first_purchase"] <= AS_OF - pd.Timedelta(days=n))]
+    p = np.exp(-alive["lambda_per_day"] * exposure)
+    sd = np.sqrt((p * (1 - p)).sum())
+    assert abs(alive["churned"].sum() - p.sum()) < 4 * sd
+
+
+def test_survival_curve_matches_simulated_dropout_for_regular_buyers(with_truth, sample):
+    # For customers who buy often enough (lambda * N >= 3: an alive customer has < 5 % chance of an
+    # N-day silence) inactivity and drop-out coincide, so the Kaplan-Meier curve of the churn rule
+    # and that of the true drop-out (+ N days) agree. Tolerance 0.03 at 6 and 12 months: the
+    # remaining < 5 % false alarms among survivors move S(t) by at most ~0.02.
+    n = sample[2].attrs["definition"].inactivity_days
+    m = with_truth[with_truth["lambda_per_day"] * n >= 3]
+    true_churn = m["dropout_date"].notna() & (m["dropout_date"] + pd.Timedelta(days=n) <= AS_OF)
+    true_end = (m["dropout_date"] + pd.Timedelta(days=n)).where(true_churn, AS_OF)
+    truth_km = survival.kaplan_meier((true_end - m["start_date"]).dt.days, true_churn)
+    ours = survival.kaplan_meier(m["duration_days"], m["churned"])
+    for months in (6, 12):
+        assert ours.survival_at_months((months,))[months] == pytest.approx(
+            truth_km.survival_at_months((months,))[months], abs=0.03)
+
+
+def test_censoring_is_at_as_of_not_the_clock(sample_source):
+    early = pd.Timestamp("2025-06-30")
+    t = survival.churn_table(sample_source.path, early, inactivity_days=90)
+    assert (t["first_purchase"] <= early).all() and (t["last_purchase"] <= early).all()
+    censored = t[t["churned"] == 0]
+    assert ((early - censored["start_date"]).dt.days == censored["duration_days"]).all()
+    churned = t[t["churned"] == 1]
+    assert (churned["churn_date"] <= early).all()
+    assert ((churned["churn_date"] - churned["last_purchase"]).dt.days == 90).all()
+    assert (censored["last_purchase"] > early - pd.Timedelta(days=90)).all()
+
+
+def test_contract_churn_date_is_used_when_present(tmp_path):
+    from analysis.data import load_source
+
+    pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "timestamp": ["2025-01-05", "2025-03-01", "2025-01-10", "2025-02-01"],
+                  "amount": [10, 20, 30, 40]}).to_csv(tmp_path / "transactions.csv", index=False)
+    pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_date": ["2025-01-01", "2025-01-10", "2025-02-01"],
+                  "churn_date": ["2025-04-01", None, "2025-08-01"]}).to_csv(tmp_path / "customers.csv", index=False)
+    t = survival.churn_table(load_source(tmp_path, "2025-06-30")).set_index("customer_id")
+    assert t.attrs["definition"].method == "contract"
+    assert t.loc["a", "churned"] == 1 and t.loc["a", "duration_days"] == 90
+    assert t.loc["b", "churned"] == 0 and t.loc["b", "duration_days"] == 171
+    assert t.loc["c", "churned"] == 0  # contract ends after as_of: still a customer, censored
+    assert "contract" in t.attrs["definition"].sentence("en").lower()
+
+
+# --- retention KPIs, cohorts, risk list ------------------------------------
+def test_retention_rate_matches_independent_count(sample, sample_dir):
+    src, days, table = sample
+    n = table.attrs["definition"].inactivity_days
+    k = survival.retention_kpis(src, inactivity_days=n, days=days)
+    tx = pd.read_csv(sample_dir / "transactions.csv", parse_dates=["timestamp"], dtype={"customer_id": str})
+    tx["day"] = tx["timestamp"].dt.normalize()
+    net = tx.groupby(["customer_id", "day"])["amount"].sum().reset_index()
+    net = net[(net["amount"] > 0) & (net["day"] <= AS_OF)]
+
+    def customers_at(d):
+        last = net[net["day"] <= d].groupby("customer_id")["day"].max()
+        return set(last.index[(d - last).dt.days < n])
+
+    ref = AS_OF - pd.DateOffset(months=12)
+    expected = len(customers_at(ref) & customers_at(AS_OF)) / len(customers_at(ref))
+    assert k.retention_rate == pytest.approx(expected, abs=1e-12)
+    assert k.reference_date == ref
+
+
+def test_monthly_churn_rates_add_up_and_annualise(sample):
+    src, days, table = sample
+    k = survival.retention_kpis(src, inactivity_days=150, days=days)
+    m = k.monthly
+    assert len(m) == 12
+    assert (m["active_start"] - m["lost"] + m["new"] + m["returned"] == m["active"]).all()
+    assert k.monthly_churn_rate == pytest.approx(m["lost"].sum() / m["active_start"].sum())
+    assert k.annual_churn_rate == pytest.approx(1 - (1 - k.monthly_churn_rate) ** 12)
+
+
+def test_cohort_table_counts_buyers_per_month_since_signup(sample):
+    src, days, table = sample
+    c = survival.cohort_retention(src, days=days)
+    assert c.attrs["cohort_by"] == "signup"
+    assert c.loc["2026-10", 1] != c.loc["2026-10", 1]  # NaN: not lived yet
+    cust = src.customers()
+    cohort = cust.loc[pd.to_datetime(cust["signup_date"]).dt.to_period("M") == pd.Period("2025-01"), "customer_id"]
+    bought_march = days[(days["day"].dt.to_period("M") == pd.Period("2025-03"))]["customer_id"]
+    assert c.loc["2025-01", 2] == pytest.approx(cohort.isin(bought_march).mean())
+    fp = survival.cohort_retention(src, days=days, cohort="first_purchase")
+    assert (fp[0] == 1.0).all()
+
+
+def test_risk_list_is_pseudonymous_and_ranked_by_expected_value_lost(sample):
+    src, days, table = sample
+    r = survival.churn_risk(src, days=days, use_clv=False, top=None)
+    n = r.attrs["inactivity_days"]
+    assert r["customer"].str.match(r"^K-[0-9a-f]{10}$").all()
+    assert not r["customer"].isin(table["customer_id"]).any()
+    assert r["expected_value_lost"].is_monotonic_decreasing
+    assert r["p_churn_next_month"].between(0, 1).all()
+    assert r["days_since_last_purchase"].between(n - 30, n - 1).all()
+    assert ((r["deadline"] > AS_OF) & (r["deadline"] <= AS_OF + pd.Timedelta(days=30))).all()
+    # exactly the customers whose deadline falls next month and who have not yet churned
+    due = table[(table["churned"] == 0) & (table["last_purchase"] + pd.Timedelta(days=n) <= AS_OF + pd.Timedelta(days=30))]
+    assert len(r) == len(due)
+
+
+def test_frequent_buyers_silent_as_long_are_more_likely_to_churn(sample):
+    _, days, _ = sample
+    curves = survival.gap_survival(days, AS_OF)
+    # a 60-day silence is rarer for a 5+ purchase customer than for a 2-4 purchase one
+    assert curves["5+"].survival_at(60) < curves["2-4"].survival_at(60)
+
+
+def test_churn_cox_uses_landmark_and_reference_levels(sample):
+    src, days, table = sample
+    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
+    res = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
+    ref = res.references["acquisition_channel"]
+    levels = set(table["acquisition_channel"].dropna())
+    assert f"acquisition_channel={ref}" not in res.cox.params.index  # the reference level has no coefficient
+    assert {f"acquisition_channel={lv}" for lv in levels - {ref}} <= set(res.cox.params.index)
+    assert {"purchases_30d", "log_spend_90d", "categories_90d"} <= set(res.cox.params.index)
+    assert res.cox.n == len(table) - res.n_excluded_recent
+    assert 0.5 < res.cox.concordance < 1
+
+
+def test_headline_is_json_serialisable(sample_source):
+    import json
+
+    h = survival.headline(sample_source, "2026-10-31")
+    json.dumps(h)
+    assert h["inactivity_days"] == 150
+    assert 0 < h["survival_12m"] < h["survival_6m"] <= 1
+    assert h["annual_churn_rate"] == pytest.approx(1 - (1 - h["monthly_churn_rate"]) ** 12)
+
+
+def test_cli_writes_risk_list_and_rejects_bad_inactivity(sample_dir, tmp_path, capsys):
+    from analysis.cli import main
+
+    out = tmp_path / "risk.csv"
+    assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--no-clv"]) == 0
+    risk = pd.read_csv(out)
+    assert risk["customer"].str.startswith("K-").all() and len(risk) > 0
+    assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--inactivity-days", "0"]) == 2
+    assert "inactivity_days" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.errors import ModelError, ParameterError
+from analysis.errors import KantaError, ModelError, ParameterError
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: "3, 6, 12 months" on a day axis
 SURVIVAL_MONTHS = (3, 6, 12)
@@ -187,7 +187,8 @@ class GroupSurvival:
     multivariate : dict
         ``statistic``, ``df`` and ``p`` of the log-rank test that all curves are equal.
     pairwise : pd.DataFrame
-        ``group_a, group_b, statistic, p`` for every pair of groups.
+        ``group_a, group_b, statistic, p, p_holm`` for every pair of groups (``p_holm``:
+        Holm-adjusted for the number of pairs).
     """
 
     group_by: str
@@ -201,7 +202,8 @@ class GroupSurvival:
         return pd.concat([c.summary() for c in self.curves.values()], ignore_index=True)
 
     def significant_pairs(self) -> pd.DataFrame:
-        return self.pairwise[self.pairwise["p"] < self.alpha]
+        """Pairs whose curves differ after Holm's correction for testing many pairs."""
+        return self.pairwise[self.pairwise["p_holm"] < self.alpha]
 
     def sentence(self, language: str = "en") -> str:
         """The log-rank result in plain words."""
@@ -221,6 +223,16 @@ class GroupSurvival:
                   worst=worst["group"], worst_s=tx.pct(worst["survival_12m"], 0))
         n_sig = len(self.significant_pairs())
         return text + " " + tx("logrank_pairs", n_sig=n_sig, n_pairs=len(self.pairwise))
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error over all pairs)."""
+    m = len(p)
+    order = np.argsort(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
 
 
 def _fmt_p(p: float, tx) -> str:
@@ -266,6 +278,7 @@ def kaplan_meier_by_group(durations, events, groups, *, group_by: str = "group",
     pw = pairwise_logrank_test(d, g, e).summary.reset_index()
     pw.columns = ["group_a", "group_b", "statistic", "p", "-log2(p)"]
     pairwise = pw[["group_a", "group_b", "statistic", "p"]].astype({"group_a": str, "group_b": str})
+    pairwise["p_holm"] = _holm(pairwise["p"].to_numpy())
     return GroupSurvival(group_by=group_by, curves=curves,
                          multivariate={"statistic": float(mv.test_statistic), "df": int(mv.degrees_of_freedom),
                                        "p": float(mv.p_value)},
@@ -547,3 +560,753 @@ def one_hot(df: pd.DataFrame, columns: Sequence[str], reference: Mapping[str, st
                 continue
             out[f"{col}={level}"] = (s == level).astype(float)
     return out, refs
+
+
+# --------------------------------------------------------------------------
+# Plots: take results, return an Axes, never compute
+# --------------------------------------------------------------------------
+def plot_survival(result, ax=None, *, language: str = "en", bands: bool = True, max_months: float | None = None):
+    """Kaplan-Meier curve(s) with confidence bands, x axis in months.
+
+    Parameters
+    ----------
+    result : KaplanMeierResult or GroupSurvival
+    ax : matplotlib Axes, optional
+    bands : bool
+        Shade the pointwise confidence band.
+    max_months : float, optional
+        Cut the x axis.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    curves = list(result.curves.values()) if isinstance(result, GroupSurvival) else [result]
+    for km in curves:
+        s = km.survival
+        months = s["time"].to_numpy() * km.unit_days / DAYS_PER_MONTH
+        line, = ax.step(months, s["survival"], where="post", label=f"{km.label} (n={km.n})")
+        if bands:
+            ax.fill_between(months, s["lower"], s["upper"], step="post", alpha=0.15, color=line.get_color())
+    ax.set_xlabel(tx("axis_months"))
+    ax.set_ylabel(tx("axis_survival"))
+    ax.set_ylim(0, 1.02)
+    if max_months is not None:
+        ax.set_xlim(0, max_months)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend(fontsize="small", loc="lower left")
+    return ax
+
+
+def plot_forest(cox: CoxResult, ax=None, *, language: str = "en", labels: Mapping[str, str] | None = None):
+    """Forest plot of hazard ratios with their confidence intervals (log x axis, line at 1).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    hr = cox.hazard_ratios.iloc[::-1].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.35 * len(hr) + 1.2))
+    y = np.arange(len(hr))
+    sig = hr["p"] < cox.alpha
+    ax.errorbar(hr["hazard_ratio"], y, xerr=[hr["hazard_ratio"] - hr["lower"], hr["upper"] - hr["hazard_ratio"]],
+                fmt="none", ecolor="0.4", capsize=2)
+    ax.scatter(hr["hazard_ratio"], y, c=np.where(sig, "C3", "0.5"), zorder=3)
+    ax.axvline(1.0, color="0.2", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    names = [(labels or {}).get(c, c) for c in hr["covariate"]]
+    ax.set_yticks(y, names)
+    ax.set_xlabel(tx("axis_hazard_ratio"))
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_cohort_heatmap(table: pd.DataFrame, ax=None, *, language: str = "en", max_months: int | None = 24):
+    """Heat map of a cohort retention table (rows: cohorts, columns: months since start, values: shares).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    data = table.copy()
+    if max_months is not None:
+        data = data.loc[:, [c for c in data.columns if int(c) <= max_months]]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(14, 0.35 * data.shape[1] + 2.5), 0.28 * data.shape[0] + 1.5))
+    im = ax.imshow(data.to_numpy(dtype=float), aspect="auto", cmap="YlGnBu", vmin=0, vmax=1)
+    ax.set_xticks(range(data.shape[1]), [str(c) for c in data.columns], fontsize="small")
+    ax.set_yticks(range(data.shape[0]), [str(i) for i in data.index], fontsize="small")
+    ax.set_xlabel(tx("axis_months_since"))
+    ax.set_ylabel(tx("axis_signup_month"))
+    ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    return ax
+
+
+# --------------------------------------------------------------------------
+# Churn definition and the duration / event table
+# --------------------------------------------------------------------------
+ATTRIBUTES = ("region", "age_band", "acquisition_channel", "marketing_permission")
+
+
+def _source(source_or_path, as_of=None):
+    """A validated Source (one loader for the whole package; a Source with the same as_of passes through)."""
+    from analysis.data import load_source
+
+    return load_source(source_or_path, as_of=as_of)
+
+
+def _as_of(source, as_of) -> pd.Timestamp:
+    ts = pd.Timestamp(as_of if as_of is not None else source.as_of)
+    if pd.isna(ts):
+        raise ParameterError("as_of: expected a date such as 2026-10-31.")
+    return ts.normalize()
+
+
+def _sql_date(ts: pd.Timestamp) -> str:
+    return f"DATE '{ts.date().isoformat()}'"
+
+
+def _tx_columns(source) -> set:
+    return set(source.columns("transactions"))
+
+
+def purchase_days(source_or_path, as_of=None) -> pd.DataFrame:
+    """One row per customer and purchase day up to ``as_of`` (inclusive) with the day's net spend.
+
+    Purchase days follow :func:`analysis.customers.purchase_days_sql` (the package's one rule:
+    a refund alone is not a purchase), so churn agrees with the customer table and monthly activity.
+    """
+    from analysis.customers import purchase_days_sql
+
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    q = f"""
+        SELECT customer_id, day, net_amount AS spend FROM ({purchase_days_sql()})
+        WHERE is_purchase = 1 AND day <= {_sql_date(as_of)} ORDER BY 1, 2"""
+    out = src.sql(q)
+    out["day"] = pd.to_datetime(out["day"])
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out
+
+
+def interpurchase_gaps(days: pd.DataFrame) -> pd.DataFrame:
+    """Gaps in days between a customer's consecutive purchase days.
+
+    Returns ``customer_id, gap_days, purchase_number`` (the gap after the customer's
+    ``purchase_number``-th purchase day).
+    """
+    d = days.sort_values(["customer_id", "day"])
+    prev = d.groupby("customer_id")["day"].shift()
+    k = d.groupby("customer_id").cumcount()  # purchases before this one
+    gaps = pd.DataFrame({"customer_id": d["customer_id"], "gap_days": (d["day"] - prev).dt.days, "purchase_number": k})
+    return gaps.dropna(subset=["gap_days"]).astype({"gap_days": int}).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ChurnDefinition:
+    """How churn is defined for one run.
+
+    Attributes
+    ----------
+    method : {"inactivity", "contract"}
+        "inactivity": churned ``inactivity_days`` after the last purchase (non-contractual data);
+        "contract": ``customers.churn_date`` (contractual data).
+    inactivity_days : int or None
+    data_driven : bool
+        True when ``inactivity_days`` came from the gap distribution.
+    quantile : float
+        Quantile of the inter-purchase gaps used for the data-driven default.
+    gap_quantile_days : float
+        That quantile, before rounding.
+    share_gaps_within : float
+        Share of observed gaps shorter than or equal to ``inactivity_days``.
+    median_gap_days : float
+    n_gaps : int
+    """
+
+    method: str
+    inactivity_days: int | None
+    data_driven: bool
+    quantile: float
+    gap_quantile_days: float
+    share_gaps_within: float
+    median_gap_days: float
+    n_gaps: int
+
+    def sentence(self, language: str = "en") -> str:
+        """The churn definition and why this N, in plain words."""
+        from analysis.i18n import Text
+
+        tx = Text("churn", language)
+        if self.method == "contract":
+            return tx("definition_contract")
+        base = tx("definition_inactivity", n=self.inactivity_days)
+        if self.data_driven:
+            why = tx("definition_data_driven", q=tx.pct(self.quantile, 0), gap=tx.number(self.gap_quantile_days, 0),
+                     n=self.inactivity_days, median=tx.number(self.median_gap_days, 0),
+                     within=tx.pct(self.share_gaps_within, 1), n_gaps=tx.number(self.n_gaps))
+        else:
+            why = tx("definition_given", n=self.inactivity_days, within=tx.pct(self.share_gaps_within, 1))
+        return base + " " + why
+
+
+def default_inactivity_days(gap_days, quantile: float = 0.95, round_to: int = 30) -> int:
+    """Data-driven inactivity threshold: a high quantile of inter-purchase gaps, rounded up.
+
+    A customer who has been silent longer than 95 % of the gaps between purchases ever
+    observed is unlikely to be between two purchases; rounding up to whole 30-day months keeps
+    the rule easy to say ("no purchase for 4 months") and errs towards calling churn late
+    rather than early.
+
+    Example
+    -------
+    >>> default_inactivity_days([10, 20, 30, 40, 100], quantile=0.9, round_to=30)
+    90
+    """
+    g = np.asarray(gap_days, dtype=float)
+    if len(g) == 0:
+        raise ModelError("transactions: no customer bought on two different days, so the gap between purchases "
+                         "is unknown; give inactivity_days explicitly.")
+    if not 0.5 <= quantile < 1:
+        raise ParameterError(f"quantile: got {quantile}, expected a value in [0.5, 1).")
+    q = float(np.quantile(g, quantile))
+    return int(max(round_to, math.ceil(q / round_to) * round_to))
+
+
+def _has_contract_dates(src) -> bool:
+    if not src.has("customers"):
+        return False
+    cols = set(src.columns("customers"))
+    if "churn_date" not in cols:
+        return False
+    return int(src.sql("SELECT COUNT(churn_date) AS n FROM customers")["n"].iloc[0]) > 0
+
+
+def define_churn(source_or_path, as_of=None, inactivity_days: int | None = None, *, quantile: float = 0.95,
+                 round_to: int = 30, method: str = "auto", days: pd.DataFrame | None = None) -> ChurnDefinition:
+    """Decide the churn rule: contract end dates when the data has them, else N days of inactivity.
+
+    Parameters
+    ----------
+    inactivity_days : int, optional
+        N; None = data-driven (:func:`default_inactivity_days`).
+    method : {"auto", "inactivity", "contract"}
+        "auto" uses ``customers.churn_date`` when any customer has one.
+    """
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    if method not in ("auto", "inactivity", "contract"):
+        raise ParameterError(f"method: got {method!r}, expected 'auto', 'inactivity' or 'contract'.")
+    if inactivity_days is not None and (int(inactivity_days) != inactivity_days or inactivity_days < 1):
+        raise ParameterError(f"inactivity_days: got {inactivity_days!r}, expected a whole number of days ≥ 1.")
+    contract = _has_contract_dates(src)
+    if method == "contract" and not contract:
+        raise ParameterError("method: 'contract' needs customers.churn_date, but no customer has one.")
+    if method == "contract" or (method == "auto" and contract):
+        return ChurnDefinition("contract", None, False, quantile, float("nan"), float("nan"), float("nan"), 0)
+    days = purchase_days(src, as_of) if days is None else days
+    gaps = interpurchase_gaps(days)["gap_days"].to_numpy()
+    data_driven = inactivity_days is None
+    n = default_inactivity_days(gaps, quantile, round_to) if data_driven else int(inactivity_days)
+    return ChurnDefinition(
+        method="inactivity", inactivity_days=n, data_driven=data_driven, quantile=quantile,
+        gap_quantile_days=float(np.quantile(gaps, quantile)) if len(gaps) else float("nan"),
+        share_gaps_within=float((gaps <= n).mean()) if len(gaps) else float("nan"),
+        median_gap_days=float(np.median(gaps)) if len(gaps) else float("nan"), n_gaps=int(len(gaps)))
+
+
+def _customer_attributes(src, as_of) -> pd.DataFrame | None:
+    if not src.has("customers"):
+        return None
+    cols = set(src.columns("customers"))
+    keep = ["customer_id"] + [c for c in ("signup_date", "churn_date", *ATTRIBUTES) if c in cols]
+    cust = src.sql(f"SELECT {', '.join(keep)} FROM customers")
+    cust["customer_id"] = cust["customer_id"].astype(str)
+    for c in ("signup_date", "churn_date"):
+        if c in cust:
+            cust[c] = pd.to_datetime(cust[c])
+    return cust
+
+
+def churn_table(source_or_path, as_of=None, inactivity_days: int | None = None, *, start: str = "first_purchase",
+                definition: ChurnDefinition | None = None, days: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The duration / event table: one row per customer, censored explicitly at ``as_of``.
+
+    Inactivity rule: a customer churns on ``last_purchase + inactivity_days`` when that date is on
+    or before ``as_of``; otherwise the customer is still a customer and censored at ``as_of``.
+    Contract rule: churn on ``customers.churn_date`` when on or before ``as_of``.
+
+    Parameters
+    ----------
+    inactivity_days : int, optional
+        N; None = data-driven default (see :func:`define_churn`).
+    start : {"first_purchase", "signup"}
+        Where a lifetime starts (signup falls back to the first purchase when missing or later).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``customer_id, start_date, first_purchase, last_purchase, n_purchases, total_spend,
+        churn_date (NaT if censored), churned (0/1), duration_days`` plus customer attributes.
+        ``attrs["definition"]`` holds the :class:`ChurnDefinition`.
+
+    Example
+    -------
+    >>> t = churn_table("data/sample", "2026-10-31", inactivity_days=120)  # doctest: +SKIP
+    >>> t["churned"].isin([0, 1]).all()
+    True
+    """
+    if start not in ("first_purchase", "signup"):
+        raise ParameterError(f"start: got {start!r}, expected 'first_purchase' or 'signup'.")
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of) if days is None else days
+    definition = definition or define_churn(src, as_of, inactivity_days, days=days)
+    per = days.groupby("customer_id").agg(first_purchase=("day", "min"), last_purchase=("day", "max"),
+                                          n_purchases=("day", "size"), total_spend=("spend", "sum")).reset_index()
+    cust = _customer_attributes(src, as_of)
+    if definition.method == "contract":
+        base = cust[cust["signup_date"].notna() & (cust["signup_date"] <= as_of)]
+        t = base.merge(per, on="customer_id", how="left")
+        t["start_date"] = t["signup_date"]
+        ended = t["churn_date"].notna() & (t["churn_date"] <= as_of)
+        t["churn_date"] = t["churn_date"].where(ended)
+    else:
+        t = per if cust is None else per.merge(cust.drop(columns=[c for c in ("churn_date",) if c in cust]),
+                                               on="customer_id", how="left")
+        t["start_date"] = t["first_purchase"]
+        if start == "signup" and "signup_date" in t:
+            t["start_date"] = t["signup_date"].where(t["signup_date"] <= t["first_purchase"], t["first_purchase"])
+        churn_date = t["last_purchase"] + pd.Timedelta(days=definition.inactivity_days)
+        ended = churn_date <= as_of
+        t["churn_date"] = churn_date.where(ended)
+    t["churned"] = ended.astype(int)
+    t["duration_days"] = (t["churn_date"].where(ended, as_of) - t["start_date"]).dt.days.astype(int)
+    first = ["customer_id", "start_date", "first_purchase", "last_purchase", "n_purchases", "total_spend",
+             "churn_date", "churned", "duration_days"]
+    t = t[first + [c for c in t.columns if c not in first and c != "churn_date"]]
+    t = t.sort_values("customer_id").reset_index(drop=True)
+    t.attrs["definition"] = definition
+    t.attrs["as_of"] = as_of
+    return t
+
+
+def early_behaviour(days: pd.DataFrame, windows_days: Sequence[int] = (30, 90)) -> pd.DataFrame:
+    """Purchase days and spend in each customer's first 30 / 90 days (from the first purchase).
+
+    Returns ``customer_id, purchases_30d, spend_30d, purchases_90d, spend_90d``; add breadth with
+    :func:`early_categories`.
+    """
+    d = days.copy()
+    first = d.groupby("customer_id")["day"].transform("min")
+    d["age_days"] = (d["day"] - first).dt.days
+    out = pd.DataFrame({"customer_id": sorted(d["customer_id"].unique())}).set_index("customer_id")
+    for w in windows_days:
+        win = d[d["age_days"] < w].groupby("customer_id")
+        out[f"purchases_{w}d"] = win.size()
+        out[f"spend_{w}d"] = win["spend"].sum()
+    return out.fillna(0).reset_index()
+
+
+def early_categories(source_or_path, as_of=None, windows_days: Sequence[int] = (30, 90)) -> pd.DataFrame:
+    """Distinct product categories bought in each customer's first 30 / 90 days (SQL on DuckDB)."""
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    if "category" not in _tx_columns(src):
+        return pd.DataFrame(columns=["customer_id"] + [f"categories_{w}d" for w in windows_days])
+    cols = ", ".join(f"COUNT(DISTINCT CASE WHEN d - f < {int(w)} THEN category END) AS categories_{int(w)}d"
+                     for w in windows_days)
+    q = f"""
+        WITH p AS (
+            SELECT customer_id, CAST(timestamp AS DATE) AS d, category
+            FROM transactions WHERE CAST(timestamp AS DATE) <= {_sql_date(as_of)} AND amount > 0),
+        f AS (SELECT customer_id, MIN(d) AS f FROM p GROUP BY 1)
+        SELECT p.customer_id, {cols} FROM p JOIN f USING (customer_id) GROUP BY 1"""
+    out = src.sql(q)
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out
+
+
+@dataclass(frozen=True)
+class ChurnCox:
+    """The Cox model of churn on early behaviour and attributes, with what went into it."""
+
+    cox: CoxResult
+    references: Mapping[str, str]
+    window_days: int
+    n_excluded_recent: int
+    data: pd.DataFrame = field(repr=False)
+
+
+def cox_dataset(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days: int = 90,
+                attributes: Sequence[str] = ATTRIBUTES) -> tuple[pd.DataFrame, dict, int]:
+    """Covariates for the Cox model: early behaviour (log spend) + one-hot attributes.
+
+    Only customers whose first ``window_days`` are fully observed before ``as_of`` and who had
+    not churned within them enter (a landmark at ``window_days``), so early behaviour never
+    uses information from after the churn it is meant to predict.
+    """
+    as_of = pd.Timestamp(as_of)
+    t = table.merge(early, on="customer_id", how="left")
+    observed = t["start_date"] <= as_of - pd.Timedelta(days=window_days)
+    alive_at_window = t["duration_days"] > window_days
+    n_excluded = int((~(observed & alive_at_window)).sum())
+    t = t[observed & alive_at_window].copy()
+    behaviour = [c for c in early.columns if c != "customer_id"]
+    for c in behaviour:
+        t[c] = t[c].fillna(0).astype(float)
+        if c.startswith("spend_"):
+            t[c] = np.log1p(t[c].clip(lower=0))
+    t = t.rename(columns={c: f"log_{c}" for c in behaviour if c.startswith("spend_")})
+    covs = [f"log_{c}" if c.startswith("spend_") else c for c in behaviour]
+    attrs = [a for a in attributes if a in t.columns]
+    frame = t[["customer_id", "duration_days", "churned", *covs, *attrs]]
+    enc, refs = one_hot(frame, attrs)
+    # drop covariates that carry no information in this data (e.g. one category sold) rather than fail
+    keep = [c for c in enc.columns if c in ("customer_id", "duration_days", "churned") or enc[c].nunique() > 1]
+    return enc[keep].reset_index(drop=True), refs, n_excluded
+
+
+def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days: int = 90,
+                  attributes: Sequence[str] = ATTRIBUTES, ph_action: str = "note", penalizer: float = 0.0) -> ChurnCox:
+    """Fit the Cox churn model on early behaviour and customer attributes (see :func:`cox_dataset`)."""
+    data, refs, n_excluded = cox_dataset(table, early, as_of, window_days=window_days, attributes=attributes)
+    covs = [c for c in data.columns if c not in ("customer_id", "duration_days", "churned")]
+    cox = fit_cox(data, "duration_days", "churned", covs, ph_action=ph_action, penalizer=penalizer)
+    return ChurnCox(cox=cox, references=refs, window_days=window_days, n_excluded_recent=n_excluded, data=data)
+
+
+# --------------------------------------------------------------------------
+# Retention KPIs and cohorts
+# --------------------------------------------------------------------------
+def _active_ids(days: pd.DataFrame, at: pd.Timestamp, inactivity_days: int) -> set:
+    """Customers whose last purchase on or before ``at`` is within ``inactivity_days`` (a customer at ``at``)."""
+    d = days[days["day"] <= at]
+    last = d.groupby("customer_id")["day"].max()
+    return set(last.index[last > at - pd.Timedelta(days=inactivity_days)])
+
+
+@dataclass(frozen=True)
+class RetentionKPIs:
+    """Retention and churn of the customer base, as the source documents define them.
+
+    Attributes
+    ----------
+    reference_date : pd.Timestamp
+        Date whose customers are followed (default: 12 months before ``as_of``).
+    customers_at_reference, retained : int
+        Customers at the reference date, and those of them still customers at ``as_of``.
+    retention_rate : float
+        ``retained / customers_at_reference``.
+    monthly : pd.DataFrame
+        Per month (from :func:`analysis.customers.monthly_activity`): active, new, lost,
+        returned, revenue, ... plus ``active_start`` and ``churn_rate = lost / active_start``.
+    monthly_churn_rate : float
+        Pooled over the months shown: ``sum(lost) / sum(active_start)``.
+    annual_churn_rate : float
+        ``1 - (1 - monthly_churn_rate) ** 12``.
+    """
+
+    as_of: pd.Timestamp
+    reference_date: pd.Timestamp
+    inactivity_days: int
+    customers_at_reference: int
+    retained: int
+    retention_rate: float
+    monthly: pd.DataFrame
+    monthly_churn_rate: float
+    annual_churn_rate: float
+
+    def summary(self) -> dict:
+        return {"retention_rate": self.retention_rate, "customers_at_reference": self.customers_at_reference,
+                "retained": self.retained, "monthly_churn_rate": self.monthly_churn_rate,
+                "annual_churn_rate": self.annual_churn_rate, "inactivity_days": self.inactivity_days}
+
+
+def annualise_churn(monthly_rate: float) -> float:
+    """Annual churn from a constant monthly churn rate: ``1 - (1 - m) ** 12``.
+
+    Example
+    -------
+    >>> round(annualise_churn(0.05), 4)
+    0.4596
+    """
+    return 1.0 - (1.0 - monthly_rate) ** 12
+
+
+def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = None, *, reference_months: int = 12,
+                   months: int = 12, days: pd.DataFrame | None = None) -> RetentionKPIs:
+    """Retention rate, monthly / annual churn rate and customers lost, returned and new per month.
+
+    Parameters
+    ----------
+    inactivity_days : int, optional
+        A customer is a customer at a date when they bought within this many days before it
+        (None = data-driven, :func:`define_churn`).
+    reference_months : int
+        Retention follows the customers of the date this many months before ``as_of``.
+    months : int
+        Months of the monthly table (and of the pooled churn rate).
+    """
+    from analysis.customers import monthly_activity
+
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of) if days is None else days
+    n = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
+    ref = as_of - pd.DateOffset(months=reference_months)
+    at_ref = _active_ids(days, ref, n)
+    retained = len(at_ref & _active_ids(days, as_of, n))
+    monthly = monthly_activity(src, as_of, months=months + 1, inactivity_days=n)
+    monthly["active_start"] = monthly["active"].shift(1)
+    monthly = monthly.iloc[1:].reset_index(drop=True)
+    monthly["churn_rate"] = monthly["lost"] / monthly["active_start"].where(monthly["active_start"] > 0)
+    pooled = float(monthly["lost"].sum() / monthly["active_start"].sum()) if monthly["active_start"].sum() else float("nan")
+    return RetentionKPIs(as_of=as_of, reference_date=pd.Timestamp(ref), inactivity_days=n,
+                         customers_at_reference=len(at_ref), retained=retained,
+                         retention_rate=retained / len(at_ref) if at_ref else float("nan"),
+                         monthly=monthly, monthly_churn_rate=pooled, annual_churn_rate=annualise_churn(pooled))
+
+
+def cohort_retention(source_or_path, as_of=None, *, cohort: str = "auto", max_months: int | None = None,
+                     days: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Cohort retention table: share of each cohort that bought in each month since it started.
+
+    Rows are cohorts (signup month, or first-purchase month when there is no customers table or
+    ``cohort="first_purchase"``), columns months since the start (0, 1, 2, ...). A cell is the
+    share of the cohort with at least one purchase day in that calendar month; cells after
+    ``as_of``'s month are empty. ``attrs["sizes"]`` holds the cohort sizes.
+    """
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of) if days is None else days
+    if cohort not in ("auto", "signup", "first_purchase"):
+        raise ParameterError(f"cohort: got {cohort!r}, expected 'auto', 'signup' or 'first_purchase'.")
+    cust = _customer_attributes(src, as_of)
+    use_signup = cohort == "signup" or (cohort == "auto" and cust is not None and "signup_date" in cust)
+    if use_signup:
+        if cust is None or "signup_date" not in cust:
+            raise ParameterError("cohort: 'signup' needs customers.signup_date.")
+        start = cust.loc[cust["signup_date"].notna() & (cust["signup_date"] <= as_of), ["customer_id", "signup_date"]]
+        start = start.rename(columns={"signup_date": "start"})
+    else:
+        start = days.groupby("customer_id")["day"].min().rename("start").reset_index()
+    start = start.assign(cohort=start["start"].dt.to_period("M"))
+    d = days.merge(start, on="customer_id")
+    d = d[d["day"] >= d["start"].dt.to_period("M").dt.start_time]
+    d["k"] = (d["day"].dt.to_period("M") - d["cohort"]).apply(lambda x: x.n)
+    active = d.drop_duplicates(["customer_id", "k"]).groupby(["cohort", "k"]).size()
+    sizes = start.groupby("cohort").size()
+    table = (active / sizes.reindex(active.index.get_level_values(0)).to_numpy()).unstack("k")
+    table = table.reindex(index=sizes.index).fillna(0.0)
+    last = as_of.to_period("M")
+    for c in table.index:  # months not yet lived by the cohort stay empty, not zero
+        table.loc[c, [k for k in table.columns if c + int(k) > last]] = np.nan
+    table = table.reindex(columns=range(0, (max_months if max_months is not None else int(table.columns.max())) + 1))
+    table.index = table.index.astype(str)
+    table.columns.name = "months_since_start"
+    table.index.name = "cohort"
+    table.attrs["sizes"] = {str(k): int(v) for k, v in sizes.items()}
+    table.attrs["cohort_by"] = "signup" if use_signup else "first_purchase"
+    return table
+
+
+# --------------------------------------------------------------------------
+# Churn risk list
+# --------------------------------------------------------------------------
+def _frequency_band(n_purchases) -> np.ndarray:
+    n = np.asarray(n_purchases)
+    return np.select([n <= 1, n <= 4], ["1", "2-4"], "5+")
+
+
+def gap_survival(days: pd.DataFrame, as_of) -> dict[str, KaplanMeierResult]:
+    """How long customers stay silent: Kaplan-Meier of gaps between purchases, per frequency band.
+
+    Finished gaps are events (the customer bought again); each customer's open gap since the
+    last purchase is censored at ``as_of``. Bands are the number of purchase days before the
+    gap (1, 2-4, 5+): frequent buyers fall silent for shorter spells.
+    """
+    as_of = pd.Timestamp(as_of)
+    gaps = interpurchase_gaps(days)
+    last = days.groupby("customer_id").agg(last=("day", "max"), n=("day", "size")).reset_index()
+    open_gaps = pd.DataFrame({"gap_days": (as_of - last["last"]).dt.days, "purchase_number": last["n"], "event": 0})
+    all_gaps = pd.concat([gaps.assign(event=1)[["gap_days", "purchase_number", "event"]], open_gaps],
+                         ignore_index=True)
+    band = _frequency_band(all_gaps["purchase_number"])
+    return {b: kaplan_meier(all_gaps.loc[band == b, "gap_days"], all_gaps.loc[band == b, "event"], label=b)
+            for b in np.unique(band)}
+
+
+def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *, horizon_days: int = 30,
+               value: pd.DataFrame | None = None, use_clv: bool = True, top: int | None = 50,
+               days: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customers most likely to churn in the next ``horizon_days``, ranked by expected value lost.
+
+    A customer still a customer at ``as_of`` churns next month when their inactivity deadline
+    (last purchase + N days) falls in the next ``horizon_days`` and they do not buy before it.
+    The chance of that is ``S(N) / S(r)`` from :func:`gap_survival` (r = days since last
+    purchase, S = share of silent spells of this frequency band lasting longer).
+    Value is the customer's CLV (``analysis.clv.customer_value``) when available, else their
+    spend in the last 365 days. IDs are pseudonymous.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``customer, days_since_last_purchase, deadline, p_churn_next_month, value, value_basis,
+        expected_value_lost`` (+ ``p_alive`` with CLV), sorted by expected value lost.
+    """
+    from analysis.privacy import pseudonymize
+
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of) if days is None else days
+    n = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
+    per = days.groupby("customer_id").agg(last=("day", "max"), n_purchases=("day", "size")).reset_index()
+    per["recency_days"] = (as_of - per["last"]).dt.days
+    due = per[(per["recency_days"] < n) & (per["recency_days"] >= n - horizon_days)].copy()
+    curves = gap_survival(days, as_of)
+    band = _frequency_band(due["n_purchases"])
+    p = np.zeros(len(due))
+    for b, km in curves.items():
+        m = band == b
+        if m.any():
+            s_r = km.survival_at(due.loc[m, "recency_days"].to_numpy() - 0.5)  # still silent at r days
+            s_n = km.survival_at(n - 0.5)  # silent for the whole N days (a purchase on day N saves the customer)
+            p[m] = np.clip(s_n / np.where(s_r > 0, s_r, np.nan), 0, 1)
+    due["p_churn_next_month"] = np.nan_to_num(p, nan=1.0)
+    due["deadline"] = due["last"] + pd.Timedelta(days=n)
+    basis = "spend_365d"
+    if value is None and use_clv:
+        try:
+            from analysis.clv import customer_value
+
+            value = customer_value(src, as_of, horizon_months=12)
+        except KantaError:  # the list still works on past spend when the CLV model cannot be fitted
+            value = None
+    if value is not None and "clv" in value:
+        v = value[["customer_id", "clv"] + (["p_alive"] if "p_alive" in value else [])].copy()
+        v["customer_id"] = v["customer_id"].astype(str)
+        due = due.merge(v.rename(columns={"clv": "value"}), on="customer_id", how="left")
+        basis = "clv"
+    else:
+        recent = days[days["day"] > as_of - pd.Timedelta(days=365)].groupby("customer_id")["spend"].sum()
+        due["value"] = due["customer_id"].map(recent).fillna(0.0)
+    due["value"] = due["value"].fillna(0.0)
+    due["value_basis"] = basis
+    due["expected_value_lost"] = due["p_churn_next_month"] * due["value"]
+    due = due.sort_values(["expected_value_lost", "customer_id"], ascending=[False, True])
+    due["customer"] = pseudonymize(due["customer_id"]).to_numpy()
+    cols = ["customer", "n_purchases", "recency_days", "deadline", "p_churn_next_month", "value", "value_basis",
+            "expected_value_lost"] + (["p_alive"] if "p_alive" in due else [])
+    out = due[cols].rename(columns={"recency_days": "days_since_last_purchase"}).reset_index(drop=True)
+    out.attrs["inactivity_days"] = n
+    out.attrs["n_due"] = len(out)
+    out.attrs["expected_churners"] = float(out["p_churn_next_month"].sum())
+    out.attrs["expected_value_lost"] = float(out["expected_value_lost"].sum())
+    return out.head(top) if top else out
+
+
+# --------------------------------------------------------------------------
+# Headline numbers and the command line
+# --------------------------------------------------------------------------
+def _json_float(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def headline(source_or_path, as_of, inactivity_days: int | None = None, **params) -> dict:
+    """The few churn numbers of the monthly landing page (plain JSON-serialisable values).
+
+    Keys: ``inactivity_days, customers, churned, median_lifetime_days (None when more than half
+    never churn), survival_6m, survival_12m, retention_rate, monthly_churn_rate,
+    annual_churn_rate, active, new, lost, returned`` (the last four for ``as_of``'s month).
+
+    Example
+    -------
+    >>> headline("data/sample", "2026-10-31")["inactivity_days"]  # doctest: +SKIP
+    150
+    """
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of)
+    definition = define_churn(src, as_of, inactivity_days, days=days)
+    table = churn_table(src, as_of, definition=definition, days=days)
+    km = kaplan_meier(table["duration_days"], table["churned"])
+    n = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
+    kpi = retention_kpis(src, as_of, n, days=days, reference_months=params.get("reference_months", 12))
+    last = kpi.monthly.iloc[-1]
+    s = km.survival_at_months((6, 12))
+    return {
+        "inactivity_days": int(n), "definition": definition.method,
+        "customers": int(len(table)), "churned": int(table["churned"].sum()),
+        "median_lifetime_days": _json_float(km.median),
+        "survival_6m": _json_float(s[6]), "survival_12m": _json_float(s[12]),
+        "retention_rate": _json_float(kpi.retention_rate),
+        "monthly_churn_rate": _json_float(kpi.monthly_churn_rate),
+        "annual_churn_rate": _json_float(kpi.annual_churn_rate),
+        "active": int(last["active"]), "new": int(last["new"]), "lost": int(last["lost"]),
+        "returned": int(last["returned"]),
+    }
+
+
+def _cmd_churn(args) -> int:
+    from analysis.data import write_table
+
+    src = _source(args.source, args.as_of)
+    as_of = _as_of(src, args.as_of)
+    days = purchase_days(src, as_of)
+    if args.table == "durations":
+        out = churn_table(src, as_of, args.inactivity_days, days=days)
+        out = out.assign(customer_id=_pseudonyms(out["customer_id"])).rename(columns={"customer_id": "customer"})
+        n = out.attrs["definition"].inactivity_days
+        msg = f"{len(out)} customers, {int(out['churned'].sum())} churned"
+    else:
+        out = churn_risk(src, as_of, args.inactivity_days, days=days, top=args.top, use_clv=not args.no_clv)
+        n = out.attrs["inactivity_days"]
+        msg = f"{len(out)} customers at risk of churning in the next 30 days"
+    out.attrs = {}
+    write_table(out, args.out)
+    rule = f"no purchase for {n} days" if n else "contract end date"  # n is None for contractual data
+    print(f"{msg} (churn = {rule}, as of {as_of.date()}) -> {args.out}")
+    return 0
+
+
+def _pseudonyms(ids: pd.Series) -> pd.Series:
+    from analysis.privacy import pseudonymize
+
+    return pseudonymize(ids).to_numpy()
+
+
+def add_cli(subparsers) -> None:
+    """Register ``kanta churn SOURCE --as-of DATE --out FILE [--inactivity-days N]``."""
+    p = subparsers.add_parser("churn", help="churn risk list (default) or duration/event table of every customer")
+    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
+    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--inactivity-days", type=int, default=None,
+                   help="churned after this many days without a purchase (default: 95th percentile of "
+                        "gaps between purchases, rounded up to 30 days)")
+    p.add_argument("--table", choices=["risk", "durations"], default="risk",
+                   help="risk: customers likely to churn next month by expected value lost; durations: "
+                        "one row per customer with duration_days and churned (censored at as-of)")
+    p.add_argument("--top", type=int, default=None, help="keep only the first N rows of the risk list")
+    p.add_argument("--no-clv", action="store_true", help="value customers by last-365-day spend instead of CLV")
+    p.set_defaults(func=_cmd_churn)

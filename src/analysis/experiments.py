@@ -1034,19 +1034,25 @@ class ExperimentResult:
         return all(g.passed for g in self.guards)
 
     @property
+    def primary_test(self):
+        """The test the verdict rests on: conversion, or revenue per customer (CUPED when it helps)."""
+        if self.primary == "conversion":
+            return self.conversion
+        if self.cuped is not None and self.cuped.variance_reduction > 0:
+            return self.cuped
+        return self.revenue
+
+    @property
     def estimate(self) -> float:
-        test = self.conversion if self.primary == "conversion" else self.revenue
-        return float("nan") if test is None else test.estimate
+        return float("nan") if self.primary_test is None else self.primary_test.estimate
 
     @property
     def ci_low(self) -> float:
-        test = self.conversion if self.primary == "conversion" else self.revenue
-        return float("nan") if test is None else test.ci_low
+        return float("nan") if self.primary_test is None else self.primary_test.ci_low
 
     @property
     def ci_high(self) -> float:
-        test = self.conversion if self.primary == "conversion" else self.revenue
-        return float("nan") if test is None else test.ci_high
+        return float("nan") if self.primary_test is None else self.primary_test.ci_high
 
     @property
     def p_value(self) -> float:
@@ -1277,18 +1283,21 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
         conv = two_proportion_test(int(ctrl["converted"].sum()), len(ctrl), int(tr["converted"].sum()), len(tr),
                                    alpha, margin=m_conv)
         rev = welch_test(ctrl["revenue"], tr["revenue"], alpha, margin=m_rev)
-        tests[v] = (conv, rev, tr)
+        cuped = cuped_test(ctrl["revenue"], ctrl["pre_period_spend"], tr["revenue"], tr["pre_period_spend"], alpha)
+        tests[v] = (conv, rev, cuped, tr)
         suffix = "" if v == treatment else f" ({v})"
-        pvals["conversion" + suffix], pvals["revenue" + suffix] = conv.p_value, rev.p_value
+        # revenue is judged on the CUPED-adjusted test: same estimand, smaller variance (the
+        # covariate is measured before assignment, so it cannot absorb the campaign's effect)
+        pvals["conversion" + suffix] = conv.p_value
+        pvals["revenue" + suffix] = cuped.p_value if cuped.variance_reduction > 0 else rev.p_value
     adjusted = adjust_p_values(pd.Series(pvals), "holm", alpha).rename(columns={"p_adjusted": "p_holm"})
     adjusted["p_bh"] = adjust_p_values(pd.Series(pvals), "bh", alpha)["p_adjusted"]
     prim = [k for k in pvals if k.split(" (")[0] == primary]
     adjusted["p_adjusted"] = np.nan
     adjusted.loc[prim, "p_adjusted"] = adjust_p_values(adjusted.loc[prim, "p_value"], "holm", alpha)["p_adjusted"]
     adjusted = adjusted.drop(columns="reject")
-    conv, rev, tr = tests[treatment]
+    conv, rev, cuped, tr = tests[treatment]
     boot = bootstrap_difference(ctrl["revenue"], tr["revenue"], alpha, n_boot=n_boot, seed=seed)
-    cuped = cuped_test(ctrl["revenue"], ctrl["pre_period_spend"], tr["revenue"], tr["pre_period_spend"], alpha)
     bayes = bayes_proportions(int(ctrl["converted"].sum()), len(ctrl), int(tr["converted"].sum()), len(tr),
                               alpha=alpha, seed=seed)
     retention = None
@@ -1308,7 +1317,7 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     if not all(g.passed for g in guards):
         verdict = "withheld"
     else:
-        test = conv if primary == "conversion" else rev
+        test = conv if primary == "conversion" else (cuped if cuped.variance_reduction > 0 else rev)
         if adjusted.loc[primary, "p_adjusted"] < alpha:
             verdict = "better" if test.estimate > 0 else "worse"
         else:

@@ -1,0 +1,322 @@
+"""Known answers for the experiment statistics, guards on real-shaped data, and the demo's true effects.
+
+Hard-coded numbers come from published sources named next to them; everything else is checked
+against an independent implementation (statsmodels, scipy, lifelines) or a seeded simulation.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis import experiments as ex
+from analysis.errors import ParameterError
+
+AS_OF = "2026-10-31"
+
+
+# --- two proportions ----------------------------------------------------------
+@pytest.mark.parametrize("b, n_b, a, n_a, low, high", [
+    # Newcombe R.G. (1998) "Interval estimation for the difference between independent proportions:
+    # comparison of eleven methods", Statistics in Medicine 17:873-890, Table II, method 10 (score, no CC).
+    (56, 70, 48, 80, 0.0524, 0.3339),
+    (9, 10, 3, 10, 0.1705, 0.8090),
+])
+def test_difference_interval_matches_newcombe_1998(b, n_b, a, n_a, low, high):
+    r = ex.two_proportion_test(a, n_a, b, n_b)
+    assert r.estimate == pytest.approx(b / n_b - a / n_a)
+    assert r.ci_low == pytest.approx(low, abs=1e-4)
+    assert r.ci_high == pytest.approx(high, abs=1e-4)
+
+
+def test_z_test_p_value_matches_statsmodels_documentation_example():
+    # statsmodels docs, proportions_ztest example: count=[5, 12], nobs=[83, 99] -> p-value 0.159
+    r = ex.two_proportion_test(12, 99, 5, 83)
+    assert round(r.p_value, 3) == 0.159
+
+
+@pytest.mark.parametrize("ca, na, cb, nb", [(130, 1000, 160, 1000), (7, 40, 3, 55), (480, 5210, 521, 5190)])
+def test_z_test_and_newcombe_interval_agree_with_statsmodels(ca, na, cb, nb):
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+    r = ex.two_proportion_test(ca, na, cb, nb, alpha=0.1)
+    z, p = proportions_ztest([cb, ca], [nb, na])
+    lo, hi = confint_proportions_2indep(cb, nb, ca, na, method="newcomb", compare="diff", alpha=0.1)
+    assert r.z == pytest.approx(z, rel=1e-9)
+    assert r.p_value == pytest.approx(p, rel=1e-9)
+    assert (r.ci_low, r.ci_high) == pytest.approx((lo, hi), abs=1e-10)
+
+
+def test_non_inferiority_matches_statsmodels_wald_test():
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    r = ex.two_proportion_test(120, 1000, 110, 1000, margin=0.02)
+    sm = test_proportions_2indep(110, 1000, 120, 1000, value=-0.02, method="wald", compare="diff",
+                                 alternative="larger", correction=False)
+    assert r.noninferiority_p_value == pytest.approx(sm.pvalue, rel=1e-9)
+    assert not r.noninferior  # 1 point worse: 1,000 per arm cannot rule out 2 points worse
+    assert ex.two_proportion_test(1200, 10_000, 1100, 10_000, margin=0.02).noninferior
+
+
+def test_relative_lift_interval_covers_true_lift_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    pa, pb, n, reps = 0.10, 0.12, 4000, 2000
+    ca, cb = rng.binomial(n, pa, reps), rng.binomial(n, pb, reps)
+    hits = 0
+    for a, b in zip(ca, cb):
+        r = ex.two_proportion_test(int(a), n, int(b), n)
+        hits += r.lift_ci_low <= pb / pa - 1 <= r.lift_ci_high
+    assert 0.93 <= hits / reps <= 0.97
+
+
+def test_impossible_counts_are_refused_in_plain_words():
+    with pytest.raises(ParameterError, match="conversions"):
+        ex.two_proportion_test(11, 10, 3, 10)
+
+
+# --- means --------------------------------------------------------------------
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_welch_matches_r_t_test_on_student_sleep_data():
+    # R: t.test(extra ~ group, data = sleep) -> Welch Two Sample t-test: t = -1.8608, df = 17.776,
+    # p-value = 0.07939, 95 percent CI -3.3654832 0.2054832 (group 1 minus group 2).
+    r = ex.welch_test(SLEEP_2, SLEEP_1)
+    assert r.t == pytest.approx(-1.8608, abs=1e-4)
+    assert r.df == pytest.approx(17.776, abs=1e-3)
+    assert r.p_value == pytest.approx(0.07939, abs=1e-5)
+    assert (r.ci_low, r.ci_high) == pytest.approx((-3.3654832, 0.2054832), abs=1e-6)
+
+
+def test_welch_agrees_with_scipy_on_skewed_revenue():
+    rng = np.random.default_rng(3)
+    a, b = rng.gamma(0.3, 40, 700), rng.gamma(0.3, 46, 900)
+    r = ex.welch_test(a, b, alpha=0.1)
+    sp = stats.ttest_ind(b, a, equal_var=False)
+    ci = sp.confidence_interval(0.9)
+    assert r.p_value == pytest.approx(sp.pvalue, rel=1e-9)
+    assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+
+
+def test_bootstrap_interval_is_seeded_and_close_to_welch_for_large_arms():
+    rng = np.random.default_rng(4)
+    a, b = rng.gamma(0.5, 20, 3000), rng.gamma(0.5, 22, 3000)
+    r1 = ex.bootstrap_difference(a, b, seed=11, n_boot=1000)
+    r2 = ex.bootstrap_difference(a, b, seed=11, n_boot=1000)
+    w = ex.welch_test(a, b)
+    assert r1 == r2
+    assert r1.ci_low == pytest.approx(w.ci_low, abs=0.15 * (w.ci_high - w.ci_low))
+    assert r1.ci_high == pytest.approx(w.ci_high, abs=0.15 * (w.ci_high - w.ci_low))
+
+
+# --- planner ------------------------------------------------------------------
+def test_sample_size_matches_r_power_prop_test_examples():
+    # R documentation of power.prop.test, examples:
+    #   power.prop.test(n = 50, p1 = .50, p2 = .75)      ## => power = 0.740
+    #   power.prop.test(p1 = .50, p2 = .75, power = .90) ## => n = 76.7
+    #   power.prop.test(n = 50, p1 = .5, power = .90)    ## => p2 = 0.8026
+    assert round(ex.power_proportions(0.5, 0.25, 50), 3) == 0.740
+    assert ex.sample_size_proportions(0.5, 0.25, power=0.9) == 77
+    assert round(0.5 + ex.mde_proportions(0.5, 50, power=0.9), 4) == 0.8026
+
+
+@pytest.mark.parametrize("baseline, mde", [(0.05, 0.01), (0.10, 0.02), (0.30, 0.03)])
+def test_sample_size_is_close_to_statsmodels_arcsine_power(baseline, mde):
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    ours = ex.sample_size_proportions(baseline, mde)
+    h = proportion_effectsize(baseline + mde, baseline)
+    arcsine = NormalIndPower().solve_power(effect_size=h, alpha=0.05, power=0.8, alternative="two-sided")
+    assert ours == pytest.approx(arcsine, rel=0.03)
+    # n and MDE are each other's inverse
+    assert ex.mde_proportions(baseline, ours) <= mde + 1e-9
+    assert ex.mde_proportions(baseline, ours - 1) > mde
+
+
+def test_sample_size_for_means_matches_statsmodels_normal_power():
+    from statsmodels.stats.power import NormalIndPower
+
+    n = NormalIndPower().solve_power(effect_size=2.5 / 40, alpha=0.05, power=0.8)
+    assert ex.sample_size_means(sd=40, mde=2.5) == math.ceil(n)
+    assert ex.mde_means(sd=40, n=math.ceil(n)) <= 2.5
+
+
+# --- SRM and multiple testing -------------------------------------------------
+def test_srm_matches_scipy_chisquare_documentation_examples():
+    # scipy.stats.chisquare docstring: chisquare([16, 18, 16, 14, 12, 12]) -> (2.0, 0.84914503608460956);
+    # with f_exp=[16, 16, 16, 16, 16, 8] -> (3.5, 0.62338762774958223)
+    r = ex.srm_test([16, 18, 16, 14, 12, 12], [1] * 6)
+    assert (r.statistic, r.p_value) == pytest.approx((2.0, 0.84914503608460956))
+    r = ex.srm_test([16, 18, 16, 14, 12, 12], [16, 16, 16, 16, 16, 8])
+    assert (r.statistic, r.p_value) == pytest.approx((3.5, 0.62338762774958223))
+
+
+def test_srm_flags_a_broken_fifty_fifty_split_only_on_strong_evidence():
+    assert ex.srm_test([5000, 5400], [0.5, 0.5]).mismatch  # p ~ 9e-5
+    assert not ex.srm_test([5000, 5150], [0.5, 0.5]).mismatch
+    r = ex.srm_test([614, 2133], [0.2, 0.8])
+    assert r.p_value == pytest.approx(stats.chisquare([614, 2133], [549.4, 2197.6]).pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize("method, sm_method", [("holm", "holm"), ("bh", "fdr_bh")])
+def test_adjusted_p_values_match_statsmodels_multipletests(method, sm_method):
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(5).uniform(0, 0.2, 9)
+    ours = ex.adjust_p_values(p, method)
+    reject, p_adj, _, _ = multipletests(p, alpha=0.05, method=sm_method)
+    assert ours["p_adjusted"].to_numpy() == pytest.approx(p_adj)
+    assert (ours["reject"].to_numpy() == reject).all()
+
+
+# --- CUPED, Bayes, sequential, retention -----------------------------------------
+def test_cuped_theta_is_the_regression_slope_and_variance_falls_by_r_squared():
+    rng = np.random.default_rng(6)
+    x = rng.gamma(2, 15, 2000)
+    y = 0.6 * x + rng.normal(0, 10, 2000)
+    y[1000:] += 2.0
+    r = ex.cuped_test(y[:1000], x[:1000], y[1000:], x[1000:])
+    slope = np.polyfit(x, y, 1)[0]
+    assert r.theta == pytest.approx(slope, rel=1e-9)
+    assert r.variance_reduction == pytest.approx(np.corrcoef(x, y)[0, 1] ** 2, abs=0.01)
+    assert r.adjusted.std_error < r.unadjusted.std_error
+    assert r.ci_low < 2.0 < r.ci_high
+
+
+def test_bayesian_probability_and_expected_loss_match_monte_carlo():
+    r = ex.bayes_proportions(95, 1000, 118, 1000)
+    rng = np.random.default_rng(8)
+    a = rng.beta(*r.posterior_a, 2_000_000)
+    b = rng.beta(*r.posterior_b, 2_000_000)
+    assert r.prob_b_better == pytest.approx((b > a).mean(), abs=0.002)
+    assert r.expected_loss_b == pytest.approx(np.maximum(a - b, 0).mean(), rel=0.03)
+    assert r.expected_loss_a == pytest.approx(np.maximum(b - a, 0).mean(), rel=0.01)
+
+
+def test_weekly_peeking_inflates_false_alarms_but_msprt_keeps_them_below_alpha():
+    sim = ex.simulate_peeking(n_sims=600, n_looks=8, seed=2026)
+    assert sim["naive_false_positive_rate"] > 0.10
+    assert sim["msprt_false_positive_rate"] <= 0.05
+
+
+def test_msprt_p_value_never_rises_and_interval_holds_the_estimate():
+    r = ex.msprt([0.0, 0.01, 0.03, 0.02], [4e-4, 2e-4, 1e-4, 7e-5], tau=0.02)
+    p = r.looks["p_always_valid"]
+    assert (p.diff().dropna() <= 0).all()
+    assert (r.looks["cs_low"] <= r.looks["cs_high"]).all()
+
+
+def test_rmst_matches_lifelines_and_its_error_matches_the_plain_mean_without_censoring():
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import restricted_mean_survival_time
+
+    rng = np.random.default_rng(9)
+    t_a, t_b = rng.exponential(30, 800).round(), rng.exponential(40, 800).round()
+    e = np.ones(800, dtype=int)
+    r = ex.compare_retention(t_a, e, t_b, e, horizon_days=60)
+    km = KaplanMeierFitter().fit(t_a, e)
+    assert r.rmst_a == pytest.approx(restricted_mean_survival_time(km, t=60), rel=1e-6)
+    assert r.rmst_a == pytest.approx(np.minimum(t_a, 60).mean(), rel=1e-9)
+    se_plain = math.hypot(np.minimum(t_a, 60).std() / math.sqrt(800), np.minimum(t_b, 60).std() / math.sqrt(800))
+    se_ours = (r.ci_high - r.ci_low) / (2 * stats.norm.ppf(0.975))
+    assert se_ours == pytest.approx(se_plain, rel=0.01)
+    assert r.p_value < 0.001 and r.estimate > 0
+
+
+# --- outcomes and guards on the sample --------------------------------------------
+@pytest.fixture(scope="module")
+def sample(sample_source):
+    return sample_source
+
+
+@pytest.fixture(scope="module")
+def truth(sample_dir):
+    return json.loads((sample_dir / "truth.json").read_text())["experiments"]
+
+
+def test_outcomes_match_a_plain_pandas_count(sample):
+    out = ex.experiment_outcomes(sample, "reactivation-2026-03", conversion_window_days=30)
+    tx = sample.transactions()
+    at = pd.Timestamp("2026-03-02 09:00:00")
+    win = tx[(tx["timestamp"] >= at) & (tx["timestamp"] < at + pd.Timedelta(days=30))]
+    ids = set(out["customer_id"])
+    revenue = win[win["customer_id"].isin(ids)].groupby("customer_id")["amount"].sum()
+    buyers = set(win[(win["amount"] > 0) & win["customer_id"].isin(ids)]["customer_id"])
+    o = out.set_index("customer_id")
+    assert set(o.index[o["converted"]]) == buyers
+    assert o["revenue"].sum() == pytest.approx(revenue.sum())
+    assert o.loc[revenue.index, "revenue"].to_numpy() == pytest.approx(revenue.to_numpy())
+    assert out["retained"].notna().all()  # 90 days after March have passed by October
+
+
+def test_sample_experiments_pass_every_guard(sample, truth):
+    for exp_id in truth:
+        r = ex.analyse_experiment(sample, exp_id)
+        assert r.guards_passed, [g.message() for g in r.guards if not g.passed]
+
+
+@pytest.mark.parametrize("exp_id", ["reactivation-2026-03", "vip-bonus-2026-08", "newsletter-2026-09"])
+def test_estimated_effects_cover_the_true_effects_in_the_sample(sample, truth, exp_id):
+    r = ex.analyse_experiment(sample, exp_id)
+    t = truth[exp_id]
+    assert r.control == t["control"] and r.treatment == t["treatment"]
+    assert r.conversion.ci_low <= t["true_conversion_uplift"] <= r.conversion.ci_high
+    assert r.cuped.ci_low <= t["true_revenue_uplift_per_customer"] <= r.cuped.ci_high
+
+
+def test_demo_verdicts_find_the_planted_effects_and_no_effect_where_none_was_planted(tmp_path_factory):
+    from analysis import demo
+
+    d = demo.write_demo_data(tmp_path_factory.mktemp("demo") / "demo", n_customers=20_000, seed=2026)
+    truth = json.loads((d / "truth.json").read_text())["experiments"]
+    verdicts = {}
+    for exp_id, t in truth.items():
+        r = ex.analyse_experiment(d, exp_id, as_of=AS_OF)
+        verdicts[exp_id] = r.verdict
+        assert r.conversion.ci_low <= t["true_conversion_uplift"] <= r.conversion.ci_high
+        assert r.cuped.ci_low <= t["true_revenue_uplift_per_customer"] <= r.cuped.ci_high
+    assert verdicts == {"reactivation-2026-03": "better", "vip-bonus-2026-08": "better",
+                        "newsletter-2026-09": "no_difference"}
+
+
+def test_unfinished_window_withholds_the_verdict_and_says_when_it_ends(sample_dir):
+    r = ex.analyse_experiment(sample_dir, "newsletter-2026-09", as_of="2026-10-20")
+    assert r.verdict == "withheld"
+    failed = [g for g in r.guards if not g.passed]
+    assert [g.name for g in failed] == ["window_finished"]
+    assert "2026-10-28" in failed[0].message("en")
+    assert "2026-10-28" in failed[0].message("fi")
+
+
+def test_broken_split_withholds_the_verdict(sample):
+    out = ex.experiment_outcomes(sample, "newsletter-2026-09")
+    ctrl = out.index[out["variant"] == "old_layout"]
+    broken = out.drop(ctrl[: len(ctrl) // 2])  # half the control group lost, e.g. a failed send log
+    r = ex.analyse_experiment(sample, "newsletter-2026-09", outcomes=broken)
+    assert r.verdict == "withheld"
+    assert [g.name for g in r.guards if not g.passed] == ["sample_ratio"]
+
+
+def test_customer_in_two_groups_withholds_the_verdict(sample):
+    out = ex.experiment_outcomes(sample, "newsletter-2026-09")
+    twice = out.iloc[[0]].assign(variant="new_layout" if out.iloc[0]["variant"] == "old_layout" else "old_layout")
+    r = ex.analyse_experiment(sample, "newsletter-2026-09", outcomes=pd.concat([out, twice]))
+    assert r.verdict == "withheld"
+    assert "1 customers are in more than one group" in next(g for g in r.guards if not g.passed).message()
+
+
+def test_too_few_customers_withholds_the_verdict(sample):
+    r = ex.analyse_experiment(sample, "vip-bonus-2026-08", min_units_per_arm=100)
+    assert r.verdict == "withheld"
+    assert "control" in next(g for g in r.guards if not g.passed).message()
+
+
+def test_unknown_experiment_names_the_ones_that_exist(sample):
+    with pytest.raises(ParameterError, match="reactivation-2026-03"):
+        ex.experiment_outcomes(sample, "spring-sale")

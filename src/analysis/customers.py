@@ -20,12 +20,18 @@ DIALECTS = {
         "week_start": "date_trunc('week', {d})",
         "date_add": "({d} + INTERVAL ({n}) DAY)",
         "to_date": "CAST({x} AS DATE)",
+        "arg_min": "arg_min({v}, {k})",
+        "mode": "mode({x})",
+        "materialized": "MATERIALIZED ",
     },
     "spark": {
         "days_between": "datediff({b}, {a})",
         "week_start": "CAST(date_trunc('week', {d}) AS DATE)",
         "date_add": "date_add({d}, {n})",
         "to_date": "to_date({x})",
+        "arg_min": "min_by({v}, {k})",
+        "mode": "mode({x})",
+        "materialized": "",
     },
 }
 
@@ -63,6 +69,20 @@ def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> s
         GROUP BY customer_id, {_f(dialect, 'to_date', x='timestamp')}"""
 
 
+def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) -> str:
+    """RFM columns from a relation of (customer_id, period, value) purchase periods."""
+    return f"""
+            SELECT customer_id,
+                   CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
+                   {_f(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
+                   {_f(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
+                   CASE WHEN COUNT(*) > 1
+                        THEN (SUM(value) - {_f(dialect, 'arg_min', v='value', k='period')}) / (COUNT(*) - 1)
+                        ELSE 0.0 END AS monetary_value
+            FROM {periods}
+            GROUP BY customer_id"""
+
+
 def rfm_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
             start=None, table: str = "transactions") -> str:
     """lifetimes' ``summary_data_from_transaction_data`` as SQL.
@@ -74,38 +94,46 @@ def rfm_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
-    end_period = _period_sql(freq, dialect, as_of_d)
     lo = f"AND day >= DATE {_lit(parse_date(start, 'start').strftime('%Y-%m-%d'))}" if start is not None else ""
     return f"""
         WITH pdays AS ({purchase_days_sql(dialect, table)}),
         periods AS (
             SELECT customer_id, {_period_sql(freq, dialect)} AS period, SUM(net_amount) AS value
             FROM pdays WHERE is_purchase = 1 AND day <= {as_of_d} {lo}
-            GROUP BY customer_id, {_period_sql(freq, dialect)}),
-        ranked AS (
-            SELECT customer_id, period, value,
-                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY period) AS k
-            FROM periods)
-        SELECT customer_id,
-               CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
-               {_f(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
-               {_f(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
-               COALESCE(AVG(CASE WHEN k > 1 THEN value END), 0.0) AS monetary_value
-        FROM ranked
-        GROUP BY customer_id"""
+            GROUP BY customer_id, {_period_sql(freq, dialect)})
+        {_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}"""
 
 
 def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
-                       categories: tuple[str, ...] = (), include_prospects: bool = False) -> str:
-    """The whole customer table as one SQL query (see :func:`customer_table`)."""
+                       categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
+                       include_prospects: bool = False) -> str:
+    """The whole customer table as one SQL query (see :func:`customer_table`).
+
+    The transactions are scanned once into customer-days; everything else is
+    aggregated from those, so the cost is one pass over the log plus small groups.
+    """
+    unit = FREQ_DAYS[freq] * freq_multiplier
     as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
     d90 = _f(dialect, "date_add", d=as_of_d, n=-90)
     d180 = _f(dialect, "date_add", d=as_of_d, n=-180)
     between = lambda a, b: _f(dialect, "days_between", a=a, b=b)  # noqa: E731
-    cat_cols = "".join(
-        f",\n               SUM(CASE WHEN category = {_lit(c)} THEN 1 ELSE 0 END) / CAST(COUNT(*) AS DOUBLE)"
-        f" AS share_{c}" for c in categories)
+    day = _f(dialect, "to_date", x="timestamp")
+    ch_day = "".join(f", SUM(CASE WHEN channel = {_lit(c)} THEN 1 ELSE 0 END) AS ch_{i}" for i, c in enumerate(channels))
+    cat_day = "".join(f", SUM(CASE WHEN category = {_lit(c)} THEN 1 ELSE 0 END) AS cat_{i}"
+                      for i, c in enumerate(categories))
+    ch_agg = "".join(f", SUM(ch_{i}) AS ch_{i}" for i in range(len(channels)))
+    cat_agg = "".join(f", SUM(cat_{i}) AS cat_{i}" for i in range(len(categories)))
+    n_cat = " + ".join(f"CASE WHEN a.cat_{i} > 0 THEN 1 ELSE 0 END" for i in range(len(categories))) or "0"
+    # main channel: the most used one, ties broken by the order of `channels` (alphabetical)
+    main_ch = "CAST(NULL AS VARCHAR)"
+    if channels:
+        best = " , ".join(f"a.ch_{i}" for i in range(len(channels)))
+        main_ch = "CASE " + " ".join(
+            f"WHEN a.ch_{i} = GREATEST({best}) AND a.ch_{i} > 0 THEN {_lit(c)}" for i, c in enumerate(channels)) + " END"
+    online = next((i for i, c in enumerate(channels) if c == "online"), None)
+    online_sql = f"a.ch_{online} / CAST(a.n_transactions AS DOUBLE)" if online is not None else "0.0"
+    shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS share_{c}" for i, c in enumerate(categories))
     attrs = "".join(f", c.{a}" for a in customer_columns)
     signup = "c.signup_date" if has_customers else "CAST(NULL AS DATE)"
     if not has_customers:
@@ -115,44 +143,45 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         where = f"WHERE c.signup_date <= {as_of_d} OR b.customer_id IS NOT NULL"
     else:
         base_from, where = "buyers b LEFT JOIN customers c USING (customer_id)", ""
+    mat = DIALECTS[dialect]["materialized"]
     return f"""
-        WITH tx AS (SELECT * FROM transactions WHERE {_f(dialect, 'to_date', x='timestamp')} <= {as_of_d}),
-        pdays AS ({purchase_days_sql(dialect, 'tx')}),
-        rfm AS ({rfm_sql(as_of, freq, freq_multiplier, dialect, table='tx')}),
-        spend AS (
-            SELECT customer_id,
-                   COUNT(*) AS n_transactions,
-                   SUM(amount) AS total_spend,
-                   SUM(CASE WHEN {_f(dialect, 'to_date', x='timestamp')} > {d90} THEN amount ELSE 0 END) AS spend_last_90d,
-                   SUM(CASE WHEN {_f(dialect, 'to_date', x='timestamp')} > {d180}
-                             AND {_f(dialect, 'to_date', x='timestamp')} <= {d90} THEN amount ELSE 0 END) AS spend_prev_90d,
-                   COUNT(DISTINCT category) AS n_categories,
-                   SUM(CASE WHEN channel = 'online' THEN 1 ELSE 0 END) / CAST(COUNT(*) AS DOUBLE) AS online_share{cat_cols}
-            FROM tx GROUP BY customer_id),
-        days AS (
-            SELECT customer_id, COUNT(*) AS n_purchases, SUM(net_amount) AS purchase_amount,
-                   MIN(day) AS first_purchase, MAX(day) AS last_purchase
-            FROM pdays WHERE is_purchase = 1 GROUP BY customer_id),
-        channel_rank AS (
-            SELECT customer_id, channel,
-                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY COUNT(*) DESC, channel) AS k
-            FROM tx WHERE channel IS NOT NULL GROUP BY customer_id, channel),
+        WITH days AS {mat}(
+            SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+                   SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines{ch_day}{cat_day}
+            FROM transactions WHERE {day} <= {as_of_d}
+            GROUP BY customer_id, {day}),
+        pdays AS {mat}(
+            SELECT *, CASE WHEN net_amount > 0 OR (net_amount = 0 AND n_refund_lines = 0) THEN 1 ELSE 0 END
+                      AS is_purchase
+            FROM days),
+        periods AS (
+            SELECT customer_id, {_period_sql(freq, dialect)} AS period, SUM(net_amount) AS value
+            FROM pdays WHERE is_purchase = 1 GROUP BY customer_id, {_period_sql(freq, dialect)}),
+        rfm AS ({_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}),
+        agg AS (
+            SELECT customer_id, SUM(n_lines) AS n_transactions, SUM(net_amount) AS total_spend,
+                   SUM(is_purchase) AS n_purchases,
+                   SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END) AS purchase_amount,
+                   MIN(CASE WHEN is_purchase = 1 THEN day END) AS first_purchase,
+                   MAX(CASE WHEN is_purchase = 1 THEN day END) AS last_purchase,
+                   SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
+                   SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
+                   {ch_agg}{cat_agg}
+            FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),
         buyers AS (
-            SELECT d.customer_id, r.frequency, r.recency, r.T, r.monetary_value,
-                   d.n_purchases, s.n_transactions, s.total_spend, d.first_purchase, d.last_purchase,
-                   {between('d.last_purchase', as_of_d)} AS days_since_last_purchase,
-                   d.purchase_amount / d.n_purchases AS avg_purchase,
-                   CASE WHEN d.n_purchases > 1
-                        THEN {between('d.first_purchase', 'd.last_purchase')} / CAST(d.n_purchases - 1 AS DOUBLE)
+            SELECT a.customer_id, r.frequency, r.recency, r.T, r.monetary_value,
+                   a.n_purchases, a.n_transactions, a.total_spend, a.first_purchase, a.last_purchase,
+                   {between('a.last_purchase', as_of_d)} AS days_since_last_purchase,
+                   a.purchase_amount / a.n_purchases AS avg_purchase,
+                   CASE WHEN a.n_purchases > 1
+                        THEN {between('a.first_purchase', 'a.last_purchase')} / CAST(a.n_purchases - 1 AS DOUBLE)
                    END AS mean_interpurchase_days,
-                   s.spend_last_90d, s.spend_prev_90d,
-                   CASE WHEN ABS(s.spend_last_90d) + ABS(s.spend_prev_90d) > 0
-                        THEN (s.spend_last_90d - s.spend_prev_90d) / (ABS(s.spend_last_90d) + ABS(s.spend_prev_90d))
+                   a.spend_last_90d, a.spend_prev_90d,
+                   CASE WHEN ABS(a.spend_last_90d) + ABS(a.spend_prev_90d) > 0
+                        THEN (a.spend_last_90d - a.spend_prev_90d) / (ABS(a.spend_last_90d) + ABS(a.spend_prev_90d))
                         ELSE 0.0 END AS spend_trend,
-                   s.n_categories, ch.channel AS main_channel, s.online_share
-                   {''.join(f', s.share_{c}' for c in categories)}
-            FROM days d JOIN rfm r USING (customer_id) JOIN spend s USING (customer_id)
-                 LEFT JOIN channel_rank ch ON ch.customer_id = d.customer_id AND ch.k = 1)
+                   {n_cat} AS n_categories, {main_ch} AS main_channel, {online_sql} AS online_share{shares}
+            FROM agg a JOIN rfm r ON r.customer_id = a.customer_id)
         SELECT customer_id, b.frequency, b.recency, b.T, b.monetary_value,
                COALESCE(b.n_purchases, 0) AS n_purchases, COALESCE(b.n_transactions, 0) AS n_transactions,
                COALESCE(b.total_spend, 0.0) AS total_spend, b.first_purchase, b.last_purchase,
@@ -180,6 +209,12 @@ def customer_columns(src: Source) -> tuple[str, ...]:
 
     skip = {"customer_id", "signup_date", *PII_COLUMNS}
     return tuple(c for c in src.columns("customers") if c not in skip)
+
+
+def _levels(src: Source, column: str, limit: int = 30) -> tuple[str, ...]:
+    """Distinct values of a low-cardinality text column (usable as column names), alphabetical."""
+    df = src.sql(f"SELECT DISTINCT {column} AS v FROM transactions WHERE {column} IS NOT NULL LIMIT {limit + 1}")
+    return tuple(sorted(v for v in df["v"] if v and v.replace("_", "").isalnum()))[:limit]
 
 
 def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
@@ -221,11 +256,9 @@ def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
     if as_of > src.as_of:
         raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
                              "load the source with the later date.")
-    cats = tuple(sorted(c for c in src.con.execute(
-        "SELECT DISTINCT category FROM transactions WHERE category IS NOT NULL").fetchdf()["category"]
-        if c and c.replace("_", "").isalnum()))
+    cats, chans = _levels(src, "category"), _levels(src, "channel")
     sql = customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
-                             customer_columns(src), cats, include_prospects)
+                             customer_columns(src), cats, chans, include_prospects)
     df = src.sql(sql)
     for c in ("first_purchase", "last_purchase", "signup_date"):
         df[c] = pd.to_datetime(df[c])

@@ -235,12 +235,13 @@ def _register(con: duckdb.DuckDBPyConnection, t: _TableFile) -> None:
                             "expected comma-separated rows with the header's number of columns.") from None
     elif t.kind == "parquet":
         try:
-            con.execute(f"CREATE VIEW {raw} AS SELECT row_number() OVER () AS __row, * "
-                        f"FROM read_parquet({_lit(t.location)})")
+            # file_row_number is free; a row_number() window would force a full materialisation.
+            con.execute(f"CREATE VIEW {raw} AS SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS __row "
+                        f"FROM read_parquet({_lit(t.location)}, file_row_number=true)")
         except duckdb.Error as exc:
             raise DataError(f"{t.name}: {t.location} could not be read as Parquet ({_first_line(exc)}).") from None
     else:
-        con.execute(f"CREATE VIEW {raw} AS SELECT row_number() OVER () AS __row, * FROM {t.location}")
+        con.execute(f"CREATE VIEW {raw} AS SELECT rowid + 1 AS __row, * FROM {t.location}")
 
 
 # --- validation --------------------------------------------------------------
@@ -352,6 +353,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     if threads:
         config["threads"] = threads
     con = duckdb.connect(":memory:", config=config)
+    con.execute("SET enable_progress_bar = false")
     tables = _find_tables(path, con)
     for t in tables.values():
         _register(con, t)

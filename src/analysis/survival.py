@@ -361,12 +361,14 @@ class PHCheck:
         tx = Text("churn", language)
         if self.ok:
             return tx("ph_ok", p=tx.number(self.p_threshold, 2))
+        label = covariate_labels(self.table["covariate"], language)
+        names = lambda cs: ", ".join(label.get(c, c) for c in cs)  # noqa: E731
         noted = [c for c in self.violating if c not in self.stratified]
-        parts = [tx("ph_violation", covariates=", ".join(self.violating), p=tx.number(self.p_threshold, 2))]
+        parts = [tx("ph_violation", covariates=names(self.violating), p=tx.number(self.p_threshold, 2))]
         if self.stratified:
-            parts.append(tx("ph_stratified", covariates=", ".join(self.stratified)))
+            parts.append(tx("ph_stratified", covariates=names(self.stratified)))
         if noted:
-            parts.append(tx("ph_noted", covariates=", ".join(noted)))
+            parts.append(tx("ph_noted", covariates=names(noted)))
         return " ".join(parts)
 
 
@@ -1310,3 +1312,156 @@ def add_cli(subparsers) -> None:
     p.add_argument("--top", type=int, default=None, help="keep only the first N rows of the risk list")
     p.add_argument("--no-clv", action="store_true", help="value customers by last-365-day spend instead of CLV")
     p.set_defaults(func=_cmd_churn)
+
+
+# --------------------------------------------------------------------------
+# One call for the notebook, and report tables in the report's language
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChurnAnalysis:
+    """Everything the churn notebook shows, computed once for one ``as_of``."""
+
+    as_of: pd.Timestamp
+    definition: ChurnDefinition
+    table: pd.DataFrame = field(repr=False)
+    overall: KaplanMeierResult = field(repr=False)
+    by_group: GroupSurvival | None = field(repr=False)
+    cox: ChurnCox | None = field(repr=False)
+    kpis: RetentionKPIs = field(repr=False)
+    cohorts: pd.DataFrame = field(repr=False)
+    risk: pd.DataFrame = field(repr=False)
+
+
+def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, group_by: str | None = "acquisition_channel",
+            cox_attributes: Sequence[str] = ATTRIBUTES, window_days: int = 90, ph_action: str = "note",
+            risk_top: int = 20, use_clv: bool = True, min_group_size: int = 30) -> ChurnAnalysis:
+    """Run the whole churn analysis: definition, curves, log-rank, Cox, KPIs, cohorts, risk list.
+
+    Example
+    -------
+    >>> a = analyse("data/sample", "2026-10-31")  # doctest: +SKIP
+    >>> a.definition.inactivity_days
+    150
+    """
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of)
+    definition = define_churn(src, as_of, inactivity_days, days=days)
+    table = churn_table(src, as_of, definition=definition, days=days)
+    overall = kaplan_meier(table["duration_days"], table["churned"])
+    by_group = None
+    if group_by:
+        if group_by not in table.columns:
+            raise ParameterError(f"group_by: {group_by!r} is not a customer attribute here "
+                                 f"(available: {', '.join(a for a in ATTRIBUTES if a in table.columns)}).")
+        by_group = kaplan_meier_by_group(table["duration_days"], table["churned"], table[group_by],
+                                         group_by=group_by, min_group_size=min_group_size)
+    early = early_behaviour(days, (30, window_days)).merge(early_categories(src, as_of, (30, window_days)),
+                                                            on="customer_id", how="left")
+    cox = fit_churn_cox(table, early, as_of, window_days=window_days, attributes=cox_attributes, ph_action=ph_action)
+    n_activity = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
+    kpis = retention_kpis(src, as_of, n_activity, days=days)
+    cohorts = cohort_retention(src, as_of, days=days)
+    risk = churn_risk(src, as_of, n_activity, days=days, top=risk_top, use_clv=use_clv)
+    return ChurnAnalysis(as_of=as_of, definition=definition, table=table, overall=overall, by_group=by_group,
+                         cox=cox, kpis=kpis, cohorts=cohorts, risk=risk)
+
+
+def survival_table(results: Sequence[KaplanMeierResult], language: str = "en") -> pd.DataFrame:
+    """Median lifetime and survival at 3/6/12 months (with 95 % bands) as a formatted report table."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    rows = []
+    for km in results:
+        row = {tx("col_group"): km.label, tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
+               tx("col_median_months"): (tx.number(km.median * km.unit_days / DAYS_PER_MONTH, 1)
+                                         if np.isfinite(km.median) else tx("not_reached"))}
+        for m, s in km.survival_at_months().items():
+            lo, hi = km.band_at(m * DAYS_PER_MONTH / km.unit_days)
+            row[tx("col_survival_m", m=m)] = f"{tx.pct(s, 0)} ({tx.pct(lo, 0)}–{tx.pct(hi, 0)})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def at_risk_report(km: KaplanMeierResult, months: Sequence[int] = (0, 3, 6, 12, 18, 24), language: str = "en") -> pd.DataFrame:
+    """The at-risk table at whole months, formatted (months as rows)."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    t = km.at_risk_table([m * DAYS_PER_MONTH / km.unit_days for m in months])
+    return pd.DataFrame({tx("col_month"): list(months), tx("at_risk"): t["at_risk"].map(tx.number),
+                         tx("col_churned_cum"): t["churned"].map(tx.number),
+                         tx("col_censored_cum"): t["censored"].map(tx.number)})
+
+
+def attribute_label(name: str, language: str = "en") -> str:
+    """A customer attribute's name in the report's language (``acquisition_channel`` -> "acquisition channel")."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    return tx(f"attr_{name}") if tx.has(f"attr_{name}") else name
+
+
+def covariate_labels(names: Sequence[str], language: str = "en") -> dict[str, str]:
+    """Readable covariate names: ``log_spend_90d`` -> "Spend (log), first 90 days", ``region=Lappi`` -> "region: Lappi"."""
+    import re
+
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    out = {}
+    for name in names:
+        m = re.fullmatch(r"(purchases|log_spend|categories)_(\d+)d", name)
+        if m:
+            out[name] = tx(f"cov_{m.group(1)}", w=m.group(2))
+        elif "=" in name:
+            attr, level = name.split("=", 1)
+            out[name] = tx("attr_level", attr=attribute_label(attr, language), level=level)
+        else:
+            out[name] = name
+    return out
+
+
+def hazard_ratio_table(cox: CoxResult, language: str = "en") -> pd.DataFrame:
+    """Hazard ratios with CIs and p-values, formatted."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    hr = cox.hazard_ratios
+    return pd.DataFrame({
+        tx("col_covariate"): hr["covariate"].map(covariate_labels(hr["covariate"], language)),
+        tx("col_hazard_ratio"): hr["hazard_ratio"].map(lambda x: tx.number(x, 2)),
+        tx("col_ci"): [f"{tx.number(lo, 2)}–{tx.number(hi, 2)}" for lo, hi in zip(hr["lower"], hr["upper"])],
+        "p": hr["p"].map(lambda p: _fmt_p(p, tx)),
+    })
+
+
+def monthly_table(kpis: RetentionKPIs, language: str = "en") -> pd.DataFrame:
+    """Customers active, new, lost, returned and the churn rate per month, formatted."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    m = kpis.monthly
+    return pd.DataFrame({
+        tx("col_month"): m["month"], tx("col_active_start"): m["active_start"].map(tx.number),
+        tx("col_new"): m["new"].map(tx.number), tx("col_lost"): m["lost"].map(tx.number),
+        tx("col_returned"): m["returned"].map(tx.number), tx("col_active_end"): m["active"].map(tx.number),
+        tx("col_churn_rate"): m["churn_rate"].map(lambda x: tx.pct(x, 1)),
+    })
+
+
+def risk_table(risk: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """The churn risk list, formatted (pseudonymous IDs only)."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    value_label = tx("col_clv") if (risk["value_basis"] == "clv").all() else tx("col_spend_365d")
+    return pd.DataFrame({
+        tx("col_customer"): risk["customer"], tx("col_purchases"): risk["n_purchases"].map(tx.number),
+        tx("col_days_silent"): risk["days_since_last_purchase"].map(tx.number),
+        tx("col_deadline"): risk["deadline"].map(tx.date),
+        tx("col_p_churn"): risk["p_churn_next_month"].map(lambda x: tx.pct(x, 0)),
+        value_label: risk["value"].map(tx.money),
+        tx("col_value_lost"): risk["expected_value_lost"].map(tx.money),
+    })

@@ -9,7 +9,7 @@ SAMPLE := data/sample
 PERIOD ?=
 LANG_REPORT ?= en
 
-.PHONY: report test lab venv demo-data sample-data browser benchmark clean
+.PHONY: report test lab venv demo-data sample-data notebooks browser benchmark clean
 
 # The venv is rebuilt when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -43,6 +43,10 @@ lab: $(STAMP)
 # Rebuild the committed small sample (2,000 customers) after changing the generator.
 sample-data: $(STAMP)
 	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026
+
+# Re-execute the committed notebooks on the sample (their outputs are what nbval compares).
+notebooks: $(STAMP)
+	cd notebooks && for nb in *.ipynb; do MPLBACKEND=Agg ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py

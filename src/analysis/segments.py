@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -542,7 +543,8 @@ def cluster_features(table: pd.DataFrame) -> pd.DataFrame:
 
     log_frequency = log1p(repeat purchases), recency_days, log_spend = log1p(spend >= 0),
     tenure_days, n_categories (breadth), online_share (channel mix), spend_trend
-    (last 90 days vs the 90 before, clipped to [-1, 2]; missing = 0).
+    (last 90 days vs the 90 before, clipped to [-1, 2]; missing = 0). Rows are sorted
+    by customer_id so that the clustering does not depend on the input's row order.
     """
     b = table[_buyers(table)]
     freq = b["frequency"] if "frequency" in b else b["n_purchases"] - 1
@@ -559,7 +561,7 @@ def cluster_features(table: pd.DataFrame) -> pd.DataFrame:
     f = f.fillna(f.median()).fillna(0.0)
     f.index = b["customer_id"].astype(str).to_numpy()
     f.index.name = "customer_id"
-    return f
+    return f.sort_index(kind="mergesort")  # row order of the input must not change the clusters
 
 
 def match_clusters(new_centroids, previous_centroids) -> dict[int, int]:
@@ -660,6 +662,14 @@ class BehaviourClusters:
 
     def fit(self, table: pd.DataFrame, previous: "BehaviourClusters | None" = None) -> "BehaviourClusters":
         """Choose k, fit on all buying customers, and number the clusters (stable against ``previous``)."""
+        from threadpoolctl import threadpool_limits
+
+        # a few thousand rows x 7 features: thread start-up costs more than it saves (20x on a busy
+        # 2-core machine), and one thread gives the same numbers on every machine
+        with threadpool_limits(1):
+            return self._fit(table, previous)
+
+    def _fit(self, table: pd.DataFrame, previous: "BehaviourClusters | None") -> "BehaviourClusters":
         from sklearn.preprocessing import StandardScaler
 
         SegmentSettings(n_clusters=self.n_clusters, k_range=tuple(self.k_range), cluster_method=self.method)
@@ -733,8 +743,11 @@ class BehaviourClusters:
 
     def predict(self, table: pd.DataFrame) -> pd.Series:
         """Cluster numbers of the buying customers of ``table`` (index customer_id)."""
+        from threadpoolctl import threadpool_limits
+
         feats = cluster_features(table)
-        raw = np.asarray(self.model_.predict(self.scaler_.transform(feats)))
+        with threadpool_limits(1):
+            raw = np.asarray(self.model_.predict(self.scaler_.transform(feats)))
         return pd.Series([self.mapping_[int(c)] for c in raw], index=feats.index, name="cluster")
 
     def names(self, language: str = "en", table: pd.DataFrame | None = None) -> pd.Series:
@@ -1081,6 +1094,8 @@ def add_cli(subparsers) -> None:
 def _cmd_segments(args) -> int:
     from analysis.data import write_table
 
+    if Path(args.out).suffix.lower() not in (".csv", ".parquet"):  # fail before the work, not after it
+        raise ParameterError(f"--out: got {Path(args.out).name!r}, expected a file name ending in .csv or .parquet.")
     seg = segment_customers(args.source, args.as_of, value_basis=args.value_basis, n_clusters=args.n_clusters,
                             passive_days=args.passive_days)
     df = export_table(seg, args.language)

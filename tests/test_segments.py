@@ -1,0 +1,466 @@
+"""Segments and lifecycle: pyramid, strategy groups, stages, RFM, clusters, transitions, export.
+
+Rules are checked on small hand-made customer tables with known answers; the sample
+data checks that every customer gets exactly one label and that the CLI contract holds.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import segments as seg
+from analysis.errors import KantaError, ParameterError
+
+AS_OF = pd.Timestamp("2026-10-31")
+
+
+def customer(cid, n_purchases=3, total_spend=100.0, days_since_last=10, days_since_first=400, rhythm=None,
+             **extra):
+    """One customer-table row described by days before AS_OF (n_purchases=0 makes a prospect)."""
+    buyer = n_purchases > 0
+    first = AS_OF - pd.Timedelta(days=days_since_first) if buyer else pd.NaT
+    last = AS_OF - pd.Timedelta(days=days_since_last) if buyer else pd.NaT
+    if rhythm is None and n_purchases > 1:
+        rhythm = (days_since_first - days_since_last) / (n_purchases - 1)
+    row = dict(customer_id=cid, n_purchases=n_purchases, frequency=max(n_purchases - 1, 0) if buyer else np.nan,
+               total_spend=total_spend if buyer else 0.0, first_purchase=first, last_purchase=last,
+               days_since_last_purchase=days_since_last if buyer else np.nan,
+               mean_interpurchase_days=rhythm if n_purchases > 1 else np.nan,
+               tenure_days=days_since_first, n_categories=1 if buyer else 0, online_share=0.5 if buyer else np.nan,
+               spend_trend=0.0)
+    row.update(extra)
+    return row
+
+
+def table(*rows) -> pd.DataFrame:
+    df = pd.DataFrame(list(rows))
+    for c in ("first_purchase", "last_purchase"):
+        df[c] = pd.to_datetime(df[c])
+    return df
+
+
+def spend_ladder(n=100) -> pd.DataFrame:
+    """n buyers with spend n, n-1, ..., 1 (customer c000 spends most)."""
+    return table(*[customer(f"c{i:03d}", total_spend=float(n - i)) for i in range(n)])
+
+
+# --- pyramid -----------------------------------------------------------------------
+def test_pyramid_puts_top_5_percent_in_a_and_next_15_percent_in_b():
+    t = spend_ladder(100)
+    classes = seg.abc_classes(t)
+    assert classes.value_counts().to_dict() == {"C": 80, "B": 15, "A": 5}
+    assert set(t.loc[classes == "A", "customer_id"]) == {f"c{i:03d}" for i in range(5)}
+    assert set(t.loc[classes == "B", "customer_id"]) == {f"c{i:03d}" for i in range(5, 20)}
+
+
+def test_pyramid_cut_points_are_parameters():
+    classes = seg.abc_classes(spend_ladder(100), a_share=0.10, b_share=0.30)
+    assert classes.value_counts().to_dict() == {"C": 60, "B": 30, "A": 10}
+
+
+def test_pyramid_ties_are_cut_by_customer_id_whatever_the_row_order():
+    t = table(*[customer(f"c{i:02d}", total_spend=50.0) for i in range(20)])
+    a = seg.abc_classes(t)
+    shuffled = t.sample(frac=1, random_state=3)
+    b = seg.abc_classes(shuffled)
+    assert t.loc[a == "A", "customer_id"].tolist() == ["c00"]
+    assert shuffled.loc[b == "A", "customer_id"].tolist() == ["c00"]
+
+
+def test_prospects_are_class_c_and_outside_the_pyramid_shares():
+    t = pd.concat([spend_ladder(20), table(customer("p1", n_purchases=0), customer("p2", n_purchases=0))],
+                  ignore_index=True)
+    classes = seg.abc_classes(t)
+    assert classes.iloc[-2:].tolist() == ["C", "C"]
+    pyr = seg.pyramid_table(t, classes).set_index("abc_class")
+    assert pyr["customers"].to_dict() == {"A": 1, "B": 3, "C": 16}
+
+
+def test_pyramid_table_shows_real_revenue_shares_next_to_the_textbook():
+    t = spend_ladder(20)  # spend 20..1, total 210; A = {20}, B = {19, 18, 17}
+    pyr = seg.pyramid_table(t, seg.abc_classes(t)).set_index("abc_class")
+    assert pyr.loc["A", "revenue_share"] == pytest.approx(20 / 210)
+    assert pyr.loc["B", "revenue_share"] == pytest.approx(54 / 210)
+    assert pyr["customer_share"].to_dict() == pytest.approx({"A": 0.05, "B": 0.15, "C": 0.80})
+    assert pyr["textbook_revenue_share"].tolist() == [0.65, 0.15, 0.20]
+
+
+@pytest.mark.parametrize("a,b", [(0, 0.15), (0.05, 0.95), (1.2, 0.1), ("5%", 0.15)])
+def test_impossible_pyramid_cut_points_are_a_parameter_error(a, b):
+    with pytest.raises(ParameterError, match="share"):
+        seg.abc_classes(spend_ladder(10), a_share=a, b_share=b)
+
+
+# --- strategy groups -------------------------------------------------------------------
+def test_strategy_groups_keep_top_current_value_develop_high_potential_change_the_rest():
+    t = table(
+        customer("big", total_spend=1000.0),
+        customer("big_fading", total_spend=900.0),
+        customer("small_growing", total_spend=10.0),
+        customer("small_fading", total_spend=12.0),
+        customer("prospect", n_purchases=0),
+    )
+    potential = pd.Series([500.0, 0.0, 300.0, 1.0, 0.0])
+    groups = seg.strategy_groups(t, potential, keep_share=0.5, potential_share=0.5)
+    assert groups.tolist() == ["keep", "keep", "develop", "change", "develop"]
+
+
+def test_run_rate_potential_is_own_rate_times_average_purchase_and_zero_when_passive():
+    t = table(customer("steady", n_purchases=4, total_spend=400.0, days_since_last=5, days_since_first=99),
+              customer("gone", n_purchases=4, total_spend=400.0, days_since_last=300, days_since_first=600),
+              customer("one_day_old", n_purchases=1, total_spend=20.0, days_since_last=0, days_since_first=0))
+    v = seg.run_rate_value(t, AS_OF, passive_days=180)
+    assert v.iloc[0] == pytest.approx(4 / 100 * 365 * 100)
+    assert v.iloc[1] == 0
+    assert v.iloc[2] == pytest.approx(1 / 30 * 365 * 20)  # one purchase is not read as a daily habit
+
+
+# --- lifecycle stages --------------------------------------------------------------------
+def test_each_lifecycle_rule_has_a_customer_that_meets_it():
+    t = table(
+        customer("prospect", n_purchases=0),
+        customer("passive", days_since_last=200, days_since_first=700),
+        customer("new", n_purchases=1, days_since_last=12, days_since_first=12),
+        customer("returned", n_purchases=5, days_since_last=3, days_since_first=600,
+                 return_date=AS_OF - pd.Timedelta(days=10)),
+        customer("lapsing", n_purchases=20, days_since_last=60, days_since_first=400),  # rhythm 17.6 days
+        customer("active", n_purchases=20, days_since_last=20, days_since_first=400),
+    )
+    assert seg.lifecycle_stages(t, AS_OF).tolist() == t["customer_id"].tolist()
+
+
+def test_lapsing_is_judged_against_the_customers_own_rhythm():
+    weekly = dict(n_purchases=50, days_since_first=400, rhythm=7.0)
+    monthly = dict(n_purchases=12, days_since_first=400, rhythm=30.0)
+    t = table(customer("weekly_20d", days_since_last=20, **weekly), customer("weekly_35d", days_since_last=35, **weekly),
+              customer("monthly_35d", days_since_last=35, **monthly),
+              customer("monthly_70d", days_since_last=70, **monthly))
+    # weekly: 2 x 7 = 14 days, but never before 30 days; monthly: 2 x 30 = 60 days
+    assert seg.lifecycle_stages(t, AS_OF).tolist() == ["active", "lapsing", "active", "lapsing"]
+
+
+def test_returned_lasts_returned_days_then_the_customer_is_judged_as_usual():
+    t = table(customer("just_back", days_since_last=5, return_date=AS_OF - pd.Timedelta(days=30)),
+              customer("back_a_while", days_since_last=5, return_date=AS_OF - pd.Timedelta(days=31)))
+    assert seg.lifecycle_stages(t, AS_OF).tolist() == ["returned", "active"]
+
+
+def test_low_p_alive_makes_an_on_rhythm_customer_lapsing():
+    t = table(customer("a", days_since_last=10), customer("b", days_since_last=10), customer("c", days_since_last=10))
+    stages = seg.lifecycle_stages(t, AS_OF, p_alive=pd.Series([0.9, 0.2, np.nan]))
+    assert stages.tolist() == ["active", "lapsing", "active"]
+
+
+def test_ended_contract_makes_a_customer_passive():
+    t = table(customer("ended", days_since_last=5, churn_date=AS_OF - pd.Timedelta(days=1)),
+              customer("ends_later", days_since_last=5, churn_date=AS_OF + pd.Timedelta(days=30)),
+              customer("no_contract_end", days_since_last=5, churn_date=pd.NaT))
+    assert seg.lifecycle_stages(t, AS_OF).tolist() == ["passive", "active", "active"]
+
+
+def test_edge_cases_get_exactly_one_stage_each():
+    t = table(
+        customer("single_purchase_long_ago", n_purchases=1, days_since_last=100, days_since_first=100),
+        customer("single_purchase_recent", n_purchases=1, days_since_last=40, days_since_first=40),
+        customer("first_purchase_on_as_of", n_purchases=1, days_since_last=0, days_since_first=0),
+        customer("old_customer_buys_on_as_of", n_purchases=30, days_since_last=0, days_since_first=500),
+        customer("signup_after_last_purchase", days_since_last=50, days_since_first=90, tenure_days=-10,
+                 signup_date=AS_OF - pd.Timedelta(days=10)),
+        customer("zero_spend", n_purchases=2, total_spend=0.0, days_since_last=15, days_since_first=60),
+        customer("exactly_at_passive_threshold", n_purchases=30, days_since_last=180, days_since_first=500),
+        customer("one_day_past_threshold", n_purchases=30, days_since_last=181, days_since_first=500),
+        customer("slow_rhythm_at_threshold", n_purchases=3, days_since_last=180, days_since_first=500),
+        customer("registered_never_bought", n_purchases=0),
+    )
+    stages = seg.lifecycle_stages(t, AS_OF)
+    assert len(stages) == len(t) and stages.isin(seg.STAGES).all()
+    got = dict(zip(t["customer_id"], stages))
+    assert got["first_purchase_on_as_of"] == "new"
+    assert got["old_customer_buys_on_as_of"] == "active"
+    assert got["single_purchase_long_ago"] == "lapsing"  # median rhythm of repeat buyers is ~17 days
+    assert got["exactly_at_passive_threshold"] == "lapsing"
+    assert got["one_day_past_threshold"] == "passive"
+    assert got["slow_rhythm_at_threshold"] == "active"  # buys every 160 days: not overdue yet
+    assert got["registered_never_bought"] == "prospect"
+    assert got["zero_spend"] == "active"
+
+
+def test_every_sample_customer_gets_exactly_one_stage(sample_segments):
+    t = sample_segments.current.table
+    assert t["customer_id"].is_unique
+    assert t["lifecycle_stage"].isin(seg.STAGES).all()
+    counts = sample_segments.current.counts("lifecycle_stage")
+    assert counts.sum() == len(t)
+    assert (counts > 0).all(), counts  # the demo base has customers in every stage
+    # a prospect never bought, a passive customer has not bought for more than 180 days
+    assert (t.loc[t["lifecycle_stage"] == "prospect", "n_purchases"] == 0).all()
+    assert (t.loc[t["lifecycle_stage"] == "passive", "days_since_last_purchase"] > 180).all()
+
+
+def test_stage_rules_table_lists_every_stage_once_in_rule_order():
+    for language in ("en", "fi"):
+        rules = seg.stage_rules(language=language)
+        assert len(rules) == len(seg.STAGES)
+        assert not rules.iloc[:, 2].str.contains(r"[{}]").any()
+    assert seg.stage_rules().iloc[:, 1].tolist() == ["Prospect", "Passive", "New", "Returned", "Lapsing", "Active"]
+    assert "180" in seg.stage_rules().iloc[1, 2]
+
+
+@pytest.mark.parametrize("params", [dict(new_days=200), dict(passive_days=0), dict(lapsing_factor=0.5),
+                                    dict(value_basis="margin"), dict(n_clusters=1), dict(n_clusters="many"),
+                                    dict(k_range=(1, 4))])
+def test_contradictory_stage_or_cluster_settings_are_a_parameter_error(params):
+    with pytest.raises(ParameterError):
+        seg.SegmentSettings(**params)
+
+
+def test_unknown_parameter_names_the_parameter():
+    with pytest.raises(ParameterError, match="passive_dayz"):
+        seg.SegmentSettings.from_params(passive_dayz=90)
+
+
+# --- RFM -------------------------------------------------------------------------------------
+def test_rfm_scores_are_quintiles_with_5_best():
+    t = table(*[customer(f"c{i}", n_purchases=10 - i, total_spend=100.0 * (10 - i), days_since_last=i * 10)
+                for i in range(10)])
+    s = seg.rfm_scores(t)
+    assert s["r_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert s["f_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert s["rfm_segment"].tolist()[:2] == ["champions", "champions"]
+    assert s["rfm_segment"].tolist()[-2:] == ["lost", "lost"]
+
+
+def test_recent_big_spender_who_stopped_is_cant_lose_them_and_new_buyer_is_new():
+    rows = [customer(f"base{i}", n_purchases=5, total_spend=100.0, days_since_last=30 + i) for i in range(20)]
+    rows += [customer("stopped_whale", n_purchases=50, total_spend=9000.0, days_since_last=170),
+             customer("newbie", n_purchases=1, total_spend=1.0, days_since_last=0, days_since_first=0)]
+    s = seg.rfm_scores(table(*rows)).iloc[-2:]
+    assert s["rfm_segment"].tolist() == ["cant_lose_them", "new_customers"]
+
+
+def test_equal_values_share_an_rfm_score():
+    t = table(*[customer(f"c{i}", n_purchases=1) for i in range(10)])
+    assert seg.rfm_scores(t)["f_score"].nunique() == 1
+
+
+def test_rfm_grid_names_every_cell_and_uses_all_eleven_segments():
+    grid = seg.rfm_grid()
+    assert grid.shape == (5, 5)
+    assert set(grid.to_numpy().ravel()) == set(seg.RFM_SEGMENTS)
+    assert grid.loc[5, 5] == "champions" and grid.loc[1, 1] == "lost"
+    assert seg.rfm_grid("fi").loc[1, 1] == "Menetetyt"
+
+
+def test_prospects_have_no_rfm_scores():
+    t = pd.concat([spend_ladder(10), table(customer("p", n_purchases=0))], ignore_index=True)
+    s = seg.rfm_scores(t).iloc[-1]
+    assert (s["r_score"], s["f_score"], s["m_score"], s["rfm_segment"]) == (0, 0, 0, "prospect")
+
+
+# --- behavioural clusters ----------------------------------------------------------------------
+def three_behaviours(n_per_group=60, seed=1) -> pd.DataFrame:
+    """Three well-separated behaviours: frequent online big spenders, lapsed occasional retail, new multi-category."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    specs = [
+        ("vip", dict(n=40, spend=3000, last=3, first=700, cats=3, online=0.95)),
+        ("lapsed", dict(n=2, spend=30, last=400, first=800, cats=1, online=0.05)),
+        ("fresh", dict(n=4, spend=120, last=5, first=40, cats=4, online=0.5)),
+    ]
+    for name, s in specs:
+        for i in range(n_per_group):
+            j = lambda x, sd=0.08: float(x * np.exp(rng.normal(0, sd)))  # noqa: E731
+            rows.append(customer(f"{name}{i:03d}", n_purchases=max(1, round(j(s["n"]))), total_spend=j(s["spend"]),
+                                 days_since_last=round(j(s["last"])), days_since_first=round(j(s["first"])),
+                                 n_categories=s["cats"], online_share=min(1.0, j(s["online"], 0.03))))
+    return table(*rows)
+
+
+def test_auto_k_finds_three_well_separated_behaviours():
+    t = three_behaviours()
+    model = seg.BehaviourClusters(n_clusters="auto", k_range=(2, 6), random_state=0).fit(t)
+    assert model.k_ == 3
+    groups = pd.crosstab(t["customer_id"].str.rstrip("0123456789").to_numpy(), model.labels_.to_numpy())
+    assert (groups.gt(0).sum(axis=1) == 1).all()  # each behaviour lands in one cluster
+    sel = model.selection_
+    assert sel["k"].tolist() == [2, 3, 4, 5, 6] and sel["chosen"].sum() == 1
+    assert sel[["silhouette", "bic"]].notna().all().all()
+
+
+def test_gaussian_mixture_chooses_k_by_bic():
+    t = three_behaviours()
+    model = seg.BehaviourClusters(n_clusters="auto", k_range=(2, 4), method="gmm").fit(t)
+    sel = model.selection_
+    assert model.k_ == int(sel.loc[sel["bic"].idxmin(), "k"])
+
+
+def test_clusters_are_numbered_from_the_highest_spend_and_named_from_the_centroid():
+    t = three_behaviours()
+    model = seg.BehaviourClusters(n_clusters=3).fit(t)
+    vip_cluster = model.labels_["vip000"]
+    assert vip_cluster == 1
+    names = model.names("en")
+    assert names.is_unique
+    assert "high value" in names[1] and "frequent" in names[1].lower()
+    assert "low value" in names[model.labels_["lapsed000"]]
+    assert "korkea arvo" in model.names("fi")[1]
+
+
+def test_clustering_is_deterministic_for_a_seed():
+    t = three_behaviours(seed=5)
+    a = seg.BehaviourClusters(n_clusters="auto", k_range=(2, 5), random_state=7).fit(t)
+    b = seg.BehaviourClusters(n_clusters="auto", k_range=(2, 5), random_state=7).fit(t.sample(frac=1, random_state=2))
+    pd.testing.assert_series_equal(a.labels_.sort_index(), b.labels_.sort_index())
+    pd.testing.assert_frame_equal(a.selection_, b.selection_)
+
+
+def test_permuted_centroids_are_matched_back_to_last_months_labels():
+    prev = pd.DataFrame([[0.0, 0.0, 1.0], [3.0, 3.0, 0.0], [-2.0, 4.0, 2.0], [5.0, -1.0, -3.0]], index=[1, 2, 3, 4])
+    new = prev.loc[[3, 1, 4, 2]].reset_index(drop=True) + 0.2  # same clusters, new order, moved a little
+    assert seg.match_clusters(new, prev) == {0: 3, 1: 1, 2: 4, 3: 2}
+
+
+def test_an_extra_cluster_this_month_gets_a_fresh_number():
+    prev = np.array([[0.0, 0.0], [10.0, 10.0]])
+    new = np.array([[10.1, 9.9], [50.0, 50.0], [0.1, 0.0]])
+    assert seg.match_clusters(new, prev) == {0: 1, 2: 0, 1: 2}
+
+
+def test_next_months_clusters_keep_their_numbers():
+    month1 = three_behaviours(seed=1)
+    month2 = three_behaviours(seed=2)
+    first = seg.BehaviourClusters(n_clusters=3, random_state=0).fit(month1)
+    # a different seed would number the clusters differently without the matching
+    second = seg.BehaviourClusters(n_clusters=3, random_state=99).fit(month2, previous=first)
+    for name in ("vip000", "lapsed000", "fresh000"):
+        assert second.labels_[name] == first.labels_[name]
+
+
+def test_auto_k_keeps_last_months_k():
+    t = three_behaviours()
+    first = seg.BehaviourClusters(n_clusters=4, random_state=0).fit(t)
+    second = seg.BehaviourClusters(n_clusters="auto", k_range=(2, 6), random_state=0).fit(t, previous=first)
+    assert second.k_ == 4
+    assert sorted(second.labels_.unique()) == [1, 2, 3, 4]
+
+
+def test_cluster_profile_sizes_and_value_shares_add_up():
+    t = three_behaviours()
+    model = seg.BehaviourClusters(n_clusters=3).fit(t)
+    prof = model.profile(t)
+    assert prof["customers"].sum() == len(t)
+    assert prof["value_share"].sum() == pytest.approx(1.0)
+    assert prof.loc[prof["cluster"] == 1, "value_share"].iloc[0] > 0.8  # the VIPs hold most of the money
+
+
+def test_too_few_buyers_to_cluster_is_a_clear_error():
+    with pytest.raises(KantaError, match="buying customers"):
+        seg.BehaviourClusters(n_clusters=3).fit(spend_ladder(3))
+
+
+# --- transitions ----------------------------------------------------------------------------------
+def test_transition_matrix_counts_moves_and_new_registrations():
+    before = pd.Series({"a": "active", "b": "active", "c": "lapsing", "d": "passive"})
+    after = pd.Series({"a": "active", "b": "lapsing", "c": "passive", "d": "returned", "e": "prospect"})
+    m = seg.transition_matrix(before, after, seg.STAGES)
+    assert m.loc["active", "active"] == 1 and m.loc["active", "lapsing"] == 1
+    assert m.loc["passive", "returned"] == 1 and m.loc[seg.NOT_REGISTERED, "prospect"] == 1
+    assert m.to_numpy().sum() == 5
+    shares = seg.transition_matrix(before, after, seg.STAGES, normalize=True)
+    assert shares.loc["active"].sum() == pytest.approx(1.0)
+    assert shares.loc["active", "lapsing"] == pytest.approx(0.5)
+
+
+def test_sample_transitions_cover_every_current_customer(sample_segments):
+    m = sample_segments.transitions("lifecycle_stage")
+    assert m.to_numpy().sum() == len(sample_segments.current.table)
+    # nobody goes from passive straight to active or new: a comeback after a passive gap is "returned"
+    assert m.loc["passive", "active"] == 0 and m.loc["passive", "new"] == 0
+    assert m.loc["prospect", "passive"] == 0
+    pyr = sample_segments.transitions("abc_class", normalize=True)
+    assert pyr.loc["A", "A"] > 0.8
+
+
+def test_sample_clusters_keep_last_months_numbers(sample_segments):
+    cur, prev = sample_segments.current.clusters, sample_segments.previous.clusters
+    assert cur.k_ == prev.k_
+    assert set(cur.centroids_.index) == set(prev.centroids_.index)
+
+
+# --- sample, export, CLI, headline ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_segments(sample_source):
+    return seg.monthly_segments(sample_source, "2026-10-31")
+
+
+def test_sample_pyramid_a_class_is_5_percent_of_buyers(sample_segments):
+    pyr = sample_segments.current.pyramid().set_index("abc_class")
+    assert pyr.loc["A", "customer_share"] == pytest.approx(0.05, abs=0.001)
+    assert pyr["revenue_share"].sum() == pytest.approx(1.0)
+    assert pyr.loc["A", "revenue_share"] > 0.2  # value is concentrated, if less than the textbook 65 %
+
+
+def test_cli_writes_the_campaign_list_with_the_contract_columns(run_cli, sample_dir, tmp_path):
+    out = tmp_path / "segments.csv"
+    code, stdout, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", out)
+    assert code == 0, err
+    df = pd.read_csv(out, dtype={"customer_id": str})
+    for col in ("customer_id", "abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "cluster", "pseudonym"):
+        assert col in df.columns
+    customers = pd.read_csv(sample_dir / "customers.csv", dtype={"customer_id": str})
+    assert set(df["customer_id"]) == set(customers["customer_id"])
+    assert df["pseudonym"].str.match(r"^K-[0-9a-f]{10}$").all()
+    assert df["lifecycle_stage"].isin(seg.STAGES).all()
+    assert df["abc_class"].isin(seg.ABC_CLASSES).all()
+    assert set(df["strategy_group"]) == set(seg.STRATEGY_GROUPS)
+    assert df.loc[df["lifecycle_stage"] != "prospect", "cluster"].notna().all()
+    assert "customers ->" in stdout
+
+
+def test_cli_writes_parquet_by_extension(run_cli, sample_dir, tmp_path):
+    out = tmp_path / "segments.parquet"
+    code, _, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", out, "--n-clusters", "4")
+    assert code == 0, err
+    df = pd.read_parquet(out)
+    assert df["cluster"].dropna().nunique() == 4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--as-of", "2026-10-31", "--out", "{tmp}/segments.xlsx"], ".csv or .parquet"),
+    (["--as-of", "31.10.2026x", "--out", "{tmp}/segments.csv"], "as_of"),
+    (["--as-of", "2026-10-31", "--out", "{tmp}/segments.csv", "--n-clusters", "one"], "n_clusters"),
+    (["--as-of", "2026-10-31", "--out", "{tmp}/segments.csv", "--passive-days", "10"], "passive_days"),
+])
+def test_cli_bad_input_writes_nothing_and_exits_2(run_cli, sample_dir, tmp_path, args, message):
+    args = [a.format(tmp=tmp_path) for a in args]
+    code, _, err = run_cli("segments", sample_dir, *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_missing_source_writes_nothing(run_cli, tmp_path):
+    code, _, err = run_cli("segments", tmp_path / "nowhere", "--as-of", "2026-10-31", "--out", tmp_path / "s.csv")
+    assert code == 2 and not (tmp_path / "s.csv").exists()
+
+
+def test_headline_is_json_numbers_with_stage_counts_that_add_up(sample_source):
+    h = seg.headline(sample_source, "2026-10-31")
+    assert json.loads(json.dumps(h)) == h
+    assert all(isinstance(v, (int, float)) for v in h.values())
+    assert sum(h[f"{s}_customers"] for s in seg.STAGES) == 2000
+    assert 0 < h["a_revenue_share"] < 1
+    assert h["won_back_customers"] >= 0 and h["active_to_lapsing_customers"] > 0
+
+
+def test_clv_value_basis_ranks_by_predicted_value(sample_source):
+    pytest.importorskip("analysis.clv")
+    s = seg.segment_customers(sample_source, "2026-10-31", value_basis="clv", with_clusters=False)
+    t = s.table
+    assert t["p_alive"].notna().sum() > 0
+    a_min = t.loc[t["abc_class"] == "A", "value"].min()
+    assert (t.loc[t["abc_class"] == "C", "value"] <= a_min).all()
+    assert "P(alive)" in seg.stage_rules(s.settings).iloc[4, 2]

@@ -113,6 +113,26 @@ def test_holdout_scorecard_tracks_fader_hardie_conditional_expectations(cdnow_ca
     assert sc.p_alive_calibration["n"].sum() == 2357
 
 
+def test_scores_match_lifetimes_own_predictions_with_its_30_day_month(cdnow_model, cdnow_table):
+    """Independent check: lifetimes' conditional expectation, P(alive) and CLV (which hides a
+    30-day month; here we state it) agree with ours on all 2,357 CDNOW customers."""
+    t = cdnow_table
+    ours = cdnow_model.predict(t, horizon_months=12, discount_rate=0.01, days_per_month=30.0)
+    bg = cdnow_model.bgnbd_fitter_
+    x, r, T = t["frequency"], t["recency"], t["T"]
+    e12 = bg.conditional_expected_number_of_purchases_up_to_time(12 * 30 / 7, x, r, T)
+    np.testing.assert_allclose(ours["expected_purchases"], e12, rtol=1e-9)
+    np.testing.assert_allclose(ours["p_alive"], bg.conditional_probability_alive(x, r, T), rtol=1e-9)
+    # lifetimes' CLV steps in days for freq="D" (30 per month), so compare on a fit in days
+    days = clv.CLVModel(time_unit="D").fit(t.assign(recency=r * 7, T=T * 7))
+    ref = days.gamma_gamma_fitter_.customer_lifetime_value(days.bgnbd_fitter_, x, r * 7, T * 7, t["monetary_value"],
+                                                           time=12, discount_rate=0.01, freq="D")
+    mine = days.predict(t.assign(recency=r * 7, T=T * 7), 12, 0.01, days_per_month=30.0)
+    np.testing.assert_allclose(mine["clv"], ref, rtol=1e-6)
+    np.testing.assert_allclose(mine["clv"], ours["clv"], rtol=1e-4)  # same model in weeks or days
+    np.testing.assert_allclose(ours["clv"], ours["p_alive"] * ours["clv_if_alive"], rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- simulated and demo truth
 TRUE_BG = {"r": 0.6, "alpha": 40.0, "a": 0.8, "b": 3.0}
 TRUE_GG = {"p": 5.0, "q": 3.0, "v": 60.0}

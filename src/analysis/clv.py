@@ -6,10 +6,11 @@ scores every customer over an explicit horizon in months, and validates on a hol
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ FIT_LADDER = (
     {"step": "penalizer 0.001", "penalizer": 1e-3, "tol": 1e-7, "start": "moments"},
     {"step": "penalizer 0.01, tol 1e-5", "penalizer": 1e-2, "tol": 1e-5, "start": "moments"},
 )
+#: Report-string key of each ladder step (strings/clv.json), so the report can say it in plain words.
+STEP_KEYS = {"plain": "step_plain", "moment start": "step_moment_start", "penalizer 0.001": "step_penalizer",
+             "penalizer 0.01, tol 1e-5": "step_penalizer_loose"}
 
 
 # --------------------------------------------------------------------------- input
@@ -240,8 +244,12 @@ def _bgnbd_p_alive(params, x, t_x, T):
     return np.where(x == 0, 1.0, expit(-log_div))
 
 
-def _bgnbd_expected(params, t, x, t_x, T):
-    """Expected repeat purchases in (T, T + t] given history (FHL 2005, eq. 10)."""
+def _bgnbd_expected(params, t, x, t_x, T, if_alive: bool = False):
+    """Expected repeat purchases in (T, T + t] given history (FHL 2005, eq. 10).
+
+    With ``if_alive`` the expectation is conditional on the customer being alive at
+    ``T`` (eq. 10 without its denominator, which is ``1 / P(alive)``).
+    """
     from scipy.special import hyp2f1
 
     r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
@@ -255,6 +263,8 @@ def _bgnbd_expected(params, t, x, t_x, T):
         alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
     h = np.where(np.isfinite(h), h, alt)
     num = (a + b + x - 1) / (a - 1) * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+    if if_alive:
+        return num
     den = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
     return num / den
 
@@ -292,7 +302,8 @@ def clv_from_params(bgnbd: dict, gamma_gamma: dict, frequency, recency, T, monet
     Returns
     -------
     DataFrame
-        ``p_alive, expected_purchases, expected_avg_value, clv`` in input order.
+        ``p_alive, expected_purchases, expected_avg_value, clv`` and ``clv_if_alive``
+        (the CLV if the customer is surely still active), in input order.
 
     Example
     -------
@@ -306,15 +317,18 @@ def clv_from_params(bgnbd: dict, gamma_gamma: dict, frequency, recency, T, monet
     x, t_x, T, m = (np.asarray(v, float) for v in (frequency, recency, T, monetary_value))
     months = np.arange(0, int(horizon_months) + 1)
     t = months * days_per_month / unit_days
-    cum = np.stack([_bgnbd_expected(bgnbd, ti, x, t_x, T) for ti in t], axis=0)
-    per_month = np.diff(cum, axis=0)
+    # E[purchases] = P(alive) x E[purchases | alive]; the conditional part gives the value if active
+    cum_alive = np.stack([_bgnbd_expected(bgnbd, ti, x, t_x, T, if_alive=True) for ti in t], axis=0)
+    p_alive = _bgnbd_p_alive(bgnbd, x, t_x, T)
     disc = (1.0 + discount_rate) ** -months[1:]
     value = _gg_expected_value(gamma_gamma, x, np.where(x > 0, m, 0.0))
+    clv_if_alive = value * (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0)
     return pd.DataFrame({
-        "p_alive": _bgnbd_p_alive(bgnbd, x, t_x, T),
-        "expected_purchases": cum[-1],
+        "p_alive": p_alive,
+        "expected_purchases": p_alive * cum_alive[-1],
         "expected_avg_value": value,
-        "clv": value * (disc[:, None] * per_month).sum(axis=0),
+        "clv": p_alive * clv_if_alive,
+        "clv_if_alive": clv_if_alive,
     })
 
 
@@ -557,6 +571,8 @@ class HoldoutScorecard:
     bias: float  # mean(predicted - actual) per customer
     n_customers: int
     fit: FitResult
+    calibration_end: pd.Timestamp | None = None
+    holdout_end: pd.Timestamp | None = None
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"metric": ["customers", "aggregate_error", "mae", "bias"],
@@ -606,6 +622,105 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
                             float(np.mean(np.abs(pred - act))), float(np.mean(pred - act)), len(t), res)
 
 
+def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
+              days_per_month: float = DAYS_PER_MONTH) -> tuple[HoldoutScorecard, pd.DataFrame]:
+    """Holdout check at ``as_of``: calibrate up to ``holdout_months`` before it, predict the rest.
+
+    Returns the :class:`HoldoutScorecard` of BG/NBD and the model comparison
+    (:func:`compare_models`) on the same split.
+    """
+    from analysis import customers
+
+    if holdout_months < 1:
+        raise ParameterError(f"holdout_months: got {holdout_months!r}, expected at least 1.")
+    unit_days = _check_unit(freq)
+    end = pd.Timestamp(as_of)
+    cal_end = (end - pd.Timedelta(days=round(holdout_months * days_per_month))).normalize()
+    cal = customers.calibration_holdout(source, calibration_end=cal_end, holdout_end=end, freq="D",
+                                        freq_multiplier=unit_days)
+    sc = dataclasses.replace(holdout_scorecard(cal, freq), calibration_end=cal_end, holdout_end=end)
+    table = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
+    return sc, compare_models(table, cal)
+
+
+def model_facts(model: CLVModel) -> dict:
+    """The fitted models in everyday quantities (days, shares, euros) for a plain-language summary."""
+    bg, gg = model.bgnbd_.params, model.gamma_gamma_.params
+    unit_days = UNIT_DAYS[model.time_unit]
+    return {
+        # mean purchase rate of the Gamma mixing distribution is r / alpha per time unit
+        "days_between_purchases": float(bg["alpha"] / bg["r"] * unit_days),
+        "dropout_per_purchase": float(bg["a"] / (bg["a"] + bg["b"])),
+        "mean_spend": float(gg["v"] * gg["p"] / (gg["q"] - 1)) if gg["q"] > 1 else float("nan"),
+        "frequency_spend_correlation": model.checks_["frequency_spend_correlation"],
+        "spend_independent": model.checks_["correlation_ok"],
+        "q_ok": model.checks_["q_ok"],
+        "bgnbd_step": model.bgnbd_.step,
+        "gamma_gamma_step": model.gamma_gamma_.step,
+        "n_customers": model.bgnbd_.n_customers,
+        "n_rows": model.bgnbd_.n_rows,
+    }
+
+
+# --------------------------------------------------------------------------- plots (take data, return Axes)
+def _ax(ax, figsize=(6, 4)):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_holdout(by_frequency: pd.DataFrame, ax=None, xlabel="Purchases in calibration period",
+                 ylabel="Mean purchases in holdout period", labels=("Actual", "Model")):
+    """Fader-Hardie plot: actual vs predicted holdout purchases per calibration frequency."""
+    ax = _ax(ax)
+    x = np.arange(len(by_frequency))
+    ax.plot(x, by_frequency["actual"], "o-", color="#1f4e79", label=labels[0])
+    ax.plot(x, by_frequency["predicted"], "s--", color="#d9822b", label=labels[1])
+    ax.set_xticks(x, by_frequency["frequency_cal"])
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_p_alive_heatmap(grid: pd.DataFrame, ax=None, xlabel="Days from first to last purchase",
+                         ylabel="Repeat purchases", colorbar_label="P(alive)"):
+    """Heat map of P(alive) by frequency (rows) and recency (columns) from :meth:`CLVModel.p_alive_grid`."""
+    ax = _ax(ax, (7, 4.5))
+    im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="RdYlGn", vmin=0, vmax=1,
+                   extent=[grid.columns.min(), grid.columns.max(), -0.5, grid.index.max() + 0.5])
+    ax.figure.colorbar(im, ax=ax, label=colorbar_label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def plot_clv_distribution(clv_values, ax=None, xlabel="CLV (€)", ylabel="Customers", bins=40):
+    """Histogram of CLV (log-spaced bins: value is skewed)."""
+    ax = _ax(ax)
+    v = np.asarray(clv_values, float)
+    v = v[v > 0]
+    edges = np.geomspace(max(v.min(), 0.01), v.max(), bins) if len(v) else bins
+    ax.hist(v, bins=edges, color="#1f4e79")
+    ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def plot_lorenz(conc: Concentration, ax=None, xlabel="Share of customers (most valuable first)",
+                ylabel="Share of customer equity", equality_label="Equal value"):
+    """Concentration curve of value with the 50 % and 80 % marks."""
+    ax = _ax(ax, (5, 4.5))
+    c = conc.curve
+    ax.plot(c["customer_share"], c["value_share"], color="#1f4e79")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label=equality_label)
+    for share, level in ((conc.share_for_50, 0.5), (conc.share_for_80, 0.8)):
+        ax.plot([share, share, 0], [0, level, level], "--", color="#d9822b", lw=0.8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
 # --------------------------------------------------------------------------- portfolio
 def equity(values: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Customer equity (sum of CLV), overall or per attribute value, with shares of customers and value."""
@@ -639,15 +754,15 @@ class ValueAtRisk:
 def value_at_risk(values: pd.DataFrame, threshold: float = 0.5) -> ValueAtRisk:
     """Value of customers with ``p_alive < threshold``.
 
-    ``expected_value_lost`` is, per at-risk customer, ``clv / p_alive * (1 - p_alive)``:
+    ``expected_value_lost`` is, per at-risk customer, ``clv_if_alive * (1 - p_alive)``:
     the value of the customer if still active, times the probability that they
     have already left. The customer list is sorted by that amount (contact first).
     """
     if not 0 < threshold < 1:
         raise ParameterError(f"p_alive_threshold: got {threshold!r}, expected a probability between 0 and 1.")
     risk = values[values["p_alive"] < threshold].copy()
-    pa = risk["p_alive"].clip(lower=1e-12)
-    risk["value_if_active"] = risk["clv"] / pa
+    pa = risk["p_alive"]
+    risk["value_if_active"] = risk["clv_if_alive"] if "clv_if_alive" in risk else risk["clv"] / pa.clip(lower=1e-300)
     risk["expected_value_lost"] = risk["value_if_active"] * (1 - pa)
     risk = risk.sort_values("expected_value_lost", ascending=False, ignore_index=True)
     return ValueAtRisk(float(threshold), len(risk), len(risk) / max(len(values), 1), float(risk["clv"].sum()),
@@ -818,7 +933,7 @@ def _cmd_clv(args) -> int:
     src = data.load_source(args.source, as_of=args.as_of)
     result = analyse(src, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month, args.freq)
     values, model = result.values, result.model
-    cols = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv",
+    cols = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
             "frequency", "recency", "T", "monetary_value"]
     _write_table(values[cols], out)
     if params_out:

@@ -353,7 +353,10 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     if threads:
         config["threads"] = threads
     con = duckdb.connect(":memory:", config=config)
-    con.execute("SET enable_progress_bar = false")
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses to change the setting at all
+        pass
     tables = _find_tables(path, con)
     for t in tables.values():
         _register(con, t)

@@ -291,7 +291,7 @@ def test_unfinished_window_withholds_the_verdict_and_says_when_it_ends(sample_di
     failed = [g for g in r.guards if not g.passed]
     assert [g.name for g in failed] == ["window_finished"]
     assert "2026-10-28" in failed[0].message("en")
-    assert "2026-10-28" in failed[0].message("fi")
+    assert "28.10.2026" in failed[0].message("fi")
 
 
 def test_broken_split_withholds_the_verdict(sample):
@@ -320,3 +320,62 @@ def test_too_few_customers_withholds_the_verdict(sample):
 def test_unknown_experiment_names_the_ones_that_exist(sample):
     with pytest.raises(ParameterError, match="reactivation-2026-03"):
         ex.experiment_outcomes(sample, "spring-sale")
+
+
+# --- campaign report, headline, command line ---------------------------------------
+def test_campaign_report_turns_the_win_back_test_into_money_and_plain_sentences(sample):
+    rep = ex.campaign_report(sample, "reactivation-2026-03", campaign_cost=500, include_clv=False)
+    r = rep.result
+    n_t = int(r.arms.loc["offer", "customers"])
+    assert rep.incremental_revenue == pytest.approx(r.cuped.estimate * n_t)
+    assert rep.roi == pytest.approx((rep.incremental_revenue - 500) / 500)
+    orders = int(ex.experiment_outcomes(sample, "reactivation-2026-03").query("variant == 'offer'")["n_purchases"].sum())
+    assert rep.cost_per_order == pytest.approx(500 / orders)
+    en, fi = rep.sentences("en"), rep.sentences("fi")
+    assert en["verdict"].startswith("The campaign worked")
+    assert fi["verdict"].startswith("Kampanja toimi")
+    assert en["goal"] == "Win back lapsing customers with a newsletter offer"
+    assert any("one campaign" in c for c in en["caveats"])
+    assert "€500" in en["money"] and "500\u00a0€" in fi["money"]
+    json.dumps(rep.to_dict("fi"))
+
+
+def test_campaign_report_compares_expected_future_value_when_clv_is_available(sample):
+    pytest.importorskip("analysis.clv")
+    rep = ex.campaign_report(sample, "newsletter-2026-09")
+    assert rep.clv_difference is not None
+    assert rep.clv_difference.ci_low < rep.clv_difference.estimate < rep.clv_difference.ci_high
+
+
+def test_report_for_an_unfinished_test_gives_no_verdict_and_says_what_to_fix(sample_dir):
+    rep = ex.campaign_report(sample_dir, "newsletter-2026-09", as_of="2026-10-20", include_clv=False)
+    text = rep.sentences("en")
+    assert text["verdict"].startswith("No verdict")
+    assert any("has not ended" in c for c in text["caveats"])
+    assert any("rerun the analysis" in lesson for lesson in text["lessons"])
+
+
+def test_headline_lists_the_experiments_that_ended_in_the_month(sample):
+    h = ex.headline(sample, AS_OF)
+    assert [e["experiment_id"] for e in h["experiments"]] == ["newsletter-2026-09"]
+    assert h["n_ended"] == 1 and h["n_no_difference"] == 1
+    json.dumps(h)
+    september = ex.headline(sample.path, "2026-09-30")
+    assert [e["experiment_id"] for e in september["experiments"]] == ["vip-bonus-2026-08"]
+    assert ex.headline(sample.path, "2026-06-30")["n_ended"] == 0
+
+
+def test_cli_prints_the_verdict_and_writes_json(run_cli, sample_dir, tmp_path):
+    out = tmp_path / "exp.json"
+    code, stdout, _ = run_cli("experiment", sample_dir, "--id", "reactivation-2026-03", "--as-of", AS_OF,
+                              "--campaign-cost", "500", "--no-clv", "--out", out)
+    assert code == 0
+    assert "The campaign worked" in stdout
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "better" and data["campaign"]["campaign_cost"] == 500
+
+
+def test_cli_names_the_experiments_when_the_id_is_wrong(run_cli, sample_dir):
+    code, _, err = run_cli("experiment", sample_dir, "--id", "spring-sale", "--as-of", AS_OF)
+    assert code == 2
+    assert "newsletter-2026-09" in err and "Traceback" not in err

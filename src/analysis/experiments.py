@@ -5,6 +5,7 @@ the campaign final report turns them into plain sentences for a marketing manage
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, asdict
 from typing import Sequence
@@ -21,6 +22,9 @@ __all__ = [
     "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
     "sample_size_proportions", "mde_proportions", "power_proportions", "sample_size_means", "mde_means",
     "cuped_test", "bayes_proportions", "msprt", "simulate_peeking", "compare_retention",
+    "Guard", "ExperimentResult", "CampaignReport", "experiment_ids", "experiment_outcomes", "check_guards",
+    "arm_table", "sequential_looks", "analyse_experiment", "campaign_brief", "campaign_report",
+    "ended_experiments", "headline", "add_cli",
 ]
 
 AUTO_CONVERSION_BELOW = 0.35  # win-back audiences: judge on conversion; regular buyers: on revenue
@@ -936,7 +940,7 @@ class Guard:
     def message(self, language: str = "en") -> str:
         from analysis.i18n import Text
 
-        return Text("experiments", language)(self.key, **self.values)
+        return _render(Text("experiments", language), self.key, self.values)
 
 
 def _arms(outcomes: pd.DataFrame, control: str | None) -> tuple[str, list[str]]:
@@ -975,27 +979,27 @@ def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min
     n_multi, n_twice = int((dup["nunique"] > 1).sum()), int(((dup["nunique"] == 1) & (dup["size"] > 1)).sum())
     guards.append(Guard("one_variant_per_customer", n_multi == 0 and n_twice == 0,
                         "guard_multi_ok" if n_multi == 0 and n_twice == 0 else "guard_multi_fail",
-                        {"n_multi": n_multi, "n_twice": n_twice}))
+                        {"n_multi": ("number", n_multi), "n_twice": ("number", n_twice)}))
     shares = outcomes.groupby("variant")["planned_share"].mean() if "planned_share" in outcomes else None
     if shares is None or shares.isna().any():
         guards.append(Guard("sample_ratio", True, "guard_srm_unknown", {}))
     else:
         srm = srm_test(counts.to_numpy(), shares.reindex(counts.index).to_numpy(), srm_threshold)
-        split = ", ".join(f"{v} {c}" for v, c in counts.items())
-        plan = ", ".join(f"{v} {s:.0%}" for v, s in shares.items())
+        split = ("counts", tuple((v, int(c)) for v, c in counts.items()))
+        plan = ("shares", tuple((v, float(x)) for v, x in shares.items()))
         guards.append(Guard("sample_ratio", not srm.mismatch, "guard_srm_fail" if srm.mismatch else "guard_srm_ok",
-                            {"split": split, "plan": plan, "p": f"{srm.p_value:.2g}", "threshold": srm_threshold}))
+                            {"split": split, "plan": plan, "p": ("p2", srm.p_value), "threshold": ("p2", srm_threshold)}))
     after = int((outcomes["assigned_at"] > as_of + pd.Timedelta(days=1)).sum())
     open_ = int((~outcomes["window_complete"]).sum()) - after
     last_end = (outcomes["assigned_at"].max() + pd.Timedelta(days=conversion_window_days)).date()
     ok = after == 0 and open_ == 0
     guards.append(Guard("window_finished", ok, "guard_window_ok" if ok else "guard_window_fail",
-                        {"n_after": after, "n_open": open_, "window": conversion_window_days,
-                         "end": str(last_end), "as_of": str(as_of.date())}))
+                        {"n_after": ("number", after), "n_open": ("number", open_), "window": conversion_window_days,
+                         "end": ("date", last_end), "as_of": ("date", as_of.date())}))
     smallest = counts.idxmin()
     ok = int(counts.min()) >= min_units_per_arm
     guards.append(Guard("enough_units", ok, "guard_units_ok" if ok else "guard_units_fail",
-                        {"variant": smallest, "n": int(counts.min()), "min": min_units_per_arm}))
+                        {"variant": smallest, "n": ("number", int(counts.min())), "min": min_units_per_arm}))
     return guards
 
 
@@ -1324,3 +1328,426 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
             verdict = "no_difference"
     return ExperimentResult(experiment_id, src.as_of, control, treatment, params, guards, arms, conv, rev, boot, cuped,
                             bayes, retention, activity, sequential, adjusted, primary, verdict, tuple(treatments))
+
+
+# --- campaign final report --------------------------------------------------
+def campaign_brief(source_path, experiment_id: str) -> dict:
+    """Goal, channel and audience of a campaign when the data ships them (the demo's ``truth.json``).
+
+    Real sources carry no campaign brief; pass ``goal``, ``channel`` and ``audience`` to
+    :func:`campaign_report` instead. Returns an empty dict when nothing is found.
+    """
+    from pathlib import Path
+
+    path = Path(getattr(source_path, "path", source_path))
+    f = path / "truth.json" if path.is_dir() else path.with_name("truth.json")
+    try:
+        brief = json.loads(f.read_text(encoding="utf-8"))["experiments"][experiment_id]
+    except (OSError, KeyError, ValueError, TypeError):
+        return {}
+    return {k: brief[k] for k in ("goal", "channel", "eligible") if k in brief}
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    """A campaign's final report in the documents' shape: goal, execution, results, verdict, lessons.
+
+    Money figures use the primary revenue test (CUPED when it helps) scaled to the campaign group:
+    ``incremental_revenue = difference per customer x customers in the campaign group``;
+    ``roi = (incremental_revenue - campaign_cost) / campaign_cost``.
+    """
+
+    result: ExperimentResult
+    goal: str | None
+    audience: str | None
+    channel: str | None
+    start: pd.Timestamp
+    end: pd.Timestamp
+    split: tuple
+    n_treatment: int
+    incremental_revenue: float
+    incremental_revenue_low: float
+    incremental_revenue_high: float
+    campaign_cost: float | None
+    roi: float | None
+    roi_low: float | None
+    roi_high: float | None
+    cost_per_order: float | None
+    cost_per_incremental_order: float | None
+    clv_difference: MeanTest | None
+    planner: dict
+    caveats: tuple
+    lessons: tuple
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+    @property
+    def estimate(self) -> float:
+        return self.incremental_revenue
+
+    @property
+    def ci_low(self) -> float:
+        return self.incremental_revenue_low
+
+    @property
+    def ci_high(self) -> float:
+        return self.incremental_revenue_high
+
+    @property
+    def p_value(self) -> float:
+        return self.result.p_value
+
+    def verdict_sentence(self, language: str = "en") -> str:
+        """The overall verdict in one sentence."""
+        from analysis.i18n import Text
+
+        tx = Text("experiments", language)
+        r = self.result
+        if r.verdict == "withheld":
+            return tx("verdict_withheld")
+        fmt = _effect_formatter(tx, r.primary)
+        effect = abs(r.estimate) if r.verdict in ("better", "worse") else r.estimate
+        return tx(f"verdict_{r.verdict}", metric=tx(f"metric_{r.primary}"), effect=fmt(effect, r.verdict == "no_difference"),
+                  low=fmt(r.ci_low, True), high=fmt(r.ci_high, True))
+
+    def sentences(self, language: str = "en") -> dict:
+        """Every sentence of the report in one language: goal, execution, money, clv, caveats, lessons."""
+        from analysis.i18n import Text
+
+        tx = Text("experiments", language)
+        r = self.result
+        split = ", ".join(tx("split_part", variant=v, n=tx.number(n), share=tx.pct(s, 0),
+                             planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in self.split)
+        until = tx("until", end=tx.date(self.end)) if self.end.normalize() != self.start.normalize() else ""
+        out = {
+            "goal": self.goal or tx("goal_unknown"),
+            "execution": tx("execution_text", audience=self.audience or tx("audience_default", n=tx.number(
+                sum(n for _, n, _, _ in self.split))), start=tx.date(self.start), until=until,
+                window=r.params["conversion_window_days"], channel=self.channel or tx("channel_unknown"), split=split),
+            "verdict": self.verdict_sentence(language),
+        }
+        if r.verdict != "withheld" or r.revenue is not None:
+            m = lambda x: tx.money(x, 0)  # noqa: E731
+            if self.campaign_cost:
+                cpio = tx.money(self.cost_per_incremental_order, 2) if self.cost_per_incremental_order else tx("not_available")
+                out["money"] = tx("money_text", incr=m(self.incremental_revenue), low=m(self.incremental_revenue_low),
+                                  high=m(self.incremental_revenue_high), cost=m(self.campaign_cost),
+                                  roi=tx.pct(self.roi, 0), roi_low=tx.pct(self.roi_low, 0),
+                                  roi_high=tx.pct(self.roi_high, 0), cpo=tx.money(self.cost_per_order, 2), cpio=cpio)
+            else:
+                out["money"] = tx("money_no_cost", incr=m(self.incremental_revenue), low=m(self.incremental_revenue_low),
+                                  high=m(self.incremental_revenue_high))
+        if self.clv_difference is not None:
+            c = self.clv_difference
+            out["clv"] = tx("clv_text", diff=tx.money(c.estimate, 2), low=tx.money(c.ci_low, 2),
+                            high=tx.money(c.ci_high, 2), total=tx.money(c.estimate * self.n_treatment, 0))
+        else:
+            out["clv"] = tx("clv_missing")
+        out["caveats"] = [_render(tx, k, v) for k, v in self.caveats]
+        out["lessons"] = [_render(tx, k, v) for k, v in self.lessons]
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Key figures as a tidy table."""
+        rev = self.result.cuped if (self.result.cuped is not None and self.result.cuped.variance_reduction > 0) \
+            else self.result.revenue
+        rows = {"incremental_revenue": [self.incremental_revenue, self.incremental_revenue_low,
+                                        self.incremental_revenue_high, np.nan if rev is None else rev.p_value]}
+        if self.roi is not None:
+            rows["roi"] = [self.roi, self.roi_low, self.roi_high, np.nan]
+            rows["cost_per_order"] = [self.cost_per_order, np.nan, np.nan, np.nan]
+        if self.clv_difference is not None:
+            c = self.clv_difference
+            rows["incremental_clv_per_customer"] = [c.estimate, c.ci_low, c.ci_high, c.p_value]
+        return pd.concat([self.result.summary().iloc[:, :4], _rows(rows)])
+
+    def to_dict(self, language: str = "en") -> dict:
+        d = self.result.to_dict()
+        f = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 4)  # noqa: E731
+        d["campaign"] = {
+            "goal": self.goal, "audience": self.audience, "channel": self.channel,
+            "start": str(self.start), "end": str(self.end), "n_treatment": self.n_treatment,
+            "split": [{"variant": v, "customers": int(n), "share": f(s), "planned_share": f(p)} for v, n, s, p in self.split],
+            "incremental_revenue": f(self.incremental_revenue), "incremental_revenue_ci": [
+                f(self.incremental_revenue_low), f(self.incremental_revenue_high)],
+            "campaign_cost": self.campaign_cost, "roi": f(self.roi), "roi_ci": [f(self.roi_low), f(self.roi_high)],
+            "cost_per_order": f(self.cost_per_order), "cost_per_incremental_order": f(self.cost_per_incremental_order),
+            "incremental_clv_per_customer": None if self.clv_difference is None else f(self.clv_difference.estimate),
+            "planner": {k: (f(v) if isinstance(v, float) else v) for k, v in self.planner.items()},
+        }
+        d["text"] = self.sentences(language)
+        return d
+
+
+def _render(tx, key: str, values: dict) -> str:
+    """Render a caveat/lesson whose values may be (kind, number) pairs formatted per language."""
+    vals = {}
+    for k, v in values.items():
+        if isinstance(v, tuple):
+            kind, x = v
+            vals[k] = {"pct": lambda y: tx.pct(y, 1), "points": lambda y: tx("points", x=tx.number(100 * y, 1)),
+                       "money": lambda y: tx.money(y, 2), "number": lambda y: tx.number(y, 0),
+                       "p": lambda y: tx.number(y, 3), "key": tx, "date": tx.date,
+                       "p2": lambda y: _p_text(y, tx.language),
+                       "counts": lambda y: ", ".join(f"{v} {tx.number(n)}" for v, n in y),
+                       "shares": lambda y: ", ".join(f"{v} {tx.pct(x, 0)}" for v, x in y)}[kind](x)
+        else:
+            vals[k] = v
+    return tx(key, **vals)
+
+
+def _p_text(p: float, language: str) -> str:
+    """A p-value with two significant digits (0.14, 8.8e-05), decimal comma in Finnish."""
+    text = f"{p:.2g}"
+    return text.replace(".", ",") if language == "fi" else text
+
+
+def _effect_formatter(tx, primary: str):
+    if primary == "conversion":
+        return lambda x, signed=False: tx("points", x=tx.number(100 * x, 1, ) if not signed else
+                                          _signed(tx, 100 * x, 1))
+    return lambda x, signed=False: tx.money(x, 2) if not signed else (("+" if x > 0 else "") + tx.money(x, 2))
+
+
+def _signed(tx, x: float, decimals: int) -> str:
+    from analysis.i18n import fmt_number
+
+    return fmt_number(x, tx.language, decimals, signed=True)
+
+
+def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cost: float | None = None,
+                    goal: str | None = None, audience: str | None = None, channel: str | None = None,
+                    include_clv: bool = True, planner_mde_abs: float | None = None,
+                    result: ExperimentResult | None = None, **params) -> CampaignReport:
+    """The campaign's final report: execution, results, money, verdict with caveats, lessons.
+
+    Parameters
+    ----------
+    source_or_path : Source or path
+    experiment_id : str
+    as_of : date-like
+    campaign_cost : float, optional
+        What the campaign cost (euros); gives ROI and cost per order.
+    goal, audience, channel : str, optional
+        The campaign brief; default: what :func:`campaign_brief` finds (the demo ships them).
+    include_clv : bool
+        Compare expected future value (``analysis.clv.customer_value`` at ``as_of``) between groups.
+    planner_mde_abs : float, optional
+        Increase in buying share the next test should detect; default 10 % of the control's rate.
+    **params
+        Passed to :func:`analyse_experiment` (windows, alpha, control, primary, margin ...).
+
+    Example
+    -------
+    >>> rep = campaign_report("data/sample", "reactivation-2026-03", as_of="2026-10-31",
+    ...                       campaign_cost=500)  # doctest: +SKIP
+    >>> rep.verdict_sentence("en")  # doctest: +SKIP
+    """
+    src = _load(source_or_path, as_of)
+    out = params.pop("outcomes", None)
+    if out is None:
+        out = experiment_outcomes(src, experiment_id, **{k: params[k] for k in (
+            "conversion_window_days", "retention_window_days", "pre_period_days") if k in params})
+    r = result or analyse_experiment(src, experiment_id, outcomes=out, **params)
+    if campaign_cost is not None and campaign_cost < 0:
+        raise ParameterError(f"campaign_cost: got {campaign_cost!r}, expected a cost in euros >= 0.")
+    brief = campaign_brief(src, experiment_id)
+    goal, channel, audience = goal or brief.get("goal"), channel or brief.get("channel"), audience or brief.get("eligible")
+    arms = r.arms
+    total = arms["customers"].sum()
+    order = [r.control] + [v for v in arms.index if v != r.control]
+    split = tuple((v, int(arms.loc[v, "customers"]), float(arms.loc[v, "customers"] / total),
+                   float(arms.loc[v, "planned_share"])) for v in order)
+    start, last = out["assigned_at"].min(), out["assigned_at"].max()
+    end = last + pd.Timedelta(days=r.params["conversion_window_days"])
+    n_t = int(arms.loc[r.treatment, "customers"])
+    rev = r.cuped if (r.cuped is not None and r.cuped.variance_reduction > 0) else r.revenue
+    inc = inc_lo = inc_hi = float("nan")
+    roi = roi_lo = roi_hi = cpo = cpio = None
+    if rev is not None:
+        inc, inc_lo, inc_hi = rev.estimate * n_t, rev.ci_low * n_t, rev.ci_high * n_t
+        if campaign_cost:
+            roi, roi_lo, roi_hi = ((x - campaign_cost) / campaign_cost for x in (inc, inc_lo, inc_hi))
+            tr = out[out["variant"] == r.treatment]
+            ctrl = out[out["variant"] == r.control]
+            orders = int(tr["n_purchases"].sum())
+            cpo = campaign_cost / orders if orders else None
+            extra_orders = (tr["n_purchases"].mean() - ctrl["n_purchases"].mean()) * n_t
+            cpio = campaign_cost / extra_orders if extra_orders > 0 else None
+    clv_diff = _clv_difference(src, out, r) if include_clv and r.revenue is not None else None
+    planner = _planner(out, r, planner_mde_abs)
+    caveats, lessons = _caveats_and_lessons(r, planner, roi)
+    return CampaignReport(r, goal, audience, channel, start, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost,
+                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, planner, tuple(caveats), tuple(lessons))
+
+
+def _clv_difference(src, out: pd.DataFrame, r: ExperimentResult) -> MeanTest | None:
+    """Expected future value at as_of, campaign group minus control (randomised, so causal)."""
+    import importlib.util
+
+    from analysis.errors import KantaError
+
+    if importlib.util.find_spec("analysis.clv") is None:
+        return None
+    try:
+        from analysis import clv
+
+        if not hasattr(clv, "customer_value"):
+            return None
+        values = clv.customer_value(src, as_of=src.as_of).set_index("customer_id")["clv"]
+    except KantaError:
+        return None
+    v = out[["customer_id", "variant"]].assign(clv=out["customer_id"].map(values).fillna(0.0).to_numpy())
+    a, b = v.loc[v["variant"] == r.control, "clv"], v.loc[v["variant"] == r.treatment, "clv"]
+    return welch_test(a, b, r.params["alpha"]) if len(a) > 1 and len(b) > 1 else None
+
+
+def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> dict:
+    ctrl = out[out["variant"] == r.control]
+    base = float(np.clip(ctrl["converted"].mean(), 0.005, 0.95))
+    mde = float(mde_abs or max(round(0.1 * base, 3), 0.005))
+    n_now = int(r.arms["customers"].min())
+    sd = float(ctrl["revenue"].std(ddof=1)) if len(ctrl) > 1 else float("nan")
+    mde_rev = float(0.1 * ctrl["revenue"].mean()) if ctrl["revenue"].mean() > 0 else float("nan")
+    return {
+        "baseline": base, "mde_abs": mde, "n_per_arm": sample_size_proportions(base, mde),
+        "n_now": n_now, "mde_now": mde_proportions(base, max(n_now, 2)) if base + 1e-6 < 1 else float("nan"),
+        "revenue_sd": sd, "revenue_mde": mde_rev,
+        "n_per_arm_revenue": sample_size_means(sd, mde_rev) if sd > 0 and mde_rev > 0 else None,
+    }
+
+
+def _caveats_and_lessons(r: ExperimentResult, planner: dict, roi: float | None) -> tuple[list, list]:
+    caveats, lessons = [], []
+    for g in r.guards:
+        if not g.passed:
+            caveats.append(("caveat_guard", {"message": g.message()}))
+    caveats.append(("caveat_one_campaign", {}))
+    kind = "points" if r.primary == "conversion" else "money"
+    if r.verdict != "withheld" and r.primary_test is not None:
+        t = r.primary_test
+        width = t.ci_high - t.ci_low
+        if width > 2 * max(abs(t.estimate), 1e-12):
+            caveats.append(("caveat_wide", {"low": (kind, t.ci_low), "high": (kind, t.ci_high)}))
+        secondary = "revenue" if r.primary == "conversion" else "conversion"
+        if r.adjusted is not None and secondary in r.adjusted.index and r.adjusted.loc[secondary, "p_value"] < r.params["alpha"] \
+                <= r.adjusted.loc[secondary, "p_holm"]:
+            caveats.append(("caveat_secondary", {"metric": ("key", f"metric_{secondary}"), "p": ("p", r.adjusted.loc[secondary, "p_holm"])}))
+    caveats.append(("caveat_window", {"days": r.params["conversion_window_days"]}))
+    if r.retention is None:
+        caveats.append(("caveat_retention_open", {}))
+    if r.verdict == "withheld":
+        lessons.append(("lesson_fix_guard", {}))
+    elif r.verdict == "better":
+        lessons.append(("lesson_rollout", {}))
+        if roi is not None and roi < 0:
+            lessons.append(("lesson_unprofitable", {}))
+    elif r.verdict == "worse":
+        lessons.append(("lesson_stop", {}))
+    else:
+        if planner["mde_now"] > planner["mde_abs"]:
+            lessons.append(("lesson_bigger", {"mde_now": ("points", planner["mde_now"]),
+                                              "mde": ("points", planner["mde_abs"]), "n": ("number", planner["n_per_arm"])}))
+        lessons.append(("lesson_no_effect", {}))
+    return caveats, lessons
+
+
+# --- monthly headline and command line ----------------------------------------
+def ended_experiments(source_or_path, as_of, conversion_window_days: int = 30) -> list[str]:
+    """Experiments whose outcome window ended in the month that ends at ``as_of``."""
+    src = _load(source_or_path, as_of)
+    if not src.has("assignments"):
+        return []
+    end = src.as_of + pd.Timedelta(days=1)
+    start = end - pd.DateOffset(months=1)
+    q = src.sql(f"""SELECT experiment_id, max(assigned_at) + INTERVAL {int(conversion_window_days)} DAY AS ends
+                    FROM assignments GROUP BY 1 ORDER BY 2, 1""")
+    return q.loc[(q["ends"] > start) & (q["ends"] <= end), "experiment_id"].tolist()
+
+
+def headline(source_or_path, as_of, conversion_window_days: int = 30, retention_window_days: int = 90,
+             alpha: float = 0.05, **params) -> dict:
+    """Experiments that ended in the month ending at ``as_of``, each with its verdict.
+
+    Returns
+    -------
+    dict
+        ``n_ended``, ``n_better``, ``n_worse``, ``n_no_difference``, ``n_withheld`` and
+        ``experiments``: a list of ``{experiment_id, verdict, primary_metric, estimate, ci_low,
+        ci_high, p_value, customers}`` (plain JSON types).
+
+    Example
+    -------
+    >>> headline("data/sample", "2026-10-31")["experiments"][0]["experiment_id"]  # doctest: +SKIP
+    'newsletter-2026-09'
+    """
+    src = _load(source_or_path, as_of)
+    rows = []
+    for exp_id in ended_experiments(src, src.as_of, conversion_window_days):
+        r = analyse_experiment(src, exp_id, conversion_window_days=conversion_window_days,
+                               retention_window_days=retention_window_days, alpha=alpha, **params)
+        f = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 6)  # noqa: E731
+        rows.append({"experiment_id": exp_id, "verdict": r.verdict, "primary_metric": r.primary,
+                     "estimate": f(r.estimate), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high),
+                     "p_value": f(r.p_value), "customers": int(r.arms["customers"].sum())})
+    out = {"as_of": str(src.as_of.date()), "n_ended": len(rows)}
+    for v in ("better", "worse", "no_difference", "withheld"):
+        out[f"n_{v}"] = sum(r["verdict"] == v for r in rows)
+    out["experiments"] = rows
+    return out
+
+
+def _cmd_experiment(args) -> int:
+    from analysis.data import load_source
+
+    src = load_source(args.source, as_of=args.as_of)
+    if not args.id:
+        ids = experiment_ids(src)
+        print("\n".join(ids) if ids else "no experiments (no assignments table)")
+        return 0
+    rep = campaign_report(src, args.id, campaign_cost=args.campaign_cost, include_clv=args.clv,
+                          conversion_window_days=args.conversion_window_days,
+                          retention_window_days=args.retention_window_days, alpha=args.alpha,
+                          control=args.control, primary=args.primary, margin=args.margin)
+    text = rep.sentences(args.language)
+    print(f"{args.id} (as of {src.as_of.date()}): {rep.verdict}")
+    print(text["verdict"])
+    for g in rep.result.guards:
+        print(f"  [{'ok' if g.passed else 'FAILED'}] {g.message(args.language)}")
+    if "money" in text:
+        print(text["money"])
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(rep.summary().round(4).to_string())
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        if not out.parent.exists():
+            raise ParameterError(f"--out: folder {out.parent} does not exist.")
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(rep.to_dict(args.language), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(out)
+        print(f"-> {out}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``kanta experiment SOURCE --id ID --as-of DATE [--out FILE.json]``."""
+    p = subparsers.add_parser("experiment", help="analyse an A/B experiment and write its campaign final report")
+    p.add_argument("source", help="data source with an assignments table")
+    p.add_argument("--id", default=None, help="experiment_id to analyse (omit to list the experiments)")
+    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
+    p.add_argument("--conversion-window-days", type=int, default=30, help="days after assignment counted (default 30)")
+    p.add_argument("--retention-window-days", type=int, default=90,
+                   help="retention = buying between the conversion window and this many days (default 90)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--campaign-cost", type=float, default=None, help="campaign cost in euros (for ROI, cost per order)")
+    p.add_argument("--control", default=None, help="control variant (default: assignments.is_control)")
+    p.add_argument("--primary", choices=["auto", "conversion", "revenue"], default="auto", help="metric of the verdict")
+    p.add_argument("--margin", type=float, default=None, help="non-inferiority margin on the primary metric")
+    p.add_argument("--no-clv", dest="clv", action="store_false", help="skip the incremental CLV comparison")
+    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of the sentences")
+    p.set_defaults(func=_cmd_experiment)

@@ -213,12 +213,13 @@ class GroupSurvival:
         p = self.multivariate["p"]
         groups = len(self.curves)
         ptxt = _fmt_p(p, tx)
+        group_by = attribute_label(self.group_by, language)
         if p >= self.alpha:
-            return tx("logrank_no_difference", group_by=self.group_by, k=groups, p=ptxt)
+            return tx("logrank_no_difference", group_by=group_by, k=groups, p=ptxt)
         summ = self.summary()
         best = summ.loc[summ["survival_12m"].idxmax()]
         worst = summ.loc[summ["survival_12m"].idxmin()]
-        text = tx("logrank_difference", group_by=self.group_by, k=groups, p=ptxt,
+        text = tx("logrank_difference", group_by=group_by, k=groups, p=ptxt,
                   best=best["group"], best_s=tx.pct(best["survival_12m"], 0),
                   worst=worst["group"], worst_s=tx.pct(worst["survival_12m"], 0))
         n_sig = len(self.significant_pairs())
@@ -630,6 +631,11 @@ def plot_forest(cox: CoxResult, ax=None, *, language: str = "en", labels: Mappin
     ax.scatter(hr["hazard_ratio"], y, c=np.where(sig, "C3", "0.5"), zorder=3)
     ax.axvline(1.0, color="0.2", lw=0.8, ls="--")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.2, 0.3, 0.5, 0.7, 1.0, 1.5)))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: tx.number(x, 2 if x < 1 else 1)))
     names = [(labels or {}).get(c, c) for c in hr["covariate"]]
     ax.set_yticks(y, names)
     ax.set_xlabel(tx("axis_hazard_ratio"))
@@ -1090,13 +1096,14 @@ def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = Non
 
 
 def cohort_retention(source_or_path, as_of=None, *, cohort: str = "auto", max_months: int | None = None,
-                     days: pd.DataFrame | None = None) -> pd.DataFrame:
+                     min_cohort_size: int = 1, days: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cohort retention table: share of each cohort that bought in each month since it started.
 
     Rows are cohorts (signup month, or first-purchase month when there is no customers table or
     ``cohort="first_purchase"``), columns months since the start (0, 1, 2, ...). A cell is the
     share of the cohort with at least one purchase day in that calendar month; cells after
-    ``as_of``'s month are empty. ``attrs["sizes"]`` holds the cohort sizes.
+    ``as_of``'s month are empty; cohorts smaller than ``min_cohort_size`` are left out (a share of
+    3 customers is noise). ``attrs["sizes"]`` holds the cohort sizes.
     """
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
@@ -1119,6 +1126,7 @@ def cohort_retention(source_or_path, as_of=None, *, cohort: str = "auto", max_mo
     active = d.drop_duplicates(["customer_id", "k"]).groupby(["cohort", "k"]).size()
     sizes = start.groupby("cohort").size()
     table = (active / sizes.reindex(active.index.get_level_values(0)).to_numpy()).unstack("k")
+    sizes = sizes[sizes >= min_cohort_size]
     table = table.reindex(index=sizes.index).fillna(0.0)
     last = as_of.to_period("M")
     for c in table.index:  # months not yet lived by the cohort stay empty, not zero
@@ -1334,7 +1342,8 @@ class ChurnAnalysis:
 
 def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, group_by: str | None = "acquisition_channel",
             cox_attributes: Sequence[str] = ATTRIBUTES, window_days: int = 90, ph_action: str = "note",
-            risk_top: int = 20, use_clv: bool = True, min_group_size: int = 30) -> ChurnAnalysis:
+            risk_top: int = 20, use_clv: bool = True, min_group_size: int = 30,
+            min_cohort_size: int = 20) -> ChurnAnalysis:
     """Run the whole churn analysis: definition, curves, log-rank, Cox, KPIs, cohorts, risk list.
 
     Example
@@ -1361,7 +1370,7 @@ def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, g
     cox = fit_churn_cox(table, early, as_of, window_days=window_days, attributes=cox_attributes, ph_action=ph_action)
     n_activity = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
     kpis = retention_kpis(src, as_of, n_activity, days=days)
-    cohorts = cohort_retention(src, as_of, days=days)
+    cohorts = cohort_retention(src, as_of, days=days, min_cohort_size=min_cohort_size)
     risk = churn_risk(src, as_of, n_activity, days=days, top=risk_top, use_clv=use_clv)
     return ChurnAnalysis(as_of=as_of, definition=definition, table=table, overall=overall, by_group=by_group,
                          cox=cox, kpis=kpis, cohorts=cohorts, risk=risk)
@@ -1374,7 +1383,7 @@ def survival_table(results: Sequence[KaplanMeierResult], language: str = "en") -
     tx = Text("churn", language)
     rows = []
     for km in results:
-        row = {tx("col_group"): km.label, tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
+        row = {tx("col_group"): tx("all_customers") if km.label == "all" else km.label, tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
                tx("col_median_months"): (tx.number(km.median * km.unit_days / DAYS_PER_MONTH, 1)
                                          if np.isfinite(km.median) else tx("not_reached"))}
         for m, s in km.survival_at_months().items():
@@ -1403,6 +1412,19 @@ def attribute_label(name: str, language: str = "en") -> str:
     return tx(f"attr_{name}") if tx.has(f"attr_{name}") else name
 
 
+def _level_label(attr: str, level: str, tx, language: str) -> str:
+    level = {"True": tx("yes"), "False": tx("no"), "(missing)": tx("missing")}.get(level, level)
+    return tx("attr_level", attr=attribute_label(attr, language), level=level)
+
+
+def reference_labels(references: Mapping[str, str], language: str = "en") -> str:
+    """The reference customer of a Cox model in words: "region: Uusimaa, age band: 25-34"."""
+    from analysis.i18n import Text
+
+    tx = Text("churn", language)
+    return ", ".join(_level_label(a, str(v), tx, language) for a, v in references.items())
+
+
 def covariate_labels(names: Sequence[str], language: str = "en") -> dict[str, str]:
     """Readable covariate names: ``log_spend_90d`` -> "Spend (log), first 90 days", ``region=Lappi`` -> "region: Lappi"."""
     import re
@@ -1417,7 +1439,7 @@ def covariate_labels(names: Sequence[str], language: str = "en") -> dict[str, st
             out[name] = tx(f"cov_{m.group(1)}", w=m.group(2))
         elif "=" in name:
             attr, level = name.split("=", 1)
-            out[name] = tx("attr_level", attr=attribute_label(attr, language), level=level)
+            out[name] = _level_label(attr, level, tx, language)
         else:
             out[name] = name
     return out

@@ -167,6 +167,14 @@ def test_compressed_fit_equals_customer_level_fit(simulated):
     assert a.bgnbd_.log_likelihood == pytest.approx(b.bgnbd_.log_likelihood, rel=1e-7)
 
 
+def test_warm_start_from_subsample_reaches_the_same_optimum(simulated, simulated_model):
+    warm = clv.CLVModel(warm_start_rows=500).fit(simulated)
+    for a, b in ((warm.bgnbd_, simulated_model.bgnbd_), (warm.gamma_gamma_, simulated_model.gamma_gamma_)):
+        assert a.log_likelihood == pytest.approx(b.log_likelihood, abs=1e-4)
+        for k in a.params:
+            assert a.params[k] == pytest.approx(b.params[k], rel=1e-3)
+
+
 def test_demo_sample_recovers_truth_json(sample_model):
     """Tolerance: 3 standard errors per parameter (asymptotic normal; the demo's seasonality is
     a mild misspecification, so a tighter band would test the generator rather than the fit)."""

@@ -140,6 +140,28 @@ def _moment_start(model: str, x: np.ndarray, T: np.ndarray, w: np.ndarray, m: np
     return np.log([1.0, 1.0 / rate, 1.0, 3.0])
 
 
+def _internal_start(model: str, initial: dict, T):
+    """Given parameters on the fitter's internal scale (log, time scaled so max T = 1)."""
+    if model == "pareto_nbd":
+        return None  # its optimiser works on raw parameters; no warm start needed at its sizes
+    names = _MODELS[model][1]
+    p = np.array([initial[k] for k in names], float)
+    if model != "gamma_gamma":
+        p[1] *= 1.0 / T.max()
+    return np.log(p)
+
+
+def _warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict | None:
+    """Parameters from a fit on ``n`` customers drawn from the distinct rows (by weight), or None."""
+    w = rows["weight"].to_numpy(float)
+    pick = np.random.default_rng(seed).choice(len(rows), size=n, p=w / w.sum())
+    sub, _ = compress(rows.iloc[pick].drop(columns="weight"), [c for c in rows.columns if c != "weight"])
+    try:
+        return fit_model(model, sub, sub["weight"])[1].params
+    except ModelError:
+        return None
+
+
 def _loglik_scaled(model: str, fitter, args) -> float:
     """Total (un-penalised) log-likelihood on the fitter's internal time scale."""
     f = type(fitter)._negative_log_likelihood
@@ -155,7 +177,8 @@ def _loglik_scaled(model: str, fitter, args) -> float:
     return float(-f(logp, *args, 0.0) * w.sum())
 
 
-def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER) -> tuple[object, FitResult]:
+def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
+              initial: dict | None = None) -> tuple[object, FitResult]:
     """Fit one lifetimes model along the fitting ladder; raise :class:`ModelError` if every step fails.
 
     Parameters
@@ -166,6 +189,9 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER) -
         (Gamma-Gamma), one row per distinct pattern.
     weights : array, optional
         Number of customers per row (default 1 each).
+    initial : dict, optional
+        Starting parameters for the first ("plain") step, e.g. from a fit on a
+        subsample (warm start: fewer optimiser iterations on large tables).
 
     Returns
     -------
@@ -191,12 +217,14 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER) -
                 warnings.simplefilter("ignore")
                 if model == "gamma_gamma":
                     m = data["monetary_value"].to_numpy(float)
-                    start = None if rung["start"] == "default" else _moment_start(model, x, x, w, m)
+                    start = (_internal_start(model, initial, None) if rung["start"] == "default" and initial
+                             else None if rung["start"] == "default" else _moment_start(model, x, x, w, m))
                     fitter.fit(x, m, weights=w, initial_params=start, tol=rung["tol"])
                     args = (x, m, w)
                 else:
                     r, T = data["recency"].to_numpy(float), data["T"].to_numpy(float)
-                    start = None if rung["start"] == "default" else _moment_start(model, x, T, w)
+                    start = (_internal_start(model, initial, T) if rung["start"] == "default" and initial
+                             else None if rung["start"] == "default" else _moment_start(model, x, T, w))
                     kw = {"tol": rung["tol"]} if model != "pareto_nbd" else {"tol": min(rung["tol"] * 100, 1e-4)}
                     fitter.fit(x, r, T, weights=w, initial_params=start, **kw)
                     s = fitter._scale
@@ -310,25 +338,45 @@ def clv_from_params(bgnbd: dict, gamma_gamma: dict, frequency, recency, T, monet
     >>> out = clv_from_params({"r": .24, "alpha": 4.4, "a": .79, "b": 2.4}, {"p": 6.25, "q": 3.74, "v": 15.4},
     ...                       [2], [30.4], [38.9], [35.0], time_unit="W")  # doctest: +SKIP
     """
-    _check_bgnbd(bgnbd)
     _check_gg(gamma_gamma)
+    x = np.asarray(frequency, float)
+    purchases = discounted_purchases(bgnbd, x, recency, T, time_unit=time_unit, horizon_months=horizon_months,
+                                     discount_rate=discount_rate, days_per_month=days_per_month)
+    value = _gg_expected_value(gamma_gamma, x, np.where(x > 0, np.asarray(monetary_value, float), 0.0))
+    return _combine(purchases, value)
+
+
+def _combine(purchases: pd.DataFrame, value: np.ndarray) -> pd.DataFrame:
+    clv_if_alive = value * purchases["discounted_purchases_if_alive"].to_numpy()
+    return pd.DataFrame({
+        "p_alive": purchases["p_alive"].to_numpy(),
+        "expected_purchases": purchases["expected_purchases"].to_numpy(),
+        "expected_avg_value": value,
+        "clv": purchases["p_alive"].to_numpy() * clv_if_alive,
+        "clv_if_alive": clv_if_alive,
+    })
+
+
+def discounted_purchases(bgnbd: dict, frequency, recency, T, *, time_unit: str = "D", horizon_months: int = 12,
+                         discount_rate: float = 0.01, days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """The purchase side of CLV: ``p_alive``, ``expected_purchases`` over the horizon and
+    ``discounted_purchases_if_alive`` (sum over months of expected purchases in the month if
+    alive, discounted); CLV = ``p_alive * discounted_purchases_if_alive * expected_avg_value``.
+    """
+    _check_bgnbd(bgnbd)
     check_horizon(horizon_months, discount_rate, days_per_month)
     unit_days = _check_unit(time_unit)
-    x, t_x, T, m = (np.asarray(v, float) for v in (frequency, recency, T, monetary_value))
+    x, t_x, T = (np.asarray(v, float) for v in (frequency, recency, T))
     months = np.arange(0, int(horizon_months) + 1)
     t = months * days_per_month / unit_days
     # E[purchases] = P(alive) x E[purchases | alive]; the conditional part gives the value if active
     cum_alive = np.stack([_bgnbd_expected(bgnbd, ti, x, t_x, T, if_alive=True) for ti in t], axis=0)
     p_alive = _bgnbd_p_alive(bgnbd, x, t_x, T)
     disc = (1.0 + discount_rate) ** -months[1:]
-    value = _gg_expected_value(gamma_gamma, x, np.where(x > 0, m, 0.0))
-    clv_if_alive = value * (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0)
     return pd.DataFrame({
         "p_alive": p_alive,
         "expected_purchases": p_alive * cum_alive[-1],
-        "expected_avg_value": value,
-        "clv": p_alive * clv_if_alive,
-        "clv_if_alive": clv_if_alive,
+        "discounted_purchases_if_alive": (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0),
     })
 
 
@@ -343,6 +391,10 @@ class CLVModel:
     compress : bool
         Fit on distinct ``(frequency, recency, T)`` rows with weights (same result,
         fit time grows with distinct rows rather than customers).
+    warm_start_rows : int or None
+        With more distinct rows than this, first fit a random subsample of this many
+        customers and start the full fit from its estimates (same optimum, fewer
+        iterations). None: never.
 
     Attributes
     ----------
@@ -358,9 +410,10 @@ class CLVModel:
     >>> scores = model.predict(table, horizon_months=12, discount_rate=0.01)  # doctest: +SKIP
     """
 
-    def __init__(self, time_unit: str = "D", compress: bool = True):
+    def __init__(self, time_unit: str = "D", compress: bool = True, warm_start_rows: int | None = 50_000):
         self.time_unit = time_unit
         self.compress = compress
+        self.warm_start_rows = warm_start_rows
 
     def fit(self, table: pd.DataFrame) -> "CLVModel":
         _check_unit(self.time_unit)
@@ -370,7 +423,9 @@ class CLVModel:
             rows, _ = compress(table, ["frequency", "recency", "T"])
         else:
             rows = table[["frequency", "recency", "T"]].assign(weight=1)
-        self.bgnbd_fitter_, self.bgnbd_ = fit_model("bgnbd", rows, rows["weight"])
+        big = self.warm_start_rows is not None and len(rows) > self.warm_start_rows
+        start = _warm_start("bgnbd", rows, self.warm_start_rows) if big else None
+        self.bgnbd_fitter_, self.bgnbd_ = fit_model("bgnbd", rows, rows["weight"], initial=start)
         spend = table[(table["frequency"] > 0)]
         nonpos = int((spend["monetary_value"] <= 0).sum())
         spend = spend[spend["monetary_value"] > 0]
@@ -384,7 +439,9 @@ class CLVModel:
             srows, _ = compress(spend, ["frequency", "monetary_value"])
         else:
             srows = spend[["frequency", "monetary_value"]].assign(weight=1)
-        self.gamma_gamma_fitter_, self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"])
+        big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
+        start = _warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
+        self.gamma_gamma_fitter_, self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
         corr = float(np.corrcoef(spend["frequency"], spend["monetary_value"])[0, 1]) if len(spend) > 2 else np.nan
         q = self.gamma_gamma_.params["q"]
         self.checks_ = {
@@ -420,13 +477,11 @@ class CLVModel:
         bg = dict(self.bgnbd_.params)
         x = table["frequency"].to_numpy(float)
         m = np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0)
-        keys = pd.DataFrame({"frequency": x, "recency": table["recency"].to_numpy(float),
-                             "T": table["T"].to_numpy(float), "monetary_value": m})
-        rows, pos = compress(keys, keys.columns)  # score each distinct history once
-        scored = clv_from_params(bg, self.gamma_gamma_.params, rows["frequency"], rows["recency"], rows["T"],
-                                 rows["monetary_value"], time_unit=self.time_unit, horizon_months=horizon_months,
-                                 discount_rate=discount_rate, days_per_month=days_per_month)
-        out = scored.iloc[pos].reset_index(drop=True)
+        rows, pos = compress(table, ["frequency", "recency", "T"])  # score each distinct history once
+        purchases = discounted_purchases(bg, rows["frequency"], rows["recency"], rows["T"], time_unit=self.time_unit,
+                                         horizon_months=horizon_months, discount_rate=discount_rate,
+                                         days_per_month=days_per_month)
+        out = _combine(purchases.iloc[pos], _gg_expected_value(self.gamma_gamma_.params, x, m))
         out.insert(0, "customer_id", table["customer_id"].to_numpy())
         for c in ("frequency", "recency", "T", "monetary_value"):
             out[c] = table[c].to_numpy()
@@ -812,10 +867,7 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     rng = np.random.default_rng(seed)
     x = table["frequency"].to_numpy(float)
     m = np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0)
-    keys = pd.DataFrame({"frequency": x, "recency": table["recency"].to_numpy(float),
-                         "T": table["T"].to_numpy(float), "monetary_value": m})
-    rows, _ = compress(keys, keys.columns)
-    w = rows["weight"].to_numpy(float)
+    rows, pos = compress(table, ["frequency", "recency", "T"])
     draws = []
     for res in (model.bgnbd_, model.gamma_gamma_):
         if res.cov_log_params is None:
@@ -828,10 +880,11 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
         if gg["q"] <= 1:
             dropped += 1
             continue
-        s = clv_from_params(bg, gg, rows["frequency"], rows["recency"], rows["T"], rows["monetary_value"],
-                            time_unit=model.time_unit, horizon_months=horizon_months,
-                            discount_rate=discount_rate, days_per_month=days_per_month)
-        totals.append(float((s["clv"].to_numpy() * w).sum()))
+        purchases = discounted_purchases(bg, rows["frequency"], rows["recency"], rows["T"], time_unit=model.time_unit,
+                                         horizon_months=horizon_months, discount_rate=discount_rate,
+                                         days_per_month=days_per_month)
+        per_history = (purchases["p_alive"] * purchases["discounted_purchases_if_alive"]).to_numpy()
+        totals.append(float((per_history[pos] * _gg_expected_value(gg, x, m)).sum()))
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])

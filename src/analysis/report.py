@@ -482,26 +482,32 @@ def _jsonable(d: Mapping) -> dict:
 
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
-    """Experiments that ended in the month: ``[{"id": ..., "ended": "YYYY-MM-DD"}]``.
+    """Experiments whose outcome window closed in the month: ``[{"id": ..., "ended": "YYYY-MM-DD"}]``.
 
-    Uses ``analysis.experiments.experiment_periods(source)`` (experiment_id, start, end)
-    when that exists, else the last assignment date of each experiment.
+    An experiment ends when the conversion window after its last assignment closes
+    (``analysis.experiments``' ``conversion_window_days``, 30 days by default).
     """
     if not source.has("assignments"):
         return []
-    try:
-        from analysis import experiments as ex  # noqa: F401
-        periods = ex.experiment_periods(source)
-        table = pd.DataFrame({"experiment_id": periods["experiment_id"].astype(str),
-                              "ended": pd.to_datetime(periods["end"])})
-    except (ImportError, AttributeError):
-        table = source.sql("select cast(experiment_id as varchar) as experiment_id, "
-                           "max(assigned_at) as ended from assignments group by 1")
-        table["ended"] = pd.to_datetime(table["ended"])
+    table = source.sql("select cast(experiment_id as varchar) as experiment_id, "
+                       "max(cast(assigned_at as date)) as last_assigned from assignments group by 1")
+    table["ended"] = pd.to_datetime(table["last_assigned"]) + pd.Timedelta(days=conversion_window_days())
     start, end = pd.Timestamp(period.start_time.date()), month_end(period)
-    hit = table[(table["ended"] >= start) & (table["ended"] < end + pd.Timedelta(days=1))]
+    hit = table[(table["ended"] >= start) & (table["ended"] <= end)]
     return [{"id": r.experiment_id, "ended": str(pd.Timestamp(r.ended).date())}
             for r in hit.sort_values(["ended", "experiment_id"]).itertuples()]
+
+
+def conversion_window_days() -> int:
+    """The experiments module's default outcome window (30 days when that module is absent)."""
+    import inspect
+
+    try:
+        from analysis.experiments import analyse_experiment
+    except ImportError:
+        return 30
+    default = inspect.signature(analyse_experiment).parameters.get("conversion_window_days")
+    return int(default.default) if default is not None and isinstance(default.default, int) else 30
 
 
 # --- privacy -----------------------------------------------------------------
@@ -669,7 +675,8 @@ def _publish(staged: Path, target: Path, scratch: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     old = None
     if target.exists():
-        old = scratch / "previous"
+        old = Path(tempfile.mkdtemp(prefix="previous-", dir=scratch))
+        old.rmdir()
         os.replace(target, old)
     os.replace(staged, target)
     if old is not None:
@@ -753,15 +760,24 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         staged.mkdir()
         work = scratch / "executed"
         work.mkdir()
-        overall = tqdm(total=len(specs) + 1, desc=f"kanta report {month}", unit="step", position=0,
+        ended = experiments_ended(source, month)
+        exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
+        exp_todo = [e for e in ended if exp_nb.is_file()]
+        overall = tqdm(total=len(specs) + len(exp_todo) + 1, desc=f"kanta report {month}", unit="step", position=0,
                        disable=quiet, leave=not quiet)
+        staged_experiments = []
         try:
             runs = _render_all(specs, folder, work, params_of, failed_dir, quiet, overall)
+            for e in exp_todo:  # experiments that ended this month get their final report with the month
+                overall.set_postfix_str(f"experiment {e['id']}")
+                folder_e, _ = _experiment_page(e["id"], exp_nb, data_path, as_of, ctx, scratch, failed_dir, quiet, 1)
+                staged_experiments.append(folder_e)
+                e["report"] = f"../experiments/{folder_e.name}/index.html"
+                overall.update(1)
             overall.set_postfix_str("key numbers")
             t0, started_h = time.perf_counter(), _utc_now()
             headlines = collect_headlines(source, as_of, previous_as_of, specs)
             headline_s = time.perf_counter() - t0
-            ended = experiments_ended(source, month)
             overall.update(1)
         finally:
             overall.close()
@@ -797,12 +813,16 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
             "experiments_ended": ended,
         }
         pages["index.html"] = landing_html(manifest, specs, tx, ctx, out)
-        _check_privacy(pages, pii_values(source), failed_dir)
+        exp_pages = {f"experiments/{f.name}/index.html": (f / "index.html").read_text(encoding="utf-8")
+                     for f in staged_experiments}
+        _check_privacy({**pages, **exp_pages}, pii_values(source), failed_dir)
         for name, text in pages.items():
             (staged / name).write_text(text, encoding="utf-8")
         (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
         _publish(staged, out / str(month), scratch)
+        for f in staged_experiments:
+            _publish(f, out / "experiments" / f.name, scratch)
         write_index(out, language)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -861,8 +881,10 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: _C
         parts.append("<ul class='kanta-links'>")
         for e in ended:
             label = html.escape(tx("experiment_ended_on", id=e["id"], date=tx.date(e["ended"])))
-            if (out / "experiments" / _safe_id(e["id"]) / "index.html").exists():
-                parts.append(f"<li><a href='../experiments/{html.escape(_safe_id(e['id']))}/index.html'>{label}</a></li>")
+            link = e.get("report") or (f"../experiments/{_safe_id(e['id'])}/index.html"
+                                       if (out / "experiments" / _safe_id(e["id"]) / "index.html").exists() else None)
+            if link:
+                parts.append(f"<li><a href='{html.escape(link)}'>{label}</a></li>")
             else:
                 parts.append(f"<li>{label} ({html.escape(tx('no_report_yet', id=e['id']))})</li>")
         parts.append("</ul>")
@@ -1057,12 +1079,53 @@ def plot_revenue(monthly: pd.DataFrame, tx: Text, ax=None):
 
 
 # --- experiment reports ------------------------------------------------------
+def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: pd.Timestamp, ctx: "_Context",
+                     scratch: Path, failed_dir: Path, quiet: bool, position: int = 0) -> tuple[Path, dict]:
+    """Run the experiment notebook for one experiment into ``scratch/<slug>/`` (page + manifest)."""
+    import nbformat
+
+    tx = ctx.tx
+    params = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": ctx.language,
+              EXPERIMENT_PARAMETER: str(experiment_id), **dict(EXPERIMENT.params)}
+    check_parameters(nb_path, params)
+    slug = _safe_id(experiment_id)
+    staged = scratch / "experiments" / slug
+    staged.mkdir(parents=True)
+    executed = scratch / "executed" / f"{EXPERIMENT.name}-{slug}.ipynb"
+    executed.parent.mkdir(exist_ok=True)
+    started = _utc_now()
+    t0 = time.perf_counter()
+    execute_notebook(nb_path, executed, params, progress=not quiet, position=position, failed_dir=failed_dir)
+    duration = time.perf_counter() - t0
+    shown = {**params, "source": ctx.source_display}
+    rows = {tx("rd_notebook"): nb_path.name, **_common_rows(ctx, params, started.isoformat(), duration, "experiment")}
+    nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
+    page = notebook_html(nbformat.read(executed, as_version=4), tx("experiment_title", id=experiment_id),
+                         ctx.language, run_details_html(tx, rows), nav)
+    (staged / "index.html").write_text(page, encoding="utf-8")
+    manifest = {"experiment_id": str(experiment_id), "as_of": str(as_of.date()), "language": ctx.language,
+                "parameters": shown, **_manifest_common(ctx), "started_at": started.isoformat(),
+                "duration_s": round(duration, 3),
+                "notebooks": [{"name": EXPERIMENT.name, "notebook": f"notebooks/{nb_path.name}", "html": "index.html",
+                               "parameters": shown, "started_at": started.isoformat(),
+                               "duration_s": round(duration, 3)}]}
+    (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return staged, manifest
+
+
+def experiment_ids(source) -> list[str]:
+    if not source.has("assignments"):
+        return []
+    return sorted(source.sql("select distinct cast(experiment_id as varchar) as e from assignments")["e"])
+
+
 def build_experiment_report(experiment_id: str, data: str | Path | None = None, out: str | Path = "reports",
                             language: str = "en", period: str | None = None, notebooks: str | Path | None = None,
                             quiet: bool = False) -> Path:
     """Render ``notebooks/experiment.ipynb`` for one experiment into ``out/experiments/<ID>/``.
 
-    ``as_of`` is the end of ``period`` when given, else the last day of the data.
+    ``as_of`` is the end of ``period`` when given, else the last day of the data. The monthly
+    run renders the experiments that ended in its month the same way.
 
     Example
     -------
@@ -1074,18 +1137,12 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
     nb_path = folder / f"{EXPERIMENT.name}.ipynb"
     if not nb_path.is_file():
-        raise ParameterError(f"--experiment: no experiment notebook {nb_path} yet.")
+        raise ParameterError(f"--experiment: there is no experiment notebook {nb_path.name} in {folder}.")
     source = data_mod.load_source(data_path, as_of=month_end(parse_period(period)) if period else None)
-    as_of = source.as_of
-    known = [] if not source.has("assignments") else sorted(
-        source.sql("select distinct cast(experiment_id as varchar) as e from assignments")["e"])
+    known = experiment_ids(source)
     if str(experiment_id) not in known:
         raise ParameterError(f"--experiment: no experiment {experiment_id!r} in assignments "
                              f"(found {', '.join(known) if known else 'none'}).")
-    params = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": language,
-              EXPERIMENT_PARAMETER: str(experiment_id), **dict(EXPERIMENT.params)}
-    check_parameters(nb_path, params)
-
     ctx = _Context(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
                    _utc_now())
     slug = _safe_id(experiment_id)
@@ -1093,28 +1150,10 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
     try:
-        staged = scratch / slug
-        staged.mkdir()
-        executed = scratch / f"{EXPERIMENT.name}.ipynb"
-        started = _utc_now()
-        t0 = time.perf_counter()
-        execute_notebook(nb_path, executed, params, progress=not quiet, position=0, failed_dir=failed_dir)
-        duration = time.perf_counter() - t0
-        import nbformat
-
-        title = tx("experiment_title", id=experiment_id)
-        rows = {tx("rd_notebook"): nb_path.name, **_common_rows(ctx, params, started.isoformat(), duration, "experiment")}
-        nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
-        page = notebook_html(nbformat.read(executed, as_version=4), title, language, run_details_html(tx, rows), nav)
-        _check_privacy({"index.html": page}, pii_values(source), failed_dir)
-        (staged / "index.html").write_text(page, encoding="utf-8")
-        manifest = {"experiment_id": str(experiment_id), "as_of": str(as_of.date()), "language": language,
-                    "parameters": {**params, "source": ctx.source_display},
-                    **_manifest_common(ctx), "started_at": started.isoformat(), "duration_s": round(duration, 3),
-                    "notebooks": [{"name": EXPERIMENT.name, "notebook": f"notebooks/{nb_path.name}",
-                                   "html": "index.html", "started_at": started.isoformat(),
-                                   "duration_s": round(duration, 3)}]}
-        (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        staged, _ = _experiment_page(str(experiment_id), nb_path, data_path, source.as_of, ctx, scratch, failed_dir,
+                                     quiet)
+        _check_privacy({f"experiments/{slug}/index.html": (staged / "index.html").read_text(encoding="utf-8")},
+                       pii_values(source), failed_dir)
         _publish(staged, out / "experiments" / slug, scratch)
         write_index(out, language)
     finally:

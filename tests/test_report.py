@@ -1,0 +1,235 @@
+"""The monthly report: pages without code, Finnish formats, manifest, atomic publish, clear errors."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis import report
+from analysis.cli import main as kanta
+from analysis.data import load_source
+from analysis.errors import ParameterError
+from report_month import PERIOD, SAMPLE, rendered_month
+
+
+@pytest.fixture(scope="session")
+def month(tmp_path_factory) -> dict:
+    return rendered_month(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def month_fi(tmp_path_factory) -> dict:
+    return rendered_month(tmp_path_factory, "fi", only=("customer_base",))
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _notebook(path: Path, cells: list[str], parameters: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+PARAMS = 'source = "../data/sample"\nas_of = "2026-10-31"\nlanguage = "en"'
+
+
+# --- periods ------------------------------------------------------------------
+def test_last_complete_month_is_the_month_before_a_partial_one():
+    assert str(report.last_complete_period("2026-11-15")) == "2026-10"
+    assert str(report.last_complete_period("2026-10-31")) == "2026-10"
+    assert str(report.month_end(report.parse_period("2024-02"))).startswith("2024-02-29")
+
+
+def test_period_in_the_wrong_shape_is_refused():
+    with pytest.raises(ParameterError, match="YYYY-MM"):
+        report.parse_period("2026-13")
+
+
+# --- a rendered month ---------------------------------------------------------
+def test_month_has_landing_page_manifest_and_index(month):
+    out, month_dir = month["out"], month["month_dir"]
+    assert month_dir == out / PERIOD
+    assert (month_dir / "index.html").is_file() and (month_dir / "manifest.json").is_file()
+    assert (out / "index.html").is_file()
+    assert (month_dir / "customer_base.html").is_file()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert f"href='{PERIOD}/index.html'" in index
+    assert not list(out.parent.glob(".kanta-render-*")), "the staging folder is removed after publishing"
+
+
+def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("period", "as_of", "previous_as_of", "language", "parameters", "data", "package", "git_commit",
+                "libraries", "started_at", "duration_s", "notebooks", "headlines", "experiments_ended"):
+        assert key in m, key
+    assert (m["period"], m["as_of"], m["previous_as_of"]) == (PERIOD, "2026-10-31", "2026-09-30")
+    assert m["data"]["fingerprint"] == load_source(SAMPLE, as_of="2026-10-31").fingerprint
+    assert re.fullmatch(r"[0-9a-f]{64}", m["data"]["fingerprint"])
+    assert m["package"]["version"] == report.package_version()
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", m["git_commit"])
+    assert {"pandas", "papermill", "nbconvert", "lifetimes"} <= set(m["libraries"])
+    nb = {n["name"]: n for n in m["notebooks"]}
+    assert nb["customer_base"]["parameters"] == {"source": "data/sample", "as_of": "2026-10-31", "language": "en",
+                                                 "inactivity_days": 180}
+    assert all(n["duration_s"] > 0 and n["started_at"] for n in m["notebooks"])
+
+
+def test_landing_page_numbers_match_monthly_activity(month):
+    from analysis.customers import monthly_activity
+
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    act = monthly_activity(SAMPLE, "2026-10-31", months=2).set_index("month")
+    cur, prev = m["headlines"]["customer_base"]["current"], m["headlines"]["customer_base"]["previous"]
+    assert cur["active"] == act.loc["2026-10", "active"] and prev["active"] == act.loc["2026-09", "active"]
+    assert cur["revenue"] == pytest.approx(act.loc["2026-10", "revenue"])
+    landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
+    assert f">{cur['active']:,}<" in landing
+    change = cur["active"] / prev["active"] - 1
+    assert f"{100 * change:+.1f}% vs previous month" in landing
+
+
+def test_experiment_that_ended_in_the_month_is_listed(month):
+    # newsletter-2026-09: assigned 2026-09-28, the 30-day outcome window closes 2026-10-28
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["id"] for e in m["experiments_ended"]] == ["newsletter-2026-09"]
+    assert "newsletter-2026-09" in (month["month_dir"] / "index.html").read_text(encoding="utf-8")
+
+
+def test_pages_have_no_code_prompts_or_scripts(month):
+    for page in month["month_dir"].glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        body = text[text.index("<body"):]
+        for marker in ("jp-InputArea", "jp-InputPrompt", "jp-OutputPrompt", "In&nbsp;[", "NBVAL_CHECK_OUTPUT",
+                       "import ", "load_source(", "<script", "<pre"):
+            assert marker not in body, f"{page.name} shows {marker!r}"
+        assert not re.search(r"<(script|link)[^>]+(src|href)=['\"]https?://", text), page.name
+        assert "Run details" in text and "<title>" in text
+
+
+def test_figures_are_embedded_with_alt_text(month):
+    text = (month["month_dir"] / "customer_base.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img [^>]*>", text)
+    assert len(images) >= 3
+    assert all(re.search(r"src=['\"]data:image/png;base64,", i) and re.search(r"alt=['\"][^'\"]{20,}['\"]", i)
+               for i in images)
+
+
+def test_rendered_pages_contain_no_personal_data(month):
+    src = load_source(SAMPLE, as_of="2026-10-31")
+    pii = report.pii_values(src)
+    for page in month["out"].rglob("*.html"):
+        assert report.find_pii(page.read_text(encoding="utf-8"), pii) == [], page.name
+
+
+# --- privacy check itself -----------------------------------------------------
+def test_find_pii_catches_names_emails_phones_and_raw_ids(sample_source):
+    cust = sample_source.customers().iloc[0]
+    pii = report.pii_values(sample_source)
+    assert report.find_pii(f"<td>{cust.customer_id}</td>", pii) == [f"customer_id {cust.customer_id}"]
+    assert report.find_pii(f"<p>Dear {cust['name']},</p>", pii) == [f"name {cust['name']}"]
+    assert report.find_pii(f"<a>{cust.email.upper()}</a>", pii) == [f"email {cust.email}"]
+    assert report.find_pii(f"<p>call {cust.phone.replace(' ', '-')}</p>", pii)[0].startswith("phone ")
+
+
+def test_find_pii_accepts_pseudonyms_and_ignores_embedded_images(sample_source):
+    from analysis.privacy import pseudonymize
+
+    cust_id = sample_source.customers()["customer_id"].iloc[0]
+    page = (f"<p>{pseudonymize([cust_id]).iloc[0]}</p><img src='data:image/png;base64,AAA{cust_id}AAA' alt='x'/>"
+            f"<style>.{cust_id} {{}}</style>")
+    assert report.find_pii(page, report.pii_values(sample_source)) == []
+
+
+# --- languages -----------------------------------------------------------------
+def test_finnish_report_uses_finnish_words_and_number_formats(month_fi):
+    landing = (month_fi["month_dir"] / "index.html").read_text(encoding="utf-8")
+    page = (month_fi["month_dir"] / "customer_base.html").read_text(encoding="utf-8")
+    assert "Asiakasraportti lokakuu 2026" in landing and "Tärkeimmät luvut" in landing
+    assert "Ajon tiedot" in page and "Tietojen laatu" in page and "Kuukausi lyhyesti" in page
+    assert re.search(r"\d,\d{2}\u00a0€", page), "money with decimal comma and € after the number"
+    assert re.search(r"\d\u00a0\d{3}\u00a0€", landing), "thousands separated by a (no-break) space"
+    assert re.search(r"[+−]\d+,\d\u00a0%", landing), "changes as Finnish percentages"
+    body = page[page.index("<body"):]
+    for english in ("Key numbers", "Active customers", "Data quality", "Revenue", "previous month"):
+        assert english not in body, english
+    assert "lang=\"fi\"" in page or "lang='fi'" in page or 'lang="fi"' in landing
+
+
+# --- failures ------------------------------------------------------------------
+def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
+    nb = _notebook(tmp_path / "customer_base.ipynb", ["x = 1"], PARAMS)
+    with pytest.raises(ParameterError, match="unknown parameter 'inactivty_days'"):
+        report.check_parameters(nb, {"source": "x", "as_of": "2026-10-31", "language": "en", "inactivty_days": 90})
+    spec = report.NotebookSpec("customer_base", None, {"inactivty_days": 90})
+    out = tmp_path / "reports"
+    with pytest.raises(ParameterError, match="inactivty_days"):
+        report.build_report(PERIOD, data=SAMPLE, out=out, notebooks=tmp_path, quiet=True, specs=[spec])
+    assert not out.exists()
+
+
+def test_notebook_without_required_parameters_is_refused(tmp_path):
+    nb = _notebook(tmp_path / "x.ipynb", ["y = 2"], 'source = "../data/sample"')
+    with pytest.raises(ParameterError, match="lacks as_of, language"):
+        report.check_parameters(nb, {"source": "x"})
+
+
+def test_failing_notebook_leaves_published_reports_untouched(month, tmp_path, capsys):
+    out = tmp_path / "reports"
+    shutil.copytree(month["out"], out)
+    before = _tree(out)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "customer_base.ipynb", ["a = 1", "raise ValueError('segment table is empty')"],
+              PARAMS + "\ninactivity_days = 180")
+    code = kanta(["report", "--period", PERIOD, "--data", str(SAMPLE), "--out", str(out), "--quiet",
+                  "--notebooks", str(notebooks)])
+    message = capsys.readouterr().err.strip()
+    assert code == 1, message
+    assert len(message.splitlines()) == 1
+    assert "customer_base.ipynb" in message and "In [4]" in message  # papermill counts its injected cell
+    assert "ValueError: segment table is empty" in message
+    assert _tree(out) == before, "previous month and index untouched"
+    kept = tmp_path / ".kanta-failed" / PERIOD / "customer_base.ipynb"
+    assert kept.is_file() and str(kept) in message
+    assert not list(tmp_path.glob(".kanta-render-*"))
+
+
+def test_bad_data_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    tx = pd.read_csv(SAMPLE / "transactions.csv", nrows=50)
+    tx["amount"] = tx["amount"].astype(str)
+    tx.loc[7, "amount"] = "12,5e"
+    tx.to_csv(bad / "transactions.csv", index=False)
+    out = tmp_path / "reports"
+    code = kanta(["report", "--period", "2026-10", "--data", str(bad), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("kanta: ") and "amount" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_month_not_complete_in_the_data_is_refused(tmp_path, capsys):
+    code = kanta(["report", "--period", "2026-12", "--data", str(SAMPLE), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not complete" in err and not (tmp_path / "r").exists()
+
+
+def test_index_lists_months_newest_first(tmp_path):
+    for p in ("2026-08", "2026-10", "2026-09"):
+        (tmp_path / p).mkdir()
+        (tmp_path / p / "index.html").write_text("<html></html>", encoding="utf-8")
+    (tmp_path / "notes").mkdir()
+    text = report.write_index(tmp_path).read_text(encoding="utf-8")
+    positions = [text.index(f"href='{p}/index.html'") for p in ("2026-10", "2026-09", "2026-08")]
+    assert positions == sorted(positions) and "notes" not in text

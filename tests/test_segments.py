@@ -250,8 +250,8 @@ def test_rfm_grid_names_every_cell_and_uses_all_eleven_segments():
     grid = seg.rfm_grid()
     assert grid.shape == (5, 5)
     assert set(grid.to_numpy().ravel()) == set(seg.RFM_SEGMENTS)
-    assert grid.loc[5, 5] == "champions" and grid.loc[1, 1] == "lost"
-    assert seg.rfm_grid("fi").loc[1, 1] == "Menetetyt"
+    assert grid.loc["R 5", "FM 5"] == "champions" and grid.loc["R 1", "FM 1"] == "lost"
+    assert seg.rfm_grid("fi").loc["R 1", "FM 1"] == "Menetetyt"
 
 
 def test_prospects_have_no_rfm_scores():
@@ -464,3 +464,29 @@ def test_clv_value_basis_ranks_by_predicted_value(sample_source):
     a_min = t.loc[t["abc_class"] == "A", "value"].min()
     assert (t.loc[t["abc_class"] == "C", "value"] <= a_min).all()
     assert "P(alive)" in seg.stage_rules(s.settings).iloc[4, 2]
+
+
+def test_every_segment_gets_a_paragraph_on_what_to_do(sample_segments):
+    for language in ("en", "fi"):
+        paragraphs = seg.segment_advice(sample_segments.current, language)
+        k = sample_segments.current.clusters.k_
+        assert len(paragraphs) == len(seg.STAGES) + len(seg.STRATEGY_GROUPS) + k
+        assert all(p.startswith("**") and "{" not in p for p in paragraphs)
+
+
+def test_cluster_advice_follows_the_centroid():
+    assert seg.cluster_advice_kind(pd.Series({"recency_days": 0.1, "log_spend": 1.0, "tenure_days": 0.0})) == "care"
+    assert seg.cluster_advice_kind(pd.Series({"recency_days": 0.1, "log_spend": 0.0, "tenure_days": -1.0})) == "onboard"
+    assert seg.cluster_advice_kind(pd.Series({"recency_days": 0.0, "log_spend": 0.0, "tenure_days": 0.0})) == "grow"
+
+
+def test_report_tables_render_in_finnish(sample_segments):
+    cur = sample_segments.current
+    tables = [seg.pyramid_report(cur.pyramid(), "fi"), seg.strategy_report(cur.strategy_table(), "fi"),
+              seg.stage_counts_report(sample_segments, "fi"), seg.rfm_report(cur, "fi"),
+              seg.profile_report(cur.clusters.profile(cur.table, "fi"), "fi")]
+    assert "Osuus myynnistä" in tables[0].columns
+    assert "Passivoituva" in tables[2].iloc[:, 0].tolist()
+    assert tables[0].iloc[0, 4].endswith("€")  # Finnish money format "80 526 €"
+    m = seg.localise_matrix(sample_segments.transitions("lifecycle_stage"), "lifecycle_stage", "fi")
+    assert "Ei vielä rekisteröitynyt" in m.index

@@ -527,8 +527,8 @@ def rfm_scores(table: pd.DataFrame) -> pd.DataFrame:
 def rfm_grid(language: str | None = None) -> pd.DataFrame:
     """The documented R x FM mapping: rows R = 5..1 (5 = most recent), columns FM = 1..5 (5 = most frequent/valuable)."""
     grid = pd.DataFrame(_RFM_GRID).T.sort_index(ascending=False)
-    grid.columns = [1, 2, 3, 4, 5]
-    grid.index.name, grid.columns.name = "R", "FM"
+    grid.columns = ["FM 1", "FM 2", "FM 3", "FM 4", "FM 5"]
+    grid.index = [f"R {r}" for r in grid.index]
     if language:
         from analysis.i18n import Text
 
@@ -1105,6 +1105,154 @@ def _cmd_segments(args) -> int:
     return 0
 
 
+# --- report tables (formatted for a reader, in the report's language) ------------------------------
+def cluster_advice_kind(centroid_scaled: pd.Series) -> str:
+    """What to do with a cluster, from its centroid in standard deviations from the mean.
+
+    "win_back" when it is long inactive, else "care" when its spend is high, else
+    "onboard" when it joined recently, else "grow" (cross-sell, raise frequency).
+
+    Example
+    -------
+    >>> cluster_advice_kind(pd.Series({"recency_days": 1.2, "log_spend": 0.9, "tenure_days": 0.0}))
+    'win_back'
+    """
+    if centroid_scaled.get("recency_days", 0) > 0.5:
+        return "win_back"
+    if centroid_scaled.get("log_spend", 0) > 0.5:
+        return "care"
+    if centroid_scaled.get("tenure_days", 0) < -0.5:
+        return "onboard"
+    return "grow"
+
+
+def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
+    """One Markdown paragraph per segment (lifecycle stage, strategy group, cluster) on what to do with it.
+
+    Each paragraph names the segment, its size and its share of revenue, then the
+    recommended action from the strings (clusters: by :func:`cluster_advice_kind`).
+    """
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    t = seg.table
+    total = t["current_value"].sum()
+
+    def para(title, mask, advice):
+        n, share = int(mask.sum()), (t.loc[mask, "current_value"].sum() / total if total else float("nan"))
+        return tx("advice_line", title=title, n=tx.number(n), share=tx.pct(share, 1), advice=advice)
+
+    out = [para(tx(f"stage_{s}"), t["lifecycle_stage"] == s, tx(f"advice_stage_{s}")) for s in STAGES]
+    out += [para(tx(f"group_{g}"), t["strategy_group"] == g, tx(f"advice_group_{g}")) for g in STRATEGY_GROUPS]
+    if seg.clusters is not None:
+        names = seg.clusters.names(language, t)
+        for c, row in seg.clusters.centroids_scaled_.iterrows():
+            title = tx("cluster_title", k=c, name=names[c])
+            out.append(para(title, t["cluster"] == c, tx(f"advice_cluster_{cluster_advice_kind(row)}")))
+    return out
+
+
+def _label(tx, prefix: str, key) -> str:
+    return tx(f"{prefix}{key}") if tx.has(f"{prefix}{key}") else str(key)
+
+
+def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """:func:`pyramid_table` with formatted numbers and translated headers."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    return pd.DataFrame({
+        tx("col_class"): pyramid["abc_class"],
+        tx("col_customers"): pyramid["customers"].map(tx.number),
+        tx("col_customer_share"): pyramid["customer_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_textbook_customer_share"): pyramid["textbook_customer_share"].map(lambda v: tx.pct(v, 0)),
+        tx("col_revenue"): pyramid["revenue"].map(tx.money),
+        tx("col_revenue_share"): pyramid["revenue_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_textbook_revenue_share"): pyramid["textbook_revenue_share"].map(lambda v: tx.pct(v, 0)),
+    })
+
+
+def strategy_report(strategy: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """:meth:`Segmentation.strategy_table` with formatted numbers and translated headers."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    return pd.DataFrame({
+        tx("col_group"): strategy["strategy_group"].map(lambda g: tx(f"group_{g}")),
+        tx("col_customers"): strategy["customers"].map(tx.number),
+        tx("col_customer_share"): strategy["customer_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_current_value"): strategy["current_value"].map(tx.money),
+        tx("col_current_share"): strategy["current_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_potential_value"): strategy["potential_value"].map(tx.money),
+        tx("col_potential_share"): strategy["potential_share"].map(lambda v: tx.pct(v, 1)),
+    })
+
+
+def stage_counts_report(monthly: MonthlySegments, language: str = "en") -> pd.DataFrame:
+    """Customers per lifecycle stage now, at the previous month end, and the change."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    now, before = monthly.current.counts("lifecycle_stage"), monthly.previous.counts("lifecycle_stage")
+    return pd.DataFrame({
+        tx("col_stage"): [tx(f"stage_{s}") for s in STAGES],
+        tx("col_customers"): [tx.number(now[s]) for s in STAGES],
+        tx("col_share"): [tx.pct(now[s] / max(now.sum(), 1), 1) for s in STAGES],
+        tx("col_previous_month"): [tx.number(before[s]) for s in STAGES],
+        tx("col_change"): [tx.number(now[s] - before[s], 0) if now[s] == before[s]
+                           else ("+" if now[s] > before[s] else "") + tx.number(now[s] - before[s]) for s in STAGES],
+    })
+
+
+def rfm_report(seg: Segmentation, language: str = "en") -> pd.DataFrame:
+    """Customers and revenue share per named RFM segment."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    t = seg.table
+    g = t.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("current_value", "sum"))
+    g = g.reindex(list(RFM_SEGMENTS) + [NO_PURCHASE], fill_value=0)
+    total = g["revenue"].sum()
+    return pd.DataFrame({
+        tx("col_rfm_segment"): [tx(f"rfm_{k}") for k in g.index],
+        tx("col_customers"): g["customers"].map(tx.number).to_numpy(),
+        tx("col_customer_share"): (g["customers"] / max(len(t), 1)).map(lambda v: tx.pct(v, 1)).to_numpy(),
+        tx("col_revenue_share"): (g["revenue"] / total if total else g["revenue"] * np.nan).map(
+            lambda v: tx.pct(v, 1)).to_numpy(),
+    })
+
+
+def profile_report(profile: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """:meth:`BehaviourClusters.profile` with formatted numbers and translated headers."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    return pd.DataFrame({
+        tx("col_cluster"): profile["cluster"].astype(int),
+        tx("col_name"): profile["name"],
+        tx("col_customers"): profile["customers"].map(tx.number),
+        tx("col_customer_share"): profile["customer_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_value_share"): profile["value_share"].map(lambda v: tx.pct(v, 1)),
+        tx("col_purchase_days"): profile["purchase_days"].map(lambda v: tx.number(v, 1)),
+        tx("col_recency_days"): profile["recency_days"].map(tx.number),
+        tx("col_spend"): profile["spend"].map(tx.money),
+        tx("col_tenure_days"): profile["tenure_days"].map(tx.number),
+        tx("col_n_categories"): profile["n_categories"].map(lambda v: tx.number(v, 1)),
+        tx("col_online_share"): profile["online_share"].map(lambda v: tx.pct(v, 0)),
+        tx("col_spend_trend"): profile["spend_trend"].map(lambda v: tx.number(v, 2, )),
+    })
+
+
+def localise_matrix(matrix: pd.DataFrame, column: str, language: str = "en") -> pd.DataFrame:
+    """A transition matrix with translated row and column labels (stages or strategy groups)."""
+    from analysis.i18n import Text
+
+    tx = Text("segments", language)
+    prefix = {"lifecycle_stage": "stage_", "strategy_group": "group_", "abc_class": "class_"}[column]
+    rename = lambda k: tx("stage_not_registered") if k == NOT_REGISTERED else _label(tx, prefix, k)  # noqa: E731
+    return matrix.rename(index=rename, columns=rename)
+
+
 # --- plots (take data, return an Axes) --------------------------------------------------------
 def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None, ax=None):
     """Bars of customer share and revenue share per class, textbook shares as markers (from :func:`pyramid_table`)."""
@@ -1120,7 +1268,8 @@ def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None,
     ax.scatter(x + 0.2, pyramid["textbook_revenue_share"] * 100, marker="_", s=400, color="black", zorder=3)
     ax.set_xticks(x, pyramid["abc_class"])
     ax.set_ylabel("%")
-    ax.legend(frameon=False)
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 

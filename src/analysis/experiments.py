@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 AUTO_CONVERSION_BELOW = 0.35  # win-back audiences: judge on conversion; regular buyers: on revenue
+PLANNER_RELATIVE_MDE = 0.2  # the planner's default target: a 20 % relative increase
 SRM_THRESHOLD = 0.001  # flag a sample ratio mismatch only on strong evidence (common industry practice)
 
 
@@ -1362,6 +1363,7 @@ class CampaignReport:
     audience: str | None
     channel: str | None
     start: pd.Timestamp
+    last_assigned: pd.Timestamp
     end: pd.Timestamp
     split: tuple
     n_treatment: int
@@ -1420,7 +1422,8 @@ class CampaignReport:
         r = self.result
         split = ", ".join(tx("split_part", variant=v, n=tx.number(n), share=tx.pct(s, 0),
                              planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in self.split)
-        until = tx("until", end=tx.date(self.end)) if self.end.normalize() != self.start.normalize() else ""
+        until = tx("until", end=tx.date(self.last_assigned)) \
+            if self.last_assigned.normalize() != self.start.normalize() else ""
         out = {
             "goal": self.goal or tx("goal_unknown"),
             "execution": tx("execution_text", audience=self.audience or tx("audience_default", n=tx.number(
@@ -1468,7 +1471,7 @@ class CampaignReport:
         f = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 4)  # noqa: E731
         d["campaign"] = {
             "goal": self.goal, "audience": self.audience, "channel": self.channel,
-            "start": str(self.start), "end": str(self.end), "n_treatment": self.n_treatment,
+            "start": str(self.start), "last_assigned": str(self.last_assigned), "end": str(self.end), "n_treatment": self.n_treatment,
             "split": [{"variant": v, "customers": int(n), "share": f(s), "planned_share": f(p)} for v, n, s, p in self.split],
             "incremental_revenue": f(self.incremental_revenue), "incremental_revenue_ci": [
                 f(self.incremental_revenue_low), f(self.incremental_revenue_high)],
@@ -1535,7 +1538,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
     include_clv : bool
         Compare expected future value (``analysis.clv.customer_value`` at ``as_of``) between groups.
     planner_mde_abs : float, optional
-        Increase in buying share the next test should detect; default 10 % of the control's rate.
+        Increase in buying share the next test should detect; default 20 % of the control's rate.
     **params
         Passed to :func:`analyse_experiment` (windows, alpha, control, primary, margin ...).
 
@@ -1579,7 +1582,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
     clv_diff = _clv_difference(src, out, r) if include_clv and r.revenue is not None else None
     planner = _planner(out, r, planner_mde_abs)
     caveats, lessons = _caveats_and_lessons(r, planner, roi)
-    return CampaignReport(r, goal, audience, channel, start, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost,
+    return CampaignReport(r, goal, audience, channel, start, last, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost,
                           roi, roi_lo, roi_hi, cpo, cpio, clv_diff, planner, tuple(caveats), tuple(lessons))
 
 
@@ -1607,15 +1610,18 @@ def _clv_difference(src, out: pd.DataFrame, r: ExperimentResult) -> MeanTest | N
 def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> dict:
     ctrl = out[out["variant"] == r.control]
     base = float(np.clip(ctrl["converted"].mean(), 0.005, 0.95))
-    mde = float(mde_abs or max(round(0.1 * base, 3), 0.005))
+    mde = float(mde_abs or max(round(PLANNER_RELATIVE_MDE * base, 3), 0.005))
     n_now = int(r.arms["customers"].min())
     sd = float(ctrl["revenue"].std(ddof=1)) if len(ctrl) > 1 else float("nan")
-    mde_rev = float(0.1 * ctrl["revenue"].mean()) if ctrl["revenue"].mean() > 0 else float("nan")
+    mde_rev = float(PLANNER_RELATIVE_MDE * ctrl["revenue"].mean()) if ctrl["revenue"].mean() > 0 else float("nan")
+    seen = r.conversion.estimate if r.conversion is not None else float("nan")
+    confirm = sample_size_proportions(base, seen) if seen > 0 and base + seen < 1 else None
     return {
         "baseline": base, "mde_abs": mde, "n_per_arm": sample_size_proportions(base, mde),
         "n_now": n_now, "mde_now": mde_proportions(base, max(n_now, 2)) if base + 1e-6 < 1 else float("nan"),
         "revenue_sd": sd, "revenue_mde": mde_rev,
         "n_per_arm_revenue": sample_size_means(sd, mde_rev) if sd > 0 and mde_rev > 0 else None,
+        "observed_difference": seen, "n_per_arm_to_confirm": confirm,
     }
 
 
@@ -1751,3 +1757,124 @@ def add_cli(subparsers) -> None:
     p.add_argument("--no-clv", dest="clv", action="store_false", help="skip the incremental CLV comparison")
     p.add_argument("--language", choices=["en", "fi"], default="en", help="language of the sentences")
     p.set_defaults(func=_cmd_experiment)
+
+
+# --- tables and figures for the report -------------------------------------------
+def guards_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
+    """The checks as a table of plain sentences in the report's language."""
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    return pd.DataFrame({
+        tx("col_check"): [tx(f"g_{g.name}") for g in result.guards],
+        tx("col_result"): [tx("guard_passed") if g.passed else tx("guard_failed") for g in result.guards],
+        tx("col_explanation"): [g.message(language) for g in result.guards],
+    })
+
+
+def arms_display(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
+    """Per group: customers, share who bought, revenue and purchases per customer, retention."""
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    a = result.arms.loc[[result.control] + [v for v in result.arms.index if v != result.control]]
+    return pd.DataFrame({
+        tx("col_group"): a.index,
+        tx("col_customers"): [tx.number(x) for x in a["customers"]],
+        tx("col_conversion"): [tx.pct(x, 1) for x in a["conversion_rate"]],
+        tx("col_revenue_pc"): [tx.money(x, 2) for x in a["revenue_per_customer"]],
+        tx("col_purchases_pc"): [tx.number(x, 2) for x in a["purchases_per_customer"]],
+        tx("col_retention"): [tx.pct(x, 1) for x in a["retention_rate"]],
+        tx("col_pre_spend"): [tx.money(x, 2) for x in a["pre_period_spend"]],
+    })
+
+
+def tests_display(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
+    """Every measure's difference (campaign minus control), interval and p-value, formatted."""
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    s = result.summary()
+    labels = {"conversion_difference": ("m_conversion", "points"), "conversion_relative_lift": ("m_lift", "pct"),
+              "revenue_per_customer_difference": ("m_revenue", "money"),
+              "revenue_per_customer_bootstrap": ("m_bootstrap", "money"),
+              "revenue_per_customer_cuped": ("m_cuped", "money"), "retention_difference": ("m_retention", "points"),
+              "active_days_rmst_difference": ("m_rmst", "days")}
+    fmt = {"points": lambda x: _signed(tx, 100 * x, 1), "pct": lambda x: tx.pct(x, 0, signed=True),
+           "money": lambda x: ("+" if x > 0 else "") + tx.money(x, 2), "days": lambda x: _signed(tx, x, 1)}
+    rows = []
+    for key, (label, kind) in labels.items():
+        if key in s.index:
+            e, lo, hi, p = s.loc[key, ["estimate", "ci_low", "ci_high", "p_value"]]
+            f = fmt[kind]
+            rows.append({tx("col_metric"): tx(label), tx("col_estimate"): f(e),
+                         tx("col_interval"): f"{f(lo)} … {f(hi)}", tx("col_p"): _p_text(p, language)})
+    return pd.DataFrame(rows)
+
+
+def plot_conversion(result: ExperimentResult, ax=None, language: str = "en"):
+    """Share who bought per group with Wilson 95 % intervals; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    a = result.arms.loc[[result.control] + [v for v in result.arms.index if v != result.control]]
+    lo_hi = [wilson_interval(int(c), int(n), result.params["alpha"]) for c, n in zip(a["conversions"], a["customers"])]
+    rate = a["conversion_rate"].to_numpy()
+    err = np.array([[r - lo for (lo, _), r in zip(lo_hi, rate)], [hi - r for (_, hi), r in zip(lo_hi, rate)]])
+    colors = ["#9e9e9e"] + ["#1f77b4"] * (len(a) - 1)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.bar(range(len(a)), rate, yerr=err, color=colors, capsize=6)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    ax.set_xticks(range(len(a)), [f"{v}\n({tx('arm_control') if v == result.control else tx('arm_treatment')})"
+                                  for v in a.index])
+    ax.yaxis.set_major_formatter(lambda y, _: tx.pct(y, 0))
+    ax.set_ylabel(tx("axis_bought"))
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_activity(activity: RetentionComparison, ax=None, language: str = "en"):
+    """Kaplan-Meier curves of the share still active per group; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    for arm, color in (("control", "#9e9e9e"), ("treatment", "#1f77b4")):
+        c = activity.curves[activity.curves["arm"] == arm]
+        label = tx("arm_control") if arm == "control" else tx("arm_treatment")
+        ax.step(c["day"], c["survival"], where="post", color=color, label=label)
+        ax.fill_between(c["day"], c["ci_low"], c["ci_high"], step="post", color=color, alpha=0.15)
+    ax.set_xlim(0, activity.horizon_days)
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(lambda y, _: tx.pct(y, 0))
+    ax.set_xlabel(tx("axis_days"))
+    ax.set_ylabel(tx("axis_active"))
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot_sequential(sequential: SequentialResult, ax=None, language: str = "en"):
+    """Estimate and always-valid interval at each weekly look; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    from analysis.i18n import Text
+
+    tx = Text("experiments", language)
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    lk = sequential.looks
+    x = pd.to_datetime(lk["date"])
+    ax.fill_between(x, 100 * lk["cs_low"], 100 * lk["cs_high"], color="#1f77b4", alpha=0.2, step="post")
+    ax.plot(x, 100 * lk["estimate"], marker="o", color="#1f77b4")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [tx.date(d) for d in lk["date"]], rotation=30, ha="right")
+    ax.set_xlabel(tx("axis_look"))
+    ax.set_ylabel(tx("axis_difference"))
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax

@@ -207,9 +207,12 @@ def test_every_simulated_dropout_is_flagged_as_churned_on_its_deadline(with_trut
 
 def test_alive_customers_called_churned_are_as_many_as_their_purchase_rates_predict(with_truth, sample):
     # A customer still alive in the simulation is called churned only when, by chance, they bought
-    # nothing in the last N days: probability exp(-lambda * sum of the seasonal multipliers over
-    # those days). The count must match the sum of those probabilities within 4 standard deviations
-    # (a binomial-sum tolerance; ~300 expected, sd ~9 on the sample).
+    # nothing in the last N days. Given that they survived every purchase (each one ends the
+    # relationship with probability p), their purchases in the window form a Poisson process of
+    # rate lambda * (1 - p) * season, so the chance is exp(-lambda (1 - p) * sum of the seasonal
+    # multipliers over the N days). The count must match the sum of those probabilities within
+    # 3 standard deviations of a sum of Bernoullis (sample: 316 observed vs 307 expected, sd 9;
+    # 20,000-customer demo: 3,398 vs 3,392, sd 30).
     from analysis import demo
 
     n = sample[2].attrs["definition"].inactivity_days
@@ -217,9 +220,9 @@ def test_alive_customers_called_churned_are_as_many_as_their_purchase_rates_pred
     season = demo._season_multiplier(np.arange((AS_OF - demo.START).days + 1))
     exposure = season[-n:].sum()
     alive = m[m["alive_at_end"].astype(bool) & (m["first_purchase"] <= AS_OF - pd.Timedelta(days=n))]
-    p = np.exp(-alive["lambda_per_day"] * exposure)
+    p = np.exp(-alive["lambda_per_day"] * (1 - alive["p_dropout"]) * exposure)
     sd = np.sqrt((p * (1 - p)).sum())
-    assert abs(alive["churned"].sum() - p.sum()) < 4 * sd
+    assert abs(alive["churned"].sum() - p.sum()) < 3 * sd
 
 
 def test_survival_curve_matches_simulated_dropout_for_regular_buyers(with_truth, sample):
@@ -362,3 +365,15 @@ def test_cli_writes_risk_list_and_rejects_bad_inactivity(sample_dir, tmp_path, c
     assert risk["customer"].str.startswith("K-").all() and len(risk) > 0
     assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--inactivity-days", "0"]) == 2
     assert "inactivity_days" in capsys.readouterr().err
+
+
+def test_every_churn_string_exists_in_english_and_finnish_with_the_same_placeholders():
+    import json
+    import string
+    from importlib import resources
+
+    strings = json.loads((resources.files("analysis") / "strings" / "churn.json").read_text(encoding="utf-8"))
+    fields = lambda t: {f for _, f, _, _ in string.Formatter().parse(t) if f}  # noqa: E731
+    for key, entry in strings.items():
+        assert entry.get("en") and entry.get("fi"), key
+        assert fields(entry["en"]) == fields(entry["fi"]), key

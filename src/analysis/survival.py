@@ -212,7 +212,7 @@ class GroupSurvival:
         tx = Text("churn", language)
         p = self.multivariate["p"]
         groups = len(self.curves)
-        ptxt = _fmt_p(p, tx)
+        ptxt = _fmt_p(p, tx, with_sign=True)
         group_by = attribute_label(self.group_by, language)
         if p >= self.alpha:
             return tx("logrank_no_difference", group_by=group_by, k=groups, p=ptxt)
@@ -236,8 +236,11 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fmt_p(p: float, tx) -> str:
-    return "< " + tx.number(0.001, 3) if p < 0.001 else tx.number(p, 3)
+def _fmt_p(p: float, tx, with_sign: bool = False) -> str:
+    """A p-value for readers: "0.042", "< 0.001" (with ``with_sign``: "= 0.042", "< 0.001")."""
+    if p < 0.001:
+        return "< " + tx.number(0.001, 3)
+    return ("= " if with_sign else "") + tx.number(p, 3)
 
 
 def kaplan_meier_by_group(durations, events, groups, *, group_by: str = "group", alpha: float = 0.05,
@@ -368,8 +371,10 @@ class PHCheck:
         parts = [tx("ph_violation", covariates=names(self.violating), p=tx.number(self.p_threshold, 2))]
         if self.stratified:
             parts.append(tx("ph_stratified", covariates=names(self.stratified)))
-        if noted:
+        if noted and self.stratified:
             parts.append(tx("ph_noted", covariates=names(noted)))
+        elif noted:
+            parts.append(tx("ph_noted_all"))
         return " ".join(parts)
 
 

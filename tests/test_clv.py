@@ -255,6 +255,12 @@ def test_one_time_buyer_is_valued_at_population_mean_spend():
     assert out["p_alive"].iloc[0] == 1.0
 
 
+def test_net_refund_customer_gets_no_negative_value():
+    out = clv.clv_from_params(PARAMS_D, GG, [3, 3], [300, 300], [400, 400], [-15.0, 0.0])
+    assert (out["clv"] >= 0).all()
+    assert out["expected_avg_value"].iloc[0] == pytest.approx(out["expected_avg_value"].iloc[1])
+
+
 @pytest.mark.parametrize("bad", [{"r": -1.0}, {"alpha": 0.0}, {"b": float("nan")}])
 def test_bad_bgnbd_parameters_raise_parameter_error(bad):
     with pytest.raises(ParameterError, match="bgnbd"):

@@ -298,7 +298,10 @@ def _bgnbd_expected(params, t, x, t_x, T, if_alive: bool = False):
 
 
 def _gg_expected_value(params, x, m):
+    """Expected spend per purchase (Hardie note 025, eq. 5). A net-refund history (mean spend
+    <= 0) counts as 0 spend, so it pulls the estimate down but never makes CLV negative."""
     p, q, v = (params[k] for k in ("p", "q", "v"))
+    m = np.clip(np.where(np.asarray(x) > 0, m, 0.0), 0.0, None)
     if q <= 1:
         return np.full(np.shape(x), np.nan)
     w = p * x / (p * x + q - 1)

@@ -460,7 +460,7 @@ def fit_cox(df: pd.DataFrame, duration_col: str, event_col: str, covariates: Seq
     -------
     >>> from lifelines.datasets import load_rossi
     >>> cox = fit_cox(load_rossi(), "week", "arrest")
-    >>> round(cox.params["fin"], 4)
+    >>> float(round(cox.params["fin"], 4))
     -0.3794
     """
     from lifelines import CoxPHFitter
@@ -884,8 +884,8 @@ def churn_table(source_or_path, as_of=None, inactivity_days: int | None = None, 
 
     Example
     -------
-    >>> t = churn_table("data/sample", "2026-10-31", inactivity_days=120)  # doctest: +SKIP
-    >>> t["churned"].isin([0, 1]).all()
+    >>> t = churn_table("data/sample", "2026-10-31", inactivity_days=120)
+    >>> bool(t["churned"].isin([0, 1]).all())
     True
     """
     if start not in ("first_purchase", "signup"):
@@ -1353,7 +1353,7 @@ def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, g
 
     Example
     -------
-    >>> a = analyse("data/sample", "2026-10-31")  # doctest: +SKIP
+    >>> a = analyse("data/sample", "2026-10-31", use_clv=False)
     >>> a.definition.inactivity_days
     150
     """

@@ -644,7 +644,7 @@ class BehaviourClusters:
     """
 
     def __init__(self, n_clusters="auto", k_range=(3, 8), method="kmeans", random_state=0,
-                 selection_sample=3000):
+                 selection_sample=2000):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.method = method

@@ -270,10 +270,15 @@ def test_estimated_effects_cover_the_true_effects_in_the_sample(sample, truth, e
     assert r.cuped.ci_low <= t["true_revenue_uplift_per_customer"] <= r.cuped.ci_high
 
 
-def test_demo_verdicts_find_the_planted_effects_and_no_effect_where_none_was_planted(tmp_path_factory):
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
     from analysis import demo
 
-    d = demo.write_demo_data(tmp_path_factory.mktemp("demo") / "demo", n_customers=20_000, seed=2026)
+    return demo.write_demo_data(tmp_path_factory.mktemp("demo") / "demo", n_customers=20_000, seed=2026)
+
+
+def test_demo_verdicts_find_the_planted_effects_and_no_effect_where_none_was_planted(demo_dir):
+    d = demo_dir
     truth = json.loads((d / "truth.json").read_text())["experiments"]
     verdicts = {}
     for exp_id, t in truth.items():
@@ -283,6 +288,23 @@ def test_demo_verdicts_find_the_planted_effects_and_no_effect_where_none_was_pla
         assert r.cuped.ci_low <= t["true_revenue_uplift_per_customer"] <= r.cuped.ci_high
     assert verdicts == {"reactivation-2026-03": "better", "vip-bonus-2026-08": "better",
                         "newsletter-2026-09": "no_difference"}
+
+
+def test_layout_change_is_shown_no_worse_than_a_three_point_margin(demo_dir):
+    r = ex.analyse_experiment(demo_dir, "newsletter-2026-09", as_of=AS_OF, margin=0.03)
+    assert r.verdict == "non_inferior"
+    assert r.conversion.noninferiority_p_value < 0.05
+    assert ex.analyse_experiment(demo_dir, "newsletter-2026-09", as_of=AS_OF, margin=0.005).verdict == "no_difference"
+
+
+def test_always_valid_interval_is_wider_than_the_fixed_horizon_interval(sample):
+    seq = ex.sequential_looks(sample, "reactivation-2026-03")
+    fixed = ex.analyse_experiment(sample, "reactivation-2026-03").conversion
+    last = seq.looks.iloc[-1]
+    assert last["estimate"] == pytest.approx(fixed.estimate)
+    assert seq.ci_high - seq.ci_low > fixed.ci_high - fixed.ci_low
+    assert seq.p_value >= fixed.p_value  # the price of being allowed to look every week
+    assert list(seq.looks["date"].astype(str)) == ["2026-03-09", "2026-03-16", "2026-03-23", "2026-03-30", "2026-04-01"]
 
 
 def test_unfinished_window_withholds_the_verdict_and_says_when_it_ends(sample_dir):
@@ -358,7 +380,7 @@ def test_report_for_an_unfinished_test_gives_no_verdict_and_says_what_to_fix(sam
 def test_headline_lists_the_experiments_that_ended_in_the_month(sample):
     h = ex.headline(sample, AS_OF)
     assert [e["experiment_id"] for e in h["experiments"]] == ["newsletter-2026-09"]
-    assert h["n_ended"] == 1 and h["n_no_difference"] == 1
+    assert h["n_ended"] == 1 and h["n_no_difference"] == 1 and h["experiments_concluded"] == 1
     json.dumps(h)
     september = ex.headline(sample.path, "2026-09-30")
     assert [e["experiment_id"] for e in september["experiments"]] == ["vip-bonus-2026-08"]

@@ -515,7 +515,8 @@ class CupedResult:
         return out
 
 
-def cuped_test(values_a, covariate_a, values_b, covariate_b, alpha: float = 0.05) -> CupedResult:
+def cuped_test(values_a, covariate_a, values_b, covariate_b, alpha: float = 0.05,
+               margin: float | None = None) -> CupedResult:
     """Welch test on CUPED-adjusted outcomes using a pre-period covariate (Deng et al. 2013).
 
     ``theta = cov(x, y) / var(x)`` on both arms pooled; ``variance_reduction`` is the share of
@@ -539,7 +540,7 @@ def cuped_test(values_a, covariate_a, values_b, covariate_b, alpha: float = 0.05
     adj_a, adj_b = ya - theta * (xa - mx), yb - theta * (xb - mx)
     vy = y.var(ddof=1)
     vr = float(1 - np.concatenate([adj_a, adj_b]).var(ddof=1) / vy) if vy > 0 else 0.0
-    return CupedResult(theta, vr, welch_test(adj_a, adj_b, alpha), welch_test(ya, yb, alpha))
+    return CupedResult(theta, vr, welch_test(adj_a, adj_b, alpha, margin), welch_test(ya, yb, alpha, margin))
 
 
 # --- Bayesian view ----------------------------------------------------------
@@ -638,7 +639,8 @@ def msprt(estimates, variances, tau: float, alpha: float = 0.05) -> SequentialRe
     At each look the difference estimate ``d`` has variance ``s2``; with a normal mixing
     distribution N(0, tau^2) over the true effect the likelihood ratio is
     ``sqrt(s2 / (s2 + tau^2)) exp(tau^2 d^2 / (2 s2 (s2 + tau^2)))``. The always-valid p-value
-    is the running minimum of ``1 / ratio``; inverting the test gives a confidence sequence.
+    is the running minimum of ``1 / ratio`` (valid for "no effect at any look"); inverting the test
+    gives the always-valid interval of each look.
 
     Parameters
     ----------
@@ -663,9 +665,9 @@ def msprt(estimates, variances, tau: float, alpha: float = 0.05) -> SequentialRe
     log_lr = 0.5 * np.log(s2 / (s2 + t2)) + t2 * d * d / (2 * s2 * (s2 + t2))
     p = np.minimum.accumulate(np.minimum(1.0, np.exp(-log_lr)))
     half = np.sqrt(s2 * (s2 + t2) / t2 * (2 * np.log(1 / alpha) + np.log((s2 + t2) / s2)))
+    # Not intersected over looks: in campaign monitoring the estimand (conversion so far) grows
+    # with time, so only the null of no effect at all is shared by every look.
     lo, hi = d - half, d + half
-    # a confidence sequence may be intersected over time
-    lo, hi = np.maximum.accumulate(lo), np.minimum.accumulate(hi)
     looks = pd.DataFrame({"look": np.arange(1, d.size + 1), "estimate": d, "variance": s2,
                           "cs_low": lo, "cs_high": hi, "p_always_valid": p})
     hit = np.flatnonzero(p < alpha)
@@ -1009,7 +1011,8 @@ def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min
 class ExperimentResult:
     """Everything known about one experiment at ``as_of``: guards, arms, tests and the verdict.
 
-    ``verdict`` is one of ``withheld`` (a guard failed), ``better``, ``worse``, ``no_difference``
+    ``verdict`` is one of ``withheld`` (a guard failed), ``better``, ``worse``, ``no_difference``,
+    ``non_inferior`` (no clear difference, but shown to be no worse than ``margin``)
     (on the primary metric, Holm-corrected over treatment arms), with ``primary``
     naming the metric (``conversion`` or ``revenue``).
     """
@@ -1288,7 +1291,8 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
         conv = two_proportion_test(int(ctrl["converted"].sum()), len(ctrl), int(tr["converted"].sum()), len(tr),
                                    alpha, margin=m_conv)
         rev = welch_test(ctrl["revenue"], tr["revenue"], alpha, margin=m_rev)
-        cuped = cuped_test(ctrl["revenue"], ctrl["pre_period_spend"], tr["revenue"], tr["pre_period_spend"], alpha)
+        cuped = cuped_test(ctrl["revenue"], ctrl["pre_period_spend"], tr["revenue"], tr["pre_period_spend"], alpha,
+                           margin=m_rev)
         tests[v] = (conv, rev, cuped, tr)
         suffix = "" if v == treatment else f" ({v})"
         # revenue is judged on the CUPED-adjusted test: same estimand, smaller variance (the
@@ -1326,7 +1330,8 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
         if adjusted.loc[primary, "p_adjusted"] < alpha:
             verdict = "better" if test.estimate > 0 else "worse"
         else:
-            verdict = "no_difference"
+            ni = test.adjusted.noninferiority_p_value if isinstance(test, CupedResult) else test.noninferiority_p_value
+            verdict = "non_inferior" if ni is not None and ni < alpha else "no_difference"
     return ExperimentResult(experiment_id, src.as_of, control, treatment, params, guards, arms, conv, rev, boot, cuped,
                             bayes, retention, activity, sequential, adjusted, primary, verdict, tuple(treatments))
 
@@ -1411,6 +1416,10 @@ class CampaignReport:
             return tx("verdict_withheld")
         fmt = _effect_formatter(tx, r.primary)
         effect = abs(r.estimate) if r.verdict in ("better", "worse") else r.estimate
+        if r.verdict == "non_inferior":
+            margin = r.params["margin"]
+            return tx("verdict_non_inferior", metric=tx(f"metric_{r.primary}"), effect=fmt(effect, True),
+                      low=fmt(r.ci_low, True), high=fmt(r.ci_high, True), margin=fmt(margin))
         return tx(f"verdict_{r.verdict}", metric=tx(f"metric_{r.primary}"), effect=fmt(effect, r.verdict == "no_difference"),
                   low=fmt(r.ci_low, True), high=fmt(r.ci_high, True))
 
@@ -1652,6 +1661,8 @@ def _caveats_and_lessons(r: ExperimentResult, planner: dict, roi: float | None) 
             lessons.append(("lesson_unprofitable", {}))
     elif r.verdict == "worse":
         lessons.append(("lesson_stop", {}))
+    elif r.verdict == "non_inferior":
+        lessons.append(("lesson_non_inferior", {}))
     else:
         if planner["mde_now"] > planner["mde_abs"]:
             lessons.append(("lesson_bigger", {"mde_now": ("points", planner["mde_now"]),
@@ -1699,8 +1710,9 @@ def headline(source_or_path, as_of, conversion_window_days: int = 30, retention_
                      "estimate": f(r.estimate), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high),
                      "p_value": f(r.p_value), "customers": int(r.arms["customers"].sum())})
     out = {"as_of": str(src.as_of.date()), "n_ended": len(rows)}
-    for v in ("better", "worse", "no_difference", "withheld"):
+    for v in ("better", "worse", "no_difference", "non_inferior", "withheld"):
         out[f"n_{v}"] = sum(r["verdict"] == v for r in rows)
+    out["experiments_concluded"] = len(rows) - out["n_withheld"]  # the landing page's key number
     out["experiments"] = rows
     return out
 

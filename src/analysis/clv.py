@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +87,16 @@ def compress(table: pd.DataFrame, columns) -> tuple[pd.DataFrame, np.ndarray]:
     >>> rows["weight"].tolist(), pos.tolist()
     ([2, 1], [0, 0, 1])
     """
-    keys = table[list(columns)]
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
-    distinct = uniques.to_frame(index=False, name=list(columns))
+    columns = list(columns)
+    # combine per-column codes pairwise (re-factorising keeps the combined code small): much
+    # faster than factorising row tuples
+    codes = np.zeros(len(table), dtype=np.int64)
+    for c in columns:
+        col_codes, col_uniques = pd.factorize(table[c].to_numpy(), use_na_sentinel=False)
+        codes, _ = pd.factorize(codes * len(col_uniques) + col_codes)
+    first = np.full(codes.max() + 1 if len(codes) else 0, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each distinct key
+    distinct = table[columns].iloc[first].reset_index(drop=True)
     distinct["weight"] = np.bincount(codes, minlength=len(distinct))
     return distinct, codes
 
@@ -138,6 +146,30 @@ def _moment_start(model: str, x: np.ndarray, T: np.ndarray, w: np.ndarray, m: np
     if model == "pareto_nbd":
         return np.array([1.0, 1.0 / rate, 1.0, 1.0])
     return np.log([1.0, 1.0 / rate, 1.0, 3.0])
+
+
+def _fit_with_fd_hessian(self, minimizing_function_args, initial_params, params_size, disp, tol=1e-7,
+                         bounds=None, **kwargs):
+    """lifetimes' ``BaseFitter._fit`` with the Hessian from central differences of its exact
+    (autograd) gradient: 2k gradient evaluations instead of autograd's second derivatives,
+    which go through polygamma/zeta and cost several times more on large tables."""
+    from autograd import value_and_grad
+    from lifetimes.utils import ConvergenceError
+    from scipy.optimize import minimize
+
+    vg = value_and_grad(self._negative_log_likelihood)
+    x0 = 0.1 * np.ones(params_size) if initial_params is None else initial_params
+    out = minimize(vg, jac=True, method=None, tol=tol, x0=x0, args=minimizing_function_args,
+                   options={"disp": disp, **kwargs}, bounds=bounds)
+    if not out.success:
+        raise ConvergenceError(str(out.message))
+    h = 1e-4  # on log-parameters; central differences are accurate to O(h^2)
+    hess = np.empty((params_size, params_size))
+    for i in range(params_size):
+        e = np.zeros(params_size)
+        e[i] = h
+        hess[i] = (vg(out.x + e, *minimizing_function_args)[1] - vg(out.x - e, *minimizing_function_args)[1]) / (2 * h)
+    return out.x, out.fun, (hess + hess.T) / 2
 
 
 def _internal_start(model: str, initial: dict, T):
@@ -212,6 +244,8 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
     attempts = []
     for rung in ladder:
         fitter = getattr(lifetimes, cls_name)(penalizer_coef=rung["penalizer"])
+        if model != "pareto_nbd":  # Pareto/NBD has its own optimiser and no Hessian
+            fitter._fit = types.MethodType(_fit_with_fd_hessian, fitter)
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")

@@ -995,19 +995,6 @@ def headline(source_or_path, as_of, horizon_months: int = 12, discount_rate: flo
     }
 
 
-def _write_table(df: pd.DataFrame, path: str) -> None:
-    try:
-        from analysis.data import write_table
-    except ImportError:  # the foundation's writer is the one path; this fallback only covers its absence
-        write_table = None
-    if write_table is not None:
-        write_table(df, path)
-    elif path.endswith(".parquet"):
-        df.to_parquet(path, index=False)
-    else:
-        df.to_csv(path, index=False)
-
-
 def _cmd_clv(args) -> int:
     out, params_out = args.out, args.params_out
     if not (out.endswith(".csv") or out.endswith(".parquet")):
@@ -1025,7 +1012,7 @@ def _cmd_clv(args) -> int:
     values, model = result.values, result.model
     cols = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
             "frequency", "recency", "T", "monetary_value"]
-    _write_table(values[cols], out)
+    data.write_table(values[cols], out)
     if params_out:
         payload = {"bgnbd": model.bgnbd_.params, "gamma_gamma": model.gamma_gamma_.params, "time_unit": args.freq,
                    "as_of": str(pd.Timestamp(src.as_of).date()), "horizon_months": args.horizon_months,

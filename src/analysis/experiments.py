@@ -1622,14 +1622,21 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> d
     mde = float(mde_abs or max(round(PLANNER_RELATIVE_MDE * base, 3), 0.005))
     n_now = int(r.arms["customers"].min())
     sd = float(ctrl["revenue"].std(ddof=1)) if len(ctrl) > 1 else float("nan")
+    if r.cuped is not None and r.cuped.variance_reduction > 0:  # CUPED shrinks the sd the next test faces
+        sd *= math.sqrt(1 - r.cuped.variance_reduction)
     mde_rev = float(PLANNER_RELATIVE_MDE * ctrl["revenue"].mean()) if ctrl["revenue"].mean() > 0 else float("nan")
-    seen = r.conversion.estimate if r.conversion is not None else float("nan")
-    confirm = sample_size_proportions(base, seen) if seen > 0 and base + seen < 1 else None
+    n_rev = sample_size_means(sd, mde_rev) if sd > 0 and mde_rev > 0 else None
+    if r.primary == "conversion":
+        seen = r.conversion.estimate if r.conversion is not None else float("nan")
+        confirm = sample_size_proportions(base, seen) if seen > 0 and base + seen < 1 else None
+    else:
+        seen = r.estimate
+        confirm = sample_size_means(sd, seen) if seen > 0 and sd > 0 else None
     return {
-        "baseline": base, "mde_abs": mde, "n_per_arm": sample_size_proportions(base, mde),
+        "primary": r.primary, "baseline": base, "mde_abs": mde, "n_per_arm": sample_size_proportions(base, mde),
         "n_now": n_now, "mde_now": mde_proportions(base, max(n_now, 2)) if base + 1e-6 < 1 else float("nan"),
-        "revenue_sd": sd, "revenue_mde": mde_rev,
-        "n_per_arm_revenue": sample_size_means(sd, mde_rev) if sd > 0 and mde_rev > 0 else None,
+        "revenue_sd": sd, "revenue_mde": mde_rev, "n_per_arm_revenue": n_rev,
+        "revenue_mde_now": mde_means(sd, max(n_now, 2)) if sd > 0 else float("nan"),
         "observed_difference": seen, "n_per_arm_to_confirm": confirm,
     }
 
@@ -1665,8 +1672,14 @@ def _caveats_and_lessons(r: ExperimentResult, planner: dict, roi: float | None) 
         lessons.append(("lesson_non_inferior", {}))
     else:
         if planner["mde_now"] > planner["mde_abs"]:
-            lessons.append(("lesson_bigger", {"mde_now": ("points", planner["mde_now"]),
-                                              "mde": ("points", planner["mde_abs"]), "n": ("number", planner["n_per_arm"])}))
+            if r.primary == "conversion":
+                lessons.append(("lesson_bigger", {"mde_now": ("points", planner["mde_now"]),
+                                                  "mde": ("points", planner["mde_abs"]),
+                                                  "n": ("number", planner["n_per_arm"])}))
+            elif planner["n_per_arm_revenue"]:
+                lessons.append(("lesson_bigger_revenue", {"mde_now": ("money", planner["revenue_mde_now"]),
+                                                          "mde": ("money", planner["revenue_mde"]),
+                                                          "n": ("number", planner["n_per_arm_revenue"])}))
         lessons.append(("lesson_no_effect", {}))
     return caveats, lessons
 

@@ -408,7 +408,8 @@ def test_cli_writes_the_campaign_list_with_the_contract_columns(run_cli, sample_
     code, stdout, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", out)
     assert code == 0, err
     df = pd.read_csv(out, dtype={"customer_id": str})
-    for col in ("customer_id", "abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "cluster", "pseudonym"):
+    for col in ("customer_id", "abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "cluster", "pseudonym",
+                "marketing_permission"):
         assert col in df.columns
     customers = pd.read_csv(sample_dir / "customers.csv", dtype={"customer_id": str})
     assert set(df["customer_id"]) == set(customers["customer_id"])
@@ -490,3 +491,34 @@ def test_report_tables_render_in_finnish(sample_segments):
     assert tables[0].iloc[0, 4].endswith("€")  # Finnish money format "80 526 €"
     m = seg.localise_matrix(sample_segments.transitions("lifecycle_stage"), "lifecycle_stage", "fi")
     assert "Ei vielä rekisteröitynyt" in m.index
+
+
+def test_cli_cluster_numbers_match_the_months_report(run_cli, sample_dir, sample_segments, tmp_path):
+    out = tmp_path / "s.csv"
+    assert run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", out)[0] == 0
+    df = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+    report = sample_segments.current.table.set_index("customer_id")["cluster"]
+    assert (df["cluster"].dropna().astype(int) == report.dropna().astype(int).reindex(df["cluster"].dropna().index)).all()
+
+
+def test_saved_centroids_carry_cluster_numbers_into_next_month(run_cli, sample_dir, tmp_path):
+    sept, octo = tmp_path / "sept.csv", tmp_path / "oct.csv"
+    cents = tmp_path / "centroids_sept.csv"
+    code, _, err = run_cli("segments", sample_dir, "--as-of", "2026-09-30", "--out", sept, "--centroids-out", cents)
+    assert code == 0, err
+    code, _, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", octo,
+                           "--previous-centroids", cents)
+    assert code == 0, err
+    a = pd.read_csv(sept, dtype={"customer_id": str}).set_index("customer_id")["cluster"].dropna()
+    b = pd.read_csv(octo, dtype={"customer_id": str}).set_index("customer_id")["cluster"].reindex(a.index).dropna()
+    assert set(b.unique()) == set(a.unique())  # same k, same numbers
+    assert (a.reindex(b.index) == b).mean() > 0.8  # most customers keep their segment from one month to the next
+
+
+def test_a_broken_centroid_file_is_a_data_error_and_writes_nothing(run_cli, sample_dir, tmp_path):
+    bad = tmp_path / "c.csv"
+    pd.DataFrame({"cluster": [1, 2], "log_spend": [1.0, 2.0]}).to_csv(bad, index=False)
+    code, _, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", tmp_path / "s.csv",
+                           "--previous-centroids", bad)
+    assert code == 2 and "previous centroids" in err
+    assert not (tmp_path / "s.csv").exists()

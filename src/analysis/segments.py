@@ -47,7 +47,7 @@ _RFM_GRID = {
 NO_PURCHASE = "prospect"  # RFM segment of registered customers who never bought
 NOT_REGISTERED = "not_registered"  # transition row for customers who were not in last month's base
 
-#: Behavioural clustering features: (name in the model, how it is derived).
+#: Behavioural clustering features, in model order (see :func:`cluster_features`).
 CLUSTER_FEATURES = (
     "log_frequency", "recency_days", "log_spend", "tenure_days", "n_categories", "online_share", "spend_trend",
 )
@@ -462,8 +462,7 @@ def _own_rhythm_days(table: pd.DataFrame) -> np.ndarray:
     else:
         own = pd.Series(np.nan, index=table.index)
     own = own.where(own > 0)
-    typical = own.median()
-    typical = 30.0 if not np.isfinite(typical) else float(typical)
+    typical = float(own.median()) if own.notna().any() else 30.0
     return own.fillna(typical).to_numpy()
 
 
@@ -557,7 +556,7 @@ def cluster_features(table: pd.DataFrame) -> pd.DataFrame:
         "online_share": b["online_share"].astype(float) if "online_share" in b else 0.0,
         "spend_trend": b["spend_trend"].astype(float).clip(-1, 2) if "spend_trend" in b else 0.0,
     }, index=b.index)
-    f = f.replace([np.inf, -np.inf], np.nan)
+    f = f[list(CLUSTER_FEATURES)].replace([np.inf, -np.inf], np.nan)
     f = f.fillna(f.median()).fillna(0.0)
     f.index = b["customer_id"].astype(str).to_numpy()
     f.index.name = "customer_id"
@@ -660,8 +659,13 @@ class BehaviourClusters:
                                    reg_covar=1e-4)
         return KMeans(n_clusters=k, n_init=4, random_state=self.random_state)
 
-    def fit(self, table: pd.DataFrame, previous: "BehaviourClusters | None" = None) -> "BehaviourClusters":
-        """Choose k, fit on all buying customers, and number the clusters (stable against ``previous``)."""
+    def fit(self, table: pd.DataFrame, previous: "BehaviourClusters | pd.DataFrame | None" = None
+            ) -> "BehaviourClusters":
+        """Choose k, fit on all buying customers, and number the clusters (stable against ``previous``).
+
+        ``previous`` is last month's fitted model, or its ``centroids_`` table (e.g. read
+        back from the file ``kanta segments --centroids-out`` wrote last month).
+        """
         from threadpoolctl import threadpool_limits
 
         # a few thousand rows x 7 features: thread start-up costs more than it saves (20x on a busy
@@ -669,7 +673,7 @@ class BehaviourClusters:
         with threadpool_limits(1):
             return self._fit(table, previous)
 
-    def _fit(self, table: pd.DataFrame, previous: "BehaviourClusters | None") -> "BehaviourClusters":
+    def _fit(self, table: pd.DataFrame, previous) -> "BehaviourClusters":
         from sklearn.preprocessing import StandardScaler
 
         SegmentSettings(n_clusters=self.n_clusters, k_range=tuple(self.k_range), cluster_method=self.method)
@@ -684,7 +688,8 @@ class BehaviourClusters:
         self.scaler_ = StandardScaler().fit(feats)
         z = self.scaler_.transform(feats)
         # "auto" chooses k from the data once; later months keep last month's k so the numbers persist
-        keep_k = previous.k_ if previous is not None and fixed == "auto" else None
+        prev_centroids = _previous_centroids(previous)
+        keep_k = len(prev_centroids) if prev_centroids is not None and fixed == "auto" else None
         self.selection_ = self._select_k(z, fixed, keep_k)
         self.k_ = int(self.selection_.loc[self.selection_["chosen"], "k"].iloc[0])
         self.model_ = self._new_model(self.k_).fit(z)
@@ -695,8 +700,8 @@ class BehaviourClusters:
         order = cz["log_spend"].sort_values(ascending=False, kind="mergesort").index
         mapping = {int(old): i + 1 for i, old in enumerate(order)}
         if previous is not None:
-            prev_z = pd.DataFrame(self.scaler_.transform(previous.centroids_[feats.columns]),
-                                  index=previous.centroids_.index, columns=feats.columns)
+            prev_z = pd.DataFrame(self.scaler_.transform(prev_centroids[feats.columns]),
+                                  index=prev_centroids.index, columns=feats.columns)
             mapping = match_clusters(cz, prev_z)
         self.mapping_ = mapping
         self.labels_ = pd.Series([mapping[int(c)] for c in raw], index=feats.index, name="cluster")
@@ -806,6 +811,25 @@ class BehaviourClusters:
         return out.reset_index()
 
 
+def _previous_centroids(previous) -> pd.DataFrame | None:
+    """Last month's centroids (cluster x feature, original units) from a model or a table; checked."""
+    if previous is None:
+        return None
+    c = previous.centroids_ if isinstance(previous, BehaviourClusters) else previous
+    if not isinstance(c, pd.DataFrame):
+        raise ParameterError(f"previous clusters: got {type(c).__name__}, expected a fitted model or a centroid table.")
+    if "cluster" in c.columns:
+        c = c.set_index("cluster")
+    missing = [f for f in CLUSTER_FEATURES if f not in c.columns]
+    if missing or c.empty:
+        raise DataError(f"previous centroids: column {missing[0] if missing else 'cluster'!r} is missing or the "
+                        f"table is empty, expected cluster and {', '.join(CLUSTER_FEATURES)}.")
+    bad = c[list(CLUSTER_FEATURES)].apply(pd.to_numeric, errors="coerce")
+    if bad.isna().any().any() or not pd.api.types.is_integer_dtype(pd.Series(c.index)):
+        raise DataError("previous centroids: expected whole-number cluster labels and numeric feature values.")
+    return bad.set_axis(c.index.astype(int))
+
+
 def _category_leaning(table: pd.DataFrame, labels: pd.Series) -> dict:
     """Cluster -> the category whose mean spend share in the cluster most exceeds the overall mean (by >= 0.10)."""
     share_cols = [c for c in table.columns if c.startswith("share_")]
@@ -872,7 +896,7 @@ class Segmentation:
 
 
 def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None = None,
-                    clv: pd.DataFrame | None = None, previous_clusters: BehaviourClusters | None = None,
+                    clv: pd.DataFrame | None = None, previous_clusters=None,
                     with_clusters: bool = True) -> Segmentation:
     """Label every customer of a customer table (pure: no data access).
 
@@ -884,8 +908,8 @@ def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None
     settings : SegmentSettings
     clv : DataFrame[customer_id, p_alive, clv], optional
         Needed when ``settings.value_basis == "clv"``.
-    previous_clusters : BehaviourClusters, optional
-        Last month's model, so cluster numbers keep their meaning.
+    previous_clusters : BehaviourClusters or DataFrame, optional
+        Last month's model or centroid table, so cluster numbers keep their meaning.
     with_clusters : bool
         False skips the clustering (``cluster`` stays empty), e.g. for headline numbers.
     """
@@ -929,7 +953,7 @@ def _load(source_or_path, as_of):
     return source_or_path
 
 
-def segment_customers(source, as_of, previous_clusters: BehaviourClusters | None = None, with_clusters: bool = True,
+def segment_customers(source, as_of, previous_clusters=None, with_clusters: bool = True,
                       **params) -> Segmentation:
     """Load the customer table at ``as_of`` (prospects included) and label every customer.
 
@@ -937,7 +961,8 @@ def segment_customers(source, as_of, previous_clusters: BehaviourClusters | None
     ----------
     source : path or analysis.data.Source
     as_of : date
-    previous_clusters : BehaviourClusters, optional
+    previous_clusters : BehaviourClusters or DataFrame, optional
+        Last month's model or centroid table (cluster numbers keep their meaning).
     **params : SegmentSettings fields (a_share, value_basis, passive_days, n_clusters, ...)
 
     Example
@@ -1061,17 +1086,21 @@ def headline(source, as_of, **params) -> dict:
 
 # --- 7. export ---------------------------------------------------------------------------------
 def export_table(seg: Segmentation, language: str = "en") -> pd.DataFrame:
-    """The campaign-tool list: customer_id (to address them), pseudonym (for anything a stakeholder sees) and labels."""
-    t = seg.table
-    out = pd.DataFrame({"customer_id": t["customer_id"].astype(str)})
+    """The campaign-tool list: customer_id (to address them), pseudonym (for anything a stakeholder sees) and labels.
+
+    Columns: customer_id, pseudonym, abc_class, strategy_group, lifecycle_stage,
+    rfm_segment, r_score, f_score, m_score, cluster (empty for prospects), cluster_name,
+    and marketing_permission when the source has it (a campaign may only contact those).
+    """
     from analysis.privacy import pseudonymize
 
-    out["pseudonym"] = pseudonymize(out["customer_id"]).to_numpy()
-    for col in ("abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "r_score", "f_score", "m_score",
-                "cluster"):
-        out[col] = t[col].to_numpy()
+    t = seg.table
+    out = t[[c for c in _EXPORT_COLUMNS if c in t.columns]].copy()
+    out.insert(1, "pseudonym", pseudonymize(t["customer_id"]).to_numpy())
     names = seg.clusters.names(language, t) if seg.clusters is not None else pd.Series(dtype=object)
-    out["cluster_name"] = t["cluster"].map(names).astype(object).where(t["cluster"].notna(), None).to_numpy()
+    out["cluster_name"] = t["cluster"].map(names).astype(object).where(t["cluster"].notna(), None)
+    if "marketing_permission" in t.columns:
+        out["marketing_permission"] = t["marketing_permission"]
     return out.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
 
 
@@ -1088,18 +1117,36 @@ def add_cli(subparsers) -> None:
     p.add_argument("--passive-days", type=int, default=SegmentSettings.passive_days,
                    help=f"churn threshold in days without purchase (default {SegmentSettings.passive_days})")
     p.add_argument("--language", choices=["en", "fi"], default="en", help="language of cluster names (default en)")
+    p.add_argument("--previous-centroids", default=None,
+                   help="last month's centroid file (from --centroids-out): keeps cluster numbers; "
+                        "default: match to clusters fitted at the previous month end")
+    p.add_argument("--centroids-out", default=None, help="also write this month's cluster centroids (.csv)")
     p.set_defaults(func=_cmd_segments)
 
 
 def _cmd_segments(args) -> int:
     from analysis.data import write_table
 
-    if Path(args.out).suffix.lower() not in (".csv", ".parquet"):  # fail before the work, not after it
-        raise ParameterError(f"--out: got {Path(args.out).name!r}, expected a file name ending in .csv or .parquet.")
-    seg = segment_customers(args.source, args.as_of, value_basis=args.value_basis, n_clusters=args.n_clusters,
-                            passive_days=args.passive_days)
+    for flag, path, kinds in (("--out", args.out, (".csv", ".parquet")),
+                              ("--centroids-out", args.centroids_out, (".csv",)),
+                              ("--previous-centroids", args.previous_centroids, (".csv",))):
+        if path is not None and Path(path).suffix.lower() not in kinds:  # fail before the work, not after it
+            raise ParameterError(f"{flag}: got {Path(path).name!r}, expected a file name ending in "
+                                 f"{' or '.join(kinds)}.")
+    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters, passive_days=args.passive_days)
+    SegmentSettings.from_params(**params)
+    if args.previous_centroids:
+        path = Path(args.previous_centroids)
+        if not path.is_file():
+            raise ParameterError(f"--previous-centroids: file {path.name!r} does not exist.")
+        previous = _previous_centroids(pd.read_csv(path))
+        seg = segment_customers(args.source, args.as_of, previous_clusters=previous, **params)
+    else:  # the same labels as the month's report: matched to the clusters at the previous month end
+        seg = monthly_segments(args.source, args.as_of, **params).current
     df = export_table(seg, args.language)
     out = write_table(df, args.out)  # atomic: a failed run leaves no file
+    if args.centroids_out and seg.clusters is not None:
+        write_table(seg.clusters.centroids_.reset_index(), args.centroids_out)
     counts = seg.counts("lifecycle_stage")
     print(f"{len(df)} customers -> {out} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     return 0

@@ -32,6 +32,7 @@ STRATEGY_GROUPS = ("keep", "develop", "change")
 #: Display order of the lifecycle (rules are evaluated in RULE_ORDER).
 STAGES = ("prospect", "new", "active", "returned", "lapsing", "passive")
 STAGE_RULE_ORDER = ("prospect", "passive", "new", "returned", "lapsing", "active")
+HEADLINE_STAGES = ("prospect", "lapsing", "passive")
 RFM_SEGMENTS = (
     "champions", "loyal", "potential_loyalists", "new_customers", "promising", "need_attention",
     "about_to_sleep", "at_risk", "cant_lose_them", "hibernating", "lost",
@@ -1061,7 +1062,8 @@ def monthly_segments(source, as_of, with_clusters: bool = True, **params) -> Mon
 def headline(source, as_of, **params) -> dict:
     """Key numbers for the monthly landing page (plain ints and floats, JSON-serialisable).
 
-    Customers per lifecycle stage (``<stage>_customers``), customers won back
+    Customers per lifecycle stage not shown elsewhere on the landing page
+    (``prospect_customers``, ``lapsing_customers``, ``passive_customers``), customers won back
     (passive at the previous month end, buying again now), customers who moved
     from active to lapsing, and the share of revenue from A customers. The report
     puts the change against the previous month next to each. Clustering is skipped
@@ -1076,7 +1078,8 @@ def headline(source, as_of, **params) -> dict:
     counts = m.current.counts("lifecycle_stage")
     trans = m.transitions("lifecycle_stage")
     pyr = m.current.pyramid().set_index("abc_class")
-    out = {f"{stage}_customers": int(counts[stage]) for stage in STAGES}
+    # new / active / returned are on the landing page already (customer base, 180-day definition)
+    out = {f"{stage}_customers": int(counts[stage]) for stage in HEADLINE_STAGES}
     out["won_back_customers"] = int(trans.loc["passive"].drop("passive").sum())
     out["active_to_lapsing_customers"] = int(trans.loc["active", "lapsing"])
     share = float(pyr.loc["A", "revenue_share"])

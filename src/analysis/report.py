@@ -87,7 +87,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                  ("biggest_movement", "won_back_customers", "active_to_lapsing_customers", "a_revenue_share")),
 )
 #: The experiment notebook, rendered one experiment at a time (``--experiment ID``).
-EXPERIMENT = NotebookSpec("experiment", None, {})
+EXPERIMENT = NotebookSpec("experiment", "analysis.experiments:headline", {}, ("experiments_concluded",))
 EXPERIMENT_PARAMETER = "experiment_id"
 
 #: How the landing page formats headline numbers: key -> "money" | "count" | "share" | "number".
@@ -224,11 +224,16 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
 
     check_parameters(path, parameters)
     bar = {"desc": f"  {path.stem}", "position": position, "leave": False, "unit": "cell"} if progress else False
-    env_backend = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"  # the kernel inherits it: no GUI backend on servers
+    # The kernel inherits the environment: no GUI backend on servers (set for the process, since
+    # notebooks may run in parallel threads and restoring it per run would race).
+    os.environ["MPLBACKEND"] = "Agg"
     try:
-        pm.execute_notebook(str(path), str(output), parameters=dict(parameters), cwd=str(path.parent),
-                            progress_bar=bar, log_output=False, report_mode=False)
+        # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
+        # parallel threads; report notebooks get absolute paths instead.
+        pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
+                            log_output=False, report_mode=False,
+                            # the kernel's start-up warnings are noise in a scheduler's mail
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""
@@ -241,11 +246,6 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         where = f" (executed notebook kept in {kept})" if kept else ""
         raise NotebookFailed(f"notebook {path.name} could not be run: {type(exc).__name__}: "
                              f"{_one_line(str(exc))}{where}.") from None
-    finally:
-        if env_backend is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_backend
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -466,48 +466,32 @@ def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpe
     return out
 
 
-def _jsonable(d: Mapping) -> dict:
-    out = {}
-    for k, v in dict(d).items():
-        if v is None or isinstance(v, (bool, int, float, str)):
-            out[k] = v
-        elif hasattr(v, "item"):
-            out[k] = v.item()
-        else:
-            out[k] = str(v)
-        if isinstance(out[k], float) and out[k] != out[k]:
-            out[k] = None
-    return out
+def _jsonable(value):
+    """Headline values as plain JSON (numpy scalars to Python, NaN to None, nested lists/dicts kept)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
-    """Experiments whose outcome window closed in the month: ``[{"id": ..., "ended": "YYYY-MM-DD"}]``.
+    """Experiments whose outcome window closed in the month: ``[{"id": ...}]``.
 
-    An experiment ends when the conversion window after its last assignment closes
-    (``analysis.experiments``' ``conversion_window_days``, 30 days by default).
+    The definition is ``analysis.experiments.ended_experiments`` (none without that module).
     """
-    if not source.has("assignments"):
-        return []
-    table = source.sql("select cast(experiment_id as varchar) as experiment_id, "
-                       "max(cast(assigned_at as date)) as last_assigned from assignments group by 1")
-    table["ended"] = pd.to_datetime(table["last_assigned"]) + pd.Timedelta(days=conversion_window_days())
-    start, end = pd.Timestamp(period.start_time.date()), month_end(period)
-    hit = table[(table["ended"] >= start) & (table["ended"] <= end)]
-    return [{"id": r.experiment_id, "ended": str(pd.Timestamp(r.ended).date())}
-            for r in hit.sort_values(["ended", "experiment_id"]).itertuples()]
-
-
-def conversion_window_days() -> int:
-    """The experiments module's default outcome window (30 days when that module is absent)."""
-    import inspect
-
     try:
-        from analysis.experiments import analyse_experiment
+        from analysis.experiments import ended_experiments
     except ImportError:
-        return 30
-    default = inspect.signature(analyse_experiment).parameters.get("conversion_window_days")
-    return int(default.default) if default is not None and isinstance(default.default, int) else 30
+        return []
+    return [{"id": str(e)} for e in ended_experiments(source, month_end(period))]
 
 
 # --- privacy -----------------------------------------------------------------
@@ -603,7 +587,8 @@ def _resolve_inputs(data, out, notebooks, language: str, quiet: bool) -> tuple[T
     data_path = Path(data) if data is not None else default_data_path()
     if data is None:
         ensure_demo_data(data_path, quiet)
-    return tx, Path(out), data_path, Path(notebooks) if notebooks else notebooks_dir()
+    # absolute from here on: notebooks may run in threads, and nothing may depend on the working folder
+    return tx, Path(out), data_path.resolve(), (Path(notebooks) if notebooks else notebooks_dir()).resolve()
 
 
 def _manifest_common(ctx: "_Context") -> dict:
@@ -653,21 +638,52 @@ def _common_rows(ctx: _Context, parameters: Mapping, started_at: str, duration_s
     }
 
 
-def _render_all(specs: list[NotebookSpec], folder: Path, work: Path, params_of: Callable[[NotebookSpec], dict],
-                failed_dir: Path, quiet: bool, overall) -> list[tuple[NotebookSpec, dict, str, float, Path]]:
-    runs = []
-    for spec in specs:
-        params = params_of(spec)
-        started = _utc_now()
-        t0 = time.perf_counter()
-        out = work / f"{spec.name}.ipynb"
-        if overall is not None:
-            overall.set_postfix_str(spec.name)
-        execute_notebook(folder / f"{spec.name}.ipynb", out, params, progress=not quiet, failed_dir=failed_dir)
-        runs.append((spec, params, started.isoformat(), time.perf_counter() - t0, out))
+def _run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, overall) -> list:
+    """Run ``(label, task(position))`` pairs on ``n_jobs`` threads, in order of the list.
+
+    Each notebook runs in its own kernel process, so threads are enough to use both cores.
+    The first failure stops jobs not yet started, waits for the running ones, and is raised.
+    """
+    import queue
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    slots: queue.Queue[int] = queue.Queue()
+    for k in range(max(1, n_jobs)):
+        slots.put(k + 1)  # progress-bar rows under the overall bar
+
+    def run(label: str, task: Callable[[int], object]):
+        position = slots.get()
+        try:
+            if overall is not None:
+                overall.set_postfix_str(label)
+            result = task(position)
+        finally:
+            slots.put(position)
         if overall is not None:
             overall.update(1)
-    return runs
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs), thread_name_prefix="kanta-report") as pool:
+        futures = [pool.submit(run, label, task) for label, task in tasks]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        wait([f for f in pending if not f.cancelled()])
+        for f in futures:  # the first failure in list order, so the message is stable
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()
+        return [f.result() for f in futures]
+
+
+def _timed(func: Callable[[], object]) -> tuple[object, str, float]:
+    started = _utc_now()
+    t0 = time.perf_counter()
+    result = func()
+    return result, started.isoformat(), time.perf_counter() - t0
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _publish(staged: Path, target: Path, scratch: Path) -> None:
@@ -696,7 +712,7 @@ def _check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> Non
 
 def build_report(period: str | None = None, data: str | Path | None = None, out: str | Path = "reports",
                  language: str = "en", notebooks: str | Path | None = None, quiet: bool = False,
-                 specs: Iterable[NotebookSpec] | None = None) -> Path:
+                 specs: Iterable[NotebookSpec] | None = None, jobs: int | None = None) -> Path:
     """Render the monthly report and publish it to ``out/<YYYY-MM>/``; return the landing page.
 
     Parameters
@@ -715,6 +731,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         No progress bars (for schedulers).
     specs : iterable of NotebookSpec, optional
         Notebooks to render (default :data:`NOTEBOOKS` whose files exist).
+    jobs : int, optional
+        Notebooks run at the same time (default: 2, or 1 on a one-core machine).
 
     Example
     -------
@@ -755,6 +773,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
     t_start = time.perf_counter()
+    jobs = max(1, int(jobs or default_jobs()))
     try:
         staged = scratch / str(month)
         staged.mkdir()
@@ -763,24 +782,35 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         ended = experiments_ended(source, month)
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
-        overall = tqdm(total=len(specs) + len(exp_todo) + 1, desc=f"kanta report {month}", unit="step", position=0,
+
+        def notebook_task(spec: NotebookSpec):
+            out_nb = work / f"{spec.name}.ipynb"
+            return lambda pos: (spec, params_of(spec)) + _timed(lambda: execute_notebook(
+                folder / f"{spec.name}.ipynb", out_nb, params_of(spec), progress=not quiet, position=pos,
+                failed_dir=failed_dir))[1:] + (out_nb,)
+
+        def experiment_task(e: dict):
+            return lambda pos: _timed(lambda: _experiment_page(e["id"], exp_nb, data_path, as_of, ctx, scratch,
+                                                               failed_dir, quiet, pos))
+
+        tasks = [(s.name, notebook_task(s)) for s in specs]
+        tasks += [(f"experiment {e['id']}", experiment_task(e)) for e in exp_todo]
+        tasks.append(("key numbers", lambda pos: _timed(
+            lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT]))))
+        overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
                        disable=quiet, leave=not quiet)
-        staged_experiments = []
         try:
-            runs = _render_all(specs, folder, work, params_of, failed_dir, quiet, overall)
-            for e in exp_todo:  # experiments that ended this month get their final report with the month
-                overall.set_postfix_str(f"experiment {e['id']}")
-                folder_e, _ = _experiment_page(e["id"], exp_nb, data_path, as_of, ctx, scratch, failed_dir, quiet, 1)
-                staged_experiments.append(folder_e)
-                e["report"] = f"../experiments/{folder_e.name}/index.html"
-                overall.update(1)
-            overall.set_postfix_str("key numbers")
-            t0, started_h = time.perf_counter(), _utc_now()
-            headlines = collect_headlines(source, as_of, previous_as_of, specs)
-            headline_s = time.perf_counter() - t0
-            overall.update(1)
+            results = _run_jobs(tasks, jobs, overall)
         finally:
             overall.close()
+        runs = results[:len(specs)]
+        staged_experiments, experiment_records = [], []
+        for e, ((folder_e, manifest_e), started_e, seconds_e) in zip(exp_todo, results[len(specs):-1]):
+            staged_experiments.append(folder_e)
+            e["report"] = f"../experiments/{folder_e.name}/index.html"
+            experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
+                                       "duration_s": round(seconds_e, 3)})
+        headlines, started_h, headline_s = results[-1]
 
         import nbformat
 
@@ -809,7 +839,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
             "duration_s": round(total_s, 3),
             "notebooks": notebook_records,
             "headlines": headlines,
-            "headlines_timing": {"started_at": started_h.isoformat(), "duration_s": round(headline_s, 3)},
+            "headlines_timing": {"started_at": started_h, "duration_s": round(headline_s, 3)},
+            "experiment_reports": experiment_records,
             "experiments_ended": ended,
         }
         pages["index.html"] = landing_html(manifest, specs, tx, ctx, out)
@@ -850,7 +881,7 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: _C
     month = pd.Period(manifest["period"], freq="M")
     parts = [f"<p>{html.escape(tx('situation', date=tx.date(manifest['as_of']), previous=tx.date(manifest['previous_as_of'])))}</p>"]
     cards = {}
-    by_name = {s.name: s for s in specs}
+    by_name = {s.name: s for s in [*specs, EXPERIMENT]}
     for name, pair in manifest["headlines"].items():
         spec = by_name[name]
         for key in spec.landing_keys or tuple(pair["current"]):
@@ -864,7 +895,8 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: _C
             value, prev = pair["current"][key], pair["previous"].get(key)
             cards[headline_label(key, spec, tx)] = (format_headline(key, value, tx), format_change(key, value, prev, tx))
     ended = manifest["experiments_ended"]
-    cards[tx("kn_experiments_concluded")] = (tx.number(len(ended)), None)
+    verdicts = {e.get("experiment_id"): e.get("verdict")
+                for e in manifest["headlines"].get(EXPERIMENT.name, {}).get("current", {}).get("experiments", [])}
     parts.append(f"<h2>{html.escape(tx('key_numbers'))}</h2>")
     parts.append(key_numbers_html(cards))
 
@@ -880,7 +912,7 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: _C
     if ended:
         parts.append("<ul class='kanta-links'>")
         for e in ended:
-            label = html.escape(tx("experiment_ended_on", id=e["id"], date=tx.date(e["ended"])))
+            label = html.escape(_experiment_label(e["id"], verdicts.get(e["id"]), tx))
             link = e.get("report") or (f"../experiments/{_safe_id(e['id'])}/index.html"
                                        if (out / "experiments" / _safe_id(e["id"]) / "index.html").exists() else None)
             if link:
@@ -894,11 +926,25 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: _C
     rows = {tx("rd_period"): manifest["period"],
             **_common_rows(ctx, {"period": manifest["period"], "source": ctx.source_display, "language": ctx.language},
                            manifest["started_at"], manifest["duration_s"], "report")}
-    rows[tx("rd_notebooks")] = {r["name"]: f"{r['started_at']}, {tx('rd_seconds', s=tx.number(r['duration_s'], 1))}"
-                                for r in manifest["notebooks"]}
+    timing = lambda r: f"{r['started_at']}, {tx('rd_seconds', s=tx.number(r['duration_s'], 1))}"  # noqa: E731
+    rows[tx("rd_notebooks")] = {**{r["name"]: timing(r) for r in manifest["notebooks"]},
+                                **{f"experiment {r['experiment_id']}": timing(r)
+                                   for r in manifest.get("experiment_reports", [])}}
     nav = f"<a href='../index.html'>{html.escape(tx('all_months'))}</a>"
     return simple_page(tx("report_title", month=month_name(month, tx)), "\n".join(parts), ctx.language,
                        nav_html=nav, run_details_html=run_details_html(tx, rows))
+
+
+def _experiment_label(experiment_id: str, verdict: str | None, tx: Text) -> str:
+    """``"newsletter-2026-09: no clear effect"`` with the experiments module's own words."""
+    if verdict:
+        try:
+            words = Text("experiments", tx.language)
+            if words.has(f"verdict_short_{verdict}"):
+                return f"{experiment_id}: {words(f'verdict_short_{verdict}')}"
+        except KantaError:
+            pass
+    return str(experiment_id)
 
 
 def _safe_id(experiment_id: str) -> str:
@@ -1168,7 +1214,7 @@ def _cmd_report(args) -> int:
                                        period=args.period, notebooks=args.notebooks, quiet=args.quiet)
     else:
         path = build_report(args.period, data=args.data, out=args.out, language=args.lang,
-                            notebooks=args.notebooks, quiet=args.quiet)
+                            notebooks=args.notebooks, quiet=args.quiet, jobs=args.jobs)
     print(path)
     return 0
 
@@ -1186,6 +1232,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--lang", choices=["en", "fi"], default="en", help="language of the report (default en)")
     p.add_argument("--experiment", default=None, metavar="ID",
                    help="render the experiment notebook for experiment ID into OUT/experiments/ID/")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks rendered at the same time (default 2)")
     p.add_argument("--notebooks", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bars (for schedulers); prints only the path")
     p.set_defaults(func=_cmd_report)

@@ -1,0 +1,51 @@
+"""Benchmark: the full monthly report on the default demo data (goal: under 120 s on 2 cores).
+
+Run ``.venv/bin/python benchmarks/bench_report.py [--data data/demo] [--period YYYY-MM]``; it builds the
+demo data when missing, renders into ``benchmarks/_work/reports`` and prints the time per notebook.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from analysis import report
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT / "data" / "demo"))
+    ap.add_argument("--period", default=None)
+    ap.add_argument("--lang", default="en", choices=["en", "fi"])
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "_work" / "reports"))
+    args = ap.parse_args(argv)
+
+    data = Path(args.data)
+    t0 = time.perf_counter()
+    report.ensure_demo_data(data)
+    build_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    landing = report.build_report(args.period, data=data, out=args.out, language=args.lang, quiet=True)
+    total_s = time.perf_counter() - t0
+    m = json.loads((landing.parent / "manifest.json").read_text(encoding="utf-8"))
+
+    rows = [(n["name"], n["duration_s"]) for n in m["notebooks"]]
+    rows.append(("headline numbers (this + previous month)", m["headlines_timing"]["duration_s"]))
+    print(f"monthly report {m['period']} on {m['data']['source']} ({os.cpu_count()} cores), "
+          f"demo data built in {build_s:.1f} s" if build_s > 1 else
+          f"monthly report {m['period']} on {m['data']['source']} ({os.cpu_count()} cores)")
+    print(f"| step | seconds |\n|---|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.1f} |")
+    print(f"| **total (kanta report, wall clock)** | **{total_s:.1f}** |")
+    print(f"goal < 120 s: {'met' if total_s < 120 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

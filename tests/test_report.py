@@ -233,3 +233,24 @@ def test_index_lists_months_newest_first(tmp_path):
     text = report.write_index(tmp_path).read_text(encoding="utf-8")
     positions = [text.index(f"href='{p}/index.html'") for p in ("2026-10", "2026-09", "2026-08")]
     assert positions == sorted(positions) and "notes" not in text
+
+
+def test_parameter_override_reaches_notebook_and_key_numbers(tmp_path):
+    from analysis.customers import monthly_activity
+
+    specs = [s for s in report.NOTEBOOKS if s.name == "customer_base"]
+    landing = report.build_report(PERIOD, data=SAMPLE, out=tmp_path / "r", quiet=True, specs=specs,
+                                  params=["inactivity_days=90"])
+    m = json.loads((landing.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert m["notebooks"][0]["parameters"]["inactivity_days"] == 90
+    expected = monthly_activity(SAMPLE, "2026-10-31", months=1, inactivity_days=90).iloc[-1]
+    assert m["headlines"]["customer_base"]["current"]["active"] == expected["active"]
+    page = (landing.parent / "customer_base.html").read_text(encoding="utf-8")
+    assert "last 90 days" in page
+
+
+def test_unknown_override_is_refused_naming_what_exists(tmp_path, capsys):
+    code = kanta(["report", "--period", PERIOD, "--data", str(SAMPLE), "--out", str(tmp_path / "r"), "--quiet",
+                  "--param", "inactivty_days=90"])
+    err = capsys.readouterr().err
+    assert code == 2 and "inactivty_days" in err and "inactivity_days" in err and not (tmp_path / "r").exists()

@@ -453,16 +453,80 @@ def headline_label(key: str, spec: NotebookSpec, tx: Text) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpec]) -> dict:
-    """``{notebook: {"current": {...}, "previous": {...}}}`` for notebooks with a headline."""
+def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpec],
+                      params: Mapping[str, Mapping] | None = None) -> dict:
+    """``{notebook: {"current": {...}, "previous": {...}}}`` for notebooks with a headline.
+
+    ``params[notebook]`` are the notebook's parameters; those the headline function names in
+    its signature are passed to it, so the landing page counts the way the page does.
+    """
+    import inspect
+
     out = {}
     for spec in specs:
         func = spec.headline_function()
         if func is None:
             continue
-        params = dict(spec.params)
-        out[spec.name] = {"current": _jsonable(func(source, as_of, **params)),
-                          "previous": _jsonable(func(source, previous_as_of, **params))}
+        accepted = inspect.signature(func).parameters
+        given = {**dict(spec.params), **dict((params or {}).get(spec.name, {}))}
+        kwargs = {k: v for k, v in given.items() if k in accepted and k not in REQUIRED_PARAMETERS}
+        pair = {}
+        for which, day in (("current", as_of), ("previous", previous_as_of)):
+            try:
+                pair[which] = _jsonable(func(source, day, **kwargs))
+            except Exception as exc:  # name the module and the month; a KantaError keeps its sentence
+                raise NotebookFailed(f"key numbers of {spec.name} ({spec.headline}) failed for "
+                                     f"{pd.Timestamp(day).date()}: {type(exc).__name__}: {_one_line(exc)}.") from None
+        out[spec.name] = pair
+    return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, object]:
+    """``["horizon_months=24", "clv.discount_rate=0.02"]`` -> ``{name: value}`` (Python literals, else text).
+
+    Example
+    -------
+    >>> parse_overrides(["clv.horizon_months=24", "group_by=region"])
+    {'clv.horizon_months': 24, 'group_by': 'region'}
+    """
+    import ast
+
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"([A-Za-z_]\w*\.)?[A-Za-z_]\w*", name):
+            raise ParameterError(f"--param: got {item!r}, expected NAME=VALUE or NOTEBOOK.NAME=VALUE.")
+        if name.split(".")[-1] in REQUIRED_PARAMETERS:
+            raise ParameterError(f"--param {name}: set it with --data, --period or --lang instead.")
+        try:
+            out[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[name] = text.strip()
+    return out
+
+
+def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, overrides: Mapping[str, object]) -> dict:
+    """Parameters of every notebook: the required ones, the registry's, then the operator's overrides.
+
+    A plain override goes to every notebook that declares it; ``notebook.name`` to that notebook
+    only. A name no notebook declares is an error (papermill would only warn and run on).
+    """
+    declared = {s.name: notebook_parameters(folder / f"{s.name}.ipynb") for s in specs}
+    out = {s.name: {**base, **dict(s.params)} for s in specs}
+    for key, value in overrides.items():
+        nb, _, name = key.rpartition(".")
+        if nb:
+            if nb not in out:
+                raise ParameterError(f"--param {key}: no report notebook {nb!r} (rendering {', '.join(out)}).")
+            out[nb][name] = value
+            continue
+        targets = [n for n in out if name in declared[n]]
+        if not targets:
+            raise ParameterError(f"--param {key}: unknown parameter; no report notebook declares it "
+                                 f"({'; '.join(f'{n}: ' + ', '.join(sorted(set(d) - set(REQUIRED_PARAMETERS))) for n, d in declared.items())}).")
+        for n in targets:
+            out[n][name] = value
     return out
 
 
@@ -712,7 +776,8 @@ def _check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> Non
 
 def build_report(period: str | None = None, data: str | Path | None = None, out: str | Path = "reports",
                  language: str = "en", notebooks: str | Path | None = None, quiet: bool = False,
-                 specs: Iterable[NotebookSpec] | None = None, jobs: int | None = None) -> Path:
+                 specs: Iterable[NotebookSpec] | None = None, jobs: int | None = None,
+                 params: Mapping[str, object] | Iterable[str] | None = None) -> Path:
     """Render the monthly report and publish it to ``out/<YYYY-MM>/``; return the landing page.
 
     Parameters
@@ -733,6 +798,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         Notebooks to render (default :data:`NOTEBOOKS` whose files exist).
     jobs : int, optional
         Notebooks run at the same time (default: 2, or 1 on a one-core machine).
+    params : mapping or list of "NAME=VALUE", optional
+        Parameter overrides: ``name`` for every notebook declaring it, ``notebook.name`` for one.
 
     Example
     -------
@@ -762,8 +829,10 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     specs = list(specs) if specs is not None else available_notebooks(folder)
     if not specs:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
-    base = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": language}
-    params_of = lambda s: {**base, **dict(s.params)}  # noqa: E731
+    base = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
+    all_params = notebook_params(specs, folder, base, parse_overrides(params) if not isinstance(params, Mapping)
+                                 else dict(params))
+    params_of = lambda s: all_params[s.name]  # noqa: E731
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", params_of(spec))
 
@@ -796,7 +865,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         tasks = [(s.name, notebook_task(s)) for s in specs]
         tasks += [(f"experiment {e['id']}", experiment_task(e)) for e in exp_todo]
         tasks.append(("key numbers", lambda pos: _timed(
-            lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT]))))
+            lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT], all_params))))
         overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
                        disable=quiet, leave=not quiet)
         try:
@@ -1214,7 +1283,7 @@ def _cmd_report(args) -> int:
                                        period=args.period, notebooks=args.notebooks, quiet=args.quiet)
     else:
         path = build_report(args.period, data=args.data, out=args.out, language=args.lang,
-                            notebooks=args.notebooks, quiet=args.quiet, jobs=args.jobs)
+                            notebooks=args.notebooks, quiet=args.quiet, jobs=args.jobs, params=args.param)
     print(path)
     return 0
 
@@ -1232,6 +1301,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--lang", choices=["en", "fi"], default="en", help="language of the report (default en)")
     p.add_argument("--experiment", default=None, metavar="ID",
                    help="render the experiment notebook for experiment ID into OUT/experiments/ID/")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="[NOTEBOOK.]NAME=VALUE",
+                   help="override a notebook parameter (repeatable); unknown names are an error")
     p.add_argument("--jobs", type=int, default=None, help="notebooks rendered at the same time (default 2)")
     p.add_argument("--notebooks", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bars (for schedulers); prints only the path")

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--period", default=None)
     ap.add_argument("--lang", default="en", choices=["en", "fi"])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "_work" / "reports"))
+    ap.add_argument("--jobs", type=int, default=None, help="notebooks at the same time (default 2)")
     args = ap.parse_args(argv)
 
     data = Path(args.data)
@@ -30,15 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    landing = report.build_report(args.period, data=data, out=args.out, language=args.lang, quiet=True)
+    landing = report.build_report(args.period, data=data, out=args.out, language=args.lang, quiet=True,
+                                  jobs=args.jobs)
     total_s = time.perf_counter() - t0
     m = json.loads((landing.parent / "manifest.json").read_text(encoding="utf-8"))
 
     rows = [(n["name"], n["duration_s"]) for n in m["notebooks"]]
+    rows += [(f"experiment {e['experiment_id']}", e["duration_s"]) for e in m.get("experiment_reports", [])]
     rows.append(("headline numbers (this + previous month)", m["headlines_timing"]["duration_s"]))
-    print(f"monthly report {m['period']} on {m['data']['source']} ({os.cpu_count()} cores), "
-          f"demo data built in {build_s:.1f} s" if build_s > 1 else
-          f"monthly report {m['period']} on {m['data']['source']} ({os.cpu_count()} cores)")
+    jobs = args.jobs or report.default_jobs()
+    print(f"monthly report {m['period']} on {m['data']['source']} ({os.cpu_count()} cores, {jobs} notebooks at a time)"
+          + (f", demo data built first in {build_s:.1f} s" if build_s > 1 else ""))
     print(f"| step | seconds |\n|---|---:|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.1f} |")

@@ -1,0 +1,273 @@
+"""The report notebooks: which exist, what parameters they take, and running them with papermill.
+
+Every report notebook declares ``source``, ``as_of`` and ``language`` in a ``parameters`` cell;
+a parameter the notebook does not declare is an error here (papermill only warns and runs on).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from analysis.errors import KantaError, ParameterError
+
+
+#: Parameters every report notebook must declare in its ``parameters`` cell.
+REQUIRED_PARAMETERS = ("source", "as_of", "language")
+
+
+class NotebookFailed(KantaError):
+    """A report notebook raised an error; the message names the notebook, cell and error."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+
+
+class NotebookSpec:
+    """One report notebook: its file stem in ``notebooks/``, headline function and parameters.
+
+    ``headline`` is ``"module:function"``; the function takes ``(source, as_of, **params)``
+    and returns ``{key: number}``. ``landing_keys`` are the numbers shown on the month's
+    landing page (all of them go into the manifest). ``params`` are passed to the notebook
+    besides ``source``, ``as_of`` and ``language`` (and to the headline function).
+    """
+
+    name: str
+    headline: str | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+    landing_keys: tuple[str, ...] = ()
+
+    def headline_function(self) -> Callable | None:
+        """The headline function, or None when its module is not there (yet)."""
+        if not self.headline:
+            return None
+        module_name, func_name = self.headline.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            return None
+        return getattr(module, func_name, None)
+
+
+#: The month's notebooks, in page order. A notebook is rendered when its file exists.
+NOTEBOOKS: tuple[NotebookSpec, ...] = (
+    NotebookSpec("customer_base", "analysis.report.customer_base:headline", {"inactivity_days": 180},
+                 ("active", "new", "lost", "returned", "revenue", "avg_purchase", "purchase_frequency")),
+    NotebookSpec("clv", "analysis.clv:headline", {}, ("customer_equity", "value_at_risk", "n_at_risk")),
+    NotebookSpec("churn", "analysis.survival:headline", {}, ("retention_rate", "monthly_churn_rate")),
+    NotebookSpec("segments", "analysis.segments:headline", {},
+                 ("biggest_movement", "won_back_customers", "active_to_lapsing_customers", "a_revenue_share")),
+)
+
+
+#: The experiment notebook, rendered one experiment at a time (``--experiment ID``).
+EXPERIMENT = NotebookSpec("experiment", "analysis.experiments:headline", {}, ("experiments_concluded",))
+EXPERIMENT_PARAMETER = "experiment_id"
+
+
+def utc_now() -> _dt.datetime:
+    """Start times for the run details: wall-clock time is run metadata only, never an analysis input."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+
+
+def project_root() -> Path:
+    """The checkout holding ``notebooks/`` (the package is installed editable from ``src/``)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "notebooks").is_dir() and (parent / "pyproject.toml").is_file():
+            return parent
+    return Path.cwd()
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def available_notebooks(folder: Path | None = None, specs: Iterable[NotebookSpec] = NOTEBOOKS) -> list[NotebookSpec]:
+    """Registered notebooks whose ``.ipynb`` file exists, in page order."""
+    folder = Path(folder) if folder else notebooks_dir()
+    return [s for s in specs if (folder / f"{s.name}.ipynb").is_file()]
+
+
+def notebook_parameters(path: Path) -> dict[str, dict]:
+    """The parameters declared in a notebook's ``parameters`` cell (papermill's inspection)."""
+    import papermill as pm
+
+    params = pm.inspect_notebook(str(path))
+    if not params:
+        raise ParameterError(f"{Path(path).name}: no cell tagged 'parameters' (expected one with {', '.join(REQUIRED_PARAMETERS)}).")
+    return params
+
+
+def check_parameters(path: Path, parameters: Mapping[str, object]) -> None:
+    """Raise :class:`ParameterError` for a parameter the notebook does not declare.
+
+    papermill only logs a warning for unknown names and runs on with the default, which would
+    publish a report computed with other settings than the operator asked for.
+    """
+    declared = notebook_parameters(path)
+    missing = [p for p in REQUIRED_PARAMETERS if p not in declared]
+    if missing:
+        raise ParameterError(f"{Path(path).name}: the parameters cell lacks {', '.join(missing)} "
+                             f"(every report notebook declares {', '.join(REQUIRED_PARAMETERS)}).")
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ParameterError(f"{Path(path).name}: unknown parameter {', '.join(map(repr, unknown))}; "
+                             f"the notebook declares {', '.join(sorted(declared))}.")
+
+
+def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object], *,
+                     progress: bool = True, position: int = 1, failed_dir: Path | None = None) -> None:
+    """Run one notebook with papermill; a failing cell becomes :class:`NotebookFailed`.
+
+    The executed notebook is written to ``output``; on failure it is copied to ``failed_dir``
+    so the operator can open it and see the traceback.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    check_parameters(path, parameters)
+    bar = {"desc": f"  {path.stem}", "position": position, "leave": False, "unit": "cell"} if progress else False
+    # The kernel inherits the environment: no GUI backend on servers (set for the process, since
+    # notebooks may run in parallel threads and restoring it per run would race).
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
+        # parallel threads; report notebooks get absolute paths instead.
+        pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
+                            log_output=False, report_mode=False,
+                            # the kernel's start-up warnings are noise in a scheduler's mail
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    except PapermillExecutionError as exc:
+        kept = _keep_failed(output, failed_dir)
+        where = f" (executed notebook kept in {kept})" if kept else ""
+        raise NotebookFailed(f"notebook {path.name} failed in cell In [{exc.exec_count}]: "
+                             f"{exc.ename}: {_one_line(exc.evalue)}{where}.") from None
+    except Exception as exc:  # kernel died, timeout, bad notebook JSON
+        if isinstance(exc, KantaError):
+            raise
+        kept = _keep_failed(output, failed_dir)
+        where = f" (executed notebook kept in {kept})" if kept else ""
+        raise NotebookFailed(f"notebook {path.name} could not be run: {type(exc).__name__}: "
+                             f"{_one_line(str(exc))}{where}.") from None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _keep_failed(output: Path, failed_dir: Path | None) -> Path | None:
+    if failed_dir is None or not Path(output).exists():
+        return None
+    failed_dir.mkdir(parents=True, exist_ok=True)
+    target = failed_dir / Path(output).name
+    shutil.copyfile(output, target)
+    return target
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, object]:
+    """``["horizon_months=24", "clv.discount_rate=0.02"]`` -> ``{name: value}`` (Python literals, else text).
+
+    Example
+    -------
+    >>> parse_overrides(["clv.horizon_months=24", "group_by=region"])
+    {'clv.horizon_months': 24, 'group_by': 'region'}
+    """
+    import ast
+
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"([A-Za-z_]\w*\.)?[A-Za-z_]\w*", name):
+            raise ParameterError(f"--param: got {item!r}, expected NAME=VALUE or NOTEBOOK.NAME=VALUE.")
+        if name.split(".")[-1] in REQUIRED_PARAMETERS:
+            raise ParameterError(f"--param {name}: set it with --data, --period or --lang instead.")
+        try:
+            out[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[name] = text.strip()
+    return out
+
+
+def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, overrides: Mapping[str, object]) -> dict:
+    """Parameters of every notebook: the required ones, the registry's, then the operator's overrides.
+
+    A plain override goes to every notebook that declares it; ``notebook.name`` to that notebook
+    only. A name no notebook declares is an error (papermill would only warn and run on).
+    """
+    declared = {s.name: notebook_parameters(folder / f"{s.name}.ipynb") for s in specs}
+    out = {s.name: {**base, **dict(s.params)} for s in specs}
+    for key, value in overrides.items():
+        nb, _, name = key.rpartition(".")
+        if nb:
+            if nb not in out:
+                raise ParameterError(f"--param {key}: no report notebook {nb!r} (rendering {', '.join(out)}).")
+            out[nb][name] = value
+            continue
+        targets = [n for n in out if name in declared[n]]
+        if not targets:
+            raise ParameterError(f"--param {key}: unknown parameter; no report notebook declares it "
+                                 f"({'; '.join(f'{n}: ' + ', '.join(sorted(set(d) - set(REQUIRED_PARAMETERS))) for n, d in declared.items())}).")
+        for n in targets:
+            out[n][name] = value
+    return out
+
+
+def _run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, overall) -> list:
+    """Run ``(label, task(position))`` pairs on ``n_jobs`` threads, in order of the list.
+
+    Each notebook runs in its own kernel process, so threads are enough to use both cores.
+    The first failure stops jobs not yet started, waits for the running ones, and is raised.
+    """
+    import queue
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    slots: queue.Queue[int] = queue.Queue()
+    for k in range(max(1, n_jobs)):
+        slots.put(k + 1)  # progress-bar rows under the overall bar
+
+    def run(label: str, task: Callable[[int], object]):
+        position = slots.get()
+        try:
+            if overall is not None:
+                overall.set_postfix_str(label)
+            result = task(position)
+        finally:
+            slots.put(position)
+        if overall is not None:
+            overall.update(1)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs), thread_name_prefix="kanta-report") as pool:
+        futures = [pool.submit(run, label, task) for label, task in tasks]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        wait([f for f in pending if not f.cancelled()])
+        for f in futures:  # the first failure in list order, so the message is stable
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()
+        return [f.result() for f in futures]
+
+
+def _timed(func: Callable[[], object]) -> tuple[object, str, float]:
+    started = utc_now()
+    t0 = time.perf_counter()
+    result = func()
+    return result, started.isoformat(), time.perf_counter() - t0
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+

@@ -254,3 +254,21 @@ def test_unknown_override_is_refused_naming_what_exists(tmp_path, capsys):
                   "--param", "inactivty_days=90"])
     err = capsys.readouterr().err
     assert code == 2 and "inactivty_days" in err and "inactivity_days" in err and not (tmp_path / "r").exists()
+
+
+def test_experiment_report_on_its_own_goes_to_the_experiments_folder(tmp_path, capsys):
+    out = tmp_path / "reports"
+    code = kanta(["report", "--experiment", "reactivation-2026-03", "--period", "2026-10", "--data", str(SAMPLE),
+                  "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    page = out / "experiments" / "reactivation-2026-03" / "index.html"
+    assert page.is_file() and (page.parent / "manifest.json").is_file()
+    m = json.loads((page.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert m["parameters"]["experiment_id"] == "reactivation-2026-03" and m["as_of"] == "2026-10-31"
+    assert "experiments/reactivation-2026-03/index.html" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_unknown_experiment_is_refused_listing_the_known_ones(tmp_path, capsys):
+    code = kanta(["report", "--experiment", "spring-sale", "--data", str(SAMPLE), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "spring-sale" in err and "reactivation-2026-03" in err and not (tmp_path / "r").exists()

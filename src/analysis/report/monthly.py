@@ -6,6 +6,7 @@ only when every notebook, the key numbers and the privacy check succeeded.
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import json
 import os
@@ -23,12 +24,12 @@ import pandas as pd
 from analysis.errors import ParameterError
 from analysis.i18n import Text, check_language
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, REQUIRED_PARAMETERS, NotebookFailed,
-                                       NotebookSpec, _one_line, _run_jobs, _timed, available_notebooks,
+                                       NotebookSpec, one_line, run_jobs, timed, available_notebooks,
                                        check_parameters, default_jobs, execute_notebook, notebook_params,
                                        notebooks_dir, parse_overrides, project_root, utc_now)
-from analysis.report.pages import (PERIOD_RE, RunInfo, _nb_title, _safe_id, common_rows, landing_html, month_label,
+from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, landing_html, month_label,
                                    notebook_html, run_details_html, write_index)
-from analysis.report.pii import _check_privacy, pii_values
+from analysis.report.pii import check_privacy, pii_values
 
 
 #: Libraries whose versions go into the run manifest.
@@ -37,8 +38,6 @@ KEY_LIBRARIES = ("pandas", "numpy", "scipy", "duckdb", "lifetimes", "lifelines",
 
 
 # --- periods and paths -------------------------------------------------------
-
-
 def parse_period(period: str) -> pd.Period:
     """``"2026-10"`` -> monthly Period; a clear error for anything else.
 
@@ -72,8 +71,6 @@ def last_complete_period(last_date) -> pd.Period:
 
 
 # --- run metadata ------------------------------------------------------------
-
-
 def git_commit(folder: Path | None = None) -> str:
     """The checkout's commit hash, or ``"unknown"`` outside git."""
     try:
@@ -123,7 +120,7 @@ def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpe
                 pair[which] = _jsonable(func(source, day, **kwargs))
             except Exception as exc:  # name the module and the month; a KantaError keeps its sentence
                 raise NotebookFailed(f"key numbers of {spec.name} ({spec.headline}) failed for "
-                                     f"{pd.Timestamp(day).date()}: {type(exc).__name__}: {_one_line(exc)}.") from None
+                                     f"{pd.Timestamp(day).date()}: {type(exc).__name__}: {one_line(exc)}.") from None
         out[spec.name] = pair
     return out
 
@@ -144,8 +141,6 @@ def _jsonable(value):
 
 
 # --- experiments -------------------------------------------------------------
-
-
 def experiments_ended(source, period: pd.Period) -> list[dict]:
     """Experiments whose outcome window closed in the month: ``[{"id": ...}]``.
 
@@ -159,8 +154,6 @@ def experiments_ended(source, period: pd.Period) -> list[dict]:
 
 
 # --- the month ---------------------------------------------------------------
-
-
 def default_data_path() -> Path:
     return project_root() / "data" / "demo"
 
@@ -188,7 +181,7 @@ def _resolve_inputs(data, out, notebooks, language: str, quiet: bool) -> tuple[T
 
 def _manifest_common(ctx: "RunInfo") -> dict:
     return {"data": {"source": ctx.source_display, "fingerprint": ctx.fingerprint, "fingerprint_algorithm": "sha256"},
-            "package": {"name": "kanta", "version": package_version()},
+            "package": {"name": "kanta", "version": ctx.version},
             "git_commit": ctx.commit,
             "libraries": ctx.versions}
 
@@ -283,7 +276,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         check_parameters(folder / f"{spec.name}.ipynb", params_of(spec))
 
     ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
-                   utc_now(), package_version())
+                  utc_now(), package_version())
     failed_dir = out.resolve().parent / ".kanta-failed" / str(month)
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
@@ -298,29 +291,32 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
 
-        def notebook_task(spec: NotebookSpec):
-            out_nb = work / f"{spec.name}.ipynb"
-            return lambda pos: (spec, params_of(spec)) + _timed(lambda: execute_notebook(
-                folder / f"{spec.name}.ipynb", out_nb, params_of(spec), progress=not quiet, position=pos,
-                failed_dir=failed_dir))[1:] + (out_nb,)
+        def run_notebook(spec: NotebookSpec, position: int):
+            executed = work / f"{spec.name}.ipynb"
+            _, started, seconds = timed(lambda: execute_notebook(
+                folder / f"{spec.name}.ipynb", executed, params_of(spec), progress=not quiet, position=position,
+                failed_dir=failed_dir))
+            return spec, params_of(spec), started, seconds, executed
 
-        def experiment_task(e: dict):
-            return lambda pos: _timed(lambda: _experiment_page(e["id"], exp_nb, data_path, as_of, ctx, scratch,
-                                                               failed_dir, quiet, pos))
+        def run_experiment(experiment_id: str, position: int):
+            return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,
+                                                  quiet, position))
 
-        tasks = [(s.name, notebook_task(s)) for s in specs]
-        tasks += [(f"experiment {e['id']}", experiment_task(e)) for e in exp_todo]
-        tasks.append(("key numbers", lambda pos: _timed(
-            lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT], all_params))))
+        def key_numbers(position: int):
+            return timed(lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT], all_params))
+
+        tasks = [(s.name, functools.partial(run_notebook, s)) for s in specs]
+        tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]
+        tasks.append(("key numbers", key_numbers))
         overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
                        disable=quiet, leave=not quiet)
         try:
-            results = _run_jobs(tasks, jobs, overall)
+            results = run_jobs(tasks, jobs, overall)
         finally:
             overall.close()
         runs = results[:len(specs)]
         staged_experiments, experiment_records = [], []
-        for e, ((folder_e, manifest_e), started_e, seconds_e) in zip(exp_todo, results[len(specs):-1]):
+        for e, ((folder_e, _), started_e, seconds_e) in zip(exp_todo, results[len(specs):-1]):
             staged_experiments.append(folder_e)
             e["report"] = f"../experiments/{folder_e.name}/index.html"
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
@@ -334,9 +330,9 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
                f"<a href='index.html'>{html.escape(tx('back_to_month', month=month_text))}</a>")
         pages, notebook_records = {}, []
         for spec, params, started_at, duration, executed in runs:
-            title = f"{_nb_title(spec, tx)} – {month_text}"
+            title = f"{notebook_title(spec, tx)} – {month_text}"
             details = run_details_html(tx, {tx("rd_notebook"): f"{spec.name}.ipynb",
-                                            **common_rows(ctx, params, started_at, duration, spec.name)})
+                                            **common_rows(ctx, params, started_at, duration)})
             nb = nbformat.read(executed, as_version=4)
             pages[f"{spec.name}.html"] = notebook_html(nb, title, language, details, nav)
             notebook_records.append({"name": spec.name, "notebook": f"notebooks/{spec.name}.ipynb",
@@ -361,7 +357,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         pages["index.html"] = landing_html(manifest, specs, tx, ctx, out)
         exp_pages = {f"experiments/{f.name}/index.html": (f / "index.html").read_text(encoding="utf-8")
                      for f in staged_experiments}
-        _check_privacy({**pages, **exp_pages}, pii_values(source), failed_dir)
+        check_privacy({**pages, **exp_pages}, pii_values(source), failed_dir)
         for name, text in pages.items():
             (staged / name).write_text(text, encoding="utf-8")
         (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
@@ -386,8 +382,6 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 # --- experiment reports ------------------------------------------------------
-
-
 def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: pd.Timestamp, ctx: "RunInfo",
                      scratch: Path, failed_dir: Path, quiet: bool, position: int = 0) -> tuple[Path, dict]:
     """Run the experiment notebook for one experiment into ``scratch/<slug>/`` (page + manifest)."""
@@ -397,7 +391,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     params = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": ctx.language,
               EXPERIMENT_PARAMETER: str(experiment_id), **dict(EXPERIMENT.params)}
     check_parameters(nb_path, params)
-    slug = _safe_id(experiment_id)
+    slug = safe_id(experiment_id)
     staged = scratch / "experiments" / slug
     staged.mkdir(parents=True)
     executed = scratch / "executed" / f"{EXPERIMENT.name}-{slug}.ipynb"
@@ -407,7 +401,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     execute_notebook(nb_path, executed, params, progress=not quiet, position=position, failed_dir=failed_dir)
     duration = time.perf_counter() - t0
     shown = {**params, "source": ctx.source_display}
-    rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, params, started.isoformat(), duration, "experiment")}
+    rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, params, started.isoformat(), duration)}
     nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
     page = notebook_html(nbformat.read(executed, as_version=4), tx("experiment_title", id=experiment_id),
                          ctx.language, run_details_html(tx, rows), nav)
@@ -453,15 +447,15 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
         raise ParameterError(f"--experiment: no experiment {experiment_id!r} in assignments "
                              f"(found {', '.join(known) if known else 'none'}).")
     ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
-                   utc_now(), package_version())
-    slug = _safe_id(experiment_id)
+                  utc_now(), package_version())
+    slug = safe_id(experiment_id)
     failed_dir = out.resolve().parent / ".kanta-failed" / "experiments" / slug
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
     try:
         staged, _ = _experiment_page(str(experiment_id), nb_path, data_path, source.as_of, ctx, scratch, failed_dir,
                                      quiet)
-        _check_privacy({f"experiments/{slug}/index.html": (staged / "index.html").read_text(encoding="utf-8")},
+        check_privacy({f"experiments/{slug}/index.html": (staged / "index.html").read_text(encoding="utf-8")},
                        pii_values(source), failed_dir)
         _publish(staged, out / "experiments" / slug, scratch)
         write_index(out, language)
@@ -471,8 +465,6 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
 
 
 # --- command line ------------------------------------------------------------
-
-
 def _cmd_report(args) -> int:
     if args.experiment:
         path = build_experiment_report(args.experiment, data=args.data, out=args.out, language=args.lang,

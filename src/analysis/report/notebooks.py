@@ -150,17 +150,17 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""
         raise NotebookFailed(f"notebook {path.name} failed in cell In [{exc.exec_count}]: "
-                             f"{exc.ename}: {_one_line(exc.evalue)}{where}.") from None
+                             f"{exc.ename}: {one_line(exc.evalue)}{where}.") from None
     except Exception as exc:  # kernel died, timeout, bad notebook JSON
         if isinstance(exc, KantaError):
             raise
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""
         raise NotebookFailed(f"notebook {path.name} could not be run: {type(exc).__name__}: "
-                             f"{_one_line(str(exc))}{where}.") from None
+                             f"{one_line(str(exc))}{where}.") from None
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -223,7 +223,7 @@ def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, over
     return out
 
 
-def _run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, overall) -> list:
+def run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, overall) -> list:
     """Run ``(label, task(position))`` pairs on ``n_jobs`` threads, in order of the list.
 
     Each notebook runs in its own kernel process, so threads are enough to use both cores.
@@ -260,7 +260,7 @@ def _run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, ove
         return [f.result() for f in futures]
 
 
-def _timed(func: Callable[[], object]) -> tuple[object, str, float]:
+def timed(func: Callable[[], object]) -> tuple[object, str, float]:
     started = utc_now()
     t0 = time.perf_counter()
     result = func()

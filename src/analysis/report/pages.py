@@ -141,7 +141,7 @@ class RunInfo:
     version: str
 
 
-def common_rows(ctx: RunInfo, parameters: Mapping, started_at: str, duration_s: float, label: str) -> dict:
+def common_rows(ctx: RunInfo, parameters: Mapping, started_at: str, duration_s: float) -> dict:
     tx = ctx.tx
     return {
         tx("rd_parameters"): {**parameters, "source": ctx.source_display} if "source" in parameters
@@ -233,7 +233,7 @@ def headline_label(key: str, spec: NotebookSpec, tx: Text) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def _nb_title(spec: NotebookSpec, tx: Text) -> str:
+def notebook_title(spec: NotebookSpec, tx: Text) -> str:
     return tx(f"nb_{spec.name}") if tx.has(f"nb_{spec.name}") else spec.name.replace("_", " ").capitalize()
 
 
@@ -267,7 +267,7 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
     for rec in manifest["notebooks"]:
         spec = by_name[rec["name"]]
         about = tx(f"nb_{spec.name}_about") if tx.has(f"nb_{spec.name}_about") else ""
-        parts.append(f"<li><a href='{html.escape(rec['html'])}'>{html.escape(_nb_title(spec, tx))}</a>"
+        parts.append(f"<li><a href='{html.escape(rec['html'])}'>{html.escape(notebook_title(spec, tx))}</a>"
                      + (f" – {html.escape(about)}" if about else "") + "</li>")
     parts.append("</ul>")
 
@@ -276,8 +276,8 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
         parts.append("<ul class='kanta-links'>")
         for e in ended:
             label = html.escape(_experiment_label(e["id"], verdicts.get(e["id"]), tx))
-            link = e.get("report") or (f"../experiments/{_safe_id(e['id'])}/index.html"
-                                       if (out / "experiments" / _safe_id(e["id"]) / "index.html").exists() else None)
+            link = e.get("report") or (f"../experiments/{safe_id(e['id'])}/index.html"
+                                       if (out / "experiments" / safe_id(e["id"]) / "index.html").exists() else None)
             if link:
                 parts.append(f"<li><a href='{html.escape(link)}'>{label}</a></li>")
             else:
@@ -288,7 +288,7 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
 
     rows = {tx("rd_period"): manifest["period"],
             **common_rows(ctx, {"period": manifest["period"], "source": ctx.source_display, "language": ctx.language},
-                           manifest["started_at"], manifest["duration_s"], "report")}
+                          manifest["started_at"], manifest["duration_s"])}
     timing = lambda r: f"{r['started_at']}, {tx('rd_seconds', s=tx.number(r['duration_s'], 1))}"  # noqa: E731
     rows[tx("rd_notebooks")] = {**{r["name"]: timing(r) for r in manifest["notebooks"]},
                                 **{f"experiment {r['experiment_id']}": timing(r)
@@ -310,7 +310,7 @@ def _experiment_label(experiment_id: str, verdict: str | None, tx: Text) -> str:
     return str(experiment_id)
 
 
-def _safe_id(experiment_id: str) -> str:
+def safe_id(experiment_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(experiment_id)).strip("._") or "experiment"
 
 

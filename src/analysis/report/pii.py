@@ -89,7 +89,7 @@ def find_pii(html_text: str, source) -> list[str]:
     return found
 
 
-def _check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None:
+def check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None:
     for name, text in pages.items():
         leaked = find_pii(text, pii)
         if leaked:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.i18n import Text
+from analysis.i18n import Text, fmt_number
 from analysis.report.pages import month_label
 
 
@@ -42,7 +42,7 @@ def _count_change(value, previous, tx: Text) -> str:
         return tx("change_none")
     diff = value - previous
     pct = tx.pct(diff / previous, 1, signed=True) if previous else "–"
-    return tx("change_count", diff=tx.number(diff, 0, ) if diff < 0 else "+" + tx.number(diff, 0), pct=pct)
+    return tx("change_count", diff=fmt_number(diff, tx.language, 0, signed=True), pct=pct)
 
 
 def _rel_change(value, previous, tx: Text) -> str:

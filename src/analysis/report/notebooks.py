@@ -20,6 +20,8 @@ from analysis.errors import KantaError, ParameterError
 
 #: Parameters every report notebook must declare in its ``parameters`` cell.
 REQUIRED_PARAMETERS = ("source", "as_of", "language")
+#: A cell running longer than this is stuck (a scheduled run must end, not hang).
+CELL_TIMEOUT_S = 1800
 
 
 class NotebookFailed(KantaError):
@@ -29,8 +31,6 @@ class NotebookFailed(KantaError):
 
 
 @dataclass(frozen=True)
-
-
 class NotebookSpec:
     """One report notebook: its file stem in ``notebooks/``, headline function and parameters.
 
@@ -103,7 +103,8 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
 
     params = pm.inspect_notebook(str(path))
     if not params:
-        raise ParameterError(f"{Path(path).name}: no cell tagged 'parameters' (expected one with {', '.join(REQUIRED_PARAMETERS)}).")
+        raise ParameterError(f"{Path(path).name}: no cell tagged 'parameters' "
+                             f"(expected one with {', '.join(REQUIRED_PARAMETERS)}).")
     return params
 
 
@@ -143,7 +144,7 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
         # parallel threads; report notebooks get absolute paths instead.
         pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
-                            log_output=False, report_mode=False,
+                            log_output=False, report_mode=False, execution_timeout=CELL_TIMEOUT_S,
                             # the kernel's start-up warnings are noise in a scheduler's mail
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
@@ -216,8 +217,8 @@ def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, over
             continue
         targets = [n for n in out if name in declared[n]]
         if not targets:
-            raise ParameterError(f"--param {key}: unknown parameter; no report notebook declares it "
-                                 f"({'; '.join(f'{n}: ' + ', '.join(sorted(set(d) - set(REQUIRED_PARAMETERS))) for n, d in declared.items())}).")
+            known = "; ".join(f"{n}: " + ", ".join(sorted(set(d) - set(REQUIRED_PARAMETERS))) for n, d in declared.items())
+            raise ParameterError(f"--param {key}: unknown parameter; no report notebook declares it ({known}).")
         for n in targets:
             out[n][name] = value
     return out

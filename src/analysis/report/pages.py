@@ -18,7 +18,7 @@ from typing import Mapping
 import pandas as pd
 
 from analysis.errors import KantaError
-from analysis.i18n import Text
+from analysis.i18n import Text, fmt_money, fmt_number
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 
 
@@ -126,8 +126,6 @@ def month_label(month, language: str, inessive: bool = False) -> str:
 
 
 @dataclass
-
-
 class RunInfo:
     """What every page of one run shows in its "Run details" (and the manifest records)."""
 
@@ -183,13 +181,14 @@ def format_change(key: str, value, previous, tx: Text) -> str:
         diff = value - previous
         if round(diff * 100, 1) == 0:
             return tx("no_change")
-        return tx("change_vs_prev", change=f"{tx.number(100 * diff, 1, ) if diff < 0 else '+' + tx.number(100 * diff, 1)} {tx('pp')}")
+        return tx("change_vs_prev", change=f"{fmt_number(100 * diff, tx.language, 1, signed=True)} {tx('pp')}")
     if value == previous:
         return tx("no_change")
     if previous == 0:
         diff = value - previous
-        text = tx.money(diff) if kind.startswith("money") else tx.number(diff, 0 if kind == "count" else 2)
-        return tx("change_vs_prev", change=("+" if diff > 0 else "") + text)
+        text = (fmt_money(diff, tx.language, signed=True) if kind.startswith("money")
+                else fmt_number(diff, tx.language, 0 if kind == "count" else 2, signed=True))
+        return tx("change_vs_prev", change=text)
     return tx("change_vs_prev", change=tx.pct(value / previous - 1, 1, signed=True))
 
 
@@ -242,7 +241,8 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
     from analysis.display import key_numbers_html
 
     month = pd.Period(manifest["period"], freq="M")
-    parts = [f"<p>{html.escape(tx('situation', date=tx.date(manifest['as_of']), previous=tx.date(manifest['previous_as_of'])))}</p>"]
+    situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
+    parts = [f"<p>{html.escape(situation)}</p>"]
     cards = {}
     by_name = {s.name: s for s in [*specs, EXPERIMENT]}
     for name, pair in manifest["headlines"].items():

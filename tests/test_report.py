@@ -272,3 +272,39 @@ def test_unknown_experiment_is_refused_listing_the_known_ones(tmp_path, capsys):
     code = kanta(["report", "--experiment", "spring-sale", "--data", str(SAMPLE), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "spring-sale" in err and "reactivation-2026-03" in err and not (tmp_path / "r").exists()
+
+
+# --- the customer-base page -------------------------------------------------------
+def _two_months(**now) -> pd.DataFrame:
+    base = {"month": "2026-09", "active": 100, "new": 10, "lost": 5, "returned": 2, "registered": 150,
+            "revenue": 1000.0, "avg_purchase": 20.0, "purchase_frequency": 1.5, "inactivity_days": 180}
+    return pd.DataFrame([base, {**base, "month": "2026-10", **now}])
+
+
+def test_story_says_the_base_shrank_when_more_customers_lapsed_than_came():
+    from analysis.i18n import Text
+    from analysis.report import customer_base as page
+
+    sentences = page.story(_two_months(active=90, new=3, returned=1, lost=14, revenue=1100.0), Text("customer_base", "en"))
+    assert sentences[0].startswith("90 customers were active") and "10 fewer than a month earlier" in sentences[0]
+    assert "(+10.0% compared" in sentences[2]
+    assert "shrank" in sentences[-1]
+
+
+def test_key_numbers_show_count_and_relative_change_in_finnish():
+    from analysis.i18n import Text
+    from analysis.report import customer_base as page
+
+    cards = page.key_numbers(_two_months(active=1250, avg_purchase=19.0), Text("customer_base", "fi"))
+    assert cards["Aktiiviset asiakkaat"] == ("1\u00a0250", "+1\u00a0150 (+1\u00a0150,0\u00a0%) edelliseen kuukauteen")
+    assert cards["Keskiostos"] == ("19,00\u00a0€", "−5,0\u00a0% edelliseen kuukauteen")
+
+
+def test_base_headline_counts_like_monthly_activity(sample_source):
+    from analysis.customers import monthly_activity
+
+    expected = monthly_activity(sample_source, "2026-09-30", months=1).iloc[-1]
+    got = report.base_headline(sample_source, "2026-09-30")
+    assert (got["active"], got["new"], got["lost"], got["returned"]) == tuple(
+        int(expected[k]) for k in ("active", "new", "lost", "returned"))
+    assert got["revenue"] == pytest.approx(expected["revenue"])

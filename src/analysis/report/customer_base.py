@@ -15,25 +15,20 @@ def headline(source, as_of, inactivity_days: int = 180) -> dict:
     """Key numbers of the customer base for the month ending on ``as_of``.
 
     Returns registered, active, new, lost and returned customers, revenue, average
-    purchase and purchases per active customer, as plain numbers (JSON-serialisable).
+    purchase and purchase days per buying customer, as plain numbers (JSON-serialisable),
+    counted as :func:`analysis.customers.monthly_activity` counts them.
 
     Example
     -------
-    >>> headline("data/sample", "2026-10-31")["active"] > 0  # doctest: +SKIP
-    True
+    >>> headline("data/sample", "2026-10-31")["active"]  # doctest: +SKIP
+    1125
     """
     from analysis import customers
 
-    as_of = pd.Timestamp(as_of)
-    monthly = customers.monthly_activity(source, as_of, months=1, inactivity_days=inactivity_days)
-    row = monthly.iloc[-1]
-    out = {}
-    for key in ("registered", "active", "new", "lost", "returned"):
-        if key in row.index:
-            out[key] = int(row[key])
+    row = customers.monthly_activity(source, as_of, months=1, inactivity_days=inactivity_days).iloc[-1]
+    out = {key: int(row[key]) for key in ("registered", "active", "new", "lost", "returned")}
     for key in ("revenue", "avg_purchase", "purchase_frequency"):
-        if key in row.index:
-            out[key] = None if pd.isna(row[key]) else round(float(row[key]), 6)
+        out[key] = None if pd.isna(row[key]) else round(float(row[key]), 6)
     return out
 
 
@@ -63,7 +58,8 @@ def key_numbers(monthly: pd.DataFrame, tx: Text) -> dict:
     for key in ("active", "new", "lost", "returned", "registered"):
         cards[tx(f"kn_{key}")] = (tx.number(cur[key]), _count_change(cur[key], p(key), tx))
     cards[tx("kn_revenue")] = (tx.money(cur["revenue"]), _rel_change(cur["revenue"], p("revenue"), tx))
-    cards[tx("kn_avg_purchase")] = (tx.money(cur["avg_purchase"], 2), _rel_change(cur["avg_purchase"], p("avg_purchase"), tx))
+    cards[tx("kn_avg_purchase")] = (tx.money(cur["avg_purchase"], 2),
+                                    _rel_change(cur["avg_purchase"], p("avg_purchase"), tx))
     cards[tx("kn_purchase_frequency")] = (tx.number(cur["purchase_frequency"], 2),
                                           _rel_change(cur["purchase_frequency"], p("purchase_frequency"), tx))
     return cards
@@ -82,11 +78,11 @@ def story(monthly: pd.DataFrame, tx: Text) -> list[str]:
         sentences.append(tx("story_active", active=tx.number(cur["active"]), days=days, change=change))
     sentences.append(tx("story_flows", new=tx.number(cur["new"]), returned=tx.number(cur["returned"]),
                         lost=tx.number(cur["lost"]), days=days))
-    if prev is not None:
-        if prev["revenue"]:
-            rel = tx.pct(cur["revenue"] / prev["revenue"] - 1, 1, signed=True)
-            sentences.append(tx("story_revenue", revenue=tx.money(cur["revenue"]), change=rel))
-    sentences.append(tx("story_purchase", avg=tx.money(cur["avg_purchase"], 2), freq=tx.number(cur["purchase_frequency"], 2)))
+    if prev is not None and prev["revenue"]:
+        rel = tx.pct(cur["revenue"] / prev["revenue"] - 1, 1, signed=True)
+        sentences.append(tx("story_revenue", revenue=tx.money(cur["revenue"]), change=rel))
+    sentences.append(tx("story_purchase", avg=tx.money(cur["avg_purchase"], 2),
+                        freq=tx.number(cur["purchase_frequency"], 2)))
     net = cur["new"] + cur["returned"] - cur["lost"]
     if net != 0:
         sentences.append(tx("story_net_growth") if net > 0 else tx("story_net_shrink"))
@@ -126,10 +122,16 @@ def quality_table(source, tx: Text) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[tx("q_check"), tx("q_count"), tx("q_meaning")])
 
 
-def _month_ticks(ax, monthly: pd.DataFrame, language: str) -> None:
-    labels = [month_label(m, language)[:3] + " " + m[2:4] if language == "en" else f"{int(m[5:])}/{m[2:4]}"
+def _month_axes(ax, monthly: pd.DataFrame, tx: Text, ylabel: str) -> None:
+    """Month labels below, numbers in the report's language on the left, light grid."""
+    from matplotlib.ticker import FuncFormatter
+
+    labels = [month_label(m, "en")[:3] + " " + m[2:4] if tx.language == "en" else f"{int(m[5:])}/{m[2:4]}"
               for m in monthly["month"]]
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tx.number(v)))
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def plot_active(monthly: pd.DataFrame, tx: Text, ax=None):
@@ -138,10 +140,8 @@ def plot_active(monthly: pd.DataFrame, tx: Text, ax=None):
 
     ax = ax or plt.subplots(figsize=(8, 3.2))[1]
     ax.plot(range(len(monthly)), monthly["active"], marker="o", color="#1f5f99")
-    ax.set_ylabel(tx("axis_customers"))
     ax.set_ylim(bottom=0)
-    ax.grid(axis="y", alpha=0.3)
-    _month_ticks(ax, monthly, tx.language)
+    _month_axes(ax, monthly, tx, tx("axis_customers"))
     return ax
 
 
@@ -155,24 +155,16 @@ def plot_flows(monthly: pd.DataFrame, tx: Text, ax=None):
     ax.bar(x, monthly["returned"], bottom=monthly["new"], color="#8fbc8f", label=tx("series_returned"))
     ax.bar(x, -monthly["lost"], color="#c0504d", label=tx("series_lost"))
     ax.axhline(0, color="#333", linewidth=0.8)
-    ax.set_ylabel(tx("axis_customers"))
     ax.legend(loc="upper left", ncols=3, frameon=False, fontsize="small")
-    ax.grid(axis="y", alpha=0.3)
-    _month_ticks(ax, monthly, tx.language)
+    _month_axes(ax, monthly, tx, tx("axis_customers"))
     return ax
 
 
 def plot_revenue(monthly: pd.DataFrame, tx: Text, ax=None):
     """Revenue per month (bars)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
 
     ax = ax or plt.subplots(figsize=(8, 3.2))[1]
     ax.bar(range(len(monthly)), monthly["revenue"], color="#1f5f99")
-    ax.set_ylabel(tx("axis_revenue"))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tx.number(v)))
-    ax.grid(axis="y", alpha=0.3)
-    _month_ticks(ax, monthly, tx.language)
+    _month_axes(ax, monthly, tx, tx("axis_revenue"))
     return ax
-
-

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from analysis.errors import ParameterError
+from analysis.errors import KantaError, ParameterError
 from analysis.i18n import Text, check_language
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, REQUIRED_PARAMETERS, NotebookFailed,
                                        NotebookSpec, one_line, run_jobs, timed, available_notebooks,
@@ -97,12 +97,14 @@ def package_version() -> str:
     return __version__
 
 
-def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpec],
+def collect_headlines(source, previous_source, specs: Iterable[NotebookSpec],
                       params: Mapping[str, Mapping] | None = None) -> dict:
     """``{notebook: {"current": {...}, "previous": {...}}}`` for notebooks with a headline.
 
-    ``params[notebook]`` are the notebook's parameters; those the headline function names in
-    its signature are passed to it, so the landing page counts the way the page does.
+    Each month gets a Source loaded at its own month end, so every module sees a source whose
+    ``as_of`` is the date asked for. ``params[notebook]`` are the notebook's parameters; those
+    the headline function names in its signature are passed to it, so the landing page counts
+    the way the page does.
     """
     import inspect
 
@@ -115,10 +117,16 @@ def collect_headlines(source, as_of, previous_as_of, specs: Iterable[NotebookSpe
         given = {**dict(spec.params), **dict((params or {}).get(spec.name, {}))}
         kwargs = {k: v for k, v in given.items() if k in accepted and k not in REQUIRED_PARAMETERS}
         pair = {}
-        for which, day in (("current", as_of), ("previous", previous_as_of)):
+        for which, src in (("current", source), ("previous", previous_source)):
+            day = src.as_of
             try:
-                pair[which] = _jsonable(func(source, day, **kwargs))
-            except Exception as exc:  # name the module and the month; a KantaError keeps its sentence
+                pair[which] = _jsonable(func(src, day, **kwargs))
+            except KantaError:
+                if which == "previous":  # e.g. the first month of data: nothing to compare with
+                    pair[which] = {}
+                    continue
+                raise
+            except Exception as exc:  # a bug: name the module and the month
                 raise NotebookFailed(f"key numbers of {spec.name} ({spec.headline}) failed for "
                                      f"{pd.Timestamp(day).date()}: {type(exc).__name__}: {one_line(exc)}.") from None
         out[spec.name] = pair
@@ -261,7 +269,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     previous_as_of = month_end(month - 1)
     source = data_mod.load_source(data_path, as_of=as_of)
     last = last_data_date(source)
-    if last < as_of:
+    if last < as_of and not source.quality.get("future_rows_excluded"):  # nothing after the month: it may be cut
         raise ParameterError(f"--period {month}: the data ends on {last.date()}, so the month is not complete "
                              f"(expected data up to {as_of.date()}).")
 
@@ -303,7 +311,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
                                                   quiet, position))
 
         def key_numbers(position: int):
-            return timed(lambda: collect_headlines(source, as_of, previous_as_of, [*specs, EXPERIMENT], all_params))
+            previous = data_mod.load_source(data_path, as_of=previous_as_of)
+            return timed(lambda: collect_headlines(source, previous, [*specs, EXPERIMENT], all_params))
 
         tasks = [(s.name, functools.partial(run_notebook, s)) for s in specs]
         tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]

@@ -73,6 +73,8 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
                 "libraries", "started_at", "duration_s", "notebooks", "headlines", "experiments_ended"):
         assert key in m, key
     assert (m["period"], m["as_of"], m["previous_as_of"]) == (PERIOD, "2026-10-31", "2026-09-30")
+    # every module's previous-month numbers are computed on the data as of the previous month end
+    assert m["headlines"]["experiment"]["previous"]["as_of"] == "2026-09-30"
     assert m["data"]["fingerprint"] == load_source(SAMPLE, as_of="2026-10-31").fingerprint
     assert re.fullmatch(r"[0-9a-f]{64}", m["data"]["fingerprint"])
     assert m["package"]["version"] == report.package_version()
@@ -114,6 +116,7 @@ def test_pages_have_no_code_prompts_or_scripts(month):
             assert marker not in body, f"{page.name} shows {marker!r}"
         assert not re.search(r"<(script|link)[^>]+(src|href)=['\"]https?://", text), page.name
         assert "Run details" in text and "<title>" in text
+        assert len(text) < 1_500_000, f"{page.name} is too big to e-mail"
 
 
 def test_figures_are_embedded_with_alt_text(month):

@@ -108,7 +108,7 @@ def run_details_html(tx: Text, rows: Mapping[str, object]) -> str:
     body = "".join(f"<tr><th scope='row'>{html.escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in rows.items())
     return (f"<section class='kanta-run-details' id='run-details'><h2>{html.escape(tx('run_details'))}</h2>"
             f"<p class='kanta-muted'>{html.escape(tx('rd_intro'))}</p>"
-            f"<div class='kanta-table-wrap'><table class='kanta-run-details'>{body}</table></div></section>")
+            f"<div class='kanta-table-wrap'><table class='kanta-details'>{body}</table></div></section>")
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -146,7 +146,7 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
                             log_output=False, report_mode=False, execution_timeout=CELL_TIMEOUT_S,
                             # the kernel's start-up warnings are noise in a scheduler's mail
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except PapermillExecutionError as exc:
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""

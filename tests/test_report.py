@@ -311,3 +311,14 @@ def test_base_headline_counts_like_monthly_activity(sample_source):
     assert (got["active"], got["new"], got["lost"], got["returned"]) == tuple(
         int(expected[k]) for k in ("active", "new", "lost", "returned"))
     assert got["revenue"] == pytest.approx(expected["revenue"])
+
+
+def test_landing_page_changes_read_naturally_in_both_languages():
+    from analysis.i18n import Text
+
+    en, fi = Text("report", "en"), Text("report", "fi")
+    assert report.pages.format_change("active", 1125, 1092, en) == "+33 (+3.0%) vs previous month"
+    assert report.pages.format_change("retention_rate", 0.413, 0.436, fi) == "−2,3 %-yks. edelliseen kuukauteen"
+    assert report.pages.format_change("revenue", 14381.56, 14123.78, en) == "+1.8% vs previous month"
+    assert report.pages.format_change("revenue", 10.0, None, en) == "no previous month to compare"
+    assert report.pages.format_headline("avg_purchase", 19.33, fi) == "19,33\u00a0€"

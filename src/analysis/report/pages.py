@@ -27,10 +27,11 @@ HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "re
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-#: How the landing page formats headline numbers: key -> "money" | "count" | "share" | "number".
+#: How the landing page formats headline numbers: key -> "money" (whole euros) | "money_cents" |
+#: "count" | "share" (0..1, changes in percentage points) | "number" (two decimals).
 KEY_FORMATS = {
     "registered": "count", "active": "count", "new": "count", "lost": "count", "returned": "count",
-    "revenue": "money", "avg_purchase": "money2", "purchase_frequency": "number",
+    "revenue": "money", "avg_purchase": "money_cents", "purchase_frequency": "number",
     "customer_equity": "money", "value_at_risk": "money", "n_at_risk": "count",
     "retention_rate": "share", "monthly_churn_rate": "share", "won_back_customers": "count",
     "active_to_lapsing_customers": "count", "a_revenue_share": "share", "experiments_concluded": "count",
@@ -159,7 +160,7 @@ def format_headline(key: str, value, tx: Text) -> str:
         return "–"
     if not isinstance(value, (int, float)):
         return str(value)
-    if kind == "money2":
+    if kind == "money_cents":
         return tx.money(value, 2)
     if kind == "money":
         return tx.money(value)
@@ -189,7 +190,10 @@ def format_change(key: str, value, previous, tx: Text) -> str:
         text = (fmt_money(diff, tx.language, signed=True) if kind.startswith("money")
                 else fmt_number(diff, tx.language, 0 if kind == "count" else 2, signed=True))
         return tx("change_vs_prev", change=text)
-    return tx("change_vs_prev", change=tx.pct(value / previous - 1, 1, signed=True))
+    relative = tx.pct(value / previous - 1, 1, signed=True)
+    if kind == "count":  # "+33 (+3.0%)": the number of customers and the rate both matter
+        relative = f"{fmt_number(value - previous, tx.language, 0, signed=True)} ({relative})"
+    return tx("change_vs_prev", change=relative)
 
 
 def biggest_movement(current: Mapping, previous: Mapping, spec: NotebookSpec, tx: Text) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from analysis.data import PII_COLUMNS as DATA_PII_COLUMNS
 from analysis.errors import KantaError
 
 
@@ -19,8 +20,8 @@ class PrivacyError(KantaError):
     exit_code = 1
 
 
-PII_COLUMNS = ("name", "first_name", "last_name", "full_name", "email", "e_mail", "phone", "phone_number", "mobile",
-               "address", "street_address")
+#: Columns of the customers table holding personal data: the data contract's list and common variants.
+PII_COLUMNS = frozenset(DATA_PII_COLUMNS) | {"full_name", "e_mail", "phone_number", "mobile"}
 _TAG_RE = re.compile(r"<[^>]*>")
 _DATA_URI_RE = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 _TOKEN_RE = re.compile(r"[\w@.+'-]+", re.UNICODE)

@@ -97,7 +97,7 @@ def test_landing_page_numbers_match_monthly_activity(month):
     landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
     assert f">{cur['active']:,}<" in landing
     change = cur["active"] / prev["active"] - 1
-    assert f"{100 * change:+.1f}% vs previous month" in landing
+    assert f"{cur['active'] - prev['active']:+d} ({100 * change:+.1f}%) vs previous month" in landing
 
 
 def test_experiment_that_ended_in_the_month_is_listed(month):

@@ -322,3 +322,17 @@ def test_landing_page_changes_read_naturally_in_both_languages():
     assert report.pages.format_change("revenue", 14381.56, 14123.78, en) == "+1.8% vs previous month"
     assert report.pages.format_change("revenue", 10.0, None, en) == "no previous month to compare"
     assert report.pages.format_headline("avg_purchase", 19.33, fi) == "19,33\u00a0€"
+
+
+def test_publishing_replaces_a_month_in_one_move(tmp_path):
+    from analysis.report.monthly import _publish
+
+    target, staged, scratch = tmp_path / "reports" / PERIOD, tmp_path / "staged", tmp_path / "scratch"
+    target.mkdir(parents=True)
+    (target / "old.html").write_text("old", encoding="utf-8")
+    staged.mkdir()
+    (staged / "index.html").write_text("new", encoding="utf-8")
+    scratch.mkdir()
+    _publish(staged, target, scratch)
+    assert sorted(p.name for p in target.iterdir()) == ["index.html"]
+    assert not staged.exists() and list(scratch.iterdir()) == []

@@ -318,7 +318,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]
         tasks.append(("key numbers", key_numbers))
         overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
-                       disable=quiet, leave=not quiet)
+                       disable=True if quiet else None, leave=not quiet)  # None: no bar in a log file
         try:
             results = run_jobs(tasks, jobs, overall)
         finally:

@@ -136,7 +136,8 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
     from papermill.exceptions import PapermillExecutionError
 
     check_parameters(path, parameters)
-    bar = {"desc": f"  {path.stem}", "position": position, "leave": False, "unit": "cell"} if progress else False
+    bar = ({"desc": f"  {path.stem}", "position": position, "leave": False, "unit": "cell", "disable": None}
+           if progress else False)  # disable=None: tqdm draws only on a terminal
     # The kernel inherits the environment: no GUI backend on servers (set for the process, since
     # notebooks may run in parallel threads and restoring it per run would race).
     os.environ["MPLBACKEND"] = "Agg"

@@ -1,7 +1,8 @@
 """Benchmark: the full monthly report on the default demo data (goal: under 120 s on 2 cores).
 
-Run ``.venv/bin/python benchmarks/bench_report.py [--data data/demo] [--period YYYY-MM]``; it builds the
-demo data when missing, renders into ``benchmarks/_work/reports`` and prints the time per notebook.
+Run ``.venv/bin/python benchmarks/bench_report.py [--data data/demo] [--period YYYY-MM] [--jobs N]``; it
+builds the demo data when missing, renders into ``benchmarks/_work/reports`` and prints the time per
+notebook (``--quick``: the committed sample instead, a smoke test).
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lang", default="en", choices=["en", "fi"])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "_work" / "reports"))
     ap.add_argument("--jobs", type=int, default=None, help="notebooks at the same time (default 2)")
+    ap.add_argument("--quick", action="store_true", help="smoke test on the committed 2,000-customer sample")
     args = ap.parse_args(argv)
 
-    data = Path(args.data)
+    data = ROOT / "data" / "sample" if args.quick else Path(args.data)
     t0 = time.perf_counter()
     report.ensure_demo_data(data)
     build_s = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from analysis import report
 from analysis.cli import main as kanta
 from analysis.data import load_source
 from analysis.errors import ParameterError
+from analysis.survival import churn_threshold
 from report_month import PERIOD, SAMPLE, rendered_month
 
 
@@ -81,8 +82,12 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", m["git_commit"])
     assert {"pandas", "papermill", "nbconvert", "lifetimes"} <= set(m["libraries"])
     nb = {n["name"]: n for n in m["notebooks"]}
+    n_days = churn_threshold(SAMPLE, "2026-10-31")
     assert nb["customer_base"]["parameters"] == {"source": "data/sample", "as_of": "2026-10-31", "language": "en",
-                                                 "inactivity_days": 180}
+                                                 "inactivity_days": n_days}
+    # one churn threshold for the whole month: "lost" on one page is "passive" on another
+    assert {nb[n]["parameters"]["inactivity_days"] for n in ("customer_base", "churn", "segments")} == {n_days}
+    assert m["headlines"]["churn"]["current"]["inactivity_days"] == n_days
     assert all(n["duration_s"] > 0 and n["started_at"] for n in m["notebooks"])
 
 
@@ -90,7 +95,8 @@ def test_landing_page_numbers_match_monthly_activity(month):
     from analysis.customers import monthly_activity
 
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
-    act = monthly_activity(SAMPLE, "2026-10-31", months=2).set_index("month")
+    act = monthly_activity(SAMPLE, "2026-10-31", months=2,
+                           inactivity_days=churn_threshold(SAMPLE, "2026-10-31")).set_index("month")
     cur, prev = m["headlines"]["customer_base"]["current"], m["headlines"]["customer_base"]["previous"]
     assert cur["active"] == act.loc["2026-10", "active"] and prev["active"] == act.loc["2026-09", "active"]
     assert cur["revenue"] == pytest.approx(act.loc["2026-10", "revenue"])
@@ -306,7 +312,8 @@ def test_key_numbers_show_count_and_relative_change_in_finnish():
 def test_base_headline_counts_like_monthly_activity(sample_source):
     from analysis.customers import monthly_activity
 
-    expected = monthly_activity(sample_source, "2026-09-30", months=1).iloc[-1]
+    expected = monthly_activity(sample_source, "2026-09-30", months=1,
+                                inactivity_days=churn_threshold(sample_source, "2026-09-30")).iloc[-1]
     got = report.base_headline(sample_source, "2026-09-30")
     assert (got["active"], got["new"], got["lost"], got["returned"]) == tuple(
         int(expected[k]) for k in ("active", "new", "lost", "returned"))

@@ -13,6 +13,7 @@ import pytest
 
 from analysis import segments as seg
 from analysis.errors import KantaError, ParameterError
+from analysis.survival import churn_threshold
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -452,7 +453,9 @@ def test_headline_is_json_numbers_with_stage_counts_that_add_up(sample_source):
     h = seg.headline(sample_source, "2026-10-31")
     assert json.loads(json.dumps(h)) == h
     assert all(isinstance(v, (int, float)) for v in h.values())
-    counts = seg.segment_customers(sample_source, "2026-10-31", with_clusters=False).counts("lifecycle_stage")
+    passive_days = churn_threshold(sample_source, "2026-10-31")  # the report's one threshold
+    counts = seg.segment_customers(sample_source, "2026-10-31", with_clusters=False,
+                                   passive_days=passive_days).counts("lifecycle_stage")
     assert {k: h[k] for k in ("prospect_customers", "lapsing_customers", "passive_customers")} == {
         "prospect_customers": counts["prospect"], "lapsing_customers": counts["lapsing"],
         "passive_customers": counts["passive"]}

@@ -377,3 +377,12 @@ def test_every_churn_string_exists_in_english_and_finnish_with_the_same_placehol
     for key, entry in strings.items():
         assert entry.get("en") and entry.get("fi"), key
         assert fields(entry["en"]) == fields(entry["fi"]), key
+
+
+def test_one_churn_threshold_for_every_page(sample_source):
+    from analysis.survival import churn_threshold, define_churn
+
+    assert churn_threshold(sample_source, "2026-10-31", 90) == 90
+    assert churn_threshold(sample_source, "2026-10-31") == define_churn(sample_source, "2026-10-31").inactivity_days
+    with pytest.raises(ParameterError):
+        churn_threshold(sample_source, "2026-10-31", 0)

@@ -797,9 +797,10 @@ def compare_retention(durations_a, events_a, durations_b, events_b, horizon_days
 
 # --- outcomes from data -----------------------------------------------------
 def _load(source_or_path, as_of=None):
-    from analysis.data import Source, load_source
+    from analysis.data import load_source
 
-    return source_or_path if isinstance(source_or_path, Source) else load_source(source_or_path, as_of=as_of)
+    # A Source loaded at another date is reloaded at as_of: outcomes must not see later purchases.
+    return load_source(source_or_path, as_of=as_of)
 
 
 def _check_windows(conversion_window_days: int, retention_window_days: int, pre_period_days: int) -> None:

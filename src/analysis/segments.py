@@ -1059,7 +1059,7 @@ def monthly_segments(source, as_of, with_clusters: bool = True, **params) -> Mon
     return MonthlySegments(current=cur, previous=prev)
 
 
-def headline(source, as_of, **params) -> dict:
+def headline(source, as_of, inactivity_days: int | None = None, **params) -> dict:
     """Key numbers for the monthly landing page (plain ints and floats, JSON-serialisable).
 
     Customers per lifecycle stage not shown elsewhere on the landing page
@@ -1074,11 +1074,15 @@ def headline(source, as_of, **params) -> dict:
     >>> headline("data/sample", "2026-10-31")["lapsing_customers"] >= 0  # doctest: +SKIP
     True
     """
+    if "passive_days" not in params:
+        from analysis.survival import churn_threshold
+
+        params["passive_days"] = churn_threshold(source, as_of, inactivity_days)
     m = monthly_segments(source, as_of, with_clusters=False, **params)
     counts = m.current.counts("lifecycle_stage")
     trans = m.transitions("lifecycle_stage")
     pyr = m.current.pyramid().set_index("abc_class")
-    # new / active / returned are on the landing page already (customer base, 180-day definition)
+    # new / active / returned are on the landing page already (customer base, same threshold)
     out = {f"{stage}_customers": int(counts[stage]) for stage in HEADLINE_STAGES}
     out["won_back_customers"] = int(trans.loc["passive"].drop("passive").sum())
     out["active_to_lapsing_customers"] = int(trans.loc["active", "lapsing"])
@@ -1117,8 +1121,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--value-basis", choices=["spend", "clv"], default="spend",
                    help="value that ranks the pyramid (default spend)")
     p.add_argument("--n-clusters", default="auto", help="number of behavioural clusters or 'auto' (default)")
-    p.add_argument("--passive-days", type=int, default=SegmentSettings.passive_days,
-                   help=f"churn threshold in days without purchase (default {SegmentSettings.passive_days})")
+    p.add_argument("--passive-days", type=int, default=None,
+                   help="churn threshold in days without purchase (default: data-driven, as the churn report)")
     p.add_argument("--language", choices=["en", "fi"], default="en", help="language of cluster names (default en)")
     p.add_argument("--previous-centroids", default=None,
                    help="last month's centroid file (from --centroids-out): keeps cluster numbers; "
@@ -1136,8 +1140,11 @@ def _cmd_segments(args) -> int:
         if path is not None and Path(path).suffix.lower() not in kinds:  # fail before the work, not after it
             raise ParameterError(f"{flag}: got {Path(path).name!r}, expected a file name ending in "
                                  f"{' or '.join(kinds)}.")
-    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters, passive_days=args.passive_days)
-    SegmentSettings.from_params(**params)
+    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters)
+    SegmentSettings.from_params(**params)  # bad settings fail before the data is read
+    from analysis.survival import churn_threshold
+
+    params["passive_days"] = churn_threshold(args.source, args.as_of, args.passive_days)
     if args.previous_centroids:
         path = Path(args.previous_centroids)
         if not path.is_file():

@@ -847,6 +847,22 @@ def define_churn(source_or_path, as_of=None, inactivity_days: int | None = None,
         median_gap_days=float(np.median(gaps)) if len(gaps) else float("nan"), n_gaps=int(len(gaps)))
 
 
+def churn_threshold(source_or_path, as_of=None, inactivity_days: int | None = None) -> int:
+    """The number of days without a purchase after which a customer counts as lost.
+
+    The one threshold behind "active", "lost" and "passive" on every page: ``inactivity_days``
+    when given, else the data-driven default of :func:`define_churn` at ``as_of``.
+
+    Example
+    -------
+    >>> churn_threshold("data/sample", "2026-10-31")  # doctest: +SKIP
+    150
+    """
+    if inactivity_days is not None:
+        return define_churn(source_or_path, as_of, inactivity_days, method="inactivity").inactivity_days
+    return define_churn(source_or_path, as_of, None, method="inactivity").inactivity_days
+
+
 def _customer_attributes(src, as_of) -> pd.DataFrame | None:
     if not src.has("customers"):
         return None

@@ -11,7 +11,7 @@ from analysis.i18n import Text, fmt_number
 from analysis.report.pages import month_label
 
 
-def headline(source, as_of, inactivity_days: int = 180) -> dict:
+def headline(source, as_of, inactivity_days: int | None = None) -> dict:
     """Key numbers of the customer base for the month ending on ``as_of``.
 
     Returns registered, active, new, lost and returned customers, revenue, average
@@ -23,9 +23,10 @@ def headline(source, as_of, inactivity_days: int = 180) -> dict:
     >>> headline("data/sample", "2026-10-31")["active"]  # doctest: +SKIP
     1125
     """
-    from analysis import customers
+    from analysis import customers, survival
 
-    row = customers.monthly_activity(source, as_of, months=1, inactivity_days=inactivity_days).iloc[-1]
+    days = survival.churn_threshold(source, as_of, inactivity_days)
+    row = customers.monthly_activity(source, as_of, months=1, inactivity_days=days).iloc[-1]
     out = {key: int(row[key]) for key in ("registered", "active", "new", "lost", "returned")}
     for key in ("revenue", "avg_purchase", "purchase_frequency"):
         out[key] = None if pd.isna(row[key]) else round(float(row[key]), 6)

@@ -221,6 +221,14 @@ def _publish(staged: Path, target: Path, scratch: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _shared_params(source, as_of, overrides: Mapping[str, object]) -> dict:
+    """Settings every page must share: one churn threshold for the month (data-driven unless given)."""
+    from analysis.survival import churn_threshold
+
+    given = overrides.get("inactivity_days")
+    return {"inactivity_days": churn_threshold(source, as_of, given)}
+
+
 def build_report(period: str | None = None, data: str | Path | None = None, out: str | Path = "reports",
                  language: str = "en", notebooks: str | Path | None = None, quiet: bool = False,
                  specs: Iterable[NotebookSpec] | None = None, jobs: int | None = None,
@@ -277,8 +285,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     if not specs:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
     base = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
-    all_params = notebook_params(specs, folder, base, parse_overrides(params) if not isinstance(params, Mapping)
-                                 else dict(params))
+    overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
+    all_params = notebook_params(specs, folder, base, overrides, shared=_shared_params(source, as_of, overrides))
     params_of = lambda s: all_params[s.name]  # noqa: E731
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", params_of(spec))

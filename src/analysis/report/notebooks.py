@@ -59,7 +59,7 @@ class NotebookSpec:
 
 #: The month's notebooks, in page order. A notebook is rendered when its file exists.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
-    NotebookSpec("customer_base", "analysis.report.customer_base:headline", {"inactivity_days": 180},
+    NotebookSpec("customer_base", "analysis.report.customer_base:headline", {},
                  ("active", "new", "lost", "returned", "revenue", "avg_purchase", "purchase_frequency")),
     NotebookSpec("clv", "analysis.clv:headline", {}, ("customer_equity", "value_at_risk", "n_at_risk")),
     NotebookSpec("churn", "analysis.survival:headline", {}, ("retention_rate", "monthly_churn_rate")),
@@ -201,14 +201,21 @@ def parse_overrides(items: Iterable[str]) -> dict[str, object]:
     return out
 
 
-def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, overrides: Mapping[str, object]) -> dict:
+def notebook_params(specs: list[NotebookSpec], folder: Path, base: Mapping, overrides: Mapping[str, object],
+                    shared: Mapping[str, object] | None = None) -> dict:
     """Parameters of every notebook: the required ones, the registry's, then the operator's overrides.
 
-    A plain override goes to every notebook that declares it; ``notebook.name`` to that notebook
-    only. A name no notebook declares is an error (papermill would only warn and run on).
+    ``shared`` values (the run's churn threshold) go to every notebook that declares them, so
+    all pages count "active" and "lost" alike. A plain override goes to every notebook that
+    declares it; ``notebook.name`` to that notebook only. A name no notebook declares is an
+    error (papermill would only warn and run on).
     """
     declared = {s.name: notebook_parameters(folder / f"{s.name}.ipynb") for s in specs}
     out = {s.name: {**base, **dict(s.params)} for s in specs}
+    for name, value in (shared or {}).items():
+        for n in out:
+            if name in declared[n]:
+                out[n][name] = value
     for key, value in overrides.items():
         nb, _, name = key.rpartition(".")
         if nb:

@@ -380,6 +380,7 @@ def test_every_churn_string_exists_in_english_and_finnish_with_the_same_placehol
 
 
 def test_one_churn_threshold_for_every_page(sample_source):
+    from analysis.errors import ParameterError
     from analysis.survival import churn_threshold, define_churn
 
     assert churn_threshold(sample_source, "2026-10-31", 90) == 90

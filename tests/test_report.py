@@ -343,3 +343,9 @@ def test_publishing_replaces_a_month_in_one_move(tmp_path):
     _publish(staged, target, scratch)
     assert sorted(p.name for p in target.iterdir()) == ["index.html"]
     assert not staged.exists() and list(scratch.iterdir()) == []
+
+
+def test_landing_page_states_the_one_churn_threshold(month):
+    landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
+    n = churn_threshold(SAMPLE, "2026-10-31")
+    assert f"within the last {n} days and counts as lost after {n} days" in landing

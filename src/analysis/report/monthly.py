@@ -286,7 +286,8 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
     base = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
-    all_params = notebook_params(specs, folder, base, overrides, shared=_shared_params(source, as_of, overrides))
+    shared = _shared_params(source, as_of, overrides)
+    all_params = notebook_params(specs, folder, base, overrides, shared=shared)
     params_of = lambda s: all_params[s.name]  # noqa: E731
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", params_of(spec))
@@ -361,7 +362,7 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         manifest = {
             "period": str(month), "as_of": str(as_of.date()), "previous_as_of": str(previous_as_of.date()),
             "language": language,
-            "parameters": {"period": str(month), "source": ctx.source_display, "language": language},
+            "parameters": {"period": str(month), "source": ctx.source_display, "language": language, **shared},
             **_manifest_common(ctx),
             "started_at": ctx.started.isoformat(),
             "duration_s": round(total_s, 3),

@@ -247,6 +247,9 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
     month = pd.Period(manifest["period"], freq="M")
     situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
     parts = [f"<p>{html.escape(situation)}</p>"]
+    days = manifest.get("parameters", {}).get("inactivity_days")
+    if days:
+        parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))}</p>")
     cards = {}
     by_name = {s.name: s for s in [*specs, EXPERIMENT]}
     for name, pair in manifest["headlines"].items():

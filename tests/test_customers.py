@@ -31,13 +31,16 @@ def test_rfm_columns_equal_lifetimes_on_cdnow(cdnow_dir, freq, mult):
         np.testing.assert_allclose(ours[col].to_numpy(), theirs[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col)
 
 
-def test_calibration_holdout_equals_lifetimes_on_cdnow(cdnow_dir):
+@pytest.mark.parametrize("freq", ["D", "W"])
+def test_calibration_holdout_equals_lifetimes_on_cdnow(cdnow_dir, freq):
     tx = cdnow_transactions("sample")
     tx["timestamp"] = pd.to_datetime(tx["timestamp"])
     theirs = calibration_and_holdout_data(tx, "customer_id", "timestamp", calibration_period_end="1997-09-30",
-                                          observation_period_end="1998-06-30", freq="D",
+                                          observation_period_end="1998-06-30", freq=freq,
                                           monetary_value_col="amount").sort_index()
-    ours = calibration_holdout(cdnow_dir, "1997-09-30", "1998-06-30").set_index("customer_id").loc[theirs.index]
+    ours = calibration_holdout(cdnow_dir, "1997-09-30", "1998-06-30", freq=freq).set_index("customer_id")
+    assert len(ours) == len(theirs)
+    ours = ours.loc[theirs.index]
     for col in ("frequency_cal", "recency_cal", "T_cal", "monetary_value_cal", "frequency_holdout",
                 "monetary_value_holdout", "duration_holdout"):
         np.testing.assert_allclose(ours[col].to_numpy(), theirs[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col)

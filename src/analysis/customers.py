@@ -22,7 +22,6 @@ DIALECTS = {
         "to_date": "CAST({x} AS DATE)",
         "arg_min": "arg_min({v}, {k})",
         "mode": "mode({x})",
-        "materialized": "MATERIALIZED ",
     },
     "spark": {
         "days_between": "datediff({b}, {a})",
@@ -31,7 +30,6 @@ DIALECTS = {
         "to_date": "to_date({x})",
         "arg_min": "min_by({v}, {k})",
         "mode": "mode({x})",
-        "materialized": "",
     },
 }
 
@@ -107,11 +105,13 @@ def rfm_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "
 def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
                        categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
-                       include_prospects: bool = False) -> str:
+                       include_prospects: bool = False, table: str = "transactions") -> str:
     """The whole customer table as one SQL query (see :func:`customer_table`).
 
-    The transactions are scanned once into customer-days; everything else is
-    aggregated from those, so the cost is one pass over the log plus small groups.
+    The transactions are scanned once into customer-days and those are aggregated once per
+    customer (with daily units the RFM columns come out of that same aggregate; weekly units
+    group the days into weeks first). ``customer_id`` is cast to text once per customer at
+    the end, so ``table`` may key rows by integer IDs.
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
@@ -143,33 +143,46 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         where = f"WHERE c.signup_date <= {as_of_d} OR b.customer_id IS NOT NULL"
     else:
         base_from, where = "buyers b LEFT JOIN customers c USING (customer_id)", ""
-    mat = DIALECTS[dialect]["materialized"]
-    return f"""
-        WITH days AS {mat}(
-            SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
-                   SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines{ch_day}{cat_day}
-            FROM transactions WHERE {day} <= {as_of_d}
-            GROUP BY customer_id, {day}),
-        pdays AS {mat}(
-            SELECT *, CASE WHEN net_amount > 0 OR (net_amount = 0 AND n_refund_lines = 0) THEN 1 ELSE 0 END
-                      AS is_purchase
-            FROM days),
+    daily = freq == "D"
+    if daily:  # the RFM columns come out of the per-customer aggregate itself
+        rfm_cte = ""
+        rfm_cols = f"""CAST(a.n_purchases - 1 AS DOUBLE) AS frequency,
+                   {between('a.first_purchase', 'a.last_purchase')} / {float(unit)} AS recency,
+                   {between('a.first_purchase', as_of_d)} / {float(unit)} AS T,
+                   CASE WHEN a.n_purchases > 1 THEN (a.purchase_amount - a.first_value) / (a.n_purchases - 1)
+                        ELSE 0.0 END AS monetary_value"""
+        rfm_join = ""
+    else:
+        rfm_cte = f"""
         periods AS (
             SELECT customer_id, {_period_sql(freq, dialect)} AS period, SUM(net_amount) AS value
             FROM pdays WHERE is_purchase = 1 GROUP BY customer_id, {_period_sql(freq, dialect)}),
-        rfm AS ({_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}),
+        rfm AS ({_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}),"""
+        rfm_cols = "r.frequency, r.recency, r.T, r.monetary_value"
+        rfm_join = "JOIN rfm r ON r.customer_id = a.customer_id"
+    first_value = _f(dialect, "arg_min", v="CASE WHEN is_purchase = 1 THEN net_amount END",
+                     k="CASE WHEN is_purchase = 1 THEN day END")
+    return f"""
+        WITH pdays AS (
+            SELECT *, CASE WHEN net_amount > 0 OR (net_amount = 0 AND n_refund_lines = 0) THEN 1 ELSE 0 END
+                      AS is_purchase
+            FROM (SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+                         SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines{ch_day}{cat_day}
+                  FROM {table} WHERE {day} <= {as_of_d}
+                  GROUP BY customer_id, {day}) AS days),{rfm_cte}
         agg AS (
             SELECT customer_id, SUM(n_lines) AS n_transactions, SUM(net_amount) AS total_spend,
                    SUM(is_purchase) AS n_purchases,
                    SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END) AS purchase_amount,
                    MIN(CASE WHEN is_purchase = 1 THEN day END) AS first_purchase,
                    MAX(CASE WHEN is_purchase = 1 THEN day END) AS last_purchase,
+                   {first_value} AS first_value,
                    SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
                    SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
                    {ch_agg}{cat_agg}
             FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),
         buyers AS (
-            SELECT a.customer_id, r.frequency, r.recency, r.T, r.monetary_value,
+            SELECT CAST(a.customer_id AS VARCHAR) AS customer_id, {rfm_cols},
                    a.n_purchases, a.n_transactions, a.total_spend, a.first_purchase, a.last_purchase,
                    {between('a.last_purchase', as_of_d)} AS days_since_last_purchase,
                    a.purchase_amount / a.n_purchases AS avg_purchase,
@@ -181,7 +194,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                         THEN (a.spend_last_90d - a.spend_prev_90d) / (ABS(a.spend_last_90d) + ABS(a.spend_prev_90d))
                         ELSE 0.0 END AS spend_trend,
                    {n_cat} AS n_categories, {main_ch} AS main_channel, {online_sql} AS online_share{shares}
-            FROM agg a JOIN rfm r ON r.customer_id = a.customer_id)
+            FROM agg a {rfm_join})
         SELECT customer_id, b.frequency, b.recency, b.T, b.monetary_value,
                COALESCE(b.n_purchases, 0) AS n_purchases, COALESCE(b.n_transactions, 0) AS n_transactions,
                COALESCE(b.total_spend, 0.0) AS total_spend, b.first_purchase, b.last_purchase,
@@ -258,7 +271,7 @@ def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
                              "load the source with the later date.")
     cats, chans = _levels(src, "category"), _levels(src, "channel")
     sql = customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
-                             customer_columns(src), cats, chans, include_prospects)
+                             customer_columns(src), cats, chans, include_prospects, table="transactions_keyed")
     df = src.sql(sql)
     for c in ("first_purchase", "last_purchase", "signup_date"):
         df[c] = pd.to_datetime(df[c])
@@ -285,29 +298,43 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
         raise ParameterError(f"holdout_end: {hold.date()} is after the source's as_of {src.as_of.date()}.")
     unit = FREQ_DAYS[freq] * freq_multiplier
     cal_d, hold_d = (f"DATE {_lit(x.strftime('%Y-%m-%d'))}" for x in (cal, hold))
+    lo = f"AND day >= DATE {_lit(parse_date(start, 'start').strftime('%Y-%m-%d'))}" if start is not None else ""
+    period = _period_sql(freq, "duckdb")
+    # Daily periods are the purchase days themselves; weekly ones group them first. As in
+    # lifetimes, days up to calibration_end are calibration and later days holdout, even when a
+    # week straddles the cut.
+    in_cal = f"day <= {cal_d}"
+    where = f"WHERE is_purchase = 1 AND day <= {hold_d} {lo}"
+    periods = (f"SELECT customer_id, day AS period, {in_cal} AS in_cal, net_amount AS value, n_lines FROM pdays {where}"
+               if freq == "D" else
+               f"SELECT customer_id, {period} AS period, {in_cal} AS in_cal, SUM(net_amount) AS value, "
+               f"SUM(n_lines) AS n_lines FROM pdays {where} GROUP BY customer_id, {period}, {in_cal}")
+    cal_p, hold_p = "in_cal", "NOT in_cal"
     sql = f"""
-        WITH cal AS ({rfm_sql(cal, freq, freq_multiplier, start=start)}),
-        pdays AS ({purchase_days_sql()}),
-        hold AS (
-            SELECT customer_id, {_period_sql(freq, 'duckdb')} AS period, SUM(net_amount) AS value
-            FROM pdays WHERE is_purchase = 1 AND day > {cal_d} AND day <= {hold_d}
-            GROUP BY customer_id, {_period_sql(freq, 'duckdb')}),
-        -- lifetimes averages the holdout value per transaction line, not per period
-        hold_lines AS (
-            SELECT t.customer_id, AVG(t.amount) AS monetary_value_holdout
-            FROM transactions t JOIN pdays p
-              ON p.customer_id = t.customer_id AND p.day = CAST(t.timestamp AS DATE) AND p.is_purchase = 1
-            WHERE p.day > {cal_d} AND p.day <= {hold_d} GROUP BY t.customer_id),
-        hold_agg AS (SELECT customer_id, CAST(COUNT(*) AS DOUBLE) AS frequency_holdout,
-                            l.monetary_value_holdout FROM hold JOIN hold_lines l USING (customer_id)
-                     GROUP BY customer_id, l.monetary_value_holdout)
-        SELECT customer_id, c.frequency AS frequency_cal, c.recency AS recency_cal, c.T AS T_cal,
-               c.monetary_value AS monetary_value_cal,
-               COALESCE(h.frequency_holdout, 0.0) AS frequency_holdout,
-               COALESCE(h.monetary_value_holdout, 0.0) AS monetary_value_holdout,
+        WITH pdays AS ({purchase_days_sql(table='transactions_keyed')}),
+        periods AS ({periods}),
+        agg AS (
+            SELECT customer_id,
+                   COUNT(*) FILTER (WHERE {cal_p}) AS n_cal,
+                   MIN(period) FILTER (WHERE {cal_p}) AS first_cal,
+                   MAX(period) FILTER (WHERE {cal_p}) AS last_cal,
+                   SUM(value) FILTER (WHERE {cal_p}) AS value_cal,
+                   arg_min(value, period) FILTER (WHERE {cal_p}) AS first_value,
+                   COUNT(*) FILTER (WHERE {hold_p}) AS n_hold,
+                   SUM(value) FILTER (WHERE {hold_p}) AS value_hold,
+                   SUM(n_lines) FILTER (WHERE {hold_p}) AS lines_hold
+            FROM periods GROUP BY customer_id HAVING COUNT(*) FILTER (WHERE {cal_p}) > 0)
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+               CAST(n_cal - 1 AS DOUBLE) AS frequency_cal,
+               date_diff('day', first_cal, last_cal) / {float(unit)} AS recency_cal,
+               date_diff('day', first_cal, {_period_sql(freq, 'duckdb', cal_d)}) / {float(unit)} AS T_cal,
+               CASE WHEN n_cal > 1 THEN (value_cal - first_value) / (n_cal - 1) ELSE 0.0 END AS monetary_value_cal,
+               CAST(n_hold AS DOUBLE) AS frequency_holdout,
+               -- lifetimes averages the holdout value per transaction line, not per period
+               COALESCE(value_hold / NULLIF(lines_hold, 0), 0.0) AS monetary_value_holdout,
                date_diff('day', {_period_sql(freq, 'duckdb', cal_d)}, {_period_sql(freq, 'duckdb', hold_d)})
                    / {float(unit)} AS duration_holdout
-        FROM cal c LEFT JOIN hold_agg h USING (customer_id)
+        FROM agg
         ORDER BY customer_id"""
     return src.sql(sql)
 

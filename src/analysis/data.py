@@ -376,16 +376,24 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
 
     opt = {c: (f"CAST({_q(c)} AS VARCHAR)" if c in cols else "CAST(NULL AS VARCHAR)")
            for c in ("transaction_id", "channel", "category")}
+    # customer_id keeps its stored type in the *_keyed views: grouping 100M integer IDs is much
+    # cheaper than grouping their text form, so big aggregations cast once per customer at the end.
+    integer = cols["customer_id"].upper() in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+                                              "UINTEGER", "UBIGINT", "HUGEINT")
+    key = "customer_id" if integer else "CAST(customer_id AS VARCHAR)"
     con.execute(f"""
-        CREATE VIEW transactions_all AS
-        SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+        CREATE VIEW transactions_keyed_all AS
+        SELECT {key} AS customer_id,
                CAST(timestamp AS TIMESTAMP) AS timestamp,
                CAST(amount AS DOUBLE) AS amount,
                {opt['transaction_id']} AS transaction_id,
                lower(trim({opt['channel']})) AS channel,
                lower(trim({opt['category']})) AS category
         FROM raw_transactions""")
-    con.execute(f"CREATE VIEW transactions AS SELECT * FROM transactions_all WHERE timestamp < TIMESTAMP {_lit(end)}")
+    con.execute("CREATE VIEW transactions_all AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+                "* EXCLUDE (customer_id) FROM transactions_keyed_all")
+    for view, base in (("transactions", "transactions_all"), ("transactions_keyed", "transactions_keyed_all")):
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {base} WHERE timestamp < TIMESTAMP {_lit(end)}")
 
     src = Source(path, con, tables, as_of_ts)
     q = src.quality

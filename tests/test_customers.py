@@ -121,3 +121,18 @@ def test_monthly_counts_match_a_hand_count(tmp_path):
 def test_bad_frequency_is_a_parameter_error(sample_source):
     with pytest.raises(ParameterError, match="freq"):
         customer_table(sample_source, "2026-10-31", freq="M")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_written_table_equals_the_dataframe(sample_source, tmp_path, suffix):
+    from analysis.customers import write_customer_table
+
+    out = tmp_path / f"table{suffix}"
+    n = write_customer_table(sample_source, "2026-10-31", out)
+    written = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    frame = customer_table(sample_source, "2026-10-31")
+    assert n == len(frame) == len(written)
+    assert list(written.columns) == list(frame.columns)
+    for col in ("frequency", "recency", "T", "monetary_value", "total_spend"):
+        np.testing.assert_allclose(written[col], frame[col])
+    assert not list(tmp_path.glob(".*tmp*"))

@@ -161,3 +161,13 @@ def test_sample_is_valid(sample_source):
 def test_ragged_csv_row(tmp_path):
     msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,2024-01-02,2,extra\n"))
     assert msg.startswith("transactions: transactions.csv could not be read as CSV (line 3)")
+
+
+def test_typed_parquet_still_gets_null_and_text_checks(tmp_path):
+    ok = pd.DataFrame({"customer_id": [1, 2], "timestamp": pd.to_datetime(["2024-01-01", None]), "amount": [1.0, 2.0]})
+    ok.to_parquet(tmp_path / "transactions.parquet")
+    msg = error_of(tmp_path)
+    assert msg.startswith("transactions.timestamp: 1 rows are not dates") and "row 2" in msg
+    text_amount = ok.assign(timestamp=pd.to_datetime(["2024-01-01", "2024-01-02"]), amount=["1.5", "kaksi"])
+    text_amount.to_parquet(tmp_path / "transactions.parquet")
+    assert "row 2: 'kaksi'" in error_of(tmp_path)

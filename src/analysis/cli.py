@@ -38,10 +38,11 @@ def _cmd_validate(args) -> int:
 def _cmd_customers(args) -> int:
     from analysis import customers, data
 
-    src = data.load_source(args.source, as_of=args.as_of)
-    table = customers.customer_table(src, as_of=args.as_of, freq=args.freq, include_prospects=args.include_prospects)
-    data.write_table(table, args.out)
-    print(f"{len(table)} customers -> {args.out}")
+    data.check_output_path(args.out)  # before the work, not after it
+    src = data.load_source(args.source, as_of=args.as_of, memory_limit=args.memory_limit)
+    n = customers.write_customer_table(src, args.as_of, args.out, freq=args.freq,
+                                       include_prospects=args.include_prospects)
+    print(f"{n} customers -> {args.out}")
     return 0
 
 
@@ -64,6 +65,7 @@ def _register_foundation(sub) -> None:
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--freq", choices=["D", "W"], default="D", help="time unit of frequency/recency/T (default D)")
     p.add_argument("--include-prospects", action="store_true", help="also list registered customers who never bought")
+    p.add_argument("--memory-limit", default=None, help="DuckDB memory limit for very large logs, e.g. 3GB")
     p.set_defaults(func=_cmd_customers)
 
 

@@ -263,6 +263,14 @@ def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
     -------
     >>> table = customer_table("data/sample", as_of="2026-10-31")  # doctest: +SKIP
     """
+    src, sql = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
+    df = src.sql(sql)
+    for c in ("first_purchase", "last_purchase", "signup_date"):
+        df[c] = pd.to_datetime(df[c])
+    return df
+
+
+def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects) -> tuple[Source, str]:
     _check_freq(freq, freq_multiplier)
     as_of = parse_date(as_of)
     src = _source(source, as_of)
@@ -270,12 +278,35 @@ def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
         raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
                              "load the source with the later date.")
     cats, chans = _levels(src, "category"), _levels(src, "channel")
-    sql = customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
-                             customer_columns(src), cats, chans, include_prospects, table="transactions_keyed")
-    df = src.sql(sql)
-    for c in ("first_purchase", "last_purchase", "signup_date"):
-        df[c] = pd.to_datetime(df[c])
-    return df
+    return src, customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
+                                   customer_columns(src), cats, chans, include_prospects, table="transactions_keyed")
+
+
+def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: float = 1,
+                         include_prospects: bool = False) -> int:
+    """Write the customer table straight from DuckDB to ``out`` (.parquet or .csv); return its row count.
+
+    Nothing passes through pandas, so a base of tens of millions of customers is written within
+    DuckDB's memory limit. The file appears only when complete (temp file, then rename).
+    """
+    import os
+    from pathlib import Path
+
+    from analysis.data import check_output_path
+
+    out = check_output_path(out)
+    src, sql = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
+    fmt = "(FORMAT PARQUET)" if out.suffix.lower() == ".parquet" else "(FORMAT CSV, HEADER)"
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        src.con.execute(f"COPY ({sql}) TO {_lit(str(tmp))} {fmt}")
+        n = src.con.execute(f"SELECT count(*) FROM {'read_parquet' if 'PARQUET' in fmt else 'read_csv'}"
+                            f"({_lit(str(tmp))})").fetchone()[0]
+        os.replace(tmp, out)
+    finally:
+        if Path(tmp).exists():
+            Path(tmp).unlink()
+    return int(n)
 
 
 def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", freq_multiplier: float = 1,

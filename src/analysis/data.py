@@ -27,6 +27,8 @@ REQUIRED = {
 # Columns that identify a person: never carried into the customer table or reports.
 PII_COLUMNS = ("name", "first_name", "last_name", "email", "phone", "address", "street_address", "ssn", "birth_date")
 _SHOW_ROWS = 3  # offending rows named in a message
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+            "FLOAT", "DOUBLE", "REAL", "DECIMAL")
 
 
 def parse_date(value, what: str = "as_of") -> pd.Timestamp:
@@ -277,16 +279,24 @@ class _Validator:
             raise DataError(f"{name}: the table is empty (expected at least one row).")
         return cols
 
+    def type_of(self, name: str, col: str) -> str:
+        return self.columns(name)[col].upper()
+
     def not_null(self, name: str, col: str) -> None:
         c = _q(col)
-        n, rows = self.offending(name, f"{c} IS NULL OR trim(CAST({c} AS VARCHAR)) = ''", c)
+        blank = f" OR trim({c}) = ''" if self.type_of(name, col) == "VARCHAR" else ""  # typed columns: NULL only
+        n, rows = self.offending(name, f"{c} IS NULL{blank}", c)
         if n:
             where = ", ".join(f"{self.label(name)} {r[0]}" for r in rows)
             raise DataError(f"{name}.{col}: {n} rows have no value, e.g. {where}; expected a value in every row.")
 
     def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False) -> None:
         c = _q(col)
-        cond = f"TRY_CAST({c} AS {target}) IS NULL AND {c} IS NOT NULL"
+        have = self.type_of(name, col)
+        already = (have == target or (target == "TIMESTAMP" and have.startswith(("TIMESTAMP", "DATE")))
+                   or (target == "DOUBLE" and have.split("(")[0] in _NUMERIC) or (target == "DATE" and have == "DATE"))
+        # A Parquet or DuckDB column of the right type cannot hold unparsable values: skip the casts.
+        cond = "FALSE" if already else f"TRY_CAST({c} AS {target}) IS NULL AND {c} IS NOT NULL"
         if not allow_null:
             cond = f"({cond}) OR {c} IS NULL"
         n, rows = self.offending(name, cond, c)
@@ -404,7 +414,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
                count(*) FILTER (WHERE amount < 0 AND timestamp < TIMESTAMP {_lit(end)}),
                coalesce(sum(amount) FILTER (WHERE amount < 0 AND timestamp < TIMESTAMP {_lit(end)}), 0),
                min(CAST(timestamp AS DATE)), max(CAST(timestamp AS DATE) ) FILTER (WHERE timestamp < TIMESTAMP {_lit(end)})
-        FROM transactions_all""").fetchone()
+        FROM transactions_keyed_all""").fetchone()
     q.update(transactions=stats[0], future_rows_excluded=stats[1], buyers=stats[2], refund_rows=stats[3],
              refund_amount=round(float(stats[4]), 2), first_day=str(stats[5]), last_day=str(stats[6]))
     if stats[0] == 0:
@@ -415,7 +425,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     if stats[3]:
         src.notes.append(f"{stats[3]:,} refund rows (negative amounts, {abs(stats[4]):,.2f} in total) are netted "
                          "per customer and day.")
-    dup_days = con.execute("""SELECT count(*) FROM (SELECT customer_id, timestamp, amount FROM transactions
+    dup_days = con.execute("""SELECT count(*) FROM (SELECT customer_id, timestamp, amount FROM transactions_keyed
                               GROUP BY ALL HAVING count(*) > 1)""").fetchone()[0]
     q["possible_duplicate_rows"] = int(dup_days)
     if dup_days:
@@ -504,17 +514,23 @@ def _assignments(v: _Validator, src: Source) -> None:
 
 
 # --- writing outputs ------------------------------------------------------------
+def check_output_path(out) -> Path:
+    """An output file name ending in .csv or .parquet, in a folder that exists."""
+    out = Path(out)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .csv or .parquet.")
+    if not out.parent.exists():
+        raise ParameterError(f"--out: folder {out.parent} does not exist.")
+    return out
+
+
 def write_table(df: pd.DataFrame, out) -> Path:
     """Write a table to ``.csv`` or ``.parquet`` atomically (temp file, then rename).
 
     Parquet timestamps are stored in microseconds so that Spark can read them.
     """
-    out = Path(out)
+    out = check_output_path(out)
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .csv or .parquet.")
-    if not out.parent.exists():
-        raise ParameterError(f"--out: folder {out.parent} does not exist.")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if suffix == ".csv":

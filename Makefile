@@ -9,7 +9,7 @@ SAMPLE := data/sample
 PERIOD ?=
 LANG_REPORT ?= en
 
-.PHONY: report test lab venv demo-data sample-data notebooks browser benchmark clean
+.PHONY: report test lab venv demo-data sample-data notebooks browser benchmark spark-check clean
 
 # The venv is rebuilt when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -50,6 +50,11 @@ notebooks: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The customer-table SQL on Spark gives the same table as on DuckDB (needs Java; installs the spark extra).
+spark-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	$(BIN)/python benchmarks/spark_check.py $(SAMPLE)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

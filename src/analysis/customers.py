@@ -22,6 +22,7 @@ DIALECTS = {
         "to_date": "CAST({x} AS DATE)",
         "arg_min": "arg_min({v}, {k})",
         "mode": "mode({x})",
+        "text": "VARCHAR",
     },
     "spark": {
         "days_between": "datediff({b}, {a})",
@@ -30,6 +31,7 @@ DIALECTS = {
         "to_date": "to_date({x})",
         "arg_min": "min_by({v}, {k})",
         "mode": "mode({x})",
+        "text": "STRING",
     },
 }
 
@@ -114,6 +116,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     the end, so ``table`` may key rows by integer IDs.
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
+    text = DIALECTS[dialect]["text"]
     as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
     d90 = _f(dialect, "date_add", d=as_of_d, n=-90)
     d180 = _f(dialect, "date_add", d=as_of_d, n=-180)
@@ -126,7 +129,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     cat_agg = "".join(f", SUM(cat_{i}) AS cat_{i}" for i in range(len(categories)))
     n_cat = " + ".join(f"CASE WHEN a.cat_{i} > 0 THEN 1 ELSE 0 END" for i in range(len(categories))) or "0"
     # main channel: the most used one, ties broken by the order of `channels` (alphabetical)
-    main_ch = "CAST(NULL AS VARCHAR)"
+    main_ch = f"CAST(NULL AS {text})"
     if channels:
         best = " , ".join(f"a.ch_{i}" for i in range(len(channels)))
         main_ch = "CASE " + " ".join(
@@ -182,7 +185,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                    {ch_agg}{cat_agg}
             FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),
         buyers AS (
-            SELECT CAST(a.customer_id AS VARCHAR) AS customer_id, {rfm_cols},
+            SELECT CAST(a.customer_id AS {text}) AS customer_id, {rfm_cols},
                    a.n_purchases, a.n_transactions, a.total_spend, a.first_purchase, a.last_purchase,
                    {between('a.last_purchase', as_of_d)} AS days_since_last_purchase,
                    a.purchase_amount / a.n_purchases AS avg_purchase,

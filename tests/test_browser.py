@@ -30,7 +30,8 @@ def month(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser installs it)")
+        # A missing browser must not turn the check green: `make test` installs it first.
+        pytest.fail("Debian's chromium is not installed: run `make browser` (or apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -1512,8 +1512,8 @@ def _render(tx, key: str, values: dict) -> str:
 
 
 def _p_text(p: float, language: str) -> str:
-    """A p-value with two significant digits (0.14, 8.8e-05), decimal comma in Finnish."""
-    text = f"{p:.2g}"
+    """A p-value with two significant digits (0.14, 0.0088; "< 0.001" below that), decimal comma in Finnish."""
+    text = "< 0.001" if p < 0.001 else f"{p:.2g}"
     return text.replace(".", ",") if language == "fi" else text
 
 
@@ -1732,8 +1732,16 @@ def headline(source_or_path, as_of, conversion_window_days: int = 30, retention_
 
 
 def _cmd_experiment(args) -> int:
+    from pathlib import Path
+
     from analysis.data import load_source
 
+    if args.out:  # before the work, not after it (and before anything is printed)
+        out = Path(args.out)
+        if out.suffix.lower() != ".json":
+            raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .json.")
+        if not out.parent.is_dir():
+            raise ParameterError(f"--out: folder {out.parent} does not exist.")
     src = load_source(args.source, as_of=args.as_of)
     if not args.id:
         ids = experiment_ids(src)
@@ -1753,11 +1761,6 @@ def _cmd_experiment(args) -> int:
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print(rep.summary().round(4).to_string())
     if args.out:
-        from pathlib import Path
-
-        out = Path(args.out)
-        if not out.parent.exists():
-            raise ParameterError(f"--out: folder {out.parent} does not exist.")
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(json.dumps(rep.to_dict(args.language), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(out)

@@ -79,6 +79,7 @@ def fmt_number(x, language: str = "en", decimals: int = 0, signed: bool = False)
     """Format a number: ``1,234.5`` in English, ``1 234,5`` in Finnish."""
     if _is_missing(x):
         return "–"
+    x = 0.0 if round(x, decimals) == 0 else x  # no "-0.00"
     s = f"{x:+,.{decimals}f}" if signed else f"{x:,.{decimals}f}"
     if language == "fi":
         s = s.replace(",", NBSP).replace(".", ",").replace("-", "−")

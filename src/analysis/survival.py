@@ -220,8 +220,8 @@ class GroupSurvival:
         best = summ.loc[summ["survival_12m"].idxmax()]
         worst = summ.loc[summ["survival_12m"].idxmin()]
         text = tx("logrank_difference", group_by=group_by, k=groups, p=ptxt,
-                  best=best["group"], best_s=tx.pct(best["survival_12m"], 0),
-                  worst=worst["group"], worst_s=tx.pct(worst["survival_12m"], 0))
+                  best=_value_label(best["group"], tx), best_s=tx.pct(best["survival_12m"], 0),
+                  worst=_value_label(worst["group"], tx), worst_s=tx.pct(worst["survival_12m"], 0))
         n_sig = len(self.significant_pairs())
         return text + " " + tx("logrank_pairs", n_sig=n_sig, n_pairs=len(self.pairwise))
 
@@ -600,7 +600,7 @@ def plot_survival(result, ax=None, *, language: str = "en", bands: bool = True, 
     for km in curves:
         s = km.survival
         months = s["time"].to_numpy() * km.unit_days / DAYS_PER_MONTH
-        line, = ax.step(months, s["survival"], where="post", label=f"{km.label} (n={km.n})")
+        line, = ax.step(months, s["survival"], where="post", label=f"{_value_label(km.label, tx)} (n={km.n})")
         if bands:
             ax.fill_between(months, s["lower"], s["upper"], step="post", alpha=0.15, color=line.get_color())
     ax.set_xlabel(tx("axis_months"))
@@ -1299,8 +1299,11 @@ def headline(source_or_path, as_of, inactivity_days: int | None = None, **params
 
 
 def _cmd_churn(args) -> int:
-    from analysis.data import write_table
+    from analysis.data import check_output_path, write_table
 
+    check_output_path(args.out)  # before the work, not after it
+    if args.top is not None and args.top < 1:
+        raise ParameterError(f"--top: got {args.top}, expected a whole number of customers >= 1.")
     src = _source(args.source, args.as_of)
     as_of = _as_of(src, args.as_of)
     days = purchase_days(src, as_of)
@@ -1404,7 +1407,7 @@ def survival_table(results: Sequence[KaplanMeierResult], language: str = "en") -
     tx = Text("churn", language)
     rows = []
     for km in results:
-        row = {tx("col_group"): tx("all_customers") if km.label == "all" else km.label, tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
+        row = {tx("col_group"): _value_label(km.label, tx), tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
                tx("col_median_months"): (tx.number(km.median * km.unit_days / DAYS_PER_MONTH, 1)
                                          if np.isfinite(km.median) else tx("not_reached"))}
         for m, s in km.survival_at_months().items():
@@ -1433,8 +1436,15 @@ def attribute_label(name: str, language: str = "en") -> str:
     return tx(f"attr_{name}") if tx.has(f"attr_{name}") else name
 
 
+def _value_label(value, tx) -> str:
+    """A group value in the report's language (strings/churn.json ``level_<value>``, "all" -> all customers)."""
+    if value == "all":
+        return tx("all_customers")
+    return tx(f"level_{value}") if tx.has(f"level_{value}") else str(value)
+
+
 def _level_label(attr: str, level: str, tx, language: str) -> str:
-    level = {"True": tx("yes"), "False": tx("no"), "(missing)": tx("missing")}.get(level, level)
+    level = {"True": tx("yes"), "False": tx("no"), "(missing)": tx("missing")}.get(level, _value_label(level, tx))
     return tx("attr_level", attr=attribute_label(attr, language), level=level)
 
 

@@ -1001,9 +1001,9 @@ def _cmd_clv(args) -> int:
         raise ParameterError(f"--out: got {out!r}, expected a file name ending in .csv or .parquet.")
     if params_out and not params_out.endswith(".json"):
         raise ParameterError(f"--params-out: got {params_out!r}, expected a file name ending in .json.")
-    for p in filter(None, (out, params_out)):
-        if not Path(p).resolve().parent.is_dir():
-            raise ParameterError(f"output {p!r}: the directory does not exist.")
+    for flag, p in (("--out", out), ("--params-out", params_out)):
+        if p and not Path(p).resolve().parent.is_dir():
+            raise ParameterError(f"{flag}: folder {Path(p).parent} does not exist.")
     check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
     from analysis import data
 

@@ -31,12 +31,22 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
             "FLOAT", "DOUBLE", "REAL", "DECIMAL")
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
 def parse_date(value, what: str = "as_of") -> pd.Timestamp:
-    """A date parameter as a midnight Timestamp; a clear ParameterError otherwise."""
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    """A date parameter as a midnight Timestamp; a clear ParameterError otherwise.
+
+    Text must be an ISO date (``2026-10-31``, optionally with a time): ``01.02.2026`` would
+    silently become 2 January and ``today`` would read the clock.
+    """
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
         ts = pd.NaT
+    else:
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            ts = pd.NaT
     if ts is pd.NaT or pd.isna(ts):
         raise ParameterError(f"{what}: got {value!r}, expected a date like 2026-10-31.")
     return ts.normalize()
@@ -362,7 +372,11 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
         config["memory_limit"] = memory_limit
     if threads:
         config["threads"] = threads
-    con = duckdb.connect(":memory:", config=config)
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except duckdb.Error:
+        raise ParameterError(f"memory_limit: got {memory_limit!r}, expected a size like 3GB." if memory_limit else
+                             f"threads: got {threads!r}, expected a whole number >= 1.") from None
     try:
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses to change the setting at all

@@ -311,6 +311,12 @@ def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str |
     fmt = fmt or "parquet"
     if fmt not in ("csv", "parquet"):
         raise ParameterError(f"--format: got {fmt!r}, expected csv or parquet.")
+    # an existing --out is replaced: only when it is an earlier demo-data folder (never a file or other work)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "truth.json").is_file())):
+        raise ParameterError(f"--out: {out} exists and is not a demo-data folder; expected a new folder "
+                             "or one written by kanta demo-data.")
+    if not out.name:
+        raise ParameterError(f"--out: got {str(out)!r}, expected a folder name such as data/demo.")
     d = make_demo_data(n_customers, seed)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=False)

@@ -1140,6 +1140,10 @@ def _cmd_segments(args) -> int:
         if path is not None and Path(path).suffix.lower() not in kinds:  # fail before the work, not after it
             raise ParameterError(f"{flag}: got {Path(path).name!r}, expected a file name ending in "
                                  f"{' or '.join(kinds)}.")
+        if path is not None and flag != "--previous-centroids" and not Path(path).parent.is_dir():
+            raise ParameterError(f"{flag}: folder {Path(path).parent} does not exist.")
+    if args.passive_days is not None and args.passive_days < 1:
+        raise ParameterError(f"--passive-days: got {args.passive_days}, expected a whole number of days >= 1.")
     params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters)
     SegmentSettings.from_params(**params)  # bad settings fail before the data is read
     from analysis.survival import churn_threshold

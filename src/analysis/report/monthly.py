@@ -180,6 +180,8 @@ def ensure_demo_data(path: Path, quiet: bool = False) -> None:
 def _resolve_inputs(data, out, notebooks, language: str, quiet: bool) -> tuple[Text, Path, Path, Path]:
     """Strings, report folder, data path (demo data built when defaulted) and notebooks folder."""
     tx = Text("report", check_language(language))
+    if Path(out).exists() and not Path(out).is_dir():  # found now, not after every notebook has run
+        raise ParameterError(f"--out: {out} is a file; expected the report folder (e.g. reports).")
     data_path = Path(data) if data is not None else default_data_path()
     if data is None:
         ensure_demo_data(data_path, quiet)
@@ -484,6 +486,8 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
 
 # --- command line ------------------------------------------------------------
 def _cmd_report(args) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs: got {args.jobs}, expected a number of notebooks >= 1.")
     if args.experiment:
         path = build_experiment_report(args.experiment, data=args.data, out=args.out, language=args.lang,
                                        period=args.period, notebooks=args.notebooks, quiet=args.quiet)

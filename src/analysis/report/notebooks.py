@@ -123,6 +123,48 @@ def check_parameters(path: Path, parameters: Mapping[str, object]) -> None:
     if unknown:
         raise ParameterError(f"{Path(path).name}: unknown parameter {', '.join(map(repr, unknown))}; "
                              f"the notebook declares {', '.join(sorted(declared))}.")
+    for name, value in parameters.items():
+        if name not in REQUIRED_PARAMETERS:
+            check_value(name, value, declared[name].get("default"))
+
+
+def check_value(name: str, value, default: str | None = None) -> None:
+    """Raise :class:`ParameterError` for a value the analysis would reject, before any notebook runs.
+
+    A number where the notebook's default is a number, then the owning module's own range
+    check (a bad value would otherwise fail inside the notebook: exit 1, not bad input).
+
+    Example
+    -------
+    >>> check_value("horizon_months", 0)
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ParameterError: horizon_months: got 0, expected a whole number of months >= 1.
+    """
+    import ast
+
+    try:
+        default_value = ast.literal_eval(default) if default is not None else None
+    except (ValueError, SyntaxError):
+        default_value = None
+    if isinstance(default_value, (int, float)) and not isinstance(default_value, bool) and \
+            (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ParameterError(f"--param {name}: got {value!r}, expected a number (the notebook's default is {default}).")
+    if name in ("horizon_months", "discount_rate"):
+        from analysis.clv import check_horizon
+
+        check_horizon(value if name == "horizon_months" else 12, value if name == "discount_rate" else 0.01)
+    elif name in ("n_clusters", "value_basis"):
+        from analysis.segments import SegmentSettings
+
+        SegmentSettings.from_params(**{name: value})
+    elif name == "p_alive_threshold" and not (isinstance(value, (int, float)) and 0 < value < 1):
+        raise ParameterError(f"p_alive_threshold: got {value!r}, expected a probability between 0 and 1 (e.g. 0.5).")
+    elif name == "group_by":
+        from analysis.survival import ATTRIBUTES
+
+        if value and value not in ATTRIBUTES:
+            raise ParameterError(f"group_by: got {value!r}, expected one of {', '.join(ATTRIBUTES)} (or None).")
 
 
 def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object], *,

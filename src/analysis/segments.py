@@ -1336,9 +1336,11 @@ def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None,
 
 
 def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | None = None,
-                       axis_labels=("current value", "potential value"), ax=None):
-    """Customers on current value x potential value (log scale), coloured by strategy group."""
+                       axis_labels=("current value", "potential value"), ax=None, language: str = "en"):
+    """Customers on current value x potential value (log scale, ticks in euros), coloured by strategy group."""
     import matplotlib.pyplot as plt
+
+    from analysis.i18n import fmt_money
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     colors = {"keep": "#55A868", "develop": "#4C72B0", "change": "#C44E52"}
@@ -1347,8 +1349,12 @@ def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | No
         d = b[b["strategy_group"] == g]
         ax.scatter(np.log10(1 + d["current_value"].clip(lower=0)), np.log10(1 + d["potential_value"].clip(lower=0)),
                    s=6, alpha=0.5, color=colors[g], label=(group_labels or {}).get(g, g))
-    ax.set_xlabel(f"{axis_labels[0]} (log10 1+€)")
-    ax.set_ylabel(f"{axis_labels[1]} (log10 1+€)")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    euros = np.array([0, 10, 100, 1_000, 10_000])  # log10(1 + €) positions labelled in euros
+    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        ticks = np.log10(1 + euros)
+        axis.set_ticks(ticks[ticks <= lim[1]], [fmt_money(e, language) for e in euros[ticks <= lim[1]]])
     ax.legend(frameon=False, markerscale=3)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
@@ -1372,15 +1378,18 @@ def plot_k_selection(selection: pd.DataFrame, labels=("silhouette", "BIC", "clus
     return ax
 
 
-def plot_transitions(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, row_label="", col_label="", ax=None):
+def plot_transitions(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, row_label="", col_label="", ax=None,
+                     language: str = "en"):
     """Heat map of a transition matrix (row shares), annotated with the shares (and counts when given)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    from analysis.i18n import fmt_number, fmt_pct
+
     ax = ax or plt.subplots(figsize=(6.5, 4.5))[1]
-    annot = matrix.map(lambda v: "" if pd.isna(v) else f"{100 * v:.0f}%")
+    annot = matrix.map(lambda v: "" if pd.isna(v) else fmt_pct(v, language, 0))
     if counts is not None:
-        annot = annot + counts.reindex_like(matrix).map(lambda v: f"\n({int(v)})" if v else "")
+        annot = annot + counts.reindex_like(matrix).map(lambda v: f"\n({fmt_number(v, language)})" if v else "")
     sns.heatmap(matrix.astype(float) * 100, annot=annot.to_numpy(), fmt="", cmap="Blues", vmin=0, vmax=100,
                 cbar=False, ax=ax, linewidths=0.5)
     ax.set_xlabel(col_label)

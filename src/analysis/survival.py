@@ -366,7 +366,7 @@ class PHCheck:
         if self.ok:
             return tx("ph_ok", p=tx.number(self.p_threshold, 2))
         label = covariate_labels(self.table["covariate"], language)
-        names = lambda cs: ", ".join(label.get(c, c) for c in cs)  # noqa: E731
+        names = lambda cs: "; ".join(label.get(c, c) for c in cs)  # noqa: E731
         noted = [c for c in self.violating if c not in self.stratified]
         parts = [tx("ph_violation", covariates=names(self.violating), p=tx.number(self.p_threshold, 2))]
         if self.stratified:
@@ -600,12 +600,13 @@ def plot_survival(result, ax=None, *, language: str = "en", bands: bool = True, 
     for km in curves:
         s = km.survival
         months = s["time"].to_numpy() * km.unit_days / DAYS_PER_MONTH
-        line, = ax.step(months, s["survival"], where="post", label=f"{_value_label(km.label, tx)} (n={km.n})")
+        line, = ax.step(months, s["survival"], where="post", label=f"{_value_label(km.label, tx)} (n={tx.number(km.n)})")
         if bands:
             ax.fill_between(months, s["lower"], s["upper"], step="post", alpha=0.15, color=line.get_color())
     ax.set_xlabel(tx("axis_months"))
     ax.set_ylabel(tx("axis_survival"))
     ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: tx.pct(v, 0)))
     if max_months is not None:
         ax.set_xlim(0, max_months)
     ax.grid(alpha=0.3)
@@ -670,7 +671,8 @@ def plot_cohort_heatmap(table: pd.DataFrame, ax=None, *, language: str = "en", m
     ax.set_yticks(range(data.shape[0]), [str(i) for i in data.index], fontsize="small")
     ax.set_xlabel(tx("axis_months_since"))
     ax.set_ylabel(tx("axis_signup_month"))
-    ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    bar = ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, format=plt.FuncFormatter(lambda v, _: tx.pct(v, 0)))
+    bar.set_label(tx("axis_cohort_share"))
     return ax
 
 

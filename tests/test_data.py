@@ -50,13 +50,13 @@ def test_missing_required_column(tmp_path):
 
 def test_unparsable_timestamp_names_the_line(tmp_path):
     msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,31.12.2024,2\nc3,yesterday,3\n"))
-    assert msg.startswith("transactions.timestamp: 2 rows are not dates")
+    assert msg.startswith("transactions.timestamp: could not read 2 rows as a date or datetime")
     assert "line 3: '31.12.2024'" in msg and "line 4: 'yesterday'" in msg
 
 
 def test_non_numeric_amount_names_the_line(tmp_path):
     msg = error_of(make(tmp_path, 'customer_id,timestamp,amount\nc1,2024-01-01,1\nc2,2024-01-01,"12,5e"\n'))
-    assert msg.startswith("transactions.amount: 1 rows are not numbers") and "line 3: '12,5e'" in msg
+    assert msg.startswith("transactions.amount: could not read 1 row as a number") and "line 3: '12,5e'" in msg
 
 
 def test_empty_table(tmp_path):
@@ -69,12 +69,12 @@ def test_empty_file(tmp_path):
 
 def test_null_customer_id(tmp_path):
     msg = error_of(make(tmp_path, "customer_id,timestamp,amount\nc1,2024-01-01,1\n,2024-01-02,2\n"))
-    assert msg.startswith("transactions.customer_id: 1 rows have no value, e.g. line 3")
+    assert msg.startswith("transactions.customer_id: 1 row has no value, e.g. line 3")
 
 
 def test_duplicate_transaction_id(tmp_path):
     msg = error_of(make(tmp_path, "customer_id,timestamp,amount,transaction_id\nc1,2024-01-01,1,t1\nc2,2024-01-02,2,t1\n"))
-    assert msg.startswith("transactions.transaction_id: 1 transaction IDs appear more than once")
+    assert msg.startswith("transactions.transaction_id: 1 transaction ID appears more than once")
     assert "'t1' on lines 2 and 3" in msg
 
 
@@ -91,20 +91,20 @@ def test_as_of_before_all_data(tmp_path):
 def test_assignment_to_unknown_customer(tmp_path):
     msg = error_of(make(tmp_path, customers="customer_id,signup_date\nc1,2024-01-01\nc2,2024-01-01\n",
                         assignments="experiment_id,customer_id,variant,assigned_at\ne1,c1,a,2024-01-05\ne1,c9,b,2024-01-05\n"))
-    assert msg.startswith("assignments.customer_id: 1 rows refer to customers not in the customers table")
+    assert msg.startswith("assignments.customer_id: 1 row refers to customers not in the customers table")
     assert "'c9'" in msg
 
 
 def test_customer_in_two_variants(tmp_path):
     msg = error_of(make(tmp_path, assignments="experiment_id,customer_id,variant,assigned_at\n"
                                               "e1,c1,a,2024-01-05\ne1,c1,b,2024-01-05\ne2,c1,b,2024-01-05\n"))
-    assert msg.startswith("assignments.variant: 1 customers are in more than one variant")
+    assert msg.startswith("assignments.variant: 1 customer is in more than one variant")
     assert "'c1' in a and b of 'e1'" in msg
 
 
 def test_duplicate_customer_rows(tmp_path):
     msg = error_of(make(tmp_path, customers="customer_id,signup_date\nc1,2024-01-01\nc1,2024-02-01\nc2,2024-01-01\n"))
-    assert msg.startswith("customers.customer_id: 1 customer IDs appear more than once")
+    assert msg.startswith("customers.customer_id: 1 customer ID appears more than once")
 
 
 def test_non_utf8_csv(tmp_path):
@@ -167,7 +167,7 @@ def test_typed_parquet_still_gets_null_and_text_checks(tmp_path):
     ok = pd.DataFrame({"customer_id": [1, 2], "timestamp": pd.to_datetime(["2024-01-01", None]), "amount": [1.0, 2.0]})
     ok.to_parquet(tmp_path / "transactions.parquet")
     msg = error_of(tmp_path)
-    assert msg.startswith("transactions.timestamp: 1 rows are not dates") and "row 2" in msg
+    assert msg.startswith("transactions.timestamp: could not read 1 row as a date or datetime") and "row 2" in msg
     text_amount = ok.assign(timestamp=pd.to_datetime(["2024-01-01", "2024-01-02"]), amount=["1.5", "kaksi"])
     text_amount.to_parquet(tmp_path / "transactions.parquet")
     assert "row 2: 'kaksi'" in error_of(tmp_path)

@@ -60,6 +60,11 @@ def _lit(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """``1 row is`` / ``3 rows are``: messages read as sentences."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def _rows_text(rows: list, label: str = "line") -> str:
     shown = ", ".join(f"{label} {r[0]}: {r[1]!r}" for r in rows[:_SHOW_ROWS])
     return f"e.g. {shown}"
@@ -243,8 +248,12 @@ def _register(con: duckdb.DuckDBPyConnection, t: _TableFile) -> None:
                 raise DataError(f"{t.name}: {t.files[0].name} is not UTF-8 text{at}; expected UTF-8, "
                                 "e.g. save it from Excel as 'CSV UTF-8'.") from None
             detail = next((ln.strip() for ln in full.splitlines()[1:] if ln.strip()), _first_line(exc))[:160]
+            if detail.startswith("Original Line:"):  # DuckDB quotes the row: say how many fields it has
+                row = detail.split(":", 1)[1].strip()
+                detail = f"{row!r} has {len(next(csv.reader([row])))} fields, the header {len(names)}"
             raise DataError(f"{t.name}: {t.files[0].name} could not be read as CSV{at}: {detail}; "
-                            "expected comma-separated rows with the header's number of columns.") from None
+                            "expected comma-separated rows with the header's number of columns "
+                            "(quote values that contain commas).") from None
     elif t.kind == "parquet":
         try:
             # file_row_number is free; a row_number() window would force a full materialisation.
@@ -298,9 +307,10 @@ class _Validator:
         n, rows = self.offending(name, f"{c} IS NULL{blank}", c)
         if n:
             where = ", ".join(f"{self.label(name)} {r[0]}" for r in rows)
-            raise DataError(f"{name}.{col}: {n} rows have no value, e.g. {where}; expected a value in every row.")
+            raise DataError(f"{name}.{col}: {_count(n, 'row has', 'rows have')} no value, e.g. {where}; expected a value in every row.")
 
     def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False) -> None:
+        noun = {"DOUBLE": "a number", "DATE": "a date"}.get(target, "a date or datetime")
         c = _q(col)
         have = self.type_of(name, col)
         already = (have == target or (target == "TIMESTAMP" and have.startswith(("TIMESTAMP", "DATE")))
@@ -312,10 +322,11 @@ class _Validator:
         n, rows = self.offending(name, cond, c)
         if n:
             raise DataError(
-                f"{name}.{col}: {n} rows are not {expected}, {_rows_text(rows, self.label(name))}; expected {expected}."
+                f"{name}.{col}: could not read {_count(n, 'row', 'rows')} as {noun}, "
+                f"{_rows_text(rows, self.label(name))}; expected {expected}."
             )
 
-    def unique(self, name: str, col: str, what: str) -> None:
+    def unique(self, name: str, col: str, what: tuple[str, str]) -> None:
         c = _q(col)
         dup = self.con.execute(
             f"SELECT {c}, count(*) AS n, min(__row), max(__row) FROM raw_{name} WHERE {c} IS NOT NULL "
@@ -326,7 +337,8 @@ class _Validator:
             ).fetchone()[0]
             lab = self.label(name)
             eg = "; ".join(f"{d[0]!r} on {lab}s {d[2]} and {d[3]}" for d in dup)
-            raise DataError(f"{name}.{col}: {n} {what} appear more than once, e.g. {eg}; expected each {col} once.")
+            raise DataError(f"{name}.{col}: {_count(n, what[0] + ' appears', what[1] + ' appear')} more than once, e.g. {eg}; "
+                            f"expected each {col} once.")
 
 
 def _bool_sql(col: str) -> str:
@@ -389,10 +401,10 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     # transactions
     cols = v.require("transactions")
     v.not_null("transactions", "customer_id")
-    v.parses("transactions", "timestamp", "TIMESTAMP", "dates or datetimes like 2026-10-31 or 2026-10-31 14:05:00")
-    v.parses("transactions", "amount", "DOUBLE", "numbers with a decimal point (like 12.50)")
+    v.parses("transactions", "timestamp", "TIMESTAMP", "a date like 2026-10-31 or a datetime like 2026-10-31 14:05:00")
+    v.parses("transactions", "amount", "DOUBLE", "a number like 12.50 (decimal point, no thousands separator)")
     if "transaction_id" in cols:
-        v.unique("transactions", "transaction_id", "transaction IDs")
+        v.unique("transactions", "transaction_id", ("transaction ID", "transaction IDs"))
 
     last_day = con.execute("SELECT max(CAST(TRY_CAST(timestamp AS TIMESTAMP) AS DATE)) FROM raw_transactions").fetchone()[0]
     as_of_ts = parse_date(as_of) if as_of is not None else pd.Timestamp(last_day)
@@ -456,10 +468,10 @@ def _customers(v: _Validator, src: Source) -> None:
     con = v.con
     cols = v.require("customers")
     v.not_null("customers", "customer_id")
-    v.unique("customers", "customer_id", "customer IDs")
-    v.parses("customers", "signup_date", "DATE", "dates like 2026-10-31")
+    v.unique("customers", "customer_id", ("customer ID", "customer IDs"))
+    v.parses("customers", "signup_date", "DATE", "a date like 2026-10-31")
     if "churn_date" in cols:
-        v.parses("customers", "churn_date", "DATE", "dates like 2026-10-31", allow_null=True)
+        v.parses("customers", "churn_date", "DATE", "a date like 2026-10-31", allow_null=True)
     extra = []
     for c in cols:
         if c in ("customer_id", "signup_date", "churn_date", "marketing_permission"):
@@ -489,13 +501,13 @@ def _assignments(v: _Validator, src: Source) -> None:
     cols = v.require("assignments")
     for c in ("experiment_id", "customer_id", "variant"):
         v.not_null("assignments", c)
-    v.parses("assignments", "assigned_at", "TIMESTAMP", "dates or datetimes like 2026-10-31")
+    v.parses("assignments", "assigned_at", "TIMESTAMP", "a date or datetime like 2026-10-31")
     known = "SELECT customer_id FROM customers" if src.has("customers") else \
         "SELECT DISTINCT customer_id FROM transactions_all"
     n, rows = v.offending("assignments", f"CAST(customer_id AS VARCHAR) NOT IN ({known})", "customer_id")
     if n:
         where = "the customers table" if src.has("customers") else "transactions"
-        raise DataError(f"assignments.customer_id: {n} rows refer to customers not in {where}, "
+        raise DataError(f"assignments.customer_id: {_count(n, 'row refers', 'rows refer')} to customers not in {where}, "
                         f"{_rows_text(rows, v.label('assignments'))}; expected known customers.")
     both = con.execute("""
         SELECT experiment_id, customer_id, string_agg(DISTINCT variant, ' and ' ORDER BY variant), min(__row)
@@ -504,7 +516,7 @@ def _assignments(v: _Validator, src: Source) -> None:
         n = con.execute("""SELECT count(*) FROM (SELECT 1 FROM raw_assignments GROUP BY experiment_id, customer_id
                            HAVING count(DISTINCT variant) > 1)""").fetchone()[0]
         eg = "; ".join(f"customer {b[1]!r} in {b[2]} of {b[0]!r}" for b in both)
-        raise DataError(f"assignments.variant: {n} customers are in more than one variant of the same experiment, "
+        raise DataError(f"assignments.variant: {_count(n, 'customer is', 'customers are')} in more than one variant of the same experiment, "
                         f"e.g. {eg}; expected one variant per customer and experiment.")
     optional = []
     for c in cols:
@@ -513,7 +525,7 @@ def _assignments(v: _Validator, src: Source) -> None:
         if c == "is_control":
             optional.append(f"{_bool_sql(c)} AS is_control")
         elif c in ("planned_share", "pre_period_spend"):
-            v.parses("assignments", c, "DOUBLE", "numbers", allow_null=True)
+            v.parses("assignments", c, "DOUBLE", "a number like 12.50", allow_null=True)
             optional.append(f"CAST({_q(c)} AS DOUBLE) AS {_q(c)}")
         else:
             optional.append(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}")

@@ -42,7 +42,7 @@ lab: $(STAMP)
 
 # Rebuild the committed small sample (2,000 customers) after changing the generator.
 sample-data: $(STAMP)
-	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026
+	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026 --format csv
 
 # Re-execute the committed notebooks on the sample (their outputs are what nbval compares).
 notebooks: $(STAMP)

@@ -29,7 +29,7 @@ REGIONS = {
     "Uusimaa": 0.31, "Pirkanmaa": 0.10, "Varsinais-Suomi": 0.09, "Pohjois-Pohjanmaa": 0.08,
     "Keski-Suomi": 0.05, "Pohjois-Savo": 0.05, "Satakunta": 0.04, "Päijät-Häme": 0.04,
     "Kanta-Häme": 0.03, "Lappi": 0.03, "Etelä-Pohjanmaa": 0.04, "Kymenlaakso": 0.03,
-    "Pohjois-Karjala": 0.03, "Etelä-Savo": 0.03, "Vaasa": 0.05,
+    "Pohjois-Karjala": 0.03, "Etelä-Savo": 0.03, "Pohjanmaa": 0.05,
 }
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 ACQUISITION = ("online_ad", "retail_store", "referral", "tv_campaign", "organic_search")
@@ -53,19 +53,25 @@ EVENTS = (
 EXPERIMENTS = {
     "reactivation-2026-03": dict(
         goal="Win back lapsing customers with a newsletter offer",
-        assigned_at="2026-03-02 09:00:00", channel="email", variants=("no_offer", "offer"),
+        goal_fi="Voittaa takaisin passivoituvia asiakkaita uutiskirjeen tarjouksella",
+        assigned_at="2026-03-02 09:00:00", channel="email", channel_fi="sähköposti", variants=("no_offer", "offer"),
         shares=(0.5, 0.5), window_days=30, extra_purchase_prob=0.06, value_multiplier=1.0,
-        eligible="last purchase 60-365 days before assignment, marketing permission"),
+        eligible="last purchase 60-365 days before assignment, marketing permission",
+        eligible_fi="viimeisin osto 60–365 päivää ennen jakoa, markkinointilupa"),
     "vip-bonus-2026-08": dict(
         goal="Grow spend of active high-frequency customers with a loyalty bonus",
-        assigned_at="2026-08-03 09:00:00", channel="app", variants=("control", "bonus"),
+        goal_fi="Kasvattaa aktiivisten, usein ostavien asiakkaiden ostoja kanta-asiakasbonuksella",
+        assigned_at="2026-08-03 09:00:00", channel="app", channel_fi="sovellus", variants=("control", "bonus"),
         shares=(0.2, 0.8), window_days=30, extra_purchase_prob=0.0, value_multiplier=1.15,
-        eligible="3 or more purchase days in the 90 days before assignment"),
+        eligible="3 or more purchase days in the 90 days before assignment",
+        eligible_fi="vähintään 3 ostopäivää 90 päivän aikana ennen jakoa"),
     "newsletter-2026-09": dict(
         goal="Test a new newsletter layout (no change expected in purchasing)",
-        assigned_at="2026-09-28 09:00:00", channel="email", variants=("old_layout", "new_layout"),
+        goal_fi="Testata uutiskirjeen uutta ulkoasua (ostamisen ei odoteta muuttuvan)",
+        assigned_at="2026-09-28 09:00:00", channel="email", channel_fi="sähköposti", variants=("old_layout", "new_layout"),
         shares=(0.5, 0.5), window_days=30, extra_purchase_prob=0.0, value_multiplier=1.0,
-        eligible="marketing permission, bought in the last 180 days"),
+        eligible="marketing permission, bought in the last 180 days",
+        eligible_fi="markkinointilupa, ostanut viimeisten 180 päivän aikana"),
 }
 
 
@@ -193,7 +199,8 @@ def _assign_experiments(rng, cust: pd.DataFrame, occ: pd.DataFrame):
         rev_uplift = base.to_numpy() * (e["value_multiplier"] - 1.0) + gets_extra * extra_val
         conv_uplift = (~converted0) & gets_extra
         truth[exp_id] = {
-            "goal": e["goal"], "assigned_at": e["assigned_at"], "channel": e["channel"],
+            "goal": e["goal"], "goal_fi": e["goal_fi"], "assigned_at": e["assigned_at"],
+            "channel": e["channel"], "channel_fi": e["channel_fi"], "eligible_fi": e["eligible_fi"],
             "variants": list(e["variants"]), "control": e["variants"][0], "treatment": e["variants"][-1],
             "planned_shares": dict(zip(e["variants"], e["shares"])), "window_days": e["window_days"],
             "eligible": e["eligible"], "n_assigned": int(len(elig)),

@@ -1342,7 +1342,8 @@ def campaign_brief(source_path, experiment_id: str) -> dict:
     """Goal, channel and audience of a campaign when the data ships them (the demo's ``truth.json``).
 
     Real sources carry no campaign brief; pass ``goal``, ``channel`` and ``audience`` to
-    :func:`campaign_report` instead. Returns an empty dict when nothing is found.
+    :func:`campaign_report` instead. Returns an empty dict when nothing is found. A field with a
+    Finnish version (``goal_fi``) comes back as ``{"en": ..., "fi": ...}``.
     """
     from pathlib import Path
 
@@ -1352,7 +1353,13 @@ def campaign_brief(source_path, experiment_id: str) -> dict:
         brief = json.loads(f.read_text(encoding="utf-8"))["experiments"][experiment_id]
     except (OSError, KeyError, ValueError, TypeError):
         return {}
-    return {k: brief[k] for k in ("goal", "channel", "eligible") if k in brief}
+    return {k: ({"en": brief[k], "fi": brief[f"{k}_fi"]} if f"{k}_fi" in brief else brief[k])
+            for k in ("goal", "channel", "eligible") if k in brief}
+
+
+def _in_language(text, language: str):
+    """A brief field in the report's language: plain text, or ``{"en": ..., "fi": ...}``."""
+    return text.get(language) or text.get("en") if isinstance(text, dict) else text
 
 
 @dataclass(frozen=True)
@@ -1365,9 +1372,9 @@ class CampaignReport:
     """
 
     result: ExperimentResult
-    goal: str | None
-    audience: str | None
-    channel: str | None
+    goal: str | dict | None  # text, or {"en": ..., "fi": ...}
+    audience: str | dict | None
+    channel: str | dict | None
     start: pd.Timestamp
     last_assigned: pd.Timestamp
     end: pd.Timestamp
@@ -1435,10 +1442,11 @@ class CampaignReport:
         until = tx("until", end=tx.date(self.last_assigned)) \
             if self.last_assigned.normalize() != self.start.normalize() else ""
         out = {
-            "goal": self.goal or tx("goal_unknown"),
-            "execution": tx("execution_text", audience=self.audience or tx("audience_default", n=tx.number(
-                sum(n for _, n, _, _ in self.split))), start=tx.date(self.start), until=until,
-                window=r.params["conversion_window_days"], channel=self.channel or tx("channel_unknown"), split=split),
+            "goal": _in_language(self.goal, language) or tx("goal_unknown"),
+            "execution": tx("execution_text", audience=_in_language(self.audience, language) or tx(
+                "audience_default", n=tx.number(sum(n for _, n, _, _ in self.split))), start=tx.date(self.start),
+                until=until, window=r.params["conversion_window_days"],
+                channel=_in_language(self.channel, language) or tx("channel_unknown"), split=split),
             "verdict": self.verdict_sentence(language),
         }
         if r.verdict != "withheld" or r.revenue is not None:

@@ -349,3 +349,12 @@ def test_landing_page_states_the_one_churn_threshold(month):
     landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
     n = churn_threshold(SAMPLE, "2026-10-31")
     assert f"within the last {n} days and counts as lost after {n} days" in landing
+
+
+def test_month_publishes_segment_centroids_for_next_month(month):
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    segments = next(n for n in m["notebooks"] if n["name"] == "segments")
+    assert segments["parameters"]["centroids_out"] == "segments_centroids.csv"
+    assert segments["parameters"]["previous_centroids"] is None  # no earlier month in this folder
+    centroids = pd.read_csv(month["month_dir"] / "segments_centroids.csv")
+    assert "cluster" in centroids.columns and len(centroids) >= 2

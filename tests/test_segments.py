@@ -539,3 +539,21 @@ def test_stages_order_customers_by_their_true_chance_of_still_buying(sample_segm
     assert share["new"] > 0.85 and share["active"] > 0.8  # measured 0.94 and 0.86
     assert share["active"] - share["lapsing"] > 0.15  # measured 0.86 vs 0.57
     assert share["lapsing"] - share["passive"] > 0.10  # measured 0.57 vs 0.38
+
+
+def test_published_centroids_keep_cluster_numbers_from_report_to_report(sample_source, tmp_path):
+    # September's report publishes its centroids; October's report numbers September against them,
+    # so every customer's September cluster is the number September's report showed.
+    september = seg.monthly_segments(sample_source, "2026-09-30").current
+    path = tmp_path / "segments_centroids.csv"
+    seg.write_centroids(september, path)
+    october = seg.monthly_segments(sample_source, "2026-10-31", previous_centroids=seg.read_centroids(path))
+    published = september.table.set_index("customer_id")["cluster"]
+    renumbered = october.previous.table.set_index("customer_id")["cluster"]
+    assert (renumbered.loc[published.index] == published).all()
+    assert set(october.current.table["cluster"].dropna()) <= set(published.dropna())
+
+
+def test_missing_previous_centroids_file_is_named(tmp_path):
+    with pytest.raises(ParameterError, match="nope.csv"):
+        seg.read_centroids(tmp_path / "nope.csv")

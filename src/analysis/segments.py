@@ -1048,15 +1048,39 @@ class MonthlySegments:
         return (str(a), str(b), int(long[(a, b)]))
 
 
-def monthly_segments(source, as_of, with_clusters: bool = True, **params) -> MonthlySegments:
-    """Segment the base at ``as_of`` and at the previous month end; this month's clusters keep last month's numbers."""
+def monthly_segments(source, as_of, with_clusters: bool = True, previous_centroids=None, **params) -> MonthlySegments:
+    """Segment the base at ``as_of`` and at the previous month end; this month's clusters keep last month's numbers.
+
+    ``previous_centroids`` are the centroids published with last month's report (see
+    :func:`read_centroids`): last month's customers are numbered against them, so a cluster keeps
+    its number from report to report, not only between the two months of one report.
+    """
     from analysis.data import previous_month_end
 
     as_of = _as_date(as_of)
     src = _load(source, as_of)
-    prev = segment_customers(src, previous_month_end(as_of), with_clusters=with_clusters, **params)
+    prev = segment_customers(src, previous_month_end(as_of), with_clusters=with_clusters,
+                             previous_clusters=previous_centroids, **params)
     cur = segment_customers(src, as_of, previous_clusters=prev.clusters, with_clusters=with_clusters, **params)
     return MonthlySegments(current=cur, previous=prev)
+
+
+def read_centroids(path) -> pd.DataFrame | None:
+    """Centroids written by a previous run (``centroids_out`` / ``--centroids-out``); None when no path is given."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"previous centroids: file {path.name!r} does not exist.")
+    return _previous_centroids(pd.read_csv(path))
+
+
+def write_centroids(seg: "Segmentation", path) -> None:
+    """Write this month's cluster centroids (cluster x feature) for next month's run to number against."""
+    from analysis.data import write_table
+
+    if seg.clusters is not None:
+        write_table(seg.clusters.centroids_.reset_index(), path)
 
 
 def headline(source, as_of, inactivity_days: int | None = None, **params) -> dict:
@@ -1149,18 +1173,16 @@ def _cmd_segments(args) -> int:
     from analysis.survival import churn_threshold
 
     params["passive_days"] = churn_threshold(args.source, args.as_of, args.passive_days)
-    if args.previous_centroids:
-        path = Path(args.previous_centroids)
-        if not path.is_file():
-            raise ParameterError(f"--previous-centroids: file {path.name!r} does not exist.")
-        previous = _previous_centroids(pd.read_csv(path))
-        seg = segment_customers(args.source, args.as_of, previous_clusters=previous, **params)
-    else:  # the same labels as the month's report: matched to the clusters at the previous month end
-        seg = monthly_segments(args.source, args.as_of, **params).current
+    if args.previous_centroids and not Path(args.previous_centroids).is_file():
+        raise ParameterError(f"--previous-centroids: file {Path(args.previous_centroids).name!r} does not exist.")
+    # the same labels as the month's report: numbered against last month (its published centroids
+    # when given, else a fit at the previous month end)
+    seg = monthly_segments(args.source, args.as_of, previous_centroids=read_centroids(args.previous_centroids),
+                           **params).current
     df = export_table(seg, args.language)
     out = write_table(df, args.out)  # atomic: a failed run leaves no file
-    if args.centroids_out and seg.clusters is not None:
-        write_table(seg.clusters.centroids_.reset_index(), args.centroids_out)
+    if args.centroids_out:
+        write_centroids(seg, args.centroids_out)
     counts = seg.counts("lifecycle_stage")
     print(f"{len(df)} customers -> {out} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     return 0

@@ -26,6 +26,7 @@ from analysis.i18n import Text, check_language
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, REQUIRED_PARAMETERS, NotebookFailed,
                                        NotebookSpec, one_line, run_jobs, timed, available_notebooks,
                                        check_parameters, default_jobs, execute_notebook, notebook_params,
+                                       notebook_parameters,
                                        notebooks_dir, parse_overrides, project_root, utc_now)
 from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, landing_html, month_label,
                                    notebook_html, run_details_html, write_index)
@@ -312,10 +313,14 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
 
         def run_notebook(spec: NotebookSpec, position: int):
             executed = work / f"{spec.name}.ipynb"
+            carried, shown = spec.carry_params(staged, out / str(month - 1))
+            declared = notebook_parameters(folder / f"{spec.name}.ipynb")  # older notebooks carry nothing
+            carried = {k: v for k, v in carried.items() if k in declared}
+            shown = {k: v for k, v in shown.items() if k in declared}
             _, started, seconds = timed(lambda: execute_notebook(
-                folder / f"{spec.name}.ipynb", executed, params_of(spec), progress=not quiet, position=position,
-                failed_dir=failed_dir))
-            return spec, params_of(spec), started, seconds, executed
+                folder / f"{spec.name}.ipynb", executed, {**params_of(spec), **carried}, progress=not quiet,
+                position=position, failed_dir=failed_dir))
+            return spec, {**params_of(spec), **shown}, started, seconds, executed
 
         def run_experiment(experiment_id: str, position: int):
             return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,

@@ -44,6 +44,20 @@ class NotebookSpec:
     headline: str | None = None
     params: Mapping[str, object] = field(default_factory=dict)
     landing_keys: tuple[str, ...] = ()
+    #: ``(file, previous_param, out_param)``: a file the notebook writes into its month's folder
+    #: (``out_param``) and reads back from the previous month's (``previous_param``), e.g. cluster
+    #: centroids, so that what it learned carries over from one monthly report to the next.
+    carry: tuple[str, str, str] | None = None
+
+    def carry_params(self, staged_month: Path, previous_month: Path) -> tuple[dict, dict]:
+        """The carry-over parameters to run with, and how to show them (paths relative to the month)."""
+        if self.carry is None:
+            return {}, {}
+        file, previous_param, out_param = self.carry
+        before = previous_month / file
+        run = {out_param: str(staged_month / file), previous_param: str(before) if before.is_file() else None}
+        shown = {out_param: file, previous_param: f"../{previous_month.name}/{file}" if before.is_file() else None}
+        return run, shown
 
     def headline_function(self) -> Callable | None:
         """The headline function, or None when its module is not there (yet)."""
@@ -64,7 +78,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("clv", "analysis.clv:headline", {}, ("customer_equity", "value_at_risk", "n_at_risk")),
     NotebookSpec("churn", "analysis.survival:headline", {}, ("retention_rate", "monthly_churn_rate")),
     NotebookSpec("segments", "analysis.segments:headline", {},
-                 ("biggest_movement", "won_back_customers", "active_to_lapsing_customers", "a_revenue_share")),
+                 ("biggest_movement", "won_back_customers", "active_to_lapsing_customers", "a_revenue_share"),
+                 carry=("segments_centroids.csv", "previous_centroids", "centroids_out")),
 )
 
 

@@ -401,3 +401,17 @@ def test_cli_names_the_experiments_when_the_id_is_wrong(run_cli, sample_dir):
     code, _, err = run_cli("experiment", sample_dir, "--id", "spring-sale", "--as-of", AS_OF)
     assert code == 2
     assert "newsletter-2026-09" in err and "Traceback" not in err
+
+
+def test_a_purchase_refunded_the_same_day_is_not_a_conversion(tmp_path):
+    # the package's one purchase-day rule: refunds are netted per customer and day
+    (tmp_path / "transactions.csv").write_text(
+        "customer_id,timestamp,amount\n"
+        "c1,2023-12-01,5\nc2,2023-12-01,5\n"
+        "c1,2024-01-05 10:00,10\nc1,2024-01-05 12:00,-10\n"   # bought and returned: no purchase
+        "c2,2024-01-06 10:00,10\nc2,2024-01-06 12:00,-4\n")   # partly returned: a purchase of 6
+    (tmp_path / "assignments.csv").write_text(
+        "experiment_id,customer_id,variant,assigned_at\ne1,c1,control,2024-01-01 09:00\ne1,c2,offer,2024-01-01 09:00\n")
+    out = ex.experiment_outcomes(str(tmp_path), "e1", as_of="2024-03-31").set_index("customer_id")
+    assert not out.loc["c1", "converted"] and out.loc["c1", "revenue"] == 0
+    assert out.loc["c2", "converted"] and out.loc["c2", "revenue"] == 6 and out.loc["c2", "n_purchases"] == 1

@@ -57,14 +57,19 @@ def _check_freq(freq: str, freq_multiplier: float) -> None:
         raise ParameterError(f"freq_multiplier: got {freq_multiplier!r}, expected a positive number.")
 
 
+def is_purchase_sql(amount: str = "amount") -> str:
+    """:data:`PURCHASE_DAY_RULE` as an aggregate over one customer-day's lines: 1 = a purchase day."""
+    net, refunds = f"SUM({amount})", f"SUM(CASE WHEN {amount} < 0 THEN 1 ELSE 0 END)"
+    return f"CASE WHEN {net} > 0 OR ({net} = 0 AND {refunds} = 0) THEN 1 ELSE 0 END"
+
+
 def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> str:
     """Customer-days with their net amount; ``is_purchase`` per :data:`PURCHASE_DAY_RULE`."""
     return f"""
         SELECT customer_id, {_f(dialect, 'to_date', x='timestamp')} AS day,
                SUM(amount) AS net_amount, COUNT(*) AS n_lines,
                SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines,
-               CASE WHEN SUM(amount) > 0 OR (SUM(amount) = 0 AND SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) = 0)
-                    THEN 1 ELSE 0 END AS is_purchase
+               {is_purchase_sql()} AS is_purchase
         FROM {table}
         GROUP BY customer_id, {_f(dialect, 'to_date', x='timestamp')}"""
 
@@ -167,12 +172,10 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                      k="CASE WHEN is_purchase = 1 THEN day END")
     return f"""
         WITH pdays AS (
-            SELECT *, CASE WHEN net_amount > 0 OR (net_amount = 0 AND n_refund_lines = 0) THEN 1 ELSE 0 END
-                      AS is_purchase
-            FROM (SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
-                         SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines{ch_day}{cat_day}
-                  FROM {table} WHERE {day} <= {as_of_d}
-                  GROUP BY customer_id, {day}) AS days),{rfm_cte}
+            SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+                   {is_purchase_sql()} AS is_purchase{ch_day}{cat_day}
+            FROM {table} WHERE {day} <= {as_of_d}
+            GROUP BY customer_id, {day}),{rfm_cte}
         agg AS (
             SELECT customer_id, SUM(n_lines) AS n_transactions, SUM(net_amount) AS total_spend,
                    SUM(is_purchase) AS n_purchases,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from analysis.customers import is_purchase_sql
 from analysis.errors import DataError, ParameterError
 
 __all__ = [
@@ -830,6 +831,8 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
     Windows start at each customer's ``assigned_at`` (purchases before it cannot be caused by
     the campaign): the conversion window is ``[assigned_at, assigned_at + conversion_window_days)``,
     the retention window the ``retention_window_days - conversion_window_days`` days after it.
+    Purchases follow the package's one purchase-day rule (:func:`analysis.customers.is_purchase_sql`):
+    refunds are netted per customer and day, so a purchase returned the same day is no conversion.
 
     Parameters
     ----------
@@ -869,23 +872,28 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
     c, r, p = int(conversion_window_days), int(retention_window_days), int(pre_period_days)
     q = f"""
     WITH a AS (SELECT * FROM assignments WHERE experiment_id = $exp),
-    w AS (
-      SELECT a.customer_id, a.assigned_at,
-        count(*) FILTER (WHERE t.amount > 0 AND t.timestamp < a.assigned_at + INTERVAL {c} DAY) AS n_tx,
-        count(DISTINCT CAST(t.timestamp AS DATE)) FILTER (WHERE t.amount > 0
-              AND t.timestamp < a.assigned_at + INTERVAL {c} DAY) AS n_purchases,
-        coalesce(sum(t.amount) FILTER (WHERE t.timestamp < a.assigned_at + INTERVAL {c} DAY), 0) AS revenue,
-        count(*) FILTER (WHERE t.amount > 0 AND t.timestamp >= a.assigned_at + INTERVAL {c} DAY) AS n_later
+    -- customer-days after the assignment, split at the end of the conversion window, with the
+    -- package's purchase-day rule (refunds netted per day; a cancelled day is not a purchase)
+    d AS (
+      SELECT a.customer_id, a.assigned_at, CAST(t.timestamp AS DATE) AS day,
+        t.timestamp < a.assigned_at + INTERVAL {c} DAY AS in_window,
+        sum(t.amount) AS net_amount, {is_purchase_sql('t.amount')} AS is_purchase
       FROM a JOIN transactions t ON t.customer_id = a.customer_id
        AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {r} DAY
-      GROUP BY 1, 2),
+      GROUP BY 1, 2, 3, 4),
+    w AS (
+      SELECT customer_id, assigned_at,
+        count(*) FILTER (WHERE in_window AND is_purchase = 1) AS n_purchases,
+        coalesce(sum(net_amount) FILTER (WHERE in_window), 0) AS revenue,
+        count(*) FILTER (WHERE NOT in_window AND is_purchase = 1) AS n_later
+      FROM d GROUP BY 1, 2),
     pre AS (
       SELECT a.customer_id, a.assigned_at, sum(t.amount) AS spend
       FROM a JOIN transactions t ON t.customer_id = a.customer_id
        AND t.timestamp < a.assigned_at AND t.timestamp >= a.assigned_at - INTERVAL {p} DAY
       GROUP BY 1, 2)
     SELECT a.customer_id, a.variant, {is_control} AS is_control, {share} AS planned_share, a.assigned_at,
-      coalesce(w.n_tx, 0) > 0 AS converted, coalesce(w.revenue, 0) AS revenue,
+      coalesce(w.n_purchases, 0) > 0 AS converted, coalesce(w.revenue, 0) AS revenue,
       coalesce(w.n_purchases, 0) AS n_purchases, coalesce(w.n_later, 0) > 0 AS retained_if_complete,
       coalesce({given_pre}, pre.spend, 0) AS pre_period_spend,
       a.assigned_at + INTERVAL {c} DAY <= $end AS window_complete,
@@ -905,13 +913,14 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
 def _activity_durations(src, experiment_id: str, as_of_end: pd.Timestamp, gap_days: int, horizon_days: int) -> pd.DataFrame:
     """Days each customer stays active after assignment: lapse = first gap of ``gap_days`` without purchases."""
     days = src.con.execute(f"""
-      SELECT a.customer_id, a.assigned_at,
-             floor(epoch(t.timestamp - a.assigned_at) / 86400)::INTEGER AS day
-      FROM assignments a JOIN transactions t ON t.customer_id = a.customer_id
-       AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {horizon_days} DAY
-       AND t.amount > 0
-      WHERE a.experiment_id = $exp
-      GROUP BY 1, 2, 3""", {"exp": experiment_id}).df()
+      SELECT DISTINCT customer_id, assigned_at, day FROM (
+        SELECT a.customer_id, a.assigned_at,
+               floor(epoch(t.timestamp - a.assigned_at) / 86400)::INTEGER AS day
+        FROM assignments a JOIN transactions t ON t.customer_id = a.customer_id
+         AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {horizon_days} DAY
+        WHERE a.experiment_id = $exp
+        GROUP BY 1, 2, 3, CAST(t.timestamp AS DATE)
+        HAVING {is_purchase_sql('t.amount')} = 1)""", {"exp": experiment_id}).df()
     base = src.con.execute("SELECT customer_id, assigned_at FROM assignments WHERE experiment_id = $exp",
                            {"exp": experiment_id}).df()
     observed = ((as_of_end - base["assigned_at"]).dt.total_seconds() / 86400).clip(lower=0, upper=horizon_days)

@@ -88,27 +88,6 @@ def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) 
             GROUP BY customer_id"""
 
 
-def rfm_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
-            start=None, table: str = "transactions") -> str:
-    """lifetimes' ``summary_data_from_transaction_data`` as SQL.
-
-    frequency = number of purchase periods after the first; recency = last - first
-    purchase period; T = as_of period - first period; monetary_value = mean net amount
-    of the repeat periods (0 without repeats); all in units of ``freq`` divided by
-    ``freq_multiplier``. ``start`` (optional) ignores purchases before it.
-    """
-    unit = FREQ_DAYS[freq] * freq_multiplier
-    as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
-    lo = f"AND day >= DATE {_lit(parse_date(start, 'start').strftime('%Y-%m-%d'))}" if start is not None else ""
-    return f"""
-        WITH pdays AS ({purchase_days_sql(dialect, table)}),
-        periods AS (
-            SELECT customer_id, {_period_sql(freq, dialect)} AS period, SUM(net_amount) AS value
-            FROM pdays WHERE is_purchase = 1 AND day <= {as_of_d} {lo}
-            GROUP BY customer_id, {_period_sql(freq, dialect)})
-        {_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}"""
-
-
 def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
                        categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
@@ -321,7 +300,7 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
 
     Returns one row per customer whose first purchase is on or before
     ``calibration_end``: ``frequency_cal, recency_cal, T_cal, monetary_value_cal``
-    (as :func:`rfm_sql` at ``calibration_end``) and ``frequency_holdout``,
+    (lifetimes' RFM at ``calibration_end``) and ``frequency_holdout``,
     ``monetary_value_holdout`` (purchase periods after ``calibration_end`` up to
     ``holdout_end``; the mean amount per transaction line on purchase days, as
     lifetimes computes it), ``duration_holdout``.

@@ -1,6 +1,8 @@
 """Bad input gets one clear sentence (table, column, rows, expectation), exit code 2 and no output."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -171,3 +173,13 @@ def test_typed_parquet_still_gets_null_and_text_checks(tmp_path):
     text_amount = ok.assign(timestamp=pd.to_datetime(["2024-01-01", "2024-01-02"]), amount=["1.5", "kaksi"])
     text_amount.to_parquet(tmp_path / "transactions.parquet")
     assert "row 2: 'kaksi'" in error_of(tmp_path)
+
+
+def test_write_json_replaces_atomically_and_leaves_no_temp_file(tmp_path):
+    from analysis.data import write_json
+
+    out = tmp_path / "params.json"
+    write_json({"a": 1}, out)
+    write_json({"a": 2, "ä": 0.5}, out)
+    assert json.loads(out.read_text(encoding="utf-8")) == {"a": 2, "ä": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["params.json"]

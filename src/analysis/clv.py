@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import json
 import types
 import warnings
 from dataclasses import dataclass
@@ -1021,7 +1020,7 @@ def _cmd_clv(args) -> int:
                    "standard_errors": {"bgnbd": model.bgnbd_.standard_errors,
                                        "gamma_gamma": model.gamma_gamma_.standard_errors},
                    "gamma_gamma_checks": model.checks_}
-        Path(params_out).write_text(json.dumps(payload, indent=2, default=float), encoding="utf-8")
+        data.write_json(payload, params_out)
     print(f"{len(values)} customers, customer equity {values['clv'].sum():,.0f} over {args.horizon_months} months -> {out}")
     return 0
 

@@ -570,6 +570,21 @@ def write_table(df: pd.DataFrame, out) -> Path:
     return out
 
 
+def write_json(obj, out) -> Path:
+    """Write JSON atomically (temp file, then rename): a failed run leaves no half-written file."""
+    import json
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
 def month_end(as_of) -> pd.Timestamp:
     """The last day of the month of ``as_of``."""
     return (parse_date(as_of) + pd.offsets.MonthEnd(0)).normalize()

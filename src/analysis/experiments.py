@@ -1778,9 +1778,9 @@ def _cmd_experiment(args) -> int:
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         print(rep.summary().round(4).to_string())
     if args.out:
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(rep.to_dict(args.language), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(out)
+        from analysis.data import write_json
+
+        write_json(rep.to_dict(args.language), out)
         print(f"-> {out}")
     return 0
 

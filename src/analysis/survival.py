@@ -1265,6 +1265,15 @@ def _json_float(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def _churn_basis(source_or_path, as_of, inactivity_days):
+    """What every churn summary starts from: the source, purchase days, the rule and the duration table."""
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of)
+    definition = define_churn(src, as_of, inactivity_days, days=days)
+    return src, as_of, days, definition, churn_table(src, as_of, definition=definition, days=days)
+
+
 def headline(source_or_path, as_of, inactivity_days: int | None = None, **params) -> dict:
     """The few churn numbers of the monthly landing page (plain JSON-serialisable values).
 
@@ -1277,11 +1286,7 @@ def headline(source_or_path, as_of, inactivity_days: int | None = None, **params
     >>> headline("data/sample", "2026-10-31")["inactivity_days"]  # doctest: +SKIP
     150
     """
-    src = _source(source_or_path, as_of)
-    as_of = _as_of(src, as_of)
-    days = purchase_days(src, as_of)
-    definition = define_churn(src, as_of, inactivity_days, days=days)
-    table = churn_table(src, as_of, definition=definition, days=days)
+    src, as_of, days, definition, table = _churn_basis(source_or_path, as_of, inactivity_days)
     km = kaplan_meier(table["duration_days"], table["churned"])
     n = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
     kpi = retention_kpis(src, as_of, n, days=days, reference_months=params.get("reference_months", 12))
@@ -1378,11 +1383,7 @@ def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, g
     >>> a.definition.inactivity_days
     150
     """
-    src = _source(source_or_path, as_of)
-    as_of = _as_of(src, as_of)
-    days = purchase_days(src, as_of)
-    definition = define_churn(src, as_of, inactivity_days, days=days)
-    table = churn_table(src, as_of, definition=definition, days=days)
+    src, as_of, days, definition, table = _churn_basis(source_or_path, as_of, inactivity_days)
     overall = kaplan_meier(table["duration_days"], table["churned"])
     by_group = None
     if group_by:

@@ -15,7 +15,17 @@ class DataError(KantaError):
 
 
 class ModelError(KantaError):
-    """A model could not be fitted or its assumptions do not hold for this data."""
+    """A model could not be fitted or its assumptions do not hold for this (valid) data.
+
+    ``reason`` is a stable code and ``facts`` the numbers behind it, so the report can say it
+    in the reader's language (:class:`analysis.findings.Finding`); the message is for logs.
+    In the monthly report this degrades one page (exit code 3); alone, a command exits with 2.
+    """
+
+    def __init__(self, message: str, reason: str = "not_estimable", facts: dict | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.facts = dict(facts or {})
 
 
 class ParameterError(KantaError):

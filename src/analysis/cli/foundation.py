@@ -1,24 +1,13 @@
-"""The ``kanta`` command: thin argument parsing over the package's functions.
-
-Every subcommand turns a :class:`~analysis.errors.KantaError` into one line on
-stderr and exit code 2, so operators and schedulers never see a traceback for bad
-input. Heavy libraries are imported inside the handlers to keep start-up fast.
-"""
+"""``kanta demo-data``, ``kanta validate`` and ``kanta customers``: the data and the customer table."""
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import sys
-
-from analysis.errors import KantaError
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
 
 
-# --- foundation -------------------------------------------------------------
 def _cmd_demo_data(args) -> int:
     from analysis import demo
 
@@ -46,7 +35,7 @@ def _cmd_customers(args) -> int:
     return 0
 
 
-def _register_foundation(sub) -> None:
+def add_cli(sub) -> None:
     p = sub.add_parser("demo-data", help="write the synthetic demo customer base (with truth.json)")
     p.add_argument("--out", required=True, help="directory to write")
     p.add_argument("--customers", type=int, default=20_000, help="number of registered customers (default 20000)")
@@ -67,59 +56,3 @@ def _register_foundation(sub) -> None:
     p.add_argument("--include-prospects", action="store_true", help="also list registered customers who never bought")
     p.add_argument("--memory-limit", default=None, help="DuckDB memory limit for very large logs, e.g. 3GB")
     p.set_defaults(func=_cmd_customers)
-
-
-def _register_module(name: str, sub) -> None:
-    """Let an analysis module add its own subcommand, once that module exists."""
-    if importlib.util.find_spec(name) is not None:
-        add_cli = getattr(importlib.import_module(name), "add_cli", None)
-        if add_cli is not None:
-            add_cli(sub)
-
-
-# --- clv (owned by the CLV work) --------------------------------------------
-def _register_clv(sub) -> None:
-    _register_module("analysis.clv", sub)
-
-
-# --- churn (owned by the churn work) ----------------------------------------
-def _register_churn(sub) -> None:
-    _register_module("analysis.survival", sub)
-
-
-# --- segments (owned by the segments work) ----------------------------------
-def _register_segments(sub) -> None:
-    _register_module("analysis.segments", sub)
-
-
-# --- experiments (owned by the experiments work) ----------------------------
-def _register_experiments(sub) -> None:
-    _register_module("analysis.experiments", sub)
-
-
-# --- report (owned by the report work) --------------------------------------
-def _register_report(sub) -> None:
-    _register_module("analysis.report", sub)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kanta", description="Kanta: customer-base analytics for CRM teams.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (_register_foundation, _register_clv, _register_churn, _register_segments,
-                     _register_experiments, _register_report):
-        register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KantaError as exc:
-        print(f"kanta: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

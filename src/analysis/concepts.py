@@ -1,0 +1,91 @@
+"""The concepts the report counts and values: one id, one unit, one rule each.
+
+Every page, headline, CLI output and the glossary refer to these ids, so a word carries one
+number across the month. The rules themselves are computed in :mod:`analysis.customer_base`;
+their words (labels and glossary definitions) live in ``strings/concepts.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Units a key number can have; the report layer formats each one (no unit is guessed from a name).
+UNITS = ("count", "money", "money_cents", "share", "number", "days")
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One concept: a stable snake_case id, its unit, and the settings its rule depends on.
+
+    ``settings`` names the customer-base settings (e.g. ``inactivity_days``) that the glossary
+    fills into the definition, so the reader sees the threshold and dates actually used.
+    """
+
+    id: str
+    unit: str
+    settings: tuple[str, ...] = ()
+    in_glossary: bool = True
+
+    def __post_init__(self):
+        if self.unit not in UNITS:
+            raise ValueError(f"concept {self.id}: unit {self.unit!r} is not one of {UNITS}")
+
+
+_ALL = (
+    # stocks at as_of (the one churn rule)
+    Concept("customers_registered", "count"),
+    Concept("customers_buyers", "count"),
+    Concept("customers_active", "count", ("inactivity_days",)),
+    Concept("customers_churned", "count", ("inactivity_days",)),
+    Concept("customers_prospects", "count"),
+    # flows of the month
+    Concept("customers_new", "count"),
+    Concept("customers_lost", "count", ("inactivity_days",)),
+    Concept("customers_returned", "count", ("inactivity_days",)),
+    # lifecycle stages (one customer, one stage)
+    Concept("stage_new", "count", ("new_days",)),
+    Concept("stage_active", "count"),
+    Concept("stage_recently_returned", "count", ("returned_days", "inactivity_days")),
+    Concept("stage_lapsing", "count", ("lapsing_factor", "lapsing_min_days", "p_alive_threshold")),
+    Concept("stage_passive", "count", ("inactivity_days",)),
+    Concept("stage_prospect", "count"),
+    # sales of the month
+    Concept("revenue", "money"),
+    Concept("avg_purchase", "money_cents"),
+    Concept("purchase_frequency", "number"),
+    # value (CLV)
+    Concept("customer_equity", "money", ("horizon_months", "discount_rate")),
+    Concept("customers_valued", "count"),
+    Concept("customers_at_risk", "count", ("p_alive_threshold", "inactivity_days")),
+    Concept("value_at_risk", "money", ("p_alive_threshold", "horizon_months")),
+    Concept("customers_to_contact", "count", ("p_alive_threshold",)),
+    Concept("a_revenue_share", "share", ("a_share",)),
+    Concept("customers_class_a", "count", ("a_share",)),
+    Concept("customers_class_b", "count", ("b_share",)),
+    Concept("customers_class_c", "count"),
+    # retention
+    Concept("retention_rate", "share", ("inactivity_days",)),
+    Concept("monthly_churn_rate", "share", ("inactivity_days",)),
+    Concept("annual_churn_rate", "share", ("inactivity_days",)),
+    Concept("median_lifetime_days", "days", ("inactivity_days",)),
+    Concept("survival_12m", "share", ("inactivity_days",)),
+    Concept("customers_due_next_month", "count", ("inactivity_days",)),
+    # experiments
+    Concept("experiments_concluded", "count", in_glossary=False),
+)
+
+#: Every concept by id.
+CONCEPTS: dict[str, Concept] = {c.id: c for c in _ALL}
+
+
+def concept(concept_id: str) -> Concept:
+    """The concept with this id; a clear error for an unknown one (a typo would publish an unlabelled number).
+
+    Example
+    -------
+    >>> concept("customers_active").unit
+    'count'
+    """
+    try:
+        return CONCEPTS[concept_id]
+    except KeyError:
+        raise KeyError(f"unknown concept {concept_id!r}; known: {', '.join(sorted(CONCEPTS))}") from None

@@ -1,0 +1,196 @@
+"""Typed key numbers: what a page shows, recorded so the manifest and the landing page agree.
+
+A notebook shows key numbers with :func:`show_numbers` (cards) or records the numbers its
+sentences use with :func:`record`; both leave a machine-readable record in the executed notebook
+(mime type :data:`NUMBERS_MIME`) that the monthly run collects into ``manifest.json`` under
+``"numbers"`` (``concept``, ``page``, ``value``, ``unit``). A finding (an analysis that could not be
+estimated) is shown with :func:`show_finding` and recorded under :data:`FINDING_MIME`. Stakeholder
+pages never show the records themselves.
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from analysis.concepts import concept
+from analysis.findings import Finding
+from analysis.i18n import Text, fmt_money, fmt_number
+
+NUMBERS_MIME = "application/vnd.kanta.numbers+json"
+FINDING_MIME = "application/vnd.kanta.finding+json"
+RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME)
+
+
+@dataclass(frozen=True)
+class KeyNumber:
+    """One number as a page shows it: a concept id, its value and (optionally) last month's.
+
+    The unit and the label come from the concept (:mod:`analysis.concepts`, ``strings/concepts.json``),
+    never from the key's spelling. ``value`` None means "could not be computed": ``reason`` names
+    the finding (``finding_<reason>`` in the strings) and the card shows "–".
+
+    Example
+    -------
+    >>> KeyNumber("customers_active", 1125, previous=1090).to_dict()
+    {'concept': 'customers_active', 'value': 1125, 'unit': 'count', 'previous': 1090}
+    """
+
+    concept: str
+    value: float | int | None
+    previous: float | int | None = None
+    reason: str | None = None
+    label_key: str | None = None
+
+    def __post_init__(self):
+        concept(self.concept)  # unknown ids fail where they are written
+
+    @property
+    def unit(self) -> str:
+        return concept(self.concept).unit
+
+    def to_dict(self) -> dict:
+        out = {"concept": self.concept, "value": _plain(self.value), "unit": self.unit}
+        if self.previous is not None:
+            out["previous"] = _plain(self.previous)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def _plain(value):
+    """numpy scalars to Python; NaN and infinities to None (JSON has neither)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return value
+    return value
+
+
+# --- formatting --------------------------------------------------------------------------------
+def label(number: KeyNumber, tx: Text) -> str:
+    words = Text("concepts", tx.language)
+    return words(number.label_key or f"label_{number.concept}")
+
+
+def format_value(value, unit: str, tx: Text) -> str:
+    """A value in the report's number format for its unit ("–" when missing)."""
+    value = _plain(value)
+    if value is None:
+        return "–"
+    if unit == "money":
+        return tx.money(value)
+    if unit == "money_cents":
+        return tx.money(value, 2)
+    if unit == "share":
+        return tx.pct(value)
+    if unit == "count":
+        return tx.number(value)
+    if unit == "days":
+        return tx("days_value", n=tx.number(value)) if tx.has("days_value") else tx.number(value)
+    return tx.number(value, 2)
+
+
+def format_change(number: KeyNumber, tx: Text) -> str | None:
+    """``"+33 (+3.0 %) vs previous month"``; shares change in percentage points; None without a previous value."""
+    value, previous, unit = _plain(number.value), _plain(number.previous), number.unit
+    if value is None or previous is None:
+        return None
+    words = Text("report", tx.language)
+    if value == previous:
+        return words("no_change")
+    if unit == "share":
+        diff = value - previous
+        if round(diff * 100, 1) == 0:
+            return words("no_change")
+        return words("change_vs_prev", change=f"{fmt_number(100 * diff, tx.language, 1, signed=True)} {words('pp')}")
+    if previous == 0:
+        diff = value - previous
+        text = (fmt_money(diff, tx.language, signed=True) if unit.startswith("money")
+                else fmt_number(diff, tx.language, 0 if unit == "count" else 2, signed=True))
+        return words("change_vs_prev", change=text)
+    relative = tx.pct(value / previous - 1, 1, signed=True)
+    if unit == "count":  # "+33 (+3.0 %)": the number of customers and the rate both matter
+        relative = f"{fmt_number(value - previous, tx.language, 0, signed=True)} ({relative})"
+    return words("change_vs_prev", change=relative)
+
+
+def finding_text(finding: Finding | Mapping, tx: Text) -> str:
+    """The finding as one plain sentence in the report's language."""
+    f = finding.to_dict() if isinstance(finding, Finding) else dict(finding)
+    words = Text("findings", tx.language)
+    key = f"finding_{f['reason']}"
+    facts = {k: (tx.number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+             for k, v in (f.get("facts") or {}).items()}
+    analysis = words(f"analysis_{f['analysis']}") if words.has(f"analysis_{f['analysis']}") else f["analysis"]
+    if words.has(key):
+        try:
+            return words(key, analysis=analysis, **facts)
+        except (KeyError, IndexError):
+            pass
+    return words("finding_generic", analysis=analysis, detail=f.get("detail", ""))
+
+
+def cards_html(numbers: Iterable[KeyNumber], tx: Text) -> str:
+    """Key-number cards: label, value in its unit, change vs last month or the reason for "–"."""
+    from analysis.display import key_numbers_html
+
+    items = {}
+    for n in numbers:
+        note = format_change(n, tx)
+        if n.value is None and n.reason:
+            words = Text("findings", tx.language)
+            why = words(f"short_{n.reason}") if words.has(f"short_{n.reason}") else words("short_not_estimable")
+            note = words("missing_value", reason=why)
+        items[label(n, tx)] = (format_value(n.value, n.unit, tx), note)
+    return key_numbers_html(items)
+
+
+# --- notebook side -----------------------------------------------------------------------------
+def _publish(data: dict) -> None:
+    from IPython.display import display
+
+    display(data, raw=True)
+
+
+def record(numbers: Iterable[KeyNumber]) -> None:
+    """Record numbers a page states in its sentences or tables (nothing visible)."""
+    rows = [n.to_dict() for n in numbers]
+    if rows:
+        _publish({NUMBERS_MIME: rows, "text/plain": f"{len(rows)} key numbers"})
+
+
+def show_numbers(numbers: Iterable[KeyNumber], language: str) -> None:
+    """Show key numbers as cards and record them for the manifest."""
+    numbers = list(numbers)
+    tx = Text("report", language)
+    _publish({"text/html": cards_html(numbers, tx), "text/plain": ", ".join(n.concept for n in numbers)})
+    record(numbers)
+
+
+def show_finding(finding: Finding, language: str) -> None:
+    """Say on the page what could not be computed and why, and record it (the page counts as degraded)."""
+    tx = Text("report", language)
+    sentence = html.escape(finding_text(finding, tx))
+    _publish({"text/html": f"<div class='kanta-finding' role='note'><p><strong>{html.escape(Text('findings', language)('not_computed'))}</strong> "
+                           f"{sentence}</p></div>",
+              FINDING_MIME: finding.to_dict(), "text/plain": finding.detail})
+
+
+# --- run side ----------------------------------------------------------------------------------
+def collect(nb) -> tuple[list[dict], list[dict]]:
+    """``(numbers, findings)`` recorded in an executed notebook, in page order."""
+    numbers, findings = [], []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data", {}) or {}
+            if NUMBERS_MIME in data:
+                numbers.extend(data[NUMBERS_MIME])
+            if FINDING_MIME in data:
+                findings.append(data[FINDING_MIME])
+    return numbers, findings

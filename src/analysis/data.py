@@ -570,19 +570,29 @@ def write_table(df: pd.DataFrame, out) -> Path:
     return out
 
 
-def write_json(obj, out) -> Path:
-    """Write JSON atomically (temp file, then rename): a failed run leaves no half-written file."""
-    import json
-
+def write_bytes(content: bytes, out) -> Path:
+    """The one atomic writer: temp file in the same folder, then rename; a failed run leaves no half-written file."""
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8")
+        tmp.write_bytes(content)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
     return out
+
+
+def write_text(text: str, out) -> Path:
+    """Write UTF-8 text atomically (:func:`write_bytes`)."""
+    return write_bytes(text.encode("utf-8"), out)
+
+
+def write_json(obj, out) -> Path:
+    """Write JSON atomically (:func:`write_bytes`)."""
+    import json
+
+    return write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=float) + "\n", out)
 
 
 def month_end(as_of) -> pd.Timestamp:

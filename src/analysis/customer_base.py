@@ -1,0 +1,422 @@
+"""The month's customer state: one row per customer with every state the report uses, computed once.
+
+Every page, headline, list and CLI export of a month reads this one object, so a word carries
+one number everywhere: the one churn rule decides "active", "churned" (= lifecycle stage
+"passive") and the month's "lost" and "returned"; the one CLV fit gives P(alive), CLV, "at risk"
+and "value at risk"; the one segmentation gives classes, strategy groups and stages. The customer
+table and the month flows are computed in DuckDB (:mod:`analysis.customers`); the models run on
+that per-customer table. An analysis that cannot be estimated on valid data leaves its columns
+empty and a :class:`~analysis.findings.Finding` in :attr:`CustomerBase.findings`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.concepts import CONCEPTS
+from analysis.errors import ParameterError
+from analysis.findings import Estimation, Finding
+
+#: Months of flows kept with the state (this month, the previous 12, and one in front for "previous" counts).
+FLOW_MONTHS = 13
+
+#: Columns the model and segment steps add (empty when the step could not be estimated).
+CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive")
+SEGMENT_COLUMNS = ("abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "cluster", "potential_value")
+STATE_COLUMNS = ("is_buyer", "is_active", "is_churned", "lifecycle_stage", "abc_class", "strategy_group")
+
+
+@dataclass(frozen=True)
+class BaseSettings:
+    """The settings of a month's state. ``inactivity_days=None`` is data-driven (resolved by :meth:`CustomerBase.build`).
+
+    Parameters
+    ----------
+    inactivity_days : int, optional
+        The one churn rule: a buyer with no purchase for this many days or more has churned
+        (lifecycle stage "passive"); a purchase within fewer days makes them active.
+    horizon_months, discount_rate : int, float
+        CLV horizon and monthly discount rate (customer equity, value at risk).
+    p_alive_threshold : float
+        An active customer whose P(alive) is below this is "at risk".
+    a_share, b_share, value_basis, n_clusters, new_days, returned_days : segment settings
+        (:class:`analysis.segments.SegmentSettings`).
+    """
+
+    inactivity_days: int | None = None
+    horizon_months: int = 12
+    discount_rate: float = 0.01
+    p_alive_threshold: float = 0.5
+    a_share: float = 0.05
+    b_share: float = 0.15
+    value_basis: str = "spend"
+    n_clusters: object = "auto"
+    new_days: int = 30
+    returned_days: int = 30
+
+    def __post_init__(self):
+        d = self.inactivity_days
+        if d is not None and (isinstance(d, bool) or int(d) != d or d < 1):
+            raise ParameterError(f"inactivity_days: got {d!r}, expected a whole number of days >= 1.")
+        if not isinstance(self.p_alive_threshold, (int, float)) or not 0 < self.p_alive_threshold < 1:
+            raise ParameterError(f"p_alive_threshold: got {self.p_alive_threshold!r}, "
+                                 "expected a probability between 0 and 1 (e.g. 0.5).")
+
+    @classmethod
+    def from_params(cls, params: dict) -> "BaseSettings":
+        """Settings from notebook/CLI parameters; names that are not settings are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names and v is not None})
+
+    def values(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _month_end(as_of) -> pd.Timestamp:
+    from analysis.data import previous_month_end
+
+    return previous_month_end(as_of)
+
+
+def _customer_states(table: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
+    """The one churn rule on a customer table: is_buyer, days_silent, is_active, is_churned."""
+    t = table.copy()
+    t["customer_id"] = t["customer_id"].astype(str)
+    t["is_buyer"] = t["n_purchases"].fillna(0).astype(int) > 0
+    t["days_silent"] = t["days_since_last_purchase"].astype("Int64")
+    silent = t["days_since_last_purchase"].astype(float)
+    t["is_churned"] = t["is_buyer"] & (silent >= inactivity_days)
+    t["is_active"] = t["is_buyer"] & (silent < inactivity_days)
+    return t
+
+
+def _has_permission(t: pd.DataFrame) -> pd.Series:
+    if "marketing_permission" not in t:
+        return pd.Series(pd.NA, index=t.index, dtype="boolean")
+    raw = t["marketing_permission"].astype("string").str.strip().str.lower()
+    yes = raw.isin(["true", "t", "1", "yes", "y", "kyllä", "k"])
+    no = raw.isin(["false", "f", "0", "no", "n", "ei", "e"])
+    return pd.Series(np.where(yes, True, np.where(no, False, pd.NA)), index=t.index, dtype="boolean")
+
+
+def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity_days: int, clv_values,
+             previous_clusters):
+    """Pyramid class, strategy group, lifecycle stage, RFM segment and cluster for every customer."""
+    from analysis import segments
+
+    s = segments.SegmentSettings(a_share=settings.a_share, b_share=settings.b_share, value_basis=settings.value_basis,
+                                 n_clusters=settings.n_clusters, passive_days=int(inactivity_days),
+                                 new_days=settings.new_days, returned_days=settings.returned_days,
+                                 p_alive_threshold=settings.p_alive_threshold, horizon_months=settings.horizon_months)
+    back = segments.return_dates(src, as_of, inactivity_days)
+    t = table.merge(back, on="customer_id", how="left")
+    clv = clv_values if settings.value_basis == "clv" else None
+    return segments.assign_segments(t, as_of, s, clv=clv, previous_clusters=previous_clusters)
+
+
+@dataclass
+class CustomerBase:
+    """The customer base of one month: states per customer, the month flows and what could not be estimated.
+
+    Build it with :meth:`build` (or read a saved one with :meth:`load`); never construct it by hand.
+
+    Attributes
+    ----------
+    as_of : Timestamp
+        The month's last day (purchases on that day count).
+    settings : BaseSettings
+        With ``inactivity_days`` resolved to the number of days actually used.
+    customers : DataFrame
+        One row per customer (buyers, and registered customers who never bought): ``customer_id``,
+        ``pseudonym``, the customer-table columns (:func:`analysis.customers.customer_table`),
+        ``is_buyer``, ``days_silent``, ``is_active``, ``is_churned``, ``has_permission``, the CLV
+        columns (``p_alive``, ``expected_purchases``, ``expected_avg_value``, ``clv``, ``clv_if_alive``,
+        ``value_at_stake`` = clv_if_alive − clv, ``is_at_risk``) and the segment columns
+        (``abc_class`` (buyers only), ``strategy_group``, ``lifecycle_stage``, ``rfm_segment``, ``cluster``).
+    previous : DataFrame
+        ``customer_id`` and the state columns at the previous month end (for transitions and changes).
+    flows : DataFrame
+        :func:`analysis.customers.monthly_activity` for the last :data:`FLOW_MONTHS` months.
+    clv : CLVResult or None
+        The fitted CLV models (None when they could not be estimated; see ``findings``).
+    segmentation, previous_segmentation : Segmentation
+    findings : list of Finding
+
+    Example
+    -------
+    >>> base = CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3))
+    >>> base.settings.inactivity_days
+    150
+    >>> n = base.numbers()
+    >>> n["customers_active"] == int(base.flows["active"].iloc[-1])
+    True
+    """
+
+    as_of: pd.Timestamp
+    settings: BaseSettings
+    customers: pd.DataFrame
+    previous: pd.DataFrame
+    flows: pd.DataFrame
+    clv: object = None
+    segmentation: object = None
+    previous_segmentation: object = None
+    findings: list = field(default_factory=list)
+    source_path: str | None = None
+    _source: object = field(default=None, repr=False, compare=False)
+
+    # --- building ------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, source, as_of=None, settings: BaseSettings | None = None, *,
+              previous_centroids=None) -> "CustomerBase":
+        """Compute the month's state from one load of ``source``.
+
+        Parameters
+        ----------
+        source : path or analysis.data.Source
+        as_of : date-like, optional
+            Default: the source's ``as_of``.
+        settings : BaseSettings
+        previous_centroids : DataFrame or path, optional
+            Last month's published cluster centroids, so cluster numbers keep their meaning.
+        """
+        from analysis import clv as clv_mod
+        from analysis import customers, data, survival
+        from analysis.privacy import pseudonymize
+
+        settings = settings or BaseSettings()
+        src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
+        as_of = data.parse_date(as_of) if as_of is not None else src.as_of
+        est = Estimation()
+        days = int(survival.churn_threshold(src, as_of, settings.inactivity_days))
+        settings = dataclasses.replace(settings, inactivity_days=days)
+
+        table = customers.customer_table(src, as_of, include_prospects=True)
+        t = _customer_states(table, days)
+        t["pseudonym"] = pseudonymize(t["customer_id"]).to_numpy()
+        t["has_permission"] = _has_permission(t)
+
+        buyers = t[t["is_buyer"]]
+        fitted = est.attempt("clv", lambda: clv_mod.analyse(buyers.reset_index(drop=True), as_of,
+                                                            settings.horizon_months, settings.discount_rate),
+                             reason="not_estimable", affects=("customer_equity", "value_at_risk", "customers_at_risk",
+                                                              "customers_valued", "customers_to_contact"))
+        if fitted is not None:
+            v = fitted.values.set_index(fitted.values["customer_id"].astype(str))
+            for c in CLV_COLUMNS:
+                t[c] = t["customer_id"].map(v[c]).astype(float)
+        else:
+            for c in CLV_COLUMNS:
+                t[c] = np.nan
+        t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
+        t["is_at_risk"] = t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)
+
+        previous_end = _month_end(as_of)
+        prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
+        clv_values = fitted.values if fitted is not None else None
+        from analysis import segments
+
+        prev_centroids = segments.read_centroids(previous_centroids) \
+            if isinstance(previous_centroids, (str, Path)) else previous_centroids
+        prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,
+                                                            prev_centroids))
+        seg = est.attempt("segments", lambda: _segment(src, t, as_of, settings, days, clv_values,
+                                                       prev_seg.clusters if prev_seg is not None else prev_centroids))
+        t = _attach_segments(t, seg)
+        prev_table = _attach_segments(prev_table, prev_seg)
+
+        flows = customers.monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
+        previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster"]].reset_index(drop=True)
+        base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t.reset_index(drop=True),
+                   previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
+                   findings=est.findings, source_path=str(src.path) if getattr(src, "path", None) else None,
+                   _source=src)
+        base.check()
+        return base
+
+    def check(self) -> None:
+        """The identities every month must satisfy; a failure is a bug, never a data problem."""
+        f = self.flows.iloc[-1]
+        n = self.numbers()
+        problems = []
+        if n["customers_active"] != int(f["active"]):
+            problems.append(f"active stock {n['customers_active']} != flow table {int(f['active'])}")
+        if len(self.flows) > 1:
+            p = self.flows.iloc[-2]
+            if int(p["active"]) - int(f["lost"]) + int(f["new"]) + int(f["returned"]) != int(f["active"]):
+                problems.append("active != previous active - lost + new + returned")
+        if "lifecycle_stage" in self.customers and self.customers["lifecycle_stage"].notna().any():
+            passive = int((self.customers["lifecycle_stage"] == "passive").sum())
+            if passive != n["customers_churned"]:
+                problems.append(f"stage passive {passive} != churned {n['customers_churned']}")
+        if problems:
+            raise AssertionError("customer base identities broken: " + "; ".join(problems))
+
+    # --- reading -------------------------------------------------------------------------------
+    @property
+    def source(self):
+        """The validated source (loaded again when this state was read from a file)."""
+        if self._source is None:
+            if self.source_path is None:
+                raise ParameterError("customer base: no source path stored; build it from a source.")
+            from analysis.data import load_source
+
+            self._source = load_source(self.source_path, as_of=self.as_of)
+        return self._source
+
+    @property
+    def period(self) -> str:
+        return self.as_of.strftime("%Y-%m")
+
+    def finding(self, analysis: str) -> Finding | None:
+        """The first finding of ``analysis`` (e.g. ``"clv"``), or None when it was estimated."""
+        return next((f for f in self.findings if f.analysis == analysis), None)
+
+    def numbers(self) -> dict:
+        """Every concept this state defines, by concept id (None where it could not be computed)."""
+        t, f = self.customers, self.flows.iloc[-1]
+        buyers = t["is_buyer"]
+        clv_ok = self.clv is not None
+        at_risk = t["is_at_risk"].fillna(False).astype(bool)
+        out = {
+            "customers_registered": int(f["registered"]),
+            "customers_buyers": int(buyers.sum()),
+            "customers_active": int(t["is_active"].sum()),
+            "customers_churned": int(t["is_churned"].sum()),
+            "customers_prospects": int((~buyers).sum()),
+            "customers_new": int(f["new"]), "customers_lost": int(f["lost"]),
+            "customers_returned": int(f["returned"]),
+            "revenue": float(f["revenue"]),
+            "avg_purchase": None if pd.isna(f["avg_purchase"]) else float(f["avg_purchase"]),
+            "purchase_frequency": None if pd.isna(f["purchase_frequency"]) else float(f["purchase_frequency"]),
+            "customer_equity": float(t["clv"].sum()) if clv_ok else None,
+            "customers_valued": int(t["clv"].notna().sum()) if clv_ok else None,
+            "customers_at_risk": int(at_risk.sum()) if clv_ok else None,
+            "value_at_risk": float(t.loc[at_risk, "value_at_stake"].sum()) if clv_ok else None,
+            "customers_to_contact": int(len(self.contact_list())) if clv_ok else None,
+        }
+        if "lifecycle_stage" in t and t["lifecycle_stage"].notna().any():
+            stages = t["lifecycle_stage"].value_counts()
+            for stage, cid in (("new", "stage_new"), ("active", "stage_active"), ("returned", "stage_recently_returned"),
+                               ("lapsing", "stage_lapsing"), ("passive", "stage_passive"), ("prospect", "stage_prospect")):
+                out[cid] = int(stages.get(stage, 0))
+            classes = t.loc[buyers, "abc_class"].value_counts()
+            for c in ("a", "b", "c"):
+                out[f"customers_class_{c}"] = int(classes.get(c.upper(), 0))
+            total = float(t.loc[buyers, "total_spend"].sum())
+            a_rev = float(t.loc[buyers & (t["abc_class"] == "A"), "total_spend"].sum())
+            out["a_revenue_share"] = a_rev / total if total else None
+        return out
+
+    def previous_numbers(self) -> dict:
+        """The same stocks and flows at the previous month end (for "change vs previous month")."""
+        p = self.previous
+        out = {"customers_active": int(p["is_active"].sum()), "customers_churned": int(p["is_churned"].sum()),
+               "customers_buyers": int(p["is_buyer"].sum()), "customers_prospects": int((~p["is_buyer"]).sum())}
+        if len(self.flows) > 1:
+            f = self.flows.iloc[-2]
+            out.update({"customers_registered": int(f["registered"]), "customers_new": int(f["new"]),
+                        "customers_lost": int(f["lost"]), "customers_returned": int(f["returned"]),
+                        "revenue": float(f["revenue"]),
+                        "avg_purchase": None if pd.isna(f["avg_purchase"]) else float(f["avg_purchase"]),
+                        "purchase_frequency": None if pd.isna(f["purchase_frequency"]) else float(f["purchase_frequency"])})
+        if "lifecycle_stage" in p and p["lifecycle_stage"].notna().any():
+            stages = p["lifecycle_stage"].value_counts()
+            for stage, cid in (("new", "stage_new"), ("active", "stage_active"), ("returned", "stage_recently_returned"),
+                               ("lapsing", "stage_lapsing"), ("passive", "stage_passive"), ("prospect", "stage_prospect")):
+                out[cid] = int(stages.get(stage, 0))
+        return out
+
+    def key_number(self, concept_id: str, label_key: str | None = None):
+        """The concept as a typed key number with last month's value and, when missing, the reason."""
+        from analysis.report.numbers import KeyNumber
+
+        if concept_id not in CONCEPTS:
+            raise KeyError(f"unknown concept {concept_id!r}")
+        value = self.numbers().get(concept_id)
+        reason = None
+        if value is None:
+            f = next((f for f in self.findings if concept_id in f.affects), None)
+            reason = f.reason if f is not None else "no_data"
+        return KeyNumber(concept_id, value, previous=self.previous_numbers().get(concept_id), reason=reason,
+                         label_key=label_key)
+
+    def contact_list(self, limit: int | None = None) -> pd.DataFrame:
+        """The one "contact first" list: active customers at risk who allow marketing, most value at stake first.
+
+        Customers already churned are not on it (win-back is another decision); customers without
+        a known marketing permission are not on it either.
+        """
+        t = self.customers
+        mask = t["is_at_risk"].fillna(False).astype(bool) & t["has_permission"].fillna(False).astype(bool)
+        cols = ["customer_id", "pseudonym", "p_alive", "clv", "clv_if_alive", "value_at_stake", "days_silent",
+                "n_purchases", "total_spend", "abc_class", "lifecycle_stage"]
+        out = t.loc[mask, [c for c in cols if c in t]].sort_values(["value_at_stake", "customer_id"],
+                                                                  ascending=[False, True], kind="mergesort")
+        out = out.reset_index(drop=True)
+        return out.head(limit) if limit else out
+
+    def glossary(self) -> list[dict]:
+        """Every glossary concept with the setting values its definition names (language-free)."""
+        s = self.settings.values()
+        seg = self.segmentation.settings if self.segmentation is not None else None
+        extra = {k: getattr(seg, k) for k in ("lapsing_factor", "lapsing_min_days", "new_days", "returned_days")} \
+            if seg is not None else {}
+        values = {**s, **extra, "as_of": str(self.as_of.date())}
+        return [{"concept": c.id, "settings": {k: values.get(k) for k in c.settings}}
+                for c in CONCEPTS.values() if c.in_glossary]
+
+    # --- results protocol ------------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """Concept, value and unit of every number this month's state defines."""
+        n = self.numbers()
+        return pd.DataFrame([{"concept": k, "value": v, "unit": CONCEPTS[k].unit} for k, v in n.items()])
+
+    def to_dict(self) -> dict:
+        return {"as_of": str(self.as_of.date()), "settings": self.settings.values(), "numbers": self.numbers(),
+                "findings": [f.to_dict() for f in self.findings]}
+
+    def _repr_html_(self) -> str:
+        head = f"<p><strong>Customer base on {self.as_of.date()}</strong> (churn rule: {self.settings.inactivity_days} days)</p>"
+        return head + self.summary().to_html(index=False, na_rep="–")
+
+    # --- storage (one run computes it, every notebook of the run reads it) -------------------------
+    def save(self, path) -> Path:
+        """Write this state to ``path`` for the notebooks of the same run (a pickle, not an exchange format).
+
+        cloudpickle, because the fitted lifetimes models hold lambdas that plain pickle refuses.
+        """
+        import cloudpickle
+
+        from analysis.data import write_bytes
+
+        state = dataclasses.replace(self, _source=None)
+        return write_bytes(cloudpickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), path)
+
+    @classmethod
+    def load(cls, path) -> "CustomerBase":
+        """Read a state written by :meth:`save` in the same run."""
+        with open(path, "rb") as fh:
+            base = pickle.load(fh)
+        if not isinstance(base, cls):
+            raise ParameterError(f"customer_base: {Path(path).name} is not a saved customer base.")
+        return base
+
+
+def _attach_segments(t: pd.DataFrame, seg) -> pd.DataFrame:
+    """Segment columns onto the state table (empty when the segmentation could not be estimated)."""
+    if seg is None:
+        for c in SEGMENT_COLUMNS:
+            t[c] = pd.NA
+        return t
+    s = seg.table.set_index(seg.table["customer_id"].astype(str))
+    for c in SEGMENT_COLUMNS:
+        if c in s:
+            t[c] = t["customer_id"].map(s[c])
+    # classes rank buyers; a prospect has no class (counted apart, never as C)
+    t.loc[~t["is_buyer"], "abc_class"] = pd.NA
+    return t

@@ -1,8 +1,48 @@
-"""``kanta report``: the command line of :mod:`analysis.report` (moving here from that module)."""
+"""``kanta report``: render the monthly report, or one experiment's report (thin: parse, call, print)."""
 from __future__ import annotations
+
+import argparse
+import sys
+
+from analysis.errors import ParameterError
+
+
+def _cmd_report(args) -> int:
+    from analysis import report
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs: got {args.jobs}, expected a number of notebooks >= 1.")
+    if args.experiment:
+        path = report.build_experiment_report(args.experiment, data=args.data, out=args.out, language=args.lang,
+                                       period=args.period, notebooks=args.notebooks, quiet=args.quiet)
+    else:
+        month = report.render_month(args.period, data=args.data, out=args.out, language=args.lang,
+                             notebooks=args.notebooks, quiet=args.quiet, jobs=args.jobs, params=args.param)
+        print(month.landing)
+        for d in month.degraded:
+            print(f"kanta: degraded: {d['page']}: {d['reason']}", file=sys.stderr)
+        return month.exit_code
+    print(path)
+    return 0
 
 
 def add_cli(subparsers) -> None:
-    from analysis.report import add_cli as register
+    """Register ``kanta report``."""
+    p = subparsers.add_parser(
+        "report", help="render the monthly report (HTML without code) into OUT/<YYYY-MM>/",
+        description="Render every report notebook for one month with papermill, convert them to HTML without "
+                    "code, write a landing page, manifest.json and OUT/index.html. Publishes only when every "
+                    "notebook succeeded.")
+    p.add_argument("--period", default=None, help="month YYYY-MM (default: last complete month of the data)")
+    p.add_argument("--data", default=None, help="data source (default: data/demo, built when missing)")
+    p.add_argument("--out", default="reports", help="report folder (default: reports)")
+    p.add_argument("--lang", choices=["en", "fi"], default="en", help="language of the report (default en)")
+    p.add_argument("--experiment", default=None, metavar="ID",
+                   help="render the experiment notebook for experiment ID into OUT/experiments/ID/")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="[NOTEBOOK.]NAME=VALUE",
+                   help="override a notebook parameter (repeatable); unknown names are an error")
+    p.add_argument("--jobs", type=int, default=None, help="notebooks rendered at the same time (default 2)")
+    p.add_argument("--notebooks", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress bars (for schedulers); prints only the path")
+    p.set_defaults(func=_cmd_report)
 
-    register(subparsers)

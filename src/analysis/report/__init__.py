@@ -1,22 +1,25 @@
-"""The monthly report: the analysis notebooks rendered as HTML for stakeholders (``kanta report``).
+"""The monthly report: the month's customer base, the analysis notebooks rendered as HTML, the landing page.
 
-``build_report`` validates the data, runs every registered notebook with papermill, converts
-each to self-contained HTML without code, adds a landing page with the key numbers, a run
-manifest and an index of all months, and publishes only when everything succeeded.
+``render_month`` validates the data, computes the month's :class:`~analysis.customer_base.CustomerBase`
+once, runs every registered notebook with papermill (each reads that state), converts each to
+self-contained HTML without code, adds a landing page with typed key numbers and a glossary, a run
+manifest and an index of all months. Bad data publishes nothing; an analysis that cannot be
+estimated on valid data publishes its page degraded (exit code 3).
 
-Modules: ``monthly`` (the run and the CLI), ``notebooks`` (registry, parameters, papermill),
-``pages`` (HTML), ``pii`` (privacy check), ``customer_base`` (the customer-base page).
+Modules: ``monthly`` (the run), ``notebooks`` (registry, parameters, papermill), ``pages`` (HTML),
+``numbers`` (typed key numbers and findings), ``pii`` (privacy check), and one presentation module per
+page (``customer_base``, ``clv``, ``churn``, ``segments``, ``experiments``).
 """
-from analysis.report.customer_base import headline as base_headline
-from analysis.report.monthly import (add_cli, build_experiment_report, build_report, ensure_demo_data,
+from analysis.report.monthly import (MonthReport, build_experiment_report, build_report, ensure_demo_data,
                                      experiments_ended, last_complete_period, month_end, package_version,
-                                     parse_period)
+                                     parse_period, render_month)
 from analysis.report.notebooks import (EXPERIMENT, NOTEBOOKS, NotebookFailed, NotebookSpec, check_parameters,
                                        default_jobs, execute_notebook, notebook_parameters, parse_overrides)
 from analysis.report.pages import month_label, write_index
 from analysis.report.pii import PrivacyError, find_pii, pii_values
 
-__all__ = ["EXPERIMENT", "NOTEBOOKS", "NotebookFailed", "NotebookSpec", "PrivacyError", "add_cli", "base_headline",
+__all__ = ["EXPERIMENT", "MonthReport", "NOTEBOOKS", "NotebookFailed", "NotebookSpec", "PrivacyError",
            "build_experiment_report", "build_report", "check_parameters", "default_jobs", "ensure_demo_data",
            "execute_notebook", "experiments_ended", "find_pii", "last_complete_period", "month_end", "month_label",
-           "notebook_parameters", "package_version", "parse_overrides", "parse_period", "pii_values", "write_index"]
+           "notebook_parameters", "package_version", "parse_overrides", "parse_period", "pii_values",
+           "render_month", "write_index"]

@@ -1,69 +1,99 @@
-"""The customer-base page of the monthly report: key numbers, plain sentences, figures, tables.
+"""The customer-base page of the monthly report: one builder per section.
 
-``notebooks/customer_base.ipynb`` only calls these; the numbers come from
-``analysis.customers.monthly_activity`` and the words from ``strings/customer_base.json``.
+``notebooks/customer_base.ipynb`` calls one ``show_*`` function per section; every number comes from
+the month's :class:`~analysis.customer_base.CustomerBase` and every word from ``strings/customer_base.json``
+and ``strings/concepts.json``.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis.i18n import Text, fmt_number
+from analysis.i18n import Text
 from analysis.report.pages import month_label
 
 
-def headline(source, as_of, inactivity_days: int | None = None) -> dict:
-    """Key numbers of the customer base for the month ending on ``as_of``.
-
-    Returns registered, active, new, lost and returned customers, revenue, average
-    purchase and purchase days per buying customer, as plain numbers (JSON-serialisable),
-    counted as :func:`analysis.customers.monthly_activity` counts them.
-
-    Example
-    -------
-    >>> headline("data/sample", "2026-10-31")["active"]  # doctest: +SKIP
-    1125
-    """
-    from analysis import customers, survival
-
-    days = survival.churn_threshold(source, as_of, inactivity_days)
-    row = customers.monthly_activity(source, as_of, months=1, inactivity_days=days).iloc[-1]
-    out = {key: int(row[key]) for key in ("registered", "active", "new", "lost", "returned")}
-    for key in ("revenue", "avg_purchase", "purchase_frequency"):
-        out[key] = None if pd.isna(row[key]) else round(float(row[key]), 6)
-    return out
+CARD_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
+                 "customers_registered", "revenue", "avg_purchase", "purchase_frequency")
+GLOSSARY_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
+                     "avg_purchase", "customers_registered")
 
 
-def _count_change(value, previous, tx: Text) -> str:
-    if previous is None or pd.isna(previous):
-        return tx("change_none")
-    diff = value - previous
-    pct = tx.pct(diff / previous, 1, signed=True) if previous else "–"
-    return tx("change_count", diff=fmt_number(diff, tx.language, 0, signed=True), pct=pct)
+def show_intro(base, language: str) -> None:
+    """Page title and what the page covers."""
+    from analysis.display import heading, say
+
+    tx = Text("customer_base", language)
+    month, previous = base.flows["month"].iloc[-1], base.flows["month"].iloc[-2]
+    heading(tx("title", month=month_label(month, language)), 1)
+    say(tx("intro", month=month_label(month, language), month_in=month_label(month, language, inessive=True),
+           previous=month_label(previous, language)))
 
 
-def _rel_change(value, previous, tx: Text) -> str:
-    if previous is None or pd.isna(previous) or not previous or pd.isna(value):
-        return tx("change_none")
-    return tx("change_rel", pct=tx.pct(value / previous - 1, 1, signed=True))
+def show_key_numbers(base, language: str) -> None:
+    """The month's customer counts and sales as cards, each read from the month's customer base."""
+    from analysis.display import heading
+    from analysis.report.numbers import show_numbers
+
+    heading(Text("customer_base", language)("key_numbers"))
+    show_numbers([base.key_number(c) for c in CARD_CONCEPTS], language)
 
 
-def key_numbers(monthly: pd.DataFrame, tx: Text) -> dict:
-    """Cards for :func:`analysis.display.show_key_numbers` from ``monthly_activity`` rows.
+def show_story(base, language: str) -> None:
+    """The month in plain sentences."""
+    from analysis.display import heading, say
 
-    The last row is this month; the one before it the comparison month.
-    """
-    cur = monthly.iloc[-1]
-    prev = monthly.iloc[-2] if len(monthly) > 1 else None
-    p = (lambda k: None if prev is None else prev[k])  # noqa: E731
-    cards = {}
-    for key in ("active", "new", "lost", "returned", "registered"):
-        cards[tx(f"kn_{key}")] = (tx.number(cur[key]), _count_change(cur[key], p(key), tx))
-    cards[tx("kn_revenue")] = (tx.money(cur["revenue"]), _rel_change(cur["revenue"], p("revenue"), tx))
-    cards[tx("kn_avg_purchase")] = (tx.money(cur["avg_purchase"], 2),
-                                    _rel_change(cur["avg_purchase"], p("avg_purchase"), tx))
-    cards[tx("kn_purchase_frequency")] = (tx.number(cur["purchase_frequency"], 2),
-                                          _rel_change(cur["purchase_frequency"], p("purchase_frequency"), tx))
-    return cards
+    tx = Text("customer_base", language)
+    heading(tx("in_words"))
+    say("\n".join(f"- {s}" for s in story(base.flows, tx)))
+
+
+def show_trends(base, language: str) -> None:
+    """Active customers, flows and revenue over the last months, as figures."""
+    from analysis.display import heading, show_figure
+
+    tx = Text("customer_base", language)
+    monthly = base.flows
+    heading(tx("trend_heading"))
+    first, last = month_label(monthly["month"].iloc[0], language), month_label(monthly["month"].iloc[-1], language)
+    now = monthly.iloc[-1]
+    ax = plot_active(monthly, tx)
+    show_figure(ax.figure, tx("fig_active_title"),
+                tx("fig_active_alt", first=first, last=last, a0=tx.number(monthly["active"].iloc[0]),
+                   a1=tx.number(now["active"])))
+    ax = plot_flows(monthly, tx)
+    show_figure(ax.figure, tx("fig_flows_title"),
+                tx("fig_flows_alt", last=last, new=tx.number(now["new"]), returned=tx.number(now["returned"]),
+                   lost=tx.number(now["lost"])))
+    ax = plot_revenue(monthly, tx)
+    show_figure(ax.figure, tx("fig_revenue_title"),
+                tx("fig_revenue_alt", first=first, last=last, revenue=tx.money(now["revenue"])))
+
+
+def show_monthly_table(base, language: str) -> None:
+    from analysis.display import show_table
+
+    tx = Text("customer_base", language)
+    show_table(monthly_table(base.flows, tx), caption=tx("table_caption"))
+
+
+def show_definitions(base, language: str) -> None:
+    """The definitions this page uses, from the month's one glossary (same words on every page)."""
+    from analysis.display import heading, say
+
+    tx = Text("customer_base", language)
+    words = Text("concepts", language)
+    heading(tx("definitions"))
+    values = {"inactivity_days": base.settings.inactivity_days}
+    say("\n".join(f"- **{words('label_' + c)}**: {words('define_' + c, **values)}" for c in GLOSSARY_CONCEPTS))
+
+
+def show_quality(base, language: str) -> None:
+    from analysis.display import heading, say, show_table
+
+    tx = Text("customer_base", language)
+    heading(tx("quality"))
+    say(tx("quality_intro"))
+    show_table(quality_table(base.source, tx))
 
 
 def story(monthly: pd.DataFrame, tx: Text) -> list[str]:

@@ -5,7 +5,6 @@ only when every notebook, the key numbers and the privacy check succeeded.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import html
 import json
@@ -15,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -23,13 +23,14 @@ import pandas as pd
 
 from analysis.errors import KantaError, ParameterError
 from analysis.i18n import Text, check_language
-from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, REQUIRED_PARAMETERS, NotebookFailed,
-                                       NotebookSpec, one_line, run_jobs, timed, available_notebooks,
-                                       check_parameters, default_jobs, execute_notebook, notebook_params,
-                                       notebook_parameters,
-                                       notebooks_dir, parse_overrides, project_root, utc_now)
-from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, landing_html, month_label,
-                                   notebook_html, run_details_html, write_index)
+from analysis.findings import Finding
+from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
+                                       timed, available_notebooks, check_parameters, default_jobs, execute_notebook,
+                                       notebook_params, notebook_parameters, notebooks_dir, parse_overrides,
+                                       project_root, utc_now)
+from analysis.report.numbers import collect as collect_numbers, finding_text
+from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
+                                   landing_html, month_label, notebook_html, run_details_html, write_index)
 from analysis.report.pii import check_privacy, pii_values
 
 
@@ -73,7 +74,7 @@ def last_complete_period(last_date) -> pd.Period:
 
 # --- run metadata ------------------------------------------------------------
 def git_commit(folder: Path | None = None) -> str:
-    """The checkout's commit hash, or ``"unknown"`` outside git."""
+    """The commit of the git checkout ``kanta`` runs in (the working folder), or ``"unknown"`` outside git."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder or project_root(),
                              capture_output=True, text=True, timeout=10)
@@ -98,67 +99,11 @@ def package_version() -> str:
     return __version__
 
 
-def collect_headlines(source, previous_source, specs: Iterable[NotebookSpec],
-                      params: Mapping[str, Mapping] | None = None) -> dict:
-    """``{notebook: {"current": {...}, "previous": {...}}}`` for notebooks with a headline.
-
-    Each month gets a Source loaded at its own month end, so every module sees a source whose
-    ``as_of`` is the date asked for. ``params[notebook]`` are the notebook's parameters; those
-    the headline function names in its signature are passed to it, so the landing page counts
-    the way the page does.
-    """
-    import inspect
-
-    out = {}
-    for spec in specs:
-        func = spec.headline_function()
-        if func is None:
-            continue
-        accepted = inspect.signature(func).parameters
-        given = {**dict(spec.params), **dict((params or {}).get(spec.name, {}))}
-        kwargs = {k: v for k, v in given.items() if k in accepted and k not in REQUIRED_PARAMETERS}
-        pair = {}
-        for which, src in (("current", source), ("previous", previous_source)):
-            day = src.as_of
-            try:
-                pair[which] = _jsonable(func(src, day, **kwargs))
-            except KantaError:
-                if which == "previous":  # e.g. the first month of data: nothing to compare with
-                    pair[which] = {}
-                    continue
-                raise
-            except Exception as exc:  # a bug: name the module and the month
-                raise NotebookFailed(f"key numbers of {spec.name} ({spec.headline}) failed for "
-                                     f"{pd.Timestamp(day).date()}: {type(exc).__name__}: {one_line(exc)}.") from None
-        out[spec.name] = pair
-    return out
-
-
-def _jsonable(value):
-    """Headline values as plain JSON (numpy scalars to Python, NaN to None, nested lists/dicts kept)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
-    """Experiments whose outcome window closed in the month: ``[{"id": ...}]``.
+    """Experiments whose outcome window closed in the month: ``[{"id": ...}]`` (:func:`analysis.experiments.ended_experiments`)."""
+    from analysis.experiments import ended_experiments
 
-    The definition is ``analysis.experiments.ended_experiments`` (none without that module).
-    """
-    try:
-        from analysis.experiments import ended_experiments
-    except ImportError:
-        return []
     return [{"id": str(e)} for e in ended_experiments(source, month_end(period))]
 
 
@@ -198,7 +143,7 @@ def _manifest_common(ctx: "RunInfo") -> dict:
 
 
 def _display_path(path: Path) -> str:
-    """A path as a reader should see it: relative to the project when inside it."""
+    """A path as a reader should see it: relative to the working folder when inside it."""
     path = Path(path).resolve()
     try:
         return str(path.relative_to(project_root()))
@@ -224,12 +169,44 @@ def _publish(staged: Path, target: Path, scratch: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _shared_params(source, as_of, overrides: Mapping[str, object]) -> dict:
-    """Settings every page must share: one churn threshold for the month (data-driven unless given)."""
-    from analysis.survival import churn_threshold
+#: Notebook parameters that are settings of the month's customer base (one value for every page).
+BASE_PARAMETERS = ("inactivity_days", "horizon_months", "discount_rate", "p_alive_threshold", "value_basis",
+                   "n_clusters")
 
-    given = overrides.get("inactivity_days")
-    return {"inactivity_days": churn_threshold(source, as_of, given)}
+
+def _base_settings(overrides: Mapping[str, object]):
+    """The customer-base settings from the operator's overrides (plain or ``notebook.name``)."""
+    from analysis.customer_base import BaseSettings
+
+    given = {}
+    for key, value in overrides.items():
+        name = key.rpartition(".")[2]
+        if name in BASE_PARAMETERS:
+            if name in given and given[name] != value:
+                raise ParameterError(f"--param {key}: {name} is a setting of the whole month (one value for every "
+                                     f"page), got {given[name]!r} and {value!r}.")
+            given[name] = value
+    return BaseSettings.from_params(given)
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    """The outcome of one monthly run: the landing page, the manifest and what was degraded.
+
+    ``exit_code`` is 0 when every page is whole and 3 when a page was published degraded
+    (bad data never gets here: it raises before anything is written).
+    """
+
+    landing: Path
+    manifest: dict
+
+    @property
+    def degraded(self) -> list[dict]:
+        return self.manifest.get("degraded", [])
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.degraded else 0
 
 
 def build_report(period: str | None = None, data: str | Path | None = None, out: str | Path = "reports",
@@ -238,18 +215,34 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
                  params: Mapping[str, object] | Iterable[str] | None = None) -> Path:
     """Render the monthly report and publish it to ``out/<YYYY-MM>/``; return the landing page.
 
+    Same parameters as :func:`render_month`, which also returns the manifest and the exit code.
+
+    Example
+    -------
+    >>> build_report("2026-10", data="data/sample", out="reports")  # doctest: +SKIP
+    PosixPath('reports/2026-10/index.html')
+    """
+    return render_month(period, data, out, language, notebooks, quiet, specs, jobs, params).landing
+
+
+def render_month(period: str | None = None, data: str | Path | None = None, out: str | Path = "reports",
+                 language: str = "en", notebooks: str | Path | None = None, quiet: bool = False,
+                 specs: Iterable[NotebookSpec] | None = None, jobs: int | None = None,
+                 params: Mapping[str, object] | Iterable[str] | None = None) -> MonthReport:
+    """Render the monthly report: one customer base for the month, every notebook reading it, then publish.
+
     Parameters
     ----------
     period : str, optional
         Month ``YYYY-MM``; default the last complete month of the data.
     data : path, optional
-        Data source; default the demo data (built when missing).
+        Data source; default ``./data/demo`` (built when missing).
     out : path
         Report folder holding ``<YYYY-MM>/`` folders and ``index.html``.
     language : {"en", "fi"}
         Language of every heading, sentence and number format.
     notebooks : path, optional
-        Folder of the report notebooks (default the project's ``notebooks/``).
+        Folder of the report notebooks (default: the notebooks shipped in the package).
     quiet : bool
         No progress bars (for schedulers).
     specs : iterable of NotebookSpec, optional
@@ -258,15 +251,18 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         Notebooks run at the same time (default: 2, or 1 on a one-core machine).
     params : mapping or list of "NAME=VALUE", optional
         Parameter overrides: ``name`` for every notebook declaring it, ``notebook.name`` for one.
+        Settings of the customer base (``inactivity_days``, ``horizon_months``, ...) hold for the whole month.
 
-    Example
+    Returns
     -------
-    >>> build_report("2026-10", data="data/sample", out="reports")  # doctest: +SKIP
-    PosixPath('reports/2026-10/index.html')
+    MonthReport
+        ``landing`` page, ``manifest`` and ``exit_code`` (0 whole, 3 a page degraded). Bad data raises
+        :class:`~analysis.errors.DataError` before anything is written.
     """
     from tqdm.auto import tqdm
 
     from analysis import data as data_mod
+    from analysis.customer_base import CustomerBase
 
     tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
 
@@ -287,13 +283,12 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     specs = list(specs) if specs is not None else available_notebooks(folder)
     if not specs:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
-    base = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
+    base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
-    shared = _shared_params(source, as_of, overrides)
-    all_params = notebook_params(specs, folder, base, overrides, shared=shared)
-    params_of = lambda s: all_params[s.name]  # noqa: E731
+    settings = _base_settings(overrides)
+    all_params = notebook_params(specs, folder, base_params, overrides)
     for spec in specs:  # every name checked before the first notebook runs
-        check_parameters(folder / f"{spec.name}.ipynb", params_of(spec))
+        check_parameters(folder / f"{spec.name}.ipynb", all_params[spec.name])
 
     ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
                   utc_now(), package_version())
@@ -307,32 +302,43 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
         staged.mkdir()
         work = scratch / "executed"
         work.mkdir()
+
+        # The month's one customer state: computed once, saved for the notebooks of this run.
+        previous_centroids = out / str(month - 1) / "segments_centroids.csv"
+        base, started_b, base_s = timed(lambda: CustomerBase.build(
+            source, as_of, settings, previous_centroids=previous_centroids if previous_centroids.is_file() else None))
+        base_file = base.save(scratch / "customer_base.pkl")
+        shared = {"customer_base": str(base_file), "inactivity_days": base.settings.inactivity_days}
+        shown_shared = {"customer_base": "customer_base.pkl", "inactivity_days": base.settings.inactivity_days}
+
         ended = experiments_ended(source, month)
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
 
         def run_notebook(spec: NotebookSpec, position: int):
             executed = work / f"{spec.name}.ipynb"
+            declared = notebook_parameters(folder / f"{spec.name}.ipynb")
             carried, shown = spec.carry_params(staged, out / str(month - 1))
-            declared = notebook_parameters(folder / f"{spec.name}.ipynb")  # older notebooks carry nothing
-            carried = {k: v for k, v in carried.items() if k in declared}
-            shown = {k: v for k, v in shown.items() if k in declared}
-            _, started, seconds = timed(lambda: execute_notebook(
-                folder / f"{spec.name}.ipynb", executed, {**params_of(spec), **carried}, progress=not quiet,
-                position=position, failed_dir=failed_dir))
-            return spec, {**params_of(spec), **shown}, started, seconds, executed
+            run = {**all_params[spec.name], **{k: v for k, v in {**shared, **carried}.items() if k in declared}}
+            shown = {**all_params[spec.name], **{k: v for k, v in {**shown_shared, **shown}.items() if k in declared}}
+            failure = None
+            started = utc_now().isoformat()
+            t0 = time.perf_counter()
+            try:
+                execute_notebook(folder / f"{spec.name}.ipynb", executed, run, progress=not quiet,
+                                 position=position, failed_dir=failed_dir)
+            except NotebookFailed as exc:
+                if exc.error_name != "ModelError":  # a bug or a broken notebook: the month fails
+                    raise
+                failure = exc  # valid data the model cannot estimate: the page is published degraded
+            return spec, shown, started, time.perf_counter() - t0, executed, failure
 
         def run_experiment(experiment_id: str, position: int):
             return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,
                                                   quiet, position))
 
-        def key_numbers(position: int):
-            previous = data_mod.load_source(data_path, as_of=previous_as_of)
-            return timed(lambda: collect_headlines(source, previous, [*specs, EXPERIMENT], all_params))
-
         tasks = [(s.name, functools.partial(run_notebook, s)) for s in specs]
         tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]
-        tasks.append(("key numbers", key_numbers))
         overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
                        disable=True if quiet else None, leave=not quiet)  # None: no bar in a log file
         try:
@@ -341,52 +347,70 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
             overall.close()
         runs = results[:len(specs)]
         staged_experiments, experiment_records = [], []
-        for e, ((folder_e, _), started_e, seconds_e) in zip(exp_todo, results[len(specs):-1]):
+        for e, ((folder_e, manifest_e), started_e, seconds_e) in zip(exp_todo, results[len(specs):]):
             staged_experiments.append(folder_e)
             e["report"] = f"../experiments/{folder_e.name}/index.html"
+            e["verdict"] = manifest_e.get("verdict")
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
                                        "duration_s": round(seconds_e, 3)})
-        headlines, started_h, headline_s = results[-1]
 
         import nbformat
 
         month_text = month_label(month, tx.language)
         nav = (f"<a href='../index.html'>{html.escape(tx('all_months'))}</a> · "
                f"<a href='index.html'>{html.escape(tx('back_to_month', month=month_text))}</a>")
-        pages, notebook_records = {}, []
-        for spec, params, started_at, duration, executed in runs:
+        pages, notebook_records, numbers, degraded = {}, [], [], []
+        for spec, shown, started_at, duration, executed, failure in runs:
+            page = f"{spec.name}.html"
             title = f"{notebook_title(spec, tx)} – {month_text}"
             details = run_details_html(tx, {tx("rd_notebook"): f"{spec.name}.ipynb",
-                                            **common_rows(ctx, params, started_at, duration)})
-            nb = nbformat.read(executed, as_version=4)
-            pages[f"{spec.name}.html"] = notebook_html(nb, title, language, details, nav)
-            notebook_records.append({"name": spec.name, "notebook": f"notebooks/{spec.name}.ipynb",
-                                     "html": f"{spec.name}.html",
-                                     "parameters": {**params, "source": ctx.source_display},
-                                     "started_at": started_at, "duration_s": round(duration, 3)})
+                                            **common_rows(ctx, shown, started_at, duration)})
+            if failure is None:
+                nb = nbformat.read(executed, as_version=4)
+                pages[page] = notebook_html(nb, title, language, details, nav)
+                page_numbers, page_findings = collect_numbers(nb)
+            else:
+                page_findings = [Finding(spec.name, "page_failed", {"detail": failure.error_value},
+                                         failure.error_value).to_dict()]
+                pages[page] = degraded_page_html(title, page_findings, tx, details, nav)
+                page_numbers = []
+            numbers += [{**n, "page": page} for n in page_numbers]
+            degraded += [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"],
+                          "code": f["reason"]} for f in page_findings]
+            notebook_records.append({"name": spec.name, "notebook": f"notebooks/{spec.name}.ipynb", "html": page,
+                                     "parameters": {**shown, "source": ctx.source_display},
+                                     "started_at": started_at, "duration_s": round(duration, 3),
+                                     "degraded": bool(page_findings)})
 
+        landing_numbers = landing_key_numbers(base, numbers, len(ended))
+        numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
+        degraded += [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f.analysis, "code": f.reason}
+                     for f in base.findings if any(n.concept in f.affects for n in landing_numbers)]
         total_s = time.perf_counter() - t_start
         manifest = {
             "period": str(month), "as_of": str(as_of.date()), "previous_as_of": str(previous_as_of.date()),
             "language": language,
-            "parameters": {"period": str(month), "source": ctx.source_display, "language": language, **shared},
+            "parameters": {"period": str(month), "source": ctx.source_display, "language": language,
+                           **base.settings.values()},
             **_manifest_common(ctx),
             "started_at": ctx.started.isoformat(),
             "duration_s": round(total_s, 3),
+            "customer_base": {"started_at": started_b, "duration_s": round(base_s, 3),
+                              "findings": [f.to_dict() for f in base.findings]},
             "notebooks": notebook_records,
-            "headlines": headlines,
-            "headlines_timing": {"started_at": started_h, "duration_s": round(headline_s, 3)},
+            "numbers": numbers,
+            "glossary": base.glossary(),
+            "degraded": degraded,
             "experiment_reports": experiment_records,
             "experiments_ended": ended,
         }
-        pages["index.html"] = landing_html(manifest, specs, tx, ctx, out)
+        pages["index.html"] = landing_html(manifest, landing_numbers, base, specs, tx, ctx, out)
         exp_pages = {f"experiments/{f.name}/index.html": (f / "index.html").read_text(encoding="utf-8")
                      for f in staged_experiments}
         check_privacy({**pages, **exp_pages}, pii_values(source), failed_dir)
         for name, text in pages.items():
             (staged / name).write_text(text, encoding="utf-8")
-        (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                              encoding="utf-8")
+        data_mod.write_json(manifest, staged / "manifest.json")
         _publish(staged, out / str(month), scratch)
         for f in staged_experiments:
             _publish(f, out / "experiments" / f.name, scratch)
@@ -396,7 +420,34 @@ def build_report(period: str | None = None, data: str | Path | None = None, out:
     if failed_dir.exists():  # a later success clears the debugging copy of an earlier failure
         shutil.rmtree(failed_dir, ignore_errors=True)
         _remove_if_empty(failed_dir.parent)
-    return out / str(month) / "index.html"
+    return MonthReport(out / str(month) / "index.html", manifest)
+
+
+#: The landing page's key numbers, in order: the month's customer flows and value, then retention.
+LANDING_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
+                    "revenue", "avg_purchase", "purchase_frequency", "customer_equity", "value_at_risk",
+                    "customers_at_risk", "retention_rate", "monthly_churn_rate", "a_revenue_share",
+                    "experiments_concluded")
+
+
+def landing_key_numbers(base, page_numbers: list[dict], n_experiments: int) -> list:
+    """Typed key numbers of the landing page: from the customer base, else as a page stated them."""
+    from analysis.report.numbers import KeyNumber
+
+    from_pages = {}
+    for n in page_numbers:
+        from_pages.setdefault(n["concept"], n)
+    defined = base.numbers()
+    out = []
+    for concept_id in LANDING_CONCEPTS:
+        if concept_id == "experiments_concluded":
+            out.append(KeyNumber(concept_id, n_experiments))
+        elif concept_id in defined:
+            out.append(base.key_number(concept_id))
+        elif concept_id in from_pages:
+            n = from_pages[concept_id]
+            out.append(KeyNumber(concept_id, n.get("value"), previous=n.get("previous"), reason=n.get("reason")))
+    return out
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -487,39 +538,3 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out / "experiments" / slug / "index.html"
-
-
-# --- command line ------------------------------------------------------------
-def _cmd_report(args) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise ParameterError(f"--jobs: got {args.jobs}, expected a number of notebooks >= 1.")
-    if args.experiment:
-        path = build_experiment_report(args.experiment, data=args.data, out=args.out, language=args.lang,
-                                       period=args.period, notebooks=args.notebooks, quiet=args.quiet)
-    else:
-        path = build_report(args.period, data=args.data, out=args.out, language=args.lang,
-                            notebooks=args.notebooks, quiet=args.quiet, jobs=args.jobs, params=args.param)
-    print(path)
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Register ``kanta report``."""
-    p = subparsers.add_parser(
-        "report", help="render the monthly report (HTML without code) into OUT/<YYYY-MM>/",
-        description="Render every report notebook for one month with papermill, convert them to HTML without "
-                    "code, write a landing page, manifest.json and OUT/index.html. Publishes only when every "
-                    "notebook succeeded.")
-    p.add_argument("--period", default=None, help="month YYYY-MM (default: last complete month of the data)")
-    p.add_argument("--data", default=None, help="data source (default: data/demo, built when missing)")
-    p.add_argument("--out", default="reports", help="report folder (default: reports)")
-    p.add_argument("--lang", choices=["en", "fi"], default="en", help="language of the report (default en)")
-    p.add_argument("--experiment", default=None, metavar="ID",
-                   help="render the experiment notebook for experiment ID into OUT/experiments/ID/")
-    p.add_argument("--param", "-p", action="append", default=[], metavar="[NOTEBOOK.]NAME=VALUE",
-                   help="override a notebook parameter (repeatable); unknown names are an error")
-    p.add_argument("--jobs", type=int, default=None, help="notebooks rendered at the same time (default 2)")
-    p.add_argument("--notebooks", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help="no progress bars (for schedulers); prints only the path")
-    p.set_defaults(func=_cmd_report)
-

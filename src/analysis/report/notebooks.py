@@ -6,7 +6,6 @@ a parameter the notebook does not declare is an error here (papermill only warns
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import os
 import re
 import shutil
@@ -25,25 +24,30 @@ CELL_TIMEOUT_S = 1800
 
 
 class NotebookFailed(KantaError):
-    """A report notebook raised an error; the message names the notebook, cell and error."""
+    """A report notebook raised an error; the message names the notebook, cell and error.
+
+    ``error_name`` is the exception's class name: a :class:`~analysis.errors.ModelError` (an
+    analysis that cannot be estimated on valid data) degrades the page instead of failing the month.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, error_name: str = "", error_value: str = ""):
+        super().__init__(message)
+        self.error_name = error_name
+        self.error_value = error_value
 
 
 @dataclass(frozen=True)
 class NotebookSpec:
-    """One report notebook: its file stem in ``notebooks/``, headline function and parameters.
+    """One report notebook: its file stem in ``notebooks/`` and the parameters the run gives it.
 
-    ``headline`` is ``"module:function"``; the function takes ``(source, as_of, **params)``
-    and returns ``{key: number}``. ``landing_keys`` are the numbers shown on the month's
-    landing page (all of them go into the manifest). ``params`` are passed to the notebook
-    besides ``source``, ``as_of`` and ``language`` (and to the headline function).
+    ``params`` are passed besides ``source``, ``as_of``, ``language`` and the month's shared
+    values (``customer_base``, ``inactivity_days``) that every notebook declaring them receives.
     """
 
     name: str
-    headline: str | None = None
     params: Mapping[str, object] = field(default_factory=dict)
-    landing_keys: tuple[str, ...] = ()
     #: ``(file, previous_param, out_param)``: a file the notebook writes into its month's folder
     #: (``out_param``) and reads back from the previous month's (``previous_param``), e.g. cluster
     #: centroids, so that what it learned carries over from one monthly report to the next.
@@ -59,32 +63,18 @@ class NotebookSpec:
         shown = {out_param: file, previous_param: f"../{previous_month.name}/{file}" if before.is_file() else None}
         return run, shown
 
-    def headline_function(self) -> Callable | None:
-        """The headline function, or None when its module is not there (yet)."""
-        if not self.headline:
-            return None
-        module_name, func_name = self.headline.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            return None
-        return getattr(module, func_name, None)
-
 
 #: The month's notebooks, in page order. A notebook is rendered when its file exists.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
-    NotebookSpec("customer_base", "analysis.report.customer_base:headline", {},
-                 ("active", "new", "lost", "returned", "revenue", "avg_purchase", "purchase_frequency")),
-    NotebookSpec("clv", "analysis.clv:headline", {}, ("customer_equity", "value_at_risk", "n_at_risk")),
-    NotebookSpec("churn", "analysis.survival:headline", {}, ("retention_rate", "monthly_churn_rate")),
-    NotebookSpec("segments", "analysis.segments:headline", {},
-                 ("biggest_movement", "won_back_customers", "active_to_lapsing_customers", "a_revenue_share"),
-                 carry=("segments_centroids.csv", "previous_centroids", "centroids_out")),
+    NotebookSpec("customer_base"),
+    NotebookSpec("clv"),
+    NotebookSpec("churn"),
+    NotebookSpec("segments", carry=("segments_centroids.csv", "previous_centroids", "centroids_out")),
 )
 
 
 #: The experiment notebook, rendered one experiment at a time (``--experiment ID``).
-EXPERIMENT = NotebookSpec("experiment", "analysis.experiments:headline", {}, ("experiments_concluded",))
+EXPERIMENT = NotebookSpec("experiment")
 EXPERIMENT_PARAMETER = "experiment_id"
 
 
@@ -94,16 +84,20 @@ def utc_now() -> _dt.datetime:
 
 
 def project_root() -> Path:
-    """The checkout holding ``notebooks/`` (the package is installed editable from ``src/``)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "notebooks").is_dir() and (parent / "pyproject.toml").is_file():
-            return parent
+    """The folder the operator runs ``kanta`` in: the current working folder.
+
+    The package may be installed anywhere (a checkout, site-packages), so the default data
+    (``./data/demo``), the paths shown in the run details and the git commit are looked up
+    from here, never from where the code lies.
+    """
     return Path.cwd()
 
 
 def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
+    """The report notebooks shipped inside the package (``analysis/notebooks``), wherever it is installed."""
+    from importlib import resources
+
+    return Path(str(resources.files("analysis") / "notebooks"))
 
 
 def available_notebooks(folder: Path | None = None, specs: Iterable[NotebookSpec] = NOTEBOOKS) -> list[NotebookSpec]:
@@ -209,7 +203,7 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""
         raise NotebookFailed(f"notebook {path.name} failed in cell In [{exc.exec_count}]: "
-                             f"{exc.ename}: {one_line(exc.evalue)}{where}.") from None
+                             f"{exc.ename}: {one_line(exc.evalue)}{where}.", exc.ename, one_line(exc.evalue)) from None
     except Exception as exc:  # kernel died, timeout, bad notebook JSON
         if isinstance(exc, KantaError):
             raise

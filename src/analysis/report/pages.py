@@ -18,24 +18,13 @@ from typing import Mapping
 import pandas as pd
 
 from analysis.errors import KantaError
-from analysis.i18n import Text, fmt_money, fmt_number
+from analysis.i18n import Text
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 
 
 #: Cell tags that never reach a stakeholder page.
 HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "report-hide"})
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-#: How the landing page formats headline numbers: key -> "money" (whole euros) | "money_cents" |
-#: "count" | "share" (0..1, changes in percentage points) | "number" (two decimals).
-KEY_FORMATS = {
-    "registered": "count", "active": "count", "new": "count", "lost": "count", "returned": "count",
-    "revenue": "money", "avg_purchase": "money_cents", "purchase_frequency": "number",
-    "customer_equity": "money", "value_at_risk": "money", "n_at_risk": "count",
-    "retention_rate": "share", "monthly_churn_rate": "share", "won_back_customers": "count",
-    "active_to_lapsing_customers": "count", "a_revenue_share": "share", "experiments_concluded": "count",
-}
 
 
 def _template_file(name: str) -> Path:
@@ -154,122 +143,61 @@ def common_rows(ctx: RunInfo, parameters: Mapping, started_at: str, duration_s: 
     }
 
 
-def format_headline(key: str, value, tx: Text) -> str:
-    kind = KEY_FORMATS.get(key) or _guess_format(key)
-    if value is None:
-        return "–"
-    if not isinstance(value, (int, float)):
-        return str(value)
-    if kind == "money_cents":
-        return tx.money(value, 2)
-    if kind == "money":
-        return tx.money(value)
-    if kind == "share":
-        return tx.pct(value)
-    if kind == "count":
-        return tx.number(value)
-    return tx.number(value, 2)
-
-
-def format_change(key: str, value, previous, tx: Text) -> str:
-    """``"+5.2% vs previous month"``; shares change in percentage points."""
-    if previous is None or value is None:
-        return tx("no_previous")
-    if not isinstance(value, (int, float)) or not isinstance(previous, (int, float)):
-        return tx("no_change") if value == previous else ""
-    kind = KEY_FORMATS.get(key) or _guess_format(key)
-    if kind == "share":
-        diff = value - previous
-        if round(diff * 100, 1) == 0:
-            return tx("no_change")
-        return tx("change_vs_prev", change=f"{fmt_number(100 * diff, tx.language, 1, signed=True)} {tx('pp')}")
-    if value == previous:
-        return tx("no_change")
-    if previous == 0:
-        diff = value - previous
-        text = (fmt_money(diff, tx.language, signed=True) if kind.startswith("money")
-                else fmt_number(diff, tx.language, 0 if kind == "count" else 2, signed=True))
-        return tx("change_vs_prev", change=text)
-    relative = tx.pct(value / previous - 1, 1, signed=True)
-    if kind == "count":  # "+33 (+3.0%)": the number of customers and the rate both matter
-        relative = f"{fmt_number(value - previous, tx.language, 0, signed=True)} ({relative})"
-    return tx("change_vs_prev", change=relative)
-
-
-def biggest_movement(current: Mapping, previous: Mapping, spec: NotebookSpec, tx: Text) -> tuple[str, str] | None:
-    """The segment count (``<segment>_customers``) that changed most since the previous month."""
-    changes = {k: current[k] - previous[k] for k in current
-               if k.endswith("_customers") and k not in spec.landing_keys
-               and isinstance(current[k], (int, float)) and isinstance(previous.get(k), (int, float))}
-    if not changes:
-        return None
-    key = max(changes, key=lambda k: (abs(changes[k]), k))
-    diff = changes[key]
-    label = headline_label(key, spec, tx)
-    return (f"{'+' if diff > 0 else ''}{tx.number(diff)}", tx("movement_of", segment=label, n=tx.number(current[key])))
-
-
-def _guess_format(key: str) -> str:
-    k = key.lower()
-    if any(w in k for w in ("share", "rate", "probability", "pct")):
-        return "share"
-    if any(w in k for w in ("revenue", "equity", "value", "spend", "eur", "clv", "margin")):
-        return "money"
-    if k.startswith(("n_", "count")) or k.endswith(("customers", "_count")):
-        return "count"
-    return "number"
-
-
-def headline_label(key: str, spec: NotebookSpec, tx: Text) -> str:
-    """The label of a headline key: report.json ``kn_<key>``, else the module's own strings."""
-    if tx.has(f"kn_{key}"):
-        return tx(f"kn_{key}")
-    domain = spec.headline.split(":")[0].rsplit(".", 1)[-1] if spec.headline else spec.name
-    for d in (domain, spec.name):
-        try:
-            other = Text(d, tx.language)
-        except KantaError:
-            continue
-        for k in (f"headline_{key}", f"kn_{key}", key):
-            if other.has(k) and isinstance(other(k), str):
-                return other(k)
-    return key.replace("_", " ").capitalize()
-
-
 def notebook_title(spec: NotebookSpec, tx: Text) -> str:
     return tx(f"nb_{spec.name}") if tx.has(f"nb_{spec.name}") else spec.name.replace("_", " ").capitalize()
 
 
-def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: RunInfo, out: Path) -> str:
-    """The month's landing page: key numbers with change first, then links and experiments."""
-    from analysis.display import key_numbers_html
+def glossary_html(base, tx: Text) -> str:
+    """The month's glossary: every concept's one definition, with this month's threshold and settings filled in."""
+    words = Text("concepts", tx.language)
+
+    def shown(name, value):
+        if isinstance(value, float) and name in ("discount_rate", "p_alive_threshold", "a_share", "b_share"):
+            return tx.pct(value, 1 if name == "discount_rate" else 0)
+        return tx.number(value, 1) if isinstance(value, float) and not value.is_integer() else str(value)
+
+    rows = []
+    for entry in base.glossary():
+        key = f"define_{entry['concept']}"
+        if not words.has(key):
+            continue
+        text = words(key, **{k: shown(k, v) for k, v in entry["settings"].items()})
+        rows.append(f"<dt>{html.escape(words('label_' + entry['concept']))}</dt><dd>{html.escape(text)}</dd>")
+    intro = words("glossary_intro", date=tx.date(base.as_of))
+    return (f"<section id='glossary'><h2>{html.escape(words('glossary_title'))}</h2>"
+            f"<p class='kanta-muted'>{html.escape(intro)}</p><dl class='kanta-glossary'>{''.join(rows)}</dl></section>")
+
+
+def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: str = "", nav_html: str = "") -> str:
+    """A page whose analysis could not be estimated this month: what is missing and why, nothing else."""
+    from analysis.report.numbers import finding_text
+
+    words = Text("findings", tx.language)
+    body = "".join(f"<div class='kanta-finding' role='note'><p><strong>{html.escape(words('not_computed'))}</strong> "
+                   f"{html.escape(finding_text(f, tx))}</p></div>" for f in findings)
+    return simple_page(title, body, tx.language, nav_html=nav_html, run_details_html=run_details_html)
+
+
+def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpec], tx: Text, ctx: RunInfo,
+                 out: Path) -> str:
+    """The month's landing page: typed key numbers with change, degraded pages, links, experiments, glossary."""
+    from analysis.report.numbers import cards_html
 
     month = pd.Period(manifest["period"], freq="M")
     situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
     parts = [f"<p>{html.escape(situation)}</p>"]
-    days = manifest.get("parameters", {}).get("inactivity_days")
-    if days:
-        parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))}</p>")
-    cards = {}
-    by_name = {s.name: s for s in [*specs, EXPERIMENT]}
-    for name, pair in manifest["headlines"].items():
-        spec = by_name[name]
-        for key in spec.landing_keys or tuple(pair["current"]):
-            if key == "biggest_movement":
-                card = biggest_movement(pair["current"], pair["previous"], spec, tx)
-                if card:
-                    cards[tx("kn_biggest_movement")] = card
-                continue
-            if key not in pair["current"]:
-                continue
-            value, prev = pair["current"][key], pair["previous"].get(key)
-            cards[headline_label(key, spec, tx)] = (format_headline(key, value, tx), format_change(key, value, prev, tx))
-    ended = manifest["experiments_ended"]
-    verdicts = {e.get("experiment_id"): e.get("verdict")
-                for e in manifest["headlines"].get(EXPERIMENT.name, {}).get("current", {}).get("experiments", [])}
+    days = base.settings.inactivity_days
+    parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))} "
+                 f"<a href='#glossary'>{html.escape(tx('see_glossary'))}</a></p>")
     parts.append(f"<h2>{html.escape(tx('key_numbers'))}</h2>")
-    parts.append(key_numbers_html(cards))
+    parts.append(cards_html(numbers, tx))
+    if manifest.get("degraded"):
+        parts.append(f"<h2>{html.escape(tx('degraded_heading'))}</h2><ul class='kanta-links'>")
+        for d in manifest["degraded"]:
+            parts.append(f"<li>{html.escape(d['page'])}: {html.escape(d['reason'])}</li>")
+        parts.append("</ul>")
 
+    by_name = {s.name: s for s in [*specs, EXPERIMENT]}
     parts.append(f"<h2>{html.escape(tx('detail_pages'))}</h2><ul class='kanta-links'>")
     for rec in manifest["notebooks"]:
         spec = by_name[rec["name"]]
@@ -278,11 +206,12 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
                      + (f" – {html.escape(about)}" if about else "") + "</li>")
     parts.append("</ul>")
 
+    ended = manifest["experiments_ended"]
     parts.append(f"<h2>{html.escape(tx('experiments_ended'))}</h2>")
     if ended:
         parts.append("<ul class='kanta-links'>")
         for e in ended:
-            label = html.escape(_experiment_label(e["id"], verdicts.get(e["id"]), tx))
+            label = html.escape(_experiment_label(e["id"], e.get("verdict"), tx))
             link = e.get("report") or (f"../experiments/{safe_id(e['id'])}/index.html"
                                        if (out / "experiments" / safe_id(e["id"]) / "index.html").exists() else None)
             if link:
@@ -292,12 +221,14 @@ def landing_html(manifest: Mapping, specs: list[NotebookSpec], tx: Text, ctx: Ru
         parts.append("</ul>")
     else:
         parts.append(f"<p>{html.escape(tx('no_experiments_ended'))}</p>")
+    parts.append(glossary_html(base, tx))
 
     rows = {tx("rd_period"): manifest["period"],
             **common_rows(ctx, {"period": manifest["period"], "source": ctx.source_display, "language": ctx.language},
                           manifest["started_at"], manifest["duration_s"])}
     timing = lambda r: f"{r['started_at']}, {tx('rd_seconds', s=tx.number(r['duration_s'], 1))}"  # noqa: E731
-    rows[tx("rd_notebooks")] = {**{r["name"]: timing(r) for r in manifest["notebooks"]},
+    rows[tx("rd_notebooks")] = {"customer base": timing(manifest["customer_base"]),
+                                **{r["name"]: timing(r) for r in manifest["notebooks"]},
                                 **{f"experiment {r['experiment_id']}": timing(r)
                                    for r in manifest.get("experiment_reports", [])}}
     nav = f"<a href='../index.html'>{html.escape(tx('all_months'))}</a>"

@@ -81,13 +81,16 @@ def test_no_code_cells_or_prompts_are_visible(month, browser):
 
 def test_key_numbers_are_on_the_landing_page(month, browser):
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
-    cur = m["headlines"]["customer_base"]["current"]
+    cur = {n["concept"]: n["value"] for n in m["numbers"] if n["page"] == "index.html"}
     page, _ = _open(browser, month["landing"])
     text = page.inner_text("body")
     links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
     page.close()
-    for label, value in (("Active customers", fmt_number(cur["active"])), ("New customers", fmt_number(cur["new"])),
-                         ("Lost customers", fmt_number(cur["lost"])), ("Returned customers", fmt_number(cur["returned"])),
+    for label, value in (("Active customers", fmt_number(cur["customers_active"])),
+                         ("New customers", fmt_number(cur["customers_new"])),
+                         ("Lost customers this month", fmt_number(cur["customers_lost"])),
+                         ("Returned customers", fmt_number(cur["customers_returned"])),
+                         ("Churned customers", fmt_number(cur["customers_churned"])),
                          ("Revenue this month", fmt_money(cur["revenue"])),
                          ("Average purchase", fmt_money(cur["avg_purchase"], decimals=2))):
         assert label in text and value in text, (label, value)

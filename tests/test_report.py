@@ -25,7 +25,7 @@ def month(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def month_fi(tmp_path_factory) -> dict:
-    return rendered_month(tmp_path_factory, "fi", only=("customer_base",))
+    return rendered_month(tmp_path_factory, "fi")
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -71,11 +71,10 @@ def test_month_has_landing_page_manifest_and_index(month):
 def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     for key in ("period", "as_of", "previous_as_of", "language", "parameters", "data", "package", "git_commit",
-                "libraries", "started_at", "duration_s", "notebooks", "headlines", "experiments_ended"):
+                "libraries", "started_at", "duration_s", "notebooks", "numbers", "degraded", "glossary",
+                "customer_base", "experiments_ended"):
         assert key in m, key
     assert (m["period"], m["as_of"], m["previous_as_of"]) == (PERIOD, "2026-10-31", "2026-09-30")
-    # every module's previous-month numbers are computed on the data as of the previous month end
-    assert m["headlines"]["experiment"]["previous"]["as_of"] == "2026-09-30"
     assert m["data"]["fingerprint"] == load_source(SAMPLE, as_of="2026-10-31").fingerprint
     assert re.fullmatch(r"[0-9a-f]{64}", m["data"]["fingerprint"])
     assert m["package"]["version"] == report.package_version()
@@ -84,11 +83,12 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
     nb = {n["name"]: n for n in m["notebooks"]}
     n_days = churn_threshold(SAMPLE, "2026-10-31")
     assert nb["customer_base"]["parameters"] == {"source": "data/sample", "as_of": "2026-10-31", "language": "en",
-                                                 "inactivity_days": n_days}
+                                                 "inactivity_days": n_days, "customer_base": "customer_base.pkl"}
     # one churn threshold for the whole month: "lost" on one page is "passive" on another
     assert {nb[n]["parameters"]["inactivity_days"] for n in ("customer_base", "churn", "segments")} == {n_days}
-    assert m["headlines"]["churn"]["current"]["inactivity_days"] == n_days
+    assert m["parameters"]["inactivity_days"] == n_days
     assert all(n["duration_s"] > 0 and n["started_at"] for n in m["notebooks"])
+    assert "/work/" not in json.dumps(m) and str(month["out"]) not in json.dumps(m)
 
 
 def test_landing_page_numbers_match_monthly_activity(month):
@@ -97,13 +97,14 @@ def test_landing_page_numbers_match_monthly_activity(month):
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     act = monthly_activity(SAMPLE, "2026-10-31", months=2,
                            inactivity_days=churn_threshold(SAMPLE, "2026-10-31")).set_index("month")
-    cur, prev = m["headlines"]["customer_base"]["current"], m["headlines"]["customer_base"]["previous"]
-    assert cur["active"] == act.loc["2026-10", "active"] and prev["active"] == act.loc["2026-09", "active"]
-    assert cur["revenue"] == pytest.approx(act.loc["2026-10", "revenue"])
-    landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
-    assert f">{cur['active']:,}<" in landing
-    change = cur["active"] / prev["active"] - 1
-    assert f"{cur['active'] - prev['active']:+d} ({100 * change:+.1f}%) vs previous month" in landing
+    landing = {n["concept"]: n for n in m["numbers"] if n["page"] == "index.html"}
+    cur, prev = landing["customers_active"]["value"], landing["customers_active"]["previous"]
+    assert cur == act.loc["2026-10", "active"] and prev == act.loc["2026-09", "active"]
+    assert landing["revenue"]["value"] == pytest.approx(act.loc["2026-10", "revenue"])
+    page = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
+    assert f">{cur:,}<" in page
+    change = cur / prev - 1
+    assert f"{cur - prev:+d} ({100 * change:+.1f}%) vs previous month" in page
 
 
 def test_experiment_that_ended_in_the_month_is_listed(month):
@@ -253,9 +254,11 @@ def test_parameter_override_reaches_notebook_and_key_numbers(tmp_path):
     m = json.loads((landing.parent / "manifest.json").read_text(encoding="utf-8"))
     assert m["notebooks"][0]["parameters"]["inactivity_days"] == 90
     expected = monthly_activity(SAMPLE, "2026-10-31", months=1, inactivity_days=90).iloc[-1]
-    assert m["headlines"]["customer_base"]["current"]["active"] == expected["active"]
+    values = {(n["page"], n["concept"]): n["value"] for n in m["numbers"]}
+    assert values[("index.html", "customers_active")] == expected["active"]
+    assert values[("customer_base.html", "customers_active")] == expected["active"]
     page = (landing.parent / "customer_base.html").read_text(encoding="utf-8")
-    assert "last 90 days" in page
+    assert "fewer than 90 days" in page
 
 
 def test_unknown_override_is_refused_naming_what_exists(tmp_path, capsys):
@@ -300,35 +303,26 @@ def test_story_says_the_base_shrank_when_more_customers_lapsed_than_came():
     assert "shrank" in sentences[-1]
 
 
-def test_key_numbers_show_count_and_relative_change_in_finnish():
+def test_key_numbers_show_count_and_relative_change_in_both_languages():
     from analysis.i18n import Text
-    from analysis.report import customer_base as page
-
-    cards = page.key_numbers(_two_months(active=1250, avg_purchase=19.0), Text("customer_base", "fi"))
-    assert cards["Aktiiviset asiakkaat"] == ("1\u00a0250", "+1\u00a0150 (+1\u00a0150,0\u00a0%) edelliseen kuukauteen")
-    assert cards["Keskiostos"] == ("19,00\u00a0€", "−5,0\u00a0% edelliseen kuukauteen")
-
-
-def test_base_headline_counts_like_monthly_activity(sample_source):
-    from analysis.customers import monthly_activity
-
-    expected = monthly_activity(sample_source, "2026-09-30", months=1,
-                                inactivity_days=churn_threshold(sample_source, "2026-09-30")).iloc[-1]
-    got = report.base_headline(sample_source, "2026-09-30")
-    assert (got["active"], got["new"], got["lost"], got["returned"]) == tuple(
-        int(expected[k]) for k in ("active", "new", "lost", "returned"))
-    assert got["revenue"] == pytest.approx(expected["revenue"])
-
-
-def test_landing_page_changes_read_naturally_in_both_languages():
-    from analysis.i18n import Text
+    from analysis.report.numbers import KeyNumber, format_change, format_value
 
     en, fi = Text("report", "en"), Text("report", "fi")
-    assert report.pages.format_change("active", 1125, 1092, en) == "+33 (+3.0%) vs previous month"
-    assert report.pages.format_change("retention_rate", 0.413, 0.436, fi) == "−2,3 %-yks. edelliseen kuukauteen"
-    assert report.pages.format_change("revenue", 14381.56, 14123.78, en) == "+1.8% vs previous month"
-    assert report.pages.format_change("revenue", 10.0, None, en) == "no previous month to compare"
-    assert report.pages.format_headline("avg_purchase", 19.33, fi) == "19,33\u00a0€"
+    assert format_change(KeyNumber("customers_active", 1125, previous=1092), en) == "+33 (+3.0%) vs previous month"
+    assert format_change(KeyNumber("customers_active", 1250, previous=100), fi) == \
+        "+1\u00a0150 (+1\u00a0150,0\u00a0%) edelliseen kuukauteen"
+    assert format_change(KeyNumber("retention_rate", 0.413, previous=0.436), fi) == "−2,3 %-yks. edelliseen kuukauteen"
+    assert format_change(KeyNumber("revenue", 14381.56, previous=14123.78), en) == "+1.8% vs previous month"
+    assert format_change(KeyNumber("revenue", 10.0), en) is None
+    assert format_value(19.33, "money_cents", fi) == "19,33\u00a0€"
+    assert format_value(None, "money", fi) == "–"
+
+
+def test_unknown_concept_is_refused_where_it_is_written():
+    from analysis.report.numbers import KeyNumber
+
+    with pytest.raises(KeyError, match="customers_actve"):
+        KeyNumber("customers_actve", 1)
 
 
 def test_publishing_replaces_a_month_in_one_move(tmp_path):
@@ -345,10 +339,12 @@ def test_publishing_replaces_a_month_in_one_move(tmp_path):
     assert not staged.exists() and list(scratch.iterdir()) == []
 
 
-def test_landing_page_states_the_one_churn_threshold(month):
+def test_landing_page_states_the_one_churn_threshold_and_a_glossary(month):
     landing = (month["month_dir"] / "index.html").read_text(encoding="utf-8")
     n = churn_threshold(SAMPLE, "2026-10-31")
-    assert f"within the last {n} days and counts as lost after {n} days" in landing
+    assert f"within the last {n} days and has churned (is lost) after {n} days or more" in landing
+    assert "id='glossary'" in landing
+    assert f"fewer than {n} days before the month end" in landing  # the definition of active, threshold filled in
 
 
 def test_month_publishes_segment_centroids_for_next_month(month):

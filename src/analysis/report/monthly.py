@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import os
 import shutil
 import subprocess
@@ -21,7 +20,8 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from analysis.errors import KantaError, ParameterError
+from analysis.data import write_json
+from analysis.errors import ParameterError
 from analysis.i18n import Text, check_language
 from analysis.findings import Finding
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
@@ -346,11 +346,13 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         finally:
             overall.close()
         runs = results[:len(specs)]
-        staged_experiments, experiment_records = [], []
+        staged_experiments, experiment_records, degraded_experiments = [], [], []
         for e, ((folder_e, manifest_e), started_e, seconds_e) in zip(exp_todo, results[len(specs):]):
             staged_experiments.append(folder_e)
             e["report"] = f"../experiments/{folder_e.name}/index.html"
             e["verdict"] = manifest_e.get("verdict")
+            degraded_experiments += [{**d, "page": f"../experiments/{folder_e.name}/{d['page']}"}
+                                    for d in manifest_e["degraded"]]
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
                                        "duration_s": round(seconds_e, 3)})
 
@@ -359,7 +361,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         month_text = month_label(month, tx.language)
         nav = (f"<a href='../index.html'>{html.escape(tx('all_months'))}</a> · "
                f"<a href='index.html'>{html.escape(tx('back_to_month', month=month_text))}</a>")
-        pages, notebook_records, numbers, degraded = {}, [], [], []
+        pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
         for spec, shown, started_at, duration, executed, failure in runs:
             page = f"{spec.name}.html"
             title = f"{notebook_title(spec, tx)} – {month_text}"
@@ -479,16 +481,20 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     shown = {**params, "source": ctx.source_display}
     rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, params, started.isoformat(), duration)}
     nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
-    page = notebook_html(nbformat.read(executed, as_version=4), tx("experiment_title", id=experiment_id),
-                         ctx.language, run_details_html(tx, rows), nav)
+    nb = nbformat.read(executed, as_version=4)
+    page = notebook_html(nb, tx("experiment_title", id=experiment_id), ctx.language, run_details_html(tx, rows), nav)
     (staged / "index.html").write_text(page, encoding="utf-8")
+    numbers, findings = collect_numbers(nb)
     manifest = {"experiment_id": str(experiment_id), "as_of": str(as_of.date()), "language": ctx.language,
                 "parameters": shown, **_manifest_common(ctx), "started_at": started.isoformat(),
                 "duration_s": round(duration, 3),
+                "numbers": [{**n, "page": "index.html"} for n in numbers],
+                "degraded": [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f["analysis"],
+                              "code": f["reason"]} for f in findings],
                 "notebooks": [{"name": EXPERIMENT.name, "notebook": f"notebooks/{nb_path.name}", "html": "index.html",
                                "parameters": shown, "started_at": started.isoformat(),
                                "duration_s": round(duration, 3)}]}
-    (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(manifest, staged / "manifest.json")
     return staged, manifest
 
 

@@ -183,3 +183,18 @@ def test_write_json_replaces_atomically_and_leaves_no_temp_file(tmp_path):
     write_json({"a": 2, "ä": 0.5}, out)
     assert json.loads(out.read_text(encoding="utf-8")) == {"a": 2, "ä": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["params.json"]
+
+
+def test_campaign_briefs_are_an_optional_table_with_numeric_costs(tmp_path, sample_dir):
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(sample_dir, src)
+    (src / "campaigns.csv").write_text("experiment_id,cost_fixed,cost_per_contact,goal\n"
+                                       "newsletter-2026-09,200,0.05,More buyers\n", encoding="utf-8")
+    s = load_source(src, as_of="2026-10-31")
+    row = s.sql("SELECT * FROM campaigns").iloc[0]
+    assert (row["cost_fixed"], row["cost_per_contact"], row["goal"]) == (200.0, 0.05, "More buyers")
+    (src / "campaigns.csv").write_text("experiment_id,cost_fixed\nnewsletter-2026-09,lots\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"campaigns\.cost_fixed: could not read 1 row as a number, e\.g\. line 2"):
+        load_source(src, as_of="2026-10-31")

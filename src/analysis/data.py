@@ -18,12 +18,15 @@ import pandas as pd
 
 from analysis.errors import DataError, ParameterError
 
-TABLES = ("transactions", "customers", "assignments")
+TABLES = ("transactions", "customers", "assignments", "campaigns")
 REQUIRED = {
     "transactions": ("customer_id", "timestamp", "amount"),
     "customers": ("customer_id", "signup_date"),
     "assignments": ("experiment_id", "customer_id", "variant", "assigned_at"),
+    "campaigns": ("experiment_id",),
 }
+#: Optional numeric columns of the campaign briefs (costs in currency units, margin as a share).
+CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
 # Columns that identify a person: never carried into the customer table or reports.
 PII_COLUMNS = ("name", "first_name", "last_name", "email", "phone", "address", "street_address", "ssn", "birth_date")
 _SHOW_ROWS = 3  # offending rows named in a message
@@ -461,6 +464,8 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
         _customers(v, src)
     if "assignments" in tables:
         _assignments(v, src)
+    if "campaigns" in tables:
+        _campaigns(v, src)
     return src
 
 
@@ -537,6 +542,23 @@ def _assignments(v: _Validator, src: Source) -> None:
         FROM raw_assignments""")
     n, k = con.execute("SELECT count(*), count(DISTINCT experiment_id) FROM assignments").fetchone()
     src.quality.update(assignments=n, experiments=k)
+
+
+def _campaigns(v: _Validator, src: Source) -> None:
+    """Campaign briefs: one row per experiment, costs as numbers (no cost is "not known", never a default)."""
+    cols = v.require("campaigns")
+    v.not_null("campaigns", "experiment_id")
+    v.unique("campaigns", "experiment_id", ("experiment", "experiments"))
+    select = ["CAST(experiment_id AS VARCHAR) AS experiment_id"]
+    for c in cols:
+        if c == "experiment_id":
+            continue
+        if c in CAMPAIGN_NUMBERS:
+            v.parses("campaigns", c, "DOUBLE", "a number like 500.00", allow_null=True)
+            select.append(f"CAST({_q(c)} AS DOUBLE) AS {_q(c)}")
+        else:
+            select.append(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}")
+    v.con.execute(f"CREATE VIEW campaigns AS SELECT {', '.join(select)} FROM raw_campaigns")
 
 
 # --- writing outputs ------------------------------------------------------------

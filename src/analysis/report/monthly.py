@@ -335,7 +335,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
         def run_experiment(experiment_id: str, position: int):
             return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,
-                                                  quiet, position))
+                                                  quiet, position, base_file))
 
         tasks = [(s.name, functools.partial(run_notebook, s)) for s in specs]
         tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]
@@ -461,13 +461,20 @@ def _remove_if_empty(folder: Path) -> None:
 
 # --- experiment reports ------------------------------------------------------
 def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: pd.Timestamp, ctx: "RunInfo",
-                     scratch: Path, failed_dir: Path, quiet: bool, position: int = 0) -> tuple[Path, dict]:
-    """Run the experiment notebook for one experiment into ``scratch/<slug>/`` (page + manifest)."""
+                     scratch: Path, failed_dir: Path, quiet: bool, position: int = 0,
+                     base_file: Path | None = None) -> tuple[Path, dict]:
+    """Run the experiment notebook for one experiment into ``scratch/<slug>/`` (page + manifest).
+
+    In the monthly run ``base_file`` is the month's saved customer base, so the experiment's
+    value comparison uses the month's one CLV fit.
+    """
     import nbformat
 
     tx = ctx.tx
     params = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": ctx.language,
               EXPERIMENT_PARAMETER: str(experiment_id), **dict(EXPERIMENT.params)}
+    if base_file is not None and "customer_base" in notebook_parameters(nb_path):
+        params["customer_base"] = str(base_file)
     check_parameters(nb_path, params)
     slug = safe_id(experiment_id)
     staged = scratch / "experiments" / slug
@@ -479,7 +486,9 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     execute_notebook(nb_path, executed, params, progress=not quiet, position=position, failed_dir=failed_dir)
     duration = time.perf_counter() - t0
     shown = {**params, "source": ctx.source_display}
-    rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, params, started.isoformat(), duration)}
+    if "customer_base" in shown:
+        shown["customer_base"] = "../" + str(pd.Timestamp(as_of).strftime("%Y-%m")) + "/customer_base.pkl"
+    rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, shown, started.isoformat(), duration)}
     nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
     nb = nbformat.read(executed, as_version=4)
     page = notebook_html(nb, tx("experiment_title", id=experiment_id), ctx.language, run_details_html(tx, rows), nav)

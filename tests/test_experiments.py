@@ -14,12 +14,22 @@ import pytest
 from scipy import stats
 
 from analysis import experiments as ex
-from analysis.errors import ParameterError
+from analysis.errors import ModelError, ParameterError
+from analysis.report import experiments as page
 
 AS_OF = "2026-10-31"
 
 
 # --- two proportions ----------------------------------------------------------
+@pytest.mark.parametrize("k, n, low, high", [
+    # Newcombe R.G. (1998) "Two-sided confidence intervals for the single proportion: comparison of
+    # seven methods", Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score, no CC).
+    (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718),
+])
+def test_wilson_interval_matches_newcombe_1998(k, n, low, high):
+    assert ex.wilson_interval(k, n) == pytest.approx((low, high), abs=1e-4)
+
+
 @pytest.mark.parametrize("b, n_b, a, n_a, low, high", [
     # Newcombe R.G. (1998) "Interval estimation for the difference between independent proportions:
     # comparison of eleven methods", Statistics in Medicine 17:873-890, Table II, method 10 (score, no CC).
@@ -258,7 +268,7 @@ def test_outcomes_match_a_plain_pandas_count(sample):
 def test_sample_experiments_pass_every_guard(sample, truth):
     for exp_id in truth:
         r = ex.analyse_experiment(sample, exp_id)
-        assert r.guards_passed, [g.message() for g in r.guards if not g.passed]
+        assert r.guards_passed, [page.guard_message(g) for g in r.guards if not g.passed]
 
 
 @pytest.mark.parametrize("exp_id", ["reactivation-2026-03", "vip-bonus-2026-08", "newsletter-2026-09"])
@@ -312,8 +322,9 @@ def test_unfinished_window_withholds_the_verdict_and_says_when_it_ends(sample_di
     assert r.verdict == "withheld"
     failed = [g for g in r.guards if not g.passed]
     assert [g.name for g in failed] == ["window_finished"]
-    assert "2026-10-28" in failed[0].message("en")
-    assert "28.10.2026" in failed[0].message("fi")
+    assert failed[0].facts["ends"] == "2026-10-28"
+    assert "2026-10-28" in page.guard_message(failed[0], "en")
+    assert "28.10.2026" in page.guard_message(failed[0], "fi")
 
 
 def test_broken_split_withholds_the_verdict(sample):
@@ -330,13 +341,13 @@ def test_customer_in_two_groups_withholds_the_verdict(sample):
     twice = out.iloc[[0]].assign(variant="new_layout" if out.iloc[0]["variant"] == "old_layout" else "old_layout")
     r = ex.analyse_experiment(sample, "newsletter-2026-09", outcomes=pd.concat([out, twice]))
     assert r.verdict == "withheld"
-    assert "1 customers are in more than one group" in next(g for g in r.guards if not g.passed).message()
+    assert "1 customers are in more than one group" in page.guard_message(next(g for g in r.guards if not g.passed))
 
 
 def test_too_few_customers_withholds_the_verdict(sample):
     r = ex.analyse_experiment(sample, "vip-bonus-2026-08", min_units_per_arm=100)
     assert r.verdict == "withheld"
-    assert "control" in next(g for g in r.guards if not g.passed).message()
+    assert "control" in page.guard_message(next(g for g in r.guards if not g.passed))
 
 
 def test_unknown_experiment_names_the_ones_that_exist(sample):
@@ -345,25 +356,81 @@ def test_unknown_experiment_names_the_ones_that_exist(sample):
 
 
 # --- campaign report, headline, command line ---------------------------------------
+class _WithCampaigns:
+    """A source with a ``campaigns`` table (the data layer's optional table), for the brief."""
+
+    def __init__(self, source, rows: pd.DataFrame):
+        self._source, self._rows = source, rows
+
+    def has(self, table):
+        return table == "campaigns" or self._source.has(table)
+
+    def columns(self, table):
+        return list(self._rows.columns) if table == "campaigns" else self._source.columns(table)
+
+    def sql(self, query, params=None):
+        return self._rows[self._rows["experiment_id"] == params[0]].reset_index(drop=True)
+
+
 def test_campaign_report_turns_the_win_back_test_into_money_and_plain_sentences(sample):
     rep = ex.campaign_report(sample, "reactivation-2026-03", campaign_cost=500, include_clv=False)
     r = rep.result
     n_t = int(r.arms.loc["offer", "customers"])
     assert rep.incremental_revenue == pytest.approx(r.cuped.estimate * n_t)
     assert rep.roi == pytest.approx((rep.incremental_revenue - 500) / 500)
+    assert rep.cost_source == "given"
     orders = int(ex.experiment_outcomes(sample, "reactivation-2026-03").query("variant == 'offer'")["n_purchases"].sum())
     assert rep.cost_per_order == pytest.approx(500 / orders)
-    en, fi = rep.sentences("en"), rep.sentences("fi")
+    en, fi = page.campaign_text(rep, "en"), page.campaign_text(rep, "fi")
     assert en["verdict"].startswith("The campaign worked")
     assert fi["verdict"].startswith("Kampanja toimi")
-    assert en["goal"] == "Win back lapsing customers with a newsletter offer"
+    assert en["goal"].startswith("No campaign brief")  # the sample has no campaigns table; nothing is invented
     assert any("one campaign" in c for c in en["caveats"])
     assert "€500" in en["money"] and "500\u00a0€" in fi["money"]
-    json.dumps(rep.to_dict("fi"))
+    json.dumps(rep.to_dict())
+
+
+def test_without_a_cost_there_is_no_roi_and_the_page_says_so(sample):
+    rep = ex.campaign_report(sample, "reactivation-2026-03", include_clv=False)
+    assert rep.campaign_cost is None and rep.roi is None and rep.cost_per_order is None
+    assert "No campaign cost is known" in page.money_text(rep, "en")
+    assert [n.concept for n in page.ExperimentPage("reactivation-2026-03", rep).key_numbers()] == [
+        "experiment_conversion_control", "experiment_conversion_treatment", "experiment_incremental_revenue"]
+
+
+def test_goal_channel_and_cost_come_from_the_campaigns_table(sample):
+    rows = pd.DataFrame({"experiment_id": ["reactivation-2026-03"], "goal": ["Win back lapsing customers"],
+                         "channel": ["email"], "audience": [None], "cost_fixed": [200.0],
+                         "cost_per_contact": [1.5], "primary_metric": ["conversion"], "margin_rate": [0.3]})
+    brief = ex.campaign_brief(_WithCampaigns(sample, rows), "reactivation-2026-03")
+    assert brief.goal == "Win back lapsing customers" and brief.audience is None and brief.margin_rate == 0.3
+    assert ex.campaign_brief(_WithCampaigns(sample, rows), "newsletter-2026-09") is None
+    rep = ex.campaign_report(sample, "reactivation-2026-03", brief=brief, include_clv=False)
+    n_t = rep.n_treatment
+    assert rep.campaign_cost == pytest.approx(200 + 1.5 * n_t) and rep.cost_source == "campaigns"
+    text = page.campaign_text(rep, "en")
+    assert text["goal"] == "Win back lapsing customers" and "**Channel:** email" in text["execution"]
+    assert "campaigns table" in text["money"]
+
+
+def test_production_code_does_not_read_the_demo_answer_key():
+    import inspect
+
+    for module in (ex, page):
+        assert "truth" not in inspect.getsource(module)
+
+
+def test_results_are_plain_data_with_summary_and_html(sample):
+    r = ex.analyse_experiment(sample, "newsletter-2026-09", n_boot=200)
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["verdict"] in ex.VERDICTS and d["guards"][0]["facts"] == {"n_multi": 0, "n_twice": 0}
+    for res in (r, r.conversion, r.revenue, r.cuped, r.bayes, r.sequential, r.activity):
+        assert isinstance(res.summary(), pd.DataFrame) and "<table" in res._repr_html_()
+        json.dumps(res.to_dict())
 
 
 def test_campaign_report_compares_expected_future_value_when_clv_is_available(sample):
-    pytest.importorskip("analysis.clv")
     rep = ex.campaign_report(sample, "newsletter-2026-09")
     assert rep.clv_difference is not None
     assert rep.clv_difference.ci_low < rep.clv_difference.estimate < rep.clv_difference.ci_high
@@ -371,10 +438,72 @@ def test_campaign_report_compares_expected_future_value_when_clv_is_available(sa
 
 def test_report_for_an_unfinished_test_gives_no_verdict_and_says_what_to_fix(sample_dir):
     rep = ex.campaign_report(sample_dir, "newsletter-2026-09", as_of="2026-10-20", include_clv=False)
-    text = rep.sentences("en")
+    text = page.campaign_text(rep, "en")
     assert text["verdict"].startswith("No verdict")
     assert any("has not ended" in c for c in text["caveats"])
     assert any("rerun the analysis" in lesson for lesson in text["lessons"])
+
+
+# --- degrade: experiments whose groups cannot be compared ---------------------------
+def _experiment_source(folder, variants: list[str]):
+    """Six buyers; customer i assigned to ``variants[i]`` on 2024-01-01 (valid data)."""
+    rows = ["customer_id,timestamp,amount"]
+    for i in range(len(variants)):
+        rows += [f"c{i},2023-12-0{1 + i % 5},10", f"c{i},2024-01-{10 + i},{5 + i}"]
+    (folder / "transactions.csv").write_text("\n".join(rows) + "\n")
+    (folder / "assignments.csv").write_text("experiment_id,customer_id,variant,is_control,assigned_at\n" + "".join(
+        f"e1,c{i},{v},{str(v == 'control').lower()},2024-01-01 09:00\n" for i, v in enumerate(variants)))
+    return str(folder)
+
+
+def test_one_arm_experiment_is_a_finding_not_a_crash(tmp_path):
+    src = _experiment_source(tmp_path, ["offer"] * 6)
+    with pytest.raises(ModelError) as err:
+        ex.analyse_experiment(src, "e1", as_of="2024-03-31")
+    assert err.value.reason == "one_arm" and err.value.facts["customers"] == 6
+
+
+def test_a_group_of_one_is_too_few_to_compare(tmp_path):
+    src = _experiment_source(tmp_path, ["control"] + ["offer"] * 5)
+    with pytest.raises(ModelError) as err:
+        ex.analyse_experiment(src, "e1", as_of="2024-03-31")
+    assert err.value.reason == "too_few_customers"
+    assert err.value.facts == {"experiment": "e1", "variant": "control", "customers": 1, "minimum": 2}
+
+
+def test_headline_lists_a_one_arm_experiment_without_stopping_the_month(tmp_path):
+    src = _experiment_source(tmp_path, ["offer"] * 6)
+    h = ex.headline(src, "2024-01-31")
+    assert h["n_ended"] == 1 and h["n_not_estimable"] == 1 and h["experiments_concluded"] == 0
+    assert h["experiments"][0]["reason"] == "one_arm"
+    json.dumps(h)
+
+
+@pytest.mark.parametrize("language", ["en", "fi"])
+def test_experiment_page_of_a_one_arm_experiment_renders_with_its_finding(tmp_path, monkeypatch, language):
+    import analysis.display
+    import analysis.report.numbers
+
+    shown = []
+    monkeypatch.setattr(analysis.display, "_display", shown.append)
+    monkeypatch.setattr(analysis.report.numbers, "_publish", shown.append)
+    src = _experiment_source(tmp_path, ["offer"] * 6)
+    p = page.ExperimentPage.build(src, "e1", language, as_of="2024-03-31", campaign_cost=None)
+    assert p.report is None and p.finding.reason == "one_arm"
+    for name in page.ExperimentPage.SECTIONS:  # every cell of the notebook, in order
+        getattr(p, name)()._ipython_display_()
+    findings = [s for s in shown if isinstance(s, dict) and analysis.report.numbers.FINDING_MIME in s]
+    assert len(findings) == 1
+    assert "offer" in findings[0]["text/html"] and "6" in findings[0]["text/html"]
+
+
+def test_experiment_page_of_the_sample_has_every_section(sample):
+    p = page.ExperimentPage.build(sample, "reactivation-2026-03", "fi", campaign_cost=500, include_clv=False,
+                                  n_boot=200)
+    sections = p.sections()
+    assert all(sections) and p.finding is None
+    assert sections[0].texts()[0] == "Kampanjakoe: reactivation-2026-03"
+    assert [n.concept for n in p.key_numbers()][-2:] == ["experiment_roi", "experiment_cost_per_purchase"]
 
 
 def test_headline_lists_the_experiments_that_ended_in_the_month(sample):

@@ -71,6 +71,11 @@ _ALL = (
     Concept("customers_due_next_month", "count", ("inactivity_days",)),
     # experiments
     Concept("experiments_concluded", "count", in_glossary=False),
+    Concept("experiment_conversion_control", "share", in_glossary=False),
+    Concept("experiment_conversion_treatment", "share", in_glossary=False),
+    Concept("experiment_incremental_revenue", "money", in_glossary=False),
+    Concept("experiment_roi", "share", in_glossary=False),
+    Concept("experiment_cost_per_purchase", "money_cents", in_glossary=False),
 )
 
 #: Every concept by id.

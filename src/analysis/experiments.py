@@ -1,13 +1,14 @@
 """A/B tests and campaign experiments: guards, tests, planner, CUPED, Bayesian and sequential views.
 
-Every test returns a small frozen result object (estimate, interval, p-value, ``summary()``);
-the campaign final report turns them into plain sentences for a marketing manager.
+Every test returns a small frozen result object (estimate, interval, p-value, ``summary()``,
+``to_dict()``), in no language; the words of a campaign's final report are made from these
+results in :mod:`analysis.report.experiments`. Where scipy or statsmodels computes a test
+(Welch, Wilson/Newcombe, the z-test, chi-square, Holm/BH, power) it is called here.
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, fields
 from typing import Sequence
 
 import numpy as np
@@ -15,22 +16,26 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from analysis.customers import is_purchase_sql
-from analysis.errors import DataError, ParameterError
+from analysis.errors import DataError, ModelError, ParameterError
 
 __all__ = [
     "ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "BayesResult",
-    "SequentialResult", "RetentionComparison",
-    "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
+    "SequentialResult", "RetentionComparison", "CampaignBrief",
+    "wilson_interval", "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
     "sample_size_proportions", "mde_proportions", "power_proportions", "sample_size_means", "mde_means",
     "cuped_test", "bayes_proportions", "msprt", "simulate_peeking", "compare_retention",
     "Guard", "ExperimentResult", "CampaignReport", "experiment_ids", "experiment_outcomes", "check_guards",
     "arm_table", "sequential_looks", "analyse_experiment", "campaign_brief", "campaign_report",
-    "ended_experiments", "headline", "add_cli",
+    "ended_experiments", "headline", "VERDICTS",
 ]
 
 AUTO_CONVERSION_BELOW = 0.35  # win-back audiences: judge on conversion; regular buyers: on revenue
 PLANNER_RELATIVE_MDE = 0.2  # the planner's default target: a 20 % relative increase
 SRM_THRESHOLD = 0.001  # flag a sample ratio mismatch only on strong evidence (common industry practice)
+MIN_CUSTOMERS_TO_ESTIMATE = 2  # per arm: fewer leaves no variance to test with (a finding, not a verdict)
+
+#: Verdict codes of :class:`ExperimentResult` (the report layer has the words for each).
+VERDICTS = ("better", "worse", "no_difference", "non_inferior", "withheld")
 
 
 def _check_alpha(alpha: float) -> float:
@@ -46,23 +51,75 @@ def _check_counts(conversions: int, n: int, arm: str) -> None:
         )
 
 
+def _check_margin(margin: float | None) -> None:
+    if margin is not None and margin < 0:
+        raise ParameterError(f"margin: got {margin!r}, expected a non-negative number (how much worse is acceptable).")
+
+
 def _rows(rows: dict) -> pd.DataFrame:
     """Tidy summary: one row per quantity, columns estimate / ci_low / ci_high / p_value."""
     return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high", "p_value"])
 
 
+def _plain(value):
+    """JSON-able plain value: numpy scalars to Python, NaN to None, frames to records, results to dicts."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "to_dict") and not isinstance(value, (pd.DataFrame, pd.Series)):
+        return value.to_dict()
+    if isinstance(value, pd.DataFrame):
+        return [{str(k): _plain(v) for k, v in row.items()} for row in value.reset_index().to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(pd.Timestamp(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if value is pd.NA:
+        return None
+    return value
+
+
+class _Result:
+    """What every result shares: a tidy ``summary()``, ``to_dict()`` of plain values, a table in JupyterLab."""
+
+    def summary(self) -> pd.DataFrame:  # pragma: no cover - every result defines its own
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def _repr_html_(self) -> str:
+        return f"<p><strong>{type(self).__name__}</strong></p>" + self.summary().to_html(float_format=lambda x: f"{x:.4g}")
+
+
 # --- frequentist tests ------------------------------------------------------
 def wilson_interval(conversions: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for one proportion (no continuity correction)."""
-    z = stats.norm.ppf(1 - alpha / 2)
-    p = conversions / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    """Wilson score interval for one proportion (no continuity correction; statsmodels ``proportion_confint``).
+
+    Example
+    -------
+    >>> [round(x, 4) for x in wilson_interval(48, 80)]
+    [0.4905, 0.7004]
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(conversions, n, alpha=alpha, method="wilson")
+    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
-class ProportionTest:
+class ProportionTest(_Result):
     """Two-proportion comparison, treatment ``b`` against control ``a``.
 
     ``estimate`` is the difference in conversion rate ``rate_b - rate_a`` (percentage points as a
@@ -121,14 +178,15 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
     margin : float, optional
         Non-inferiority margin (absolute, e.g. 0.01 = one percentage point). When given,
         ``noninferiority_p_value`` tests H0: ``rate_b - rate_a <= -margin`` with an unpooled
-        one-sided z-test.
+        one-sided z-test (statsmodels ``test_proportions_2indep``, Wald).
 
     Returns
     -------
     ProportionTest
         Difference ``rate_b - rate_a`` with Newcombe's hybrid score interval (method 10 of
-        Newcombe 1998), pooled z-test p-value (as ``statsmodels`` ``proportions_ztest``) and the
-        relative lift with a delta-method interval.
+        Newcombe 1998; statsmodels ``confint_proportions_2indep(method="newcomb")``), the pooled
+        z-test p-value (statsmodels ``proportions_ztest``) and the relative lift with a
+        delta-method interval.
 
     Example
     -------
@@ -136,21 +194,21 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
     >>> round(r.ci_low, 4), round(r.ci_high, 4)
     (0.0524, 0.3339)
     """
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest, test_proportions_2indep
+
     alpha = _check_alpha(alpha)
     _check_counts(conversions_a, n_a, "control")
     _check_counts(conversions_b, n_b, "treatment")
+    _check_margin(margin)
     pa, pb = conversions_a / n_a, conversions_b / n_b
     diff = pb - pa
-    # Newcombe hybrid score interval from the two Wilson intervals
-    la, ua = wilson_interval(conversions_a, n_a, alpha)
-    lb, ub = wilson_interval(conversions_b, n_b, alpha)
-    ci_low = diff - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
-    ci_high = diff + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
-    # pooled z-test
+    ci_low, ci_high = (float(x) for x in confint_proportions_2indep(
+        conversions_b, n_b, conversions_a, n_a, method="newcomb", compare="diff", alpha=alpha))
     pooled = (conversions_a + conversions_b) / (n_a + n_b)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    z = diff / se0 if se0 > 0 else 0.0
-    p_value = float(2 * stats.norm.sf(abs(z)))
+    if 0 < pooled < 1:
+        z, p_value = (float(x) for x in proportions_ztest([conversions_b, conversions_a], [n_b, n_a]))
+    else:  # nobody (or everybody) converted in both arms: no evidence of any difference
+        z, p_value = 0.0, 1.0
     # relative lift rate_b / rate_a - 1, delta method on the ratio
     zc = stats.norm.ppf(1 - alpha / 2)
     var_a, var_b = pa * (1 - pa) / n_a, pb * (1 - pb) / n_b
@@ -162,16 +220,17 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
         lift = lift_lo = lift_hi = float("nan")
     ni_p = None
     if margin is not None:
-        if margin < 0:
-            raise ParameterError(f"margin: got {margin!r}, expected a non-negative number (how much worse is acceptable).")
-        se1 = math.sqrt(var_a + var_b)
-        ni_p = float(stats.norm.sf((diff + margin) / se1)) if se1 > 0 else float(diff + margin <= 0)
+        if var_a + var_b > 0:
+            ni_p = float(test_proportions_2indep(conversions_b, n_b, conversions_a, n_a, value=-margin, method="wald",
+                                                 compare="diff", alternative="larger", correction=False).pvalue)
+        else:
+            ni_p = float(diff + margin <= 0)
     return ProportionTest(conversions_a, n_a, conversions_b, n_b, pa, pb, diff, ci_low, ci_high, z, p_value,
                           lift, lift_lo, lift_hi, alpha, margin, ni_p)
 
 
 @dataclass(frozen=True)
-class MeanTest:
+class MeanTest(_Result):
     """Welch comparison of means, treatment ``b`` minus control ``a`` (e.g. revenue per customer)."""
 
     n_a: int
@@ -214,7 +273,7 @@ def _as_values(values, arm: str) -> np.ndarray:
 
 
 def welch_test(values_a, values_b, alpha: float = 0.05, margin: float | None = None) -> MeanTest:
-    """Welch's unequal-variance t-test and interval for ``mean(b) - mean(a)``.
+    """Welch's unequal-variance t-test and interval for ``mean(b) - mean(a)`` (scipy ``ttest_ind``).
 
     Parameters
     ----------
@@ -237,25 +296,25 @@ def welch_test(values_a, values_b, alpha: float = 0.05, margin: float | None = N
     0.07939
     """
     alpha = _check_alpha(alpha)
+    _check_margin(margin)
     a, b = _as_values(values_a, "control"), _as_values(values_b, "treatment")
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
     diff = float(b.mean() - a.mean())
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
-    t = diff / se if se > 0 else 0.0
-    p = float(2 * stats.t.sf(abs(t), df)) if se > 0 else 1.0
-    q = stats.t.ppf(1 - alpha / 2, df)
+    if se == 0:  # every customer in both arms has the same value: nothing to test
+        ni_p = None if margin is None else float(diff + margin <= 0)
+        return MeanTest(a.size, b.size, float(a.mean()), float(b.mean()), diff, diff, diff, 0.0,
+                        float(a.size + b.size - 2), 1.0, 0.0, alpha, margin, ni_p)
+    res = stats.ttest_ind(b, a, equal_var=False)
+    ci = res.confidence_interval(1 - alpha)
     ni_p = None
-    if margin is not None:
-        if margin < 0:
-            raise ParameterError(f"margin: got {margin!r}, expected a non-negative number.")
-        ni_p = float(stats.t.sf((diff + margin) / se, df)) if se > 0 else float(diff + margin <= 0)
-    return MeanTest(a.size, b.size, float(a.mean()), float(b.mean()), diff, diff - q * se, diff + q * se,
-                    t, df, p, se, alpha, margin, ni_p)
+    if margin is not None:  # shifting b by the margin tests mean_b + margin - mean_a <= 0, same variance
+        ni_p = float(stats.ttest_ind(b + margin, a, equal_var=False, alternative="greater").pvalue)
+    return MeanTest(a.size, b.size, float(a.mean()), float(b.mean()), diff, float(ci.low), float(ci.high),
+                    float(res.statistic), float(res.df), float(res.pvalue), se, alpha, margin, ni_p)
 
 
 @dataclass(frozen=True)
-class BootstrapResult:
+class BootstrapResult(_Result):
     """Percentile bootstrap interval for ``statistic(b) - statistic(a)``."""
 
     estimate: float
@@ -301,7 +360,7 @@ def bootstrap_difference(values_a, values_b, alpha: float = 0.05, n_boot: int = 
 
 
 @dataclass(frozen=True)
-class SrmResult:
+class SrmResult(_Result):
     """Sample ratio mismatch check: chi-square goodness of fit against the planned split."""
 
     observed: tuple
@@ -322,7 +381,7 @@ class SrmResult:
 
 def srm_test(observed_counts: Sequence[int], expected_shares: Sequence[float],
              threshold: float = SRM_THRESHOLD) -> SrmResult:
-    """Chi-square test of observed arm sizes against the planned shares.
+    """Chi-square test (scipy ``chisquare``) of observed arm sizes against the planned shares.
 
     Parameters
     ----------
@@ -347,14 +406,15 @@ def srm_test(observed_counts: Sequence[int], expected_shares: Sequence[float],
     if (shares <= 0).any() or not np.isfinite(shares).all():
         raise ParameterError("srm_test: planned shares must all be positive numbers.")
     expected = shares / shares.sum() * obs.sum()
-    stat = float(((obs - expected) ** 2 / expected).sum())
-    df = obs.size - 1
-    return SrmResult(tuple(int(x) for x in obs), tuple(float(x) for x in expected), stat, df,
-                     float(stats.chi2.sf(stat, df)), threshold)
+    res = stats.chisquare(obs, f_exp=expected)
+    return SrmResult(tuple(int(x) for x in obs), tuple(float(x) for x in expected), float(res.statistic),
+                     obs.size - 1, float(res.pvalue), threshold)
 
 
 def adjust_p_values(p_values, method: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
     """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted p-values.
+
+    Computed by statsmodels ``multipletests`` (``holm`` / ``fdr_bh``).
 
     Parameters
     ----------
@@ -373,20 +433,17 @@ def adjust_p_values(p_values, method: str = "holm", alpha: float = 0.05) -> pd.D
     >>> adjust_p_values([0.01, 0.04, 0.03], "holm")["p_adjusted"].round(2).tolist()
     [0.03, 0.06, 0.06]
     """
+    from statsmodels.stats.multitest import multipletests
+
     alpha = _check_alpha(alpha)
-    p = pd.Series(p_values, dtype=float)
-    m = len(p)
-    order = np.argsort(p.to_numpy(), kind="mergesort")
-    ps = p.to_numpy()[order]
-    if method == "holm":
-        adj = np.maximum.accumulate((m - np.arange(m)) * ps)
-    elif method in ("bh", "fdr_bh"):
-        adj = np.minimum.accumulate((m / np.arange(m, 0, -1) * ps[::-1]))[::-1]
-    else:
+    methods = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh"}
+    if method not in methods:
         raise ParameterError(f"method: got {method!r}, expected 'holm' or 'bh'.")
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return pd.DataFrame({"p_value": p.to_numpy(), "p_adjusted": out, "reject": out < alpha}, index=p.index)
+    p = pd.Series(p_values, dtype=float)
+    if p.empty:
+        return pd.DataFrame({"p_value": [], "p_adjusted": [], "reject": []}, index=p.index)
+    reject, adjusted, _, _ = multipletests(p.to_numpy(), alpha=alpha, method=methods[method])
+    return pd.DataFrame({"p_value": p.to_numpy(), "p_adjusted": adjusted, "reject": reject}, index=p.index)
 
 
 # --- planner ----------------------------------------------------------------
@@ -400,47 +457,60 @@ def _check_rates(baseline: float, mde_abs: float) -> float:
     return p2
 
 
+def _check_power(power: float) -> None:
+    if not 0 < power < 1:
+        raise ParameterError(f"power: got {power!r}, expected a number between 0 and 1 (e.g. 0.8).")
+
+
 def power_proportions(baseline: float, mde_abs: float, n: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided two-proportion test with ``n`` customers per arm (as R ``power.prop.test``)."""
-    p1, p2 = baseline, _check_rates(baseline, mde_abs)
-    qa = stats.norm.ppf(1 - _check_alpha(alpha) / 2)
-    pbar = (p1 + p2) / 2
-    num = math.sqrt(n) * abs(p2 - p1) - qa * math.sqrt(2 * pbar * (1 - pbar))
-    return float(stats.norm.cdf(num / math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))))
+    """Power of the two-sided two-proportion test with ``n`` customers per arm.
+
+    statsmodels ``power_proportions_2indep`` (pooled variance under H0, unpooled under H1), which
+    is what R's ``power.prop.test`` computes.
+
+    Example
+    -------
+    >>> round(power_proportions(0.5, 0.25, 50), 3)
+    0.74
+    """
+    from statsmodels.stats.proportion import power_proportions_2indep
+
+    _check_rates(baseline, mde_abs)
+    res = power_proportions_2indep(mde_abs, baseline, n, ratio=1, alpha=_check_alpha(alpha), return_results=True)
+    return float(res.power)
 
 
 def sample_size_proportions(baseline: float, mde_abs: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Customers per arm to detect an absolute change ``mde_abs`` in a conversion rate.
 
-    Uses the classic normal-approximation formula with the pooled variance under H0 and the
-    unpooled variance under H1 (Fleiss, without continuity correction), which is what R's
-    ``power.prop.test`` solves (two-sided, ``strict = FALSE``)::
+    The classic normal-approximation formula with the pooled variance under H0 and the unpooled
+    variance under H1 (Fleiss, without continuity correction), as R's ``power.prop.test`` solves it
+    (two-sided, ``strict = FALSE``); computed by statsmodels
+    ``samplesize_proportions_2indep_onetail`` and rounded up::
 
         n = (z_{1-alpha/2} sqrt(2 pbar (1 - pbar)) + z_{power} sqrt(p1 q1 + p2 q2))^2 / (p2 - p1)^2
 
-    rounded up. ``statsmodels`` ``NormalIndPower`` with Cohen's arcsine effect size
-    (``proportion_effectsize``) gives a slightly different n (it works on the arcsine scale);
-    the two agree within a few percent for the small effects campaigns have, and the tests
-    show both.
+    ``NormalIndPower`` with Cohen's arcsine effect size gives a slightly different n; the two agree
+    within a few percent for the small effects campaigns have.
 
     Example
     -------
     >>> sample_size_proportions(0.5, 0.25, power=0.9)
     77
     """
-    p1, p2 = baseline, _check_rates(baseline, mde_abs)
-    if not 0 < power < 1:
-        raise ParameterError(f"power: got {power!r}, expected a number between 0 and 1 (e.g. 0.8).")
-    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
-    pbar = (p1 + p2) / 2
-    n = ((qa * math.sqrt(2 * pbar * (1 - pbar)) + qb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) / (p2 - p1)) ** 2
-    return int(math.ceil(n - 1e-9))
+    from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
+
+    _check_rates(baseline, mde_abs)
+    _check_power(power)
+    n = samplesize_proportions_2indep_onetail(mde_abs, baseline, power, ratio=1, alpha=_check_alpha(alpha),
+                                              alternative="two-sided")
+    return int(math.ceil(float(n) - 1e-9))
 
 
 def mde_proportions(baseline: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest absolute increase of a conversion rate detectable with ``n`` customers per arm.
 
-    The reverse of :func:`sample_size_proportions` (same formula, solved for ``p2 - p1`` upward).
+    The reverse of :func:`sample_size_proportions` (the same power, solved for ``p2 - p1`` upward).
 
     Example
     -------
@@ -459,31 +529,42 @@ def mde_proportions(baseline: float, n: int, alpha: float = 0.05, power: float =
 def sample_size_means(sd: float, mde: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Customers per arm to detect a difference ``mde`` in a mean (e.g. revenue per customer).
 
-    Normal approximation ``n = 2 (z_{1-alpha/2} + z_power)^2 sd^2 / mde^2``, rounded up; the same
-    as ``statsmodels`` ``NormalIndPower().solve_power(mde / sd, ...)``.
+    statsmodels ``NormalIndPower().solve_power(mde / sd, ...)``, rounded up.
 
     Example
     -------
     >>> sample_size_means(sd=1.0, mde=0.5)
     63
     """
+    from statsmodels.stats.power import NormalIndPower
+
     if sd <= 0 or mde == 0:
         raise ParameterError(f"sd {sd!r}, mde {mde!r}: expected a positive standard deviation and a non-zero effect.")
-    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
-    return int(math.ceil(2 * (qa + qb) ** 2 * sd**2 / mde**2 - 1e-9))
+    _check_power(power)
+    n = NormalIndPower().solve_power(effect_size=abs(mde) / sd, alpha=_check_alpha(alpha), power=power, ratio=1)
+    return int(math.ceil(float(n) - 1e-9))
 
 
 def mde_means(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest difference in means detectable with ``n`` customers per arm (reverse of :func:`sample_size_means`)."""
+    """Smallest difference in means detectable with ``n`` customers per arm (reverse of :func:`sample_size_means`).
+
+    Example
+    -------
+    >>> round(mde_means(sd=1.0, n=63), 3)
+    0.499
+    """
+    from statsmodels.stats.power import NormalIndPower
+
     if sd <= 0 or n < 2:
         raise ParameterError(f"sd {sd!r}, n {n!r}: expected a positive standard deviation and n >= 2.")
-    qa, qb = stats.norm.ppf(1 - _check_alpha(alpha) / 2), stats.norm.ppf(power)
-    return float((qa + qb) * sd * math.sqrt(2 / n))
+    _check_power(power)
+    effect = NormalIndPower().solve_power(nobs1=n, alpha=_check_alpha(alpha), power=power, ratio=1)
+    return float(effect * sd)
 
 
 # --- variance reduction -----------------------------------------------------
 @dataclass(frozen=True)
-class CupedResult:
+class CupedResult(_Result):
     """CUPED-adjusted comparison: ``y - theta (x - mean x)`` then Welch."""
 
     theta: float
@@ -559,7 +640,7 @@ def _prob_greater(a1: float, b1: float, a2: float, b2: float) -> float:
 
 
 @dataclass(frozen=True)
-class BayesResult:
+class BayesResult(_Result):
     """Beta-binomial posterior comparison of two conversion rates."""
 
     posterior_a: tuple[float, float]
@@ -613,7 +694,7 @@ def bayes_proportions(conversions_a: int, n_a: int, conversions_b: int, n_b: int
 
 # --- sequential monitoring --------------------------------------------------
 @dataclass(frozen=True)
-class SequentialResult:
+class SequentialResult(_Result):
     """Always-valid monitoring of a difference with the normal-mixture mSPRT.
 
     ``looks`` has one row per look: estimate, variance, confidence sequence (``cs_low``,
@@ -632,6 +713,12 @@ class SequentialResult:
 
     def summary(self) -> pd.DataFrame:
         return self.looks
+
+    def to_dict(self) -> dict:
+        """The last look's numbers (``looks`` holds every look)."""
+        return {"always_valid_p_value": _plain(self.p_value), "ci_low": _plain(self.ci_low),
+                "ci_high": _plain(self.ci_high), "estimate": _plain(self.estimate), "tau": _plain(self.tau),
+                "stopped_at_look": self.stopped_at_look, "looks": len(self.looks)}
 
 
 def msprt(estimates, variances, tau: float, alpha: float = 0.05) -> SequentialResult:
@@ -712,7 +799,7 @@ def simulate_peeking(n_sims: int = 400, n_looks: int = 8, n_per_look: int = 200,
 
 # --- retention --------------------------------------------------------------
 @dataclass(frozen=True)
-class RetentionComparison:
+class RetentionComparison(_Result):
     """Kaplan-Meier curves per arm, log-rank test and restricted mean survival time (RMST).
 
     ``estimate`` is the RMST difference (treatment minus control): extra days active within
@@ -733,6 +820,10 @@ class RetentionComparison:
         return _rows({"rmst_a": [self.rmst_a, np.nan, np.nan, np.nan],
                       "rmst_b": [self.rmst_b, np.nan, np.nan, np.nan],
                       "rmst_difference": [self.estimate, self.ci_low, self.ci_high, self.p_value]})
+
+    def to_dict(self) -> dict:
+        """Plain numbers (the curves stay in ``curves``)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "curves"}
 
 
 def _rmst(kmf, horizon_days: float) -> tuple[float, float]:
@@ -854,7 +945,9 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
 
     Example
     -------
-    >>> out = experiment_outcomes("data/sample", "reactivation-2026-03", as_of="2026-10-31")  # doctest: +SKIP
+    >>> out = experiment_outcomes("data/sample", "reactivation-2026-03", as_of="2026-10-31")
+    >>> out.groupby("variant")["converted"].sum().to_dict()
+    {'no_offer': 13, 'offer': 24}
     """
     _check_windows(conversion_window_days, retention_window_days, pre_period_days)
     src = _load(source_or_path, as_of)
@@ -943,21 +1036,30 @@ def _activity_durations(src, experiment_id: str, as_of_end: pd.Timestamp, gap_da
 # --- guards -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Guard:
-    """One pre-analysis check; ``key`` and ``values`` render as a plain sentence via the strings file."""
+    """One pre-analysis check: its name, whether it passed and the plain facts behind it.
+
+    Names: ``one_variant_per_customer``, ``sample_ratio``, ``window_finished``, ``enough_units``.
+    The report layer says each in the reader's language (:func:`analysis.report.experiments.guard_message`).
+    """
 
     name: str
     passed: bool
-    key: str
-    values: dict = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)
 
-    def message(self, language: str = "en") -> str:
-        from analysis.i18n import Text
-
-        return _render(Text("experiments", language), self.key, self.values)
+    def to_dict(self) -> dict:
+        return {"name": self.name, "passed": bool(self.passed), "facts": _plain(self.facts)}
 
 
-def _arms(outcomes: pd.DataFrame, control: str | None) -> tuple[str, list[str]]:
-    variants = sorted(outcomes["variant"].unique())
+def _arms(outcomes: pd.DataFrame, control: str | None, experiment_id: str = "") -> tuple[str, list[str]]:
+    """The control arm and the treatment arms; a one-arm experiment is a finding, not an error of the data."""
+    counts = outcomes.groupby("variant").size()
+    variants = sorted(counts.index)
+    if len(variants) < 2:
+        only = variants[0] if variants else ""
+        raise ModelError(
+            f"experiment {experiment_id}: every customer is in variant {only!r}; a comparison needs a control "
+            "and a treatment group.", reason="one_arm",
+            facts={"experiment": experiment_id, "variant": str(only), "customers": int(counts.sum())})
     if control is None:
         flagged = outcomes.loc[outcomes["is_control"].fillna(False).astype(bool), "variant"].unique() \
             if "is_control" in outcomes else []
@@ -970,8 +1072,13 @@ def _arms(outcomes: pd.DataFrame, control: str | None) -> tuple[str, list[str]]:
             )
     if control not in variants:
         raise ParameterError(f"control: got {control!r}, expected one of the variants {', '.join(variants)}.")
-    if len(variants) < 2:
-        raise DataError(f"assignments.variant: the experiment has only the variant {control!r}; expected a control and a treatment.")
+    smallest = counts.idxmin()
+    if counts.min() < MIN_CUSTOMERS_TO_ESTIMATE and "customer_id" in outcomes:
+        raise ModelError(
+            f"experiment {experiment_id}: group {smallest!r} has {int(counts.min())} customers; at least "
+            f"{MIN_CUSTOMERS_TO_ESTIMATE} per group are needed to compare the groups.", reason="too_few_customers",
+            facts={"experiment": experiment_id, "variant": str(smallest), "customers": int(counts.min()),
+                   "minimum": MIN_CUSTOMERS_TO_ESTIMATE})
     return control, [v for v in variants if v != control]
 
 
@@ -981,9 +1088,9 @@ def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min
 
     Example
     -------
-    >>> out = experiment_outcomes("data/sample", "newsletter-2026-09", as_of="2026-10-31")  # doctest: +SKIP
-    >>> all(g.passed for g in check_guards(out, "2026-10-31", 30))  # doctest: +SKIP
-    True
+    >>> out = experiment_outcomes("data/sample", "newsletter-2026-09", as_of="2026-10-31")
+    >>> [g.name for g in check_guards(out, "2026-10-31", 30) if not g.passed]
+    []
     """
     as_of = pd.Timestamp(as_of)
     guards = []
@@ -991,40 +1098,37 @@ def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min
     dup = outcomes.groupby("customer_id")["variant"].agg(["size", "nunique"])
     n_multi, n_twice = int((dup["nunique"] > 1).sum()), int(((dup["nunique"] == 1) & (dup["size"] > 1)).sum())
     guards.append(Guard("one_variant_per_customer", n_multi == 0 and n_twice == 0,
-                        "guard_multi_ok" if n_multi == 0 and n_twice == 0 else "guard_multi_fail",
-                        {"n_multi": ("number", n_multi), "n_twice": ("number", n_twice)}))
+                        {"n_multi": n_multi, "n_twice": n_twice}))
     shares = outcomes.groupby("variant")["planned_share"].mean() if "planned_share" in outcomes else None
+    split = {str(v): int(c) for v, c in counts.items()}
     if shares is None or shares.isna().any():
-        guards.append(Guard("sample_ratio", True, "guard_srm_unknown", {}))
+        guards.append(Guard("sample_ratio", True, {"planned_known": False, "split": split}))
     else:
         srm = srm_test(counts.to_numpy(), shares.reindex(counts.index).to_numpy(), srm_threshold)
-        split = ("counts", tuple((v, int(c)) for v, c in counts.items()))
-        plan = ("shares", tuple((v, float(x)) for v, x in shares.items()))
-        guards.append(Guard("sample_ratio", not srm.mismatch, "guard_srm_fail" if srm.mismatch else "guard_srm_ok",
-                            {"split": split, "plan": plan, "p": ("p2", srm.p_value), "threshold": ("p2", srm_threshold)}))
+        guards.append(Guard("sample_ratio", not srm.mismatch, {
+            "planned_known": True, "split": split, "planned": {str(v): float(x) for v, x in shares.items()},
+            "p_value": srm.p_value, "threshold": srm_threshold}))
     after = int((outcomes["assigned_at"] > as_of + pd.Timedelta(days=1)).sum())
     open_ = int((~outcomes["window_complete"]).sum()) - after
     last_end = (outcomes["assigned_at"].max() + pd.Timedelta(days=conversion_window_days)).date()
-    ok = after == 0 and open_ == 0
-    guards.append(Guard("window_finished", ok, "guard_window_ok" if ok else "guard_window_fail",
-                        {"n_after": ("number", after), "n_open": ("number", open_), "window": conversion_window_days,
-                         "end": ("date", last_end), "as_of": ("date", as_of.date())}))
+    guards.append(Guard("window_finished", after == 0 and open_ == 0,
+                        {"n_after": after, "n_open": open_, "window_days": int(conversion_window_days),
+                         "ends": last_end.isoformat(), "as_of": as_of.date().isoformat()}))
     smallest = counts.idxmin()
-    ok = int(counts.min()) >= min_units_per_arm
-    guards.append(Guard("enough_units", ok, "guard_units_ok" if ok else "guard_units_fail",
-                        {"variant": smallest, "n": ("number", int(counts.min())), "min": min_units_per_arm}))
+    guards.append(Guard("enough_units", int(counts.min()) >= min_units_per_arm,
+                        {"variant": str(smallest), "n": int(counts.min()), "min": int(min_units_per_arm)}))
     return guards
 
 
 # --- the analysis of one experiment ------------------------------------------
 @dataclass(frozen=True)
-class ExperimentResult:
+class ExperimentResult(_Result):
     """Everything known about one experiment at ``as_of``: guards, arms, tests and the verdict.
 
-    ``verdict`` is one of ``withheld`` (a guard failed), ``better``, ``worse``, ``no_difference``,
-    ``non_inferior`` (no clear difference, but shown to be no worse than ``margin``)
-    (on the primary metric, Holm-corrected over treatment arms), with ``primary``
-    naming the metric (``conversion`` or ``revenue``).
+    ``verdict`` is one of :data:`VERDICTS`: ``withheld`` (a guard failed), ``better``, ``worse``,
+    ``no_difference``, ``non_inferior`` (no clear difference, but shown to be no worse than
+    ``margin``), on the primary metric, Holm-corrected over treatment arms; ``primary`` names the
+    metric (``conversion`` or ``revenue``).
     """
 
     experiment_id: str
@@ -1052,13 +1156,16 @@ class ExperimentResult:
         return all(g.passed for g in self.guards)
 
     @property
-    def primary_test(self):
-        """The test the verdict rests on: conversion, or revenue per customer (CUPED when it helps)."""
-        if self.primary == "conversion":
-            return self.conversion
+    def revenue_test(self):
+        """The revenue comparison the money figures use: CUPED when it removes variance, else plain Welch."""
         if self.cuped is not None and self.cuped.variance_reduction > 0:
             return self.cuped
         return self.revenue
+
+    @property
+    def primary_test(self):
+        """The test the verdict rests on: conversion, or revenue per customer (CUPED when it helps)."""
+        return self.conversion if self.primary == "conversion" else self.revenue_test
 
     @property
     def estimate(self) -> float:
@@ -1082,25 +1189,15 @@ class ExperimentResult:
         """Tidy table of every metric's estimate, interval and p-value (adjusted where corrected)."""
         rows = {}
         if self.conversion is not None:
-            rows["conversion_difference"] = [self.conversion.estimate, self.conversion.ci_low, self.conversion.ci_high,
-                                             self.conversion.p_value]
-            rows["conversion_relative_lift"] = [self.conversion.relative_lift, self.conversion.lift_ci_low,
-                                                self.conversion.lift_ci_high, self.conversion.p_value]
-        if self.revenue is not None:
-            rows["revenue_per_customer_difference"] = [self.revenue.estimate, self.revenue.ci_low, self.revenue.ci_high,
-                                                       self.revenue.p_value]
-        if self.revenue_bootstrap is not None:
-            b = self.revenue_bootstrap
-            rows["revenue_per_customer_bootstrap"] = [b.estimate, b.ci_low, b.ci_high, b.p_value]
-        if self.cuped is not None:
-            rows["revenue_per_customer_cuped"] = [self.cuped.estimate, self.cuped.ci_low, self.cuped.ci_high,
-                                                  self.cuped.p_value]
-        if self.retention is not None:
-            rows["retention_difference"] = [self.retention.estimate, self.retention.ci_low, self.retention.ci_high,
-                                            self.retention.p_value]
-        if self.activity is not None:
-            rows["active_days_rmst_difference"] = [self.activity.estimate, self.activity.ci_low, self.activity.ci_high,
-                                                   self.activity.p_value]
+            c = self.conversion
+            rows["conversion_difference"] = [c.estimate, c.ci_low, c.ci_high, c.p_value]
+            rows["conversion_relative_lift"] = [c.relative_lift, c.lift_ci_low, c.lift_ci_high, c.p_value]
+        for key, test in (("revenue_per_customer_difference", self.revenue),
+                          ("revenue_per_customer_bootstrap", self.revenue_bootstrap),
+                          ("revenue_per_customer_cuped", self.cuped), ("retention_difference", self.retention),
+                          ("active_days_rmst_difference", self.activity)):
+            if test is not None:
+                rows[key] = [test.estimate, test.ci_low, test.ci_high, test.p_value]
         out = _rows(rows)
         if self.adjusted is not None:
             adj = {"conversion": "conversion_difference", "revenue": "revenue_per_customer_difference"}
@@ -1112,47 +1209,27 @@ class ExperimentResult:
         return out
 
     def to_dict(self) -> dict:
-        """JSON-ready plain numbers (what the CLI writes)."""
-        def clean(x):
-            if isinstance(x, (np.floating, float)):
-                return None if not np.isfinite(x) else round(float(x), 6)
-            if isinstance(x, (np.integer,)):
-                return int(x)
-            if isinstance(x, (np.bool_,)):
-                return bool(x)
-            return x
-
-        def obj(o):
-            if o is None:
-                return None
-            d = {k: v for k, v in asdict(o).items() if not isinstance(v, (pd.DataFrame, MeanTest))}
-            return {k: clean(v) for k, v in d.items() if not isinstance(v, (tuple, dict))}
-
-        arms = self.arms.reset_index().to_dict(orient="records")
+        """JSON-ready plain numbers (what ``kanta experiment --out`` writes)."""
         return {
             "experiment_id": self.experiment_id, "as_of": str(self.as_of.date()), "control": self.control,
             "treatment": self.treatment, "primary_metric": self.primary, "verdict": self.verdict,
-            "guards": [{"name": g.name, "passed": g.passed, "message": g.message("en")} for g in self.guards],
-            "arms": [{k: clean(v) for k, v in r.items()} for r in arms],
-            "conversion": obj(self.conversion), "revenue_per_customer": obj(self.revenue),
-            "revenue_bootstrap": obj(self.revenue_bootstrap),
-            "cuped": None if self.cuped is None else {"theta": clean(self.cuped.theta),
-                                                     "variance_reduction": clean(self.cuped.variance_reduction),
-                                                     "estimate": clean(self.cuped.estimate),
-                                                     "ci_low": clean(self.cuped.ci_low),
-                                                     "ci_high": clean(self.cuped.ci_high),
-                                                     "p_value": clean(self.cuped.p_value)},
-            "bayes": obj(self.bayes), "retention": obj(self.retention),
+            "guards": [g.to_dict() for g in self.guards],
+            "arms": _plain(self.arms.rename_axis("variant")),
+            "conversion": _plain(self.conversion), "revenue_per_customer": _plain(self.revenue),
+            "revenue_bootstrap": _plain(self.revenue_bootstrap),
+            "cuped": None if self.cuped is None else {
+                "theta": _plain(self.cuped.theta), "variance_reduction": _plain(self.cuped.variance_reduction),
+                "estimate": _plain(self.cuped.estimate), "ci_low": _plain(self.cuped.ci_low),
+                "ci_high": _plain(self.cuped.ci_high), "p_value": _plain(self.cuped.p_value)},
+            "bayes": _plain(self.bayes), "retention": _plain(self.retention),
             "active_days": None if self.activity is None else {
-                "rmst_control": clean(self.activity.rmst_a), "rmst_treatment": clean(self.activity.rmst_b),
-                "estimate": clean(self.activity.estimate), "ci_low": clean(self.activity.ci_low),
-                "ci_high": clean(self.activity.ci_high), "logrank_p_value": clean(self.activity.p_value)},
-            "sequential": None if self.sequential is None else {
-                "always_valid_p_value": clean(self.sequential.p_value), "ci_low": clean(self.sequential.ci_low),
-                "ci_high": clean(self.sequential.ci_high), "stopped_at_look": self.sequential.stopped_at_look},
+                "rmst_control": _plain(self.activity.rmst_a), "rmst_treatment": _plain(self.activity.rmst_b),
+                "estimate": _plain(self.activity.estimate), "ci_low": _plain(self.activity.ci_low),
+                "ci_high": _plain(self.activity.ci_high), "logrank_p_value": _plain(self.activity.p_value)},
+            "sequential": _plain(self.sequential),
             "p_values": None if self.adjusted is None else {
-                k: {c: clean(v) for c, v in row.items()} for k, row in self.adjusted.to_dict(orient="index").items()},
-            "params": self.params,
+                k: {c: _plain(v) for c, v in row.items()} for k, row in self.adjusted.to_dict(orient="index").items()},
+            "params": _plain(self.params),
         }
 
 
@@ -1180,22 +1257,27 @@ def sequential_looks(source_or_path, experiment_id: str, as_of=None, control: st
     """Weekly looks at conversion-so-far with the always-valid mSPRT.
 
     At each look (every ``look_every_days`` after the first assignment, plus the end of the window)
-    the difference in the share of customers who have bought since assignment is tested. ``tau``
-    defaults to the planner's MDE for these arm sizes (80 % power), fixed before looking at effects.
+    the difference in the share of customers who have bought since assignment is tested (the
+    package's purchase-day rule: a day whose purchases were refunded the same day is no purchase).
+    ``tau`` defaults to the planner's MDE for these arm sizes (80 % power), fixed before looking at effects.
     """
     src = _load(source_or_path, as_of)
     if control is None or treatment is None:
-        arms = src.sql("SELECT DISTINCT variant, " + ("is_control" if "is_control" in src.columns("assignments")
+        arms = src.sql("SELECT variant, " + ("is_control" if "is_control" in src.columns("assignments")
                        else "NULL AS is_control") + " FROM assignments WHERE experiment_id = ?", [experiment_id])
-        control, others = _arms(arms, control)
+        control, others = _arms(arms, control, experiment_id)
         treatment = treatment or others[-1]
     c = int(conversion_window_days)
     first = src.sql(f"""
-      SELECT a.customer_id, a.variant, a.assigned_at,
-             min(t.timestamp) FILTER (WHERE t.amount > 0) AS first_buy
-      FROM assignments a LEFT JOIN transactions t ON t.customer_id = a.customer_id
-       AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {c} DAY
-      WHERE a.experiment_id = ? GROUP BY 1, 2, 3""", [experiment_id])
+      WITH a AS (SELECT * FROM assignments WHERE experiment_id = ?),
+      d AS (
+        SELECT a.customer_id, a.assigned_at, CAST(t.timestamp AS DATE) AS day, min(t.timestamp) AS first_at
+        FROM a JOIN transactions t ON t.customer_id = a.customer_id
+         AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {c} DAY
+        GROUP BY 1, 2, 3 HAVING {is_purchase_sql('t.amount')} = 1)
+      SELECT a.customer_id, a.variant, a.assigned_at, min(d.first_at) AS first_buy
+      FROM a LEFT JOIN d ON d.customer_id = a.customer_id AND d.assigned_at = a.assigned_at
+      GROUP BY 1, 2, 3""", [experiment_id])
     if first.empty:
         raise ParameterError(f"experiment_id: no assignments for {experiment_id!r}.")
     start = first["assigned_at"].min()
@@ -1215,7 +1297,8 @@ def sequential_looks(source_or_path, experiment_id: str, as_of=None, control: st
         s2 = max(pbar * (1 - pbar), 1e-9) * (1 / len(a) + 1 / len(b))
         est.append(pb - pa), var.append(s2), ns.append((len(a), len(b)))
     if not est:
-        raise DataError(f"assignments: experiment {experiment_id!r} has too few customers per arm for sequential looks.")
+        raise ModelError(f"assignments: experiment {experiment_id!r} has too few customers per arm for sequential looks.",
+                         reason="too_few_customers", facts={"experiment": experiment_id})
     if tau is None:
         na, nb = ns[-1]
         base = float(np.clip(first.loc[first["variant"] == control, "first_buy"].notna().mean(), 0.01, 0.9))
@@ -1264,20 +1347,27 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     -------
     ExperimentResult
 
+    Raises
+    ------
+    ModelError
+        ``reason="one_arm"`` when every customer is in one variant, ``"too_few_customers"`` when a
+        group has fewer than two customers: the data is valid, the comparison has no answer.
+
     Example
     -------
-    >>> r = analyse_experiment("data/sample", "reactivation-2026-03", as_of="2026-10-31")  # doctest: +SKIP
-    >>> r.verdict  # doctest: +SKIP
-    'better'
+    >>> r = analyse_experiment("data/sample", "reactivation-2026-03", as_of="2026-10-31", n_boot=200)
+    >>> r.verdict, r.primary
+    ('better', 'conversion')
     """
     alpha = _check_alpha(alpha)
+    _check_margin(margin)
     if primary not in ("auto", "conversion", "revenue"):
         raise ParameterError(f"primary: got {primary!r}, expected 'auto', 'conversion' or 'revenue'.")
     src = _load(source_or_path, as_of)
     out = outcomes if outcomes is not None else experiment_outcomes(
         src, experiment_id, conversion_window_days=conversion_window_days,
         retention_window_days=retention_window_days, pre_period_days=pre_period_days)
-    control, treatments = _arms(out, control)
+    control, treatments = _arms(out, control, experiment_id)
     guards = tuple(check_guards(out, src.as_of, conversion_window_days, min_units_per_arm))
     arms = arm_table(out)
     params = {"conversion_window_days": conversion_window_days, "retention_window_days": retention_window_days,
@@ -1288,8 +1378,7 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     # several treatments: the one compared in detail is the largest; all enter the correction
     treatment = max(treatments, key=lambda v: (arms.loc[v, "customers"], v))
     ctrl = out[out["variant"] == control]
-    usable = all(g.passed for g in guards if g.name in ("one_variant_per_customer", "window_finished")) \
-        and len(ctrl) >= 2 and all((out["variant"] == v).sum() >= 2 for v in treatments)
+    usable = all(g.passed for g in guards if g.name in ("one_variant_per_customer", "window_finished"))
     if not usable:
         return ExperimentResult(experiment_id, src.as_of, control, treatment, params, guards, arms, None, None, None,
                                 None, None, None, None, None, None, primary, "withheld", tuple(treatments))
@@ -1322,16 +1411,15 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     retention = None
     if out["retained"].notna().all():
         retention = two_proportion_test(int(ctrl["retained"].sum()), len(ctrl), int(tr["retained"].sum()), len(tr), alpha)
-    activity = None
     try:
         activity = compare_retention(ctrl["active_days"], ctrl["lapsed"], tr["active_days"], tr["lapsed"],
                                      horizon_days=_followup_days(out, src.as_of, retention_window_days), alpha=alpha)
-    except Exception:  # lifelines cannot fit degenerate arms (e.g. nobody bought); the rest still stands
+    except (ValueError, ZeroDivisionError, IndexError, KeyError):  # lifelines cannot fit degenerate arms
         activity = None
     try:
         sequential = sequential_looks(src, experiment_id, control=control, treatment=treatment,
                                       conversion_window_days=conversion_window_days, alpha=alpha)
-    except (DataError, ParameterError):
+    except (ModelError, ParameterError):
         sequential = None
     if not all(g.passed for g in guards):
         verdict = "withheld"
@@ -1347,52 +1435,92 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
 
 
 # --- campaign final report --------------------------------------------------
-def campaign_brief(source_path, experiment_id: str) -> dict:
-    """Goal, channel and audience of a campaign when the data ships them (the demo's ``truth.json``).
+@dataclass(frozen=True)
+class CampaignBrief(_Result):
+    """What the source's optional ``campaigns`` table says about one experiment (any field may be missing).
 
-    Real sources carry no campaign brief; pass ``goal``, ``channel`` and ``audience`` to
-    :func:`campaign_report` instead. Returns an empty dict when nothing is found. A field with a
-    Finnish version (``goal_fi``) comes back as ``{"en": ..., "fi": ...}``.
+    Text fields (``goal``, ``channel``, ``audience``) are shown as the data has them. ``cost_fixed``
+    plus ``cost_per_contact`` times the customers contacted is the campaign's cost.
     """
-    from pathlib import Path
 
-    path = Path(getattr(source_path, "path", source_path))
-    f = path / "truth.json" if path.is_dir() else path.with_name("truth.json")
-    try:
-        brief = json.loads(f.read_text(encoding="utf-8"))["experiments"][experiment_id]
-    except (OSError, KeyError, ValueError, TypeError):
-        return {}
-    return {k: ({"en": brief[k], "fi": brief[f"{k}_fi"]} if f"{k}_fi" in brief else brief[k])
-            for k in ("goal", "channel", "eligible") if k in brief}
+    experiment_id: str
+    goal: str | None = None
+    channel: str | None = None
+    audience: str | None = None
+    primary_metric: str | None = None
+    cost_fixed: float | None = None
+    cost_per_contact: float | None = None
+    margin_rate: float | None = None
+
+    def cost(self, contacts: int) -> float | None:
+        """The campaign's cost for ``contacts`` customers contacted; None when the brief gives no cost."""
+        if self.cost_fixed is None and self.cost_per_contact is None:
+            return None
+        return float((self.cost_fixed or 0.0) + (self.cost_per_contact or 0.0) * contacts)
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"value": [getattr(self, f.name) for f in fields(self)]},
+                            index=[f.name for f in fields(self)])
 
 
-def _in_language(text, language: str):
-    """A brief field in the report's language: plain text, or ``{"en": ..., "fi": ...}``."""
-    return text.get(language) or text.get("en") if isinstance(text, dict) else text
+_BRIEF_TEXT = ("goal", "channel", "audience", "primary_metric")
+_BRIEF_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
+
+
+def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
+    """The experiment's row of the source's ``campaigns`` table, or None when the source has no brief for it.
+
+    Only the data says what a campaign was for and what it cost; nothing is assumed.
+
+    Example
+    -------
+    >>> from analysis.data import load_source
+    >>> campaign_brief(load_source("data/sample", as_of="2026-10-31"), "reactivation-2026-03") is None
+    True
+    """
+    if not hasattr(source, "has") or not source.has("campaigns"):
+        return None
+    cols = set(source.columns("campaigns"))
+    rows = source.sql("SELECT * FROM campaigns WHERE CAST(experiment_id AS VARCHAR) = ?", [str(experiment_id)])
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+
+    def value(name, kind):
+        if name not in cols or pd.isna(row[name]):
+            return None
+        return str(row[name]) if kind is str else float(row[name])
+
+    brief = CampaignBrief(str(experiment_id), **{k: value(k, str) for k in _BRIEF_TEXT},
+                          **{k: value(k, float) for k in _BRIEF_NUMBERS})
+    for k in ("cost_fixed", "cost_per_contact"):
+        if getattr(brief, k) is not None and getattr(brief, k) < 0:
+            raise DataError(f"campaigns.{k}: experiment {experiment_id!r} has {getattr(brief, k)}; expected a cost >= 0.")
+    return brief
 
 
 @dataclass(frozen=True)
-class CampaignReport:
-    """A campaign's final report in the documents' shape: goal, execution, results, verdict, lessons.
+class CampaignReport(_Result):
+    """A campaign's final report in numbers: execution, results, money and the planner for the next test.
 
     Money figures use the primary revenue test (CUPED when it helps) scaled to the campaign group:
     ``incremental_revenue = difference per customer x customers in the campaign group``;
-    ``roi = (incremental_revenue - campaign_cost) / campaign_cost``.
+    ``roi = (incremental_revenue - campaign_cost) / campaign_cost``, only when a cost is known
+    (``cost_source``: ``"given"`` by the caller, ``"campaigns"`` from the source's brief, or None).
     """
 
     result: ExperimentResult
-    goal: str | dict | None  # text, or {"en": ..., "fi": ...}
-    audience: str | dict | None
-    channel: str | dict | None
+    brief: CampaignBrief | None
     start: pd.Timestamp
     last_assigned: pd.Timestamp
     end: pd.Timestamp
-    split: tuple
+    split: tuple  # (variant, customers, observed share, planned share) with the control first
     n_treatment: int
     incremental_revenue: float
     incremental_revenue_low: float
     incremental_revenue_high: float
     campaign_cost: float | None
+    cost_source: str | None
     roi: float | None
     roi_low: float | None
     roi_high: float | None
@@ -1400,8 +1528,10 @@ class CampaignReport:
     cost_per_incremental_order: float | None
     clv_difference: MeanTest | None
     planner: dict
-    caveats: tuple
-    lessons: tuple
+
+    @property
+    def experiment_id(self) -> str:
+        return self.result.experiment_id
 
     @property
     def verdict(self) -> str:
@@ -1423,66 +1553,9 @@ class CampaignReport:
     def p_value(self) -> float:
         return self.result.p_value
 
-    def verdict_sentence(self, language: str = "en") -> str:
-        """The overall verdict in one sentence."""
-        from analysis.i18n import Text
-
-        tx = Text("experiments", language)
-        r = self.result
-        if r.verdict == "withheld":
-            return tx("verdict_withheld")
-        fmt = _effect_formatter(tx, r.primary)
-        effect = abs(r.estimate) if r.verdict in ("better", "worse") else r.estimate
-        if r.verdict == "non_inferior":
-            margin = r.params["margin"]
-            return tx("verdict_non_inferior", metric=tx(f"metric_{r.primary}"), effect=fmt(effect, True),
-                      low=fmt(r.ci_low, True), high=fmt(r.ci_high, True), margin=fmt(margin))
-        return tx(f"verdict_{r.verdict}", metric=tx(f"metric_{r.primary}"), effect=fmt(effect, r.verdict == "no_difference"),
-                  low=fmt(r.ci_low, True), high=fmt(r.ci_high, True))
-
-    def sentences(self, language: str = "en") -> dict:
-        """Every sentence of the report in one language: goal, execution, money, clv, caveats, lessons."""
-        from analysis.i18n import Text
-
-        tx = Text("experiments", language)
-        r = self.result
-        split = ", ".join(tx("split_part", variant=v, n=tx.number(n), share=tx.pct(s, 0),
-                             planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in self.split)
-        until = tx("until", end=tx.date(self.last_assigned)) \
-            if self.last_assigned.normalize() != self.start.normalize() else ""
-        out = {
-            "goal": _in_language(self.goal, language) or tx("goal_unknown"),
-            "execution": tx("execution_text", audience=_in_language(self.audience, language) or tx(
-                "audience_default", n=tx.number(sum(n for _, n, _, _ in self.split))), start=tx.date(self.start),
-                until=until, window=r.params["conversion_window_days"],
-                channel=_in_language(self.channel, language) or tx("channel_unknown"), split=split),
-            "verdict": self.verdict_sentence(language),
-        }
-        if r.verdict != "withheld" or r.revenue is not None:
-            m = lambda x: tx.money(x, 0)  # noqa: E731
-            if self.campaign_cost:
-                cpio = tx.money(self.cost_per_incremental_order, 2) if self.cost_per_incremental_order else tx("not_available")
-                out["money"] = tx("money_text", incr=m(self.incremental_revenue), low=m(self.incremental_revenue_low),
-                                  high=m(self.incremental_revenue_high), cost=m(self.campaign_cost),
-                                  roi=tx.pct(self.roi, 0), roi_low=tx.pct(self.roi_low, 0),
-                                  roi_high=tx.pct(self.roi_high, 0), cpo=tx.money(self.cost_per_order, 2), cpio=cpio)
-            else:
-                out["money"] = tx("money_no_cost", incr=m(self.incremental_revenue), low=m(self.incremental_revenue_low),
-                                  high=m(self.incremental_revenue_high))
-        if self.clv_difference is not None:
-            c = self.clv_difference
-            out["clv"] = tx("clv_text", diff=tx.money(c.estimate, 2), low=tx.money(c.ci_low, 2),
-                            high=tx.money(c.ci_high, 2), total=tx.money(c.estimate * self.n_treatment, 0))
-        else:
-            out["clv"] = tx("clv_missing")
-        out["caveats"] = [_render(tx, k, v) for k, v in self.caveats]
-        out["lessons"] = [_render(tx, k, v) for k, v in self.lessons]
-        return out
-
     def summary(self) -> pd.DataFrame:
         """Key figures as a tidy table."""
-        rev = self.result.cuped if (self.result.cuped is not None and self.result.cuped.variance_reduction > 0) \
-            else self.result.revenue
+        rev = self.result.revenue_test
         rows = {"incremental_revenue": [self.incremental_revenue, self.incremental_revenue_low,
                                         self.incremental_revenue_high, np.nan if rev is None else rev.p_value]}
         if self.roi is not None:
@@ -1493,65 +1566,33 @@ class CampaignReport:
             rows["incremental_clv_per_customer"] = [c.estimate, c.ci_low, c.ci_high, c.p_value]
         return pd.concat([self.result.summary().iloc[:, :4], _rows(rows)])
 
-    def to_dict(self, language: str = "en") -> dict:
+    def to_dict(self) -> dict:
         d = self.result.to_dict()
-        f = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 4)  # noqa: E731
+        brief = self.brief.to_dict() if self.brief is not None else {}
         d["campaign"] = {
-            "goal": self.goal, "audience": self.audience, "channel": self.channel,
-            "start": str(self.start), "last_assigned": str(self.last_assigned), "end": str(self.end), "n_treatment": self.n_treatment,
-            "split": [{"variant": v, "customers": int(n), "share": f(s), "planned_share": f(p)} for v, n, s, p in self.split],
-            "incremental_revenue": f(self.incremental_revenue), "incremental_revenue_ci": [
-                f(self.incremental_revenue_low), f(self.incremental_revenue_high)],
-            "campaign_cost": self.campaign_cost, "roi": f(self.roi), "roi_ci": [f(self.roi_low), f(self.roi_high)],
-            "cost_per_order": f(self.cost_per_order), "cost_per_incremental_order": f(self.cost_per_incremental_order),
-            "incremental_clv_per_customer": None if self.clv_difference is None else f(self.clv_difference.estimate),
-            "planner": {k: (f(v) if isinstance(v, float) else v) for k, v in self.planner.items()},
+            "goal": brief.get("goal"), "audience": brief.get("audience"), "channel": brief.get("channel"),
+            "brief": brief or None,
+            "start": str(self.start), "last_assigned": str(self.last_assigned), "end": str(self.end),
+            "n_treatment": self.n_treatment,
+            "split": [{"variant": v, "customers": int(n), "share": _plain(s), "planned_share": _plain(p)}
+                      for v, n, s, p in self.split],
+            "incremental_revenue": _plain(self.incremental_revenue),
+            "incremental_revenue_ci": [_plain(self.incremental_revenue_low), _plain(self.incremental_revenue_high)],
+            "campaign_cost": self.campaign_cost, "cost_source": self.cost_source, "roi": _plain(self.roi),
+            "roi_ci": [_plain(self.roi_low), _plain(self.roi_high)],
+            "cost_per_order": _plain(self.cost_per_order),
+            "cost_per_incremental_order": _plain(self.cost_per_incremental_order),
+            "incremental_clv_per_customer": None if self.clv_difference is None else _plain(self.clv_difference.estimate),
+            "planner": _plain(self.planner),
         }
-        d["text"] = self.sentences(language)
         return d
 
 
-def _render(tx, key: str, values: dict) -> str:
-    """Render a caveat/lesson whose values may be (kind, number) pairs formatted per language."""
-    vals = {}
-    for k, v in values.items():
-        if isinstance(v, tuple):
-            kind, x = v
-            vals[k] = {"pct": lambda y: tx.pct(y, 1), "points": lambda y: tx("points", x=tx.number(100 * y, 1)),
-                       "money": lambda y: tx.money(y, 2), "number": lambda y: tx.number(y, 0),
-                       "p": lambda y: tx.number(y, 3), "key": tx, "date": tx.date,
-                       "p2": lambda y: _p_text(y, tx.language),
-                       "counts": lambda y: ", ".join(f"{v} {tx.number(n)}" for v, n in y),
-                       "shares": lambda y: ", ".join(f"{v} {tx.pct(x, 0)}" for v, x in y)}[kind](x)
-        else:
-            vals[k] = v
-    return tx(key, **vals)
-
-
-def _p_text(p: float, language: str) -> str:
-    """A p-value with two significant digits (0.14, 0.0088; "< 0.001" below that), decimal comma in Finnish."""
-    text = "< 0.001" if p < 0.001 else f"{p:.2g}"
-    return text.replace(".", ",") if language == "fi" else text
-
-
-def _effect_formatter(tx, primary: str):
-    if primary == "conversion":
-        return lambda x, signed=False: tx("points", x=tx.number(100 * x, 1, ) if not signed else
-                                          _signed(tx, 100 * x, 1))
-    return lambda x, signed=False: tx.money(x, 2) if not signed else (("+" if x > 0 else "") + tx.money(x, 2))
-
-
-def _signed(tx, x: float, decimals: int) -> str:
-    from analysis.i18n import fmt_number
-
-    return fmt_number(x, tx.language, decimals, signed=True)
-
-
 def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cost: float | None = None,
-                    goal: str | None = None, audience: str | None = None, channel: str | None = None,
-                    include_clv: bool = True, planner_mde_abs: float | None = None,
+                    include_clv: bool = True, customer_values: pd.Series | None = None,
+                    planner_mde_abs: float | None = None, brief: CampaignBrief | None = None,
                     result: ExperimentResult | None = None, **params) -> CampaignReport:
-    """The campaign's final report: execution, results, money, verdict with caveats, lessons.
+    """The campaign's final report in numbers: execution, results, money and the planner.
 
     Parameters
     ----------
@@ -1559,32 +1600,40 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
     experiment_id : str
     as_of : date-like
     campaign_cost : float, optional
-        What the campaign cost (euros); gives ROI and cost per order.
-    goal, audience, channel : str, optional
-        The campaign brief; default: what :func:`campaign_brief` finds (the demo ships them).
+        What the campaign cost (euros); gives ROI and cost per order. Default: the cost in the
+        source's ``campaigns`` table (``cost_fixed + cost_per_contact x campaign group``); with
+        neither, no ROI is computed.
     include_clv : bool
-        Compare expected future value (``analysis.clv.customer_value`` at ``as_of``) between groups.
+        Compare expected future value between the groups (randomised, so causal).
+    customer_values : pd.Series, optional
+        Expected future value (CLV) per ``customer_id`` at ``as_of``, e.g. the month's customer
+        base; default: fitted here with :func:`analysis.clv.analyse` (skipped when it cannot be estimated).
     planner_mde_abs : float, optional
         Increase in buying share the next test should detect; default 20 % of the control's rate.
+    brief : CampaignBrief, optional
+        Default: :func:`campaign_brief` of the source (None when it has no ``campaigns`` table).
     **params
         Passed to :func:`analyse_experiment` (windows, alpha, control, primary, margin ...).
+        ``primary="auto"`` takes the brief's ``primary_metric`` when it names one.
 
     Example
     -------
     >>> rep = campaign_report("data/sample", "reactivation-2026-03", as_of="2026-10-31",
-    ...                       campaign_cost=500)  # doctest: +SKIP
-    >>> rep.verdict_sentence("en")  # doctest: +SKIP
+    ...                       campaign_cost=500, include_clv=False, n_boot=200)
+    >>> rep.verdict, rep.cost_source
+    ('better', 'given')
     """
+    if campaign_cost is not None and campaign_cost < 0:
+        raise ParameterError(f"campaign_cost: got {campaign_cost!r}, expected a cost in euros >= 0.")
     src = _load(source_or_path, as_of)
+    brief = brief if brief is not None else campaign_brief(src, experiment_id)
+    if brief is not None and brief.primary_metric in ("conversion", "revenue") and params.get("primary", "auto") == "auto":
+        params["primary"] = brief.primary_metric
     out = params.pop("outcomes", None)
     if out is None:
         out = experiment_outcomes(src, experiment_id, **{k: params[k] for k in (
             "conversion_window_days", "retention_window_days", "pre_period_days") if k in params})
     r = result or analyse_experiment(src, experiment_id, outcomes=out, **params)
-    if campaign_cost is not None and campaign_cost < 0:
-        raise ParameterError(f"campaign_cost: got {campaign_cost!r}, expected a cost in euros >= 0.")
-    brief = campaign_brief(src, experiment_id)
-    goal, channel, audience = goal or brief.get("goal"), channel or brief.get("channel"), audience or brief.get("eligible")
     arms = r.arms
     total = arms["customers"].sum()
     order = [r.control] + [v for v in arms.index if v != r.control]
@@ -1593,7 +1642,11 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
     start, last = out["assigned_at"].min(), out["assigned_at"].max()
     end = last + pd.Timedelta(days=r.params["conversion_window_days"])
     n_t = int(arms.loc[r.treatment, "customers"])
-    rev = r.cuped if (r.cuped is not None and r.cuped.variance_reduction > 0) else r.revenue
+    cost_source = "given" if campaign_cost is not None else None
+    if campaign_cost is None and brief is not None:
+        campaign_cost = brief.cost(n_t)
+        cost_source = "campaigns" if campaign_cost is not None else None
+    rev = r.revenue_test
     inc = inc_lo = inc_hi = float("nan")
     roi = roi_lo = roi_hi = cpo = cpio = None
     if rev is not None:
@@ -1606,35 +1659,34 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
             cpo = campaign_cost / orders if orders else None
             extra_orders = (tr["n_purchases"].mean() - ctrl["n_purchases"].mean()) * n_t
             cpio = campaign_cost / extra_orders if extra_orders > 0 else None
-    clv_diff = _clv_difference(src, out, r) if include_clv and r.revenue is not None else None
-    planner = _planner(out, r, planner_mde_abs)
-    caveats, lessons = _caveats_and_lessons(r, planner, roi)
-    return CampaignReport(r, goal, audience, channel, start, last, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost,
-                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, planner, tuple(caveats), tuple(lessons))
+    clv_diff = None
+    if include_clv and r.revenue is not None:
+        values = customer_values if customer_values is not None else _customer_values(src)
+        clv_diff = None if values is None else _clv_difference(out, r, values)
+    return CampaignReport(r, brief, start, last, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost, cost_source,
+                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, _planner(out, r, planner_mde_abs))
 
 
-def _clv_difference(src, out: pd.DataFrame, r: ExperimentResult) -> MeanTest | None:
-    """Expected future value at as_of, campaign group minus control (randomised, so causal)."""
-    import importlib.util
+def _customer_values(src) -> pd.Series | None:
+    """CLV per customer at ``as_of``, or None when the CLV model cannot be estimated on this data."""
+    from analysis import clv
 
-    from analysis.errors import KantaError
-
-    if importlib.util.find_spec("analysis.clv") is None:
-        return None
     try:
-        from analysis import clv
-
-        if not hasattr(clv, "customer_value"):
-            return None
-        values = clv.customer_value(src, as_of=src.as_of).set_index("customer_id")["clv"]
-    except KantaError:
+        values = clv.analyse(src, as_of=src.as_of).values
+    except ModelError:
         return None
+    return values.set_index("customer_id")["clv"]
+
+
+def _clv_difference(out: pd.DataFrame, r: ExperimentResult, values: pd.Series) -> MeanTest | None:
+    """Expected future value at as_of, campaign group minus control (randomised, so causal)."""
     v = out[["customer_id", "variant"]].assign(clv=out["customer_id"].map(values).fillna(0.0).to_numpy())
     a, b = v.loc[v["variant"] == r.control, "clv"], v.loc[v["variant"] == r.treatment, "clv"]
     return welch_test(a, b, r.params["alpha"]) if len(a) > 1 and len(b) > 1 else None
 
 
 def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> dict:
+    """Sample sizes for the next test: to detect a 20 % lift, what this test could detect, and to confirm it."""
     ctrl = out[out["variant"] == r.control]
     base = float(np.clip(ctrl["converted"].mean(), 0.005, 0.95))
     mde = float(mde_abs or max(round(PLANNER_RELATIVE_MDE * base, 3), 0.005))
@@ -1659,52 +1711,15 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> d
     }
 
 
-def _caveats_and_lessons(r: ExperimentResult, planner: dict, roi: float | None) -> tuple[list, list]:
-    caveats, lessons = [], []
-    for g in r.guards:
-        if not g.passed:
-            caveats.append(("caveat_guard", {"message": g.message()}))
-    caveats.append(("caveat_one_campaign", {}))
-    kind = "points" if r.primary == "conversion" else "money"
-    if r.verdict != "withheld" and r.primary_test is not None:
-        t = r.primary_test
-        width = t.ci_high - t.ci_low
-        if width > 2 * max(abs(t.estimate), 1e-12):
-            caveats.append(("caveat_wide", {"low": (kind, t.ci_low), "high": (kind, t.ci_high)}))
-        secondary = "revenue" if r.primary == "conversion" else "conversion"
-        if r.adjusted is not None and secondary in r.adjusted.index and r.adjusted.loc[secondary, "p_value"] < r.params["alpha"] \
-                <= r.adjusted.loc[secondary, "p_holm"]:
-            caveats.append(("caveat_secondary", {"metric": ("key", f"metric_{secondary}"), "p": ("p", r.adjusted.loc[secondary, "p_holm"])}))
-    caveats.append(("caveat_window", {"days": r.params["conversion_window_days"]}))
-    if r.retention is None:
-        caveats.append(("caveat_retention_open", {}))
-    if r.verdict == "withheld":
-        lessons.append(("lesson_fix_guard", {}))
-    elif r.verdict == "better":
-        lessons.append(("lesson_rollout", {}))
-        if roi is not None and roi < 0:
-            lessons.append(("lesson_unprofitable", {}))
-    elif r.verdict == "worse":
-        lessons.append(("lesson_stop", {}))
-    elif r.verdict == "non_inferior":
-        lessons.append(("lesson_non_inferior", {}))
-    else:
-        if planner["mde_now"] > planner["mde_abs"]:
-            if r.primary == "conversion":
-                lessons.append(("lesson_bigger", {"mde_now": ("points", planner["mde_now"]),
-                                                  "mde": ("points", planner["mde_abs"]),
-                                                  "n": ("number", planner["n_per_arm"])}))
-            elif planner["n_per_arm_revenue"]:
-                lessons.append(("lesson_bigger_revenue", {"mde_now": ("money", planner["revenue_mde_now"]),
-                                                          "mde": ("money", planner["revenue_mde"]),
-                                                          "n": ("number", planner["n_per_arm_revenue"])}))
-        lessons.append(("lesson_no_effect", {}))
-    return caveats, lessons
-
-
-# --- monthly headline and command line ----------------------------------------
+# --- the month's experiments ---------------------------------------------------
 def ended_experiments(source_or_path, as_of, conversion_window_days: int = 30) -> list[str]:
-    """Experiments whose outcome window ended in the month that ends at ``as_of``."""
+    """Experiments whose outcome window ended in the month that ends at ``as_of``.
+
+    Example
+    -------
+    >>> ended_experiments("data/sample", "2026-10-31")
+    ['newsletter-2026-09']
+    """
     src = _load(source_or_path, as_of)
     if not src.has("assignments"):
         return []
@@ -1717,210 +1732,42 @@ def ended_experiments(source_or_path, as_of, conversion_window_days: int = 30) -
 
 def headline(source_or_path, as_of, conversion_window_days: int = 30, retention_window_days: int = 90,
              alpha: float = 0.05, **params) -> dict:
-    """Experiments that ended in the month ending at ``as_of``, each with its verdict.
+    """Experiments that ended in the month ending at ``as_of``, each with its verdict code.
+
+    An experiment that cannot be compared (one arm, a group of one) is listed with verdict
+    ``not_estimable`` and its ``reason``; it does not stop the month.
 
     Returns
     -------
     dict
-        ``n_ended``, ``n_better``, ``n_worse``, ``n_no_difference``, ``n_withheld`` and
-        ``experiments``: a list of ``{experiment_id, verdict, primary_metric, estimate, ci_low,
-        ci_high, p_value, customers}`` (plain JSON types).
+        ``n_ended``, ``n_<verdict>`` for every verdict and ``n_not_estimable``,
+        ``experiments_concluded`` (ended with a verdict other than withheld: the landing page's
+        key number) and ``experiments``: a list of ``{experiment_id, verdict, reason,
+        primary_metric, estimate, ci_low, ci_high, p_value, customers}`` (plain JSON types).
 
     Example
     -------
-    >>> headline("data/sample", "2026-10-31")["experiments"][0]["experiment_id"]  # doctest: +SKIP
-    'newsletter-2026-09'
+    >>> h = headline("data/sample", "2026-10-31", n_boot=200)
+    >>> h["experiments_concluded"], h["experiments"][0]["verdict"]
+    (1, 'no_difference')
     """
     src = _load(source_or_path, as_of)
     rows = []
     for exp_id in ended_experiments(src, src.as_of, conversion_window_days):
-        r = analyse_experiment(src, exp_id, conversion_window_days=conversion_window_days,
-                               retention_window_days=retention_window_days, alpha=alpha, **params)
-        f = lambda x: None if x is None or not np.isfinite(x) else round(float(x), 6)  # noqa: E731
-        rows.append({"experiment_id": exp_id, "verdict": r.verdict, "primary_metric": r.primary,
-                     "estimate": f(r.estimate), "ci_low": f(r.ci_low), "ci_high": f(r.ci_high),
-                     "p_value": f(r.p_value), "customers": int(r.arms["customers"].sum())})
+        try:
+            r = analyse_experiment(src, exp_id, conversion_window_days=conversion_window_days,
+                                   retention_window_days=retention_window_days, alpha=alpha, **params)
+        except ModelError as exc:
+            rows.append({"experiment_id": exp_id, "verdict": "not_estimable", "reason": exc.reason,
+                         "primary_metric": None, "estimate": None, "ci_low": None, "ci_high": None,
+                         "p_value": None, "customers": exc.facts.get("customers")})
+            continue
+        rows.append({"experiment_id": exp_id, "verdict": r.verdict, "reason": None, "primary_metric": r.primary,
+                     "estimate": _plain(r.estimate), "ci_low": _plain(r.ci_low), "ci_high": _plain(r.ci_high),
+                     "p_value": _plain(r.p_value), "customers": int(r.arms["customers"].sum())})
     out = {"as_of": str(src.as_of.date()), "n_ended": len(rows)}
-    for v in ("better", "worse", "no_difference", "non_inferior", "withheld"):
+    for v in (*VERDICTS, "not_estimable"):
         out[f"n_{v}"] = sum(r["verdict"] == v for r in rows)
-    out["experiments_concluded"] = len(rows) - out["n_withheld"]  # the landing page's key number
+    out["experiments_concluded"] = len(rows) - out["n_withheld"] - out["n_not_estimable"]
     out["experiments"] = rows
     return out
-
-
-def _cmd_experiment(args) -> int:
-    from pathlib import Path
-
-    from analysis.data import load_source
-
-    if args.out:  # before the work, not after it (and before anything is printed)
-        out = Path(args.out)
-        if out.suffix.lower() != ".json":
-            raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .json.")
-        if not out.parent.is_dir():
-            raise ParameterError(f"--out: folder {out.parent} does not exist.")
-    src = load_source(args.source, as_of=args.as_of)
-    if not args.id:
-        ids = experiment_ids(src)
-        print("\n".join(ids) if ids else "no experiments (no assignments table)")
-        return 0
-    rep = campaign_report(src, args.id, campaign_cost=args.campaign_cost, include_clv=args.clv,
-                          conversion_window_days=args.conversion_window_days,
-                          retention_window_days=args.retention_window_days, alpha=args.alpha,
-                          control=args.control, primary=args.primary, margin=args.margin)
-    text = rep.sentences(args.language)
-    print(f"{args.id} (as of {src.as_of.date()}): {rep.verdict}")
-    print(text["verdict"])
-    for g in rep.result.guards:
-        print(f"  [{'ok' if g.passed else 'FAILED'}] {g.message(args.language)}")
-    if "money" in text:
-        print(text["money"])
-    with pd.option_context("display.width", 120, "display.max_columns", 10):
-        print(rep.summary().round(4).to_string())
-    if args.out:
-        from analysis.data import write_json
-
-        write_json(rep.to_dict(args.language), out)
-        print(f"-> {out}")
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Register ``kanta experiment SOURCE --id ID --as-of DATE [--out FILE.json]``."""
-    p = subparsers.add_parser("experiment", help="analyse an A/B experiment and write its campaign final report")
-    p.add_argument("source", help="data source with an assignments table")
-    p.add_argument("--id", default=None, help="experiment_id to analyse (omit to list the experiments)")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
-    p.add_argument("--out", default=None, help="write the full result as JSON to this file")
-    p.add_argument("--conversion-window-days", type=int, default=30, help="days after assignment counted (default 30)")
-    p.add_argument("--retention-window-days", type=int, default=90,
-                   help="retention = buying between the conversion window and this many days (default 90)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--campaign-cost", type=float, default=None, help="campaign cost in euros (for ROI, cost per order)")
-    p.add_argument("--control", default=None, help="control variant (default: assignments.is_control)")
-    p.add_argument("--primary", choices=["auto", "conversion", "revenue"], default="auto", help="metric of the verdict")
-    p.add_argument("--margin", type=float, default=None, help="non-inferiority margin on the primary metric")
-    p.add_argument("--no-clv", dest="clv", action="store_false", help="skip the incremental CLV comparison")
-    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of the sentences")
-    p.set_defaults(func=_cmd_experiment)
-
-
-# --- tables and figures for the report -------------------------------------------
-def guards_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
-    """The checks as a table of plain sentences in the report's language."""
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    return pd.DataFrame({
-        tx("col_check"): [tx(f"g_{g.name}") for g in result.guards],
-        tx("col_result"): [tx("guard_passed") if g.passed else tx("guard_failed") for g in result.guards],
-        tx("col_explanation"): [g.message(language) for g in result.guards],
-    })
-
-
-def arms_display(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
-    """Per group: customers, share who bought, revenue and purchases per customer, retention."""
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    a = result.arms.loc[[result.control] + [v for v in result.arms.index if v != result.control]]
-    return pd.DataFrame({
-        tx("col_group"): a.index,
-        tx("col_customers"): [tx.number(x) for x in a["customers"]],
-        tx("col_conversion"): [tx.pct(x, 1) for x in a["conversion_rate"]],
-        tx("col_revenue_pc"): [tx.money(x, 2) for x in a["revenue_per_customer"]],
-        tx("col_purchases_pc"): [tx.number(x, 2) for x in a["purchases_per_customer"]],
-        tx("col_retention"): [tx.pct(x, 1) for x in a["retention_rate"]],
-        tx("col_pre_spend"): [tx.money(x, 2) for x in a["pre_period_spend"]],
-    })
-
-
-def tests_display(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
-    """Every measure's difference (campaign minus control), interval and p-value, formatted."""
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    s = result.summary()
-    labels = {"conversion_difference": ("m_conversion", "points"), "conversion_relative_lift": ("m_lift", "pct"),
-              "revenue_per_customer_difference": ("m_revenue", "money"),
-              "revenue_per_customer_bootstrap": ("m_bootstrap", "money"),
-              "revenue_per_customer_cuped": ("m_cuped", "money"), "retention_difference": ("m_retention", "points"),
-              "active_days_rmst_difference": ("m_rmst", "days")}
-    fmt = {"points": lambda x: _signed(tx, 100 * x, 1), "pct": lambda x: tx.pct(x, 0, signed=True),
-           "money": lambda x: ("+" if x > 0 else "") + tx.money(x, 2), "days": lambda x: _signed(tx, x, 1)}
-    rows = []
-    for key, (label, kind) in labels.items():
-        if key in s.index:
-            e, lo, hi, p = s.loc[key, ["estimate", "ci_low", "ci_high", "p_value"]]
-            f = fmt[kind]
-            rows.append({tx("col_metric"): tx(label), tx("col_estimate"): f(e),
-                         tx("col_interval"): f"{f(lo)} … {f(hi)}", tx("col_p"): _p_text(p, language)})
-    return pd.DataFrame(rows)
-
-
-def plot_conversion(result: ExperimentResult, ax=None, language: str = "en"):
-    """Share who bought per group with Wilson 95 % intervals; returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
-    a = result.arms.loc[[result.control] + [v for v in result.arms.index if v != result.control]]
-    lo_hi = [wilson_interval(int(c), int(n), result.params["alpha"]) for c, n in zip(a["conversions"], a["customers"])]
-    rate = a["conversion_rate"].to_numpy()
-    err = np.array([[r - lo for (lo, _), r in zip(lo_hi, rate)], [hi - r for (_, hi), r in zip(lo_hi, rate)]])
-    colors = ["#9e9e9e"] + ["#1f77b4"] * (len(a) - 1)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.bar(range(len(a)), rate, yerr=err, color=colors, capsize=6)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
-    ax.set_xticks(range(len(a)), [f"{v}\n({tx('arm_control') if v == result.control else tx('arm_treatment')})"
-                                  for v in a.index])
-    ax.yaxis.set_major_formatter(lambda y, _: tx.pct(y, 0))
-    ax.set_ylabel(tx("axis_bought"))
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
-def plot_activity(activity: RetentionComparison, ax=None, language: str = "en"):
-    """Kaplan-Meier curves of the share still active per group; returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
-    for arm, color in (("control", "#9e9e9e"), ("treatment", "#1f77b4")):
-        c = activity.curves[activity.curves["arm"] == arm]
-        label = tx("arm_control") if arm == "control" else tx("arm_treatment")
-        ax.step(c["day"], c["survival"], where="post", color=color, label=label)
-        ax.fill_between(c["day"], c["ci_low"], c["ci_high"], step="post", color=color, alpha=0.15)
-    ax.set_xlim(0, activity.horizon_days)
-    ax.set_ylim(0, 1.02)
-    ax.yaxis.set_major_formatter(lambda y, _: tx.pct(y, 0))
-    ax.set_xlabel(tx("axis_days"))
-    ax.set_ylabel(tx("axis_active"))
-    ax.legend(frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
-def plot_sequential(sequential: SequentialResult, ax=None, language: str = "en"):
-    """Estimate and always-valid interval at each weekly look; returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("experiments", language)
-    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
-    lk = sequential.looks
-    x = pd.to_datetime(lk["date"])
-    ax.fill_between(x, 100 * lk["cs_low"], 100 * lk["cs_high"], color="#1f77b4", alpha=0.2, step="post")
-    ax.plot(x, 100 * lk["estimate"], marker="o", color="#1f77b4")
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, [tx.date(d) for d in lk["date"]], rotation=30, ha="right")
-    ax.set_xlabel(tx("axis_look"))
-    ax.set_ylabel(tx("axis_difference"))
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import segments as seg
 from analysis.errors import KantaError, ParameterError
-from analysis.survival import churn_threshold
+from analysis.report import segments as page
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -71,13 +71,23 @@ def test_pyramid_ties_are_cut_by_customer_id_whatever_the_row_order():
     assert shuffled.loc[b == "A", "customer_id"].tolist() == ["c00"]
 
 
-def test_prospects_are_class_c_and_outside_the_pyramid_shares():
+def test_prospects_have_no_class_and_are_outside_the_pyramid_shares():
     t = pd.concat([spend_ladder(20), table(customer("p1", n_purchases=0), customer("p2", n_purchases=0))],
                   ignore_index=True)
     classes = seg.abc_classes(t)
-    assert classes.iloc[-2:].tolist() == ["C", "C"]
+    assert classes.iloc[-2:].isna().all()
+    assert classes.value_counts().to_dict() == {"C": 16, "B": 3, "A": 1}
     pyr = seg.pyramid_table(t, classes).set_index("abc_class")
     assert pyr["customers"].to_dict() == {"A": 1, "B": 3, "C": 16}
+
+
+def test_class_moves_count_the_same_buyers_as_the_pyramid_table():
+    """Issue: class C was 14,702 in the table and 16,325 in the heat map (prospects counted as C)."""
+    before = pd.Series({"a": "A", "b": "C", "p": None, "q": None})
+    after = pd.Series({"a": "A", "b": "C", "p": "C", "q": None, "n": "B"})  # p bought, q still a prospect
+    m = seg.transition_matrix(before, after, seg.ABC_CLASSES)
+    assert m.sum().to_dict() == {"A": 1, "B": 1, "C": 2}  # = the month's class counts (buyers only)
+    assert m.loc[seg.NO_PURCHASE, "C"] == 1 and m.loc[seg.NOT_REGISTERED, "B"] == 1
 
 
 def test_pyramid_table_shows_real_revenue_shares_next_to_the_textbook():
@@ -117,6 +127,25 @@ def test_run_rate_potential_is_own_rate_times_average_purchase_and_zero_when_pas
     assert v.iloc[0] == pytest.approx(4 / 100 * 365 * 100)
     assert v.iloc[1] == 0
     assert v.iloc[2] == pytest.approx(1 / 30 * 365 * 20)  # one purchase is not read as a daily habit
+
+
+def test_run_rate_is_zero_from_the_day_a_customer_turns_passive():
+    t = table(customer("at_threshold", days_since_last=180, days_since_first=400),
+              customer("day_before", days_since_last=179, days_since_first=400))
+    v = seg.run_rate_value(t, AS_OF, passive_days=180)
+    assert v.iloc[0] == 0 and v.iloc[1] > 0
+
+
+def test_potential_value_is_the_clv_when_one_is_given():
+    t = spend_ladder(20)
+    clv = pd.DataFrame({"customer_id": t["customer_id"], "p_alive": 0.9, "clv": np.arange(20, dtype=float)})
+    with_clv = seg.assign_segments(t, AS_OF, clv=clv, with_clusters=False)
+    assert with_clv.potential_basis == "clv"
+    assert with_clv.table["potential_value"].tolist() == list(np.arange(20.0))
+    assert with_clv.strategy_table()["potential_value"].sum() == pytest.approx(clv["clv"].sum())
+    # value_basis="spend": the pyramid still ranks by spend and P(alive) does not touch the stages
+    assert with_clv.table.loc[0, "abc_class"] == "A"
+    assert seg.assign_segments(t, AS_OF, with_clusters=False).potential_basis == "run_rate"
 
 
 # --- lifecycle stages --------------------------------------------------------------------
@@ -171,9 +200,9 @@ def test_edge_cases_get_exactly_one_stage_each():
         customer("signup_after_last_purchase", days_since_last=50, days_since_first=90, tenure_days=-10,
                  signup_date=AS_OF - pd.Timedelta(days=10)),
         customer("zero_spend", n_purchases=2, total_spend=0.0, days_since_last=15, days_since_first=60),
+        customer("one_day_before_threshold", n_purchases=30, days_since_last=179, days_since_first=500),
         customer("exactly_at_passive_threshold", n_purchases=30, days_since_last=180, days_since_first=500),
-        customer("one_day_past_threshold", n_purchases=30, days_since_last=181, days_since_first=500),
-        customer("slow_rhythm_at_threshold", n_purchases=3, days_since_last=180, days_since_first=500),
+        customer("slow_rhythm_before_threshold", n_purchases=3, days_since_last=179, days_since_first=500),
         customer("registered_never_bought", n_purchases=0),
     )
     stages = seg.lifecycle_stages(t, AS_OF)
@@ -182,11 +211,22 @@ def test_edge_cases_get_exactly_one_stage_each():
     assert got["first_purchase_on_as_of"] == "new"
     assert got["old_customer_buys_on_as_of"] == "active"
     assert got["single_purchase_long_ago"] == "lapsing"  # median rhythm of repeat buyers is ~17 days
-    assert got["exactly_at_passive_threshold"] == "lapsing"
-    assert got["one_day_past_threshold"] == "passive"
-    assert got["slow_rhythm_at_threshold"] == "active"  # buys every 160 days: not overdue yet
+    assert got["one_day_before_threshold"] == "lapsing"
+    assert got["exactly_at_passive_threshold"] == "passive"
+    assert got["slow_rhythm_before_threshold"] == "active"  # buys every 160 days: not overdue yet
     assert got["registered_never_bought"] == "prospect"
     assert got["zero_spend"] == "active"
+
+
+@pytest.mark.parametrize("n_days", [30, 150, 180])
+def test_day_at_threshold_is_passive_and_the_day_before_is_not(n_days):
+    """The one churn rule: churned (passive) when days since the last purchase >= inactivity_days."""
+    t = table(customer("at", n_purchases=40, days_since_last=n_days, days_since_first=900),
+              customer("before", n_purchases=40, days_since_last=n_days - 1, days_since_first=900, rhythm=400.0))
+    settings = seg.SegmentSettings(passive_days=n_days, new_days=min(29, n_days - 1),
+                                   returned_days=min(29, n_days - 1), lapsing_min_days=min(29, n_days - 1))
+    stages = seg.lifecycle_stages(t, AS_OF, settings).tolist()
+    assert stages[0] == "passive" and stages[1] != "passive"
 
 
 def test_every_sample_customer_gets_exactly_one_stage(sample_segments):
@@ -196,18 +236,40 @@ def test_every_sample_customer_gets_exactly_one_stage(sample_segments):
     counts = sample_segments.current.counts("lifecycle_stage")
     assert counts.sum() == len(t)
     assert (counts > 0).all(), counts  # the demo base has customers in every stage
-    # a prospect never bought, a passive customer has not bought for more than 180 days
+    # a prospect never bought, a passive customer has not bought for 180 days or more
     assert (t.loc[t["lifecycle_stage"] == "prospect", "n_purchases"] == 0).all()
-    assert (t.loc[t["lifecycle_stage"] == "passive", "days_since_last_purchase"] > 180).all()
+    passive = t["lifecycle_stage"] == "passive"
+    assert passive.sum() == (t["days_since_last_purchase"] >= 180).sum()
+
+
+def test_stage_passive_is_the_churned_stock_and_won_back_is_the_returned_flow(sample_source, sample_segments):
+    """One rule: stage passive = buyers not active at as_of; won back = the month flow "returned"."""
+    from analysis.customers import monthly_activity
+
+    flows = monthly_activity(sample_source, "2026-10-31", months=1, inactivity_days=180).iloc[-1]
+    t = sample_segments.current.table
+    buyers = int((t["n_purchases"] > 0).sum())
+    assert sample_segments.current.counts("lifecycle_stage")["passive"] == buyers - int(flows["active"])
+    assert sample_segments.won_back() == int(flows["returned"])
+    assert sample_segments.key_numbers()["customers_returned"]["value"] == int(flows["returned"])
 
 
 def test_stage_rules_table_lists_every_stage_once_in_rule_order():
     for language in ("en", "fi"):
-        rules = seg.stage_rules(language=language)
+        rules = page.stage_rules(language=language)
         assert len(rules) == len(seg.STAGES)
-        assert not rules.iloc[:, 2].str.contains(r"[{}]").any()
-    assert seg.stage_rules().iloc[:, 1].tolist() == ["Prospect", "Passive", "New", "Returned", "Lapsing", "Active"]
-    assert "180" in seg.stage_rules().iloc[1, 2]
+        assert not rules.iloc[:, 1:].stack().str.contains(r"[{}]").any()
+    assert page.stage_rules().iloc[:, 1].tolist() == ["Prospect", "Passive", "New", "Returned within the last 30 days",
+                                                      "Lapsing", "Active"]
+    assert "180 days or more" in page.stage_rules().iloc[1, 2]
+
+
+def test_recently_returned_stage_has_its_own_concept():
+    assert seg.STAGE_CONCEPTS["returned"] == "stage_recently_returned"
+    from analysis.concepts import concept
+
+    for cid in [*seg.STAGE_CONCEPTS.values(), *seg.CLASS_CONCEPTS.values(), "a_revenue_share", "customers_returned"]:
+        concept(cid)
 
 
 @pytest.mark.parametrize("params", [dict(new_days=200), dict(passive_days=0), dict(lapsing_factor=0.5),
@@ -252,7 +314,7 @@ def test_rfm_grid_names_every_cell_and_uses_all_eleven_segments():
     assert grid.shape == (5, 5)
     assert set(grid.to_numpy().ravel()) == set(seg.RFM_SEGMENTS)
     assert grid.loc["R 5", "FM 5"] == "champions" and grid.loc["R 1", "FM 1"] == "lost"
-    assert seg.rfm_grid("fi").loc["R 1", "FM 1"] == "Menetetyt"
+    assert page.rfm_grid_report("fi").loc["R 1", "FM 1"] == "Menetetyt"
 
 
 def test_prospects_have_no_rfm_scores():
@@ -303,11 +365,13 @@ def test_clusters_are_numbered_from_the_highest_spend_and_named_from_the_centroi
     model = seg.BehaviourClusters(n_clusters=3).fit(t)
     vip_cluster = model.labels_["vip000"]
     assert vip_cluster == 1
-    names = model.names("en")
+    traits = model.traits().set_index("cluster")
+    assert traits.loc[1, "value_level"] == "high"
+    names = page.cluster_names(model, language="en")
     assert names.is_unique
     assert "high value" in names[1] and "frequent" in names[1].lower()
     assert "low value" in names[model.labels_["lapsed000"]]
-    assert "korkea arvo" in model.names("fi")[1]
+    assert "korkea arvo" in page.cluster_names(model, language="fi")[1]
 
 
 def test_clustering_is_deterministic_for_a_seed():
@@ -358,8 +422,34 @@ def test_cluster_profile_sizes_and_value_shares_add_up():
 
 
 def test_too_few_buyers_to_cluster_is_a_clear_error():
-    with pytest.raises(KantaError, match="buying customers"):
+    with pytest.raises(KantaError, match="buying customers") as err:
         seg.BehaviourClusters(n_clusters=3).fit(spend_ladder(3))
+    assert err.value.reason == "too_few_buyers_to_cluster" and err.value.facts == {"buyers": 3, "needed": 10}
+
+
+def test_too_few_buyers_to_cluster_degrades_to_a_finding_and_the_other_labels_stand():
+    s = seg.assign_segments(spend_ladder(6), AS_OF)
+    assert s.clusters is None and s.table["cluster"].isna().all()
+    assert [(f.analysis, f.reason) for f in s.findings] == [("segments.clusters", "too_few_buyers_to_cluster")]
+    assert s.counts("abc_class").sum() == 6 and s.table["lifecycle_stage"].notna().all()
+    from analysis.report.numbers import finding_text
+    from analysis.i18n import Text
+
+    for language in ("en", "fi"):
+        text = finding_text(s.findings[0], Text("report", language))
+        assert "6" in text and "10" in text and "{" not in text
+
+
+def test_results_have_summary_to_dict_and_html(sample_segments):
+    cur = sample_segments.current
+    assert set(cur.summary()["segmentation"]) == {"lifecycle_stage", "abc_class", "strategy_group", "rfm_segment"}
+    assert json.loads(json.dumps(cur.to_dict()))["key_numbers"]["stage_passive"] == cur.counts("lifecycle_stage")["passive"]
+    assert json.loads(json.dumps(sample_segments.to_dict()))["won_back"] == sample_segments.won_back()
+    assert json.loads(json.dumps(cur.clusters.to_dict()))["k"] == cur.clusters.k_
+    assert cur.clusters.summary()["customers"].sum() == (cur.table["n_purchases"] > 0).sum()
+    for obj in (cur, sample_segments, cur.clusters):
+        assert obj._repr_html_().startswith("<p>")
+    assert "not fitted" in seg.BehaviourClusters()._repr_html_()
 
 
 # --- transitions ----------------------------------------------------------------------------------
@@ -383,6 +473,9 @@ def test_sample_transitions_cover_every_current_customer(sample_segments):
     assert m.loc["prospect", "passive"] == 0
     pyr = sample_segments.transitions("abc_class", normalize=True)
     assert pyr.loc["A", "A"] > 0.8
+    # the class moves count this month's buyers, as the pyramid table does
+    counts = sample_segments.transitions("abc_class").sum()
+    assert counts.to_dict() == sample_segments.current.pyramid().set_index("abc_class")["customers"].to_dict()
 
 
 def test_sample_clusters_keep_last_months_numbers(sample_segments):
@@ -391,7 +484,7 @@ def test_sample_clusters_keep_last_months_numbers(sample_segments):
     assert set(cur.centroids_.index) == set(prev.centroids_.index)
 
 
-# --- sample, export, CLI, headline ---------------------------------------------------------------
+# --- sample, export, CLI ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sample_segments(sample_source):
     return seg.monthly_segments(sample_source, "2026-10-31")
@@ -416,7 +509,8 @@ def test_cli_writes_the_campaign_list_with_the_contract_columns(run_cli, sample_
     assert set(df["customer_id"]) == set(customers["customer_id"])
     assert df["pseudonym"].str.match(r"^K-[0-9a-f]{10}$").all()
     assert df["lifecycle_stage"].isin(seg.STAGES).all()
-    assert df["abc_class"].isin(seg.ABC_CLASSES).all()
+    prospects = df["lifecycle_stage"] == "prospect"
+    assert df.loc[~prospects, "abc_class"].isin(seg.ABC_CLASSES).all() and df.loc[prospects, "abc_class"].isna().all()
     assert set(df["strategy_group"]) == set(seg.STRATEGY_GROUPS)
     assert df.loc[df["lifecycle_stage"] != "prospect", "cluster"].notna().all()
     assert "customers ->" in stdout
@@ -449,33 +543,18 @@ def test_cli_missing_source_writes_nothing(run_cli, tmp_path):
     assert code == 2 and not (tmp_path / "s.csv").exists()
 
 
-def test_headline_is_json_numbers_with_stage_counts_that_add_up(sample_source):
-    h = seg.headline(sample_source, "2026-10-31")
-    assert json.loads(json.dumps(h)) == h
-    assert all(isinstance(v, (int, float)) for v in h.values())
-    passive_days = churn_threshold(sample_source, "2026-10-31")  # the report's one threshold
-    counts = seg.segment_customers(sample_source, "2026-10-31", with_clusters=False,
-                                   passive_days=passive_days).counts("lifecycle_stage")
-    assert {k: h[k] for k in ("prospect_customers", "lapsing_customers", "passive_customers")} == {
-        "prospect_customers": counts["prospect"], "lapsing_customers": counts["lapsing"],
-        "passive_customers": counts["passive"]}
-    assert 0 < h["a_revenue_share"] < 1
-    assert h["won_back_customers"] >= 0 and h["active_to_lapsing_customers"] > 0
-
-
 def test_clv_value_basis_ranks_by_predicted_value(sample_source):
-    pytest.importorskip("analysis.clv")
     s = seg.segment_customers(sample_source, "2026-10-31", value_basis="clv", with_clusters=False)
     t = s.table
-    assert t["p_alive"].notna().sum() > 0
+    assert t["p_alive"].notna().sum() > 0 and s.potential_basis == "clv"
     a_min = t.loc[t["abc_class"] == "A", "value"].min()
     assert (t.loc[t["abc_class"] == "C", "value"] <= a_min).all()
-    assert "P(alive)" in seg.stage_rules(s.settings).iloc[4, 2]
+    assert "P(alive)" in page.stage_rules(s.settings).iloc[4, 2]
 
 
 def test_every_segment_gets_a_paragraph_on_what_to_do(sample_segments):
     for language in ("en", "fi"):
-        paragraphs = seg.segment_advice(sample_segments.current, language)
+        paragraphs = page.segment_advice(sample_segments.current, language)
         k = sample_segments.current.clusters.k_
         assert len(paragraphs) == len(seg.STAGES) + len(seg.STRATEGY_GROUPS) + k
         assert all(p.startswith("**") and "{" not in p for p in paragraphs)
@@ -489,14 +568,19 @@ def test_cluster_advice_follows_the_centroid():
 
 def test_report_tables_render_in_finnish(sample_segments):
     cur = sample_segments.current
-    tables = [seg.pyramid_report(cur.pyramid(), "fi"), seg.strategy_report(cur.strategy_table(), "fi"),
-              seg.stage_counts_report(sample_segments, "fi"), seg.rfm_report(cur, "fi"),
-              seg.profile_report(cur.clusters.profile(cur.table, "fi"), "fi")]
+    names = page.cluster_names(cur.clusters, cur.table, "fi")
+    tables = [page.pyramid_report(cur.pyramid(), "fi"), page.strategy_report(cur.strategy_table(), "fi"),
+              page.stage_counts_report(sample_segments, "fi"), page.rfm_report(cur, "fi"),
+              page.profile_report(cur.clusters.profile(cur.table), names, "fi")]
     assert "Osuus myynnistä" in tables[0].columns
     assert "Passivoituva" in tables[2].iloc[:, 0].tolist()
     assert tables[0].iloc[0, 4].endswith("€")  # Finnish money format "80 526 €"
-    m = seg.localise_matrix(sample_segments.transitions("lifecycle_stage"), "lifecycle_stage", "fi")
+    assert "Potentiaalinen arvo (jatkumo-oletus, 12 kk)" in tables[1].columns  # says what the number is
+    assert (tables[4].iloc[:, 1] != "").all()
+    m = page.localise_matrix(sample_segments.transitions("lifecycle_stage"), "lifecycle_stage", "fi")
     assert "Ei vielä rekisteröitynyt" in m.index
+    c = page.localise_matrix(sample_segments.transitions("abc_class"), "abc_class", "fi")
+    assert "Prospekti" in c.index  # last month's prospects who bought this month
 
 
 def test_cli_cluster_numbers_match_the_months_report(run_cli, sample_dir, sample_segments, tmp_path):
@@ -557,3 +641,57 @@ def test_published_centroids_keep_cluster_numbers_from_report_to_report(sample_s
 def test_missing_previous_centroids_file_is_named(tmp_path):
     with pytest.raises(ParameterError, match="nope.csv"):
         seg.read_centroids(tmp_path / "nope.csv")
+
+
+# --- the page reads the month's customer base ------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_base(sample_source):
+    from analysis.customer_base import BaseSettings, CustomerBase
+
+    return CustomerBase.build(sample_source, "2026-10-31", BaseSettings(n_clusters=3))
+
+
+def test_segments_from_the_customer_base_carry_its_numbers(sample_base):
+    m = seg.MonthlySegments.from_base(sample_base)
+    numbers = sample_base.numbers()
+    assert m.won_back() == numbers["customers_returned"]  # one rule: won back = the month flow
+    assert m.current.counts("lifecycle_stage")["passive"] == numbers["customers_churned"]
+    assert m.current.key_numbers() == {k: numbers[k] for k in m.current.key_numbers()}
+    assert m.current.clusters is sample_base.segmentation.clusters  # nothing refitted
+    shown = {n.concept: n.value for n in page.key_numbers(m, sample_base)}
+    assert shown["customers_returned"] == numbers["customers_returned"]
+    assert shown["stage_recently_returned"] == numbers["stage_recently_returned"]
+
+
+def test_every_section_renders_in_both_languages_without_placeholders(sample_base, monkeypatch):
+    import re
+
+    from analysis import display
+    from analysis.report import numbers
+
+    shown = []
+    monkeypatch.setattr(display, "_display", lambda obj: shown.append(getattr(obj, "data", obj)))
+    monkeypatch.setattr(numbers, "_publish", lambda data: shown.append(data.get("text/html", "")))
+    for language in ("en", "fi"):
+        p = page.SegmentsPage.from_base(sample_base, language)
+        for section in ("key_numbers_section", "pyramid_section", "strategy_section", "stages_section",
+                        "rfm_section", "clusters_section", "transitions_section", "actions_section"):
+            getattr(p, section)()
+    text = "\n".join(str(x) for x in shown)
+    assert len(shown) > 60 and not re.search(r"\{[a-z_]+\}", text)
+    assert "Returned within the last 30 days" in text and "Palannut viimeisen 30 päivän aikana" in text
+
+
+def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_base, capsys):
+    import dataclasses
+
+    from analysis.findings import Finding
+
+    broken = dataclasses.replace(sample_base, segmentation=None,
+                                 findings=[Finding("segments", "not_estimable", {}, "no buyers")])
+    p = page.SegmentsPage.from_base(broken, "en")
+    assert p.degraded and p.finding.reason == "not_estimable"
+    p.key_numbers_section()
+    p.pyramid_section()
+    out = capsys.readouterr().out
+    assert "could not be estimated" in out and "pyramid" not in out.lower()

@@ -228,6 +228,9 @@ class CustomerBase:
                                                        prev_seg.clusters if prev_seg is not None else prev_centroids))
         t = _attach_segments(t, seg)
         prev_table = _attach_segments(prev_table, prev_seg)
+        if seg is not None:  # e.g. too few buyers to cluster: the other labels stand
+            for f in getattr(seg, "findings", ()):
+                est.add(f)
 
         flows = customers.monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
         previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster"]].reset_index(drop=True)

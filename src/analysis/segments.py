@@ -2,9 +2,13 @@
 A/B/C pyramid, keep/develop/change, lifecycle stages, RFM, month-stable clusters, transitions, export.
 
 Every rule works on the customer table (one row per customer, see
-:func:`analysis.customers.customer_table`) at an explicit ``as_of``; the rules are
-documented as tables (:func:`stage_rules`, :func:`strategy_rules`, :func:`rfm_grid`)
-so the report can show exactly how a customer got their label.
+:func:`analysis.customers.customer_table`) at an explicit ``as_of`` and returns labels, counts and
+tables in no language; :mod:`analysis.report.segments` says them in the report's language (the
+rule tables, cluster names, advice, figures) and ``kanta segments`` lives in :mod:`analysis.cli.segments`.
+
+The churn rule is the report's one rule: a buyer is passive when the days since their last
+purchase are at least ``passive_days`` (the customer base's ``inactivity_days``), so stage
+"passive" counts the customers the monthly flows count as churned.
 
 Example
 -------
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError, ModelError, ParameterError
+from analysis.findings import Estimation
 
 # --- vocabularies -------------------------------------------------------------
 ABC_CLASSES = ("A", "B", "C")
@@ -32,7 +37,12 @@ STRATEGY_GROUPS = ("keep", "develop", "change")
 #: Display order of the lifecycle (rules are evaluated in RULE_ORDER).
 STAGES = ("prospect", "new", "active", "returned", "lapsing", "passive")
 STAGE_RULE_ORDER = ("prospect", "passive", "new", "returned", "lapsing", "active")
-HEADLINE_STAGES = ("prospect", "lapsing", "passive")
+#: Concept id (:mod:`analysis.concepts`) of each stage's count. The stage "returned" (came back
+#: within ``returned_days``) is not the month flow "returned" (``customers_returned``).
+STAGE_CONCEPTS = {"prospect": "stage_prospect", "new": "stage_new", "active": "stage_active",
+                  "returned": "stage_recently_returned", "lapsing": "stage_lapsing", "passive": "stage_passive"}
+#: Concept id of each pyramid class's count.
+CLASS_CONCEPTS = {"A": "customers_class_a", "B": "customers_class_b", "C": "customers_class_c"}
 RFM_SEGMENTS = (
     "champions", "loyal", "potential_loyalists", "new_customers", "promising", "need_attention",
     "about_to_sleep", "at_risk", "cant_lose_them", "hibernating", "lost",
@@ -55,7 +65,7 @@ CLUSTER_FEATURES = (
 _REQUIRED = ("customer_id", "n_purchases", "total_spend", "days_since_last_purchase", "first_purchase")
 _EXPORT_COLUMNS = (
     "customer_id", "pseudonym", "abc_class", "strategy_group", "lifecycle_stage", "rfm_segment",
-    "r_score", "f_score", "m_score", "cluster", "cluster_name",
+    "r_score", "f_score", "m_score", "cluster",
 )
 
 
@@ -70,8 +80,9 @@ class SegmentSettings:
         Share of buying customers in pyramid class A (top) and B (next); C is the rest.
     value_basis : {"spend", "clv"}
         Value that ranks the pyramid: historic spend, or predicted CLV
-        (:func:`analysis.clv.customer_value`, which also gives the potential value
-        of the strategy groups and P(alive) for the lapsing rule).
+        (:func:`analysis.clv.customer_value`, which also gives P(alive) for the lapsing rule).
+        The potential value of the strategy groups is the CLV whenever one is available,
+        else the run-rate fallback (:func:`run_rate_value`).
     keep_share : float
         Share of buyers with the highest current value (historic spend) that is "high current value".
     potential_share : float
@@ -79,7 +90,8 @@ class SegmentSettings:
     new_days : int
         A first purchase at most this many days before ``as_of`` makes a customer "new".
     passive_days : int
-        Churn threshold: no purchase for more than this many days makes a customer "passive".
+        Churn threshold (the report's ``inactivity_days``): no purchase for this many days or
+        more makes a buyer "passive" (churned).
     lapsing_factor, lapsing_min_days : float, int
         "Lapsing" when days since the last purchase exceed ``max(lapsing_factor x own mean
         days between purchases, lapsing_min_days)``.
@@ -96,7 +108,7 @@ class SegmentSettings:
     random_state : int
         Seed of clustering and subsampling (same seed, same segments).
     horizon_months : int
-        CLV horizon when ``value_basis="clv"``.
+        Horizon of the potential value: of the CLV, and of the run-rate fallback.
     """
 
     a_share: float = 0.05
@@ -224,8 +236,8 @@ def abc_classes(table: pd.DataFrame, value: pd.Series | None = None, a_share: fl
     """Customer pyramid: A = top ``a_share`` of buying customers by value, B = next ``b_share``, C = the rest.
 
     Customers are ranked by ``value`` (default: historic ``total_spend``), ties by
-    customer_id. Prospects (no purchase) are outside the ranking and get "C": they
-    have no value yet.
+    customer_id. Prospects (no purchase) are outside the pyramid and get no class (None),
+    so every count of a class (the pyramid table, the class moves) counts the same buyers.
 
     Parameters
     ----------
@@ -238,7 +250,7 @@ def abc_classes(table: pd.DataFrame, value: pd.Series | None = None, a_share: fl
 
     Returns
     -------
-    Series of "A"/"B"/"C" aligned with ``table``.
+    Series of "A"/"B"/"C" (None for prospects) aligned with ``table``.
 
     Example
     -------
@@ -249,8 +261,9 @@ def abc_classes(table: pd.DataFrame, value: pd.Series | None = None, a_share: fl
     """
     SegmentSettings(a_share=a_share, b_share=b_share)  # validates the cut points
     value = table["total_spend"] if value is None else pd.Series(value, index=table.index)
-    out = pd.Series("C", index=table.index, dtype=object)
+    out = pd.Series(None, index=table.index, dtype=object, name="abc_class")
     buyers = _buyers(table)
+    out.loc[buyers] = "C"
     if buyers.any():
         v, ids = value[buyers], table.loc[buyers, "customer_id"]
         top_a = _top_mask(v, ids, a_share)
@@ -295,8 +308,16 @@ def run_rate_value(table: pd.DataFrame, as_of, passive_days: int = 180, horizon_
 
     Rate = purchase days / max(days since first purchase + 1, 30) (so one purchase
     yesterday is not read as a daily habit); customers already passive
-    (no purchase for more than ``passive_days``) get 0. The documented fallback for
-    ``value_basis="spend"``; with a CLV model the potential value is the CLV.
+    (no purchase for ``passive_days`` or more, the one churn rule) get 0. The documented
+    fallback when no CLV is available; with a CLV model the potential value is the CLV.
+    It is a rough outlook, not a forecast: it does not sum to the customer equity.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"customer_id": ["a", "b"], "n_purchases": [4, 4], "total_spend": [400.0, 400.0],
+    ...                   "days_since_last_purchase": [5, 180], "first_purchase": ["2026-07-24", "2025-01-01"]})
+    >>> run_rate_value(t, "2026-10-31", passive_days=180).round(1).tolist()
+    [1460.0, 0.0]
     """
     as_of = _as_date(as_of)
     first = pd.to_datetime(table["first_purchase"])
@@ -305,7 +326,7 @@ def run_rate_value(table: pd.DataFrame, as_of, passive_days: int = 180, horizon_
     spend = table["total_spend"].fillna(0).astype(float).clip(lower=0)
     avg = np.where(n > 0, spend / n.where(n > 0, 1), 0.0)
     rate = (n / age_days).fillna(0.0)
-    alive = table["days_since_last_purchase"].astype(float) <= passive_days
+    alive = table["days_since_last_purchase"].astype(float) < passive_days
     return pd.Series(np.where(alive, rate * horizon_days * avg, 0.0), index=table.index, name="potential_value")
 
 
@@ -313,7 +334,7 @@ def strategy_groups(table: pd.DataFrame, potential_value: pd.Series, keep_share:
                     potential_share: float = 0.50) -> pd.Series:
     """Keep / develop / change from current value (historic spend) x potential value.
 
-    Rules (see :func:`strategy_rules`), among buying customers:
+    Rules (shown by :func:`analysis.report.segments.strategy_rules`), among buying customers:
     keep = current value in the top ``keep_share`` (most profitable today, whatever
     the outlook); develop = not keep, but potential value in the top
     ``potential_share`` and above 0 (untapped potential); change = the rest (low
@@ -338,22 +359,12 @@ def strategy_groups(table: pd.DataFrame, potential_value: pd.Series, keep_share:
     return out
 
 
-def strategy_rules(settings: SegmentSettings | None = None, language: str = "en") -> pd.DataFrame:
-    """The strategy-group rules as a table (group, rule) in the report's language."""
-    from analysis.i18n import Text
-
-    s, tx = settings or SegmentSettings(), Text("segments", language)
-    potential = tx("potential_clv" if s.value_basis == "clv" else "potential_run_rate")
-    values = dict(keep=tx.pct(s.keep_share, 0), potential=tx.pct(s.potential_share, 0), potential_def=potential)
-    return pd.DataFrame({
-        tx("col_group"): [tx(f"group_{g}") for g in STRATEGY_GROUPS],
-        tx("col_rule"): [tx(f"rule_group_{g}", **values) for g in STRATEGY_GROUPS],
-    })
-
-
 # --- 3. lifecycle stages -------------------------------------------------------------
 def return_dates(source, as_of, gap_days: int) -> pd.DataFrame:
     """Per customer, the last purchase day that came after a gap of more than ``gap_days`` without purchases.
+
+    A gap of more than ``gap_days`` days between two purchase days means the customer was passive
+    (``gap_days`` or more days silent) on the day before coming back: the one churn rule.
 
     Computed in SQL on the source's DuckDB connection, with the customer table's
     purchase-day rule (:data:`analysis.customers.PURCHASE_DAY_RULE`), up to and including ``as_of``.
@@ -387,16 +398,18 @@ def lifecycle_stages(table: pd.DataFrame, as_of, settings: SegmentSettings | Non
     """Exactly one lifecycle stage per customer, by rules evaluated in a fixed order (first match wins).
 
     1. prospect: registered, no purchase day.
-    2. passive: no purchase for more than ``passive_days`` (or contract ended: churn_date <= as_of).
+    2. passive: no purchase for ``passive_days`` days or more (the one churn rule: days since
+       the last purchase >= ``passive_days``), or contract ended (churn_date <= as_of).
     3. new: first purchase at most ``new_days`` before ``as_of``.
-    4. returned: came back after a passive gap (column ``return_date``) at most ``returned_days`` ago.
+    4. returned (recently returned, concept ``stage_recently_returned``): came back after a passive
+       gap (column ``return_date``) at most ``returned_days`` ago. Not the month flow "returned".
     5. lapsing: overdue against the own rhythm: days since last purchase >
        max(``lapsing_factor`` x own mean days between purchases, ``lapsing_min_days``);
        one-time buyers use the median rhythm of repeat buyers; or P(alive) < ``p_alive_threshold``.
     6. active: everyone else.
 
     Because the rules are tried in order and the last one catches all, the stages
-    cannot overlap and nobody is left without one. :func:`stage_rules` prints them.
+    cannot overlap and nobody is left without one. :func:`analysis.report.segments.stage_rules` shows them.
 
     Parameters
     ----------
@@ -429,7 +442,7 @@ def lifecycle_stages(table: pd.DataFrame, as_of, settings: SegmentSettings | Non
     since_last = np.where(buyer & np.isnan(since_last), np.inf, since_last)
     since_first = np.where(buyer & np.isnan(since_first), np.inf, since_first)
 
-    passive = buyer & (since_last > s.passive_days)
+    passive = buyer & (since_last >= s.passive_days)
     if "churn_date" in table:
         ended = pd.to_datetime(table["churn_date"]).le(as_of).to_numpy()
         passive |= buyer & ended
@@ -465,23 +478,6 @@ def _own_rhythm_days(table: pd.DataFrame) -> np.ndarray:
     own = own.where(own > 0)
     typical = float(own.median()) if own.notna().any() else 30.0
     return own.fillna(typical).to_numpy()
-
-
-def stage_rules(settings: SegmentSettings | None = None, language: str = "en") -> pd.DataFrame:
-    """The lifecycle rules as a table (order, stage, rule) in the report's language; first match wins."""
-    from analysis.i18n import Text
-
-    s, tx = settings or SegmentSettings(), Text("segments", language)
-    values = dict(new_days=s.new_days, passive_days=s.passive_days, factor=tx.number(s.lapsing_factor, 1),
-                  min_days=s.lapsing_min_days, returned_days=s.returned_days,
-                  p_alive=tx.number(s.p_alive_threshold, 2))
-    rules = []
-    for i, stage in enumerate(STAGE_RULE_ORDER, start=1):
-        text = tx(f"rule_stage_{stage}", **values)
-        if stage == "lapsing" and s.value_basis == "clv":
-            text += " " + tx("rule_stage_lapsing_p_alive", **values)
-        rules.append((i, tx(f"stage_{stage}"), text))
-    return pd.DataFrame(rules, columns=[tx("col_order"), tx("col_stage"), tx("col_rule")])
 
 
 # --- 4. RFM ----------------------------------------------------------------------------
@@ -524,16 +520,17 @@ def rfm_scores(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def rfm_grid(language: str | None = None) -> pd.DataFrame:
-    """The documented R x FM mapping: rows R = 5..1 (5 = most recent), columns FM = 1..5 (5 = most frequent/valuable)."""
+def rfm_grid() -> pd.DataFrame:
+    """The documented R x FM mapping (segment ids): rows R = 5..1 (5 = most recent), columns FM = 1..5.
+
+    Example
+    -------
+    >>> rfm_grid().loc["R 5", "FM 5"]
+    'champions'
+    """
     grid = pd.DataFrame(_RFM_GRID).T.sort_index(ascending=False)
     grid.columns = ["FM 1", "FM 2", "FM 3", "FM 4", "FM 5"]
     grid.index = [f"R {r}" for r in grid.index]
-    if language:
-        from analysis.i18n import Text
-
-        tx = Text("segments", language)
-        grid = grid.map(lambda k: tx(f"rfm_{k}"))
     return grid
 
 
@@ -684,7 +681,8 @@ class BehaviourClusters:
         need = fixed if fixed != "auto" else k_min
         if len(feats) < max(need + 1, 10):
             raise ModelError(
-                f"clustering: got {len(feats)} buying customers, expected at least {max(need + 1, 10)}."
+                f"clustering: got {len(feats)} buying customers, expected at least {max(need + 1, 10)}.",
+                reason="too_few_buyers_to_cluster", facts={"buyers": len(feats), "needed": max(need + 1, 10)},
             )
         self.scaler_ = StandardScaler().fit(feats)
         z = self.scaler_.transform(feats)
@@ -756,40 +754,32 @@ class BehaviourClusters:
             raw = np.asarray(self.model_.predict(self.scaler_.transform(feats)))
         return pd.Series([self.mapping_[int(c)] for c in raw], index=feats.index, name="cluster")
 
-    def names(self, language: str = "en", table: pd.DataFrame | None = None) -> pd.Series:
-        """Plain-language name per cluster from its centroid relative to the overall mean.
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise ModelError("BehaviourClusters: not fitted yet, call fit(table) first.", reason="not_fitted")
 
-        Up to two behaviour traits further than half a standard deviation from the
-        mean, the category the cluster over-buys (when ``table`` has ``share_<category>``
-        columns), and the value level (high / mid / low spend).
+    def traits(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """What sets each cluster apart, as codes (the report turns them into a name).
+
+        Up to two behaviour traits further than half a standard deviation from the mean
+        (``trait_1``, ``trait_2``, e.g. ``"recency_days_high"``), the category the cluster
+        over-buys (``category``, when ``table`` has ``share_<category>`` columns), the value level
+        (``value_level``: high / mid / low spend) and the advice kind (:func:`cluster_advice_kind`).
         """
-        from analysis.i18n import Text
-
-        tx = Text("segments", language)
+        self._check_fitted()
         cats = _category_leaning(table, self.labels_) if table is not None else {}
-        names = {}
+        rows = []
         for c, row in self.centroids_scaled_.iterrows():
             traits = row.drop("log_spend")
             traits = traits[traits.abs() > 0.5].sort_values(key=np.abs, ascending=False).head(2)
-            parts = [tx(f"trait_{f}_{'high' if v > 0 else 'low'}") for f, v in traits.items()]
-            if c in cats:
-                cat = cats[c]
-                label = tx(f"category_{cat}") if tx.has(f"category_{cat}") else cat.replace("_", " ")
-                parts.append(tx("trait_mostly", category=label))
+            codes = [f"{f}_{'high' if v > 0 else 'low'}" for f, v in traits.items()] + [None, None]
             level = "high" if row["log_spend"] > 0.5 else ("low" if row["log_spend"] < -0.5 else "mid")
-            parts.append(tx(f"value_{level}"))
-            name = ", ".join(parts)
-            names[c] = name[:1].upper() + name[1:]
-        seen: dict[str, int] = {}
-        for c in sorted(names):
-            n = names[c]
-            seen[n] = seen.get(n, 0) + 1
-            if seen[n] > 1:
-                names[c] = f"{n} ({seen[n]})"
-        return pd.Series(names, name="cluster_name").sort_index()
+            rows.append((int(c), codes[0], codes[1], cats.get(c), level, cluster_advice_kind(row)))
+        return pd.DataFrame(rows, columns=["cluster", "trait_1", "trait_2", "category", "value_level", "advice"])
 
-    def profile(self, table: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-        """Per cluster: name, customers, customer share, value (spend) share and the feature means in plain units."""
+    def profile(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Per cluster: customers, customer share, value (spend) share and the feature means in plain units."""
+        self._check_fitted()
         b = table[_buyers(table)].set_index(table.loc[_buyers(table), "customer_id"].astype(str))
         spend = b["total_spend"].astype(float).reindex(self.labels_.index)
         g = pd.DataFrame({"cluster": self.labels_, "spend": spend})
@@ -807,9 +797,35 @@ class BehaviourClusters:
             "spend_trend": means["spend_trend"],
         }, index=means.index)
         out = agg[["customers", "customer_share", "value_share"]].join(plain)
-        out.insert(0, "name", self.names(language, table).reindex(out.index))
         out.index.name = "cluster"
         return out.reset_index()
+
+    def summary(self) -> pd.DataFrame:
+        """Per cluster: customers, customer share and the centroid in the original feature units."""
+        self._check_fitted()
+        sizes = self.labels_.value_counts().reindex(self.centroids_.index, fill_value=0)
+        out = self.centroids_.copy()
+        out.insert(0, "customer_share", sizes / max(int(sizes.sum()), 1))
+        out.insert(0, "customers", sizes.astype(int))
+        return out.reset_index()
+
+    def to_dict(self) -> dict:
+        """k, the method, the k-selection curve and the centroids (JSON-able)."""
+        self._check_fitted()
+        return {"k": int(self.k_), "method": self.method, "random_state": self.random_state,
+                "selection": _records(self.selection_), "clusters": _records(self.summary())}
+
+    def _repr_html_(self) -> str:
+        if not hasattr(self, "labels_"):
+            return f"<p>BehaviourClusters(n_clusters={self.n_clusters!r}, method={self.method!r}): not fitted</p>"
+        return f"<p>BehaviourClusters: k = {self.k_} ({self.method})</p>" + self.summary().to_html(index=False)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """DataFrame rows as JSON-able dicts (numpy scalars to Python, NaN to None)."""
+    import json
+
+    return json.loads(df.to_json(orient="records", date_format="iso"))
 
 
 def _previous_centroids(previous) -> pd.DataFrame | None:
@@ -855,21 +871,29 @@ class Segmentation:
     as_of : Timestamp
     settings : SegmentSettings
     table : DataFrame, one row per customer: customer_id, value, current_value, potential_value,
-        p_alive, abc_class, strategy_group, lifecycle_stage, r/f/m/fm scores, rfm_segment, cluster
-        (Int64, missing for prospects) and the customer-table columns used.
-    clusters : BehaviourClusters or None (None when too few buyers to cluster)
+        p_alive, abc_class (None for prospects), strategy_group, lifecycle_stage, r/f/m/fm scores,
+        rfm_segment, cluster (Int64, missing for prospects) and the customer-table columns used.
+    clusters : BehaviourClusters or None (None when skipped or when they could not be estimated)
+    findings : tuple of analysis.findings.Finding
+        What could not be estimated (e.g. too few buyers to cluster); the rest of the labels stand.
+    potential_basis : {"clv", "run_rate"}
+        What ``potential_value`` is: each customer's CLV over ``settings.horizon_months`` (sums to
+        the customer equity), or the run-rate fallback (:func:`run_rate_value`) when no CLV was given.
     """
 
     as_of: pd.Timestamp
     settings: SegmentSettings
     table: pd.DataFrame
     clusters: BehaviourClusters | None = field(default=None, compare=False)
+    potential_basis: str = "run_rate"
+    findings: tuple = ()
 
     def pyramid(self) -> pd.DataFrame:
         value = self.table["value"] if self.settings.value_basis == "clv" else None
         return pyramid_table(self.table, self.table["abc_class"], value)
 
     def counts(self, column: str) -> pd.Series:
+        """Customers per label (prospects have no pyramid class, so ``abc_class`` counts buyers)."""
         order = {"lifecycle_stage": STAGES, "abc_class": ABC_CLASSES, "strategy_group": STRATEGY_GROUPS,
                  "rfm_segment": RFM_SEGMENTS + (NO_PURCHASE,)}.get(column)
         c = self.table[column].value_counts()
@@ -887,6 +911,16 @@ class Segmentation:
             g[col.replace("_value", "_share")] = g[col] / tot if tot else np.nan
         return g.reset_index()
 
+    def key_numbers(self) -> dict[str, float | int | None]:
+        """The page's numbers by concept id (:mod:`analysis.concepts`): stage counts, classes, A's revenue share."""
+        stages = self.counts("lifecycle_stage")
+        classes = self.counts("abc_class")
+        out: dict[str, float | int | None] = {STAGE_CONCEPTS[k]: int(stages[k]) for k in STAGES}
+        out.update({CLASS_CONCEPTS[k]: int(classes[k]) for k in ABC_CLASSES})
+        share = float(self.pyramid().set_index("abc_class").loc["A", "revenue_share"])
+        out["a_revenue_share"] = share if np.isfinite(share) else None
+        return out
+
     def summary(self) -> pd.DataFrame:
         """Customers per lifecycle stage, pyramid class and strategy group (long format)."""
         rows = []
@@ -894,6 +928,57 @@ class Segmentation:
             for k, v in self.counts(col).items():
                 rows.append((col, k, int(v)))
         return pd.DataFrame(rows, columns=["segmentation", "segment", "customers"])
+
+    def to_dict(self) -> dict:
+        """as_of, settings, potential basis, the counts and the key numbers (JSON-able)."""
+        return {"as_of": self.as_of.date().isoformat(), "settings": dataclasses.asdict(self.settings),
+                "potential_basis": self.potential_basis, "customers": int(len(self.table)),
+                "k": None if self.clusters is None else int(self.clusters.k_),
+                "counts": _records(self.summary()), "key_numbers": self.key_numbers(),
+                "findings": [f.to_dict() for f in self.findings]}
+
+    def _repr_html_(self) -> str:
+        return (f"<p>Segmentation on {self.as_of.date()}: {len(self.table)} customers</p>"
+                + self.summary().pivot_table(index="segment", columns="segmentation", values="customers",
+                                             sort=False).to_html(na_rep=""))
+
+    @classmethod
+    def from_states(cls, customers: pd.DataFrame, as_of, settings: SegmentSettings | None = None,
+                    clusters: "BehaviourClusters | None" = None,
+                    potential_basis: str | None = None) -> "Segmentation":
+        """A segmentation from states computed elsewhere (the month's customer base), without recomputing them.
+
+        ``customers`` has one row per customer with the customer-table columns and
+        ``abc_class``, ``strategy_group``, ``lifecycle_stage``, ``rfm_segment`` (``cluster``,
+        ``potential_value`` and ``clv`` optional). With ``potential_basis`` the ``potential_value``
+        column is the one the strategy groups were formed on; without it the potential value is the
+        ``clv`` column where one is given, else the run-rate fallback, as in :func:`assign_segments`.
+        """
+        s = settings or SegmentSettings()
+        as_of = _as_date(as_of)
+        _check_table(customers, ("customer_id", "n_purchases", "total_spend", "abc_class", "strategy_group",
+                                 "lifecycle_stage", "rfm_segment"))
+        t = customers.copy()
+        t["customer_id"] = t["customer_id"].astype(str)
+        t["current_value"] = t["total_spend"].astype(float).fillna(0.0)
+        if potential_basis is not None and "potential_value" in t:
+            basis = potential_basis
+            t["potential_value"] = t["potential_value"].astype(float).fillna(0.0)
+        else:
+            basis = "clv" if "clv" in t and t["clv"].notna().any() else "run_rate"
+            t["potential_value"] = (t["clv"].astype(float).fillna(0.0) if basis == "clv"
+                                    else run_rate_value(t, as_of, s.passive_days, _horizon_days(s.horizon_months)))
+        t["value"] = t["potential_value"] if s.value_basis == "clv" else t["current_value"]
+        if "p_alive" not in t:
+            t["p_alive"] = np.nan
+        t["abc_class"] = t["abc_class"].astype(object).where(t["abc_class"].notna(), None)
+        t["cluster"] = (t["cluster"] if "cluster" in t else pd.Series(pd.NA, index=t.index)).astype("Int64")
+        return cls(as_of=as_of, settings=s, table=t, clusters=clusters, potential_basis=basis)
+
+
+def _horizon_days(horizon_months: int) -> int:
+    """The potential-value horizon in days (12 months = 365 days)."""
+    return int(round(horizon_months * 365.25 / 12))
 
 
 def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None = None,
@@ -908,11 +993,15 @@ def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None
     as_of : date
     settings : SegmentSettings
     clv : DataFrame[customer_id, p_alive, clv], optional
-        Needed when ``settings.value_basis == "clv"``.
+        Each customer's CLV over ``settings.horizon_months`` (the customer equity's horizon).
+        When given it is the potential value of the strategy groups; without it the potential
+        value is the run-rate fallback (:func:`run_rate_value`). Needed when
+        ``settings.value_basis == "clv"`` (the pyramid then ranks by it, and P(alive) feeds
+        the lapsing rule).
     previous_clusters : BehaviourClusters or DataFrame, optional
         Last month's model or centroid table, so cluster numbers keep their meaning.
     with_clusters : bool
-        False skips the clustering (``cluster`` stays empty), e.g. for headline numbers.
+        False skips the clustering (``cluster`` stays empty) where only the other labels are needed.
     """
     s = settings or SegmentSettings()
     as_of = _as_date(as_of)
@@ -920,30 +1009,35 @@ def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None
     t = table.copy()
     t["customer_id"] = t["customer_id"].astype(str)
     t["current_value"] = t["total_spend"].astype(float).fillna(0.0)
-    if s.value_basis == "clv":
-        if clv is None:
-            raise ParameterError("value_basis: got 'clv' without CLV values, expected a CLV table or value_basis='spend'.")
+    if s.value_basis == "clv" and clv is None:
+        raise ParameterError("value_basis: got 'clv' without CLV values, expected a CLV table or value_basis='spend'.")
+    p_alive = None
+    if clv is not None:
         c = clv.assign(customer_id=clv["customer_id"].astype(str)).set_index("customer_id")
-        t["p_alive"] = t["customer_id"].map(c["p_alive"]).astype(float)
+        t["p_alive"] = t["customer_id"].map(c["p_alive"]).astype(float) if "p_alive" in c else np.nan
         t["potential_value"] = t["customer_id"].map(c["clv"]).astype(float).fillna(0.0)
-        t["value"] = t["potential_value"]
-        p_alive = t["p_alive"]
+        basis = "clv"
+        if s.value_basis == "clv":
+            p_alive = t["p_alive"]
     else:
         t["p_alive"] = np.nan
-        t["potential_value"] = run_rate_value(t, as_of, s.passive_days)
-        t["value"] = t["current_value"]
-        p_alive = None
+        t["potential_value"] = run_rate_value(t, as_of, s.passive_days, _horizon_days(s.horizon_months))
+        basis = "run_rate"
+    t["value"] = t["potential_value"] if s.value_basis == "clv" else t["current_value"]
     t["abc_class"] = abc_classes(t, t["value"], s.a_share, s.b_share)
     t["strategy_group"] = strategy_groups(t, t["potential_value"], s.keep_share, s.potential_share)
     t["lifecycle_stage"] = lifecycle_stages(t, as_of, s, p_alive)
     t = t.join(rfm_scores(t))
     clusters = None
     t["cluster"] = pd.array([pd.NA] * len(t), dtype="Int64")
-    if with_clusters and _buyers(t).sum() >= 10:
-        clusters = BehaviourClusters(s.n_clusters, s.k_range, s.cluster_method, s.random_state)
-        clusters.fit(t, previous=previous_clusters)
-        t["cluster"] = t["customer_id"].map(clusters.labels_).astype("Int64")
-    return Segmentation(as_of=as_of, settings=s, table=t, clusters=clusters)
+    estimation = Estimation()
+    if with_clusters:  # too few buyers to cluster is a finding: the other labels stand
+        model = BehaviourClusters(s.n_clusters, s.k_range, s.cluster_method, s.random_state)
+        clusters = estimation.attempt("segments.clusters", lambda: model.fit(t, previous=previous_clusters))
+        if clusters is not None:
+            t["cluster"] = t["customer_id"].map(clusters.labels_).astype("Int64")
+    return Segmentation(as_of=as_of, settings=s, table=t, clusters=clusters, potential_basis=basis,
+                        findings=tuple(estimation.findings))
 
 
 def _load(source_or_path, as_of):
@@ -985,10 +1079,8 @@ def segment_customers(source, as_of, previous_clusters=None, with_clusters: bool
 
 
 def _customer_value(src, as_of, s: SegmentSettings) -> pd.DataFrame:
-    try:
-        from analysis import clv
-    except ImportError:
-        raise ParameterError("value_basis: got 'clv' but the CLV module is not installed, expected 'spend'.") from None
+    from analysis import clv
+
     return clv.customer_value(src, as_of, horizon_months=s.horizon_months)
 
 
@@ -999,7 +1091,10 @@ def transition_matrix(before: pd.Series, after: pd.Series, order=None, normalize
     Parameters
     ----------
     before, after : Series indexed by customer_id
-        Labels at the two dates; customers only in ``after`` come from the row "not_registered".
+        Labels at the two dates; customers only in ``after`` come from the row "not_registered",
+        customers in ``before`` without a label (a prospect has no pyramid class) from the row
+        "prospect"; customers without a label in ``after`` are left out (so the matrix counts the
+        customers that have a label now, as the month's counts do).
     order : sequence, optional
         Label order for rows and columns.
     normalize : bool
@@ -1011,12 +1106,15 @@ def transition_matrix(before: pd.Series, after: pd.Series, order=None, normalize
     >>> int(transition_matrix(b, a, ["new", "active", "lapsing"]).loc["active", "lapsing"])
     1
     """
-    df = pd.DataFrame({"from": before, "to": after})
-    df["from"] = df["from"].fillna(NOT_REGISTERED)
-    df = df.dropna(subset=["to"])
-    m = pd.crosstab(df["from"], df["to"])
+    after = after.dropna()
+    known = after.index.isin(before.index)
+    start = before.reindex(after.index).astype(object)
+    start[known & start.isna().to_numpy()] = NO_PURCHASE
+    start[~known] = NOT_REGISTERED
+    m = pd.crosstab(start.to_numpy(), after.to_numpy())
     if order is not None:
-        rows = list(order) + ([NOT_REGISTERED] if NOT_REGISTERED in m.index else [])
+        extra = [k for k in (NO_PURCHASE, NOT_REGISTERED) if k in m.index and k not in order]
+        rows = list(order) + extra
         m = m.reindex(index=rows, columns=list(order), fill_value=0)
     m.index.name, m.columns.name = "from", "to"
     if normalize:
@@ -1030,6 +1128,58 @@ class MonthlySegments:
 
     current: Segmentation
     previous: Segmentation
+
+    @classmethod
+    def from_base(cls, base) -> "MonthlySegments":
+        """The month's segments read from its customer base (:class:`analysis.customer_base.CustomerBase`).
+
+        Nothing is recomputed: this month's labels are the base's ``customers`` states (with the
+        potential value the strategy groups were formed on: the CLV when the base segmented with
+        one), last month's the base's previous-month segmentation, and the clusters the model the
+        base fitted (with its carry-over).
+        """
+        seg = base.segmentation
+        if seg is None or base.previous_segmentation is None:
+            finding = next((f for f in base.findings if f.analysis == "segments"), None)
+            raise ModelError(finding.detail if finding else "segments: the customer base has no segmentation.",
+                             reason=finding.reason if finding else "not_estimable",
+                             facts=dict(finding.facts) if finding else {})
+        current = Segmentation.from_states(base.customers, base.as_of, seg.settings, clusters=seg.clusters,
+                                           potential_basis=seg.potential_basis)
+        current = dataclasses.replace(current, findings=tuple(seg.findings))
+        return cls(current=current, previous=base.previous_segmentation)
+
+    def won_back(self) -> int:
+        """Customers passive at the previous month end who are in any other stage now.
+
+        Under the one churn rule this is the month flow ``customers_returned`` of
+        :func:`analysis.customers.monthly_activity` (bought this month after being lost at the
+        previous month end), not the stage "returned" (came back within ``returned_days``).
+        """
+        m = self.transitions("lifecycle_stage")
+        return int(m.loc["passive"].drop("passive").sum()) if "passive" in m.index else 0
+
+    def key_numbers(self) -> dict[str, dict[str, float | int | None]]:
+        """Concept id -> {"value": now, "previous": at the previous month end} (``customers_returned`` has no previous)."""
+        now, before = self.current.key_numbers(), self.previous.key_numbers()
+        out = {k: {"value": v, "previous": before.get(k)} for k, v in now.items()}
+        out["customers_returned"] = {"value": self.won_back(), "previous": None}
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Customers per lifecycle stage now, at the previous month end, and the change."""
+        now, before = self.current.counts("lifecycle_stage"), self.previous.counts("lifecycle_stage")
+        return pd.DataFrame({"lifecycle_stage": list(STAGES), "customers": now.to_numpy(),
+                             "previous": before.to_numpy(), "change": (now - before).to_numpy()})
+
+    def to_dict(self) -> dict:
+        return {"as_of": self.current.as_of.date().isoformat(), "previous_as_of": self.previous.as_of.date().isoformat(),
+                "stages": _records(self.summary()), "won_back": self.won_back(),
+                "key_numbers": self.key_numbers()}
+
+    def _repr_html_(self) -> str:
+        return (f"<p>Segments on {self.current.as_of.date()} against {self.previous.as_of.date()}</p>"
+                + self.summary().to_html(index=False))
 
     def transitions(self, column: str = "lifecycle_stage", normalize: bool = False) -> pd.DataFrame:
         order = {"lifecycle_stage": STAGES, "abc_class": ABC_CLASSES, "strategy_group": STRATEGY_GROUPS}[column]
@@ -1083,44 +1233,13 @@ def write_centroids(seg: "Segmentation", path) -> None:
         write_table(seg.clusters.centroids_.reset_index(), path)
 
 
-def headline(source, as_of, inactivity_days: int | None = None, **params) -> dict:
-    """Key numbers for the monthly landing page (plain ints and floats, JSON-serialisable).
-
-    Customers per lifecycle stage not shown elsewhere on the landing page
-    (``prospect_customers``, ``lapsing_customers``, ``passive_customers``), customers won back
-    (passive at the previous month end, buying again now), customers who moved
-    from active to lapsing, and the share of revenue from A customers. The report
-    puts the change against the previous month next to each. Clustering is skipped
-    (it does not feed these numbers).
-
-    Example
-    -------
-    >>> headline("data/sample", "2026-10-31")["lapsing_customers"] >= 0  # doctest: +SKIP
-    True
-    """
-    if "passive_days" not in params:
-        from analysis.survival import churn_threshold
-
-        params["passive_days"] = churn_threshold(source, as_of, inactivity_days)
-    m = monthly_segments(source, as_of, with_clusters=False, **params)
-    counts = m.current.counts("lifecycle_stage")
-    trans = m.transitions("lifecycle_stage")
-    pyr = m.current.pyramid().set_index("abc_class")
-    # new / active / returned are on the landing page already (customer base, same threshold)
-    out = {f"{stage}_customers": int(counts[stage]) for stage in HEADLINE_STAGES}
-    out["won_back_customers"] = int(trans.loc["passive"].drop("passive").sum())
-    out["active_to_lapsing_customers"] = int(trans.loc["active", "lapsing"])
-    share = float(pyr.loc["A", "revenue_share"])
-    out["a_revenue_share"] = round(share, 4) if np.isfinite(share) else None
-    return out
-
-
 # --- 7. export ---------------------------------------------------------------------------------
-def export_table(seg: Segmentation, language: str = "en") -> pd.DataFrame:
+def export_table(seg: Segmentation, cluster_names: Mapping[int, str] | pd.Series | None = None) -> pd.DataFrame:
     """The campaign-tool list: customer_id (to address them), pseudonym (for anything a stakeholder sees) and labels.
 
-    Columns: customer_id, pseudonym, abc_class, strategy_group, lifecycle_stage,
-    rfm_segment, r_score, f_score, m_score, cluster (empty for prospects), cluster_name,
+    Columns: customer_id, pseudonym, abc_class (empty for prospects), strategy_group,
+    lifecycle_stage, rfm_segment, r_score, f_score, m_score, cluster (empty for prospects),
+    cluster_name (from ``cluster_names``, e.g. :func:`analysis.report.segments.cluster_names`),
     and marketing_permission when the source has it (a campaign may only contact those).
     """
     from analysis.privacy import pseudonymize
@@ -1128,67 +1247,13 @@ def export_table(seg: Segmentation, language: str = "en") -> pd.DataFrame:
     t = seg.table
     out = t[[c for c in _EXPORT_COLUMNS if c in t.columns]].copy()
     out.insert(1, "pseudonym", pseudonymize(t["customer_id"]).to_numpy())
-    names = seg.clusters.names(language, t) if seg.clusters is not None else pd.Series(dtype=object)
+    names = pd.Series(cluster_names if cluster_names is not None else {}, dtype=object)
     out["cluster_name"] = t["cluster"].map(names).astype(object).where(t["cluster"].notna(), None)
     if "marketing_permission" in t.columns:
         out["marketing_permission"] = t["marketing_permission"]
     return out.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
 
 
-def add_cli(subparsers) -> None:
-    """Register ``kanta segments SOURCE --as-of DATE --out FILE``."""
-    p = subparsers.add_parser("segments", help="write every customer's segments (pyramid, strategy group, "
-                                               "lifecycle stage, RFM segment, cluster) for a campaign tool")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
-    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    p.add_argument("--value-basis", choices=["spend", "clv"], default="spend",
-                   help="value that ranks the pyramid (default spend)")
-    p.add_argument("--n-clusters", default="auto", help="number of behavioural clusters or 'auto' (default)")
-    p.add_argument("--passive-days", type=int, default=None,
-                   help="churn threshold in days without purchase (default: data-driven, as the churn report)")
-    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of cluster names (default en)")
-    p.add_argument("--previous-centroids", default=None,
-                   help="last month's centroid file (from --centroids-out): keeps cluster numbers; "
-                        "default: match to clusters fitted at the previous month end")
-    p.add_argument("--centroids-out", default=None, help="also write this month's cluster centroids (.csv)")
-    p.set_defaults(func=_cmd_segments)
-
-
-def _cmd_segments(args) -> int:
-    from analysis.data import write_table
-
-    for flag, path, kinds in (("--out", args.out, (".csv", ".parquet")),
-                              ("--centroids-out", args.centroids_out, (".csv",)),
-                              ("--previous-centroids", args.previous_centroids, (".csv",))):
-        if path is not None and Path(path).suffix.lower() not in kinds:  # fail before the work, not after it
-            raise ParameterError(f"{flag}: got {Path(path).name!r}, expected a file name ending in "
-                                 f"{' or '.join(kinds)}.")
-        if path is not None and flag != "--previous-centroids" and not Path(path).parent.is_dir():
-            raise ParameterError(f"{flag}: folder {Path(path).parent} does not exist.")
-    if args.passive_days is not None and args.passive_days < 1:
-        raise ParameterError(f"--passive-days: got {args.passive_days}, expected a whole number of days >= 1.")
-    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters)
-    SegmentSettings.from_params(**params)  # bad settings fail before the data is read
-    from analysis.survival import churn_threshold
-
-    params["passive_days"] = churn_threshold(args.source, args.as_of, args.passive_days)
-    if args.previous_centroids and not Path(args.previous_centroids).is_file():
-        raise ParameterError(f"--previous-centroids: file {Path(args.previous_centroids).name!r} does not exist.")
-    # the same labels as the month's report: numbered against last month (its published centroids
-    # when given, else a fit at the previous month end)
-    seg = monthly_segments(args.source, args.as_of, previous_centroids=read_centroids(args.previous_centroids),
-                           **params).current
-    df = export_table(seg, args.language)
-    out = write_table(df, args.out)  # atomic: a failed run leaves no file
-    if args.centroids_out:
-        write_centroids(seg, args.centroids_out)
-    counts = seg.counts("lifecycle_stage")
-    print(f"{len(df)} customers -> {out} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
-    return 0
-
-
-# --- report tables (formatted for a reader, in the report's language) ------------------------------
 def cluster_advice_kind(centroid_scaled: pd.Series) -> str:
     """What to do with a cluster, from its centroid in standard deviations from the mean.
 
@@ -1207,214 +1272,3 @@ def cluster_advice_kind(centroid_scaled: pd.Series) -> str:
     if centroid_scaled.get("tenure_days", 0) < -0.5:
         return "onboard"
     return "grow"
-
-
-def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
-    """One Markdown paragraph per segment (lifecycle stage, strategy group, cluster) on what to do with it.
-
-    Each paragraph names the segment, its size and its share of revenue, then the
-    recommended action from the strings (clusters: by :func:`cluster_advice_kind`).
-    """
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    t = seg.table
-    total = t["current_value"].sum()
-
-    def para(title, mask, advice):
-        n, share = int(mask.sum()), (t.loc[mask, "current_value"].sum() / total if total else float("nan"))
-        return tx("advice_line", title=title, n=tx.number(n), share=tx.pct(share, 1), advice=advice)
-
-    out = [para(tx(f"stage_{s}"), t["lifecycle_stage"] == s, tx(f"advice_stage_{s}")) for s in STAGES]
-    out += [para(tx(f"group_{g}"), t["strategy_group"] == g, tx(f"advice_group_{g}")) for g in STRATEGY_GROUPS]
-    if seg.clusters is not None:
-        names = seg.clusters.names(language, t)
-        for c, row in seg.clusters.centroids_scaled_.iterrows():
-            title = tx("cluster_title", k=c, name=names[c])
-            out.append(para(title, t["cluster"] == c, tx(f"advice_cluster_{cluster_advice_kind(row)}")))
-    return out
-
-
-def _label(tx, prefix: str, key) -> str:
-    return tx(f"{prefix}{key}") if tx.has(f"{prefix}{key}") else str(key)
-
-
-def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """:func:`pyramid_table` with formatted numbers and translated headers."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    return pd.DataFrame({
-        tx("col_class"): pyramid["abc_class"],
-        tx("col_customers"): pyramid["customers"].map(tx.number),
-        tx("col_customer_share"): pyramid["customer_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_textbook_customer_share"): pyramid["textbook_customer_share"].map(lambda v: tx.pct(v, 0)),
-        tx("col_revenue"): pyramid["revenue"].map(tx.money),
-        tx("col_revenue_share"): pyramid["revenue_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_textbook_revenue_share"): pyramid["textbook_revenue_share"].map(lambda v: tx.pct(v, 0)),
-    })
-
-
-def strategy_report(strategy: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """:meth:`Segmentation.strategy_table` with formatted numbers and translated headers."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    return pd.DataFrame({
-        tx("col_group"): strategy["strategy_group"].map(lambda g: tx(f"group_{g}")),
-        tx("col_customers"): strategy["customers"].map(tx.number),
-        tx("col_customer_share"): strategy["customer_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_current_value"): strategy["current_value"].map(tx.money),
-        tx("col_current_share"): strategy["current_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_potential_value"): strategy["potential_value"].map(tx.money),
-        tx("col_potential_share"): strategy["potential_share"].map(lambda v: tx.pct(v, 1)),
-    })
-
-
-def stage_counts_report(monthly: MonthlySegments, language: str = "en") -> pd.DataFrame:
-    """Customers per lifecycle stage now, at the previous month end, and the change."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    now, before = monthly.current.counts("lifecycle_stage"), monthly.previous.counts("lifecycle_stage")
-    return pd.DataFrame({
-        tx("col_stage"): [tx(f"stage_{s}") for s in STAGES],
-        tx("col_customers"): [tx.number(now[s]) for s in STAGES],
-        tx("col_share"): [tx.pct(now[s] / max(now.sum(), 1), 1) for s in STAGES],
-        tx("col_previous_month"): [tx.number(before[s]) for s in STAGES],
-        tx("col_change"): [tx.number(now[s] - before[s], 0) if now[s] == before[s]
-                           else ("+" if now[s] > before[s] else "") + tx.number(now[s] - before[s]) for s in STAGES],
-    })
-
-
-def rfm_report(seg: Segmentation, language: str = "en") -> pd.DataFrame:
-    """Customers and revenue share per named RFM segment."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    t = seg.table
-    g = t.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("current_value", "sum"))
-    g = g.reindex(list(RFM_SEGMENTS) + [NO_PURCHASE], fill_value=0)
-    total = g["revenue"].sum()
-    return pd.DataFrame({
-        tx("col_rfm_segment"): [tx(f"rfm_{k}") for k in g.index],
-        tx("col_customers"): g["customers"].map(tx.number).to_numpy(),
-        tx("col_customer_share"): (g["customers"] / max(len(t), 1)).map(lambda v: tx.pct(v, 1)).to_numpy(),
-        tx("col_revenue_share"): (g["revenue"] / total if total else g["revenue"] * np.nan).map(
-            lambda v: tx.pct(v, 1)).to_numpy(),
-    })
-
-
-def profile_report(profile: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """:meth:`BehaviourClusters.profile` with formatted numbers and translated headers."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    return pd.DataFrame({
-        tx("col_cluster"): profile["cluster"].astype(int),
-        tx("col_name"): profile["name"],
-        tx("col_customers"): profile["customers"].map(tx.number),
-        tx("col_customer_share"): profile["customer_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_value_share"): profile["value_share"].map(lambda v: tx.pct(v, 1)),
-        tx("col_purchase_days"): profile["purchase_days"].map(lambda v: tx.number(v, 1)),
-        tx("col_recency_days"): profile["recency_days"].map(tx.number),
-        tx("col_spend"): profile["spend"].map(tx.money),
-        tx("col_tenure_days"): profile["tenure_days"].map(tx.number),
-        tx("col_n_categories"): profile["n_categories"].map(lambda v: tx.number(v, 1)),
-        tx("col_online_share"): profile["online_share"].map(lambda v: tx.pct(v, 0)),
-        tx("col_spend_trend"): profile["spend_trend"].map(lambda v: tx.number(v, 2, )),
-    })
-
-
-def localise_matrix(matrix: pd.DataFrame, column: str, language: str = "en") -> pd.DataFrame:
-    """A transition matrix with translated row and column labels (stages or strategy groups)."""
-    from analysis.i18n import Text
-
-    tx = Text("segments", language)
-    prefix = {"lifecycle_stage": "stage_", "strategy_group": "group_", "abc_class": "class_"}[column]
-    rename = lambda k: tx("stage_not_registered") if k == NOT_REGISTERED else _label(tx, prefix, k)  # noqa: E731
-    return matrix.rename(index=rename, columns=rename)
-
-
-# --- plots (take data, return an Axes) --------------------------------------------------------
-def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None, ax=None):
-    """Bars of customer share and revenue share per class, textbook shares as markers (from :func:`pyramid_table`)."""
-    import matplotlib.pyplot as plt
-
-    labels = {"customers": "customers", "revenue": "revenue", "textbook": "textbook", **(labels or {})}
-    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
-    x = np.arange(len(pyramid))
-    ax.bar(x - 0.2, pyramid["customer_share"] * 100, 0.4, label=labels["customers"], color="#4C72B0")
-    ax.bar(x + 0.2, pyramid["revenue_share"] * 100, 0.4, label=labels["revenue"], color="#DD8452")
-    ax.scatter(x - 0.2, pyramid["textbook_customer_share"] * 100, marker="_", s=400, color="black", zorder=3,
-               label=labels["textbook"])
-    ax.scatter(x + 0.2, pyramid["textbook_revenue_share"] * 100, marker="_", s=400, color="black", zorder=3)
-    ax.set_xticks(x, pyramid["abc_class"])
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
-def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | None = None,
-                       axis_labels=("current value", "potential value"), ax=None, language: str = "en"):
-    """Customers on current value x potential value (log scale, ticks in euros), coloured by strategy group."""
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import fmt_money
-
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    colors = {"keep": "#55A868", "develop": "#4C72B0", "change": "#C44E52"}
-    b = table[_buyers(table)]
-    for g in STRATEGY_GROUPS:
-        d = b[b["strategy_group"] == g]
-        ax.scatter(np.log10(1 + d["current_value"].clip(lower=0)), np.log10(1 + d["potential_value"].clip(lower=0)),
-                   s=6, alpha=0.5, color=colors[g], label=(group_labels or {}).get(g, g))
-    ax.set_xlabel(axis_labels[0])
-    ax.set_ylabel(axis_labels[1])
-    euros = np.array([0, 10, 100, 1_000, 10_000])  # log10(1 + €) positions labelled in euros
-    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        ticks = np.log10(1 + euros)
-        axis.set_ticks(ticks[ticks <= lim[1]], [fmt_money(e, language) for e in euros[ticks <= lim[1]]])
-    ax.legend(frameon=False, markerscale=3)
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
-def plot_k_selection(selection: pd.DataFrame, labels=("silhouette", "BIC", "clusters (k)"), ax=None):
-    """Silhouette (left axis) and BIC (right axis) over k, chosen k marked."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
-    ax.plot(selection["k"], selection["silhouette"], "o-", color="#4C72B0", label=labels[0])
-    ax.set_xlabel(labels[2])
-    ax.set_ylabel(labels[0], color="#4C72B0")
-    ax2 = ax.twinx()
-    ax2.plot(selection["k"], selection["bic"], "s--", color="#DD8452", label=labels[1])
-    ax2.set_ylabel(labels[1], color="#DD8452")
-    chosen = selection.loc[selection["chosen"], "k"]
-    for k in chosen:
-        ax.axvline(k, color="grey", lw=1, ls=":")
-    ax.set_xticks(selection["k"])
-    return ax
-
-
-def plot_transitions(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, row_label="", col_label="", ax=None,
-                     language: str = "en"):
-    """Heat map of a transition matrix (row shares), annotated with the shares (and counts when given)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from analysis.i18n import fmt_number, fmt_pct
-
-    ax = ax or plt.subplots(figsize=(6.5, 4.5))[1]
-    annot = matrix.map(lambda v: "" if pd.isna(v) else fmt_pct(v, language, 0))
-    if counts is not None:
-        annot = annot + counts.reindex_like(matrix).map(lambda v: f"\n({fmt_number(v, language)})" if v else "")
-    sns.heatmap(matrix.astype(float) * 100, annot=annot.to_numpy(), fmt="", cmap="Blues", vmin=0, vmax=100,
-                cbar=False, ax=ax, linewidths=0.5)
-    ax.set_xlabel(col_label)
-    ax.set_ylabel(row_label)
-    ax.tick_params(axis="y", rotation=0)
-    return ax

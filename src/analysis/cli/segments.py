@@ -1,8 +1,67 @@
-"""``kanta segments``: the command line of :mod:`analysis.segments` (moving here from that module)."""
+"""``kanta segments``: every customer's segments as a file for a campaign tool."""
 from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.errors import ParameterError
 
 
 def add_cli(subparsers) -> None:
-    from analysis.segments import add_cli as register
+    """Register ``kanta segments SOURCE --as-of DATE --out FILE``."""
+    p = subparsers.add_parser("segments", help="write every customer's segments (pyramid, strategy group, "
+                                               "lifecycle stage, RFM segment, cluster) for a campaign tool")
+    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
+    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--value-basis", choices=["spend", "clv"], default="spend",
+                   help="value that ranks the pyramid (default spend)")
+    p.add_argument("--n-clusters", default="auto", help="number of behavioural clusters or 'auto' (default)")
+    p.add_argument("--passive-days", type=int, default=None,
+                   help="churn threshold in days without purchase (default: data-driven, as the churn report)")
+    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of cluster names (default en)")
+    p.add_argument("--previous-centroids", default=None,
+                   help="last month's centroid file (from --centroids-out): keeps cluster numbers; "
+                        "default: match to clusters fitted at the previous month end")
+    p.add_argument("--centroids-out", default=None, help="also write this month's cluster centroids (.csv)")
+    p.set_defaults(func=_cmd_segments)
 
-    register(subparsers)
+
+def _check_files(args) -> None:
+    """Output names and folders are checked before the work, not after it."""
+    from analysis.data import check_output_path
+
+    check_output_path(args.out)
+    for flag, path, kinds in (("--centroids-out", args.centroids_out, (".csv",)),
+                              ("--previous-centroids", args.previous_centroids, (".csv",))):
+        if path is not None and Path(path).suffix.lower() not in kinds:
+            raise ParameterError(f"{flag}: got {Path(path).name!r}, expected a file name ending in "
+                                 f"{' or '.join(kinds)}.")
+        if path is not None and flag != "--previous-centroids" and not Path(path).parent.is_dir():
+            raise ParameterError(f"{flag}: folder {Path(path).parent} does not exist.")
+
+
+def _cmd_segments(args) -> int:
+    from analysis import segments
+    from analysis.data import write_table
+    from analysis.report.segments import cluster_names
+    from analysis.survival import churn_threshold
+
+    _check_files(args)
+    if args.passive_days is not None and args.passive_days < 1:
+        raise ParameterError(f"--passive-days: got {args.passive_days}, expected a whole number of days >= 1.")
+    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters)
+    segments.SegmentSettings.from_params(**params)  # bad settings fail before the data is read
+    params["passive_days"] = churn_threshold(args.source, args.as_of, args.passive_days)
+    if args.previous_centroids and not Path(args.previous_centroids).is_file():
+        raise ParameterError(f"--previous-centroids: file {Path(args.previous_centroids).name!r} does not exist.")
+    # the same labels as the month's report: numbered against last month (its published centroids
+    # when given, else a fit at the previous month end)
+    seg = segments.monthly_segments(args.source, args.as_of, **params,
+                                    previous_centroids=segments.read_centroids(args.previous_centroids)).current
+    df = segments.export_table(seg, cluster_names(seg.clusters, seg.table, args.language))
+    out = write_table(df, args.out)  # atomic: a failed run leaves no file
+    if args.centroids_out:
+        segments.write_centroids(seg, args.centroids_out)
+    counts = seg.counts("lifecycle_stage")
+    print(f"{len(df)} customers -> {out} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+    return 0

@@ -86,8 +86,8 @@ def cluster_names(clusters: BehaviourClusters | None, table: pd.DataFrame | None
         parts = [tx(f"trait_{code}") for code in (row.trait_1, row.trait_2) if code]
         if row.category:
             cat = row.category
-            parts.append(tx("trait_mostly", category=_label(tx, "category_", cat) if tx.has(f"category_{cat}")
-                            else cat.replace("_", " ")))
+            label = tx(f"category_{cat}") if tx.has(f"category_{cat}") else cat.replace("_", " ")
+            parts.append(tx("trait_mostly", category=label))
         parts.append(tx(f"value_{row.value_level}"))
         name = ", ".join(parts)
         names[int(row.cluster)] = name[:1].upper() + name[1:]
@@ -342,10 +342,27 @@ class SegmentsPage:
     >>> page.key_numbers_section()                                                # doctest: +SKIP
     """
 
-    def __init__(self, monthly: MonthlySegments, language: str = "en", base=None):
-        self.monthly, self.language, self.base = monthly, language, base
+    def __init__(self, monthly: MonthlySegments | None, language: str = "en", base=None, finding=None):
+        self.monthly, self.language, self.base, self.finding = monthly, language, base, finding
         self.tx = _tx(language)
-        self.cur, self.prev = monthly.current, monthly.previous
+        self.cur = monthly.current if monthly is not None else None
+        self.prev = monthly.previous if monthly is not None else None
+
+    @classmethod
+    def from_base(cls, base, language: str = "en") -> "SegmentsPage":
+        """The page of the month's customer base; when it has no segmentation, a page that says why."""
+        from analysis.errors import ModelError
+        from analysis.findings import Finding
+
+        try:
+            return cls(MonthlySegments.from_base(base), language, base)
+        except ModelError as exc:
+            return cls(None, language, base, Finding("segments", exc.reason, exc.facts, str(exc)))
+
+    @property
+    def degraded(self) -> bool:
+        """True when the segmentation could not be computed (the sections after the first show nothing)."""
+        return self.monthly is None
 
     def _stage(self, stage: str) -> str:
         return stage_label(stage, self.tx, self.cur.settings) if stage else self.tx("k_none")
@@ -355,8 +372,13 @@ class SegmentsPage:
         from analysis.display import heading, say
         from analysis.report.numbers import record, show_numbers
 
+        from analysis.report.numbers import show_finding
+
         tx = self.tx
         heading(tx("title"), 1)
+        if self.degraded:
+            show_finding(self.finding, self.language)
+            return
         say(tx("intro", date=tx.date(self.cur.as_of), previous=tx.date(self.prev.as_of),
                n=tx.number(len(self.cur.table))))
         heading(tx("h_key_numbers"))
@@ -371,6 +393,8 @@ class SegmentsPage:
     def pyramid_section(self) -> None:
         from analysis.display import heading, say, show_figure, show_table
 
+        if self.degraded:
+            return
         tx, s = self.tx, self.cur.settings
         pyramid = self.cur.pyramid()
         a = pyramid.set_index("abc_class").loc["A"]
@@ -386,6 +410,8 @@ class SegmentsPage:
     def strategy_section(self) -> None:
         from analysis.display import heading, say, show_figure, show_table
 
+        if self.degraded:
+            return
         tx, s, basis = self.tx, self.cur.settings, self.cur.potential_basis
         heading(tx("h_strategy"))
         say(tx("strategy_text"))
@@ -400,15 +426,19 @@ class SegmentsPage:
     def stages_section(self) -> None:
         from analysis.display import heading, say, show_table
 
+        if self.degraded:
+            return
         tx = self.tx
         heading(tx("h_stages"))
-        say(tx("stages_text"))
+        say(tx("stages_text", returned_days=self.cur.settings.returned_days))
         show_table(stage_rules(self.cur.settings, self.language), tx("cap_stage_rules"))
         show_table(stage_counts_report(self.monthly, self.language), tx("cap_stage_counts"))
 
     def rfm_section(self) -> None:
         from analysis.display import heading, say, show_table
 
+        if self.degraded:
+            return
         tx = self.tx
         heading(tx("h_rfm"))
         say(tx("rfm_text"))
@@ -420,6 +450,8 @@ class SegmentsPage:
         from analysis.display import heading, say, show_figure, show_table
         from analysis.report.numbers import show_finding
 
+        if self.degraded:
+            return
         tx, clusters = self.tx, self.cur.clusters
         heading(tx("h_clusters"))
         if clusters is None:
@@ -437,6 +469,8 @@ class SegmentsPage:
     def transitions_section(self) -> None:
         from analysis.display import heading, say, show_figure
 
+        if self.degraded:
+            return
         tx = self.tx
         moved_from, moved_to, moved_n = self.monthly.biggest_movement("lifecycle_stage")
         heading(tx("h_transitions"))
@@ -452,6 +486,8 @@ class SegmentsPage:
     def actions_section(self) -> None:
         from analysis.display import heading, say
 
+        if self.degraded:
+            return
         tx = self.tx
         heading(tx("h_actions"))
         advice = segment_advice(self.cur, self.language)

@@ -117,6 +117,7 @@ def test_model_comparison_prefers_nothing_silently_and_reports_aic(cdnow_table, 
 
 def test_holdout_scorecard_tracks_fader_hardie_conditional_expectations(cdnow_cal):
     sc = clv.holdout_scorecard(cdnow_cal, time_unit="W")
+    json.dumps(sc.to_dict())
     by = sc.by_frequency.set_index("frequency_cal")
     assert int(by["n"].sum()) == 2357 and int(by.loc["0", "n"]) == 1411
     # customers with no repeat purchase: about 0.24 holdout purchases, predicted within 0.02
@@ -291,8 +292,71 @@ def test_bad_horizon_settings_raise_parameter_error(kw):
 def test_fit_without_repeat_purchases_raises_model_error_not_parameters():
     table = pd.DataFrame({"customer_id": [f"c{i}" for i in range(200)], "frequency": 0.0, "recency": 0.0,
                           "T": np.linspace(10, 300, 200), "monetary_value": 0.0})
-    with pytest.raises(ModelError, match="did not converge at any step"):
+    with pytest.raises(ModelError, match="only 0 repeat customers") as exc:
         clv.CLVModel().fit(table)
+    assert exc.value.reason == "too_few_repeat_customers" and exc.value.facts == {"n": 0, "minimum": 10}
+
+
+# --------------------------------------------------------------------------- degrade, don't collapse
+def _poisson_buyers_who_never_leave(n=3000, seed=0) -> pd.DataFrame:
+    """Customers buying at steady Poisson rates (Gamma-mixed) for their whole observed life: no drop-out."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(200, 700, n).astype(float)
+    lam = rng.gamma(2.0, 1 / 40, n)  # about one purchase in 20 days
+    N = rng.poisson(lam * T)
+    last = np.where(N > 0, np.floor(T * rng.beta(np.maximum(N, 1), 1)), 0.0)  # max of N uniform times
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "frequency": N.astype(float),
+                         "recency": last, "T": T, "monetary_value": np.where(N > 0, rng.gamma(5, 10, n), 0.0)})
+
+
+def test_base_without_drop_out_is_a_boundary_finding_not_numbers():
+    table = _poisson_buyers_who_never_leave()
+    with pytest.raises(ModelError, match="no sign of leaving") as exc:
+        clv.analyse(table)
+    assert exc.value.reason == "boundary_fit"
+    assert exc.value.facts["parameter"] in {"a", "b"} and exc.value.facts["value"] < 1e-6
+
+
+def test_boundary_check_flags_degenerate_and_non_finite_fits():
+    def res(params, se=None):
+        se = se or {k: 0.1 * v for k, v in params.items()}
+        return clv.FitResult("bgnbd", params, se, -1.0, 100, 50, "plain")
+
+    ok = {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 3.0}
+    assert clv.check_boundary(res(ok)).params == ok
+    for bad, parameter in (({"a": 6e-14}, "a"), ({"b": 1e-7}, "b"), ({"alpha": 3e6}, "alpha"),
+                           ({"r": float("inf")}, "r")):
+        with pytest.raises(ModelError) as exc:
+            clv.check_boundary(res({**ok, **bad}))
+        assert exc.value.reason == "boundary_fit" and exc.value.facts["parameter"] == parameter
+    with pytest.raises(ModelError) as exc:
+        clv.check_boundary(res(ok, {"r": 0.1, "alpha": 1.0, "a": float("nan"), "b": 0.3}))
+    assert exc.value.facts["parameter"] == "a"
+
+
+def test_one_month_of_history_is_a_finding_not_numbers():
+    # plenty of repeat buying, but a month cannot tell who left from who buys rarely
+    T = np.random.default_rng(4).integers(1, 31, 3000).astype(float)
+    table = clv.simulate_rfm(T, {"r": 2.0, "alpha": 10.0, "a": 0.8, "b": 6.0}, TRUE_GG, seed=4)
+    with pytest.raises(ModelError) as exc:
+        clv.analyse(table)
+    assert exc.value.reason == "history_too_short" and exc.value.facts["minimum"] == clv.MIN_HISTORY_DAYS
+
+
+def test_first_month_of_the_demo_base_is_a_finding_not_numbers():
+    from analysis import data
+
+    src = data.load_source(str(SAMPLE), as_of="2024-01-31")  # the demo's data start in December 2023
+    with pytest.raises(ModelError) as exc:
+        clv.analyse(src, src.as_of)
+    assert exc.value.reason in {"too_few_repeat_customers", "history_too_short"}
+
+
+def test_ladder_failure_has_a_reason():
+    rows = pd.DataFrame({"frequency": [1.0, 2.0], "recency": [5.0, 9.0], "T": [10.0, 10.0], "weight": [1, 1]})
+    with pytest.raises(ModelError) as exc:
+        clv.fit_model("bgnbd", rows, rows["weight"], ladder=())
+    assert exc.value.reason == "no_convergence" and exc.value.facts["model"] == "bgnbd"
 
 
 def test_inconsistent_rfm_rows_are_named():
@@ -307,9 +371,22 @@ def test_heavy_tailed_spend_with_q_below_one_gives_no_clv():
     table = clv.simulate_rfm(T, TRUE_BG, {"p": 4.0, "q": 0.6, "v": 5.0}, seed=6)
     model = clv.CLVModel().fit(table)
     assert not model.checks_["q_ok"]
-    assert any("undefined" in n for n in model.notes_)
-    with pytest.raises(ModelError, match="q = .* not above 1"):
+    assert {"code": "spend_model_undefined", "q": model.checks_["q"]} in model.notes_
+    with pytest.raises(ModelError, match="q = .* not above 1") as exc:
         model.predict(table)
+    assert exc.value.reason == "spend_model_undefined"
+
+
+def test_notes_are_codes_and_facts_that_the_report_words():
+    from analysis.report import clv as page
+
+    table = clv.simulate_rfm(np.random.default_rng(2).uniform(100, 700, 2000), TRUE_BG, TRUE_GG, seed=2)
+    table.loc[table.index[table["frequency"] > 0][:7], "monetary_value"] = -4.0  # seven net-refund customers
+    model = clv.CLVModel().fit(table)
+    assert {"code": "refund_customers_excluded", "n": 7} in model.notes_
+    json.dumps(model.notes_)
+    en, fi = page.note_text(model.notes_[0], "en"), page.note_text(model.notes_[0], "fi")
+    assert "7" in en and "7" in fi and en != fi
 
 
 def test_fit_result_says_which_ladder_step_succeeded(simulated_model):
@@ -353,11 +430,18 @@ def test_equity_interval_brackets_point_estimate(simulated_model, simulated):
     assert ci["upper"] / ci["lower"] < 1.5
 
 
-def test_headline_numbers_are_plain_json(sample_values):
-    h = clv.headline(str(SAMPLE), AS_OF)
-    json.dumps(h)
-    assert h["customer_equity"] == pytest.approx(sample_values["clv"].sum())
-    assert 0 < h["top20_share"] < 1 and h["n_at_risk"] >= 0
+def test_results_have_summary_dict_and_html(sample_result):
+    var = clv.value_at_risk(sample_result.values)
+    conc = clv.concentration(sample_result.values["clv"])
+    for res in (sample_result, var, conc, sample_result.model.bgnbd_):
+        assert isinstance(res.summary(), pd.DataFrame) and len(res.summary()) > 0
+        json.dumps(res.to_dict())
+        assert res._repr_html_().count("<table") == 1
+    d = sample_result.to_dict()
+    assert d["as_of"] == AS_OF and d["customer_equity"] == pytest.approx(sample_result.values["clv"].sum())
+    assert "clv_if_alive" in sample_result.values.columns
+    np.testing.assert_allclose(sample_result.values["clv"],
+                               sample_result.values["p_alive"] * sample_result.values["clv_if_alive"], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -409,3 +493,63 @@ def test_cli_missing_source_is_one_line_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("kanta:") and "\n" not in err and not (tmp_path / "o.csv").exists()
+
+
+# --------------------------------------------------------------------------- the page (report layer)
+@pytest.fixture
+def shown(monkeypatch):
+    """What the page's sections display, as (kind, payload) in order."""
+    from analysis import display
+    from analysis.report import numbers
+
+    out = []
+    monkeypatch.setattr(display, "_display", lambda obj: out.append(("display", obj)))
+    monkeypatch.setattr(numbers, "_publish", lambda data: out.append(("publish", data)))
+    return out
+
+
+def _run_page(base, language):
+    from analysis.report.clv import ClvPage
+
+    page = ClvPage(base, language)
+    interval = page.attempt("clv_interval", lambda: clv.equity_interval(base.clv.model, base.clv.values, n_draws=40))
+    holdout = page.attempt("clv_holdout", lambda: clv.scorecard(base.source, base.as_of, holdout_months=6))
+    page.key_numbers_section(interval)
+    page.model_section()
+    page.holdout_section(holdout)
+    page.p_alive_section()
+    page.distribution_section()
+    page.top_customers_section()
+    page.equity_by_group_section()
+    page.contact_section()
+    page.method_section()
+    return page
+
+
+def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(shown):
+    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
+
+    base = CustomerBase.build(str(SAMPLE), "2024-02-29", BaseSettings(inactivity_days=150))
+    assert base.clv is None and base.finding("clv").reason in {"history_too_short", "too_few_repeat_customers"}
+    _run_page(base, "fi")
+    findings = [d[FINDING_MIME] for kind, d in shown if kind == "publish" and FINDING_MIME in d]
+    assert [f["analysis"] for f in findings] == ["clv"]
+    numbers = next(d[NUMBERS_MIME] for kind, d in shown if kind == "publish" and NUMBERS_MIME in d)
+    assert {n["concept"]: n["value"] for n in numbers}["customer_equity"] is None
+    assert len(shown) < 10  # title, intro, cards, finding, method note: no model sections
+
+
+def test_page_numbers_are_the_customer_base_numbers(shown):
+    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
+
+    base = CustomerBase.build(str(SAMPLE), AS_OF, BaseSettings(n_clusters=3))
+    _run_page(base, "en")
+    assert not [d for kind, d in shown if kind == "publish" and FINDING_MIME in d]
+    recorded = [n for kind, d in shown if kind == "publish" and NUMBERS_MIME in d for n in d[NUMBERS_MIME]]
+    expected = base.numbers()
+    assert {n["concept"] for n in recorded} == {"customer_equity", "customers_valued", "value_at_risk",
+                                                "customers_at_risk", "customers_to_contact"}
+    for n in recorded:
+        assert n["value"] == pytest.approx(expected[n["concept"]]), n["concept"]

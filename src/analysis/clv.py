@@ -1,7 +1,9 @@
 """Customer lifetime value: BG/NBD purchases x Gamma-Gamma spend, P(alive), equity, value at risk.
 
 Fits lifetimes' models on the customer table (compressed to distinct rows with weights),
-scores every customer over an explicit horizon in months, and validates on a holdout.
+scores every customer over an explicit horizon in months, and validates on a holdout. Results
+are language-free; a fit that data cannot support raises :class:`~analysis.errors.ModelError`
+with a ``reason`` code. Words, tables and figures: :mod:`analysis.report.clv`; the command: :mod:`analysis.cli.clv`.
 """
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ import io
 import types
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.errors import DataError, KantaError, ModelError, ParameterError
+from analysis.errors import DataError, ModelError, ParameterError
 
 #: Days in one unit of the customer table's time axis.
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
@@ -34,9 +35,16 @@ FIT_LADDER = (
     {"step": "penalizer 0.001", "penalizer": 1e-3, "tol": 1e-7, "start": "moments"},
     {"step": "penalizer 0.01, tol 1e-5", "penalizer": 1e-2, "tol": 1e-5, "start": "moments"},
 )
-#: Report-string key of each ladder step (strings/clv.json), so the report can say it in plain words.
-STEP_KEYS = {"plain": "step_plain", "moment start": "step_moment_start", "penalizer 0.001": "step_penalizer",
-             "penalizer 0.01, tol 1e-5": "step_penalizer_loose"}
+
+#: Fewest repeat customers (positive average spend) the spend model is fitted on.
+MIN_REPEAT_CUSTOMERS = 10
+#: Shortest observation period (oldest customer's age, days) from which dropout can be told apart
+#: from a slow purchase rate; shorter histories would extrapolate a year from a few weeks.
+MIN_HISTORY_DAYS = 90
+#: A BG/NBD parameter below LOWER (a, b) or above UPPER (any) has run to the edge of its space:
+#: the likelihood keeps rising towards "nobody leaves" (a -> 0) or a degenerate mixture.
+BOUNDARY_LOWER = 1e-6
+BOUNDARY_UPPER = 1e6
 
 
 # --------------------------------------------------------------------------- input
@@ -125,6 +133,14 @@ class FitResult:
             {"model": self.model, "parameter": list(self.params), "estimate": list(self.params.values()),
              "std_error": [self.standard_errors.get(k, np.nan) for k in self.params]}
         )
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "params": dict(self.params), "standard_errors": dict(self.standard_errors),
+                "log_likelihood": self.log_likelihood, "aic": self.aic, "n_customers": self.n_customers,
+                "n_rows": self.n_rows, "step": self.step, "attempts": list(self.attempts)}
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
 
 
 _MODELS = {
@@ -231,7 +247,9 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
 
     Example
     -------
-    >>> fitter, res = fit_model("bgnbd", rows, rows["weight"])  # doctest: +SKIP
+    >>> table = simulate_rfm(np.full(500, 365.0), {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 3.0}, seed=1)
+    >>> rows, _ = compress(table, ["frequency", "recency", "T"])
+    >>> fitter, res = fit_model("bgnbd", rows, rows["weight"])
     >>> res.step
     'plain'
     """
@@ -292,7 +310,45 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
         )
     raise ModelError(
         f"{model}: the fit did not converge at any step of the fitting ladder ({'; '.join(attempts)}); "
-        "no parameters are reported."
+        "no parameters are reported.", reason="no_convergence", facts={"model": model, "steps": len(attempts)},
+    )
+
+
+def check_boundary(res: FitResult) -> FitResult:
+    """Raise :class:`ModelError` (reason ``boundary_fit``) when a BG/NBD fit ran to the edge of its space.
+
+    A purchase model fitted on customers who never leave (or on too little history to see them
+    leave) drives the dropout parameters towards 0 or infinity; the optimiser (often only its
+    penalised steps) then stops at a number such as ``a = 6e-14`` that says nothing about the
+    customers. Such a fit must not produce P(alive) or CLV.
+
+    Example
+    -------
+    >>> res = FitResult("bgnbd", {"r": 2.0, "alpha": 39.0, "a": 6e-14, "b": 1e-5},
+    ...                 {"r": .1, "alpha": 1.0, "a": 1e-12, "b": 1e-3}, -100.0, 3000, 2000, "penalizer 0.001")
+    >>> try:
+    ...     check_boundary(res)
+    ... except ModelError as exc:
+    ...     print(exc.reason, exc.facts["parameter"])
+    boundary_fit a
+    """
+    problem = None
+    for k, v in res.params.items():
+        if not np.isfinite(v) or v > BOUNDARY_UPPER or (k in ("a", "b") and v < BOUNDARY_LOWER):
+            problem = (k, v)
+            break
+    if problem is None:
+        bad_se = [k for k in res.params if not np.isfinite(res.standard_errors.get(k, np.nan))]
+        if bad_se:
+            problem = (bad_se[0], res.params[bad_se[0]])
+    if problem is None:
+        return res
+    k, v = problem
+    raise ModelError(
+        f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}, step {res.step!r}); "
+        "customers in this data show no sign of leaving within the period observed, so P(alive) "
+        "cannot be estimated and no CLV is reported.",
+        reason="boundary_fit", facts={"model": res.model, "parameter": k, "value": float(v)},
     )
 
 
@@ -431,14 +487,19 @@ class CLVModel:
         With more distinct rows than this, first fit a random subsample of this many
         customers and start the full fit from its estimates (same optimum, fewer
         iterations). None: never.
+    min_history_days : float
+        Shortest observation period (the oldest customer's age in days) the model is
+        fitted on (default :data:`MIN_HISTORY_DAYS`).
 
     Attributes
     ----------
     bgnbd_, gamma_gamma_ : FitResult
     checks_ : dict
         Gamma-Gamma assumption checks (frequency-spend correlation, q > 1).
-    notes_ : list of str
-        Plain-language sentences about the fit (ladder step, excluded rows, warnings).
+    notes_ : list of dict
+        What the reader should know about the fit, language-free: ``{"code": ..., **facts}``
+        with codes ``refund_customers_excluded`` (``n``), ``spend_correlated`` (``r``) and
+        ``spend_model_undefined`` (``q``); :mod:`analysis.report.clv` words them.
 
     Example
     -------
@@ -446,15 +507,38 @@ class CLVModel:
     >>> scores = model.predict(table, horizon_months=12, discount_rate=0.01)  # doctest: +SKIP
     """
 
-    def __init__(self, time_unit: str = "D", compress: bool = True, warm_start_rows: int | None = 50_000):
+    def __init__(self, time_unit: str = "D", compress: bool = True, warm_start_rows: int | None = 50_000,
+                 min_history_days: float = MIN_HISTORY_DAYS):
         self.time_unit = time_unit
         self.compress = compress
         self.warm_start_rows = warm_start_rows
+        self.min_history_days = min_history_days
 
     def fit(self, table: pd.DataFrame) -> "CLVModel":
-        _check_unit(self.time_unit)
+        """Fit both models; raise :class:`ModelError` (with a ``reason``) when the data cannot support them.
+
+        Reasons: ``history_too_short`` (observation period under ``min_history_days``),
+        ``too_few_repeat_customers`` (under :data:`MIN_REPEAT_CUSTOMERS` repeat customers with
+        positive spend), ``no_convergence`` (no ladder step converged) and ``boundary_fit``
+        (:func:`check_boundary`). A spend model with ``q <= 1`` is kept (P(alive) is still
+        valid) but :meth:`predict` refuses CLV (``spend_model_undefined``).
+        """
+        unit_days = _check_unit(self.time_unit)
         check_rfm(table)
         self.notes_ = []
+        history_days = float(table["T"].max()) * unit_days
+        if history_days < self.min_history_days:
+            raise ModelError(
+                f"customer table: the oldest customer's history is {history_days:.0f} days; BG/NBD needs at least "
+                f"{self.min_history_days} days to tell customers who left from customers who buy rarely.",
+                reason="history_too_short", facts={"days": round(history_days), "minimum": self.min_history_days})
+        repeat = table["frequency"] > 0
+        spend = table[repeat & (table["monetary_value"] > 0)]
+        if len(spend) < MIN_REPEAT_CUSTOMERS:
+            raise ModelError(
+                f"customer table: only {len(spend)} repeat customers with positive spend; "
+                f"the models need at least {MIN_REPEAT_CUSTOMERS}.",
+                reason="too_few_repeat_customers", facts={"n": len(spend), "minimum": MIN_REPEAT_CUSTOMERS})
         if self.compress:
             rows, _ = compress(table, ["frequency", "recency", "T"])
         else:
@@ -462,15 +546,10 @@ class CLVModel:
         big = self.warm_start_rows is not None and len(rows) > self.warm_start_rows
         start = _warm_start("bgnbd", rows, self.warm_start_rows) if big else None
         self.bgnbd_fitter_, self.bgnbd_ = fit_model("bgnbd", rows, rows["weight"], initial=start)
-        spend = table[(table["frequency"] > 0)]
-        nonpos = int((spend["monetary_value"] <= 0).sum())
-        spend = spend[spend["monetary_value"] > 0]
+        check_boundary(self.bgnbd_)
+        nonpos = int((repeat & (table["monetary_value"] <= 0)).sum())
         if nonpos:
-            self.notes_.append(f"{nonpos} repeat customers with zero or negative average spend (refunds) "
-                               "were left out of the spend model.")
-        if len(spend) < 10:
-            raise ModelError(f"customer table: only {len(spend)} repeat customers with positive spend; "
-                             "the Gamma-Gamma spend model needs at least 10.")
+            self.notes_.append({"code": "refund_customers_excluded", "n": nonpos})
         if self.compress:
             srows, _ = compress(spend, ["frequency", "monetary_value"])
         else:
@@ -488,12 +567,21 @@ class CLVModel:
             "n_spend_customers": int(len(spend)),
         }
         if not self.checks_["correlation_ok"]:
-            self.notes_.append(f"Purchase frequency and average spend are correlated (r = {corr:.2f}); the "
-                               "Gamma-Gamma model assumes they are independent, so CLV is less reliable.")
+            self.notes_.append({"code": "spend_correlated", "r": corr})
         if not self.checks_["q_ok"]:
-            self.notes_.append(f"The spend model's q = {q:.2f} is not above 1, so expected spend is undefined; "
-                               "no CLV is computed.")
+            self.notes_.append({"code": "spend_model_undefined", "q": q})
         return self
+
+    def summary(self) -> pd.DataFrame:
+        """Parameters of both models with standard errors and the ladder step used."""
+        parts = [self.bgnbd_.summary().assign(step=self.bgnbd_.step),
+                 self.gamma_gamma_.summary().assign(step=self.gamma_gamma_.step)]
+        return pd.concat(parts, ignore_index=True)
+
+    def _repr_html_(self) -> str:
+        if not hasattr(self, "bgnbd_"):
+            return f"<p>CLVModel(time_unit={self.time_unit!r}), not fitted</p>"
+        return self.summary().to_html(index=False)
 
     # -- prediction
     @property
@@ -506,9 +594,11 @@ class CLVModel:
         check_rfm(table)
         check_horizon(horizon_months, discount_rate, days_per_month)
         if not self.checks_["q_ok"]:
+            q = self.gamma_gamma_.params["q"]
             raise ModelError(
-                f"gamma_gamma: q = {self.gamma_gamma_.params['q']:.3g} is not above 1, so the expected spend per "
-                "purchase is undefined; CLV cannot be computed for this data."
+                f"gamma_gamma: q = {q:.3g} is not above 1, so the expected spend per "
+                "purchase is undefined; CLV cannot be computed for this data.",
+                reason="spend_model_undefined", facts={"q": float(q)},
             )
         bg = dict(self.bgnbd_.params)
         x = table["frequency"].to_numpy(float)
@@ -549,19 +639,49 @@ def _as_table(source_or_table, as_of, freq: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CLVResult:
-    """A fitted model together with the per-customer values it produced."""
+    """A fitted model together with the per-customer values it produced.
+
+    ``values`` has one row per customer: ``customer_id, p_alive, expected_purchases,
+    expected_avg_value, clv, clv_if_alive`` (the value if the customer is surely still
+    active; ``clv = p_alive * clv_if_alive``) and the customer table's columns.
+    """
 
     model: CLVModel
     values: pd.DataFrame
     horizon_months: int
     discount_rate: float
     days_per_month: float
+    as_of: pd.Timestamp | None = None
+
+    @property
+    def equity(self) -> float:
+        """Customer equity: the sum of CLV over the horizon."""
+        return float(self.values["clv"].sum())
 
     def summary(self) -> pd.DataFrame:
         """Parameters of both models with standard errors and the ladder step used."""
-        parts = [self.model.bgnbd_.summary().assign(step=self.model.bgnbd_.step),
-                 self.model.gamma_gamma_.summary().assign(step=self.model.gamma_gamma_.step)]
-        return pd.concat(parts, ignore_index=True)
+        return self.model.summary()
+
+    def parameters(self) -> dict:
+        """The fitted parameters and settings as written by ``kanta clv --params-out`` (JSON-able)."""
+        m = self.model
+        return {"bgnbd": m.bgnbd_.params, "gamma_gamma": m.gamma_gamma_.params, "time_unit": m.time_unit,
+                "as_of": None if self.as_of is None else str(pd.Timestamp(self.as_of).date()),
+                "horizon_months": self.horizon_months, "discount_rate": self.discount_rate,
+                "days_per_month": self.days_per_month,
+                "fit_step": {"bgnbd": m.bgnbd_.step, "gamma_gamma": m.gamma_gamma_.step},
+                "standard_errors": {"bgnbd": m.bgnbd_.standard_errors, "gamma_gamma": m.gamma_gamma_.standard_errors},
+                "gamma_gamma_checks": m.checks_}
+
+    def to_dict(self) -> dict:
+        """Parameters, settings, notes and portfolio totals (no per-customer rows)."""
+        return {**self.parameters(), "notes": list(self.model.notes_), "n_customers": int(len(self.values)),
+                "customer_equity": self.equity, "mean_p_alive": float(self.values["p_alive"].mean())}
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><strong>CLV</strong>: {len(self.values):,} customers, equity {self.equity:,.0f} over "
+                f"{self.horizon_months} months (discount {self.discount_rate:g}/month)</p>")
+        return head + self.summary().to_html(index=False)
 
 
 def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
@@ -579,7 +699,8 @@ def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate
     extra = [c for c in table.columns if c not in out.columns]
     if extra:
         out = pd.concat([out, table[extra].reset_index(drop=True)], axis=1)
-    return CLVResult(model, out, int(horizon_months), float(discount_rate), float(days_per_month))
+    return CLVResult(model, out, int(horizon_months), float(discount_rate), float(days_per_month),
+                     None if as_of is None else pd.Timestamp(as_of))
 
 
 def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
@@ -614,9 +735,9 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
 
     Example
     -------
-    >>> values = customer_value("data/sample", as_of="2026-10-31")  # doctest: +SKIP
-    >>> values["clv"].sum() > 0
-    True
+    >>> values = customer_value("data/sample", as_of="2026-10-31")
+    >>> bool(values["clv"].sum() > 0), bool((values["clv"] <= values["clv_if_alive"]).all())
+    (True, True)
     """
     return analyse(source_or_table, as_of, horizon_months, discount_rate, days_per_month, freq, model).values
 
@@ -669,6 +790,16 @@ class HoldoutScorecard:
         return pd.DataFrame({"metric": ["customers", "aggregate_error", "mae", "bias"],
                              "value": [self.n_customers, self.aggregate_error, self.mae, self.bias]})
 
+    def to_dict(self) -> dict:
+        day = lambda d: None if d is None else str(pd.Timestamp(d).date())  # noqa: E731
+        return {"n_customers": self.n_customers, "aggregate_error": self.aggregate_error, "mae": self.mae,
+                "bias": self.bias, "calibration_end": day(self.calibration_end), "holdout_end": day(self.holdout_end),
+                "fit": self.fit.to_dict(), "by_frequency": self.by_frequency.to_dict("records"),
+                "p_alive_calibration": self.p_alive_calibration.to_dict("records")}
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
+
 
 def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: int = 7) -> HoldoutScorecard:
     """Fit BG/NBD on the calibration period and compare predicted with actual holdout purchases.
@@ -687,6 +818,7 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, _ = compress(t, ["frequency", "recency", "T"])
     _, res = fit_model("bgnbd", rows, rows["weight"])
+    check_boundary(res)
     p = res.params
     x, tx, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     dur = t["duration_holdout"].to_numpy(float)
@@ -753,65 +885,6 @@ def model_facts(model: CLVModel) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- plots (take data, return Axes)
-def _ax(ax, figsize=(6, 4)):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def plot_holdout(by_frequency: pd.DataFrame, ax=None, xlabel="Purchases in calibration period",
-                 ylabel="Mean purchases in holdout period", labels=("Actual", "Model")):
-    """Fader-Hardie plot: actual vs predicted holdout purchases per calibration frequency."""
-    ax = _ax(ax)
-    x = np.arange(len(by_frequency))
-    ax.plot(x, by_frequency["actual"], "o-", color="#1f4e79", label=labels[0])
-    ax.plot(x, by_frequency["predicted"], "s--", color="#d9822b", label=labels[1])
-    ax.set_xticks(x, by_frequency["frequency_cal"])
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.legend(frameon=False)
-    return ax
-
-
-def plot_p_alive_heatmap(grid: pd.DataFrame, ax=None, xlabel="Days from first to last purchase",
-                         ylabel="Repeat purchases", colorbar_label="P(alive)"):
-    """Heat map of P(alive) by frequency (rows) and recency (columns) from :meth:`CLVModel.p_alive_grid`."""
-    ax = _ax(ax, (7, 4.5))
-    im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="RdYlGn", vmin=0, vmax=1,
-                   extent=[grid.columns.min(), grid.columns.max(), -0.5, grid.index.max() + 0.5])
-    ax.figure.colorbar(im, ax=ax, label=colorbar_label)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    return ax
-
-
-def plot_clv_distribution(clv_values, ax=None, xlabel="CLV (€)", ylabel="Customers", bins=40):
-    """Histogram of CLV (log-spaced bins: value is skewed)."""
-    ax = _ax(ax)
-    v = np.asarray(clv_values, float)
-    v = v[v > 0]
-    edges = np.geomspace(max(v.min(), 0.01), v.max(), bins) if len(v) else bins
-    ax.hist(v, bins=edges, color="#1f4e79")
-    ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    return ax
-
-
-def plot_lorenz(conc: Concentration, ax=None, xlabel="Share of customers (most valuable first)",
-                ylabel="Share of customer equity", equality_label="Equal value"):
-    """Concentration curve of value with the 50 % and 80 % marks."""
-    ax = _ax(ax, (5, 4.5))
-    c = conc.curve
-    ax.plot(c["customer_share"], c["value_share"], color="#1f4e79")
-    ax.plot([0, 1], [0, 1], ":", color="grey", label=equality_label)
-    for share, level in ((conc.share_for_50, 0.5), (conc.share_for_80, 0.8)):
-        ax.plot([share, share, 0], [0, level, level], "--", color="#d9822b", lw=0.8)
-    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(frameon=False, loc="lower right")
-    return ax
-
-
 # --------------------------------------------------------------------------- portfolio
 def equity(values: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Customer equity (sum of CLV), overall or per attribute value, with shares of customers and value."""
@@ -837,9 +910,16 @@ class ValueAtRisk:
     expected_value_lost: float  # CLV they would have if surely alive x P(already gone)
     customers: pd.DataFrame  # at-risk customers, most valuable-if-won-back first
 
-    def summary(self) -> dict:
+    def to_dict(self) -> dict:
         return {"threshold": self.threshold, "n_at_risk": self.n_at_risk, "share_at_risk": self.share_at_risk,
                 "value_at_risk": self.value_at_risk, "expected_value_lost": self.expected_value_lost}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per figure (``metric``, ``value``)."""
+        return pd.DataFrame({"metric": list(self.to_dict()), "value": list(self.to_dict().values())})
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
 
 
 def value_at_risk(values: pd.DataFrame, threshold: float = 0.5) -> ValueAtRisk:
@@ -870,9 +950,16 @@ class Concentration:
     top20_share: float  # share of value held by the top 20 % of customers
     gini: float
 
-    def summary(self) -> dict:
+    def to_dict(self) -> dict:
         return {"share_for_50": self.share_for_50, "share_for_80": self.share_for_80,
                 "top20_share": self.top20_share, "gini": self.gini}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per figure (``metric``, ``value``)."""
+        return pd.DataFrame({"metric": list(self.to_dict()), "value": list(self.to_dict().values())})
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
 
 
 def concentration(clv, n_points: int = 201) -> Concentration:
@@ -964,82 +1051,8 @@ def simulate_rfm(T, bgnbd: dict, gamma_gamma: dict | None = None, seed: int = 0)
     return out
 
 
-# --------------------------------------------------------------------------- headline & CLI
-def headline(source_or_path, as_of, horizon_months: int = 12, discount_rate: float = 0.01,
-             p_alive_threshold: float = 0.5, days_per_month: float = DAYS_PER_MONTH, freq: str = "D") -> dict:
-    """Key CLV numbers for the monthly landing page (plain floats and ints).
-
-    Example
-    -------
-    >>> headline("data/sample", "2026-10-31")["customer_equity"] > 0  # doctest: +SKIP
-    True
-    """
-    result = analyse(source_or_path, as_of, horizon_months, discount_rate, days_per_month, freq)
-    values, model = result.values, result.model
-    var = value_at_risk(values, p_alive_threshold)
-    conc = concentration(values["clv"])
-    return {
-        "customer_equity": float(values["clv"].sum()),
-        "n_customers": int(len(values)),
-        "mean_clv": float(values["clv"].mean()),
-        "mean_p_alive": float(values["p_alive"].mean()),
-        "value_at_risk": var.value_at_risk,
-        "n_at_risk": var.n_at_risk,
-        "expected_value_lost": var.expected_value_lost,
-        "top20_share": conc.top20_share,
-        "share_for_80": conc.share_for_80,
-        "horizon_months": int(horizon_months),
-        "discount_rate": float(discount_rate),
-        "fit_step": model.bgnbd_.step,
-    }
-
-
-def _cmd_clv(args) -> int:
-    out, params_out = args.out, args.params_out
-    if not (out.endswith(".csv") or out.endswith(".parquet")):
-        raise ParameterError(f"--out: got {out!r}, expected a file name ending in .csv or .parquet.")
-    if params_out and not params_out.endswith(".json"):
-        raise ParameterError(f"--params-out: got {params_out!r}, expected a file name ending in .json.")
-    for flag, p in (("--out", out), ("--params-out", params_out)):
-        if p and not Path(p).resolve().parent.is_dir():
-            raise ParameterError(f"{flag}: folder {Path(p).parent} does not exist.")
-    check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
-    from analysis import data
-
-    src = data.load_source(args.source, as_of=args.as_of)
-    result = analyse(src, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month, args.freq)
-    values, model = result.values, result.model
-    cols = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
-            "frequency", "recency", "T", "monetary_value"]
-    data.write_table(values[cols], out)
-    if params_out:
-        payload = {"bgnbd": model.bgnbd_.params, "gamma_gamma": model.gamma_gamma_.params, "time_unit": args.freq,
-                   "as_of": str(pd.Timestamp(src.as_of).date()), "horizon_months": args.horizon_months,
-                   "discount_rate": args.discount_rate, "days_per_month": args.days_per_month,
-                   "fit_step": {"bgnbd": model.bgnbd_.step, "gamma_gamma": model.gamma_gamma_.step},
-                   "standard_errors": {"bgnbd": model.bgnbd_.standard_errors,
-                                       "gamma_gamma": model.gamma_gamma_.standard_errors},
-                   "gamma_gamma_checks": model.checks_}
-        data.write_json(payload, params_out)
-    print(f"{len(values)} customers, customer equity {values['clv'].sum():,.0f} over {args.horizon_months} months -> {out}")
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Register ``kanta clv``."""
-    p = subparsers.add_parser("clv", help="fit BG/NBD + Gamma-Gamma and write P(alive) and CLV per customer")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
-    p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months (default 12)")
-    p.add_argument("--discount-rate", type=float, default=0.01, help="monthly discount rate (default 0.01)")
-    p.add_argument("--days-per-month", type=float, default=DAYS_PER_MONTH,
-                   help=f"days in one month of the horizon (default {DAYS_PER_MONTH})")
-    p.add_argument("--freq", choices=list(UNIT_DAYS), default="D", help="time unit of the model fit (default D)")
-    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    p.add_argument("--params-out", default=None, help="write fitted parameters to this JSON file")
-    p.set_defaults(func=_cmd_clv)
-
-
-__all__ = ["CLVModel", "FitResult", "HoldoutScorecard", "ValueAtRisk", "Concentration", "customer_value",
-           "clv_from_params", "analyse", "CLVResult", "simulate_rfm", "compare_models", "holdout_scorecard", "equity", "value_at_risk", "concentration",
-           "equity_interval", "headline", "fit_model", "compress", "add_cli", "KantaError"]
+__all__ = ["CLVModel", "FitResult", "HoldoutScorecard", "ValueAtRisk", "Concentration", "CLVResult",
+           "customer_value", "clv_from_params", "analyse", "simulate_rfm", "compare_models", "holdout_scorecard",
+           "scorecard", "equity", "value_at_risk", "concentration", "equity_interval", "model_facts",
+           "fit_model", "compress", "check_boundary", "check_horizon", "check_rfm", "MIN_REPEAT_CUSTOMERS",
+           "MIN_HISTORY_DAYS"]

@@ -109,9 +109,12 @@ def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity
     """Pyramid class, strategy group, lifecycle stage, RFM segment and cluster for every customer."""
     from analysis import segments
 
+    # A short churn threshold (e.g. 30 days early in a base's life) caps the windows that must be shorter than it.
+    below = max(1, int(inactivity_days) - 1)
     s = segments.SegmentSettings(a_share=settings.a_share, b_share=settings.b_share, value_basis=settings.value_basis,
                                  n_clusters=settings.n_clusters, passive_days=int(inactivity_days),
-                                 new_days=settings.new_days, returned_days=settings.returned_days,
+                                 new_days=min(settings.new_days, below), returned_days=min(settings.returned_days, below),
+                                 lapsing_min_days=min(segments.SegmentSettings.lapsing_min_days, below),
                                  p_alive_threshold=settings.p_alive_threshold, horizon_months=settings.horizon_months)
     back = segments.return_dates(src, as_of, inactivity_days)
     t = table.merge(back, on="customer_id", how="left")

@@ -1,8 +1,52 @@
-"""``kanta clv``: the command line of :mod:`analysis.clv` (moving here from that module)."""
+"""``kanta clv``: fit BG/NBD + Gamma-Gamma and write P(alive) and CLV per customer (:mod:`analysis.clv`)."""
 from __future__ import annotations
+
+from pathlib import Path
+
+#: Columns of the per-customer output file, in order.
+OUTPUT_COLUMNS = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
+                  "frequency", "recency", "T", "monetary_value"]
+
+
+def _check_params_out(path: str | None) -> None:
+    from analysis.errors import ParameterError
+
+    if path is None:
+        return
+    if not path.endswith(".json"):
+        raise ParameterError(f"--params-out: got {path!r}, expected a file name ending in .json.")
+    if not Path(path).resolve().parent.is_dir():
+        raise ParameterError(f"--params-out: folder {Path(path).parent} does not exist.")
+
+
+def _cmd_clv(args) -> int:
+    from analysis import clv, data
+
+    data.check_output_path(args.out)  # every check before the work, so bad input writes nothing
+    _check_params_out(args.params_out)
+    clv.check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
+    src = data.load_source(args.source, as_of=args.as_of)
+    result = clv.analyse(src, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month, args.freq)
+    data.write_table(result.values[OUTPUT_COLUMNS], args.out)
+    if args.params_out:
+        data.write_json(result.parameters(), args.params_out)
+    print(f"{len(result.values)} customers, customer equity {result.values['clv'].sum():,.0f} "
+          f"over {args.horizon_months} months -> {args.out}")
+    return 0
 
 
 def add_cli(subparsers) -> None:
-    from analysis.clv import add_cli as register
+    """Register ``kanta clv``."""
+    from analysis.clv import DAYS_PER_MONTH, UNIT_DAYS
 
-    register(subparsers)
+    p = subparsers.add_parser("clv", help="fit BG/NBD + Gamma-Gamma and write P(alive) and CLV per customer")
+    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
+    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months (default 12)")
+    p.add_argument("--discount-rate", type=float, default=0.01, help="monthly discount rate (default 0.01)")
+    p.add_argument("--days-per-month", type=float, default=DAYS_PER_MONTH,
+                   help=f"days in one month of the horizon (default {DAYS_PER_MONTH})")
+    p.add_argument("--freq", choices=list(UNIT_DAYS), default="D", help="time unit of the model fit (default D)")
+    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--params-out", default=None, help="write fitted parameters to this JSON file")
+    p.set_defaults(func=_cmd_clv)

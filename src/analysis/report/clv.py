@@ -1,0 +1,378 @@
+"""The CLV page of the monthly report: customer value from the month's customer base, in the reader's language.
+
+Sentences, formatted tables, labels and figures are made here from language-free results
+(:mod:`analysis.clv`, :class:`analysis.customer_base.CustomerBase`); the words are in
+``strings/clv.json``. ``notebooks/clv.ipynb`` calls one :class:`ClvPage` method per section.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis import clv
+from analysis.display import heading, say, show_figure, show_table
+from analysis.findings import Estimation, Finding
+from analysis.i18n import Text
+from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
+
+#: Strings key of each fitting-ladder step (:data:`analysis.clv.FIT_LADDER`).
+STEP_KEYS = {"plain": "step_plain", "moment start": "step_moment_start", "penalizer 0.001": "step_penalizer",
+             "penalizer 0.01, tol 1e-5": "step_penalizer_loose"}
+#: Customer attributes the page breaks customer equity down by (those present in the data).
+EQUITY_ATTRIBUTES = ("region", "acquisition_channel", "age_band", "main_channel")
+MODEL_NAMES = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD", "gamma_gamma": "Gamma-Gamma"}
+
+
+def _tx(language_or_tx) -> Text:
+    return language_or_tx if isinstance(language_or_tx, Text) else Text("clv", language_or_tx)
+
+
+# --------------------------------------------------------------------------- words
+def note_text(note: Mapping, language="en") -> str:
+    """One of :attr:`analysis.clv.CLVModel.notes_` (a code and its facts) as a sentence.
+
+    Example
+    -------
+    >>> note_text({"code": "refund_customers_excluded", "n": 12}, "en")
+    '12 repeat customers with zero or negative average spend (refunds) were left out of the spend model.'
+    """
+    tx = _tx(language)
+    facts = {k: v for k, v in note.items() if k != "code"}
+    code = note["code"]
+    if code == "refund_customers_excluded":
+        return tx("note_refund_customers_excluded", n=tx.number(facts["n"]))
+    if code == "spend_correlated":
+        return tx("note_spend_correlated", r=tx.number(facts["r"], 2))
+    if code == "spend_model_undefined":
+        return tx("note_spend_model_undefined", q=tx.number(facts["q"], 2))
+    raise KeyError(f"clv note {code!r} has no words in strings/clv.json")
+
+
+def model_sentences(model: clv.CLVModel, language="en") -> list[str]:
+    """The fitted models in everyday words: purchase pace, drop-out, spend, checks, fitting steps, notes."""
+    tx = _tx(language)
+    facts = clv.model_facts(model)
+    out = [tx("model_plain", days=tx.number(facts["days_between_purchases"]),
+              drop=tx.pct(facts["dropout_per_purchase"]), spend=tx.money(facts["mean_spend"], 2))]
+    if facts["spend_independent"]:
+        out.append(tx("spend_independent", r=tx.number(facts["frequency_spend_correlation"], 2)))
+    out.append(tx("model_fit", n=tx.number(facts["n_customers"]), rows=tx.number(facts["n_rows"]),
+                  step=tx(STEP_KEYS[facts["bgnbd_step"]]), gstep=tx(STEP_KEYS[facts["gamma_gamma_step"]])))
+    out.extend(note_text(n, tx) for n in model.notes_)
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+def params_table(result: clv.CLVResult, language="en") -> pd.DataFrame:
+    tx = _tx(language)
+    p = result.summary()
+    return pd.DataFrame({tx("col_model"): p["model"].map(MODEL_NAMES), tx("col_parameter"): p["parameter"],
+                         tx("col_estimate"): [tx.number(v, 3) for v in p["estimate"]],
+                         tx("col_se"): [tx.number(v, 3) for v in p["std_error"]]})
+
+
+def calibration_table(scorecard: clv.HoldoutScorecard, language="en") -> pd.DataFrame:
+    tx = _tx(language)
+    c = scorecard.p_alive_calibration
+    return pd.DataFrame({
+        tx("col_band"): [tx("band", lo=lo, hi=hi.rstrip("%")) for lo, hi in c["p_alive_band"].str.split("-")],
+        tx("col_customers"): [tx.number(v) for v in c["n"]],
+        tx("col_mean_palive"): [tx.pct(v) for v in c["mean_p_alive"]],
+        tx("col_pred_buy"): [tx.pct(v) for v in c["predicted_buy_share"]],
+        tx("col_act_buy"): [tx.pct(v) for v in c["actual_buy_share"]]})
+
+
+def comparison_table(comparison: pd.DataFrame, language="en") -> pd.DataFrame:
+    tx = _tx(language)
+    m = comparison
+    col = lambda name: m[name] if name in m else pd.Series(np.nan, index=m.index)  # noqa: E731  (failed fits)
+    return pd.DataFrame({tx("col_model"): m["model"].map(MODEL_NAMES),
+                         tx("col_loglik"): [tx.number(v, 1) for v in col("log_likelihood")],
+                         tx("col_aic"): [tx.number(v, 1) for v in col("aic")],
+                         tx("col_mae"): [tx.number(v, 2) for v in col("holdout_mae")],
+                         tx("col_agg"): [tx.pct(v, signed=True) for v in col("holdout_aggregate_error")]})
+
+
+def top_customers_table(customers: pd.DataFrame, language="en", n: int = 15) -> pd.DataFrame:
+    """The ``n`` customers with the highest CLV, by pseudonym."""
+    tx = _tx(language)
+    top = customers.nlargest(n, "clv")
+    return pd.DataFrame({tx("col_customer"): top["pseudonym"].to_numpy(),
+                         tx("col_clv"): [tx.money(v) for v in top["clv"]],
+                         tx("col_palive"): [tx.pct(v, 0) for v in top["p_alive"]],
+                         tx("col_exp_purchases"): [tx.number(v, 1) for v in top["expected_purchases"]],
+                         tx("col_avg_value"): [tx.money(v, 2) for v in top["expected_avg_value"]]})
+
+
+def level_label(value, language="en") -> str:
+    tx = _tx(language)
+    if pd.isna(value):
+        return "–"
+    return tx(f"level_{value}") if tx.has(f"level_{value}") else str(value)
+
+
+def equity_table(equity: pd.DataFrame, attribute: str, language="en") -> pd.DataFrame:
+    """:func:`analysis.clv.equity` by ``attribute``, formatted."""
+    tx = _tx(language)
+    e = equity
+    return pd.DataFrame({tx("col_group"): [level_label(v, tx) for v in e[attribute]],
+                         tx("col_customers"): [tx.number(v) for v in e["n_customers"]],
+                         tx("col_equity"): [tx.money(v) for v in e["equity"]],
+                         tx("col_equity_share"): [tx.pct(v) for v in e["equity_share"]],
+                         tx("col_customer_share"): [tx.pct(v) for v in e["customer_share"]],
+                         tx("col_mean_clv"): [tx.money(v) for v in e["mean_clv"]]})
+
+
+def contact_table(contacts: pd.DataFrame, language="en") -> pd.DataFrame:
+    """The contact-first list (:meth:`CustomerBase.contact_list`) by pseudonym, formatted."""
+    tx = _tx(language)
+    c = contacts
+    return pd.DataFrame({tx("col_customer"): c["pseudonym"].to_numpy(),
+                         tx("col_value_at_stake"): [tx.money(v) for v in c["value_at_stake"]],
+                         tx("col_value_if_active"): [tx.money(v) for v in c["clv_if_alive"]],
+                         tx("col_palive"): [tx.pct(v, 0) for v in c["p_alive"]],
+                         tx("col_days_since"): [tx.number(v) for v in c["days_silent"]]})
+
+
+# --------------------------------------------------------------------------- figures (return Axes)
+def _ax(ax, figsize=(6, 4)):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _formatter(func):
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: func(v))
+
+
+def plot_holdout(scorecard: clv.HoldoutScorecard, language="en", ax=None):
+    """Fader-Hardie plot: actual vs predicted holdout purchases per calibration frequency."""
+    tx = _tx(language)
+    by = scorecard.by_frequency
+    ax = _ax(ax, (6.5, 4))
+    x = np.arange(len(by))
+    ax.plot(x, by["actual"], "o-", color="#1f4e79", label=tx("actual"))
+    ax.plot(x, by["predicted"], "s--", color="#d9822b", label=tx("predicted"))
+    ax.set_xticks(x, by["frequency_cal"])
+    ax.set(xlabel=tx("x_cal_purchases"), ylabel=tx("y_holdout_purchases"))
+    ax.yaxis.set_major_formatter(_formatter(lambda v: tx.number(v, 1)))
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_p_alive_heatmap(grid: pd.DataFrame, language="en", ax=None):
+    """Heat map of P(alive) by repeat purchases (rows) and recency (columns), from :meth:`CLVModel.p_alive_grid`."""
+    tx = _tx(language)
+    ax = _ax(ax, (7, 4.5))
+    im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="RdYlGn", vmin=0, vmax=1,
+                   extent=[grid.columns.min(), grid.columns.max(), -0.5, grid.index.max() + 0.5])
+    bar = ax.figure.colorbar(im, ax=ax, label=tx("p_alive"))
+    bar.ax.yaxis.set_major_formatter(_formatter(lambda v: tx.pct(v, 0)))
+    ax.set(xlabel=tx("x_recency_days"), ylabel=tx("y_repeat"))
+    return ax
+
+
+def plot_clv_distribution(clv_values, language="en", ax=None, bins: int = 40):
+    """Histogram of CLV on log-spaced bins (value is skewed)."""
+    tx = _tx(language)
+    ax = _ax(ax)
+    v = np.asarray(clv_values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    edges = np.geomspace(max(v.min(), 0.01), v.max(), bins) if len(v) else bins
+    ax.hist(v, bins=edges, color="#1f4e79")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_formatter(lambda x: tx.money(x, 2 if x < 1 else 0)))
+    ax.set(xlabel=tx("x_clv"), ylabel=tx("y_customers"))
+    return ax
+
+
+def plot_lorenz(conc: clv.Concentration, language="en", ax=None):
+    """Concentration curve of value with the 50 % and 80 % marks."""
+    tx = _tx(language)
+    ax = _ax(ax, (5, 4.5))
+    c = conc.curve
+    ax.plot(c["customer_share"], c["value_share"], color="#1f4e79")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label=tx("equal_value"))
+    for share, level in ((conc.share_for_50, 0.5), (conc.share_for_80, 0.8)):
+        ax.plot([share, share, 0], [0, level, level], "--", color="#d9822b", lw=0.8)
+    ax.set(xlabel=tx("x_share_customers"), ylabel=tx("y_share_value"), xlim=(0, 1), ylim=(0, 1.01))
+    pct = _formatter(lambda v: tx.pct(v, 0))
+    ax.xaxis.set_major_formatter(pct)
+    ax.yaxis.set_major_formatter(pct)
+    ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+# --------------------------------------------------------------------------- the page
+class ClvPage:
+    """The CLV page's sections in the report's language, read from the month's customer base.
+
+    Every shared number (customer equity, value at risk, customers at risk, the contact-first
+    list) comes from ``base``, so it equals the same number on every other page. When the CLV
+    model could not be estimated (``base.clv is None``) the key-number section shows the finding
+    and the model sections show nothing; extra analyses run through :meth:`attempt` show their
+    own finding in their section.
+    """
+
+    def __init__(self, base, language: str = "en"):
+        self.base = base
+        self.language = language
+        self.tx = _tx(language)
+        self.result: clv.CLVResult | None = base.clv
+        self._estimation = Estimation()
+
+    # helpers
+    @property
+    def valued(self) -> pd.DataFrame:
+        """Customers with a CLV (buyers), with the base's pseudonyms and attributes."""
+        t = self.base.customers
+        return t[t["clv"].notna()]
+
+    def attempt(self, analysis: str, step):
+        """``step()``, or None (and a finding its section shows) when it raises :class:`~analysis.errors.ModelError`.
+
+        Not run at all (None, no finding) when the CLV model itself could not be estimated, so
+        ``step`` may use ``base.clv`` freely.
+        """
+        if self.result is None:
+            return None
+        return self._estimation.attempt(analysis, step)
+
+    def _show_finding(self, analysis: str) -> None:
+        f = next((f for f in [*self.base.findings, *self._estimation.findings] if f.analysis == analysis), None)
+        if f is not None:
+            show_finding(f, self.language)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return list(self._estimation.findings)
+
+    # sections
+    def key_numbers_section(self, interval: Mapping | None = None) -> None:
+        """Title, what the page is about, the key-number cards (from the base) and the equity interval."""
+        tx, base = self.tx, self.base
+        s = base.settings
+        heading(tx("title"), 1)
+        dpm = self.result.days_per_month if self.result is not None else clv.DAYS_PER_MONTH
+        say(tx("intro", months=s.horizon_months, date=tx.date(base.as_of), rate=tx.pct(s.discount_rate),
+               dpm=tx.number(dpm, 4)))
+        heading(tx("key_numbers"))
+        show_numbers([base.key_number(c) for c in ("customer_equity", "customers_valued", "value_at_risk",
+                                                   "customers_at_risk")], self.language)
+        if self.result is None:
+            self._show_finding("clv")
+            return
+        if interval is not None:
+            say(tx("equity_interval", lo=tx.money(interval["lower"]), hi=tx.money(interval["upper"]),
+                   level=tx.pct(interval["level"], 0)))
+        else:
+            self._show_finding("clv_interval")
+
+    def model_section(self) -> None:
+        """The fitted models in plain words and their parameters."""
+        if self.result is None:
+            return
+        heading(self.tx("model_heading"))
+        for sentence in model_sentences(self.result.model, self.tx):
+            say(sentence)
+        show_table(params_table(self.result, self.tx), self.tx("params_caption"))
+
+    def holdout_section(self, holdout: tuple | None, holdout_months: int = 6) -> None:
+        """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``."""
+        if self.result is None:
+            return
+        tx = self.tx
+        heading(tx("holdout_heading"))
+        if holdout is None:
+            self._show_finding("clv_holdout")
+            return
+        sc, comparison = holdout
+        say(tx("holdout_intro", cal_end=tx.date(sc.calibration_end), months=holdout_months,
+               agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        plot_holdout(sc, tx, ax)
+        show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
+        show_table(calibration_table(sc, tx), tx("palive_cal_caption"))
+        show_table(comparison_table(comparison, tx), tx("comparison_caption"))
+
+    def p_alive_section(self) -> None:
+        """Who is still active: P(alive) by purchase history."""
+        if self.result is None:
+            return
+        import matplotlib.pyplot as plt
+
+        tx = self.tx
+        heading(tx("heatmap_heading"))
+        grid = self.result.model.p_alive_grid()
+        say(tx("heatmap_intro", days=tx.number(grid.columns.max())))
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        plot_p_alive_heatmap(grid, tx, ax)
+        show_figure(fig, tx("heatmap_figure"), tx("heatmap_alt"))
+
+    def distribution_section(self) -> None:
+        """How value is spread: histogram and concentration curve."""
+        if self.result is None:
+            return
+        import matplotlib.pyplot as plt
+
+        tx = self.tx
+        values = self.valued["clv"]
+        heading(tx("distribution_heading"))
+        if not (values > 0).any():  # nothing to spread (concentration is undefined)
+            return
+        conc = clv.concentration(values)
+        say(tx("distribution_intro", s50=tx.pct(conc.share_for_50), s80=tx.pct(conc.share_for_80),
+               top20=tx.pct(conc.top20_share)))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plot_clv_distribution(values, tx, ax)
+        show_figure(fig, tx("hist_figure"), tx("hist_alt"))
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        plot_lorenz(conc, tx, ax)
+        show_figure(fig, tx("lorenz_figure"), tx("lorenz_alt"))
+
+    def top_customers_section(self, n: int = 15) -> None:
+        if self.result is None:
+            return
+        heading(self.tx("top_heading"))
+        top = top_customers_table(self.valued, self.tx, n)
+        show_table(top, self.tx("top_caption", n=len(top)))
+
+    def equity_by_group_section(self, attributes: Sequence[str] = EQUITY_ATTRIBUTES) -> None:
+        if self.result is None:
+            return
+        tx, values = self.tx, self.valued
+        heading(tx("segment_heading"))
+        for attribute in attributes:
+            if attribute in values.columns:
+                show_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
+                           tx("segment_caption", attribute=tx("attr_" + attribute)))
+
+    def contact_section(self, n: int = 15) -> None:
+        """Value at risk and the contact-first list: the same list as on the churn page."""
+        if self.result is None:
+            return
+        tx, base = self.tx, self.base
+        heading(tx("risk_heading"))
+        at_risk, var = base.key_number("customers_at_risk"), base.key_number("value_at_risk")
+        contacts = base.contact_list()
+        to_contact = KeyNumber("customers_to_contact", len(contacts))
+        thr = tx.pct(base.settings.p_alive_threshold, 0)
+        if not at_risk.value:
+            say(tx("no_risk", thr=thr))
+            return
+        say(tx("risk_intro", n=tx.number(at_risk.value), thr=thr, var=tx.money(var.value),
+               k=tx.number(to_contact.value), days=base.settings.inactivity_days))
+        record([to_contact])  # customers at risk and value at risk are on the cards above
+        if len(contacts):
+            show_table(contact_table(contacts.head(n), tx), tx("risk_caption", n=min(n, len(contacts))))
+
+    def method_section(self) -> None:
+        say(self.tx("method_note"))

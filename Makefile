@@ -9,16 +9,28 @@ SAMPLE := data/sample
 PERIOD ?=
 LANG_REPORT ?= en
 
-.PHONY: report test lab venv demo-data sample-data notebooks browser benchmark spark-check clean
+LOCK := requirements.lock
 
-# The venv is rebuilt when pyproject.toml is newer than the last install.
-$(STAMP): pyproject.toml
+.PHONY: report test lab venv lock demo-data sample-data notebooks browser benchmark spark-check clean
+
+# The venv installs exactly the pinned versions of requirements.lock (runtime + dev), then
+# the package itself; it is rebuilt when pyproject.toml or the lock is newer than the last install.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Regenerate the lock after changing dependencies in pyproject.toml. Versions already pinned are kept
+# where they still fit; `make lock UPGRADE=1` moves everything to the newest allowed versions.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python \
+	  $(if $(UPGRADE),--upgrade,) --quiet -o $(LOCK)
 
 $(DEMO)/transactions.parquet: | $(STAMP)
 	$(BIN)/kanta demo-data --out $(DEMO)
@@ -34,6 +46,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's chromium package (sudo apt-get install chromium)"; fi; }
 
+# tests/ includes the docstring examples of every module (test_doctests.py) and a non-editable install (test_install.py).
 test: $(STAMP) browser
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
 

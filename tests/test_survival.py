@@ -7,6 +7,7 @@ import pytest
 
 from analysis import survival
 from analysis.errors import ModelError
+from analysis.report import churn as page
 
 # R: survival::coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = Rossi)
 # (Efron ties). Published to 4 decimals in Fox & Weisberg's "Cox Proportional-Hazards Regression
@@ -49,14 +50,14 @@ def test_cox_standard_errors_and_hazard_ratios_match_r(rossi_cox):
 def test_ph_check_finds_age_and_work_experience_in_rossi(rossi_cox):
     # Fox & Weisberg (cox.zph) and lifelines' check_assumptions both flag age and wexp.
     assert set(rossi_cox.ph_check.violating) == {"age", "wexp"}
-    assert "age" in rossi_cox.ph_check.sentence("en")
+    assert "age" in page.ph_sentence(rossi_cox.ph_check, "en")
 
 
 def test_ph_action_stratify_moves_binary_violator_into_strata(rossi):
     cox = survival.fit_cox(rossi, "week", "arrest", ph_action="stratify")
     assert cox.strata == ("wexp",)  # age is continuous: noted, not stratified
     assert "wexp" not in cox.params.index and "age" in cox.params.index
-    text = cox.ph_check.sentence("fi")
+    text = page.ph_sentence(cox.ph_check, "fi")
     assert "ositettiin" in text
 
 
@@ -151,7 +152,7 @@ def test_logrank_by_group_reports_difference_in_plain_words(rossi):
     # lifelines' multivariate log-rank equals the pairwise test for two groups
     assert g.multivariate["p"] == pytest.approx(g.pairwise["p"].iloc[0], rel=1e-9)
     assert g.multivariate["p"] < 0.05
-    assert "many" in g.sentence("en") or "few" in g.sentence("en")
+    assert "many" in page.group_sentence(g, "en") or "few" in page.group_sentence(g, "en")
     assert set(g.summary()["group"]) == {"many", "few"}
 
 
@@ -186,7 +187,7 @@ def test_data_driven_inactivity_is_95th_percentile_of_gaps_rounded_up_to_months(
     assert d.inactivity_days % 30 == 0
     assert d.inactivity_days - 30 < np.quantile(gaps, 0.95) <= d.inactivity_days
     assert d.share_gaps_within >= 0.95
-    assert str(d.inactivity_days) in d.sentence("en") and str(d.inactivity_days) in d.sentence("fi")
+    assert all(str(d.inactivity_days) in page.definition_sentence(d, lang) for lang in ("en", "fi"))
 
 
 def test_every_simulated_dropout_is_flagged_as_churned_on_its_deadline(with_truth, sample):
@@ -265,7 +266,7 @@ def test_contract_churn_date_is_used_when_present(tmp_path):
     assert t.loc["a", "churned"] == 1 and t.loc["a", "duration_days"] == 90
     assert t.loc["b", "churned"] == 0 and t.loc["b", "duration_days"] == 171
     assert t.loc["c", "churned"] == 0  # contract ends after as_of: still a customer, censored
-    assert "contract" in t.attrs["definition"].sentence("en").lower()
+    assert "contract" in page.definition_sentence(t.attrs["definition"], "en").lower()
 
 
 # --- retention KPIs, cohorts, risk list ------------------------------------
@@ -346,16 +347,6 @@ def test_churn_cox_uses_landmark_and_reference_levels(sample):
     assert 0.5 < res.cox.concordance < 1
 
 
-def test_headline_is_json_serialisable(sample_source):
-    import json
-
-    h = survival.headline(sample_source, "2026-10-31")
-    json.dumps(h)
-    assert h["inactivity_days"] == 150
-    assert 0 < h["survival_12m"] < h["survival_6m"] <= 1
-    assert h["annual_churn_rate"] == pytest.approx(1 - (1 - h["monthly_churn_rate"]) ** 12)
-
-
 def test_cli_writes_risk_list_and_rejects_bad_inactivity(sample_dir, tmp_path, capsys):
     from analysis.cli import main
 
@@ -387,3 +378,172 @@ def test_one_churn_threshold_for_every_page(sample_source):
     assert churn_threshold(sample_source, "2026-10-31") == define_churn(sample_source, "2026-10-31").inactivity_days
     with pytest.raises(ParameterError):
         churn_threshold(sample_source, "2026-10-31", 0)
+
+
+# --- degrade, don't collapse -------------------------------------------------
+def test_holm_adjustment_matches_hand_computation(rossi):
+    groups = np.select([rossi["prio"] == 0, rossi["prio"] <= 2], ["none", "few"], "many")
+    g = survival.kaplan_meier_by_group(rossi["week"], rossi["arrest"], groups, unit_days=7)
+    p = g.pairwise["p"].to_numpy()
+    order = np.argsort(p)
+    by_hand = np.minimum(1, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
+    assert np.allclose(g.pairwise["p_holm"].to_numpy()[order], by_hand)
+
+
+def test_small_groups_are_pooled_into_other_for_the_curves():
+    d = np.arange(1, 61, dtype=float)
+    e = np.tile([1, 0], 30)
+    groups = ["a"] * 28 + ["b"] * 28 + ["c"] * 3 + ["d"]
+    g = survival.kaplan_meier_by_group(d, e, groups, min_group_size=4)
+    assert set(g.curves) == {"a", "b", survival.OTHER} and g.pooled == ("c", "d") and g.dropped == ()
+    assert g.curves[survival.OTHER].n == 4
+    g = survival.kaplan_meier_by_group(d, e, groups, min_group_size=5)  # the pool of 4 is still too small
+    assert set(g.curves) == {"a", "b"} and g.dropped == ("c", "d")
+
+
+def test_groups_that_cannot_be_compared_raise_a_model_error_with_a_reason():
+    with pytest.raises(ModelError) as err:
+        survival.kaplan_meier_by_group([1, 2, 3, 4], [1, 0, 1, 0], ["a", "a", "a", "b"], group_by="region",
+                                       min_group_size=3)
+    assert err.value.reason == "groups_not_comparable"
+    assert err.value.facts == {"group_by": "region", "n_groups": 1, "min_group_size": 3, "n_events": 2}
+
+
+def test_a_region_of_one_customer_does_not_stop_the_cox_model(sample):
+    # The issue: a region level with ONE customer made the Cox fit singular and the month failed.
+    src, days, table = sample
+    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
+    t = table.copy()
+    t.loc[t.index[t["churned"] == 0][0], "region"] = "Ahvenanmaa"
+    res = survival.fit_churn_cox(t, early, AS_OF, attributes=("region", "acquisition_channel"))
+    assert "Ahvenanmaa" in res.pooled["region"]
+    assert not any("Ahvenanmaa" in c for c in res.cox.params.index)
+    assert np.isfinite(res.cox.summary()["se"]).all()
+
+
+def test_cox_levels_pool_into_other_or_join_the_reference():
+    rng = np.random.default_rng(3)
+    n = 300
+    table = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "start_date": pd.Timestamp("2024-01-01"),
+                          "duration_days": rng.integers(100, 700, n), "churned": rng.integers(0, 2, n),
+                          "region": ["big"] * 250 + ["mid"] * 40 + [f"tiny{i}" for i in range(10)]})
+    early = pd.DataFrame({"customer_id": table["customer_id"], "purchases_30d": rng.integers(1, 5, n).astype(float)})
+    data, refs, _ = survival.cox_dataset(table, early, "2026-10-31", attributes=("region",))
+    assert refs == {"region": "big"}
+    assert "region=(other)" not in data  # 10 customers: too few even together, so they count with "big"
+    assert data.attrs["pooled"]["region"] == tuple(sorted(f"tiny{i}" for i in range(10)))
+    data, _, _ = survival.cox_dataset(table, early, "2026-10-31", attributes=("region",), min_level_customers=10,
+                                      min_level_events=0)
+    assert "region=tiny0" not in data  # one customer each, but ten together are enough for their own ratio
+    assert data["region=(other)"].sum() == 10 and data["region=mid"].sum() == 40
+
+
+def test_too_few_churns_for_cox_is_a_finding_not_a_crash(sample):
+    src, days, table = sample
+    early = survival.early_behaviour(days)
+    t = table.copy()
+    t["churned"] = 0
+    t.loc[t.index[:5], "churned"] = 1
+    with pytest.raises(ModelError) as err:
+        survival.fit_churn_cox(t, early, AS_OF, attributes=("region",))
+    assert err.value.reason == "cox_not_estimable"
+    assert err.value.facts["min_events"] == survival.MIN_COX_EVENTS
+
+
+def test_cox_that_cannot_converge_says_cox_not_estimable(rossi):
+    df = rossi[["week", "arrest", "fin"]].copy()
+    df["separates"] = df["arrest"].astype(float)  # perfectly separates churners: no finite estimate
+    with pytest.raises(ModelError) as err:
+        survival.fit_cox(df, "week", "arrest", check_ph=False)
+    assert err.value.reason == "cox_not_estimable"
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory):
+    """Twelve regular buyers in two regions: valid data, but too few churns for a Cox model or a comparison."""
+    from analysis.data import load_source
+
+    folder = tmp_path_factory.mktemp("tiny")
+    rows = [(f"t{i:02d}", (pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(d))).date().isoformat(), 20.0)
+            for i in range(12) for d in range(i, 660 - 40 * (i == 0), 25)]
+    pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"]).to_csv(folder / "transactions.csv", index=False)
+    pd.DataFrame({"customer_id": [f"t{i:02d}" for i in range(12)], "signup_date": "2025-01-01",
+                  "region": ["Uusimaa"] * 11 + ["Lappi"], "acquisition_channel": "referral"}).to_csv(
+        folder / "customers.csv", index=False)
+    return load_source(folder, "2026-10-31")
+
+
+def test_churn_page_renders_with_findings_when_models_cannot_be_estimated(tiny_source, capsys):
+    from analysis.i18n import Text
+    from analysis.report.numbers import finding_text
+
+    a = survival.analyse(tiny_source, inactivity_days=60, group_by="region", use_clv=False)
+    assert a.cox is None and a.by_group is None
+    reasons = {f.analysis: f.reason for f in a.findings}
+    assert reasons == {"survival.groups": "groups_not_comparable", "survival.cox": "cox_not_estimable"}
+    assert a.kpis is not None and a.overall.n == 12
+    for language in ("en", "fi"):
+        p = page.ChurnPage(a, None, language)
+        for section in (p.key_numbers_section, p.definition_section, p.curves_section, p.cohorts_section,
+                        p.cox_section, p.ph_section, p.kpis_section, p.risk_section, p.contact_section):
+            section()
+        for f in a.findings:
+            text = finding_text(page.localised_finding(f, language), Text("report", language))
+            assert "{" not in text and f.detail not in text  # the reason's own sentence, not the generic one
+    import json
+
+    json.dumps(a.to_dict())
+
+
+def test_one_customer_region_in_the_month_does_not_stop_the_churn_page(sample_dir, tmp_path):
+    from generators import awkward_sample
+
+    folder = awkward_sample(sample_dir, tmp_path / "awkward")
+    a = survival.analyse(folder, "2026-10-31", group_by="region", use_clv=False)
+    assert a.cox is not None and a.findings == ()
+    assert "Ahvenanmaa" in a.cox.pooled.get("region", ())
+    assert "Ahvenanmaa" not in a.by_group.curves
+
+
+# --- one account: the churn page reads the month's customer base ------------
+@pytest.fixture(scope="module")
+def base():
+    from analysis.customer_base import BaseSettings, CustomerBase
+
+    return CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3))
+
+
+def test_churn_events_follow_the_customer_base_rule(base):
+    a = survival.analyse(base=base, group_by="acquisition_channel")
+    assert a.definition.inactivity_days == base.settings.inactivity_days
+    assert a.overall.n_events == base.key_number("customers_churned").value
+    churned = set(a.table.loc[a.table["churned"] == 1, "customer_id"])
+    assert churned == set(base.customers.loc[base.customers["is_churned"], "customer_id"])
+    # the month flows are the base's
+    last = a.kpis.monthly.iloc[-1]
+    assert (last["lost"], last["returned"], last["new"]) == tuple(int(base.flows.iloc[-1][k])
+                                                                  for k in ("lost", "returned", "new"))
+
+
+def test_churn_key_numbers_share_the_customer_base_values(base):
+    a = survival.analyse(base=base)
+    numbers = {k.concept: k.value for k in page.key_numbers(a, base)}
+    for concept in page.SHARED_CONCEPTS:
+        assert numbers[concept] == base.numbers()[concept], concept
+    assert numbers["customers_due_next_month"] == a.risk.attrs["n_due"]
+    assert a.risk["value_basis"].eq("clv").all()  # the base's one CLV fit values the list
+
+
+def test_silent_for_exactly_the_threshold_is_churned_on_the_churn_page_too(tmp_path):
+    from analysis.data import load_source
+
+    as_of = pd.Timestamp("2026-10-31")
+    rows = [("at", "2026-01-05"), ("at", (as_of - pd.Timedelta(days=150)).date().isoformat()),
+            ("before", "2026-01-05"), ("before", (as_of - pd.Timedelta(days=149)).date().isoformat())]
+    pd.DataFrame(rows, columns=["customer_id", "timestamp"]).assign(amount=10.0).to_csv(
+        tmp_path / "transactions.csv", index=False)
+    t = survival.churn_table(load_source(tmp_path, as_of), as_of, 150).set_index("customer_id")
+    assert t.loc["at", "churned"] == 1 and t.loc["at", "churn_date"] == as_of
+    assert t.loc["before", "churned"] == 0
+    k = survival.retention_kpis(load_source(tmp_path, as_of), as_of, 150)
+    assert k.monthly.iloc[-1]["active"] == 1

@@ -239,7 +239,7 @@ class CustomerBase:
         previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster"]].reset_index(drop=True)
         base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t.reset_index(drop=True),
                    previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
-                   findings=est.findings, source_path=str(src.path) if getattr(src, "path", None) else None,
+                   findings=est.findings, source_path=str(Path(src.path).resolve()) if getattr(src, "path", None) else None,
                    _source=src)
         base.check()
         return base

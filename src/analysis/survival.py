@@ -1,7 +1,14 @@
 """Churn and retention: how long customers stay, who is leaving, and what predicts it.
 
 Kaplan-Meier curves and log-rank tests (lifelines), Cox proportional hazards with a
-plain-words PH check, the churn definition with explicit censoring at ``as_of``, and retention KPIs.
+proportional-hazards check, the churn definition with explicit censoring at ``as_of``, retention
+KPIs, cohorts and the "due next month" list. Results carry no language: their words, tables and
+figures are in :mod:`analysis.report.churn`, the command line in :mod:`analysis.cli.churn`.
+
+Degrade, don't collapse: a group or a model that cannot be estimated on valid data raises
+:class:`~analysis.errors.ModelError` with a ``reason`` (``groups_not_comparable``,
+``cox_not_estimable``); :func:`analyse` records it as a :class:`~analysis.findings.Finding` and
+computes the rest of the page. Levels too small to estimate are pooled first (:data:`OTHER`).
 """
 from __future__ import annotations
 
@@ -14,9 +21,25 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import KantaError, ModelError, ParameterError
+from analysis.findings import Estimation, Finding
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: "3, 6, 12 months" on a day axis
 SURVIVAL_MONTHS = (3, 6, 12)
+#: The pooled level of groups / attribute levels too small to estimate on their own.
+OTHER = "(other)"
+#: Customers a group needs for its own Kaplan-Meier curve on the churn page (smaller ones are pooled).
+MIN_GROUP_CUSTOMERS = 30
+#: A Cox attribute level needs this many customers and churns in the model data, else it is pooled
+#: (a level of one customer, or one where nobody churned, has no finite hazard ratio).
+MIN_LEVEL_CUSTOMERS = 20
+MIN_LEVEL_EVENTS = 3
+#: Churns the Cox model needs at all (fewer: the model is not estimated and the page says why).
+MIN_COX_EVENTS = 10
+
+
+def _html(frame: pd.DataFrame, title: str) -> str:
+    """A short HTML view of a result for JupyterLab: its class name and its summary table."""
+    return f"<p><strong>{title}</strong></p>" + frame.to_html(max_rows=20)
 
 
 # --------------------------------------------------------------------------
@@ -128,6 +151,13 @@ class KaplanMeierResult:
             row[f"survival_{m}m"], row[f"lower_{m}m"], row[f"upper_{m}m"] = s, lo, hi
         return pd.DataFrame([row])
 
+    def to_dict(self) -> dict:
+        """The summary row as plain JSON values (an infinite median, never reached, becomes None)."""
+        return {k: _json_value(v) for k, v in self.summary().iloc[0].items()}
+
+    def _repr_html_(self) -> str:
+        return _html(self.summary(), f"Kaplan-Meier: {self.label}")
+
 
 def kaplan_meier(durations, events, *, label: str = "all", alpha: float = 0.05,
                  unit_days: float = 1.0) -> KaplanMeierResult:
@@ -189,6 +219,10 @@ class GroupSurvival:
     pairwise : pd.DataFrame
         ``group_a, group_b, statistic, p, p_holm`` for every pair of groups (``p_holm``:
         Holm-adjusted for the number of pairs).
+    pooled : tuple of str
+        Groups smaller than ``min_group_size`` that were pooled into :data:`OTHER`.
+    dropped : tuple of str
+        Groups left out (the pooled group itself was still too small).
     """
 
     group_by: str
@@ -196,6 +230,8 @@ class GroupSurvival:
     multivariate: Mapping[str, float]
     pairwise: pd.DataFrame
     alpha: float
+    pooled: tuple = ()
+    dropped: tuple = ()
 
     def summary(self) -> pd.DataFrame:
         """One row per group: n, churns, median lifetime, survival at 3/6/12 months with bands."""
@@ -205,43 +241,59 @@ class GroupSurvival:
         """Pairs whose curves differ after Holm's correction for testing many pairs."""
         return self.pairwise[self.pairwise["p_holm"] < self.alpha]
 
-    def sentence(self, language: str = "en") -> str:
-        """The log-rank result in plain words."""
-        from analysis.i18n import Text
+    def best_and_worst(self, months: float = 12) -> tuple[str, str]:
+        """The groups with the highest and the lowest survival at ``months``."""
+        s = {label: km.survival_at_months((months,))[months] for label, km in self.curves.items()}
+        return max(s, key=s.get), min(s, key=s.get)
 
-        tx = Text("churn", language)
+    def to_dict(self) -> dict:
+        return {"group_by": self.group_by, "alpha": self.alpha,
+                "multivariate": {k: _json_value(v) for k, v in self.multivariate.items()},
+                "groups": [{k: _json_value(v) for k, v in row.items()} for row in self.summary().to_dict("records")],
+                "pairwise": [{k: _json_value(v) for k, v in row.items()} for row in self.pairwise.to_dict("records")],
+                "pooled": list(self.pooled), "dropped": list(self.dropped)}
+
+    def _repr_html_(self) -> str:
         p = self.multivariate["p"]
-        groups = len(self.curves)
-        ptxt = _fmt_p(p, tx, with_sign=True)
-        group_by = attribute_label(self.group_by, language)
-        if p >= self.alpha:
-            return tx("logrank_no_difference", group_by=group_by, k=groups, p=ptxt)
-        summ = self.summary()
-        best = summ.loc[summ["survival_12m"].idxmax()]
-        worst = summ.loc[summ["survival_12m"].idxmin()]
-        text = tx("logrank_difference", group_by=group_by, k=groups, p=ptxt,
-                  best=_value_label(best["group"], tx), best_s=tx.pct(best["survival_12m"], 0),
-                  worst=_value_label(worst["group"], tx), worst_s=tx.pct(worst["survival_12m"], 0))
-        n_sig = len(self.significant_pairs())
-        return text + " " + tx("logrank_pairs", n_sig=n_sig, n_pairs=len(self.pairwise))
+        return _html(self.summary(), f"Survival by {self.group_by} (log-rank p = {p:.3g})")
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error over all pairs)."""
-    m = len(p)
-    order = np.argsort(p)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+def pool_small_groups(groups, min_size: int, *, events=None, min_events: int = 0,
+                      fallback: str | None = None) -> tuple[np.ndarray, tuple, tuple]:
+    """Pool groups with fewer than ``min_size`` members (or ``min_events`` events) into :data:`OTHER`.
 
+    The pooled group is kept when it is itself large enough; otherwise its members join
+    ``fallback`` (e.g. a model's reference level) or, without one, are marked None (left out).
 
-def _fmt_p(p: float, tx, with_sign: bool = False) -> str:
-    """A p-value for readers: "0.042", "< 0.001" (with ``with_sign``: "= 0.042", "< 0.001")."""
-    if p < 0.001:
-        return "< " + tx.number(0.001, 3)
-    return ("= " if with_sign else "") + tx.number(p, 3)
+    Returns
+    -------
+    (np.ndarray, tuple, tuple)
+        The new label per member (object array, None = left out), the pooled labels and the
+        labels left out.
 
+    Example
+    -------
+    >>> labels, pooled, dropped = pool_small_groups(["a", "a", "a", "b", "c"], 3)
+    >>> list(labels), pooled, dropped
+    (['a', 'a', 'a', None, None], ('b', 'c'), ('b', 'c'))
+    """
+    g = np.asarray(pd.Series(list(groups), dtype="object").fillna("(missing)").astype(str), dtype=object)
+    ev = np.zeros(len(g)) if events is None else np.asarray(events, dtype=float)
+
+    def small(mask) -> bool:
+        return mask.sum() < min_size or ev[mask].sum() < min_events
+
+    labels = sorted(set(g))
+    pooled = tuple(lab for lab in labels if small(g == lab))
+    if not pooled:
+        return g, (), ()
+    out = g.copy()
+    in_pool = np.isin(g, pooled)
+    out[in_pool] = OTHER
+    if not small(in_pool):
+        return out, pooled, ()
+    out[in_pool] = fallback
+    return out, pooled, (() if fallback is not None else pooled)
 
 def kaplan_meier_by_group(durations, events, groups, *, group_by: str = "group", alpha: float = 0.05,
                           unit_days: float = 1.0, min_group_size: int = 1) -> GroupSurvival:
@@ -254,9 +306,16 @@ def kaplan_meier_by_group(durations, events, groups, *, group_by: str = "group",
     groups : sequence
         Group label per customer (missing labels become ``"(missing)"``).
     group_by : str
-        Name of the grouping attribute, used in sentences.
+        Name of the grouping attribute.
     min_group_size : int
-        Groups with fewer customers are left out (a curve of 3 customers says nothing).
+        Groups with fewer customers are pooled into :data:`OTHER` (a curve of 3 customers says
+        nothing); when the pooled group is still smaller, it is left out.
+
+    Raises
+    ------
+    ModelError
+        ``reason="groups_not_comparable"`` when fewer than two groups are left or nobody churned
+        (valid data, but no comparison to make).
 
     Example
     -------
@@ -265,28 +324,32 @@ def kaplan_meier_by_group(durations, events, groups, *, group_by: str = "group",
     ['a', 'b']
     """
     from lifelines.statistics import multivariate_logrank_test, pairwise_logrank_test
+    from statsmodels.stats.multitest import multipletests
 
     d, e = _check_durations_events(durations, events)
-    g = pd.Series(list(groups), dtype="object").fillna("(missing)").astype(str).to_numpy()
-    if len(g) != len(d):
-        raise ModelError(f"groups: {len(g)} labels for {len(d)} customers; expected one label per customer.")
-    labels, counts = np.unique(g, return_counts=True)
-    keep_labels = labels[counts >= min_group_size]
-    if len(keep_labels) < 2:
-        raise ModelError(f"{group_by}: fewer than two groups with at least {min_group_size} customers; nothing to compare.")
-    keep = np.isin(g, keep_labels)
-    d, e, g = d[keep], e[keep], g[keep]
+    groups = list(groups)
+    if len(groups) != len(d):
+        raise ModelError(f"groups: {len(groups)} labels for {len(d)} customers; expected one label per customer.")
+    g, pooled, dropped = pool_small_groups(groups, min_group_size)
+    keep = np.array([x is not None for x in g], dtype=bool)
+    d, e, g = d[keep], e[keep], g[keep].astype(str)
+    keep_labels = sorted(set(g.tolist()))
+    if len(keep_labels) < 2 or not e.any():
+        raise ModelError(f"{group_by}: {len(keep_labels)} group(s) with at least {min_group_size} customers and "
+                         f"{int(e.sum())} churns; nothing to compare.", reason="groups_not_comparable",
+                         facts={"group_by": group_by, "n_groups": len(keep_labels),
+                                "min_group_size": int(min_group_size), "n_events": int(e.sum())})
     curves = {lab: kaplan_meier(d[g == lab], e[g == lab], label=lab, alpha=alpha, unit_days=unit_days)
               for lab in keep_labels}
     mv = multivariate_logrank_test(d, g, e)
     pw = pairwise_logrank_test(d, g, e).summary.reset_index()
     pw.columns = ["group_a", "group_b", "statistic", "p", "-log2(p)"]
     pairwise = pw[["group_a", "group_b", "statistic", "p"]].astype({"group_a": str, "group_b": str})
-    pairwise["p_holm"] = _holm(pairwise["p"].to_numpy())
+    pairwise["p_holm"] = multipletests(pairwise["p"].to_numpy(), method="holm")[1]
     return GroupSurvival(group_by=group_by, curves=curves,
                          multivariate={"statistic": float(mv.test_statistic), "df": int(mv.degrees_of_freedom),
                                        "p": float(mv.p_value)},
-                         pairwise=pairwise, alpha=alpha)
+                         pairwise=pairwise, alpha=alpha, pooled=pooled, dropped=dropped)
 
 
 # --------------------------------------------------------------------------
@@ -302,7 +365,8 @@ def _validate_cox_frame(df: pd.DataFrame, duration_col: str, event_col: str,
         raise ModelError("no covariates to fit: give at least one column besides the duration and event columns.")
     _check_durations_events(df[duration_col], df[event_col])
     if df[event_col].sum() == 0:
-        raise ModelError(f"{event_col}: no churns observed, so a Cox model has nothing to explain.")
+        raise ModelError(f"{event_col}: no churns observed, so a Cox model has nothing to explain.",
+                         reason="cox_not_estimable", facts={"n_customers": int(len(df)), "n_events": 0})
     for col in [*covariates, *strata]:
         s = df[col]
         if s.isna().any():
@@ -358,24 +422,21 @@ class PHCheck:
     def ok(self) -> bool:
         return not self.violating
 
-    def sentence(self, language: str = "en") -> str:
-        """What the check found and what was done, in plain words."""
-        from analysis.i18n import Text
+    @property
+    def noted(self) -> tuple:
+        """Violating covariates kept in the model (their hazard ratio is an average over time)."""
+        return tuple(c for c in self.violating if c not in self.stratified)
 
-        tx = Text("churn", language)
-        if self.ok:
-            return tx("ph_ok", p=tx.number(self.p_threshold, 2))
-        label = covariate_labels(self.table["covariate"], language)
-        names = lambda cs: "; ".join(label.get(c, c) for c in cs)  # noqa: E731
-        noted = [c for c in self.violating if c not in self.stratified]
-        parts = [tx("ph_violation", covariates=names(self.violating), p=tx.number(self.p_threshold, 2))]
-        if self.stratified:
-            parts.append(tx("ph_stratified", covariates=names(self.stratified)))
-        if noted and self.stratified:
-            parts.append(tx("ph_noted", covariates=names(noted)))
-        elif noted:
-            parts.append(tx("ph_noted_all"))
-        return " ".join(parts)
+    def summary(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "violating": list(self.violating), "stratified": list(self.stratified),
+                "p_threshold": self.p_threshold,
+                "tests": [{k: _json_value(v) for k, v in row.items()} for row in self.table.to_dict("records")]}
+
+    def _repr_html_(self) -> str:
+        return _html(self.table, f"Proportional-hazards check (p < {self.p_threshold} violates)")
 
 
 @dataclass(frozen=True)
@@ -422,6 +483,17 @@ class CoxResult:
         """Survival curves for customers in ``df`` (rows: times, columns: customers)."""
         return self.fitter.predict_survival_function(df, times=list(times))
 
+    def to_dict(self) -> dict:
+        return {"n": self.n, "n_events": self.n_events, "alpha": self.alpha, "concordance": self.concordance,
+                "log_likelihood": self.log_likelihood, "strata": list(self.strata),
+                "coefficients": {cov: {k: _json_value(v) for k, v in row.items()}
+                                 for cov, row in self.summary().to_dict("index").items()},
+                "ph_check": self.ph_check.to_dict() if self.ph_check is not None else None}
+
+    def _repr_html_(self) -> str:
+        return _html(self.summary(), f"Cox model: {self.n} customers, {self.n_events} churns, "
+                                     f"concordance {self.concordance:.3f}")
+
 
 def fit_cox(df: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str] | None = None, *,
             strata: Sequence[str] | None = None, alpha: float = 0.05, penalizer: float = 0.0,
@@ -464,7 +536,7 @@ def fit_cox(df: pd.DataFrame, duration_col: str, event_col: str, covariates: Seq
     -0.3794
     """
     from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
     if ph_action not in ("note", "stratify"):
         raise ParameterError(f"ph_action: got {ph_action!r}, expected 'note' or 'stratify'.")
@@ -481,12 +553,22 @@ def fit_cox(df: pd.DataFrame, duration_col: str, event_col: str, covariates: Seq
         data[covs] = data[covs].astype(float)
         cph = CoxPHFitter(alpha=alpha, penalizer=penalizer, strata=strat or None)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 cph.fit(data, duration_col=duration_col, event_col=event_col)
         except (ConvergenceError, np.linalg.LinAlgError) as exc:
             raise ModelError(f"Cox model did not converge ({str(exc).splitlines()[0][:160]}); check for a "
-                             f"covariate that separates churners from non-churners perfectly.") from None
+                             f"covariate that separates churners from non-churners perfectly.",
+                             reason="cox_not_estimable",
+                             facts={"n_customers": int(len(data)), "n_events": int(data[event_col].sum())}) from None
+        # Newton-Raphson stopping with a large step means no unique maximum (separation): not an estimate
+        unstable = any(issubclass(w.category, ConvergenceWarning)
+                       and ("norm(delta)" in str(w.message) or "failed to converge" in str(w.message)) for w in caught)
+        se = cph.summary["se(coef)"].to_numpy(dtype=float)
+        if unstable or not np.isfinite(se).all() or not np.isfinite(cph.params_.to_numpy(dtype=float)).all():
+            raise ModelError("Cox model has no unique estimate (the fit did not settle, or a standard error is "
+                             "not finite): a covariate separates churners from non-churners.", reason="cox_not_estimable",
+                             facts={"n_customers": int(len(data)), "n_events": int(data[event_col].sum())})
         return cph, data
 
     cph, data = _fit(covariates, strata)
@@ -568,112 +650,6 @@ def one_hot(df: pd.DataFrame, columns: Sequence[str], reference: Mapping[str, st
                 continue
             out[f"{col}={level}"] = (s == level).astype(float)
     return out, refs
-
-
-# --------------------------------------------------------------------------
-# Plots: take results, return an Axes, never compute
-# --------------------------------------------------------------------------
-def plot_survival(result, ax=None, *, language: str = "en", bands: bool = True, max_months: float | None = None):
-    """Kaplan-Meier curve(s) with confidence bands, x axis in months.
-
-    Parameters
-    ----------
-    result : KaplanMeierResult or GroupSurvival
-    ax : matplotlib Axes, optional
-    bands : bool
-        Shade the pointwise confidence band.
-    max_months : float, optional
-        Cut the x axis.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    curves = list(result.curves.values()) if isinstance(result, GroupSurvival) else [result]
-    for km in curves:
-        s = km.survival
-        months = s["time"].to_numpy() * km.unit_days / DAYS_PER_MONTH
-        line, = ax.step(months, s["survival"], where="post", label=f"{_value_label(km.label, tx)} (n={tx.number(km.n)})")
-        if bands:
-            ax.fill_between(months, s["lower"], s["upper"], step="post", alpha=0.15, color=line.get_color())
-    ax.set_xlabel(tx("axis_months"))
-    ax.set_ylabel(tx("axis_survival"))
-    ax.set_ylim(0, 1.02)
-    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: tx.pct(v, 0)))
-    if max_months is not None:
-        ax.set_xlim(0, max_months)
-    ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend(fontsize="small", loc="lower left")
-    return ax
-
-
-def plot_forest(cox: CoxResult, ax=None, *, language: str = "en", labels: Mapping[str, str] | None = None):
-    """Forest plot of hazard ratios with their confidence intervals (log x axis, line at 1).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    hr = cox.hazard_ratios.iloc[::-1].reset_index(drop=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.35 * len(hr) + 1.2))
-    y = np.arange(len(hr))
-    sig = hr["p"] < cox.alpha
-    ax.errorbar(hr["hazard_ratio"], y, xerr=[hr["hazard_ratio"] - hr["lower"], hr["upper"] - hr["hazard_ratio"]],
-                fmt="none", ecolor="0.4", capsize=2)
-    ax.scatter(hr["hazard_ratio"], y, c=np.where(sig, "C3", "0.5"), zorder=3)
-    ax.axvline(1.0, color="0.2", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.2, 0.3, 0.5, 0.7, 1.0, 1.5)))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: tx.number(x, 2 if x < 1 else 1)))
-    names = [(labels or {}).get(c, c) for c in hr["covariate"]]
-    ax.set_yticks(y, names)
-    ax.set_xlabel(tx("axis_hazard_ratio"))
-    ax.grid(axis="x", alpha=0.3)
-    return ax
-
-
-def plot_cohort_heatmap(table: pd.DataFrame, ax=None, *, language: str = "en", max_months: int | None = 24):
-    """Heat map of a cohort retention table (rows: cohorts, columns: months since start, values: shares).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    data = table.copy()
-    if max_months is not None:
-        data = data.loc[:, [c for c in data.columns if int(c) <= max_months]]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(min(14, 0.35 * data.shape[1] + 2.5), 0.28 * data.shape[0] + 1.5))
-    im = ax.imshow(data.to_numpy(dtype=float), aspect="auto", cmap="YlGnBu", vmin=0, vmax=1)
-    ax.set_xticks(range(data.shape[1]), [str(c) for c in data.columns], fontsize="small")
-    ax.set_yticks(range(data.shape[0]), [str(i) for i in data.index], fontsize="small")
-    ax.set_xlabel(tx("axis_months_since"))
-    ax.set_ylabel(tx("axis_signup_month"))
-    bar = ax.figure.colorbar(im, ax=ax, fraction=0.03, pad=0.02, format=plt.FuncFormatter(lambda v, _: tx.pct(v, 0)))
-    bar.set_label(tx("axis_cohort_share"))
-    return ax
 
 
 # --------------------------------------------------------------------------
@@ -767,22 +743,16 @@ class ChurnDefinition:
     median_gap_days: float
     n_gaps: int
 
-    def sentence(self, language: str = "en") -> str:
-        """The churn definition and why this N, in plain words."""
-        from analysis.i18n import Text
+    def to_dict(self) -> dict:
+        return {k: _json_value(getattr(self, k)) for k in ("method", "inactivity_days", "data_driven", "quantile",
+                                                           "gap_quantile_days", "share_gaps_within",
+                                                           "median_gap_days", "n_gaps")}
 
-        tx = Text("churn", language)
-        if self.method == "contract":
-            return tx("definition_contract")
-        base = tx("definition_inactivity", n=self.inactivity_days)
-        if self.data_driven:
-            why = tx("definition_data_driven", q=tx.pct(self.quantile, 0), gap=tx.number(self.gap_quantile_days, 0),
-                     n=self.inactivity_days, median=tx.number(self.median_gap_days, 0),
-                     within=tx.pct(self.share_gaps_within, 1), n_gaps=tx.number(self.n_gaps))
-        else:
-            why = tx("definition_given", n=self.inactivity_days, within=tx.pct(self.share_gaps_within, 1))
-        return base + " " + why
+    def summary(self) -> pd.DataFrame:
+        return pd.Series(self.to_dict(), name="value", dtype="object").to_frame()
 
+    def _repr_html_(self) -> str:
+        return _html(self.summary(), "Churn definition")
 
 def default_inactivity_days(gap_days, quantile: float = 0.95, round_to: int = 30) -> int:
     """Data-driven inactivity threshold: a high quantile of inter-purchase gaps, rounded up.
@@ -979,22 +949,53 @@ def early_categories(source_or_path, as_of=None, windows_days: Sequence[int] = (
 
 @dataclass(frozen=True)
 class ChurnCox:
-    """The Cox model of churn on early behaviour and attributes, with what went into it."""
+    """The Cox model of churn on early behaviour and attributes, with what went into it.
+
+    Attributes
+    ----------
+    cox : CoxResult
+    references : dict
+        ``{attribute: reference level}``: hazard ratios compare with a customer of these levels.
+    window_days : int
+        The landmark: behaviour in the first ``window_days`` predicts churn after them.
+    n_excluded_recent : int
+        Customers not in the model (started less than ``window_days`` ago, or churned within them).
+    pooled : dict
+        ``{attribute: levels pooled into OTHER}`` (too few customers or churns for their own ratio).
+    """
 
     cox: CoxResult
     references: Mapping[str, str]
     window_days: int
     n_excluded_recent: int
     data: pd.DataFrame = field(repr=False)
+    pooled: Mapping[str, tuple] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        return self.cox.summary()
+
+    def to_dict(self) -> dict:
+        return {**self.cox.to_dict(), "references": dict(self.references), "window_days": self.window_days,
+                "n_excluded_recent": self.n_excluded_recent, "pooled": {k: list(v) for k, v in self.pooled.items()}}
+
+    def _repr_html_(self) -> str:
+        return self.cox._repr_html_()
 
 
 def cox_dataset(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days: int = 90,
-                attributes: Sequence[str] = ATTRIBUTES) -> tuple[pd.DataFrame, dict, int]:
+                attributes: Sequence[str] = ATTRIBUTES, min_level_customers: int = MIN_LEVEL_CUSTOMERS,
+                min_level_events: int = MIN_LEVEL_EVENTS) -> tuple[pd.DataFrame, dict, int]:
     """Covariates for the Cox model: early behaviour (log spend) + one-hot attributes.
 
     Only customers whose first ``window_days`` are fully observed before ``as_of`` and who had
     not churned within them enter (a landmark at ``window_days``), so early behaviour never
     uses information from after the churn it is meant to predict.
+
+    An attribute level with fewer than ``min_level_customers`` customers or fewer than
+    ``min_level_events`` churns among them has no stable hazard ratio (one customer, or nobody
+    churned: the fit is singular). Such levels are pooled into :data:`OTHER`; when the pooled
+    group is itself that small, its customers join the reference level (the most common one).
+    ``attrs["pooled"]`` holds ``{attribute: pooled levels}``.
     """
     as_of = pd.Timestamp(as_of)
     t = table.merge(early, on="customer_id", how="left")
@@ -1010,20 +1011,51 @@ def cox_dataset(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days:
     t = t.rename(columns={c: f"log_{c}" for c in behaviour if c.startswith("spend_")})
     covs = [f"log_{c}" if c.startswith("spend_") else c for c in behaviour]
     attrs = [a for a in attributes if a in t.columns]
-    frame = t[["customer_id", "duration_days", "churned", *covs, *attrs]]
+    frame = t[["customer_id", "duration_days", "churned", *covs, *attrs]].copy()
+    pooled = {}
+    for a in attrs:
+        levels = frame[a].astype("object").where(frame[a].notna(), "(missing)").astype(str)
+        reference = levels.value_counts().index[0] if len(levels) else None
+        frame[a], small, _ = pool_small_groups(levels, min_level_customers, events=frame["churned"],
+                                               min_events=min_level_events, fallback=reference)
+        if small:
+            pooled[a] = small
     enc, refs = one_hot(frame, attrs)
     # drop covariates that carry no information in this data (e.g. one category sold) rather than fail
     keep = [c for c in enc.columns if c in ("customer_id", "duration_days", "churned") or enc[c].nunique() > 1]
-    return enc[keep].reset_index(drop=True), refs, n_excluded
+    out = enc[keep].reset_index(drop=True)
+    out.attrs["pooled"] = pooled
+    return out, refs, n_excluded
 
 
 def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days: int = 90,
-                  attributes: Sequence[str] = ATTRIBUTES, ph_action: str = "note", penalizer: float = 0.0) -> ChurnCox:
-    """Fit the Cox churn model on early behaviour and customer attributes (see :func:`cox_dataset`)."""
+                  attributes: Sequence[str] = ATTRIBUTES, ph_action: str = "note", penalizer: float = 0.0,
+                  min_events: int = MIN_COX_EVENTS) -> ChurnCox:
+    """Fit the Cox churn model on early behaviour and customer attributes (see :func:`cox_dataset`).
+
+    Small attribute levels are pooled first (:func:`cox_dataset`), so one unusual customer does not
+    stop the model.
+
+    Raises
+    ------
+    ModelError
+        ``reason="cox_not_estimable"`` (facts ``n_customers``, ``n_events``, ``min_events``) when
+        fewer than ``min_events`` churns are observed after the landmark, or the model still cannot
+        be fitted on this (valid) data.
+    """
     data, refs, n_excluded = cox_dataset(table, early, as_of, window_days=window_days, attributes=attributes)
     covs = [c for c in data.columns if c not in ("customer_id", "duration_days", "churned")]
-    cox = fit_cox(data, "duration_days", "churned", covs, ph_action=ph_action, penalizer=penalizer)
-    return ChurnCox(cox=cox, references=refs, window_days=window_days, n_excluded_recent=n_excluded, data=data)
+    facts = {"n_customers": int(len(data)), "n_events": int(data["churned"].sum()), "min_events": int(min_events)}
+    if facts["n_events"] < min_events or not covs:
+        raise ModelError(f"Cox model: {facts['n_events']} churns among {facts['n_customers']} customers followed "
+                         f"past {window_days} days (at least {min_events} needed, and a covariate that varies).",
+                         reason="cox_not_estimable", facts=facts)
+    try:
+        cox = fit_cox(data, "duration_days", "churned", covs, ph_action=ph_action, penalizer=penalizer)
+    except (ModelError, np.linalg.LinAlgError) as exc:
+        raise ModelError(f"Cox model could not be estimated: {exc}", reason="cox_not_estimable", facts=facts) from None
+    return ChurnCox(cox=cox, references=refs, window_days=window_days, n_excluded_recent=n_excluded, data=data,
+                    pooled=dict(data.attrs.get("pooled", {})))
 
 
 # --------------------------------------------------------------------------
@@ -1067,10 +1099,20 @@ class RetentionKPIs:
     monthly_churn_rate: float
     annual_churn_rate: float
 
-    def summary(self) -> dict:
-        return {"retention_rate": self.retention_rate, "customers_at_reference": self.customers_at_reference,
-                "retained": self.retained, "monthly_churn_rate": self.monthly_churn_rate,
-                "annual_churn_rate": self.annual_churn_rate, "inactivity_days": self.inactivity_days}
+    def to_dict(self) -> dict:
+        return {"as_of": self.as_of.date().isoformat(), "reference_date": self.reference_date.date().isoformat(),
+                "retention_rate": _json_value(self.retention_rate),
+                "customers_at_reference": self.customers_at_reference, "retained": self.retained,
+                "monthly_churn_rate": _json_value(self.monthly_churn_rate),
+                "annual_churn_rate": _json_value(self.annual_churn_rate), "inactivity_days": self.inactivity_days}
+
+    def summary(self) -> pd.DataFrame:
+        """The month-by-month table (active at start, new, lost, returned, churn rate)."""
+        return self.monthly.copy()
+
+    def _repr_html_(self) -> str:
+        return _html(self.monthly, f"Retention: {self.retention_rate:.1%} of the customers of "
+                                   f"{self.reference_date.date()} still customers")
 
 
 def annualise_churn(monthly_rate: float) -> float:
@@ -1085,7 +1127,8 @@ def annualise_churn(monthly_rate: float) -> float:
 
 
 def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = None, *, reference_months: int = 12,
-                   months: int = 12, days: pd.DataFrame | None = None) -> RetentionKPIs:
+                   months: int = 12, days: pd.DataFrame | None = None,
+                   flows: pd.DataFrame | None = None) -> RetentionKPIs:
     """Retention rate, monthly / annual churn rate and customers lost, returned and new per month.
 
     Parameters
@@ -1097,6 +1140,9 @@ def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = Non
         Retention follows the customers of the date this many months before ``as_of``.
     months : int
         Months of the monthly table (and of the pooled churn rate).
+    flows : pd.DataFrame, optional
+        The month flows already counted with the same ``inactivity_days``
+        (:attr:`analysis.customer_base.CustomerBase.flows`); the last ``months + 1`` rows are used.
     """
     from analysis.customers import monthly_activity
 
@@ -1107,7 +1153,10 @@ def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = Non
     ref = as_of - pd.DateOffset(months=reference_months)
     at_ref = _active_ids(days, ref, n)
     retained = len(at_ref & _active_ids(days, as_of, n))
-    monthly = monthly_activity(src, as_of, months=months + 1, inactivity_days=n)
+    if flows is not None and len(flows) >= months + 1:
+        monthly = flows.iloc[-(months + 1):].reset_index(drop=True).copy()
+    else:
+        monthly = monthly_activity(src, as_of, months=months + 1, inactivity_days=n)
     monthly["active_start"] = monthly["active"].shift(1)
     monthly = monthly.iloc[1:].reset_index(drop=True)
     monthly["churn_rate"] = monthly["lost"] / monthly["active_start"].where(monthly["active_start"] > 0)
@@ -1198,8 +1247,10 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
     (last purchase + N days) falls in the next ``horizon_days`` and they do not buy before it.
     The chance of that is ``S(N) / S(r)`` from :func:`gap_survival` (r = days since last
     purchase, S = share of silent spells of this frequency band lasting longer).
-    Value is the customer's CLV (``analysis.clv.customer_value``) when available, else their
-    spend in the last 365 days. IDs are pseudonymous.
+    Value is the customer's CLV: ``value`` (``customer_id, clv[, p_alive]``, e.g. from the month's
+    customer base) or, with ``use_clv``, :func:`analysis.clv.customer_value`; else their spend in
+    the last 365 days. IDs are pseudonymous. This list is "due next month"
+    (concept ``customers_due_next_month``), not the value at risk of the customer base.
 
     Returns
     -------
@@ -1259,106 +1310,68 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
 
 
 # --------------------------------------------------------------------------
-# Headline numbers and the command line
+# Headline numbers and the command line's tables
 # --------------------------------------------------------------------------
-def _json_float(x) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
+def _json_value(x):
+    """numpy scalars, timestamps and non-finite floats as plain JSON values."""
+    if x is None:
+        return None
+    if isinstance(x, pd.Timestamp):
+        return None if pd.isna(x) else x.date().isoformat()
+    if hasattr(x, "item"):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
-def _churn_basis(source_or_path, as_of, inactivity_days):
+def _churn_basis(source_or_path, as_of, inactivity_days, method: str = "auto"):
     """What every churn summary starts from: the source, purchase days, the rule and the duration table."""
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
     days = purchase_days(src, as_of)
-    definition = define_churn(src, as_of, inactivity_days, days=days)
+    definition = define_churn(src, as_of, inactivity_days, days=days, method=method)
     return src, as_of, days, definition, churn_table(src, as_of, definition=definition, days=days)
 
 
-def headline(source_or_path, as_of, inactivity_days: int | None = None, **params) -> dict:
-    """The few churn numbers of the monthly landing page (plain JSON-serialisable values).
+def export_table(source_or_path, as_of, table: str = "risk", *, inactivity_days: int | None = None,
+                 top: int | None = None, use_clv: bool = True) -> pd.DataFrame:
+    """The table ``kanta churn`` writes: the "due next month" list or the duration / event table.
 
-    Keys: ``inactivity_days, customers, churned, median_lifetime_days (None when more than half
-    never churn), survival_6m, survival_12m, retention_rate, monthly_churn_rate,
-    annual_churn_rate, active, new, lost, returned`` (the last four for ``as_of``'s month).
-
-    Example
-    -------
-    >>> headline("data/sample", "2026-10-31")["inactivity_days"]  # doctest: +SKIP
-    150
+    ``table="durations"`` is :func:`churn_table` with pseudonymous customer ids (column
+    ``customer``); ``"risk"`` is :func:`churn_risk`. ``attrs`` holds ``inactivity_days`` (None for
+    contract churn) and ``as_of``.
     """
-    src, as_of, days, definition, table = _churn_basis(source_or_path, as_of, inactivity_days)
-    km = kaplan_meier(table["duration_days"], table["churned"])
-    n = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
-    kpi = retention_kpis(src, as_of, n, days=days, reference_months=params.get("reference_months", 12))
-    last = kpi.monthly.iloc[-1]
-    s = km.survival_at_months((6, 12))
-    return {
-        "inactivity_days": int(n), "definition": definition.method,
-        "customers": int(len(table)), "churned": int(table["churned"].sum()),
-        "median_lifetime_days": _json_float(km.median),
-        "survival_6m": _json_float(s[6]), "survival_12m": _json_float(s[12]),
-        "retention_rate": _json_float(kpi.retention_rate),
-        "monthly_churn_rate": _json_float(kpi.monthly_churn_rate),
-        "annual_churn_rate": _json_float(kpi.annual_churn_rate),
-        "active": int(last["active"]), "new": int(last["new"]), "lost": int(last["lost"]),
-        "returned": int(last["returned"]),
-    }
-
-
-def _cmd_churn(args) -> int:
-    from analysis.data import check_output_path, write_table
-
-    check_output_path(args.out)  # before the work, not after it
-    if args.top is not None and args.top < 1:
-        raise ParameterError(f"--top: got {args.top}, expected a whole number of customers >= 1.")
-    src = _source(args.source, args.as_of)
-    as_of = _as_of(src, args.as_of)
-    days = purchase_days(src, as_of)
-    if args.table == "durations":
-        out = churn_table(src, as_of, args.inactivity_days, days=days)
-        out = out.assign(customer_id=_pseudonyms(out["customer_id"])).rename(columns={"customer_id": "customer"})
-        n = out.attrs["definition"].inactivity_days
-        msg = f"{len(out)} customers, {int(out['churned'].sum())} churned"
-    else:
-        out = churn_risk(src, as_of, args.inactivity_days, days=days, top=args.top, use_clv=not args.no_clv)
-        n = out.attrs["inactivity_days"]
-        msg = f"{len(out)} customers at risk of churning in the next 30 days"
-    out.attrs = {}
-    write_table(out, args.out)
-    rule = f"no purchase for {n} days" if n else "contract end date"  # n is None for contractual data
-    print(f"{msg} (churn = {rule}, as of {as_of.date()}) -> {args.out}")
-    return 0
-
-
-def _pseudonyms(ids: pd.Series) -> pd.Series:
     from analysis.privacy import pseudonymize
 
-    return pseudonymize(ids).to_numpy()
-
-
-def add_cli(subparsers) -> None:
-    """Register ``kanta churn SOURCE --as-of DATE --out FILE [--inactivity-days N]``."""
-    p = subparsers.add_parser("churn", help="churn risk list (default) or duration/event table of every customer")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
-    p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    p.add_argument("--inactivity-days", type=int, default=None,
-                   help="churned after this many days without a purchase (default: 95th percentile of "
-                        "gaps between purchases, rounded up to 30 days)")
-    p.add_argument("--table", choices=["risk", "durations"], default="risk",
-                   help="risk: customers likely to churn next month by expected value lost; durations: "
-                        "one row per customer with duration_days and churned (censored at as-of)")
-    p.add_argument("--top", type=int, default=None, help="keep only the first N rows of the risk list")
-    p.add_argument("--no-clv", action="store_true", help="value customers by last-365-day spend instead of CLV")
-    p.set_defaults(func=_cmd_churn)
+    if table not in ("risk", "durations"):
+        raise ParameterError(f"table: got {table!r}, expected 'risk' or 'durations'.")
+    src = _source(source_or_path, as_of)
+    as_of = _as_of(src, as_of)
+    days = purchase_days(src, as_of)
+    if table == "durations":
+        out = churn_table(src, as_of, inactivity_days, days=days)
+        n = out.attrs["definition"].inactivity_days
+        out = out.assign(customer_id=pseudonymize(out["customer_id"]).to_numpy()).rename(
+            columns={"customer_id": "customer"})
+    else:
+        out = churn_risk(src, as_of, inactivity_days, days=days, top=top, use_clv=use_clv)
+        n = out.attrs["inactivity_days"]
+    out.attrs = {"inactivity_days": n, "as_of": as_of}
+    return out
 
 
 # --------------------------------------------------------------------------
-# One call for the notebook, and report tables in the report's language
+# One call for the notebook
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChurnAnalysis:
-    """Everything the churn notebook shows, computed once for one ``as_of``."""
+    """Everything the churn page shows, computed once for one ``as_of``.
+
+    ``by_group`` and ``cox`` are None when they could not be estimated on this data; ``findings``
+    then says why (:class:`~analysis.findings.Finding`, analyses ``"survival.groups"`` and
+    ``"survival.cox"``), and everything else is still there.
+    """
 
     as_of: pd.Timestamp
     definition: ChurnDefinition
@@ -1369,155 +1382,103 @@ class ChurnAnalysis:
     kpis: RetentionKPIs = field(repr=False)
     cohorts: pd.DataFrame = field(repr=False)
     risk: pd.DataFrame = field(repr=False)
+    findings: tuple = ()
+
+    def finding(self, analysis: str) -> Finding | None:
+        """The finding of one part (``"survival.groups"``, ``"survival.cox"``), or None when it was estimated."""
+        return next((f for f in self.findings if f.analysis == analysis), None)
+
+    def summary(self) -> pd.DataFrame:
+        """The page's numbers in one column (language-free names)."""
+        k, km = self.kpis, self.overall
+        s12 = km.survival_at_months((12,))[12]
+        rows = {"inactivity_days": self.definition.inactivity_days, "customers": km.n, "churned": km.n_events,
+                "median_lifetime_days": km.median, "survival_12m": s12, "retention_rate": k.retention_rate,
+                "monthly_churn_rate": k.monthly_churn_rate, "annual_churn_rate": k.annual_churn_rate,
+                "customers_due_next_month": self.risk.attrs.get("n_due"),
+                "logrank_p": self.by_group.multivariate["p"] if self.by_group is not None else None,
+                "cox_concordance": self.cox.cox.concordance if self.cox is not None else None}
+        return pd.Series(rows, name="value", dtype="object").to_frame()
+
+    def to_dict(self) -> dict:
+        return {"as_of": self.as_of.date().isoformat(),
+                **{k: _json_value(v) for k, v in self.summary()["value"].items()},
+                "definition": self.definition.to_dict(), "overall": self.overall.to_dict(),
+                "by_group": self.by_group.to_dict() if self.by_group is not None else None,
+                "cox": self.cox.to_dict() if self.cox is not None else None,
+                "kpis": self.kpis.to_dict(), "findings": [f.to_dict() for f in self.findings]}
+
+    def _repr_html_(self) -> str:
+        return _html(self.summary(), f"Churn analysis as of {self.as_of.date()}")
 
 
-def analyse(source_or_path, as_of=None, inactivity_days: int | None = None, *, group_by: str | None = "acquisition_channel",
-            cox_attributes: Sequence[str] = ATTRIBUTES, window_days: int = 90, ph_action: str = "note",
-            risk_top: int = 20, use_clv: bool = True, min_group_size: int = 30,
-            min_cohort_size: int = 20) -> ChurnAnalysis:
-    """Run the whole churn analysis: definition, curves, log-rank, Cox, KPIs, cohorts, risk list.
+def analyse(source_or_path=None, as_of=None, inactivity_days: int | None = None, *, base=None,
+            group_by: str | None = "acquisition_channel", cox_attributes: Sequence[str] = ATTRIBUTES,
+            window_days: int = 90, ph_action: str = "note", risk_top: int = 20, use_clv: bool = True,
+            min_group_size: int = MIN_GROUP_CUSTOMERS, min_cohort_size: int = 20) -> ChurnAnalysis:
+    """Run the whole churn analysis: definition, curves, log-rank, Cox, KPIs, cohorts, "due next month" list.
+
+    Parameters
+    ----------
+    source_or_path, as_of, inactivity_days
+        The data and the rule, when no ``base`` is given.
+    base : analysis.customer_base.CustomerBase, optional
+        The month's customer state. Given, the analysis uses its source, ``as_of``, its one churn
+        rule (``settings.inactivity_days``: silent that many days or more = churned, the same
+        customers as ``base.customers.is_churned``), its month flows and its CLV values, so the
+        churn page agrees with every other page.
+    group_by : str or None
+        Attribute for the curves by group.
+    min_group_size : int
+        Groups with fewer customers are pooled (:func:`kaplan_meier_by_group`).
+
+    The curves by group and the Cox model degrade: when they cannot be estimated, they are None
+    and :attr:`ChurnAnalysis.findings` says why.
 
     Example
     -------
     >>> a = analyse("data/sample", "2026-10-31", use_clv=False)
-    >>> a.definition.inactivity_days
-    150
+    >>> a.definition.inactivity_days, a.findings
+    (150, ())
     """
-    src, as_of, days, definition, table = _churn_basis(source_or_path, as_of, inactivity_days)
+    value = None
+    flows = None
+    if base is not None:
+        source_or_path, as_of, inactivity_days = base.source, base.as_of, base.settings.inactivity_days
+        flows = base.flows
+        if base.clv is not None:
+            value = base.customers.loc[base.customers["is_buyer"], ["customer_id", "clv", "p_alive"]]
+    elif source_or_path is None:
+        raise ParameterError("analyse: give a source or the month's customer base (base=...).")
+    method = "inactivity" if base is not None else "auto"
+    src, as_of, days, definition, table = _churn_basis(source_or_path, as_of, inactivity_days, method)
+    if base is not None and not definition.data_driven:
+        # the base holds the resolved number; say "data-driven" when that is where it came from
+        try:
+            derived = define_churn(src, as_of, None, days=days, method="inactivity")
+        except ModelError:  # no repeat purchases: the number can only have been given
+            derived = definition
+        if derived.inactivity_days == definition.inactivity_days:
+            definition = derived
     overall = kaplan_meier(table["duration_days"], table["churned"])
+    estimation = Estimation()
     by_group = None
     if group_by:
         if group_by not in table.columns:
             raise ParameterError(f"group_by: {group_by!r} is not a customer attribute here "
                                  f"(available: {', '.join(a for a in ATTRIBUTES if a in table.columns)}).")
-        by_group = kaplan_meier_by_group(table["duration_days"], table["churned"], table[group_by],
-                                         group_by=group_by, min_group_size=min_group_size)
+        by_group = estimation.attempt("survival.groups", lambda: kaplan_meier_by_group(
+            table["duration_days"], table["churned"], table[group_by], group_by=group_by,
+            min_group_size=min_group_size), reason="groups_not_comparable")
     early = early_behaviour(days, (30, window_days)).merge(early_categories(src, as_of, (30, window_days)),
                                                             on="customer_id", how="left")
-    cox = fit_churn_cox(table, early, as_of, window_days=window_days, attributes=cox_attributes, ph_action=ph_action)
+    cox = estimation.attempt("survival.cox", lambda: fit_churn_cox(
+        table, early, as_of, window_days=window_days, attributes=cox_attributes, ph_action=ph_action),
+        reason="cox_not_estimable")
     n_activity = define_churn(src, as_of, inactivity_days, days=days, method="inactivity").inactivity_days
-    kpis = retention_kpis(src, as_of, n_activity, days=days)
+    kpis = retention_kpis(src, as_of, n_activity, days=days, flows=flows)
     cohorts = cohort_retention(src, as_of, days=days, min_cohort_size=min_cohort_size)
-    risk = churn_risk(src, as_of, n_activity, days=days, top=risk_top, use_clv=use_clv)
+    risk = churn_risk(src, as_of, n_activity, days=days, top=risk_top, value=value,
+                      use_clv=use_clv and base is None)
     return ChurnAnalysis(as_of=as_of, definition=definition, table=table, overall=overall, by_group=by_group,
-                         cox=cox, kpis=kpis, cohorts=cohorts, risk=risk)
-
-
-def survival_table(results: Sequence[KaplanMeierResult], language: str = "en") -> pd.DataFrame:
-    """Median lifetime and survival at 3/6/12 months (with 95 % bands) as a formatted report table."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    rows = []
-    for km in results:
-        row = {tx("col_group"): _value_label(km.label, tx), tx("col_customers"): tx.number(km.n), tx("col_churned"): tx.number(km.n_events),
-               tx("col_median_months"): (tx.number(km.median * km.unit_days / DAYS_PER_MONTH, 1)
-                                         if np.isfinite(km.median) else tx("not_reached"))}
-        for m, s in km.survival_at_months().items():
-            lo, hi = km.band_at(m * DAYS_PER_MONTH / km.unit_days)
-            row[tx("col_survival_m", m=m)] = f"{tx.pct(s, 0)} ({tx.pct(lo, 0)}–{tx.pct(hi, 0)})"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def at_risk_report(km: KaplanMeierResult, months: Sequence[int] = (0, 3, 6, 12, 18, 24), language: str = "en") -> pd.DataFrame:
-    """The at-risk table at whole months, formatted (months as rows)."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    t = km.at_risk_table([m * DAYS_PER_MONTH / km.unit_days for m in months])
-    return pd.DataFrame({tx("col_month"): list(months), tx("at_risk"): t["at_risk"].map(tx.number),
-                         tx("col_churned_cum"): t["churned"].map(tx.number),
-                         tx("col_censored_cum"): t["censored"].map(tx.number)})
-
-
-def attribute_label(name: str, language: str = "en") -> str:
-    """A customer attribute's name in the report's language (``acquisition_channel`` -> "acquisition channel")."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    return tx(f"attr_{name}") if tx.has(f"attr_{name}") else name
-
-
-def _value_label(value, tx) -> str:
-    """A group value in the report's language (strings/churn.json ``level_<value>``, "all" -> all customers)."""
-    if value == "all":
-        return tx("all_customers")
-    return tx(f"level_{value}") if tx.has(f"level_{value}") else str(value)
-
-
-def _level_label(attr: str, level: str, tx, language: str) -> str:
-    level = {"True": tx("yes"), "False": tx("no"), "(missing)": tx("missing")}.get(level, _value_label(level, tx))
-    return tx("attr_level", attr=attribute_label(attr, language), level=level)
-
-
-def reference_labels(references: Mapping[str, str], language: str = "en") -> str:
-    """The reference customer of a Cox model in words: "region: Uusimaa, age band: 25-34"."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    return ", ".join(_level_label(a, str(v), tx, language) for a, v in references.items())
-
-
-def covariate_labels(names: Sequence[str], language: str = "en") -> dict[str, str]:
-    """Readable covariate names: ``log_spend_90d`` -> "Spend (log), first 90 days", ``region=Lappi`` -> "region: Lappi"."""
-    import re
-
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    out = {}
-    for name in names:
-        m = re.fullmatch(r"(purchases|log_spend|categories)_(\d+)d", name)
-        if m:
-            out[name] = tx(f"cov_{m.group(1)}", w=m.group(2))
-        elif "=" in name:
-            attr, level = name.split("=", 1)
-            out[name] = _level_label(attr, level, tx, language)
-        else:
-            out[name] = name
-    return out
-
-
-def hazard_ratio_table(cox: CoxResult, language: str = "en") -> pd.DataFrame:
-    """Hazard ratios with CIs and p-values, formatted."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    hr = cox.hazard_ratios
-    return pd.DataFrame({
-        tx("col_covariate"): hr["covariate"].map(covariate_labels(hr["covariate"], language)),
-        tx("col_hazard_ratio"): hr["hazard_ratio"].map(lambda x: tx.number(x, 2)),
-        tx("col_ci"): [f"{tx.number(lo, 2)}–{tx.number(hi, 2)}" for lo, hi in zip(hr["lower"], hr["upper"])],
-        "p": hr["p"].map(lambda p: _fmt_p(p, tx)),
-    })
-
-
-def monthly_table(kpis: RetentionKPIs, language: str = "en") -> pd.DataFrame:
-    """Customers active, new, lost, returned and the churn rate per month, formatted."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    m = kpis.monthly
-    return pd.DataFrame({
-        tx("col_month"): m["month"], tx("col_active_start"): m["active_start"].map(tx.number),
-        tx("col_new"): m["new"].map(tx.number), tx("col_lost"): m["lost"].map(tx.number),
-        tx("col_returned"): m["returned"].map(tx.number), tx("col_active_end"): m["active"].map(tx.number),
-        tx("col_churn_rate"): m["churn_rate"].map(lambda x: tx.pct(x, 1)),
-    })
-
-
-def risk_table(risk: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """The churn risk list, formatted (pseudonymous IDs only)."""
-    from analysis.i18n import Text
-
-    tx = Text("churn", language)
-    value_label = tx("col_clv") if (risk["value_basis"] == "clv").all() else tx("col_spend_365d")
-    return pd.DataFrame({
-        tx("col_customer"): risk["customer"], tx("col_purchases"): risk["n_purchases"].map(tx.number),
-        tx("col_days_silent"): risk["days_since_last_purchase"].map(tx.number),
-        tx("col_deadline"): risk["deadline"].map(tx.date),
-        tx("col_p_churn"): risk["p_churn_next_month"].map(lambda x: tx.pct(x, 0)),
-        value_label: risk["value"].map(tx.money),
-        tx("col_value_lost"): risk["expected_value_lost"].map(tx.money),
-    })
+                         cox=cox, kpis=kpis, cohorts=cohorts, risk=risk, findings=tuple(estimation.findings))

@@ -231,6 +231,19 @@ def risk_table(risk: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     })
 
 
+def contact_table(contacts: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """The contact-first list (:meth:`analysis.customer_base.CustomerBase.contact_list`), formatted; pseudonyms only."""
+    tx = _tx(language)
+    return pd.DataFrame({
+        tx("col_customer"): contacts["pseudonym"],
+        tx("col_purchases"): contacts["n_purchases"].map(tx.number),
+        tx("col_days_silent"): contacts["days_silent"].map(tx.number),
+        tx("col_p_alive"): contacts["p_alive"].map(lambda x: tx.pct(x, 0)),
+        tx("col_clv"): contacts["clv"].map(tx.money),
+        tx("col_value_at_stake"): contacts["value_at_stake"].map(tx.money),
+    })
+
+
 # --------------------------------------------------------------------------
 # Figures: take results, return an Axes, never compute
 # --------------------------------------------------------------------------
@@ -333,17 +346,29 @@ def plot_cohort_heatmap(table: pd.DataFrame, ax=None, *, language: str = "en", m
 # --------------------------------------------------------------------------
 # Key numbers and findings
 # --------------------------------------------------------------------------
-def key_numbers(a: ChurnAnalysis) -> list[KeyNumber]:
-    """The churn page's own key numbers (concept ids of :mod:`analysis.concepts`)."""
+#: Concepts the churn page reads from the month's customer base (the same value on every page).
+SHARED_CONCEPTS = ("customers_churned", "customers_lost", "customers_returned", "customers_at_risk", "value_at_risk")
+
+
+def key_numbers(a: ChurnAnalysis, base=None) -> list[KeyNumber]:
+    """The churn page's key numbers (concept ids of :mod:`analysis.concepts`).
+
+    The stock of churned customers, the month's lost and returned customers, the customers at
+    risk and the value at risk come from the month's customer base (``base``), never from this
+    page's own computations; retention, churn rates, lifetime and "due next month" are the page's.
+    """
     median = a.overall.median
-    return [
-        KeyNumber("median_lifetime_days", round(median) if np.isfinite(median) else None),
-        KeyNumber("survival_12m", a.overall.survival_at_months((12,))[12]),
+    own = [
         KeyNumber("retention_rate", a.kpis.retention_rate),
         KeyNumber("monthly_churn_rate", a.kpis.monthly_churn_rate),
         KeyNumber("annual_churn_rate", a.kpis.annual_churn_rate),
+        KeyNumber("median_lifetime_days", round(median) if np.isfinite(median) else None,
+                  reason=None if np.isfinite(median) else "not_reached"),
+        KeyNumber("survival_12m", a.overall.survival_at_months((12,))[12]),
         KeyNumber("customers_due_next_month", int(a.risk.attrs["n_due"])),
     ]
+    shared = [base.key_number(c) for c in SHARED_CONCEPTS] if base is not None else []
+    return shared[:3] + own + shared[3:]
 
 
 def localised_finding(finding: Finding, language: str) -> Finding:
@@ -364,8 +389,9 @@ class ChurnPage:
     estimated shows its finding instead and the page goes on.
     """
 
-    def __init__(self, analysis: ChurnAnalysis, language: str = "en", *, group_by: str | None = None):
+    def __init__(self, analysis: ChurnAnalysis, base=None, language: str = "en", *, group_by: str | None = None):
         self.a = analysis
+        self.base = base
         self.language = language
         self.tx = _tx(language)
         self.group_by = group_by if group_by is not None else (analysis.by_group.group_by if analysis.by_group else None)
@@ -387,7 +413,7 @@ class ChurnPage:
         heading(tx("title"), 1)
         say(tx("intro", date=tx.date(a.as_of), n=tx.number(a.overall.n)))
         heading(tx("h_key_numbers"))
-        show_numbers(key_numbers(a), self.language)
+        show_numbers(key_numbers(a, self.base), self.language)
 
     def definition_section(self) -> None:
         heading(self.tx("h_definition"))
@@ -423,6 +449,9 @@ class ChurnPage:
 
         tx, c = self.tx, self.a.cohorts
         heading(tx("h_cohorts"))
+        if c.empty:
+            say(tx("cohorts_none"))
+            return
         say(tx("cohorts_text") if c.attrs.get("cohort_by") == "signup" else tx("cohorts_text_fp"))
         fig, ax = plt.subplots(figsize=(11, 7))
         plot_cohort_heatmap(c, ax=ax, language=self.language, max_months=max_months)
@@ -469,12 +498,28 @@ class ChurnPage:
         heading(tx("h_risk"))
         basis = tx("basis_clv") if (r["value_basis"] == "clv").all() else tx("basis_spend")
         say(tx("risk_text", n_due=tx.number(r.attrs["n_due"]), n=r.attrs["inactivity_days"],
-               expected=tx.number(r.attrs["expected_churners"]), top=len(r), basis=basis,
-               lost=tx.money(r.attrs["expected_value_lost"])))
+               expected=tx.number(r.attrs["expected_churners"]), top=len(r), basis=basis))
         show_table(risk_table(r, self.language), tx("tab_risk"))
 
+    def contact_section(self, top: int = 20) -> None:
+        """The month's one contact-first list (the customer base's; the same as on the customer-value page)."""
+        tx, base = self.tx, self.base
+        if base is None:
+            return
+        heading(tx("h_contact"))
+        if base.clv is None:
+            f = base.finding("clv")
+            show_finding(f if f is not None else Finding("clv", "not_estimable"), self.language)
+            return
+        contacts = base.contact_list()
+        if contacts.empty:
+            say(tx("contact_none"))
+            return
+        say(tx("contact_text", n=tx.number(len(contacts)), top=min(top, len(contacts))))
+        show_table(contact_table(contacts.head(top), self.language), tx("tab_contact"))
 
-__all__ = ["ChurnPage", "at_risk_report", "attribute_label", "covariate_labels", "definition_sentence", "fmt_p",
+
+__all__ = ["SHARED_CONCEPTS", "ChurnPage", "at_risk_report", "attribute_label", "contact_table", "covariate_labels", "definition_sentence", "fmt_p",
            "group_sentence", "hazard_ratio_table", "key_numbers", "localised_finding", "monthly_table",
            "ph_sentence", "plot_cohort_heatmap", "plot_forest", "plot_survival", "pooled_levels_sentence",
            "reference_labels", "risk_table", "survival_table", "value_label"]

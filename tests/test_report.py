@@ -180,7 +180,7 @@ def test_unknown_parameter_is_an_error_before_anything_runs(tmp_path):
     nb = _notebook(tmp_path / "customer_base.ipynb", ["x = 1"], PARAMS)
     with pytest.raises(ParameterError, match="unknown parameter 'inactivty_days'"):
         report.check_parameters(nb, {"source": "x", "as_of": "2026-10-31", "language": "en", "inactivty_days": 90})
-    spec = report.NotebookSpec("customer_base", None, {"inactivty_days": 90})
+    spec = report.NotebookSpec("customer_base", {"inactivty_days": 90})
     out = tmp_path / "reports"
     with pytest.raises(ParameterError, match="inactivty_days"):
         report.build_report(PERIOD, data=SAMPLE, out=out, notebooks=tmp_path, quiet=True, specs=[spec])

@@ -1464,12 +1464,16 @@ def analyse(source_or_path=None, as_of=None, inactivity_days: int | None = None,
     estimation = Estimation()
     by_group = None
     if group_by:
-        if group_by not in table.columns:
-            raise ParameterError(f"group_by: {group_by!r} is not a customer attribute here "
-                                 f"(available: {', '.join(a for a in ATTRIBUTES if a in table.columns)}).")
-        by_group = estimation.attempt("survival.groups", lambda: kaplan_meier_by_group(
-            table["duration_days"], table["churned"], table[group_by], group_by=group_by,
-            min_group_size=min_group_size), reason="groups_not_comparable")
+        def compare_groups():
+            if group_by not in table.columns:  # valid data without that attribute: nothing to compare by
+                available = ", ".join(a for a in ATTRIBUTES if a in table.columns) or "none"
+                raise ModelError(f"group_by: {group_by!r} is not a customer attribute in this data "
+                                 f"(available: {available}).", reason="attribute_missing",
+                                 facts={"attribute": group_by, "available": available})
+            return kaplan_meier_by_group(table["duration_days"], table["churned"], table[group_by],
+                                         group_by=group_by, min_group_size=min_group_size)
+
+        by_group = estimation.attempt("survival.groups", compare_groups, reason="groups_not_comparable")
     early = early_behaviour(days, (30, window_days)).merge(early_categories(src, as_of, (30, window_days)),
                                                             on="customer_id", how="left")
     cox = estimation.attempt("survival.cox", lambda: fit_churn_cox(

@@ -20,6 +20,7 @@ import pandas as pd
 from analysis.errors import KantaError
 from analysis.i18n import Text
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
+from analysis.report.numbers import RECORD_MIMES
 
 
 #: Cell tags that never reach a stakeholder page.
@@ -54,7 +55,7 @@ def stakeholder_cells(nb):
             continue
         outputs = [o for o in cell.get("outputs", [])
                    if o.output_type in ("display_data", "execute_result")
-                   and set(o.get("data", {})) - {"text/plain"}]
+                   and set(o.get("data", {})) - {"text/plain", *RECORD_MIMES}]  # records are for the manifest
         if outputs:
             cell.outputs = outputs
             kept.append(cell)

@@ -274,24 +274,20 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
     Nothing passes through pandas, so a base of tens of millions of customers is written within
     DuckDB's memory limit. The file appears only when complete (temp file, then rename).
     """
-    import os
-    from pathlib import Path
-
-    from analysis.data import check_output_path
+    from analysis.data import atomic_write, check_output_path
 
     out = check_output_path(out)
     src, sql = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
     fmt = "(FORMAT PARQUET)" if out.suffix.lower() == ".parquet" else "(FORMAT CSV, HEADER)"
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    reader = "read_parquet" if "PARQUET" in fmt else "read_csv"
+    counted = {}
+
+    def copy(tmp) -> None:
         src.con.execute(f"COPY ({sql}) TO {_lit(str(tmp))} {fmt}")
-        n = src.con.execute(f"SELECT count(*) FROM {'read_parquet' if 'PARQUET' in fmt else 'read_csv'}"
-                            f"({_lit(str(tmp))})").fetchone()[0]
-        os.replace(tmp, out)
-    finally:
-        if Path(tmp).exists():
-            Path(tmp).unlink()
-    return int(n)
+        counted["n"] = src.con.execute(f"SELECT count(*) FROM {reader}({_lit(str(tmp))})").fetchone()[0]
+
+    atomic_write(out, copy)
+    return int(counted["n"])
 
 
 def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", freq_multiplier: float = 1,

@@ -572,37 +572,37 @@ def check_output_path(out) -> Path:
     return out
 
 
+def atomic_write(out, write) -> Path:
+    """The one atomic writer: ``write(tmp)`` fills a temp file beside ``out``, then it is renamed into place.
+
+    A failed run leaves no half-written file and no temp file behind.
+    """
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
 def write_table(df: pd.DataFrame, out) -> Path:
-    """Write a table to ``.csv`` or ``.parquet`` atomically (temp file, then rename).
+    """Write a table to ``.csv`` or ``.parquet`` atomically.
 
     Parquet timestamps are stored in microseconds so that Spark can read them.
     """
     out = check_output_path(out)
-    suffix = out.suffix.lower()
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        if suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    if out.suffix.lower() == ".csv":
+        return atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
+    return atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False, coerce_timestamps="us",
+                                                       allow_truncated_timestamps=True))
 
 
 def write_bytes(content: bytes, out) -> Path:
-    """The one atomic writer: temp file in the same folder, then rename; a failed run leaves no half-written file."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(content)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    """Write bytes atomically (:func:`atomic_write`)."""
+    return atomic_write(out, lambda tmp: tmp.write_bytes(content))
 
 
 def write_text(text: str, out) -> Path:

@@ -1,5 +1,6 @@
 """``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.survival`)."""
 from __future__ import annotations
+from analysis.cli.arguments import add_as_of, add_source
 
 
 def _cmd_churn(args) -> int:
@@ -27,8 +28,8 @@ def _cmd_churn(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``kanta churn SOURCE --as-of DATE --out FILE [--inactivity-days N]``."""
     p = subparsers.add_parser("churn", help="churn risk list (default) or duration/event table of every customer")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    add_source(p)
+    add_as_of(p)
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--inactivity-days", type=int, default=None,
                    help="churned after this many days without a purchase (default: 95th percentile of "

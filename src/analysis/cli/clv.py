@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from analysis.cli.arguments import add_as_of, add_source
 
 #: Columns of the per-customer output file, in order.
 OUTPUT_COLUMNS = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
@@ -40,8 +41,8 @@ def add_cli(subparsers) -> None:
     from analysis.clv import DAYS_PER_MONTH, UNIT_DAYS
 
     p = subparsers.add_parser("clv", help="fit BG/NBD + Gamma-Gamma and write P(alive) and CLV per customer")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    add_source(p)
+    add_as_of(p)
     p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months (default 12)")
     p.add_argument("--discount-rate", type=float, default=0.01, help="monthly discount rate (default 0.01)")
     p.add_argument("--days-per-month", type=float, default=DAYS_PER_MONTH,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.errors import ParameterError
+from analysis.cli.arguments import add_as_of, add_source
 
 
 def _check_out(path: str | None) -> Path | None:
@@ -53,9 +54,9 @@ def _cmd_experiment(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``kanta experiment SOURCE --id ID --as-of DATE [--out FILE.json]``."""
     p = subparsers.add_parser("experiment", help="analyse an A/B experiment and write its campaign final report")
-    p.add_argument("source", help="data source with an assignments table")
+    add_source(p, "data source with an assignments table")
     p.add_argument("--id", default=None, help="experiment_id to analyse (omit to list the experiments)")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    add_as_of(p)
     p.add_argument("--out", default=None, help="write the full result as JSON to this file")
     p.add_argument("--conversion-window-days", type=int, default=30, help="days after assignment counted (default 30)")
     p.add_argument("--retention-window-days", type=int, default=90,

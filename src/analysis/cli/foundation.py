@@ -1,11 +1,8 @@
 """``kanta demo-data``, ``kanta validate`` and ``kanta customers``: the data and the customer table."""
 from __future__ import annotations
 
-import argparse
 
-
-def _add_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
+from analysis.cli.arguments import add_as_of, add_source
 
 
 def _cmd_demo_data(args) -> int:
@@ -44,13 +41,13 @@ def add_cli(sub) -> None:
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("validate", help="check a data source against the data contract")
-    _add_source(p)
+    add_source(p)
     p.add_argument("--as-of", default=None, help="analysis date YYYY-MM-DD (default: last transaction date)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("customers", help="write the customer table (one row per customer)")
-    _add_source(p)
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    add_source(p)
+    add_as_of(p)
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--freq", choices=["D", "W"], default="D", help="time unit of frequency/recency/T (default D)")
     p.add_argument("--include-prospects", action="store_true", help="also list registered customers who never bought")

@@ -4,14 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.errors import ParameterError
+from analysis.cli.arguments import add_as_of, add_source
 
 
 def add_cli(subparsers) -> None:
     """Register ``kanta segments SOURCE --as-of DATE --out FILE``."""
     p = subparsers.add_parser("segments", help="write every customer's segments (pyramid, strategy group, "
                                                "lifecycle stage, RFM segment, cluster) for a campaign tool")
-    p.add_argument("source", help="data source: a directory of CSV/Parquet files or a DuckDB database file")
-    p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+    add_source(p)
+    add_as_of(p)
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--value-basis", choices=["spend", "clv"], default="spend",
                    help="value that ranks the pyramid (default spend)")

@@ -54,9 +54,11 @@ def parse_period(period: str) -> pd.Period:
 
 
 def month_end(period: str | pd.Period) -> pd.Timestamp:
-    """Last day of the month (a date, as ``as_of`` expects)."""
+    """Last day of the month (a date, as ``as_of`` expects): :func:`analysis.data.month_end` of the period."""
+    from analysis.data import month_end as last_day
+
     p = parse_period(period) if isinstance(period, str) else period
-    return pd.Timestamp(p.end_time.date())
+    return last_day(p.start_time)
 
 
 def last_complete_period(last_date) -> pd.Period:

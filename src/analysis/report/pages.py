@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +16,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from analysis.data import write_text
 from analysis.errors import KantaError
 from analysis.i18n import Text
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
@@ -100,13 +100,6 @@ def run_details_html(tx: Text, rows: Mapping[str, object]) -> str:
     return (f"<section class='kanta-run-details' id='run-details'><h2>{html.escape(tx('run_details'))}</h2>"
             f"<p class='kanta-muted'>{html.escape(tx('rd_intro'))}</p>"
             f"<div class='kanta-table-wrap'><table class='kanta-details'>{body}</table></div></section>")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees it half-written."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def month_label(month, language: str, inessive: bool = False) -> str:
@@ -273,7 +266,7 @@ def write_index(out: Path, language: str = "en") -> Path:
         parts.append("</ul>")
     page = simple_page(tx("index_title"), "\n".join(parts), language)
     target = out / "index.html"
-    _write_text(target, page)
+    write_text(page, target)
     return target
 
 

@@ -553,3 +553,11 @@ def test_page_numbers_are_the_customer_base_numbers(shown):
                                                 "customers_at_risk", "customers_to_contact"}
     for n in recorded:
         assert n["value"] == pytest.approx(expected[n["concept"]]), n["concept"]
+
+
+def test_model_used_before_fit_says_so():
+    from analysis.clv import CLVModel
+    from analysis.errors import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        CLVModel().predict(pd.DataFrame())

@@ -695,3 +695,11 @@ def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_b
     p.pyramid_section()
     out = capsys.readouterr().out
     assert "could not be estimated" in out and "pyramid" not in out.lower()
+
+
+def test_clusters_used_before_fit_say_so():
+    from analysis.errors import NotFittedError
+    from analysis.segments import BehaviourClusters
+
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        BehaviourClusters().predict(pd.DataFrame())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.errors import DataError, ModelError, ParameterError
+from analysis.errors import DataError, ModelError, NotFittedError, ParameterError
 
 #: Days in one unit of the customer table's time axis.
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
@@ -586,11 +586,13 @@ class CLVModel:
     # -- prediction
     @property
     def params_(self) -> dict:
+        self._check_fitted()
         return {"bgnbd": self.bgnbd_.params, "gamma_gamma": self.gamma_gamma_.params, "time_unit": self.time_unit}
 
     def predict(self, table: pd.DataFrame, horizon_months: int = 12, discount_rate: float = 0.01,
                 days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
         """Per-customer ``p_alive, expected_purchases, expected_avg_value, clv`` over the horizon."""
+        self._check_fitted()
         check_rfm(table)
         check_horizon(horizon_months, discount_rate, days_per_month)
         if not self.checks_["q_ok"]:
@@ -612,6 +614,10 @@ class CLVModel:
         for c in ("frequency", "recency", "T", "monetary_value"):
             out[c] = table[c].to_numpy()
         return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "bgnbd_"):
+            raise NotFittedError("CLVModel: not fitted yet, call fit(table) first.")
 
     def p_alive_grid(self, max_frequency: int | None = None, T: float | None = None, n_recency: int = 30) -> pd.DataFrame:
         """P(alive) for a customer of age ``T`` by frequency (rows) and recency (columns), for a heat map."""

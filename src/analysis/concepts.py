@@ -6,6 +6,7 @@ their words (labels and glossary definitions) live in ``strings/concepts.json``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: Units a key number can have; the report layer formats each one (no unit is guessed from a name).
@@ -94,3 +95,50 @@ def concept(concept_id: str) -> Concept:
         return CONCEPTS[concept_id]
     except KeyError:
         raise KeyError(f"unknown concept {concept_id!r}; known: {', '.join(sorted(CONCEPTS))}") from None
+
+
+@dataclass(frozen=True)
+class KeyNumber:
+    """One number as a page shows it: a concept id, its value and (optionally) last month's.
+
+    The unit and the label come from the concept (:mod:`analysis.concepts`, ``strings/concepts.json``),
+    never from the key's spelling. ``value`` None means "could not be computed": ``reason`` names
+    the finding (``finding_<reason>`` in the strings) and the card shows "–".
+
+    Example
+    -------
+    >>> KeyNumber("customers_active", 1125, previous=1090).to_dict()
+    {'concept': 'customers_active', 'value': 1125, 'unit': 'count', 'previous': 1090}
+    """
+
+    concept: str
+    value: float | int | None
+    previous: float | int | None = None
+    reason: str | None = None
+    label_key: str | None = None
+
+    def __post_init__(self):
+        concept(self.concept)  # unknown ids fail where they are written
+
+    @property
+    def unit(self) -> str:
+        return concept(self.concept).unit
+
+    def to_dict(self) -> dict:
+        out = {"concept": self.concept, "value": plain_value(self.value), "unit": self.unit}
+        if self.previous is not None:
+            out["previous"] = plain_value(self.previous)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def plain_value(value):
+    """numpy scalars to Python; NaN and infinities to None (JSON has neither)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -339,7 +339,7 @@ class CustomerBase:
 
     def key_number(self, concept_id: str, label_key: str | None = None):
         """The concept as a typed key number with last month's value and, when missing, the reason."""
-        from analysis.report.numbers import KeyNumber
+        from analysis.concepts import KeyNumber
 
         if concept_id not in CONCEPTS:
             raise KeyError(f"unknown concept {concept_id!r}")

@@ -30,3 +30,9 @@ class ModelError(KantaError):
 
 class ParameterError(KantaError):
     """A parameter given by the user is unknown or out of range."""
+
+
+class NotFittedError(KantaError, AttributeError):
+    """A model was used before ``fit``: a mistake in the calling code, not in the data (exit code 1)."""
+
+    exit_code = 1

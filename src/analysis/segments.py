@@ -26,7 +26,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.errors import DataError, ModelError, ParameterError
+from analysis.errors import DataError, ModelError, NotFittedError, ParameterError
 from analysis.findings import Estimation
 
 # --- vocabularies -------------------------------------------------------------
@@ -756,7 +756,7 @@ class BehaviourClusters:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "labels_"):
-            raise ModelError("BehaviourClusters: not fitted yet, call fit(table) first.", reason="not_fitted")
+            raise NotFittedError("BehaviourClusters: not fitted yet, call fit(table) first.")
 
     def traits(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
         """What sets each cluster apart, as codes (the report turns them into a name).

@@ -10,66 +10,15 @@ pages never show the records themselves.
 from __future__ import annotations
 
 import html
-import math
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from analysis.concepts import concept
+from analysis.concepts import KeyNumber, plain_value  # noqa: F401  (KeyNumber: re-exported for notebooks)
 from analysis.findings import Finding
 from analysis.i18n import Text, fmt_money, fmt_number
 
 NUMBERS_MIME = "application/vnd.kanta.numbers+json"
 FINDING_MIME = "application/vnd.kanta.finding+json"
 RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME)
-
-
-@dataclass(frozen=True)
-class KeyNumber:
-    """One number as a page shows it: a concept id, its value and (optionally) last month's.
-
-    The unit and the label come from the concept (:mod:`analysis.concepts`, ``strings/concepts.json``),
-    never from the key's spelling. ``value`` None means "could not be computed": ``reason`` names
-    the finding (``finding_<reason>`` in the strings) and the card shows "–".
-
-    Example
-    -------
-    >>> KeyNumber("customers_active", 1125, previous=1090).to_dict()
-    {'concept': 'customers_active', 'value': 1125, 'unit': 'count', 'previous': 1090}
-    """
-
-    concept: str
-    value: float | int | None
-    previous: float | int | None = None
-    reason: str | None = None
-    label_key: str | None = None
-
-    def __post_init__(self):
-        concept(self.concept)  # unknown ids fail where they are written
-
-    @property
-    def unit(self) -> str:
-        return concept(self.concept).unit
-
-    def to_dict(self) -> dict:
-        out = {"concept": self.concept, "value": _plain(self.value), "unit": self.unit}
-        if self.previous is not None:
-            out["previous"] = _plain(self.previous)
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
-def _plain(value):
-    """numpy scalars to Python; NaN and infinities to None (JSON has neither)."""
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return value
-    return value
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -80,7 +29,7 @@ def label(number: KeyNumber, tx: Text) -> str:
 
 def format_value(value, unit: str, tx: Text) -> str:
     """A value in the report's number format for its unit ("–" when missing)."""
-    value = _plain(value)
+    value = plain_value(value)
     if value is None:
         return "–"
     if unit == "money":
@@ -98,7 +47,7 @@ def format_value(value, unit: str, tx: Text) -> str:
 
 def format_change(number: KeyNumber, tx: Text) -> str | None:
     """``"+33 (+3.0 %) vs previous month"``; shares change in percentage points; None without a previous value."""
-    value, previous, unit = _plain(number.value), _plain(number.previous), number.unit
+    value, previous, unit = plain_value(number.value), plain_value(number.previous), number.unit
     if value is None or previous is None:
         return None
     words = Text("report", tx.language)

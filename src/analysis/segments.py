@@ -749,6 +749,7 @@ class BehaviourClusters:
         """Cluster numbers of the buying customers of ``table`` (index customer_id)."""
         from threadpoolctl import threadpool_limits
 
+        self._check_fitted()
         feats = cluster_features(table)
         with threadpool_limits(1):
             raw = np.asarray(self.model_.predict(self.scaler_.transform(feats)))

@@ -1247,7 +1247,8 @@ def export_table(seg: Segmentation, cluster_names: Mapping[int, str] | pd.Series
 
     t = seg.table
     out = t[[c for c in _EXPORT_COLUMNS if c in t.columns]].copy()
-    out.insert(1, "pseudonym", pseudonymize(t["customer_id"]).to_numpy())
+    if "pseudonym" not in out:
+        out.insert(1, "pseudonym", pseudonymize(t["customer_id"]).to_numpy())
     names = pd.Series(cluster_names if cluster_names is not None else {}, dtype=object)
     out["cluster_name"] = t["cluster"].map(names).astype(object).where(t["cluster"].notna(), None)
     if "marketing_permission" in t.columns:

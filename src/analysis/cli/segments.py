@@ -43,22 +43,25 @@ def _check_files(args) -> None:
 
 def _cmd_segments(args) -> int:
     from analysis import segments
+    from analysis.customer_base import BaseSettings, CustomerBase
     from analysis.data import write_table
     from analysis.report.segments import cluster_names
-    from analysis.survival import churn_threshold
 
     _check_files(args)
     if args.passive_days is not None and args.passive_days < 1:
         raise ParameterError(f"--passive-days: got {args.passive_days}, expected a whole number of days >= 1.")
-    params = dict(value_basis=args.value_basis, n_clusters=args.n_clusters)
-    segments.SegmentSettings.from_params(**params)  # bad settings fail before the data is read
-    params["passive_days"] = churn_threshold(args.source, args.as_of, args.passive_days)
+    segments.SegmentSettings.from_params(value_basis=args.value_basis, n_clusters=args.n_clusters)  # fail early
     if args.previous_centroids and not Path(args.previous_centroids).is_file():
         raise ParameterError(f"--previous-centroids: file {Path(args.previous_centroids).name!r} does not exist.")
-    # the same labels as the month's report: numbered against last month (its published centroids
-    # when given, else a fit at the previous month end)
-    seg = segments.monthly_segments(args.source, args.as_of, **params,
-                                    previous_centroids=segments.read_centroids(args.previous_centroids)).current
+    # the month's one customer state: the same labels as the month's report, numbered against last
+    # month (its published centroids when given, else a fit at the previous month end)
+    settings = BaseSettings(inactivity_days=args.passive_days, value_basis=args.value_basis,
+                            n_clusters=args.n_clusters)
+    base = CustomerBase.build(args.source, args.as_of, settings, previous_centroids=args.previous_centroids)
+    seg = base.segmentation
+    if seg is None:
+        f = base.finding("segments")
+        raise ParameterError(f"segments: the customers could not be segmented on this data: {f.detail if f else ''}")
     df = segments.export_table(seg, cluster_names(seg.clusters, seg.table, args.language))
     out = write_table(df, args.out)  # atomic: a failed run leaves no file
     if args.centroids_out:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -21,8 +19,10 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from analysis.data import write_json
+from analysis.databases import DatabaseURL, is_database_url, location
 from analysis.errors import ParameterError
 from analysis.i18n import Text, check_language
+from analysis.actions import month_actions, trends
 from analysis.findings import Finding
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
                                        timed, available_notebooks, check_parameters, default_jobs, execute_notebook,
@@ -31,6 +31,7 @@ from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, Noteboo
 from analysis.report.numbers import collect as collect_numbers, finding_text
 from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
                                    landing_html, month_label, notebook_html, run_details_html, write_index)
+from analysis.report import publishing
 from analysis.report.pii import check_privacy, pii_values
 
 
@@ -130,11 +131,11 @@ def _resolve_inputs(data, out, notebooks, language: str, quiet: bool) -> tuple[T
     tx = Text("report", check_language(language))
     if Path(out).exists() and not Path(out).is_dir():  # found now, not after every notebook has run
         raise ParameterError(f"--out: {out} is a file; expected the report folder (e.g. reports).")
-    data_path = Path(data) if data is not None else default_data_path()
+    data_path = data if data is not None else default_data_path()
     if data is None:
         ensure_demo_data(data_path, quiet)
     # absolute from here on: notebooks may run in threads, and nothing may depend on the working folder
-    return tx, Path(out), data_path.resolve(), (Path(notebooks) if notebooks else notebooks_dir()).resolve()
+    return tx, Path(out), location(data_path), (Path(notebooks) if notebooks else notebooks_dir()).resolve()
 
 
 def _manifest_common(ctx: "RunInfo") -> dict:
@@ -146,6 +147,8 @@ def _manifest_common(ctx: "RunInfo") -> dict:
 
 def _display_path(path: Path) -> str:
     """A path as a reader should see it: relative to the working folder when inside it."""
+    if is_database_url(path):
+        return str(DatabaseURL(path))
     path = Path(path).resolve()
     try:
         return str(path.relative_to(project_root()))
@@ -159,16 +162,8 @@ def last_data_date(source) -> pd.Timestamp:
 
 
 def _publish(staged: Path, target: Path, scratch: Path) -> None:
-    """Swap ``staged`` into ``target``: readers see the old folder or the new one, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix="previous-", dir=scratch))
-        old.rmdir()
-        os.replace(target, old)
-    os.replace(staged, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Mark ``staged`` as Kanta's and swap it into ``target`` whole (:func:`analysis.report.publishing.publish`)."""
+    publishing.publish(staged, target, scratch)
 
 
 #: Notebook parameters that are settings of the month's customer base (one value for every page).
@@ -275,6 +270,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     else:
         month = parse_period(period)
     as_of = month_end(month)
+    publishing.check_out(out, [str(month)])  # a folder holding what Kanta did not write is refused before any work
     previous_as_of = month_end(month - 1)
     source = data_mod.load_source(data_path, as_of=as_of)
     last = last_data_date(source)
@@ -295,8 +291,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
                   utc_now(), package_version())
     failed_dir = out.resolve().parent / ".kanta-failed" / str(month)
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
+    report_folder = publishing.ReportFolder(out, [str(month)], quiet).open()  # locked until the run ends
+    scratch = report_folder.scratch
     t_start = time.perf_counter()
     jobs = max(1, int(jobs or default_jobs()))
     try:
@@ -386,6 +382,10 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                                      "started_at": started_at, "duration_s": round(duration, 3),
                                      "degraded": bool(page_findings)})
 
+        actions = month_actions(base)
+        (staged / "lists").mkdir()
+        for action in actions:
+            data_mod.write_table(action.customers, staged / "lists" / f"{action.name}.csv")
         landing_numbers = landing_key_numbers(base, numbers, len(ended))
         numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
         degraded += [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f.analysis, "code": f.reason}
@@ -405,10 +405,11 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "numbers": numbers,
             "glossary": base.glossary(),
             "degraded": degraded,
+            "actions": [{**a.to_dict(), "list": f"lists/{a.name}.csv"} for a in actions],
             "experiment_reports": experiment_records,
             "experiments_ended": ended,
         }
-        pages["index.html"] = landing_html(manifest, landing_numbers, base, specs, tx, ctx, out)
+        pages["index.html"] = landing_html(manifest, landing_numbers, base, specs, tx, ctx, out, actions, trends(base))
         exp_pages = {f"experiments/{f.name}/index.html": (f / "index.html").read_text(encoding="utf-8")
                      for f in staged_experiments}
         check_privacy({**pages, **exp_pages}, pii_values(source), failed_dir)
@@ -419,8 +420,12 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         for f in staged_experiments:
             _publish(f, out / "experiments" / f.name, scratch)
         write_index(out, language)
+    except OSError as exc:
+        if exc.errno not in publishing.WRITE_ERRORS:
+            raise
+        raise publishing.write_error(out, exc) from None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        report_folder.close()
     if failed_dir.exists():  # a later success clears the debugging copy of an earlier failure
         shutil.rmtree(failed_dir, ignore_errors=True)
         _remove_if_empty(failed_dir.parent)
@@ -473,7 +478,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     import nbformat
 
     tx = ctx.tx
-    params = {"source": str(data_path.resolve()), "as_of": str(as_of.date()), "language": ctx.language,
+    params = {"source": str(location(data_path)), "as_of": str(as_of.date()), "language": ctx.language,
               EXPERIMENT_PARAMETER: str(experiment_id), **dict(EXPERIMENT.params)}
     if base_file is not None and "customer_base" in notebook_parameters(nb_path):
         params["customer_base"] = str(base_file)
@@ -543,8 +548,8 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
                   utc_now(), package_version())
     slug = safe_id(experiment_id)
     failed_dir = out.resolve().parent / ".kanta-failed" / "experiments" / slug
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".kanta-render-", dir=out.resolve().parent))
+    report_folder = publishing.ReportFolder(out, [f"experiments/{slug}"], quiet).open()  # checked, locked
+    scratch = report_folder.scratch
     try:
         staged, _ = _experiment_page(str(experiment_id), nb_path, data_path, source.as_of, ctx, scratch, failed_dir,
                                      quiet)
@@ -552,6 +557,10 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
                        pii_values(source), failed_dir)
         _publish(staged, out / "experiments" / slug, scratch)
         write_index(out, language)
+    except OSError as exc:
+        if exc.errno not in publishing.WRITE_ERRORS:
+            raise
+        raise publishing.write_error(out, exc) from None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        report_folder.close()
     return out / "experiments" / slug / "index.html"

@@ -85,19 +85,47 @@ def finding_text(finding: Finding | Mapping, tx: Text) -> str:
     return words("finding_generic", analysis=analysis, detail=f.get("detail", ""))
 
 
-def cards_html(numbers: Iterable[KeyNumber], tx: Text) -> str:
-    """Key-number cards: label, value in its unit, change vs last month or the reason for "–"."""
-    from analysis.display import key_numbers_html
+def sparkline_svg(values, width: int = 120, height: int = 28) -> str:
+    """A tiny inline SVG line of a number's last months (self-contained: no script, no image file)."""
+    v = [float(x) for x in values if x is not None]
+    if len(v) < 2:
+        return ""
+    lo, hi = min(v), max(v)
+    span = (hi - lo) or 1.0
+    step = (width - 4) / (len(v) - 1)
+    pts = " ".join(f"{2 + i * step:.1f},{height - 3 - (x - lo) / span * (height - 6):.1f}" for i, x in enumerate(v))
+    last_x, last_y = pts.split(" ")[-1].split(",")
+    return (f"<svg class='kanta-spark' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+            f"role='img' aria-hidden='true'><polyline fill='none' stroke='#1f5f99' stroke-width='1.5' "
+            f"points='{pts}'/><circle cx='{last_x}' cy='{last_y}' r='2.5' fill='#1f5f99'/></svg>")
 
-    items = {}
+
+def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = None) -> str:
+    """Key-number cards: label, value in its unit, change vs last month or the reason for "–".
+
+    With ``trends`` (:func:`analysis.actions.trends`), a card also shows its last 13 months as a
+    small line and says when this month is the highest or lowest of them.
+    """
+    words = Text("findings", tx.language)
+    report_words = Text("report", tx.language)
+    cards = []
     for n in numbers:
         note = format_change(n, tx)
         if n.value is None and n.reason:
-            words = Text("findings", tx.language)
             why = words(f"short_{n.reason}") if words.has(f"short_{n.reason}") else words("short_not_estimable")
             note = words("missing_value", reason=why)
-        items[label(n, tx)] = (format_value(n.value, n.unit, tx), note)
-    return key_numbers_html(items)
+        trend = (trends or {}).get(n.concept)
+        extra = ""
+        if trend is not None:
+            extra = sparkline_svg(trend.values)
+            if trend.unusual:
+                extra += (f"<div class='kanta-unusual'>"
+                          f"{html.escape(report_words('unusual_' + trend.unusual, n=len(trend.values)))}</div>")
+        ch = f"<div class='kanta-change'>{html.escape(note)}</div>" if note else ""
+        cards.append(f"<div class='kanta-card{' kanta-card-unusual' if trend is not None and trend.unusual else ''}'>"
+                     f"<div class='kanta-label'>{html.escape(label(n, tx))}</div>"
+                     f"<div class='kanta-value'>{html.escape(format_value(n.value, n.unit, tx))}</div>{ch}{extra}</div>")
+    return "<div class='kanta-cards'>" + "".join(cards) + "</div>"
 
 
 # --- notebook side -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from analysis.actions import ACTIONS
 from analysis.data import write_text
 from analysis.errors import KantaError
 from analysis.i18n import Text
@@ -157,6 +158,12 @@ def glossary_html(base, tx: Text) -> str:
             continue
         text = words(key, **{k: shown(k, v) for k, v in entry["settings"].items()})
         rows.append(f"<dt>{html.escape(words('label_' + entry['concept']))}</dt><dd>{html.escape(text)}</dd>")
+    seg = base.segmentation.settings if base.segmentation is not None else None
+    rule_values = {"thr": tx.pct(base.settings.p_alive_threshold, 0), "days": 90, "n": base.settings.inactivity_days,
+                   "new_days": seg.new_days if seg is not None else 30}
+    for name in ACTIONS:
+        rows.append(f"<dt>{html.escape(tx('action_name_' + name))}</dt>"
+                    f"<dd>{html.escape(tx('action_rule_' + name, **rule_values))}</dd>")
     intro = words("glossary_intro", date=tx.date(base.as_of))
     return (f"<section id='glossary'><h2>{html.escape(words('glossary_title'))}</h2>"
             f"<p class='kanta-muted'>{html.escape(intro)}</p><dl class='kanta-glossary'>{''.join(rows)}</dl></section>")
@@ -172,9 +179,31 @@ def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: s
     return simple_page(title, body, tx.language, nav_html=nav_html, run_details_html=run_details_html)
 
 
+def actions_html(actions: list, base, tx: Text) -> str:
+    """This month's actions as plain sentences: size, value and where the list is (no raw ids, no links to lists)."""
+    items = []
+    thr = tx.pct(base.settings.p_alive_threshold, 0)
+    seg = base.segmentation.settings if base.segmentation is not None else None
+    for a in actions:
+        name = tx(f"action_name_{a.name}")
+        if not a.size:
+            items.append(f"<li>{html.escape(tx('action_nobody', name=name))}</li>")
+            continue
+        perm = tx("action_permission") if a.permission_filtered else tx("action_no_permission_data")
+        value = "–" if a.value is None else tx.money(a.value)
+        values = {"n": tx.number(a.size), "value": value, "perm": perm, "thr": thr, "days": 90,
+                  "valuetext": "" if a.value is None else tx("action_value_clv", value=value)}
+        if a.name == "second_purchase":
+            values["days"] = seg.new_days if seg is not None else 30
+        items.append(f"<li>{html.escape(tx(f'action_{a.name}', **values))}</li>")
+    return (f"<h2>{html.escape(tx('actions_heading'))}</h2><p class='kanta-muted'>{html.escape(tx('actions_intro'))}</p>"
+            f"<ul class='kanta-actions'>{''.join(items)}</ul>")
+
+
 def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpec], tx: Text, ctx: RunInfo,
-                 out: Path) -> str:
-    """The month's landing page: typed key numbers with change, degraded pages, links, experiments, glossary."""
+                 out: Path, actions: list = (), trends: Mapping | None = None) -> str:
+    """The month's landing page: what to do, typed key numbers with change and trend, degraded pages, links,
+    experiments, glossary."""
     from analysis.report.numbers import cards_html
 
     month = pd.Period(manifest["period"], freq="M")
@@ -183,8 +212,10 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
     days = base.settings.inactivity_days
     parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))} "
                  f"<a href='#glossary'>{html.escape(tx('see_glossary'))}</a></p>")
+    if actions:
+        parts.append(actions_html(list(actions), base, tx))
     parts.append(f"<h2>{html.escape(tx('key_numbers'))}</h2>")
-    parts.append(cards_html(numbers, tx))
+    parts.append(cards_html(numbers, tx, trends))
     if manifest.get("degraded"):
         parts.append(f"<h2>{html.escape(tx('degraded_heading'))}</h2><ul class='kanta-links'>")
         for d in manifest["degraded"]:
@@ -247,7 +278,14 @@ def safe_id(experiment_id: str) -> str:
 
 
 def write_index(out: Path, language: str = "en") -> Path:
-    """``out/index.html``: every published month, newest first, and the experiment reports."""
+    """``out/index.html``: every published month, newest first, and the experiment reports.
+
+    An ``index.html`` in a folder that is not Kanta's is never overwritten (ParameterError).
+    """
+    from analysis.report.publishing import check_out
+
+    if (out / "index.html").exists():
+        check_out(out)
     tx = Text("report", language)
     months = sorted((p for p in out.iterdir() if p.is_dir() and PERIOD_RE.match(p.name) and (p / "index.html").exists()),
                     key=lambda p: p.name, reverse=True)

@@ -1,0 +1,171 @@
+"""This month's actions: who to contact and why, chosen by documented rules from the month's customer base.
+
+Each action is a rule over :class:`~analysis.customer_base.CustomerBase` columns (no new model): its
+customers, the value behind the choice and the list a campaign tool can load. Results are
+language-free; the report words them. The rules, in the order the landing page shows them:
+
+``retain``
+    Active customers at risk (P(alive) below the threshold) who allow marketing, most value at
+    stake first: the one contact-first list of every page.
+``win_back``
+    Customers lost recently (churned under the one rule, silent fewer than ``win_back_days``
+    days beyond the threshold) who bought on at least two days and allow marketing. Long-gone
+    customers are not on it. Value: their average yearly spend while active (no model predicts
+    the value of a lost customer); a test of the offer comes first when no past experiment showed
+    win-back paying.
+``second_purchase``
+    Customers who made their first purchase in the last ``new_days`` days and have bought once,
+    with permission: the second purchase is the step most new customers never take.
+``grow``
+    Active class B and C customers in strategy group "develop" (high potential, low value so far)
+    with permission, highest potential value first.
+
+When the data has no marketing permission column, permission is not filtered and each list says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: The action rules in page order.
+ACTIONS = ("retain", "win_back", "second_purchase", "grow")
+#: Columns every list carries (the numbers behind the choice follow).
+LIST_COLUMNS = ("customer_id", "pseudonym", "action", "reason")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of the month: its rule name, the customers it selects and the value behind it."""
+
+    name: str
+    customers: pd.DataFrame = field(repr=False)
+    value: float | None
+    value_kind: str  # "value_at_stake" | "yearly_spend" | "potential_value"
+    permission_filtered: bool
+
+    @property
+    def size(self) -> int:
+        return int(len(self.customers))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "customers": self.size,
+                "value": None if self.value is None else round(float(self.value), 2),
+                "value_kind": self.value_kind, "permission_filtered": self.permission_filtered}
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html(index=False)
+
+
+def _permission(t: pd.DataFrame) -> tuple[pd.Series, bool]:
+    """Allowed to contact: the permission when the data has one, else everyone (and say so)."""
+    known = "has_permission" in t and t["has_permission"].notna().any()
+    if not known:
+        return pd.Series(True, index=t.index), False
+    return t["has_permission"].fillna(False).astype(bool), True
+
+
+def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers: tuple[str, ...]) -> pd.DataFrame:
+    cols = ["customer_id", "pseudonym", *[c for c in numbers if c in t], "has_permission"]
+    out = t.loc[mask, [c for c in cols if c in t]].copy()
+    out.insert(2, "action", action)
+    out.insert(3, "reason", reason)
+    out = out.sort_values([sort_by, "customer_id"], ascending=[False, True], kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def month_actions(base, win_back_days: int = 90) -> list[Action]:
+    """The month's actions by the rules of this module's docstring (empty lists are kept: "nobody to contact")."""
+    t = base.customers
+    allowed, filtered = _permission(t)
+    active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)
+    days = base.settings.inactivity_days
+    silent = t["days_silent"].astype(float)
+    out = []
+
+    if base.clv is not None:
+        at_risk = t["is_at_risk"].fillna(False).astype(bool) & allowed
+        lst = _list(t, at_risk, "retain", "active_p_alive_below_threshold", "value_at_stake",
+                    ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
+        out.append(Action("retain", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
+
+    recent_loss = churned & (silent < days + win_back_days) & (t["n_purchases"].fillna(0) >= 2) & allowed
+    tenure_years = ((pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days
+                    .clip(lower=30) / 365.25)
+    yearly = (t["total_spend"].astype(float) / tenure_years).where(t["is_buyer"])
+    wb = t.assign(yearly_spend=yearly)
+    lst = _list(wb, recent_loss, "win_back", "lost_recently_repeat_buyer", "yearly_spend",
+                ("yearly_spend", "days_silent", "n_purchases", "total_spend", "abc_class"))
+    out.append(Action("win_back", lst, float(lst["yearly_spend"].sum()), "yearly_spend", filtered))
+
+    new_days = base.segmentation.settings.new_days if base.segmentation is not None else 30
+    since_first = (base.as_of - pd.to_datetime(t["first_purchase"])).dt.days
+    one_timers = active & (since_first <= new_days) & (t["n_purchases"] == 1) & allowed
+    lst = _list(t, one_timers, "second_purchase", "first_purchase_recent_one_purchase", "total_spend",
+                ("total_spend", "days_silent", "p_alive", "clv"))
+    out.append(Action("second_purchase", lst, float(lst["clv"].sum()) if base.clv is not None else None,
+                      "clv", filtered))
+
+    if "strategy_group" in t and t["strategy_group"].notna().any():
+        develop = active & (t["strategy_group"] == "develop") & t["abc_class"].isin(["B", "C"]) & allowed
+        lst = _list(t, develop, "grow", "develop_group_high_potential", "potential_value",
+                    ("potential_value", "total_spend", "abc_class", "p_alive"))
+        out.append(Action("grow", lst, float(lst["potential_value"].sum()), "potential_value", filtered))
+    return out
+
+
+# --- trends ----------------------------------------------------------------------------------------
+#: Flow-table columns that have a monthly history, by concept id.
+TREND_COLUMNS = {"customers_active": "active", "customers_new": "new", "customers_lost": "lost",
+                 "customers_returned": "returned", "revenue": "revenue", "avg_purchase": "avg_purchase",
+                 "purchase_frequency": "purchase_frequency"}
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A key number's last months and whether this month is unusual against its own history.
+
+    ``unusual`` is ``"highest"`` or ``"lowest"`` when this month lies outside the range of the
+    months before it (at least six of them), else None.
+    """
+
+    concept: str
+    months: tuple[str, ...]
+    values: tuple[float, ...]
+    unusual: str | None
+
+    def to_dict(self) -> dict:
+        return {"concept": self.concept, "months": list(self.months), "values": list(self.values),
+                "unusual": self.unusual}
+
+
+def unusual(history, value, min_months: int = 6) -> str | None:
+    """``"highest"``/``"lowest"`` when ``value`` is outside the range of ``history`` (None with too little history).
+
+    Example
+    -------
+    >>> unusual([10, 12, 11, 13, 12, 11], 9), unusual([10, 12, 11, 13, 12, 11], 12), unusual([1, 2], 9)
+    ('lowest', None, None)
+    """
+    h = np.asarray([v for v in history if v is not None and np.isfinite(v)], dtype=float)
+    if len(h) < min_months or value is None or not np.isfinite(value):
+        return None
+    if value > h.max():
+        return "highest"
+    if value < h.min():
+        return "lowest"
+    return None
+
+
+def trends(base) -> dict[str, Trend]:
+    """The monthly history of the key numbers that have one (the flow table's last 13 months)."""
+    f = base.flows
+    out = {}
+    for concept_id, col in TREND_COLUMNS.items():
+        values = [None if pd.isna(v) else float(v) for v in f[col]]
+        out[concept_id] = Trend(concept_id, tuple(f["month"]), tuple(values), unusual(values[:-1], values[-1]))
+    return out

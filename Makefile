@@ -11,7 +11,7 @@ LANG_REPORT ?= en
 
 LOCK := requirements.lock
 
-.PHONY: report test lab venv lock demo-data sample-data notebooks browser benchmark spark-check clean
+.PHONY: report test lab venv lock demo-data sample-data notebooks browser postgres benchmark spark-check clean
 
 # The venv installs exactly the pinned versions of requirements.lock (runtime + dev), then
 # the package itself; it is rebuilt when pyproject.toml or the lock is newer than the last install.
@@ -46,8 +46,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's chromium package (sudo apt-get install chromium)"; fi; }
 
+# A PostgreSQL server for tests/test_postgres.py: Debian's package (the test runs it as nobody in a temporary folder).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: install Debian's postgresql package (sudo apt-get install postgresql)"; fi; }
+
 # tests/ includes the docstring examples of every module (test_doctests.py) and a non-editable install (test_install.py).
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
 
 lab: $(STAMP)

@@ -327,3 +327,63 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path, broken, args):
     assert p.returncode == 2 and "Traceback" not in p.stderr and p.stdout == ""
     assert p.stderr.startswith("kanta: ") and p.stderr.count("\n") == 1, p.stderr
     assert _tree(tmp_path) == before
+
+
+# --- hostile and realistic inputs (issue 11): one sentence, exit 2, nothing written -------------------
+EXPORTS = ROOT / "tests" / "exports"
+HOSTILE = {  # what it protects against -> transactions.csv
+    "nan_amount": "customer_id,timestamp,amount\nc1,2026-01-01,1\nc2,2026-01-02,NaN\n",
+    "infinite_amount": "customer_id,timestamp,amount\nc1,2026-01-01,1\nc2,2026-01-02,-Infinity\n",
+    "null_word_customer_id": "customer_id,timestamp,amount\nc1,2026-01-01,1\nNULL,2026-01-02,2\n",
+    "epoch_timestamp": "customer_id,timestamp,amount\nc1,2026-01-01,1\nc2,epoch,2\n",
+    "blank_header": "customer_id,,timestamp,amount\nc1,x,2026-01-01,1\n",
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_hostile_values_are_refused_by_every_command(rejects, tmp_path, command, case):
+    d = tmp_path / "hostile"
+    d.mkdir()
+    (d / "transactions.csv").write_text(HOSTILE[case])
+    rejects(command, str(d), *COMMANDS[command], expect="transactions")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_source_definition_that_writes_is_refused_by_every_command(rejects, tmp_path, command):
+    sql = tmp_path / "kanta.sql"
+    sql.write_text(f"CREATE VIEW transactions AS SELECT * FROM read_csv('{SAMPLE}/transactions.csv');\n"
+                   f"COPY transactions TO '{tmp_path}/stolen.csv';\n")
+    rejects(command, str(sql), *COMMANDS[command], expect="kanta.sql line 2")
+
+
+def test_ids_matching_only_after_normalisation_are_refused(rejects, tmp_path):
+    d = tmp_path / "ids"
+    d.mkdir()
+    (d / "transactions.csv").write_text("customer_id,timestamp,amount\n00042,2026-01-01,1\n")
+    (d / "customers.csv").write_text("customer_id,signup_date\n42,2025-01-01\n")
+    rejects("validate", str(d), "--as-of", AS_OF, expect="'00042' vs '42'")
+
+
+def test_validate_suggests_a_source_definition_for_an_export(rejects, tmp_path):
+    d = tmp_path / "export"
+    d.mkdir()
+    (d / "transactions.csv").write_text((EXPORTS / "retail" / "lines.csv").read_text())
+    rejects("validate", str(d), expect="CREATE VIEW transactions AS SELECT CustomerID AS customer_id")
+
+
+@pytest.mark.parametrize("example", ["retail", "finnish_excel"])
+def test_validate_accepts_a_source_definition(run_cli, example):
+    code, out, err = run_cli("validate", EXPORTS / example / "kanta.sql")
+    assert code == 0 and err == "" and "valid" in out.splitlines()[0]
+
+
+def test_customers_with_a_crafted_column_name_writes_only_the_table(run_cli, tmp_path):
+    d = tmp_path / "src"
+    d.mkdir()
+    (d / "transactions.csv").write_text("customer_id,timestamp,amount\nc1,2026-01-01,1\n")
+    header = f"x\"\" FROM customers; COPY (SELECT 1) TO '{tmp_path}/pwned.csv'; --"
+    (d / "customers.csv").write_text(f'customer_id,signup_date,"{header}"\nc1,2025-01-01,a\n')
+    before = _tree(tmp_path)
+    code, out, err = run_cli("customers", d, "--as-of", "2026-01-01", "--out", tmp_path / "table.csv")
+    assert code == 0 and _tree(tmp_path) == before | {"table.csv"}

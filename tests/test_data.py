@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -198,3 +199,62 @@ def test_campaign_briefs_are_an_optional_table_with_numeric_costs(tmp_path, samp
     (src / "campaigns.csv").write_text("experiment_id,cost_fixed\nnewsletter-2026-09,lots\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"campaigns\.cost_fixed: could not read 1 row as a number, e\.g\. line 2"):
         load_source(src, as_of="2026-10-31")
+
+
+# --- source definitions in SQL: the README's worked examples on committed miniature exports -----------
+EXPORTS = Path(__file__).resolve().parent / "exports"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.parametrize("example", ["retail", "finnish_excel"])
+def test_readme_shows_the_tested_source_definitions(example):
+    assert (EXPORTS / example / "kanta.sql").read_text(encoding="utf-8").strip() in README.read_text(encoding="utf-8")
+
+
+def test_line_item_retail_export_through_a_source_definition():
+    """Invoice lines -> one transaction per invoice; cancellations are refunds; lines without a customer left out."""
+    lines = pd.read_csv(EXPORTS / "retail" / "lines.csv", dtype={"CustomerID": str, "InvoiceNo": str})
+    known = lines.dropna(subset=["CustomerID"]).assign(amount=lambda d: d.Quantity * d.UnitPrice)
+    invoices = known.groupby("InvoiceNo").agg(amount=("amount", "sum"), customer=("CustomerID", "first"))
+    assert lines["CustomerID"].isna().mean() > 0.15  # the export really has anonymous lines
+
+    src = load_source(EXPORTS / "retail" / "kanta.sql")
+    q = src.quality
+    assert q["transactions"] == len(invoices) and q["buyers"] == invoices["customer"].nunique()
+    assert q["refund_rows"] == int((invoices.index.str.startswith("C")).sum()) > 0
+    total = src.sql("SELECT sum(amount) AS s FROM transactions")["s"].iloc[0]
+    assert total == pytest.approx(invoices["amount"].round(2).sum())
+    assert q["customers"] == invoices["customer"].nunique()
+    first = src.sql("SELECT min(timestamp) AS t FROM transactions")["t"].iloc[0]
+    assert str(first) == str(pd.to_datetime(known["InvoiceDate"], format="%m/%d/%Y %H:%M").min())
+
+
+def test_finnish_excel_export_through_a_source_definition():
+    """Semicolons, decimal commas, dd.mm.yyyy dates, zero-padded customer numbers, Kyllä/Ei permissions."""
+    ostot = pd.read_csv(EXPORTS / "finnish_excel" / "ostot.csv", sep=";", decimal=",", dtype={"Asiakasnumero": str},
+                        encoding="utf-8-sig")
+    asiakkaat = pd.read_csv(EXPORTS / "finnish_excel" / "asiakkaat.csv", sep=";", dtype={"Asiakasnumero": str},
+                            encoding="utf-8-sig")
+    src = load_source(EXPORTS / "finnish_excel" / "kanta.sql")
+    assert src.quality["transactions"] == len(ostot) and src.quality["customers"] == len(asiakkaat)
+    assert src.sql("SELECT sum(amount) AS s FROM transactions")["s"].iloc[0] == pytest.approx(ostot["Summa €"].sum())
+    assert str(src.as_of.date()) == str(pd.to_datetime(ostot["Ostopäivä"], format="%d.%m.%Y").max().date())
+    cust = src.customers().set_index("customer_id")
+    assert cust.index[0].startswith("00")  # leading zeros kept
+    assert cust["marketing_permission"].sum() == (asiakkaat["Markkinointilupa"] == "Kyllä").sum()
+    from analysis.customers import customer_table
+
+    table = customer_table(src, src.as_of)
+    assert {"share_koti_puutarha", "share_kauneus_terveys", "share_vaatteet_naiset"} <= set(table.columns)
+    assert table["n_categories"].max() > 1
+    assert not {"Nimi", "Sähköposti", "Puhelin"} & set(table.columns)
+
+
+def test_wrong_columns_suggest_a_source_definition_naming_the_columns_found(tmp_path):
+    import shutil
+
+    shutil.copy(EXPORTS / "retail" / "lines.csv", tmp_path / "transactions.csv")
+    msg = error_of(tmp_path)
+    assert msg.startswith("transactions: missing required columns customer_id, timestamp, amount (found: InvoiceNo,")
+    assert ("CREATE VIEW transactions AS SELECT CustomerID AS customer_id, InvoiceDate AS timestamp, "
+            "Quantity * UnitPrice AS amount FROM 'transactions.csv'") in msg

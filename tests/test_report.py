@@ -335,7 +335,7 @@ def test_publishing_replaces_a_month_in_one_move(tmp_path):
     (staged / "index.html").write_text("new", encoding="utf-8")
     scratch.mkdir()
     _publish(staged, target, scratch)
-    assert sorted(p.name for p in target.iterdir()) == ["index.html"]
+    assert sorted(p.name for p in target.iterdir()) == [".kanta-report", "index.html"]  # marked as Kanta's
     assert not staged.exists() and list(scratch.iterdir()) == []
 
 

@@ -1,22 +1,21 @@
-"""Customer lifetime value: BG/NBD purchases x Gamma-Gamma spend, P(alive), equity, value at risk.
+"""Customer lifetime value: a purchase model (BG/NBD, MBG/NBD or Pareto/NBD) x Gamma-Gamma spend.
 
-Fits lifetimes' models on the customer table (compressed to distinct rows with weights),
-scores every customer over an explicit horizon in months, and validates on a holdout. Results
-are language-free; a fit that data cannot support raises :class:`~analysis.errors.ModelError`
-with a ``reason`` code. Words, tables and figures: :mod:`analysis.report.clv`; the command: :mod:`analysis.cli.clv`.
+Fits the package's own likelihoods (:mod:`analysis.purchase_models`) on the customer table
+(compressed to distinct rows with weights), chooses the purchase model (holdout error, else BIC),
+names boundary fits and spend outliers, scores every customer over an explicit horizon in months
+and validates on a holdout. Results are language-free; a fit that data cannot support raises
+:class:`~analysis.errors.ModelError` with a ``reason`` code. Words, tables and figures:
+:mod:`analysis.report.clv`; the command: :mod:`analysis.cli.clv`.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import types
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from analysis import purchase_models as pm
 from analysis.errors import DataError, ModelError, NotFittedError, ParameterError
 
 #: Days in one unit of the customer table's time axis.
@@ -25,26 +24,35 @@ UNIT_DAYS = {"D": 1.0, "W": 7.0}
 DAYS_PER_MONTH = 30.4375
 
 RFM_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
-
-#: The documented fitting ladder: each step is tried only if the previous one failed.
-#: A step fails when the optimiser reports no convergence, a parameter is not finite,
-#: or the Hessian of the log-likelihood is not positive definite (no proper maximum).
-FIT_LADDER = (
-    {"step": "plain", "penalizer": 0.0, "tol": 1e-7, "start": "default"},
-    {"step": "moment start", "penalizer": 0.0, "tol": 1e-7, "start": "moments"},
-    {"step": "penalizer 0.001", "penalizer": 1e-3, "tol": 1e-7, "start": "moments"},
-    {"step": "penalizer 0.01, tol 1e-5", "penalizer": 1e-2, "tol": 1e-5, "start": "moments"},
-)
+#: Purchase models ``CLVModel(model="auto")`` chooses from, and the choices the CLI accepts.
+PURCHASE_MODELS = pm.PURCHASE_MODELS
+MODEL_CHOICES = (*PURCHASE_MODELS, "auto")
 
 #: Fewest repeat customers (positive average spend) the spend model is fitted on.
 MIN_REPEAT_CUSTOMERS = 10
 #: Shortest observation period (oldest customer's age, days) from which dropout can be told apart
 #: from a slow purchase rate; shorter histories would extrapolate a year from a few weeks.
 MIN_HISTORY_DAYS = 90
-#: A BG/NBD parameter below LOWER (a, b) or above UPPER (any) has run to the edge of its space:
-#: the likelihood keeps rising towards "nobody leaves" (a -> 0) or a degenerate mixture.
+#: A drop-out parameter (a, b, s, beta) below LOWER or any parameter above UPPER has run to the edge
+#: of its space: the likelihood keeps rising towards "nobody leaves" or a degenerate mixture.
 BOUNDARY_LOWER = 1e-6
 BOUNDARY_UPPER = 1e6
+DROPOUT_PARAMS = ("a", "b", "s", "beta")
+#: Holdout length (months) auto uses to choose between purchase models, when the history allows
+#: a calibration period of at least MIN_HISTORY_DAYS before it.
+HOLDOUT_MONTHS = 6
+#: Candidates whose holdout error is within this share of the best (or whose BIC is within
+#: BIC_TIE of the best) count as tied; ties go to the earlier model in PURCHASE_MODELS, so the
+#: chosen model does not flip from month to month on differences the data cannot tell apart.
+HOLDOUT_TIE = 0.01
+BIC_TIE = 2.0
+#: Spend outlier rule: a repeat customer whose average purchase is above
+#: ``exp(median(log m) + SPEND_OUTLIER_MADS * 1.4826 * MAD(log m))`` is left out of the spend model
+#: fit and valued with the average capped at that bound (a robust z-score of 10 on the log scale:
+#: about a thousand times the median for typical retail spreads; no real customer is excluded on CDNOW).
+SPEND_OUTLIER_MADS = 10.0
+#: Most outliers a note names one by one.
+MAX_NAMED_OUTLIERS = 20
 
 
 # --------------------------------------------------------------------------- input
@@ -119,13 +127,18 @@ class FitResult:
     log_likelihood: float
     n_customers: int
     n_rows: int
-    step: str
+    step: str  # the optimiser's start that succeeded: "moments" or "warm start"
     attempts: tuple = ()
     cov_log_params: tuple | None = None  # covariance of log-parameters (row-major), None if unknown
+    at_bound: tuple = ()  # parameters that stopped on the optimiser's bounds
 
     @property
     def aic(self) -> float:
         return 2 * len(self.params) - 2 * self.log_likelihood
+
+    @property
+    def bic(self) -> float:
+        return len(self.params) * np.log(max(self.n_customers, 1)) - 2 * self.log_likelihood
 
     def summary(self) -> pd.DataFrame:
         """Tidy table: one row per parameter with estimate and standard error."""
@@ -136,66 +149,12 @@ class FitResult:
 
     def to_dict(self) -> dict:
         return {"model": self.model, "params": dict(self.params), "standard_errors": dict(self.standard_errors),
-                "log_likelihood": self.log_likelihood, "aic": self.aic, "n_customers": self.n_customers,
-                "n_rows": self.n_rows, "step": self.step, "attempts": list(self.attempts)}
+                "log_likelihood": self.log_likelihood, "aic": self.aic, "bic": self.bic,
+                "n_customers": self.n_customers, "n_rows": self.n_rows, "step": self.step,
+                "attempts": list(self.attempts), "at_bound": list(self.at_bound)}
 
     def _repr_html_(self) -> str:
         return self.summary().to_html(index=False)
-
-
-_MODELS = {
-    "bgnbd": ("BetaGeoFitter", ("r", "alpha", "a", "b")),
-    "mbgnbd": ("ModifiedBetaGeoFitter", ("r", "alpha", "a", "b")),
-    "pareto_nbd": ("ParetoNBDFitter", ("r", "alpha", "s", "beta")),
-    "gamma_gamma": ("GammaGammaFitter", ("p", "q", "v")),
-}
-
-
-def _moment_start(model: str, x: np.ndarray, T: np.ndarray, w: np.ndarray, m: np.ndarray | None = None):
-    """Rough starting values (on the fitter's internal scale) from simple moments."""
-    scale = 1.0 / T.max() if T.size else 1.0
-    rate = max(np.average(x, weights=w) / max(np.average(T * scale, weights=w), 1e-9), 1e-3)
-    if model == "gamma_gamma":
-        mean_m = np.average(m, weights=w)
-        return np.log([2.0, 3.0, max(mean_m, 1e-3)])
-    if model == "pareto_nbd":
-        return np.array([1.0, 1.0 / rate, 1.0, 1.0])
-    return np.log([1.0, 1.0 / rate, 1.0, 3.0])
-
-
-def _fit_with_fd_hessian(self, minimizing_function_args, initial_params, params_size, disp, tol=1e-7,
-                         bounds=None, **kwargs):
-    """lifetimes' ``BaseFitter._fit`` with the Hessian from central differences of its exact
-    (autograd) gradient: 2k gradient evaluations instead of autograd's second derivatives,
-    which go through polygamma/zeta and cost several times more on large tables."""
-    from autograd import value_and_grad
-    from lifetimes.utils import ConvergenceError
-    from scipy.optimize import minimize
-
-    vg = value_and_grad(self._negative_log_likelihood)
-    x0 = 0.1 * np.ones(params_size) if initial_params is None else initial_params
-    out = minimize(vg, jac=True, method=None, tol=tol, x0=x0, args=minimizing_function_args,
-                   options={"disp": disp, **kwargs}, bounds=bounds)
-    if not out.success:
-        raise ConvergenceError(str(out.message))
-    h = 1e-4  # on log-parameters; central differences are accurate to O(h^2)
-    hess = np.empty((params_size, params_size))
-    for i in range(params_size):
-        e = np.zeros(params_size)
-        e[i] = h
-        hess[i] = (vg(out.x + e, *minimizing_function_args)[1] - vg(out.x - e, *minimizing_function_args)[1]) / (2 * h)
-    return out.x, out.fun, (hess + hess.T) / 2
-
-
-def _internal_start(model: str, initial: dict, T):
-    """Given parameters on the fitter's internal scale (log, time scaled so max T = 1)."""
-    if model == "pareto_nbd":
-        return None  # its optimiser works on raw parameters; no warm start needed at its sizes
-    names = _MODELS[model][1]
-    p = np.array([initial[k] for k in names], float)
-    if model != "gamma_gamma":
-        p[1] *= 1.0 / T.max()
-    return np.log(p)
 
 
 def _warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict | None:
@@ -204,29 +163,17 @@ def _warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict |
     pick = np.random.default_rng(seed).choice(len(rows), size=n, p=w / w.sum())
     sub, _ = compress(rows.iloc[pick].drop(columns="weight"), [c for c in rows.columns if c != "weight"])
     try:
-        return fit_model(model, sub, sub["weight"])[1].params
+        return fit_model(model, sub, sub["weight"]).params
     except ModelError:
         return None
 
 
-def _loglik_scaled(model: str, fitter, args) -> float:
-    """Total (un-penalised) log-likelihood on the fitter's internal time scale."""
-    f = type(fitter)._negative_log_likelihood
-    w = args[-1]
-    if model == "pareto_nbd":
-        p = fitter.params_.to_numpy(float).copy()
-        p[1] *= fitter._scale
-        p[3] *= fitter._scale
-        return float(-f(p, *args, 0.0) * w.mean())
-    logp = np.log(fitter.params_.to_numpy(float))
-    if model != "gamma_gamma":
-        logp[1] += np.log(fitter._scale)
-    return float(-f(logp, *args, 0.0) * w.sum())
+def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None = None) -> FitResult:
+    """Fit one model by maximum likelihood (:func:`analysis.purchase_models.fit`).
 
-
-def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
-              initial: dict | None = None) -> tuple[object, FitResult]:
-    """Fit one lifetimes model along the fitting ladder; raise :class:`ModelError` if every step fails.
+    No penalty and no ladder of ever-looser settings: a fit either reaches a proper maximum, stops
+    on the edge of the parameter space (``at_bound``; :func:`check_boundary` names it), or raises
+    :class:`ModelError` with reason ``no_convergence``.
 
     Parameters
     ----------
@@ -237,95 +184,46 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, ladder=FIT_LADDER,
     weights : array, optional
         Number of customers per row (default 1 each).
     initial : dict, optional
-        Starting parameters for the first ("plain") step, e.g. from a fit on a
-        subsample (warm start: fewer optimiser iterations on large tables).
-
-    Returns
-    -------
-    (fitter, FitResult)
-        The fitted lifetimes object and a summary saying which ladder step succeeded.
+        Starting parameters, e.g. from a fit on a subsample (warm start: fewer iterations).
 
     Example
     -------
     >>> table = simulate_rfm(np.full(500, 365.0), {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 3.0}, seed=1)
     >>> rows, _ = compress(table, ["frequency", "recency", "T"])
-    >>> fitter, res = fit_model("bgnbd", rows, rows["weight"])
-    >>> res.step
-    'plain'
+    >>> res = fit_model("bgnbd", rows, rows["weight"])
+    >>> res.step, res.at_bound
+    ('moments', ())
     """
-    import lifetimes
-
-    cls_name, names = _MODELS[model]
-    x = data["frequency"].to_numpy(float)
+    names = pm.PARAMS[model]
     w = np.ones(len(data)) if weights is None else np.asarray(weights, float)
-    attempts = []
-    for rung in ladder:
-        fitter = getattr(lifetimes, cls_name)(penalizer_coef=rung["penalizer"])
-        if model != "pareto_nbd":  # Pareto/NBD has its own optimiser and no Hessian
-            fitter._fit = types.MethodType(_fit_with_fd_hessian, fitter)
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                if model == "gamma_gamma":
-                    m = data["monetary_value"].to_numpy(float)
-                    start = (_internal_start(model, initial, None) if rung["start"] == "default" and initial
-                             else None if rung["start"] == "default" else _moment_start(model, x, x, w, m))
-                    fitter.fit(x, m, weights=w, initial_params=start, tol=rung["tol"])
-                    args = (x, m, w)
-                else:
-                    r, T = data["recency"].to_numpy(float), data["T"].to_numpy(float)
-                    start = (_internal_start(model, initial, T) if rung["start"] == "default" and initial
-                             else None if rung["start"] == "default" else _moment_start(model, x, T, w))
-                    kw = {"tol": rung["tol"]} if model != "pareto_nbd" else {"tol": min(rung["tol"] * 100, 1e-4)}
-                    fitter.fit(x, r, T, weights=w, initial_params=start, **kw)
-                    s = fitter._scale
-                    args = (x.astype(int), r * s, T * s, w)
-        except Exception as exc:  # lifetimes raises ConvergenceError, ValueError, LinAlgError ...
-            attempts.append(f"{rung['step']}: {type(exc).__name__}")
-            continue
-        params = fitter.params_.to_numpy(float)
-        problem = None
-        if not np.all(np.isfinite(params)) or np.any(params <= 0):
-            problem = "parameters not finite and positive"
-        cov = None
-        hess = getattr(fitter, "_hessian_", None)
-        if problem is None and hess is not None:
-            hess = np.asarray(hess, float)
-            if not np.all(np.isfinite(hess)) or np.linalg.eigvalsh((hess + hess.T) / 2).min() <= 0:
-                problem = "log-likelihood has no proper maximum (Hessian not positive definite)"
-            else:
-                cov = np.linalg.inv(hess) / w.sum()
-        if problem:
-            attempts.append(f"{rung['step']}: {problem}")
-            continue
-        ll = _loglik_scaled(model, fitter, args)
-        if model != "gamma_gamma":  # back to the data's own time unit, so models are comparable
-            ll += float((w * x).sum()) * np.log(fitter._scale)
-        se = {} if cov is None else {k: float(v * np.sqrt(cov[i, i])) for i, (k, v) in enumerate(zip(names, params))}
-        attempts.append(f"{rung['step']}: ok")
-        return fitter, FitResult(
-            model=model, params={k: float(v) for k, v in zip(names, params)}, standard_errors=se,
-            log_likelihood=ll, n_customers=int(w.sum()), n_rows=len(data), step=rung["step"],
-            attempts=tuple(attempts), cov_log_params=None if cov is None else tuple(map(tuple, cov)),
-        )
-    raise ModelError(
-        f"{model}: the fit did not converge at any step of the fitting ladder ({'; '.join(attempts)}); "
-        "no parameters are reported.", reason="no_convergence", facts={"model": model, "steps": len(attempts)},
-    )
+    cols = ("frequency", "monetary_value") if model == "gamma_gamma" else ("frequency", "recency", "T")
+    est = pm.fit(model, {c: data[c].to_numpy(float) for c in cols}, w, start=initial)
+    step = "warm start" if est.start == "given" else "moments"
+    attempts = (f"{step}: {'ok' if est.converged else est.message}",)
+    if not est.converged and not est.at_bound:
+        raise ModelError(
+            f"{model}: the maximum-likelihood fit did not converge ({est.message}); no parameters are reported.",
+            reason="no_convergence", facts={"model": model, "steps": 1})
+    cov = est.cov_log_params
+    return FitResult(model=model, params={k: est.params[k] for k in names}, standard_errors=est.standard_errors(),
+                     log_likelihood=est.log_likelihood, n_customers=int(round(w.sum())), n_rows=len(data), step=step,
+                     attempts=attempts, cov_log_params=None if cov is None else tuple(map(tuple, cov)),
+                     at_bound=est.at_bound)
 
 
 def check_boundary(res: FitResult) -> FitResult:
-    """Raise :class:`ModelError` (reason ``boundary_fit``) when a BG/NBD fit ran to the edge of its space.
+    """Raise :class:`ModelError` (reason ``boundary_fit``) when a purchase model ran to the edge of its space.
 
     A purchase model fitted on customers who never leave (or on too little history to see them
-    leave) drives the dropout parameters towards 0 or infinity; the optimiser (often only its
-    penalised steps) then stops at a number such as ``a = 6e-14`` that says nothing about the
-    customers. Such a fit must not produce P(alive) or CLV.
+    leave) drives the drop-out parameters towards 0 or infinity (the NBD no-drop-out limit); the
+    optimiser stops at a number such as ``a = 6e-14`` that says nothing about the customers, and
+    the log-likelihood has no proper maximum (its Hessian is singular there). Such a fit must not
+    produce P(alive) or CLV.
 
     Example
     -------
     >>> res = FitResult("bgnbd", {"r": 2.0, "alpha": 39.0, "a": 6e-14, "b": 1e-5},
-    ...                 {"r": .1, "alpha": 1.0, "a": 1e-12, "b": 1e-3}, -100.0, 3000, 2000, "penalizer 0.001")
+    ...                 {"r": .1, "alpha": 1.0, "a": 1e-12, "b": 1e-3}, -100.0, 3000, 2000, "moments")
     >>> try:
     ...     check_boundary(res)
     ... except ModelError as exc:
@@ -334,9 +232,11 @@ def check_boundary(res: FitResult) -> FitResult:
     """
     problem = None
     for k, v in res.params.items():
-        if not np.isfinite(v) or v > BOUNDARY_UPPER or (k in ("a", "b") and v < BOUNDARY_LOWER):
+        if not np.isfinite(v) or v > BOUNDARY_UPPER or (k in DROPOUT_PARAMS and v < BOUNDARY_LOWER):
             problem = (k, v)
             break
+    if problem is None and res.at_bound:
+        problem = (res.at_bound[0], res.params[res.at_bound[0]])
     if problem is None:
         bad_se = [k for k in res.params if not np.isfinite(res.standard_errors.get(k, np.nan))]
         if bad_se:
@@ -345,62 +245,44 @@ def check_boundary(res: FitResult) -> FitResult:
         return res
     k, v = problem
     raise ModelError(
-        f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}, step {res.step!r}); "
+        f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}); "
         "customers in this data show no sign of leaving within the period observed, so P(alive) "
         "cannot be estimated and no CLV is reported.",
         reason="boundary_fit", facts={"model": res.model, "parameter": k, "value": float(v)},
     )
 
 
-# --------------------------------------------------------------------------- formulas
-def _bgnbd_p_alive(params, x, t_x, T):
-    from scipy.special import expit
+def spend_outliers(monetary_value, n_mads: float = SPEND_OUTLIER_MADS) -> tuple[np.ndarray, float]:
+    """Which positive average spends break the spend model, and the bound (see :data:`SPEND_OUTLIER_MADS`).
 
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
-    return np.where(x == 0, 1.0, expit(-log_div))
-
-
-def _bgnbd_expected(params, t, x, t_x, T, if_alive: bool = False):
-    """Expected repeat purchases in (T, T + t] given history (FHL 2005, eq. 10).
-
-    With ``if_alive`` the expectation is conditional on the customer being alive at
-    ``T`` (eq. 10 without its denominator, which is ``1 / P(alive)``).
+    Example
+    -------
+    >>> mask, bound = spend_outliers([20.0, 25, 30, 22, 28, 35, 18, 1e300])
+    >>> mask.tolist()[-1], bool(mask[:-1].any()), bool(100 < bound < 1e6)
+    (True, False, True)
     """
-    from scipy.special import hyp2f1
-
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    t = np.asarray(t, float)
-    if np.all(t == 0):
-        return np.zeros(np.broadcast(t, x).shape)
-    _a, _b, _c = r + x, b + x, a + b + x - 1
-    z = t / (alpha + T + t)
-    with np.errstate(all="ignore"):
-        h = np.log(hyp2f1(_a, _b, _c, z))
-        alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
-    h = np.where(np.isfinite(h), h, alt)
-    num = (a + b + x - 1) / (a - 1) * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
-    if if_alive:
-        return num
-    den = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
-    return num / den
+    m = np.asarray(monetary_value, float)
+    if len(m) == 0:
+        return np.zeros(0, bool), float("inf")
+    lm = np.log(m)
+    med = float(np.median(lm))
+    mad = 1.4826 * float(np.median(np.abs(lm - med)))
+    if mad <= 0:
+        return np.zeros(len(m), bool), float("inf")
+    log_bound = med + n_mads * mad
+    return lm > log_bound, float(np.exp(log_bound))
 
 
+# --------------------------------------------------------------------------- formulas
 def _gg_expected_value(params, x, m):
-    """Expected spend per purchase (Hardie note 025, eq. 5). A net-refund history (mean spend
-    <= 0) counts as 0 spend, so it pulls the estimate down but never makes CLV negative."""
-    p, q, v = (params[k] for k in ("p", "q", "v"))
-    m = np.clip(np.where(np.asarray(x) > 0, m, 0.0), 0.0, None)
-    if q <= 1:
-        return np.full(np.shape(x), np.nan)
-    w = p * x / (p * x + q - 1)
-    return (1 - w) * (v * p / (q - 1)) + w * m
+    return pm.expected_spend(params, x, m)
 
 
-def _check_bgnbd(params) -> None:
-    bad = [k for k in ("r", "alpha", "a", "b") if not (np.isfinite(params.get(k, np.nan)) and params[k] > 0)]
+def _check_purchase(params, model: str = "bgnbd") -> None:
+    names = pm.PARAMS[model]
+    bad = [k for k in names if not (np.isfinite(params.get(k, np.nan)) and params[k] > 0)]
     if bad:
-        raise ParameterError(f"bgnbd parameters: {', '.join(bad)} must be positive finite numbers, got {params}.")
+        raise ParameterError(f"{model} parameters: {', '.join(bad)} must be positive finite numbers, got {params}.")
 
 
 def _check_gg(params) -> None:
@@ -409,15 +291,15 @@ def _check_gg(params) -> None:
         raise ParameterError(f"gamma_gamma parameters: {', '.join(bad)} must be positive finite numbers, got {params}.")
 
 
-def clv_from_params(bgnbd: dict, gamma_gamma: dict, frequency, recency, T, monetary_value, *,
-                    time_unit: str = "D", horizon_months: int = 12, discount_rate: float = 0.01,
-                    days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
-    """Score customers with given BG/NBD and Gamma-Gamma parameters.
+def clv_from_params(purchase: dict, gamma_gamma: dict, frequency, recency, T, monetary_value, *,
+                    model: str = "bgnbd", time_unit: str = "D", horizon_months: int = 12,
+                    discount_rate: float = 0.01, days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """Score customers with given purchase-model (``model``) and Gamma-Gamma parameters.
 
     CLV is the sum over months ``m = 1..horizon_months`` of the expected purchases
     in month ``m`` times the expected average purchase value, discounted by
     ``(1 + discount_rate) ** m`` (cash flows at month ends). A month is
-    ``days_per_month`` days; ``alpha`` is per ``time_unit``.
+    ``days_per_month`` days; ``alpha`` (and ``beta``) are per ``time_unit``.
 
     Returns
     -------
@@ -428,12 +310,15 @@ def clv_from_params(bgnbd: dict, gamma_gamma: dict, frequency, recency, T, monet
     Example
     -------
     >>> out = clv_from_params({"r": .24, "alpha": 4.4, "a": .79, "b": 2.4}, {"p": 6.25, "q": 3.74, "v": 15.4},
-    ...                       [2], [30.4], [38.9], [35.0], time_unit="W")  # doctest: +SKIP
+    ...                       [2], [30.4], [38.9], [35.0], time_unit="W")
+    >>> round(float(out["p_alive"].iloc[0]), 3)
+    0.725
     """
     _check_gg(gamma_gamma)
     x = np.asarray(frequency, float)
-    purchases = discounted_purchases(bgnbd, x, recency, T, time_unit=time_unit, horizon_months=horizon_months,
-                                     discount_rate=discount_rate, days_per_month=days_per_month)
+    purchases = discounted_purchases(purchase, x, recency, T, model=model, time_unit=time_unit,
+                                     horizon_months=horizon_months, discount_rate=discount_rate,
+                                     days_per_month=days_per_month)
     value = _gg_expected_value(gamma_gamma, x, np.where(x > 0, np.asarray(monetary_value, float), 0.0))
     return _combine(purchases, value)
 
@@ -449,21 +334,22 @@ def _combine(purchases: pd.DataFrame, value: np.ndarray) -> pd.DataFrame:
     })
 
 
-def discounted_purchases(bgnbd: dict, frequency, recency, T, *, time_unit: str = "D", horizon_months: int = 12,
-                         discount_rate: float = 0.01, days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+def discounted_purchases(params: dict, frequency, recency, T, *, model: str = "bgnbd", time_unit: str = "D",
+                         horizon_months: int = 12, discount_rate: float = 0.01,
+                         days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
     """The purchase side of CLV: ``p_alive``, ``expected_purchases`` over the horizon and
     ``discounted_purchases_if_alive`` (sum over months of expected purchases in the month if
     alive, discounted); CLV = ``p_alive * discounted_purchases_if_alive * expected_avg_value``.
     """
-    _check_bgnbd(bgnbd)
+    _check_purchase(params, model)
     check_horizon(horizon_months, discount_rate, days_per_month)
     unit_days = _check_unit(time_unit)
     x, t_x, T = (np.asarray(v, float) for v in (frequency, recency, T))
     months = np.arange(0, int(horizon_months) + 1)
     t = months * days_per_month / unit_days
     # E[purchases] = P(alive) x E[purchases | alive]; the conditional part gives the value if active
-    cum_alive = np.stack([_bgnbd_expected(bgnbd, ti, x, t_x, T, if_alive=True) for ti in t], axis=0)
-    p_alive = _bgnbd_p_alive(bgnbd, x, t_x, T)
+    cum_alive = np.stack([pm.expected_purchases_if_alive(model, params, ti, x, t_x, T) for ti in t], axis=0)
+    p_alive = pm.p_alive(model, params, x, t_x, T)
     disc = (1.0 + discount_rate) ** -months[1:]
     return pd.DataFrame({
         "p_alive": p_alive,
@@ -473,8 +359,22 @@ def discounted_purchases(bgnbd: dict, frequency, recency, T, *, time_unit: str =
 
 
 # --------------------------------------------------------------------------- the model
+def _holdout_mae(model: str, cal: pd.DataFrame, warm: dict | None = None) -> dict:
+    """Fit ``model`` on the calibration period and score its holdout predictions (MAE, aggregate error)."""
+    t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
+    rows, _ = compress(t, ["frequency", "recency", "T"])
+    res = check_boundary(fit_model(model, rows, rows["weight"], initial=warm))
+    x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    keys = compress(t, ["frequency", "recency", "T"])[1]
+    pred = pm.expected_purchases(model, res.params, t["duration_holdout"].to_numpy(float),
+                                 x[keys], tx[keys], T[keys])
+    act = t["frequency_holdout"].to_numpy(float)
+    return {"holdout_mae": float(np.mean(np.abs(pred - act))),
+            "holdout_aggregate_error": float(pred.sum() / act.sum() - 1) if act.sum() else np.nan}
+
+
 class CLVModel:
-    """BG/NBD purchase model + Gamma-Gamma spend model on a customer table.
+    """Purchase model (BG/NBD, MBG/NBD, Pareto/NBD or the best of them) + Gamma-Gamma spend model.
 
     Parameters
     ----------
@@ -490,47 +390,72 @@ class CLVModel:
     min_history_days : float
         Shortest observation period (the oldest customer's age in days) the model is
         fitted on (default :data:`MIN_HISTORY_DAYS`).
+    model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
+        The purchase model. ``auto`` fits all three, discards boundary fits and picks the one
+        with the smallest holdout error (mean absolute error of holdout purchases per customer)
+        when :meth:`fit` gets a calibration/holdout table, else the smallest BIC (near-ties, see
+        :data:`HOLDOUT_TIE`, go to the earlier candidate: BG/NBD, MBG/NBD, Pareto/NBD).
 
     Attributes
     ----------
-    bgnbd_, gamma_gamma_ : FitResult
+    purchase_model_ : str
+        The chosen purchase model's key.
+    purchase_, gamma_gamma_ : FitResult
+    comparison_ : DataFrame
+        One row per candidate: ``model, status`` (``chosen``, ``fitted``, ``boundary_fit``,
+        ``no_convergence``), ``log_likelihood, aic, bic``, holdout error columns when scored,
+        and the boundary ``parameter``.
+    choice_ : dict
+        ``{"model", "criterion"}``: criterion ``requested``, ``holdout_mae``, ``bic`` or ``only_valid``
+        (every other candidate ran to its boundary).
     checks_ : dict
         Gamma-Gamma assumption checks (frequency-spend correlation, q > 1).
     notes_ : list of dict
         What the reader should know about the fit, language-free: ``{"code": ..., **facts}``
-        with codes ``refund_customers_excluded`` (``n``), ``spend_correlated`` (``r``) and
+        with codes ``refund_customers_excluded`` (``n``), ``spend_outliers_excluded`` (``n``,
+        ``bound``, ``customers``: pseudonym and value), ``spend_correlated`` (``r``) and
         ``spend_model_undefined`` (``q``); :mod:`analysis.report.clv` words them.
 
     Example
     -------
-    >>> model = CLVModel(time_unit="D").fit(table)  # doctest: +SKIP
-    >>> scores = model.predict(table, horizon_months=12, discount_rate=0.01)  # doctest: +SKIP
+    >>> table = simulate_rfm(np.random.default_rng(0).uniform(100, 700, 2000),
+    ...                      {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 3.0}, {"p": 3, "q": 4, "v": 20}, seed=1)
+    >>> model = CLVModel(model="bgnbd").fit(table)
+    >>> scores = model.predict(table, horizon_months=12, discount_rate=0.01)
+    >>> model.purchase_model_, bool(scores["p_alive"].between(0, 1).all())
+    ('bgnbd', True)
     """
 
     def __init__(self, time_unit: str = "D", compress: bool = True, warm_start_rows: int | None = 50_000,
-                 min_history_days: float = MIN_HISTORY_DAYS):
+                 min_history_days: float = MIN_HISTORY_DAYS, model: str = "auto"):
         self.time_unit = time_unit
         self.compress = compress
         self.warm_start_rows = warm_start_rows
         self.min_history_days = min_history_days
+        self.model = model
 
-    def fit(self, table: pd.DataFrame) -> "CLVModel":
-        """Fit both models; raise :class:`ModelError` (with a ``reason``) when the data cannot support them.
+    def fit(self, table: pd.DataFrame, holdout: pd.DataFrame | None = None) -> "CLVModel":
+        """Fit the purchase and spend models; raise :class:`ModelError` (with a ``reason``) when the data cannot support them.
 
         Reasons: ``history_too_short`` (observation period under ``min_history_days``),
         ``too_few_repeat_customers`` (under :data:`MIN_REPEAT_CUSTOMERS` repeat customers with
-        positive spend), ``no_convergence`` (no ladder step converged) and ``boundary_fit``
-        (:func:`check_boundary`). A spend model with ``q <= 1`` is kept (P(alive) is still
-        valid) but :meth:`predict` refuses CLV (``spend_model_undefined``).
+        positive spend), ``no_convergence`` and ``boundary_fit`` (:func:`check_boundary`; with
+        ``auto``, when every candidate is at its boundary). A spend model with ``q <= 1`` is kept
+        (P(alive) is still valid) but :meth:`predict` refuses CLV (``spend_model_undefined``).
+
+        ``holdout`` (optional): :func:`analysis.customers.calibration_holdout` output on the same
+        base, which ``auto`` uses to choose by holdout error.
         """
         unit_days = _check_unit(self.time_unit)
+        if self.model not in MODEL_CHOICES:
+            raise ParameterError(f"model: got {self.model!r}, expected one of {', '.join(MODEL_CHOICES)}.")
         check_rfm(table)
         self.notes_ = []
         history_days = float(table["T"].max()) * unit_days
         if history_days < self.min_history_days:
             raise ModelError(
-                f"customer table: the oldest customer's history is {history_days:.0f} days; BG/NBD needs at least "
-                f"{self.min_history_days} days to tell customers who left from customers who buy rarely.",
+                f"customer table: the oldest customer's history is {history_days:.0f} days; the purchase model needs "
+                f"at least {self.min_history_days} days to tell customers who left from customers who buy rarely.",
                 reason="history_too_short", facts={"days": round(history_days), "minimum": self.min_history_days})
         repeat = table["frequency"] > 0
         spend = table[repeat & (table["monetary_value"] > 0)]
@@ -539,24 +464,88 @@ class CLVModel:
                 f"customer table: only {len(spend)} repeat customers with positive spend; "
                 f"the models need at least {MIN_REPEAT_CUSTOMERS}.",
                 reason="too_few_repeat_customers", facts={"n": len(spend), "minimum": MIN_REPEAT_CUSTOMERS})
+        self._fit_purchase(table, holdout)
+        self._fit_spend(table, spend, repeat)
+        T = table["T"].to_numpy(float)
+        self.max_T_ = float(T.max())
+        self.frequency_q99_ = float(np.quantile(table["frequency"].to_numpy(float), 0.99))
+        return self
+
+    def _rows(self, table: pd.DataFrame, columns) -> pd.DataFrame:
         if self.compress:
-            rows, _ = compress(table, ["frequency", "recency", "T"])
-        else:
-            rows = table[["frequency", "recency", "T"]].assign(weight=1)
+            return compress(table, columns)[0]
+        return table[list(columns)].assign(weight=1)
+
+    def _fit_one(self, model: str, rows: pd.DataFrame) -> FitResult:
         big = self.warm_start_rows is not None and len(rows) > self.warm_start_rows
-        start = _warm_start("bgnbd", rows, self.warm_start_rows) if big else None
-        self.bgnbd_fitter_, self.bgnbd_ = fit_model("bgnbd", rows, rows["weight"], initial=start)
-        check_boundary(self.bgnbd_)
+        start = _warm_start(model, rows, self.warm_start_rows) if big else None
+        return check_boundary(fit_model(model, rows, rows["weight"], initial=start))
+
+    def _fit_purchase(self, table: pd.DataFrame, holdout: pd.DataFrame | None) -> None:
+        rows = self._rows(table, ["frequency", "recency", "T"])
+        candidates = PURCHASE_MODELS if self.model == "auto" else (self.model,)
+        fits, records, errors = {}, [], {}
+        for name in candidates:
+            try:
+                fits[name] = res = self._fit_one(name, rows)
+                records.append({"model": name, "status": "fitted", "log_likelihood": res.log_likelihood,
+                                "aic": res.aic, "bic": res.bic})
+            except ModelError as exc:
+                errors[name] = exc
+                records.append({"model": name, "status": exc.reason, "parameter": exc.facts.get("parameter")})
+        if not fits:
+            raise errors[candidates[0]]
+        comparison = pd.DataFrame(records)
+        criterion = "requested" if self.model != "auto" else "bic"
+        if self.model == "auto" and holdout is not None and len(fits) > 1:
+            scores = {}
+            for name, res in fits.items():
+                try:
+                    scores[name] = _holdout_mae(name, holdout, warm=res.params)
+                except ModelError:
+                    continue
+            for key in ("holdout_mae", "holdout_aggregate_error"):
+                comparison[key] = comparison["model"].map({k: v[key] for k, v in scores.items()})
+            if scores:
+                criterion = "holdout_mae"
+                best = min(v["holdout_mae"] for v in scores.values())
+                chosen = next(k for k in candidates if k in scores
+                              and scores[k]["holdout_mae"] <= best * (1 + HOLDOUT_TIE))
+        if self.model == "auto" and len(fits) == 1:
+            criterion = "only_valid"
+        if criterion not in ("holdout_mae",):
+            best = min(f.bic for f in fits.values())
+            chosen = next(k for k in candidates if k in fits and fits[k].bic <= best + BIC_TIE)
+        comparison.loc[comparison["model"] == chosen, "status"] = "chosen"
+        self.comparison_ = comparison
+        self.choice_ = {"model": chosen, "criterion": criterion,
+                        "holdout_months": HOLDOUT_MONTHS if criterion == "holdout_mae" else None}
+        self.purchase_model_, self.purchase_ = chosen, fits[chosen]
+
+    def _fit_spend(self, table: pd.DataFrame, spend: pd.DataFrame, repeat) -> None:
         nonpos = int((repeat & (table["monetary_value"] <= 0)).sum())
         if nonpos:
             self.notes_.append({"code": "refund_customers_excluded", "n": nonpos})
-        if self.compress:
-            srows, _ = compress(spend, ["frequency", "monetary_value"])
-        else:
-            srows = spend[["frequency", "monetary_value"]].assign(weight=1)
+        out, bound = spend_outliers(spend["monetary_value"].to_numpy(float))
+        self.spend_bound_ = bound
+        if out.any():
+            from analysis.privacy import pseudonymize
+
+            named = spend[out].sort_values("monetary_value", ascending=False).head(MAX_NAMED_OUTLIERS)
+            self.notes_.append({
+                "code": "spend_outliers_excluded", "n": int(out.sum()), "bound": bound, "rule_mads": SPEND_OUTLIER_MADS,
+                "customers": [{"pseudonym": p, "monetary_value": float(v)} for p, v in
+                              zip(pseudonymize(named["customer_id"]), named["monetary_value"])]})
+            spend = spend[~out]
+        if len(spend) < MIN_REPEAT_CUSTOMERS:
+            raise ModelError(
+                f"customer table: only {len(spend)} repeat customers with positive spend below the outlier bound; "
+                f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}.",
+                reason="too_few_repeat_customers", facts={"n": len(spend), "minimum": MIN_REPEAT_CUSTOMERS})
+        srows = self._rows(spend, ["frequency", "monetary_value"])
         big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
         start = _warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
-        self.gamma_gamma_fitter_, self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
+        self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
         corr = float(np.corrcoef(spend["frequency"], spend["monetary_value"])[0, 1]) if len(spend) > 2 else np.nan
         q = self.gamma_gamma_.params["q"]
         self.checks_ = {
@@ -570,28 +559,41 @@ class CLVModel:
             self.notes_.append({"code": "spend_correlated", "r": corr})
         if not self.checks_["q_ok"]:
             self.notes_.append({"code": "spend_model_undefined", "q": q})
-        return self
 
     def summary(self) -> pd.DataFrame:
-        """Parameters of both models with standard errors and the ladder step used."""
-        parts = [self.bgnbd_.summary().assign(step=self.bgnbd_.step),
-                 self.gamma_gamma_.summary().assign(step=self.gamma_gamma_.step)]
-        return pd.concat(parts, ignore_index=True)
+        """Parameters of both models with standard errors."""
+        return pd.concat([self.purchase_.summary(), self.gamma_gamma_.summary()], ignore_index=True)
 
     def _repr_html_(self) -> str:
-        if not hasattr(self, "bgnbd_"):
-            return f"<p>CLVModel(time_unit={self.time_unit!r}), not fitted</p>"
+        if not hasattr(self, "purchase_"):
+            return f"<p>CLVModel(time_unit={self.time_unit!r}, model={self.model!r}), not fitted</p>"
         return self.summary().to_html(index=False)
 
     # -- prediction
     @property
     def params_(self) -> dict:
+        """The chosen purchase model's parameters under its key, the spend model's, the time unit and the key."""
         self._check_fitted()
-        return {"bgnbd": self.bgnbd_.params, "gamma_gamma": self.gamma_gamma_.params, "time_unit": self.time_unit}
+        return {self.purchase_model_: self.purchase_.params, "gamma_gamma": self.gamma_gamma_.params,
+                "time_unit": self.time_unit, "model": self.purchase_model_}
+
+    def purchases(self, table: pd.DataFrame, horizon_months: int = 12, discount_rate: float = 0.01,
+                  days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+        """The purchase side per customer, in input order (see :func:`discounted_purchases`)."""
+        self._check_fitted()
+        rows, pos = compress(table, ["frequency", "recency", "T"])  # score each distinct history once
+        out = discounted_purchases(self.purchase_.params, rows["frequency"], rows["recency"], rows["T"],
+                                   model=self.purchase_model_, time_unit=self.time_unit,
+                                   horizon_months=horizon_months, discount_rate=discount_rate,
+                                   days_per_month=days_per_month)
+        return out.iloc[pos].reset_index(drop=True)
 
     def predict(self, table: pd.DataFrame, horizon_months: int = 12, discount_rate: float = 0.01,
                 days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
-        """Per-customer ``p_alive, expected_purchases, expected_avg_value, clv`` over the horizon."""
+        """Per-customer ``p_alive, expected_purchases, expected_avg_value, clv`` over the horizon.
+
+        Spend outliers (:func:`spend_outliers`) are valued with their average capped at the bound.
+        """
         self._check_fitted()
         check_rfm(table)
         check_horizon(horizon_months, discount_rate, days_per_month)
@@ -602,33 +604,28 @@ class CLVModel:
                 "purchase is undefined; CLV cannot be computed for this data.",
                 reason="spend_model_undefined", facts={"q": float(q)},
             )
-        bg = dict(self.bgnbd_.params)
         x = table["frequency"].to_numpy(float)
-        m = np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0)
-        rows, pos = compress(table, ["frequency", "recency", "T"])  # score each distinct history once
-        purchases = discounted_purchases(bg, rows["frequency"], rows["recency"], rows["T"], time_unit=self.time_unit,
-                                         horizon_months=horizon_months, discount_rate=discount_rate,
-                                         days_per_month=days_per_month)
-        out = _combine(purchases.iloc[pos], _gg_expected_value(self.gamma_gamma_.params, x, m))
+        m = np.minimum(np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0), self.spend_bound_)
+        purchases = self.purchases(table, horizon_months, discount_rate, days_per_month)
+        out = _combine(purchases, _gg_expected_value(self.gamma_gamma_.params, x, m))
         out.insert(0, "customer_id", table["customer_id"].to_numpy())
         for c in ("frequency", "recency", "T", "monetary_value"):
             out[c] = table[c].to_numpy()
         return out
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "bgnbd_"):
+        if not hasattr(self, "purchase_"):
             raise NotFittedError("CLVModel: not fitted yet, call fit(table) first.")
 
     def p_alive_grid(self, max_frequency: int | None = None, T: float | None = None, n_recency: int = 30) -> pd.DataFrame:
         """P(alive) for a customer of age ``T`` by frequency (rows) and recency (columns), for a heat map."""
-        data = self.bgnbd_fitter_.data
-        T = float(data["T"].max()) if T is None else float(T)
-        max_frequency = int(min(np.quantile(np.repeat(data["frequency"], data["weights"].astype(int)), 0.99), 60)) \
-            if max_frequency is None else int(max_frequency)
+        self._check_fitted()
+        T = self.max_T_ if T is None else float(T)
+        max_frequency = int(min(self.frequency_q99_, 60)) if max_frequency is None else int(max_frequency)
         rec = np.linspace(0, T, n_recency)
         freqs = np.arange(0, max_frequency + 1)
-        grid = np.array([_bgnbd_p_alive(self.bgnbd_.params, np.full_like(rec, f), rec if f else 0 * rec, T)
-                         for f in freqs])
+        grid = np.array([pm.p_alive(self.purchase_model_, self.purchase_.params, np.full_like(rec, f),
+                                    rec if f else 0 * rec, np.full_like(rec, T)) for f in freqs])
         unit = "days" if self.time_unit == "D" else "weeks"
         return pd.DataFrame(grid, index=pd.Index(freqs, name="frequency"),
                             columns=pd.Index(np.round(rec, 1), name=f"recency_{unit}"))
@@ -641,6 +638,31 @@ def _as_table(source_or_table, as_of, freq: str) -> pd.DataFrame:
     from analysis import customers
 
     return customers.customer_table(source_or_table, as_of=as_of, freq=freq)
+
+
+def holdout_split(source, as_of, freq: str = "D", holdout_months: int = HOLDOUT_MONTHS,
+                  days_per_month: float = DAYS_PER_MONTH, table: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """Calibration/holdout table for choosing a purchase model, or None when the history is too short.
+
+    The calibration period ends ``holdout_months`` before ``as_of``; a split is possible when the
+    oldest customer's history at that date is at least :data:`MIN_HISTORY_DAYS` days.
+    """
+    from analysis import customers, data
+
+    unit_days = _check_unit(freq)
+    src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
+    end = pd.Timestamp(as_of if as_of is not None else src.as_of)
+    cal_end = (end - pd.Timedelta(days=round(holdout_months * days_per_month))).normalize()
+    if table is not None:
+        oldest = float(table["T"].max()) * unit_days - (end - cal_end).days
+        if oldest < MIN_HISTORY_DAYS:
+            return None
+    cal = customers.calibration_holdout(src, calibration_end=cal_end, holdout_end=end, freq="D",
+                                        freq_multiplier=unit_days)
+    if cal.empty or float(cal["T_cal"].max()) * unit_days < MIN_HISTORY_DAYS \
+            or int((cal["frequency_cal"] > 0).sum()) < MIN_REPEAT_CUSTOMERS:
+        return None
+    return cal
 
 
 @dataclass(frozen=True)
@@ -665,18 +687,20 @@ class CLVResult:
         return float(self.values["clv"].sum())
 
     def summary(self) -> pd.DataFrame:
-        """Parameters of both models with standard errors and the ladder step used."""
+        """Parameters of both models with standard errors."""
         return self.model.summary()
 
     def parameters(self) -> dict:
         """The fitted parameters and settings as written by ``kanta clv --params-out`` (JSON-able)."""
         m = self.model
-        return {"bgnbd": m.bgnbd_.params, "gamma_gamma": m.gamma_gamma_.params, "time_unit": m.time_unit,
+        key = m.purchase_model_
+        return {key: m.purchase_.params, "gamma_gamma": m.gamma_gamma_.params, "time_unit": m.time_unit,
+                "model": key, "choice": dict(m.choice_),
                 "as_of": None if self.as_of is None else str(pd.Timestamp(self.as_of).date()),
                 "horizon_months": self.horizon_months, "discount_rate": self.discount_rate,
                 "days_per_month": self.days_per_month,
-                "fit_step": {"bgnbd": m.bgnbd_.step, "gamma_gamma": m.gamma_gamma_.step},
-                "standard_errors": {"bgnbd": m.bgnbd_.standard_errors, "gamma_gamma": m.gamma_gamma_.standard_errors},
+                "standard_errors": {key: m.purchase_.standard_errors, "gamma_gamma": m.gamma_gamma_.standard_errors},
+                "comparison": m.comparison_.astype(object).where(m.comparison_.notna(), None).to_dict("records"),
                 "gamma_gamma_checks": m.checks_}
 
     def to_dict(self) -> dict:
@@ -691,16 +715,27 @@ class CLVResult:
 
 
 def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
-            days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: CLVModel | None = None) -> CLVResult:
-    """Fit (unless ``model`` is given) and score: the model and the per-customer values together.
+            days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: "CLVModel | str | None" = None,
+            holdout=None) -> CLVResult:
+    """Fit (unless ``model`` is a fitted :class:`CLVModel`) and score: the model and the per-customer values together.
 
-    Same parameters as :func:`customer_value`.
+    Same parameters as :func:`customer_value`, plus: ``model`` may be a purchase-model key
+    (``"auto"`` when None, see :class:`CLVModel`); ``holdout`` is the source (or a ready
+    calibration/holdout table) ``auto`` chooses by holdout error on. Given a source as
+    ``source_or_table``, the holdout split is made from it.
     """
     check_horizon(horizon_months, discount_rate, days_per_month)
     _check_unit(freq)
     table = _as_table(source_or_table, as_of, freq)
     check_rfm(table)
-    model = model or CLVModel(time_unit=freq).fit(table)
+    if not isinstance(model, CLVModel):
+        key = "auto" if model is None else model.replace("-", "_")
+        fitter = CLVModel(time_unit=freq, model=key)
+        if key == "auto" and holdout is None and not isinstance(source_or_table, pd.DataFrame):
+            holdout = source_or_table
+        if key == "auto" and holdout is not None and not isinstance(holdout, pd.DataFrame):
+            holdout = holdout_split(holdout, as_of, freq, days_per_month=days_per_month, table=table)
+        model = fitter.fit(table, holdout=holdout)
     out = model.predict(table, horizon_months, discount_rate, days_per_month)
     extra = [c for c in table.columns if c not in out.columns]
     if extra:
@@ -710,9 +745,9 @@ def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate
 
 
 def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
-                   days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: CLVModel | None = None,
+                   days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: "CLVModel | str | None" = None,
                    ) -> pd.DataFrame:
-    """Fit BG/NBD + Gamma-Gamma and return one row per customer with P(alive) and CLV.
+    """Fit a purchase model + Gamma-Gamma and return one row per customer with P(alive) and CLV.
 
     Parameters
     ----------
@@ -729,8 +764,8 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
         Length of a month in days (default 30.4375 = 365.25 / 12).
     freq : {"D", "W"}
         Time unit of the customer table the models are fitted in.
-    model : CLVModel, optional
-        An already fitted model to score with (no refit).
+    model : CLVModel or str, optional
+        An already fitted model to score with (no refit), or a purchase-model key (default auto).
 
     Returns
     -------
@@ -741,7 +776,7 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
 
     Example
     -------
-    >>> values = customer_value("data/sample", as_of="2026-10-31")
+    >>> values = customer_value("data/sample", as_of="2026-10-31", model="bgnbd")
     >>> bool(values["clv"].sum() > 0), bool((values["clv"] <= values["clv_if_alive"]).all())
     (True, True)
     """
@@ -750,27 +785,27 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
 
 # --------------------------------------------------------------------------- model comparison & holdout
 def compare_models(table: pd.DataFrame, holdout: pd.DataFrame | None = None,
-                   models=("bgnbd", "mbgnbd", "pareto_nbd")) -> pd.DataFrame:
-    """Fit the purchase models side by side: log-likelihood, AIC, ladder step and holdout error.
+                   models=PURCHASE_MODELS) -> pd.DataFrame:
+    """Fit the purchase models side by side: log-likelihood, AIC, BIC and holdout error.
 
     ``table`` has ``frequency, recency, T``; ``holdout`` (optional, same rows) has
-    ``frequency_holdout, duration_holdout`` for the holdout purchases.
+    ``frequency_holdout, duration_holdout`` for the holdout purchases. A fit at its boundary
+    or without convergence is a row with its ``status`` and no numbers.
     """
     rows, pos = compress(table, ["frequency", "recency", "T"])
+    x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     out = []
     for name in models:
         try:
-            fitter, res = fit_model(name, rows, rows["weight"])
+            res = check_boundary(fit_model(name, rows, rows["weight"]))
         except ModelError as exc:
-            out.append({"model": name, "step": "failed", "note": str(exc)})
+            out.append({"model": name, "status": exc.reason, "note": str(exc)})
             continue
-        rec = {"model": name, "step": res.step, "log_likelihood": res.log_likelihood, "aic": res.aic,
-               **{f"param_{k}": v for k, v in res.params.items()}}
+        rec = {"model": name, "status": "fitted", "log_likelihood": res.log_likelihood, "aic": res.aic,
+               "bic": res.bic, **{f"param_{k}": v for k, v in res.params.items()}}
         if holdout is not None:
-            with np.errstate(all="ignore"):
-                pred = fitter.conditional_expected_number_of_purchases_up_to_time(
-                    holdout["duration_holdout"].to_numpy(float), table["frequency"].to_numpy(float),
-                    table["recency"].to_numpy(float), table["T"].to_numpy(float))
+            pred = pm.expected_purchases(name, res.params, holdout["duration_holdout"].to_numpy(float),
+                                         x[pos], tx[pos], T[pos])
             act = holdout["frequency_holdout"].to_numpy(float)
             rec.update(holdout_mae=float(np.mean(np.abs(pred - act))),
                        holdout_aggregate_error=float(pred.sum() / act.sum() - 1))
@@ -807,13 +842,26 @@ class HoldoutScorecard:
         return self.summary().to_html(index=False)
 
 
-def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: int = 7) -> HoldoutScorecard:
-    """Fit BG/NBD on the calibration period and compare predicted with actual holdout purchases.
+def _p_no_purchase_if_alive(model: str, params: dict, dur, x, T, n_draws: int = 400, seed: int = 0) -> np.ndarray:
+    """P(no purchase in the next ``dur`` | alive at T). BG/NBD-type customers only leave right
+    after a purchase, so it is the NBD zero term; under Pareto/NBD they can leave silently during
+    the holdout, so it is integrated over the posterior rates by simulation (fixed seed)."""
+    if model != "pareto_nbd":
+        return ((params["alpha"] + T) / (params["alpha"] + T + dur)) ** (params["r"] + x)
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(params["r"] + x, 1.0, (n_draws, len(x))) / (params["alpha"] + T)
+    mu = rng.gamma(params["s"], 1.0, (n_draws, len(x))) / (params["beta"] + T)
+    return (mu / (lam + mu) + lam / (lam + mu) * np.exp(-(lam + mu) * dur)).mean(axis=0)
+
+
+def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: int = 7,
+                      model: str = "bgnbd") -> HoldoutScorecard:
+    """Fit the purchase model on the calibration period and compare predicted with actual holdout purchases.
 
     ``cal`` is the output of :func:`analysis.customers.calibration_holdout`
     (``frequency_cal, recency_cal, T_cal, frequency_holdout, duration_holdout``).
     The P(alive) check compares, per P(alive) band, the predicted probability of
-    at least one holdout purchase, ``P(alive) * (1 - ((alpha+T)/(alpha+T+t))^(r+x))``,
+    at least one holdout purchase, ``P(alive) * (1 - P(no purchase | alive))``,
     with the share of customers who did buy.
     """
     _check_unit(time_unit)
@@ -822,13 +870,12 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
     if missing:
         raise DataError(f"calibration/holdout table: missing column(s) {', '.join(missing)}.")
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
-    rows, _ = compress(t, ["frequency", "recency", "T"])
-    _, res = fit_model("bgnbd", rows, rows["weight"])
-    check_boundary(res)
+    rows, pos = compress(t, ["frequency", "recency", "T"])
+    res = check_boundary(fit_model(model, rows, rows["weight"]))
     p = res.params
     x, tx, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     dur = t["duration_holdout"].to_numpy(float)
-    pred = _bgnbd_expected(p, dur, x, tx, T)
+    pred = pm.expected_purchases(model, p, dur, x, tx, T)
     act = t["frequency_holdout"].to_numpy(float)
     grp = np.minimum(x, max_frequency).astype(int)
     by = (pd.DataFrame({"frequency_cal": grp, "actual": act, "predicted": pred})
@@ -836,8 +883,8 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
           .reset_index())
     by["frequency_cal"] = by["frequency_cal"].astype(str)
     by.loc[by["frequency_cal"] == str(max_frequency), "frequency_cal"] = f"{max_frequency}+"
-    pa = _bgnbd_p_alive(p, x, tx, T)
-    p_buy = pa * (1 - ((p["alpha"] + T) / (p["alpha"] + T + dur)) ** (p["r"] + x))
+    pa = pm.p_alive(model, p, x, tx, T)
+    p_buy = pa * (1 - _p_no_purchase_if_alive(model, p, dur, x, T))
     bands = pd.cut(pa, [0, .2, .4, .6, .8, 1.0000001], right=False,
                    labels=["0-20%", "20-40%", "40-60%", "60-80%", "80-100%"])
     cal_tab = (pd.DataFrame({"p_alive_band": bands, "p_alive": pa, "predicted_buy_share": p_buy,
@@ -852,11 +899,11 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
 
 
 def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
-              days_per_month: float = DAYS_PER_MONTH) -> tuple[HoldoutScorecard, pd.DataFrame]:
+              days_per_month: float = DAYS_PER_MONTH, model: str = "bgnbd") -> tuple[HoldoutScorecard, pd.DataFrame]:
     """Holdout check at ``as_of``: calibrate up to ``holdout_months`` before it, predict the rest.
 
-    Returns the :class:`HoldoutScorecard` of BG/NBD and the model comparison
-    (:func:`compare_models`) on the same split.
+    Returns the :class:`HoldoutScorecard` of ``model`` (the page passes the chosen one) and the
+    model comparison (:func:`compare_models`) on the same split.
     """
     from analysis import customers
 
@@ -867,28 +914,37 @@ def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
     cal_end = (end - pd.Timedelta(days=round(holdout_months * days_per_month))).normalize()
     cal = customers.calibration_holdout(source, calibration_end=cal_end, holdout_end=end, freq="D",
                                         freq_multiplier=unit_days)
-    sc = dataclasses.replace(holdout_scorecard(cal, freq), calibration_end=cal_end, holdout_end=end)
+    sc = dataclasses.replace(holdout_scorecard(cal, freq, model=model), calibration_end=cal_end, holdout_end=end)
     table = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     return sc, compare_models(table, cal)
 
 
 def model_facts(model: CLVModel) -> dict:
-    """The fitted models in everyday quantities (days, shares, euros) for a plain-language summary."""
-    bg, gg = model.bgnbd_.params, model.gamma_gamma_.params
+    """The fitted models in everyday quantities (days, shares, euros) for a plain-language summary.
+
+    ``dropout_per_purchase`` (BG/NBD, MBG/NBD: mean chance of leaving after a purchase) or
+    ``dropout_per_year`` (Pareto/NBD: mean chance that an active customer leaves within 365 days).
+    """
+    pp, gg = model.purchase_.params, model.gamma_gamma_.params
     unit_days = UNIT_DAYS[model.time_unit]
-    return {
+    key = model.purchase_model_
+    facts = {
+        "model": key,
         # mean purchase rate of the Gamma mixing distribution is r / alpha per time unit
-        "days_between_purchases": float(bg["alpha"] / bg["r"] * unit_days),
-        "dropout_per_purchase": float(bg["a"] / (bg["a"] + bg["b"])),
+        "days_between_purchases": float(pp["alpha"] / pp["r"] * unit_days),
         "mean_spend": float(gg["v"] * gg["p"] / (gg["q"] - 1)) if gg["q"] > 1 else float("nan"),
         "frequency_spend_correlation": model.checks_["frequency_spend_correlation"],
         "spend_independent": model.checks_["correlation_ok"],
         "q_ok": model.checks_["q_ok"],
-        "bgnbd_step": model.bgnbd_.step,
-        "gamma_gamma_step": model.gamma_gamma_.step,
-        "n_customers": model.bgnbd_.n_customers,
-        "n_rows": model.bgnbd_.n_rows,
+        "criterion": model.choice_["criterion"],
+        "n_customers": model.purchase_.n_customers,
+        "n_rows": model.purchase_.n_rows,
     }
+    if key == "pareto_nbd":
+        facts["dropout_per_year"] = float(1 - (pp["beta"] / (pp["beta"] + 365.0 / unit_days)) ** pp["s"])
+    else:
+        facts["dropout_per_purchase"] = float(pp["a"] / (pp["a"] + pp["b"]))
+    return facts
 
 
 # --------------------------------------------------------------------------- portfolio
@@ -989,27 +1045,31 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
                     seed: int = 0) -> dict:
     """Parametric-bootstrap interval for total customer equity.
 
-    Draws BG/NBD and Gamma-Gamma log-parameters from their asymptotic normal
-    distributions (inverse Hessian) and re-scores the base; draws giving q <= 1
-    (undefined expected spend) are dropped (and counted). Reflects parameter uncertainty only.
+    Draws the purchase-model and Gamma-Gamma log-parameters from their asymptotic normal
+    distributions (inverse Hessian) and re-scores the base; draws giving q <= 1 (undefined
+    expected spend) are dropped (and counted). Reflects parameter uncertainty only
+    (``"covers": "parameters"``), not the customer-level randomness of purchases.
     """
+    model._check_fitted()
     rng = np.random.default_rng(seed)
     x = table["frequency"].to_numpy(float)
-    m = np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0)
+    m = np.minimum(np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0), model.spend_bound_)
     rows, pos = compress(table, ["frequency", "recency", "T"])
     draws = []
-    for res in (model.bgnbd_, model.gamma_gamma_):
+    for res in (model.purchase_, model.gamma_gamma_):
         if res.cov_log_params is None:
             raise ModelError(f"{res.model}: no parameter covariance, so no equity interval.")
         mu = np.log(list(res.params.values()))
         draws.append(np.exp(rng.multivariate_normal(mu, np.array(res.cov_log_params), size=n_draws)))
     totals, dropped = [], 0
-    for bgv, ggv in zip(*draws):
-        bg, gg = dict(zip(("r", "alpha", "a", "b"), bgv)), dict(zip(("p", "q", "v"), ggv))
+    names = pm.PARAMS[model.purchase_model_]
+    for ppv, ggv in zip(*draws):
+        pp, gg = dict(zip(names, ppv)), dict(zip(("p", "q", "v"), ggv))
         if gg["q"] <= 1:
             dropped += 1
             continue
-        purchases = discounted_purchases(bg, rows["frequency"], rows["recency"], rows["T"], time_unit=model.time_unit,
+        purchases = discounted_purchases(pp, rows["frequency"], rows["recency"], rows["T"],
+                                         model=model.purchase_model_, time_unit=model.time_unit,
                                          horizon_months=horizon_months, discount_rate=discount_rate,
                                          days_per_month=days_per_month)
         per_history = (purchases["p_alive"] * purchases["discounted_purchases_if_alive"]).to_numpy()
@@ -1017,7 +1077,8 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
-    return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped}
+    return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped,
+            "covers": "parameters"}
 
 
 # --------------------------------------------------------------------------- simulation
@@ -1060,5 +1121,5 @@ def simulate_rfm(T, bgnbd: dict, gamma_gamma: dict | None = None, seed: int = 0)
 __all__ = ["CLVModel", "FitResult", "HoldoutScorecard", "ValueAtRisk", "Concentration", "CLVResult",
            "customer_value", "clv_from_params", "analyse", "simulate_rfm", "compare_models", "holdout_scorecard",
            "scorecard", "equity", "value_at_risk", "concentration", "equity_interval", "model_facts",
-           "fit_model", "compress", "check_boundary", "check_horizon", "check_rfm", "MIN_REPEAT_CUSTOMERS",
-           "MIN_HISTORY_DAYS"]
+           "fit_model", "compress", "check_boundary", "check_horizon", "check_rfm", "spend_outliers", "holdout_split",
+           "discounted_purchases", "MIN_REPEAT_CUSTOMERS", "MIN_HISTORY_DAYS", "PURCHASE_MODELS", "MODEL_CHOICES"]

@@ -47,6 +47,8 @@ class BaseSettings:
         An active customer whose P(alive) is below this is "at risk".
     a_share, b_share, value_basis, n_clusters, new_days, returned_days : segment settings
         (:class:`analysis.segments.SegmentSettings`).
+    clv_model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
+        The CLV purchase model (:class:`analysis.clv.CLVModel`); auto chooses by holdout error.
     """
 
     inactivity_days: int | None = None
@@ -59,6 +61,7 @@ class BaseSettings:
     n_clusters: object = "auto"
     new_days: int = 30
     returned_days: int = 30
+    clv_model: str = "auto"
 
     def __post_init__(self):
         d = self.inactivity_days
@@ -206,7 +209,8 @@ class CustomerBase:
 
         buyers = t[t["is_buyer"]]
         fitted = est.attempt("clv", lambda: clv_mod.analyse(buyers.reset_index(drop=True), as_of,
-                                                            settings.horizon_months, settings.discount_rate),
+                                                            settings.horizon_months, settings.discount_rate,
+                                                            model=settings.clv_model, holdout=src),
                              reason="not_estimable", affects=("customer_equity", "value_at_risk", "customers_at_risk",
                                                               "customers_valued", "customers_to_contact"))
         if fitted is not None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.data import Source, _lit, load_source, parse_date
+from analysis.data import Source, _lit, _q, load_source, parse_date
+from analysis.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
 
 FREQ_DAYS = {"D": 1, "W": 7}
@@ -88,16 +89,39 @@ def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) 
             GROUP BY customer_id"""
 
 
+def level_columns(prefix: str, levels: tuple[str, ...]) -> tuple[str, ...]:
+    """Safe, unique column names for category levels of any text: ``share_`` + ``'Koti & puutarha'`` ->
+    ``share_koti_puutarha``.
+
+    Example
+    -------
+    >>> level_columns("share_", ("Koti & puutarha", "koti-puutarha", "2nd hand", "ÄÖ"))
+    ('share_koti_puutarha', 'share_koti_puutarha_2', 'share_2nd_hand', 'share_ao')
+    """
+    out: list[str] = []
+    for v in levels:
+        base = prefix + (normalise_column_name(v) or "level")
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base}_{k}", k + 1
+        out.append(name)
+    return tuple(out)
+
+
 def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, dialect: str = "duckdb",
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
                        categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
-                       include_prospects: bool = False, table: str = "transactions") -> str:
+                       include_prospects: bool = False, table: str = "transactions",
+                       count_all_categories: bool = False) -> str:
     """The whole customer table as one SQL query (see :func:`customer_table`).
 
     The transactions are scanned once into customer-days and those are aggregated once per
     customer (with daily units the RFM columns come out of that same aggregate; weekly units
     group the days into weeks first). ``customer_id`` is cast to text once per customer at
-    the end, so ``table`` may key rows by integer IDs.
+    the end, so ``table`` may key rows by integer IDs. Category and channel values are SQL
+    literals and customer attributes quoted identifiers, so no value or header runs as SQL;
+    ``count_all_categories`` counts ``n_categories`` over every category (when ``categories``
+    holds only the most frequent ones).
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     text = DIALECTS[dialect]["text"]
@@ -120,8 +144,10 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
             f"WHEN a.ch_{i} = GREATEST({best}) AND a.ch_{i} > 0 THEN {_lit(c)}" for i, c in enumerate(channels)) + " END"
     online = next((i for i, c in enumerate(channels) if c == "online"), None)
     online_sql = f"a.ch_{online} / CAST(a.n_transactions AS DOUBLE)" if online is not None else "0.0"
-    shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS share_{c}" for i, c in enumerate(categories))
-    attrs = "".join(f", c.{a}" for a in customer_columns)
+    share_cols = [_q(c) for c in level_columns("share_", categories)]
+    shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS {c}" for i, c in enumerate(share_cols))
+    attrs = "".join(f", c.{_q(a)}" for a in customer_columns)
+
     signup = "c.signup_date" if has_customers else "CAST(NULL AS DATE)"
     if not has_customers:
         base_from, where = "buyers b", ""
@@ -147,6 +173,14 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         rfm AS ({_rfm_from_periods('periods', _period_sql(freq, dialect, as_of_d), unit, dialect)}),"""
         rfm_cols = "r.frequency, r.recency, r.T, r.monetary_value"
         rfm_join = "JOIN rfm r ON r.customer_id = a.customer_id"
+    cats_cte, cats_join = "", ""
+    if count_all_categories:
+        cats_cte = f"""
+        cats AS (
+            SELECT customer_id, COUNT(DISTINCT NULLIF(category, '')) AS n_categories_all
+            FROM {table} WHERE {day} <= {as_of_d} GROUP BY customer_id),"""
+        cats_join = "JOIN cats ca ON ca.customer_id = a.customer_id"
+        n_cat = "ca.n_categories_all"
     first_value = _f(dialect, "arg_min", v="CASE WHEN is_purchase = 1 THEN net_amount END",
                      k="CASE WHEN is_purchase = 1 THEN day END")
     return f"""
@@ -165,7 +199,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                    SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
                    SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
                    {ch_agg}{cat_agg}
-            FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),
+            FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),{cats_cte}
         buyers AS (
             SELECT CAST(a.customer_id AS {text}) AS customer_id, {rfm_cols},
                    a.n_purchases, a.n_transactions, a.total_spend, a.first_purchase, a.last_purchase,
@@ -179,7 +213,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                         THEN (a.spend_last_90d - a.spend_prev_90d) / (ABS(a.spend_last_90d) + ABS(a.spend_prev_90d))
                         ELSE 0.0 END AS spend_trend,
                    {n_cat} AS n_categories, {main_ch} AS main_channel, {online_sql} AS online_share{shares}
-            FROM agg a {rfm_join})
+            FROM agg a {rfm_join} {cats_join})
         SELECT customer_id, b.frequency, b.recency, b.T, b.monetary_value,
                COALESCE(b.n_purchases, 0) AS n_purchases, COALESCE(b.n_transactions, 0) AS n_transactions,
                COALESCE(b.total_spend, 0.0) AS total_spend, b.first_purchase, b.last_purchase,
@@ -188,7 +222,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                b.avg_purchase, b.mean_interpurchase_days, COALESCE(b.spend_last_90d, 0.0) AS spend_last_90d,
                COALESCE(b.spend_prev_90d, 0.0) AS spend_prev_90d, COALESCE(b.spend_trend, 0.0) AS spend_trend,
                COALESCE(b.n_categories, 0) AS n_categories, b.main_channel, b.online_share
-               {''.join(f', b.share_{c}' for c in categories)},
+               {''.join(f', b.{c}' for c in share_cols)},
                {signup} AS signup_date{attrs}
         FROM {base_from}
         {where}
@@ -200,19 +234,38 @@ def _source(source, as_of) -> Source:
 
 
 def customer_columns(src: Source) -> tuple[str, ...]:
-    """Customer attributes carried into the customer table (never PII)."""
+    """Customer attributes carried into the customer table: never personal data, by name or by value.
+
+    Columns named like personal data (English or Finnish, :func:`analysis.privacy.is_personal_column`)
+    and text columns where the loader found e-mail addresses, phone numbers or identity codes
+    (``src.personal_columns``) are left out; the loader's notes say which.
+    """
     if not src.has("customers"):
         return ()
-    from analysis.data import PII_COLUMNS
-
-    skip = {"customer_id", "signup_date", *PII_COLUMNS}
-    return tuple(c for c in src.columns("customers") if c not in skip)
+    skip = {"customer_id", "signup_date", *getattr(src, "personal_columns", {})}
+    return tuple(c for c in src.columns("customers") if c not in skip and not is_personal_column(c))
 
 
 def _levels(src: Source, column: str, limit: int = 30) -> tuple[str, ...]:
-    """Distinct values of a low-cardinality text column (usable as column names), alphabetical."""
-    df = src.sql(f"SELECT DISTINCT {column} AS v FROM transactions WHERE {column} IS NOT NULL LIMIT {limit + 1}")
-    return tuple(sorted(v for v in df["v"] if v and v.replace("_", "").isalnum()))[:limit]
+    """The values of ``category`` or ``channel`` (any text), alphabetical: the ``limit`` most frequent.
+
+    When there are more, the source's notes say so (``n_categories`` still counts them all, see
+    :func:`customer_table_sql`); nothing is dropped silently.
+    """
+    if column not in ("category", "channel"):
+        raise ParameterError(f"column: got {column!r}, expected 'category' or 'channel'.")
+    df = src.sql(f"SELECT {column} AS v, count(*) AS n FROM transactions WHERE {column} IS NOT NULL AND {column} <> '' "
+                 f"GROUP BY {column} ORDER BY n DESC, v LIMIT {int(limit) + 1}")
+    levels = list(df["v"])
+    if len(levels) > limit:
+        total = int(src.sql(f"SELECT count(DISTINCT {column}) AS k FROM transactions WHERE {column} <> ''")["k"].iloc[0])
+        src.quality[f"{column}_levels"] = total
+        note = (f"transactions.{column} has {total:,} values; the customer table has columns for the {limit} most "
+                f"frequent" + (" (n_categories counts all)." if column == "category" else "."))
+        if note not in src.notes:
+            src.notes.append(note)
+        levels = levels[:limit]
+    return tuple(sorted(levels))
 
 
 def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
@@ -263,8 +316,10 @@ def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospect
         raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
                              "load the source with the later date.")
     cats, chans = _levels(src, "category"), _levels(src, "channel")
+    capped = src.quality.get("category_levels", 0) > len(cats)
     return src, customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
-                                   customer_columns(src), cats, chans, include_prospects, table="transactions_keyed")
+                                   customer_columns(src), cats, chans, include_prospects, table="transactions_keyed",
+                                   count_all_categories=capped)
 
 
 def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: float = 1,

@@ -1,12 +1,14 @@
 """Load a data source and check it against the data contract, inside DuckDB.
 
-A source is a directory of CSV/Parquet files (or folders of Parquet parts) or a
-DuckDB database file; every load is validated and bad input raises a one-line
+A source is a directory of CSV/Parquet files (or folders of Parquet parts), a
+DuckDB database file or a ``.sql`` file of DuckDB view definitions that maps any
+export onto the contract; every load is validated and bad input raises a one-line
 :class:`~analysis.errors.DataError` before anything is computed or written.
 """
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import os
 import re
@@ -16,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from analysis import privacy
 from analysis.errors import DataError, ParameterError
 
 TABLES = ("transactions", "customers", "assignments", "campaigns")
@@ -27,8 +30,16 @@ REQUIRED = {
 }
 #: Optional numeric columns of the campaign briefs (costs in currency units, margin as a share).
 CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
-# Columns that identify a person: never carried into the customer table or reports.
-PII_COLUMNS = ("name", "first_name", "last_name", "email", "phone", "address", "street_address", "ssn", "birth_date")
+# Columns that identify a person by name (English and Finnish; see analysis.privacy for the rules and the
+# patterns that find personal data by value): never carried into the customer table or reports.
+PII_COLUMNS = tuple(sorted(privacy.PERSONAL_COLUMN_NAMES))
+#: Timestamps with an offset (and TIMESTAMPTZ columns) are converted to this zone's wall-clock time.
+BUSINESS_TIMEZONE = "Europe/Helsinki"
+# Text an export writes for "no value": refused like an empty cell, never read as one customer called "nan".
+_NULL_WORDS = ("", "null", "nan", "none", "n/a", "#n/a", "na", "nat", "<na>", "nil", "undefined")
+# Words DuckDB would read as dates (1970-01-01, 9999-12-31, the clock): never a real transaction time.
+_TIME_WORDS = ("epoch", "infinity", "+infinity", "-infinity", "allballs", "now", "today", "tomorrow", "yesterday")
+_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?|UTC|GMT)$"
 _SHOW_ROWS = 3  # offending rows named in a message
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
             "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -101,13 +112,18 @@ class Source:
         Data-quality counts behind the notes.
     """
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], as_of: pd.Timestamp):
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], as_of: pd.Timestamp,
+                 timezone: str = BUSINESS_TIMEZONE):
         self.path = path
         self.con = con
         self._tables = tables
         self.as_of = as_of
+        self.timezone = timezone
         self.notes: list[str] = []
         self.quality: dict[str, int | float] = {}
+        #: customers columns holding personal data -> what was found (``name`` = by column name,
+        #: ``email`` / ``phone`` / ``identity_code`` = by value); kept out of the customer table.
+        self.personal_columns: dict[str, str] = {}
         self._fingerprint: str | None = None
 
     def has(self, table: str) -> bool:
@@ -188,21 +204,130 @@ def _find_tables(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, _Table
                 f"transactions: no transactions.csv, transactions.parquet or transactions/ folder in {path} "
                 "(expected the transactions table of the data contract)."
             )
+    elif path.is_file() and path.suffix.lower() == ".sql":
+        found = _sql_definition(path, con)
     elif path.is_file():
         try:
             con.execute(f"ATTACH {_lit(str(path))} AS src (READ_ONLY)")
         except duckdb.Error as exc:
             raise DataError(f"source: {path} is not a DuckDB database file ({_first_line(exc)}).") from None
-        names = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src'").fetchall()}
+        rows = con.execute("SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                           "WHERE table_catalog = 'src' ORDER BY table_schema = 'main' DESC, table_schema").fetchall()
         for name in TABLES:
-            if name in names:
-                found[name] = _TableFile(name, "duckdb", f"src.{_q(name)}", [path])
+            homes = [(schema, kind) for schema, table, kind in rows if table.lower() == name]
+            if len({schema for schema, _ in homes}) > 1 and homes[0][0] != "main":
+                raise DataError(f"{name}: database {path} has a table {name!r} in several schemas "
+                                f"({', '.join(sorted({s for s, _ in homes}))}); expected one, or one in schema main.")
+            if homes:
+                schema, kind = homes[0]
+                found[name] = _TableFile(name, "view" if kind == "VIEW" else "duckdb",
+                                         f"src.{_q(schema)}.{_q(name)}", [path])
         if "transactions" not in found:
-            raise DataError(f"transactions: database {path} has no table 'transactions' (found: {sorted(names) or 'none'}).")
+            names = sorted({r[1] for r in rows})
+            raise DataError(f"transactions: database {path} has no table 'transactions' (found: {names or 'none'}).")
     else:
-        raise DataError(f"source: {path} does not exist (expected a directory of CSV/Parquet files or a DuckDB database file).")
+        raise DataError(f"source: {path} does not exist (expected a directory of CSV/Parquet files, a DuckDB "
+                        "database file or a .sql source definition).")
     return found
+
+
+# --- source definitions in SQL ------------------------------------------------------------
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+_CREATE_VIEW = re.compile(rf"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                          rf"({_NAME}(?:\s*\.\s*{_NAME}){{0,2}})(?=\s*(?:\(|AS\b))", re.I)
+_SQL_CATALOG = "kanta_src"
+
+
+def _without_leading_comments(sql: str) -> str:
+    while True:
+        sql = sql.lstrip()
+        if sql.startswith("--"):
+            sql = sql.split("\n", 1)[1] if "\n" in sql else ""
+        elif sql.startswith("/*"):
+            sql = sql.split("*/", 1)[1] if "*/" in sql else ""
+        else:
+            return sql
+
+
+def _sql_definition(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, _TableFile]:
+    """Run a ``.sql`` source definition: only ``CREATE VIEW`` statements, in a catalog of their own.
+
+    DuckDB's own parser splits the statements and names their kind, so nothing that writes, copies,
+    attaches, installs, loads or sets anything runs. Every view is created as
+    ``kanta_src.main.<name>`` (a TEMP view would otherwise shadow the validated views), and
+    relative file paths resolve against the definition's folder.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"source: {path.name} is not UTF-8 text; save the source definition as UTF-8.") from None
+    try:
+        statements = con.extract_statements(text)
+    except duckdb.Error as exc:
+        raise DataError(f"source: {path.name} is not valid DuckDB SQL ({_first_line(exc)}); expected "
+                        "CREATE VIEW transactions AS SELECT ... statements.") from None
+    views, at = [], 0
+    for st in statements:
+        sql = _without_leading_comments(st.query)
+        where = text.find(sql[:40], at) if sql else -1
+        at = where + 1 if where >= 0 else at
+        line = text.count("\n", 0, where) + 1 if where >= 0 else "?"
+        if not sql.rstrip(";").strip():
+            continue
+        m = _CREATE_VIEW.match(sql) if st.type == duckdb.StatementType.CREATE else None
+        if m is None:
+            what = " ".join(sql.split()[:2]).rstrip(";")
+            raise DataError(f"source: {path.name} line {line}: {what!r} is not allowed; a source definition only "
+                            "defines views (CREATE VIEW transactions AS SELECT ...) and never writes, copies, "
+                            "attaches, installs, loads or sets anything.")
+        name = re.findall(_NAME, m.group(1))[-1]
+        name = name[1:-1].replace('""', '"') if name.startswith('"') else name
+        views.append((line, name, f"CREATE OR REPLACE VIEW {_SQL_CATALOG}.main.{_q(name)}{sql[m.end(1):]}"))
+    if not views:
+        raise DataError(f"source: {path.name} defines no views; expected CREATE VIEW transactions AS SELECT ... "
+                        "(customer_id, timestamp, amount).")
+    home = con.execute("SELECT current_database()").fetchone()[0]
+    con.execute(f"ATTACH ':memory:' AS {_SQL_CATALOG}")
+    # Relative paths in read_csv(...) etc. resolve against the definition's folder for the whole session
+    # (views are re-bound at every query); extensions are not installed behind the user's back.
+    con.execute(f"SET file_search_path = {_lit(str(path.parent.resolve()))}")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute(f"USE {_SQL_CATALOG}")
+    try:
+        for line, name, sql in views:
+            try:
+                con.execute(sql)
+            except duckdb.Error as exc:
+                raise DataError(f"source: {path.name} line {line}: view {name} could not be defined "
+                                f"({_first_line(exc)}).") from None
+    finally:
+        con.execute(f"USE {_q(home)}")
+    defined = {r[0].lower(): r[0] for r in con.execute(
+        f"SELECT table_name FROM information_schema.tables WHERE table_catalog = {_lit(_SQL_CATALOG)}").fetchall()}
+    files = [path] + _referenced_files(text, path.parent)
+    found = {name: _TableFile(name, "view", f"{_SQL_CATALOG}.main.{_q(defined[name])}", files)
+             for name in TABLES if name in defined}
+    if "transactions" not in found:
+        raise DataError(f"transactions: {path.name} defines no view named transactions (defined: "
+                        f"{', '.join(sorted(defined.values()))}); expected CREATE VIEW transactions AS SELECT ... "
+                        "with customer_id, timestamp and amount.")
+    return found
+
+
+def _referenced_files(text: str, folder: Path) -> list[Path]:
+    """Files named in a definition's string literals (paths and globs), for the source fingerprint."""
+    out: set[Path] = set()
+    text = re.sub(r"/\*.*?\*/", " ", re.sub(r"--[^\n]*", " ", text), flags=re.S)  # "Kanta's" in a comment
+    for literal in re.findall(r"'((?:[^']|'')+)'", text):
+        literal = literal.replace("''", "'")
+        if len(literal) > 500 or "\n" in literal:
+            continue
+        p = Path(literal) if Path(literal).is_absolute() else folder / literal
+        try:
+            out.update(Path(f) for f in glob.glob(str(p), recursive=True) if os.path.isfile(f))
+        except (OSError, ValueError):
+            continue
+    return sorted(out)
 
 
 def _first_line(exc: Exception) -> str:
@@ -222,6 +347,14 @@ def _check_csv_header(t: _TableFile) -> None:
     except UnicodeDecodeError:
         raise DataError(f"{t.name}: {f.name} is not UTF-8 text (header line); save it as UTF-8.") from None
     header = first.decode("utf-8").lstrip("\ufeff")
+    names = [n.strip().lower() for n in next(csv.reader([header]), [])]
+    if "" in names:
+        raise DataError(f"{t.name}: {f.name} has a column without a name (column {names.index('') + 1} of the "
+                        "header); expected a name for every column.")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise DataError(f"{t.name}: {f.name} names the column {twice!r} twice (column names ignore case); "
+                        "expected each column once.")
     if "," not in header:
         for delim, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if delim in header:
@@ -264,6 +397,9 @@ def _register(con: duckdb.DuckDBPyConnection, t: _TableFile) -> None:
                         f"FROM read_parquet({_lit(t.location)}, file_row_number=true)")
         except duckdb.Error as exc:
             raise DataError(f"{t.name}: {t.location} could not be read as Parquet ({_first_line(exc)}).") from None
+    elif t.kind == "view":
+        # A view has no row ids; DuckDB drops the window when a query does not use __row.
+        con.execute(f"CREATE VIEW {raw} AS SELECT row_number() OVER () AS __row, * FROM {t.location}")
     else:
         con.execute(f"CREATE VIEW {raw} AS SELECT rowid + 1 AS __row, * FROM {t.location}")
 
@@ -293,9 +429,11 @@ class _Validator:
         cols = self.columns(name)
         missing = [c for c in REQUIRED[name] if c not in cols]
         if missing:
+            t = self.tables[name]
+            hint = f"; {_definition_hint(name, t, list(cols))}" if t.kind in ("csv", "parquet") else ""
             raise DataError(
                 f"{name}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                f"(found: {', '.join(cols) or 'none'}; expected at least {', '.join(REQUIRED[name])})."
+                f"(found: {', '.join(cols) or 'none'}; expected at least {', '.join(REQUIRED[name])}){hint}."
             )
         if self.con.execute(f"SELECT count(*) FROM raw_{name}").fetchone()[0] == 0:
             raise DataError(f"{name}: the table is empty (expected at least one row).")
@@ -305,12 +443,37 @@ class _Validator:
         return self.columns(name)[col].upper()
 
     def not_null(self, name: str, col: str) -> None:
+        """No NULL, blank or placeholder (``NULL``, ``nan``, ``None``) values: they are not one customer."""
         c = _q(col)
-        blank = f" OR trim({c}) = ''" if self.type_of(name, col) == "VARCHAR" else ""  # typed columns: NULL only
+        have = self.type_of(name, col)
+        words = ", ".join(_lit(w) for w in _NULL_WORDS)
+        # integer and date columns can only be NULL; text and float columns can spell "no value"
+        blank = f" OR lower(trim(CAST({c} AS VARCHAR))) IN ({words})" if have in ("VARCHAR", "FLOAT", "DOUBLE", "REAL") \
+            else ""
         n, rows = self.offending(name, f"{c} IS NULL{blank}", c)
         if n:
-            where = ", ".join(f"{self.label(name)} {r[0]}" for r in rows)
-            raise DataError(f"{name}.{col}: {_count(n, 'row has', 'rows have')} no value, e.g. {where}; expected a value in every row.")
+            where = ", ".join(f"{self.label(name)} {r[0]}" + (f" ({str(r[1])!r})" if r[1] is not None and str(r[1]).strip()
+                                                            else "") for r in rows)
+            raise DataError(f"{name}.{col}: {_count(n, 'row has', 'rows have')} no value, e.g. {where}; "
+                            "expected a value in every row (not a placeholder such as NULL, nan or None).")
+
+    def value_sql(self, name: str, col: str, target: str) -> str:
+        """``col`` read as ``target`` (NULL where it cannot be read); offsets converted to the business time zone.
+
+        A text timestamp with an offset (``...+02:00``, ``...Z``) goes through TIMESTAMPTZ, which the
+        connection's time zone turns into local wall-clock time; one without an offset is taken as local
+        time as written (no DST shifts). TIMESTAMPTZ columns convert the same way.
+        """
+        c = _q(col)
+        have = self.type_of(name, col)
+        if target == "TIMESTAMP" and (have.startswith("TIMESTAMP") or have == "DATE"):
+            return f"CAST({c} AS TIMESTAMP)"
+        if target == "TIMESTAMP" and have == "VARCHAR":
+            return (f"CASE WHEN regexp_matches({c}, {_lit(_OFFSET_RE)}) THEN CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) "
+                    f"ELSE TRY_CAST({c} AS TIMESTAMP) END")
+        if target == "DATE" and have.startswith("TIMESTAMP"):
+            return f"CAST(CAST({c} AS TIMESTAMP) AS DATE)"
+        return f"TRY_CAST({c} AS {target})"
 
     def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False) -> None:
         noun = {"DOUBLE": "a number", "DATE": "a date"}.get(target, "a date or datetime")
@@ -318,8 +481,15 @@ class _Validator:
         have = self.type_of(name, col)
         already = (have == target or (target == "TIMESTAMP" and have.startswith(("TIMESTAMP", "DATE")))
                    or (target == "DOUBLE" and have.split("(")[0] in _NUMERIC) or (target == "DATE" and have == "DATE"))
-        # A Parquet or DuckDB column of the right type cannot hold unparsable values: skip the casts.
-        cond = "FALSE" if already else f"TRY_CAST({c} AS {target}) IS NULL AND {c} IS NOT NULL"
+        v = self.value_sql(name, col, target)
+        if already:  # a column of the right type cannot hold unparsable values, but a float can be NaN or inf
+            cond = f"NOT isfinite({c})" if have in ("FLOAT", "DOUBLE", "REAL") else "FALSE"
+        elif target == "DOUBLE":  # 'NaN', 'inf', '-Infinity' parse as floats but are no amounts
+            cond = f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}))"
+        else:  # 'epoch' and 'infinity' parse as 1970 and 9999
+            words = ", ".join(_lit(w) for w in _TIME_WORDS)
+            cond = (f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}) "
+                    f"OR lower(trim(CAST({c} AS VARCHAR))) IN ({words}))")
         if not allow_null:
             cond = f"({cond}) OR {c} IS NULL"
         n, rows = self.offending(name, cond, c)
@@ -344,25 +514,83 @@ class _Validator:
                             f"expected each {col} once.")
 
 
+# Words in export headers that point at a contract column, for the suggested source definition.
+_HINTS = {
+    "customer_id": ("customer", "customerid", "cust", "asiakas", "asiakasnumero", "asiakasnro", "client", "member",
+                    "jasen", "user", "account"),
+    "timestamp": ("timestamp", "date", "time", "datetime", "pvm", "paivamaara", "aika", "created", "ordered"),
+    "amount": ("amount", "total", "sum", "summa", "value", "arvo", "revenue", "sales", "myynti", "price", "hinta"),
+    "signup_date": ("signup", "registered", "created", "joined", "liittymispaiva", "liittynyt", "since", "date", "pvm"),
+    "experiment_id": ("experiment", "test", "campaign", "kampanja"),
+    "variant": ("variant", "group", "arm", "ryhma", "treatment"),
+    "assigned_at": ("assigned", "date", "time", "pvm"),
+}
+
+
+def _ident(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else _q(name)
+
+
+def _guess_column(target: str, cols: list[str], taken: set[str]) -> str | None:
+    words = _HINTS.get(target, ())
+    for exact in (True, False):
+        for c in cols:
+            n = privacy.normalise_column_name(c)
+            parts = n.split("_") + [n.replace("_", "")]
+            hit = any(w in parts for w in words) if exact else any(w in n for w in words)
+            if hit and c not in taken:
+                return c
+    return None
+
+
+def _definition_hint(name: str, t: _TableFile, cols: list[str]) -> str:
+    """A source definition that would map this export onto the contract, from the columns it has."""
+    taken, select = set(), []
+    norm = {privacy.normalise_column_name(c): c for c in cols}
+    qty = next((c for n, c in norm.items() if n in ("quantity", "qty", "maara", "kpl", "lkm")), None)
+    price = next((c for n, c in norm.items() if "price" in n or "hinta" in n), None)
+    for target in REQUIRED[name]:
+        if target in cols:
+            select.append(target)
+            continue
+        if target == "amount" and qty and price:
+            select.append(f"{_ident(qty)} * {_ident(price)} AS amount")
+            taken |= {qty, price}
+            continue
+        guess = _guess_column(target, cols, taken)
+        if guess is not None:
+            taken.add(guess)
+        select.append(f"{_ident(guess) if guess else '<column>'} AS {target}")
+    what = t.files[0].name if len(t.files) == 1 else f"{name}/**/*.parquet"
+    return (f"a source definition maps an export onto the contract, e.g. a file kanta.sql beside it with "
+            f"CREATE VIEW {name} AS SELECT {', '.join(select)} FROM '{what}'; then run kanta validate kanta.sql")
+
+
 def _bool_sql(col: str) -> str:
     c = f"lower(trim(CAST({_q(col)} AS VARCHAR)))"
     return (f"CASE WHEN {c} IN ('true','t','1','yes','y','kyllä','k') THEN TRUE "
             f"WHEN {c} IN ('false','f','0','no','n','ei','e') THEN FALSE ELSE NULL END")
 
 
-def load_source(path, as_of=None, memory_limit: str | None = None, threads: int | None = None) -> Source:
+def load_source(path, as_of=None, memory_limit: str | None = None, threads: int | None = None,
+                timezone: str = BUSINESS_TIMEZONE) -> Source:
     """Open and validate a data source.
 
     Parameters
     ----------
     path : str or Path
         A directory with ``transactions.csv|.parquet|/`` (and optionally
-        ``customers``, ``assignments``), or a DuckDB database file.
+        ``customers``, ``assignments``, ``campaigns``), a DuckDB database file, or a
+        ``.sql`` source definition: DuckDB ``CREATE VIEW`` statements defining those
+        tables from any export (relative paths resolve against the file's folder).
     as_of : date-like, optional
         Analysis date; transactions after it are excluded (and counted). Default:
         the date of the last transaction.
     memory_limit : str, optional
         DuckDB memory limit such as ``"3GB"`` for very large logs.
+    timezone : str
+        The business time zone (IANA name): timestamps with an offset and TIMESTAMPTZ
+        columns are converted to its wall-clock time, whatever the machine's ``TZ``.
 
     Returns
     -------
@@ -379,9 +607,19 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     >>> src = load_source("data/sample", as_of="2026-10-31")  # doctest: +SKIP
     >>> src.sql("SELECT count(*) AS n FROM transactions")     # doctest: +SKIP
     """
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        from analysis.databases import load_database
+        return load_database(path, as_of, memory_limit, threads, timezone)
     if isinstance(path, Source):
-        return path if as_of is None or parse_date(as_of) == path.as_of else load_source(path.path, as_of)
+        return path if as_of is None or parse_date(as_of) == path.as_of else \
+            load_source(path.path, as_of, timezone=path.timezone)
     path = Path(path)
+    con = duckdb_connection(memory_limit, threads)
+    return validate_tables(con, _find_tables(path, con), path, as_of, timezone=timezone)
+
+
+def duckdb_connection(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """The in-memory DuckDB connection a source is loaded into, with the run's limits."""
     config = {}
     if memory_limit:
         config["memory_limit"] = memory_limit
@@ -396,7 +634,23 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses to change the setting at all
         pass
-    tables = _find_tables(path, con)
+    return con
+
+
+def validate_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], path, as_of=None,
+                    timezone: str = BUSINESS_TIMEZONE) -> Source:
+    """Register ``tables`` as ``raw_<name>`` in ``con`` and validate them: the one validation of every source kind."""
+    try:
+        con.execute(f"SET TimeZone = {_lit(timezone)}")
+    except duckdb.Error:
+        raise ParameterError(f"timezone: got {timezone!r}, expected a time zone name like Europe/Helsinki.") from None
+    try:
+        return _validate(con, tables, path, as_of, timezone)
+    except duckdb.Error as exc:  # a view or file that fails while read (a sniffed type that does not hold, ...)
+        raise DataError(f"source: {Path(str(path)).name} could not be read ({_first_line(exc)}).") from None
+
+
+def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], path, as_of, timezone: str) -> Source:
     for t in tables.values():
         _register(con, t)
     v = _Validator(con, tables)
@@ -409,7 +663,8 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     if "transaction_id" in cols:
         v.unique("transactions", "transaction_id", ("transaction ID", "transaction IDs"))
 
-    last_day = con.execute("SELECT max(CAST(TRY_CAST(timestamp AS TIMESTAMP) AS DATE)) FROM raw_transactions").fetchone()[0]
+    ts = v.value_sql("transactions", "timestamp", "TIMESTAMP")
+    last_day = con.execute(f"SELECT max(CAST({ts} AS DATE)) FROM raw_transactions").fetchone()[0]
     as_of_ts = parse_date(as_of) if as_of is not None else pd.Timestamp(last_day)
     end = (as_of_ts + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
@@ -423,7 +678,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     con.execute(f"""
         CREATE VIEW transactions_keyed_all AS
         SELECT {key} AS customer_id,
-               CAST(timestamp AS TIMESTAMP) AS timestamp,
+               {ts} AS timestamp,
                CAST(amount AS DOUBLE) AS amount,
                {opt['transaction_id']} AS transaction_id,
                lower(trim({opt['channel']})) AS channel,
@@ -434,7 +689,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     for view, base in (("transactions", "transactions_all"), ("transactions_keyed", "transactions_keyed_all")):
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM {base} WHERE timestamp < TIMESTAMP {_lit(end)}")
 
-    src = Source(path, con, tables, as_of_ts)
+    src = Source(path, con, tables, as_of_ts, timezone)
     q = src.quality
     stats = con.execute(f"""
         SELECT count(*) FILTER (WHERE timestamp < TIMESTAMP {_lit(end)}),
@@ -494,11 +749,74 @@ def _customers(v: _Validator, src: Source) -> None:
                (SELECT count(*) FROM customers WHERE marketing_permission IS NULL),
                (SELECT count(DISTINCT t.customer_id) FROM transactions t ANTI JOIN customers c USING (customer_id))
     """).fetchone()
+    if unknown_buyers:
+        _refuse_near_misses(con, "transactions.customer_id", "SELECT DISTINCT customer_id FROM transactions_all",
+                            "customers.customer_id", "SELECT customer_id FROM customers")
     src.quality.update(customers=n, missing_marketing_permission=no_perm, buyers_not_in_customers=unknown_buyers)
+    _find_personal_columns(v, src, [c for c in cols if c not in ("customer_id", "signup_date", "churn_date",
+                                                                  "marketing_permission")])
     if no_perm and "marketing_permission" in cols:
         src.notes.append(f"{no_perm:,} customers have no recorded marketing permission.")
     if unknown_buyers:
         src.notes.append(f"{unknown_buyers:,} customers in transactions are missing from the customers table.")
+
+
+def _find_personal_columns(v: _Validator, src: Source, columns: list[str]) -> None:
+    """Customers columns that hold personal data, by name or by value (e-mail, phone, identity code).
+
+    They stay in the ``customers`` view (the privacy gate looks for their values in pages) but are
+    never carried into the customer table (:func:`analysis.customers.customer_columns`).
+    """
+    found = {c: "name" for c in columns if privacy.is_personal_column(c)}
+    text = [c for c in columns if c not in found and v.type_of("customers", c) == "VARCHAR"]
+    if text:
+        counts = v.con.execute("SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE regexp_matches({_q(c)}, {_lit(rx)}))"
+            for c in text for rx in privacy.PATTERNS.values()) + " FROM raw_customers").fetchone()
+        kinds = list(privacy.PATTERNS)
+        for i, c in enumerate(text):
+            hits = {k: counts[i * len(kinds) + j] for j, k in enumerate(kinds) if counts[i * len(kinds) + j]}
+            if hits:
+                kind = max(hits, key=hits.get)
+                found[c] = kind
+                src.notes.append(f"customers.{c} holds personal data ({kind.replace('_', ' ')} in "
+                                 f"{_count(hits[kind], 'row', 'rows')}); it stays out of the customer table.")
+    src.personal_columns.update(found)
+
+
+def _normal_id_sql(x: str) -> str:
+    """An ID as exports mangle it: trimmed, lower case, without a trailing ``.0`` and leading zeros."""
+    s = f"regexp_replace(lower(trim(CAST({x} AS VARCHAR))), '\\.0+$', '')"
+    return f"CASE WHEN ltrim({s}, '0') = '' THEN {s} ELSE ltrim({s}, '0') END"
+
+
+_NORMALISATIONS = (("removing spaces", str.strip), ("ignoring case", str.lower),
+                   ("dropping a trailing .0", lambda x: re.sub(r"\.0+$", "", x)),
+                   ("dropping leading zeros", lambda x: x.lstrip("0") or x))
+
+
+def _refuse_near_misses(con, what: str, ids_sql: str, other: str, known_sql: str) -> None:
+    """Refuse IDs that match the other table only after normalisation: they would silently join to nothing."""
+    pairs = f"""
+        WITH a AS (SELECT DISTINCT CAST(id AS VARCHAR) AS id FROM ({ids_sql}) AS t(id)),
+             k AS (SELECT DISTINCT CAST(id AS VARCHAR) AS id FROM ({known_sql}) AS t(id)),
+             miss AS (SELECT id FROM a ANTI JOIN k USING (id))
+        SELECT m.id, min(k.id) FROM miss m JOIN k ON {_normal_id_sql('m.id')} = {_normal_id_sql('k.id')}
+        GROUP BY m.id"""
+    n = con.execute(f"SELECT count(*) FROM ({pairs})").fetchone()[0]
+    if not n:
+        return
+    examples = con.execute(f"SELECT * FROM ({pairs}) ORDER BY 1 LIMIT {_SHOW_ROWS}").fetchall()
+    steps, forms = [], examples
+    for label, fn in _NORMALISATIONS:  # the steps, in order, that change some example on its way to a match
+        after = [(fn(a), fn(b)) for a, b in forms]
+        if after != forms:
+            steps.append(label)
+        forms = after
+    eg = ", ".join(f"{a!r} vs {b!r}" for a, b in examples)
+    raise DataError(f"{what}: {_count(n, 'ID matches', 'IDs match')} {other} only after {' and '.join(steps)}, "
+                    f"e.g. {eg}; expected the same spelling in both tables (fix the export or normalise the IDs "
+                    "in a .sql source definition).")
 
 
 def _assignments(v: _Validator, src: Source) -> None:
@@ -511,6 +829,8 @@ def _assignments(v: _Validator, src: Source) -> None:
         "SELECT DISTINCT customer_id FROM transactions_all"
     n, rows = v.offending("assignments", f"CAST(customer_id AS VARCHAR) NOT IN ({known})", "customer_id")
     if n:
+        _refuse_near_misses(con, "assignments.customer_id", "SELECT customer_id FROM raw_assignments",
+                            "customers.customer_id" if src.has("customers") else "transactions.customer_id", known)
         where = "the customers table" if src.has("customers") else "transactions"
         raise DataError(f"assignments.customer_id: {_count(n, 'row refers', 'rows refer')} to customers not in {where}, "
                         f"{_rows_text(rows, v.label('assignments'))}; expected known customers.")
@@ -537,7 +857,7 @@ def _assignments(v: _Validator, src: Source) -> None:
     con.execute(f"""
         CREATE VIEW assignments AS
         SELECT CAST(experiment_id AS VARCHAR) AS experiment_id, CAST(customer_id AS VARCHAR) AS customer_id,
-               CAST(variant AS VARCHAR) AS variant, CAST(assigned_at AS TIMESTAMP) AS assigned_at
+               CAST(variant AS VARCHAR) AS variant, {v.value_sql("assignments", "assigned_at", "TIMESTAMP")} AS assigned_at
                {''.join(', ' + o for o in optional)}
         FROM raw_assignments""")
     n, k = con.execute("SELECT count(*), count(DISTINCT experiment_id) FROM assignments").fetchone()

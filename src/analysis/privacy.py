@@ -1,26 +1,166 @@
-"""Pseudonymous customer IDs for anything a stakeholder sees.
+"""Personal data: which columns and values identify a person, and pseudonymous customer IDs.
 
 A keyed hash (HMAC-SHA256) maps a raw customer ID to a stable short token, so the
 same customer has the same pseudonym in every report, and nobody without the key
 can go back to the raw ID. Set ``KANTA_PSEUDONYM_KEY`` in production; the built-in
-key only keeps the demo reproducible.
+key is public and only keeps the demo reproducible (:func:`pseudonym_key_kind`).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import re
+import unicodedata
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
+from analysis.errors import ParameterError
+
 DEMO_KEY = "kanta-demo-key-change-me"
 PREFIX = "K-"
+KEY_VARIABLE = "KANTA_PSEUDONYM_KEY"
+
+# --- personal data by column name ------------------------------------------------------------
+#: Column names (normalised: lower case, ASCII, words joined by ``_``) that hold personal data,
+#: in English and Finnish. Never carried into the customer table or shown on a page.
+PERSONAL_COLUMN_NAMES = frozenset({
+    "name", "first_name", "last_name", "full_name", "firstname", "lastname", "fullname", "surname",
+    "customer_name", "contact_name", "email", "e_mail", "email_address", "mail", "phone", "phone_number",
+    "mobile", "mobile_phone", "telephone", "gsm", "address", "street_address", "street", "postal_address",
+    "ssn", "social_security_number", "personal_id", "national_id", "birth_date", "date_of_birth", "dob",
+    "birthday",
+    # Finnish
+    "nimi", "etunimi", "sukunimi", "koko_nimi", "asiakkaan_nimi", "sahkoposti", "sahkopostiosoite", "sposti",
+    "s_posti", "puhelin", "puhelinnumero", "puh", "matkapuhelin", "kannykka", "osoite", "katuosoite",
+    "lahiosoite", "postiosoite", "hetu", "henkilotunnus", "sotu", "syntymaaika", "syntymapaiva",
+})
+# A word anywhere in a column name that marks it as personal (``contact_email``, ``asiakas_puhelin``).
+_PERSONAL_WORDS = frozenset({"email", "mail", "sahkoposti", "sposti", "phone", "puhelin", "puhelinnumero",
+                             "mobile", "hetu", "henkilotunnus", "ssn", "address", "osoite", "katuosoite",
+                             "etunimi", "sukunimi", "firstname", "lastname", "surname"})
 
 
+def normalise_column_name(name: str) -> str:
+    """``'Sähköposti'`` -> ``'sahkoposti'``, ``'E-mail'`` -> ``'e_mail'``: the form the name lists use.
+
+    Example
+    -------
+    >>> normalise_column_name(" Sähkö-posti ")
+    'sahko_posti'
+    """
+    ascii_ = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", ascii_.lower()).strip("_")
+
+
+def is_personal_column(name: str) -> bool:
+    """Whether a column's *name* says it holds personal data (English or Finnish).
+
+    Example
+    -------
+    >>> [is_personal_column(c) for c in ("E-mail", "sähköposti", "Etunimi", "region", "age group")]
+    [True, True, True, False, False]
+    """
+    n = normalise_column_name(name)
+    return n in PERSONAL_COLUMN_NAMES or n.replace("_", "") in PERSONAL_COLUMN_NAMES or \
+        bool(set(n.split("_")) & _PERSONAL_WORDS)
+
+
+# --- personal data by value -------------------------------------------------------------------
+#: Patterns of personal data in any text (RE2 syntax, so DuckDB's ``regexp_matches`` runs them too).
+PATTERNS = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    # international (+358 40 123 4567, 00358...) or a Finnish number with its area/operator code (040-1234567)
+    "phone": r"(\+|00)[1-9][0-9][0-9 ()-]{6,}[0-9]|(^|[^0-9])0[1-9][0-9]?[ -][0-9][0-9 -]{4,}[0-9]",
+    # Finnish personal identity code (henkilötunnus): DDMMYY, century sign, individual number, check mark
+    "identity_code": r"(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]",
+}
+_COMPILED = {k: re.compile(v) for k, v in PATTERNS.items()}
+_CHECK_MARKS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+
+
+def is_identity_code(text: str) -> bool:
+    """Whether ``text`` is a valid Finnish personal identity code (pattern and check mark).
+
+    Example
+    -------
+    >>> is_identity_code("131052-308T"), is_identity_code("131052-308A")
+    (True, False)
+    """
+    m = re.fullmatch(PATTERNS["identity_code"], text.strip().upper())
+    return bool(m) and _CHECK_MARKS[int(text[:6] + text[7:10]) % 31] == text.strip().upper()[10]
+
+
+def personal_values(text: str) -> list[tuple[str, str]]:
+    """E-mail addresses, phone numbers and identity codes in ``text``, as ``(kind, value)``.
+
+    Example
+    -------
+    >>> personal_values("mail anna@example.fi or call +358 40 123 4567; hetu 131052-308T")
+    [('email', 'anna@example.fi'), ('phone', '+358 40 123 4567'), ('identity_code', '131052-308T')]
+    """
+    found = []
+    for kind, rx in _COMPILED.items():
+        for m in rx.finditer(text):
+            value = m.group(0).strip().lstrip("()- ").strip() if kind == "phone" else m.group(0)
+            if kind == "identity_code" and not is_identity_code(value):
+                continue
+            found.append((kind, value))
+    return found
+
+
+# --- pseudonyms -------------------------------------------------------------------------------
 def pseudonym_key(key: str | None = None) -> bytes:
-    """The key to use: the argument, else ``$KANTA_PSEUDONYM_KEY``, else the demo key."""
-    return (key or os.environ.get("KANTA_PSEUDONYM_KEY") or DEMO_KEY).encode("utf-8")
+    """The key to use: the argument, else ``$KANTA_PSEUDONYM_KEY``, else the (public) demo key."""
+    return (key or os.environ.get(KEY_VARIABLE) or DEMO_KEY).encode("utf-8")
+
+
+def is_demo_data(path) -> bool:
+    """Whether ``path`` (a source folder or a file in one) is Kanta's synthetic demo data.
+
+    The demo generator writes ``truth.json`` beside the tables; its description names the demo.
+    A database URL is never demo data.
+    """
+    if path is None or "://" in str(path):
+        return False
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    try:
+        truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(truth, dict) and "Kanta demo" in str(truth.get("description", "")) and "seed" in truth
+
+
+def pseudonym_key_kind(data_path=None) -> str:
+    """Which pseudonym key stakeholder pages would use: ``"secret"`` or ``"demo"`` (for the manifest).
+
+    With ``KANTA_PSEUDONYM_KEY`` unset, empty or equal to the public demo key, pseudonyms can be
+    reversed by anyone holding the ID list (a Finnish identity code as ID falls in a minute), so
+    pages may be rendered only from the demo data (:func:`is_demo_data`).
+
+    Raises
+    ------
+    ParameterError
+        No secret key and the data are not the demo data.
+
+    Example
+    -------
+    >>> pseudonym_key_kind("data/sample")  # doctest: +SKIP
+    'demo'
+    """
+    key = os.environ.get(KEY_VARIABLE, "")
+    if key.strip() and key != DEMO_KEY:
+        return "secret"
+    if is_demo_data(data_path):
+        return "demo"
+    state = "is the public demo key" if key == DEMO_KEY else "is empty" if key else "is not set"
+    raise ParameterError(f"{KEY_VARIABLE} {state}, so pseudonyms on stakeholder pages could be reversed; "
+                         f"set it to a long random secret (e.g. the output of `openssl rand -hex 32`) "
+                         f"before reporting on real data.")
 
 
 def pseudonymize(ids: Iterable, key: str | None = None, length: int = 10) -> pd.Series:

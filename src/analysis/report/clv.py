@@ -17,9 +17,6 @@ from analysis.findings import Estimation, Finding
 from analysis.i18n import Text
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
 
-#: Strings key of each fitting-ladder step (:data:`analysis.clv.FIT_LADDER`).
-STEP_KEYS = {"plain": "step_plain", "moment start": "step_moment_start", "penalizer 0.001": "step_penalizer",
-             "penalizer 0.01, tol 1e-5": "step_penalizer_loose"}
 #: Customer attributes the page breaks customer equity down by (those present in the data).
 EQUITY_ATTRIBUTES = ("region", "acquisition_channel", "age_band", "main_channel")
 MODEL_NAMES = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD", "gamma_gamma": "Gamma-Gamma"}
@@ -47,21 +44,60 @@ def note_text(note: Mapping, language="en") -> str:
         return tx("note_spend_correlated", r=tx.number(facts["r"], 2))
     if code == "spend_model_undefined":
         return tx("note_spend_model_undefined", q=tx.number(facts["q"], 2))
+    if code == "spend_outliers_excluded":
+        named = ", ".join(f"{c['pseudonym']} ({tx.money(c['monetary_value'])})" for c in facts["customers"])
+        return tx("note_spend_outliers_excluded", n=tx.number(facts["n"]), bound=tx.money(facts["bound"]),
+                  mads=tx.number(facts["rule_mads"]), customers=named)
     raise KeyError(f"clv note {code!r} has no words in strings/clv.json")
 
 
 def model_sentences(model: clv.CLVModel, language="en") -> list[str]:
-    """The fitted models in everyday words: purchase pace, drop-out, spend, checks, fitting steps, notes."""
+    """The fitted models in everyday words: which purchase model and why, pace, drop-out, spend, checks, notes."""
     tx = _tx(language)
     facts = clv.model_facts(model)
-    out = [tx("model_plain", days=tx.number(facts["days_between_purchases"]),
-              drop=tx.pct(facts["dropout_per_purchase"]), spend=tx.money(facts["mean_spend"], 2))]
+    choice = model.choice_
+    out = [choice_sentence(model, tx)]
+    if "dropout_per_year" in facts:
+        out.append(tx("model_plain_pareto", days=tx.number(facts["days_between_purchases"]),
+                      drop=tx.pct(facts["dropout_per_year"]), spend=tx.money(facts["mean_spend"], 2)))
+    else:
+        out.append(tx("model_plain", days=tx.number(facts["days_between_purchases"]),
+                      drop=tx.pct(facts["dropout_per_purchase"]), spend=tx.money(facts["mean_spend"], 2)))
     if facts["spend_independent"]:
         out.append(tx("spend_independent", r=tx.number(facts["frequency_spend_correlation"], 2)))
-    out.append(tx("model_fit", n=tx.number(facts["n_customers"]), rows=tx.number(facts["n_rows"]),
-                  step=tx(STEP_KEYS[facts["bgnbd_step"]]), gstep=tx(STEP_KEYS[facts["gamma_gamma_step"]])))
+    out.append(tx("model_fit", model=MODEL_NAMES[choice["model"]], n=tx.number(facts["n_customers"]),
+                  rows=tx.number(facts["n_rows"])))
     out.extend(note_text(n, tx) for n in model.notes_)
     return out
+
+
+def choice_sentence(model: clv.CLVModel, language="en") -> str:
+    """Which purchase model was used and why (requested, smallest holdout error, smallest BIC)."""
+    tx = _tx(language)
+    choice = model.choice_
+    name = MODEL_NAMES[choice["model"]]
+    n_out = int((model.comparison_["status"].isin(["boundary_fit", "no_convergence"])).sum())
+    dropped = tx("choice_discarded", n=n_out) if n_out else ""
+    if choice["criterion"] == "requested":
+        return tx("choice_requested", model=name)
+    if choice["criterion"] == "only_valid":
+        return tx("choice_only_valid", model=name)
+    if choice["criterion"] == "holdout_mae":
+        mae = model.comparison_.set_index("model").loc[choice["model"], "holdout_mae"]
+        return tx("choice_holdout", model=name, months=choice["holdout_months"], mae=tx.number(mae, 2)) + dropped
+    return tx("choice_bic", model=name) + dropped
+
+
+def candidates_table(model: clv.CLVModel, language="en") -> pd.DataFrame:
+    """The candidate purchase models of this fit: status, log-likelihood, BIC, holdout error."""
+    tx = _tx(language)
+    c = model.comparison_
+    col = lambda name: c[name] if name in c else pd.Series(np.nan, index=c.index)  # noqa: E731
+    return pd.DataFrame({tx("col_model"): c["model"].map(MODEL_NAMES),
+                         tx("col_status"): [tx(f"status_{s}") for s in c["status"]],
+                         tx("col_loglik"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("log_likelihood")],
+                         tx("col_bic"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("bic")],
+                         tx("col_mae"): [tx.number(v, 3) if pd.notna(v) else "–" for v in col("holdout_mae")]})
 
 
 # --------------------------------------------------------------------------- tables
@@ -90,7 +126,7 @@ def comparison_table(comparison: pd.DataFrame, language="en") -> pd.DataFrame:
     col = lambda name: m[name] if name in m else pd.Series(np.nan, index=m.index)  # noqa: E731  (failed fits)
     return pd.DataFrame({tx("col_model"): m["model"].map(MODEL_NAMES),
                          tx("col_loglik"): [tx.number(v, 1) for v in col("log_likelihood")],
-                         tx("col_aic"): [tx.number(v, 1) for v in col("aic")],
+                         tx("col_bic"): [tx.number(v, 1) for v in col("bic")],
                          tx("col_mae"): [tx.number(v, 2) for v in col("holdout_mae")],
                          tx("col_agg"): [tx.pct(v, signed=True) for v in col("holdout_aggregate_error")]})
 
@@ -281,6 +317,8 @@ class ClvPage:
         heading(self.tx("model_heading"))
         for sentence in model_sentences(self.result.model, self.tx):
             say(sentence)
+        if len(self.result.model.comparison_) > 1:
+            show_table(candidates_table(self.result.model, self.tx), self.tx("candidates_caption"))
         show_table(params_table(self.result, self.tx), self.tx("params_caption"))
 
     def holdout_section(self, holdout: tuple | None, holdout_months: int = 6) -> None:

@@ -1,7 +1,9 @@
-"""The privacy check of rendered pages: no names, e-mails, phone numbers or raw customer IDs.
+"""The privacy check of rendered pages: no names, e-mails, phone numbers, identity codes or raw customer IDs.
 
-Run on every page before publishing; a hit fails the report. Customer lists on stakeholder
-pages use pseudonyms (``analysis.privacy.pseudonymize``), which this check accepts.
+Run on every page before publishing; a hit fails the report. The input's personal data is found by
+column name (English and Finnish) and by value (e-mail, phone and identity-code patterns in any text
+column); any e-mail address or valid Finnish identity code on a page is a hit whatever its source.
+Customer lists on stakeholder pages use pseudonyms (``analysis.privacy.pseudonymize``), which pass.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from analysis import privacy
 from analysis.data import PII_COLUMNS as DATA_PII_COLUMNS
 from analysis.errors import KantaError
 
@@ -35,21 +38,37 @@ def visible_text(html_text: str) -> str:
     return html.unescape(text)
 
 
+def _kind_of_column(name: str) -> str:
+    c = privacy.normalise_column_name(name)
+    if "mail" in c or "sahkoposti" in c or "sposti" in c:
+        return "email"
+    if any(w in c for w in ("phone", "puhelin", "mobile", "gsm", "kannykka")) or c == "puh":
+        return "phone"
+    return "name" if ("name" in c or "nimi" in c) else "other"
+
+
 def pii_values(source) -> dict[str, set[str]]:
-    """Raw customer IDs and personal data of the input, by kind, for :func:`find_pii`."""
+    """Raw customer IDs and personal data of the input, by kind, for :func:`find_pii`.
+
+    Columns named as personal data give all their values; other text columns where the loader
+    found e-mail addresses, phone numbers or identity codes (``source.personal_columns``) give the
+    values that match those patterns.
+    """
     values: dict[str, set[str]] = {"customer_id": set(), "name": set(), "email": set(), "phone": set(), "other": set()}
     ids = source.sql("select distinct cast(customer_id as varchar) as id from transactions")["id"]
     values["customer_id"].update(ids.dropna().astype(str))
     if source.has("customers"):
         cust = source.customers()
         values["customer_id"].update(cust["customer_id"].dropna().astype(str))
+        by_value = getattr(source, "personal_columns", {})
         for col in cust.columns:
-            c = col.lower()
-            if c not in PII_COLUMNS:
-                continue
-            kind = "email" if "mail" in c else "phone" if c in ("phone", "phone_number", "mobile") else \
-                "name" if "name" in c else "other"
-            values[kind].update(v.strip() for v in cust[col].dropna().astype(str) if v.strip())
+            if col.lower() in PII_COLUMNS or privacy.is_personal_column(col):
+                kind = _kind_of_column(col)
+                values[kind].update(v.strip() for v in cust[col].dropna().astype(str) if v.strip())
+            elif col in by_value:
+                for v in cust[col].dropna().astype(str):
+                    for kind, found in privacy.personal_values(v):
+                        values["other" if kind == "identity_code" else kind].add(found)
     return values
 
 
@@ -81,6 +100,9 @@ def find_pii(html_text: str, source) -> list[str]:
     if phone_digits:
         text_digits = {_digits(m) for m in re.findall(r"\+?\d[\d \u00a0()-]{5,}\d", text)}
         found += [f"phone {p}" for p in sorted(phone_digits & text_digits)]
+    # whatever the input: an e-mail address or a valid identity code on a stakeholder page is personal data
+    found += [f"{kind} {v}" for kind, v in privacy.personal_values(text) if kind != "phone"
+              and f"{kind} {v}" not in found and not (kind == "email" and v.lower() in {e.lower() for e in values["email"]})]
     lowered_text = " ".join(text.lower().split())
     for name in sorted(values["name"] | values["other"]):
         parts = name.lower().split()

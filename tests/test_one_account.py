@@ -151,7 +151,8 @@ def test_month_of_awkward_but_valid_data_publishes_degraded_with_exit_3(tmp_path
     assert "degraded" in err
 
 
-def test_base_without_drop_out_publishes_the_month_with_the_value_pages_degraded(tmp_path, capsys):
+def test_base_without_drop_out_publishes_the_month_with_the_value_pages_degraded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")  # not the demo data: a real key is needed
     src = no_dropout_base(tmp_path / "nodrop")
     out = tmp_path / "reports"
     code = kanta(["report", "--period", PERIOD, "--data", str(src), "--out", str(out), "--quiet"])
@@ -173,3 +174,16 @@ def test_bad_data_still_publishes_nothing(tmp_path, capsys):
     (src / "transactions.csv").write_text("customer_id,timestamp,amount\nA,2026-10-01,12,5e\n", encoding="utf-8")
     code = kanta(["report", "--period", PERIOD, "--data", str(src), "--out", str(tmp_path / "r"), "--quiet"])
     assert code == 2 and not (tmp_path / "r").exists()
+
+
+def test_real_data_without_a_secret_pseudonym_key_is_refused_before_any_work(tmp_path, capsys):
+    src = no_dropout_base(tmp_path / "nodrop")
+    code = kanta(["report", "--period", PERIOD, "--data", str(src), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "KANTA_PSEUDONYM_KEY" in err and not (tmp_path / "r").exists()
+
+
+def test_manifest_says_which_pseudonym_key_was_used(tmp_path_factory):
+    month = rendered_month(tmp_path_factory, "en")
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    assert m["pseudonym_key"] == "demo"  # the committed sample is the demo data

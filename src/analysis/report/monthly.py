@@ -24,6 +24,7 @@ from analysis.errors import ParameterError
 from analysis.i18n import Text, check_language
 from analysis.actions import month_actions, trends
 from analysis.findings import Finding
+from analysis.privacy import pseudonym_key_kind
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
                                        timed, available_notebooks, check_parameters, default_jobs, execute_notebook,
                                        notebook_params, notebook_parameters, notebooks_dir, parse_overrides,
@@ -273,6 +274,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     publishing.check_out(out, [str(month)])  # a folder holding what Kanta did not write is refused before any work
     previous_as_of = month_end(month - 1)
     source = data_mod.load_source(data_path, as_of=as_of)
+    key_kind = pseudonym_key_kind(data_path)  # real data needs a secret pseudonym key, before any work
     last = last_data_date(source)
     if last < as_of and not source.quality.get("future_rows_excluded"):  # nothing after the month: it may be cut
         raise ParameterError(f"--period {month}: the data ends on {last.date()}, so the month is not complete "
@@ -406,6 +408,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "glossary": base.glossary(),
             "degraded": degraded,
             "actions": [{**a.to_dict(), "list": f"lists/{a.name}.csv"} for a in actions],
+            "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,
             "experiments_ended": ended,
         }
@@ -540,6 +543,7 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     if not nb_path.is_file():
         raise ParameterError(f"--experiment: there is no experiment notebook {nb_path.name} in {folder}.")
     source = data_mod.load_source(data_path, as_of=month_end(parse_period(period)) if period else None)
+    pseudonym_key_kind(data_path)  # real data needs a secret pseudonym key
     known = experiment_ids(source)
     if str(experiment_id) not in known:
         raise ParameterError(f"--experiment: no experiment {experiment_id!r} in assignments "

@@ -168,7 +168,8 @@ def _warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict |
         return None
 
 
-def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None = None) -> FitResult:
+def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None = None,
+              polish: bool = True) -> FitResult:
     """Fit one model by maximum likelihood (:func:`analysis.purchase_models.fit`).
 
     No penalty and no ladder of ever-looser settings: a fit either reaches a proper maximum, stops
@@ -185,6 +186,8 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None
         Number of customers per row (default 1 each).
     initial : dict, optional
         Starting parameters, e.g. from a fit on a subsample (warm start: fewer iterations).
+    polish : bool
+        Newton steps to machine precision after the optimiser (False to compare candidates quickly).
 
     Example
     -------
@@ -197,7 +200,7 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None
     names = pm.PARAMS[model]
     w = np.ones(len(data)) if weights is None else np.asarray(weights, float)
     cols = ("frequency", "monetary_value") if model == "gamma_gamma" else ("frequency", "recency", "T")
-    est = pm.fit(model, {c: data[c].to_numpy(float) for c in cols}, w, start=initial)
+    est = pm.fit(model, {c: data[c].to_numpy(float) for c in cols}, w, start=initial, polish=polish)
     step = "warm start" if est.start == "given" else "moments"
     attempts = (f"{step}: {'ok' if est.converged else est.message}",)
     if not est.converged and not est.at_bound:
@@ -363,7 +366,7 @@ def _holdout_mae(model: str, cal: pd.DataFrame, warm: dict | None = None) -> dic
     """Fit ``model`` on the calibration period and score its holdout predictions (MAE, aggregate error)."""
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, _ = compress(t, ["frequency", "recency", "T"])
-    res = check_boundary(fit_model(model, rows, rows["weight"], initial=warm))
+    res = check_boundary(fit_model(model, rows, rows["weight"], initial=warm, polish=False))
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     keys = compress(t, ["frequency", "recency", "T"])[1]
     pred = pm.expected_purchases(model, res.params, t["duration_holdout"].to_numpy(float),
@@ -476,10 +479,10 @@ class CLVModel:
             return compress(table, columns)[0]
         return table[list(columns)].assign(weight=1)
 
-    def _fit_one(self, model: str, rows: pd.DataFrame) -> FitResult:
+    def _fit_one(self, model: str, rows: pd.DataFrame, polish: bool = True) -> FitResult:
         big = self.warm_start_rows is not None and len(rows) > self.warm_start_rows
         start = _warm_start(model, rows, self.warm_start_rows) if big else None
-        return check_boundary(fit_model(model, rows, rows["weight"], initial=start))
+        return check_boundary(fit_model(model, rows, rows["weight"], initial=start, polish=polish))
 
     def _fit_purchase(self, table: pd.DataFrame, holdout: pd.DataFrame | None) -> None:
         rows = self._rows(table, ["frequency", "recency", "T"])
@@ -487,7 +490,8 @@ class CLVModel:
         fits, records, errors = {}, [], {}
         for name in candidates:
             try:
-                fits[name] = res = self._fit_one(name, rows)
+                # candidates are compared at the optimiser's precision; the chosen one is polished below
+                fits[name] = res = self._fit_one(name, rows, polish=len(candidates) == 1)
                 records.append({"model": name, "status": "fitted", "log_likelihood": res.log_likelihood,
                                 "aic": res.aic, "bic": res.bic})
             except ModelError as exc:
@@ -520,6 +524,8 @@ class CLVModel:
         self.comparison_ = comparison
         self.choice_ = {"model": chosen, "criterion": criterion,
                         "holdout_months": HOLDOUT_MONTHS if criterion == "holdout_mae" else None}
+        if len(candidates) > 1:
+            fits[chosen] = check_boundary(fit_model(chosen, rows, rows["weight"], initial=fits[chosen].params))
         self.purchase_model_, self.purchase_ = chosen, fits[chosen]
 
     def _fit_spend(self, table: pd.DataFrame, spend: pd.DataFrame, repeat) -> None:
@@ -797,7 +803,7 @@ def compare_models(table: pd.DataFrame, holdout: pd.DataFrame | None = None,
     out = []
     for name in models:
         try:
-            res = check_boundary(fit_model(name, rows, rows["weight"]))
+            res = check_boundary(fit_model(name, rows, rows["weight"], polish=False))  # a comparison, not estimates
         except ModelError as exc:
             out.append({"model": name, "status": exc.reason, "note": str(exc)})
             continue
@@ -871,7 +877,7 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
         raise DataError(f"calibration/holdout table: missing column(s) {', '.join(missing)}.")
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, pos = compress(t, ["frequency", "recency", "T"])
-    res = check_boundary(fit_model(model, rows, rows["weight"]))
+    res = check_boundary(fit_model(model, rows, rows["weight"], polish=False))  # a check, not the estimates
     p = res.params
     x, tx, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     dur = t["duration_holdout"].to_numpy(float)

@@ -198,7 +198,7 @@ def _moment_start(model: str, args) -> np.ndarray:
     return np.log([1.0, 1.0 / rate, 1.0, 3.0])
 
 
-def fit(model: str, data: dict, weights=None, start: dict | None = None) -> Estimate:
+def fit(model: str, data: dict, weights=None, start: dict | None = None, polish: bool = True) -> Estimate:
     """Maximum-likelihood fit of one model with L-BFGS-B on log-parameters, polished by Newton steps.
 
     Parameters
@@ -211,6 +211,9 @@ def fit(model: str, data: dict, weights=None, start: dict | None = None) -> Esti
         Customers per row (compressed rows); default 1 each.
     start : dict, optional
         Starting parameters (e.g. from a fit on a subsample); else simple moments.
+    polish : bool
+        Newton steps after L-BFGS-B to machine precision (False: the optimiser's own precision,
+        enough to compare candidate models; the standard errors are computed either way).
 
     Returns
     -------
@@ -271,7 +274,7 @@ def fit(model: str, data: dict, weights=None, start: dict | None = None) -> Esti
     cov = None
     with np.errstate(all="ignore"):
         if not at_bound:  # Newton polish: L-BFGS-B stops ~1e-8 short; two steps reach machine precision
-            for _ in range(3):
+            for _ in range(3 if polish else 0):
                 H = _hessian(neg, theta)
                 if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
                     break

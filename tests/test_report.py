@@ -79,7 +79,7 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
     assert re.fullmatch(r"[0-9a-f]{64}", m["data"]["fingerprint"])
     assert m["package"]["version"] == report.package_version()
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", m["git_commit"])
-    assert {"pandas", "papermill", "nbconvert", "lifetimes"} <= set(m["libraries"])
+    assert {"pandas", "papermill", "nbconvert", "duckdb"} <= set(m["libraries"])
     nb = {n["name"]: n for n in m["notebooks"]}
     n_days = churn_threshold(SAMPLE, "2026-10-31")
     assert nb["customer_base"]["parameters"] == {"source": "data/sample", "as_of": "2026-10-31", "language": "en",

@@ -401,7 +401,7 @@ class CustomerBase:
     def save(self, path) -> Path:
         """Write this state to ``path`` for the notebooks of the same run (a pickle, not an exchange format).
 
-        cloudpickle, because the fitted lifetimes models hold lambdas that plain pickle refuses.
+        cloudpickle, so that results holding local functions (e.g. fitted models with closures) still pickle.
         """
         import cloudpickle
 

@@ -37,7 +37,7 @@ from analysis.report.pii import check_privacy, pii_values
 
 
 #: Libraries whose versions go into the run manifest.
-KEY_LIBRARIES = ("pandas", "numpy", "scipy", "duckdb", "lifetimes", "lifelines", "scikit-learn",
+KEY_LIBRARIES = ("pandas", "numpy", "scipy", "duckdb", "lifelines", "scikit-learn",
                  "statsmodels", "matplotlib", "papermill", "nbconvert")
 
 

@@ -91,18 +91,21 @@ def test_validate_from_postgresql_reads_the_same_rows_as_the_csv_sample(postgres
     assert _validate(run_cli, postgres) == _validate(run_cli, SAMPLE)
 
 
-def test_report_from_postgresql_gives_the_numbers_of_the_csv_sample(postgres, tmp_path, tmp_path_factory, capsys):
+def test_report_from_postgresql_gives_the_numbers_of_the_csv_sample(postgres, tmp_path, tmp_path_factory, capsys,
+                                                                    monkeypatch):
+    monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")  # a database is never the demo data
     code = kanta(["report", "--period", PERIOD, "--data", postgres, "--out", str(tmp_path / "reports"), "--quiet"])
     assert code == 0, capsys.readouterr().err
     from_db = json.loads((tmp_path / "reports" / PERIOD / "manifest.json").read_text(encoding="utf-8"))
+    monkeypatch.delenv("KANTA_PSEUDONYM_KEY")
     from_csv = json.loads((rendered_month(tmp_path_factory)["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     assert _numbers(from_db) == _numbers(from_csv)
+    assert from_db["data"]["source"] == postgres and from_db["pseudonym_key"] == "secret"
 
 
 def _numbers(manifest: dict) -> list[dict]:
     """The manifest's numbers, values to 9 significant digits: rows arrive in another order, so sums differ in the last bits."""
     return [{k: float(f"{v:.9g}") if isinstance(v, float) else v for k, v in n.items()} for n in manifest["numbers"]]
-    assert from_db["data"]["source"] == postgres
 
 
 def test_password_never_appears_in_messages_summaries_or_pickles(postgres, run_cli):

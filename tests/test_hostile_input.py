@@ -349,3 +349,25 @@ def test_duckdb_database_with_views_and_schemas(tmp_path):
         con.execute("CREATE TABLE crm.customers AS SELECT 'c1' AS customer_id, DATE '2023-12-01' AS signup_date")
     src = load_source(db)
     assert src.quality["transactions"] == 1 and src.quality["customers"] == 1
+
+
+def test_timezone_option_sets_the_business_time_zone_of_the_run(tmp_path, monkeypatch, capsys):
+    import os
+
+    from analysis.cli import main as kanta
+
+    monkeypatch.delenv("KANTA_TIMEZONE", raising=False)
+    src = tmp_path / "tz"
+    src.mkdir()
+    (src / "transactions.csv").write_text("customer_id,timestamp,amount\nA,2026-10-31T23:30:00+00:00,10\n"
+                                          "B,2026-10-30T12:00:00+00:00,5\n", encoding="utf-8")
+    out = tmp_path / "c.csv"
+    # 23:30 UTC on 31 October is already 1 November in Helsinki: after as_of, so excluded
+    assert kanta(["customers", str(src), "--as-of", "2026-10-31", "--out", str(out)]) == 0
+    assert "1 customers" in capsys.readouterr().out
+    monkeypatch.delenv("KANTA_TIMEZONE", raising=False)
+    assert kanta(["customers", str(src), "--as-of", "2026-10-31", "--out", str(out), "--timezone", "UTC"]) == 0
+    assert "2 customers" in capsys.readouterr().out
+    os.environ.pop("KANTA_TIMEZONE", None)
+    assert kanta(["customers", str(src), "--as-of", "2026-10-31", "--out", str(out), "--timezone", "Mars/Base"]) == 2
+    assert "--timezone" in capsys.readouterr().err

@@ -187,3 +187,19 @@ def test_manifest_says_which_pseudonym_key_was_used(tmp_path_factory):
     month = rendered_month(tmp_path_factory, "en")
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     assert m["pseudonym_key"] == "demo"  # the committed sample is the demo data
+
+
+def test_month_from_a_line_item_retail_export_through_a_sql_source_publishes_degraded(tmp_path, capsys, monkeypatch):
+    """Real-shaped data the project did not generate: two months of a wholesale log, cancellations, no attributes."""
+    monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")
+    sql = Path(__file__).parent / "exports" / "retail" / "kanta.sql"
+    out = tmp_path / "reports"
+    code = kanta(["report", "--data", str(sql), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    month = next(p for p in out.iterdir() if p.is_dir() and p.name[:2] == "20")
+    m = json.loads((month / "manifest.json").read_text(encoding="utf-8"))
+    codes = {(d["page"], d["code"]) for d in m["degraded"]}
+    assert ("clv.html", "history_too_short") in codes
+    assert all((month / page).is_file() for page in ("customer_base.html", "churn.html", "segments.html"))
+    assert {n["concept"] for n in m["numbers"]} >= {"customers_active", "customers_churned", "revenue"}

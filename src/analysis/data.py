@@ -35,6 +35,19 @@ CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
 PII_COLUMNS = tuple(sorted(privacy.PERSONAL_COLUMN_NAMES))
 #: Timestamps with an offset (and TIMESTAMPTZ columns) are converted to this zone's wall-clock time.
 BUSINESS_TIMEZONE = "Europe/Helsinki"
+#: The operator's choice of business time zone for a run (``kanta ... --timezone``); notebooks inherit it.
+TIMEZONE_VARIABLE = "KANTA_TIMEZONE"
+
+
+def business_timezone(timezone: str | None = None) -> str:
+    """The business time zone: the one given, else the run's ``--timezone``, else Europe/Helsinki (never the machine's).
+
+    Example
+    -------
+    >>> business_timezone("Europe/Stockholm")
+    'Europe/Stockholm'
+    """
+    return timezone or os.environ.get(TIMEZONE_VARIABLE) or BUSINESS_TIMEZONE
 # Text an export writes for "no value": refused like an empty cell, never read as one customer called "nan".
 _NULL_WORDS = ("", "null", "nan", "none", "n/a", "#n/a", "na", "nat", "<na>", "nil", "undefined")
 # Words DuckDB would read as dates (1970-01-01, 9999-12-31, the clock): never a real transaction time.
@@ -573,7 +586,7 @@ def _bool_sql(col: str) -> str:
 
 
 def load_source(path, as_of=None, memory_limit: str | None = None, threads: int | None = None,
-                timezone: str = BUSINESS_TIMEZONE) -> Source:
+                timezone: str | None = None) -> Source:
     """Open and validate a data source.
 
     Parameters
@@ -638,8 +651,9 @@ def duckdb_connection(memory_limit: str | None = None, threads: int | None = Non
 
 
 def validate_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], path, as_of=None,
-                    timezone: str = BUSINESS_TIMEZONE) -> Source:
+                    timezone: str | None = None) -> Source:
     """Register ``tables`` as ``raw_<name>`` in ``con`` and validate them: the one validation of every source kind."""
+    timezone = business_timezone(timezone)
     try:
         con.execute(f"SET TimeZone = {_lit(timezone)}")
     except duckdb.Error:

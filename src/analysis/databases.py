@@ -102,7 +102,7 @@ def _quoted(identifier: str) -> str:
 
 
 def load_database(url, as_of=None, memory_limit: str | None = None, threads: int | None = None,
-                  timezone: str = data.BUSINESS_TIMEZONE) -> data.Source:
+                  timezone: str | None = None) -> data.Source:
     """Read the contract's tables from a PostgreSQL database and validate them like files.
 
     Parameters

@@ -1012,6 +1012,11 @@ def cox_dataset(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days:
     covs = [f"log_{c}" if c.startswith("spend_") else c for c in behaviour]
     attrs = [a for a in attributes if a in t.columns]
     frame = t[["customer_id", "duration_days", "churned", *covs, *attrs]].copy()
+    if frame.empty:  # e.g. a year of data and a long churn rule: nobody was observed past the window
+        raise ModelError(f"cox: no customer was observed for {window_days} days after the first purchase and "
+                         "still a customer then, so nothing predicts churn in this data.",
+                         reason="cox_not_estimable", facts={"n_customers": 0, "n_events": 0,
+                                                            "min_events": MIN_COX_EVENTS})
     pooled = {}
     for a in attrs:
         levels = frame[a].astype("object").where(frame[a].notna(), "(missing)").astype(str)

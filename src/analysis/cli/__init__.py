@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from analysis.cli import churn, clv, experiments, foundation, report, segments
+from analysis.cli.arguments import apply_timezone
 from analysis.errors import KantaError
 
 #: Command modules in the order their commands appear in ``kanta --help``.
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        apply_timezone(args)
         return int(args.func(args) or 0)
     except KantaError as exc:
         print(f"kanta: {exc}", file=sys.stderr)

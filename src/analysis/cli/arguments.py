@@ -5,7 +5,32 @@ import argparse
 
 
 def add_source(p: argparse.ArgumentParser, help: str | None = None) -> None:
-    p.add_argument("source", help=help or "data source: a directory of CSV/Parquet files or a DuckDB database file")
+    p.add_argument("source", help=help or "data source: a folder of CSV/Parquet files, a DuckDB file, a .sql source "
+                                          "definition or a postgresql:// URL")
+    add_timezone(p)
+
+
+def add_timezone(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timezone", default=None, metavar="ZONE",
+                   help="business time zone that timestamps with an offset are converted to (default Europe/Helsinki)")
+
+
+def apply_timezone(args) -> None:
+    """Make ``--timezone`` the run's business time zone (notebook kernels inherit it); a clear error for a bad name."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from analysis.data import TIMEZONE_VARIABLE
+    from analysis.errors import ParameterError
+
+    zone = getattr(args, "timezone", None)
+    if zone is None:
+        return
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ParameterError(f"--timezone: got {zone!r}, expected a time zone name like Europe/Helsinki.") from None
+    os.environ[TIMEZONE_VARIABLE] = zone
 
 
 def add_as_of(p: argparse.ArgumentParser) -> None:

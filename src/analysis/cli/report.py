@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from analysis.cli.arguments import add_timezone
 from analysis.errors import ParameterError
 
 
@@ -37,6 +38,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--data", default=None, help="data source (default: data/demo, built when missing)")
     p.add_argument("--out", default="reports", help="report folder (default: reports)")
     p.add_argument("--lang", choices=["en", "fi"], default="en", help="language of the report (default en)")
+    add_timezone(p)
     p.add_argument("--experiment", default=None, metavar="ID",
                    help="render the experiment notebook for experiment ID into OUT/experiments/ID/")
     p.add_argument("--param", "-p", action="append", default=[], metavar="[NOTEBOOK.]NAME=VALUE",

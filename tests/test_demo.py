@@ -61,3 +61,20 @@ def test_truth_json_is_valid_json(sample_dir):
     assert t["time_unit"] == "D" and set(t["gamma_gamma"]) == {"p", "q", "v"}
     tc = pd.read_csv(sample_dir / "truth_customers.csv")
     assert len(tc) == t["n_customers"]
+
+
+def test_demo_campaigns_table_carries_the_true_costs_and_loads_as_campaign_briefs(tmp_path):
+    from analysis.data import load_source
+    from analysis.experiments import campaign_brief
+
+    out = write_demo_data(tmp_path / "d", n_customers=600, seed=4)
+    truth = json.loads((out / "truth.json").read_text())["experiments"]
+    camp = pd.read_parquet(out / "campaigns.parquet")
+    assert list(camp["experiment_id"]) == list(truth)
+    assert {"cost_fixed", "cost_per_contact", "channel", "goal", "audience", "primary_metric", "margin_rate"} <= set(camp)
+    src = load_source(out, as_of="2026-10-31")
+    for exp_id, t in truth.items():
+        brief = campaign_brief(src, exp_id)
+        assert brief.cost(t["n_treated"]) == pytest.approx(t["true_cost"])
+        assert brief.primary_metric == t["primary_metric"] and brief.margin_rate == t["margin_rate"]
+

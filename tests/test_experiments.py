@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from analysis import experiments as ex
-from analysis.errors import ModelError, ParameterError
+from analysis.errors import DataError, ModelError, ParameterError
 from analysis.report import experiments as page
 
 AS_OF = "2026-10-31"
@@ -246,6 +246,23 @@ def sample(sample_source):
 
 
 @pytest.fixture(scope="module")
+def bare_dir(sample_dir, tmp_path_factory):
+    """The sample without its campaigns table: what an export without campaign briefs looks like."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("bare") / "sample"
+    shutil.copytree(sample_dir, d, ignore=shutil.ignore_patterns("campaigns.*"))
+    return d
+
+
+@pytest.fixture(scope="module")
+def bare(bare_dir):
+    from analysis.data import load_source
+
+    return load_source(bare_dir, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
 def truth(sample_dir):
     return json.loads((sample_dir / "truth.json").read_text())["experiments"]
 
@@ -372,28 +389,31 @@ class _WithCampaigns:
         return self._rows[self._rows["experiment_id"] == params[0]].reset_index(drop=True)
 
 
-def test_campaign_report_turns_the_win_back_test_into_money_and_plain_sentences(sample):
-    rep = ex.campaign_report(sample, "reactivation-2026-03", campaign_cost=500, include_clv=False)
+def test_campaign_report_turns_the_win_back_test_into_money_and_plain_sentences(bare):
+    rep = ex.campaign_report(bare, "reactivation-2026-03", campaign_cost=500, include_clv=False)
     r = rep.result
     n_t = int(r.arms.loc["offer", "customers"])
     assert rep.incremental_revenue == pytest.approx(r.cuped.estimate * n_t)
-    assert rep.roi == pytest.approx((rep.incremental_revenue - 500) / 500)
+    assert rep.roi == pytest.approx((rep.incremental_revenue - 500) / 500) and rep.roi_basis == "revenue"
     assert rep.cost_source == "given"
-    orders = int(ex.experiment_outcomes(sample, "reactivation-2026-03").query("variant == 'offer'")["n_purchases"].sum())
+    orders = int(ex.experiment_outcomes(bare, "reactivation-2026-03").query("variant == 'offer'")["n_purchases"].sum())
     assert rep.cost_per_order == pytest.approx(500 / orders)
     en, fi = page.campaign_text(rep, "en"), page.campaign_text(rep, "fi")
     assert en["verdict"].startswith("The campaign worked")
     assert fi["verdict"].startswith("Kampanja toimi")
-    assert en["goal"].startswith("No campaign brief")  # the sample has no campaigns table; nothing is invented
+    assert en["goal"].startswith("No campaign brief")  # no campaigns table: nothing is invented
+    assert "not on margin" in en["money"]
     assert any("one campaign" in c for c in en["caveats"])
     assert "€500" in en["money"] and "500\u00a0€" in fi["money"]
     json.dumps(rep.to_dict())
 
 
-def test_without_a_cost_there_is_no_roi_and_the_page_says_so(sample):
-    rep = ex.campaign_report(sample, "reactivation-2026-03", include_clv=False)
+def test_without_a_cost_there_is_no_roi_and_the_page_says_so(bare):
+    rep = ex.campaign_report(bare, "reactivation-2026-03", include_clv=False)
     assert rep.campaign_cost is None and rep.roi is None and rep.cost_per_order is None
     assert "No campaign cost is known" in page.money_text(rep, "en")
+    d = rep.to_dict()
+    assert d["roi"] is None and d["cost_per_order"] is None  # present, and null
     assert [n.concept for n in page.ExperimentPage("reactivation-2026-03", rep).key_numbers()] == [
         "experiment_conversion_control", "experiment_conversion_treatment", "experiment_incremental_revenue"]
 
@@ -411,6 +431,141 @@ def test_goal_channel_and_cost_come_from_the_campaigns_table(sample):
     text = page.campaign_text(rep, "en")
     assert text["goal"] == "Win back lapsing customers" and "**Channel:** email" in text["execution"]
     assert "campaigns table" in text["money"]
+
+
+def test_sample_campaigns_table_gives_roi_on_margin_and_cost_per_order(sample, truth):
+    t = truth["reactivation-2026-03"]
+    rep = ex.campaign_report(sample, "reactivation-2026-03", include_clv=False, n_boot=200)
+    assert rep.cost_source == "campaigns" and rep.n_treatment == t["n_treated"]
+    assert rep.campaign_cost == pytest.approx(t["true_cost"])
+    assert rep.roi_basis == "margin" and rep.margin_rate == t["margin_rate"]
+    cost = t["true_cost"]
+    assert rep.roi == pytest.approx((rep.incremental_revenue * t["margin_rate"] - cost) / cost)
+    orders = int(ex.experiment_outcomes(sample, "reactivation-2026-03").query("variant == 'offer'")["n_purchases"].sum())
+    assert rep.cost_per_order == pytest.approx(cost / orders)
+    money = page.money_text(rep, "en")
+    assert "campaigns table" in money and "35%" in money and "margin" in money
+
+
+def test_cli_json_has_roi_and_cost_per_order_from_the_campaigns_table(run_cli, sample_dir, truth, tmp_path):
+    out = tmp_path / "exp.json"
+    code, _, err = run_cli("experiment", sample_dir, "--id", "reactivation-2026-03", "--as-of", AS_OF, "--no-clv",
+                           "--out", out)
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    t = truth["reactivation-2026-03"]
+    cost = t["true_cost"]
+    incr = data["campaign"]["incremental_revenue"]
+    assert data["roi"] == pytest.approx((incr * t["margin_rate"] - cost) / cost)
+    assert data["cost_per_order"] == pytest.approx(cost / data["arms"][1]["purchases_per_customer"] / t["n_treated"])
+    assert data["cost_source"] == "campaigns" and data["primary_metric"] == "conversion"
+
+
+def test_cli_json_without_a_campaigns_table_has_null_roi_and_cost_per_order(run_cli, bare_dir, tmp_path):
+    out = tmp_path / "exp.json"
+    code, _, err = run_cli("experiment", bare_dir, "--id", "reactivation-2026-03", "--as-of", AS_OF, "--no-clv",
+                           "--out", out)
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert "roi" in data and "cost_per_order" in data
+    assert data["roi"] is None and data["cost_per_order"] is None and data["cost_source"] is None
+
+
+# --- primary metric and multiplicity -------------------------------------------------
+def test_verdict_follows_the_primary_metric_declared_in_the_campaigns_table(sample, bare):
+    rows = pd.DataFrame({"experiment_id": ["reactivation-2026-03"], "primary_metric": ["revenue"]})
+    brief = ex.campaign_brief(_WithCampaigns(bare, rows), "reactivation-2026-03")
+    declared = ex.analyse_experiment(bare, "reactivation-2026-03", brief=brief, n_boot=200)
+    auto = ex.analyse_experiment(bare, "reactivation-2026-03", n_boot=200)
+    assert auto.primary == "conversion" and auto.params["primary_source"] == "auto"  # win-back audience
+    assert declared.primary == "revenue" and declared.params["primary_source"] == "campaigns"
+    # revenue alone is tested at alpha (one treatment arm: nothing to correct for)
+    assert declared.p_value == pytest.approx(declared.adjusted.loc["revenue", "p_value"])
+    expected = "better" if declared.p_value < 0.05 else "no_difference"
+    assert declared.verdict == expected
+    assert ex.analyse_experiment(sample, "vip-bonus-2026-08", n_boot=200).params["primary_source"] == "campaigns"
+    assert ex.analyse_experiment(bare, "reactivation-2026-03", primary="revenue", n_boot=200).params[
+        "primary_source"] == "parameter"
+    with pytest.raises(ParameterError, match="declares 'revenue'"):
+        ex.analyse_experiment(bare, "reactivation-2026-03", brief=brief, primary="conversion")
+    bad = pd.DataFrame({"experiment_id": ["reactivation-2026-03"], "primary_metric": ["happiness"]})
+    with pytest.raises(DataError, match="campaigns.primary_metric"):
+        ex.campaign_brief(_WithCampaigns(bare, bad), "reactivation-2026-03")
+
+
+def test_secondary_metrics_carry_holm_corrected_p_values(sample):
+    from statsmodels.stats.multitest import multipletests
+
+    r = ex.analyse_experiment(sample, "reactivation-2026-03", n_boot=200)
+    adj = r.adjusted
+    assert list(adj.index) == ["conversion", "revenue", "retention", "active_days"]
+    assert adj.loc["retention", "p_value"] == pytest.approx(r.retention.p_value)
+    assert adj.loc["active_days", "p_value"] == pytest.approx(r.activity.p_value)
+    assert adj["p_holm"].to_numpy() == pytest.approx(multipletests(adj["p_value"].to_numpy(), method="holm")[1])
+    assert adj.loc["conversion", "role"] == "primary" and set(adj["role"].drop("conversion")) == {"secondary"}
+    s = r.summary()
+    assert s.loc["revenue_per_customer_cuped", "p_holm"] == pytest.approx(adj.loc["revenue", "p_holm"])
+    assert s.loc["conversion_difference", "role"] == "primary"
+    table = page.measures_table(r, "en")
+    holm = [c for c in table.columns if "Holm" in c][0]
+    assert table.iloc[0, 0].endswith("(primary)")
+    assert (table[holm] != "–").sum() == 5  # buyers, lift, CUPED revenue, retention, active days
+    # the sample's revenue p-value is below 0.05 alone but not after the correction: the caveat says so
+    assert adj.loc["revenue", "p_value"] < 0.05 <= adj.loc["revenue", "p_holm"]
+    rep = ex.campaign_report(sample, "reactivation-2026-03", include_clv=False, result=r)
+    assert any("number of measures" in c for c in page.caveats(rep, "en"))
+
+
+# --- sample ratio mismatch: a warning, then a withheld verdict ------------------------
+def _split_source(folder, n_control: int, n_treatment: int):
+    """Customers split 50/50 by plan but ``n_control`` / ``n_treatment`` in the data; everyone bought before."""
+    rng = np.random.default_rng(5)
+    n = n_control + n_treatment
+    tx = ["customer_id,timestamp,amount"]
+    for i in range(n):
+        tx.append(f"c{i},2023-12-{1 + i % 28:02d},{10 + i % 7}")
+        if rng.uniform() < 0.3:
+            tx.append(f"c{i},2024-01-{2 + i % 25:02d},{5 + i % 11}")
+    (folder / "transactions.csv").write_text("\n".join(tx) + "\n")
+    (folder / "assignments.csv").write_text(
+        "experiment_id,customer_id,variant,is_control,planned_share,assigned_at\n" + "".join(
+            f"e1,c{i},{'control' if i < n_control else 'offer'},{str(i < n_control).lower()},0.5,2024-01-01 09:00\n"
+            for i in range(n)))
+    return str(folder)
+
+
+@pytest.mark.parametrize("n_control, n_treatment, status, withheld", [
+    (500, 500, "passed", False),
+    (455, 545, "warning", False),   # chi-square 8.1, p = 0.0044: a warning, the verdict stands
+    (440, 560, "failed", True),     # chi-square 14.4, p = 0.00015: the verdict is withheld
+])
+def test_sample_ratio_mismatch_warns_below_001_and_withholds_below_0001(tmp_path, n_control, n_treatment, status,
+                                                                        withheld):
+    src = _split_source(tmp_path, n_control, n_treatment)
+    r = ex.analyse_experiment(src, "e1", as_of="2024-03-31", n_boot=100)
+    g = next(g for g in r.guards if g.name == "sample_ratio")
+    assert g.status == status and g.to_dict()["status"] == status
+    assert (r.verdict == "withheld") is withheld
+    assert g.facts["p_value"] == pytest.approx(stats.chisquare([n_control, n_treatment]).pvalue)
+    table = page.guards_table(r, "en")
+    assert table.iloc[1, 1] == status  # a warning or a failure never reads as "passed"
+    message = page.guard_message(g, "en")
+    if status == "warning":
+        assert r.guard_warnings == [g] and "check the sending" in message and "match the plan" not in message
+        rep = ex.campaign_report(src, "e1", as_of="2024-03-31", include_clv=False, result=r)
+        assert any(c.startswith("A check gave a warning") for c in page.caveats(rep, "en"))
+    elif status == "failed":
+        assert "do not match the plan" in message
+    else:
+        assert "match the plan" in message and not r.guard_warnings
+
+
+def test_cli_marks_a_sample_ratio_warning_as_warning(run_cli, tmp_path):
+    src = _split_source(tmp_path, 455, 545)
+    code, stdout, _ = run_cli("experiment", src, "--id", "e1", "--as-of", "2024-03-31", "--no-clv")
+    assert code == 0
+    line = next(x for x in stdout.splitlines() if "Group sizes" in x)
+    assert line.strip().startswith("[WARNING]")
 
 
 def test_production_code_does_not_read_the_demo_answer_key():

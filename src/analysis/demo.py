@@ -1,8 +1,9 @@
 """A seeded synthetic customer base of a Finnish games-of-chance company, with its ground truth.
 
 Purchases follow BG/NBD (gamma purchase rates, beta drop-out) with Gamma-Gamma spend and a
-mild sports-calendar seasonality; three experiments carry known true effects. ``truth.json``
-and ``truth_customers.csv`` let tests check that the models recover what was simulated.
+mild sports-calendar seasonality; three experiments carry known true effects and true costs
+(the ``campaigns`` table). ``truth.json`` and ``truth_customers.csv`` let tests check that the
+models recover what was simulated.
 """
 from __future__ import annotations
 
@@ -50,12 +51,18 @@ EVENTS = (
     ("2025-12-01", "2025-12-31", 1.15),
 )
 
+# What the company keeps of its stakes (gross gaming revenue: stakes minus prizes), a mix of
+# lottery (about half paid back) and betting (most paid back); the campaigns table states it.
+MARGIN_RATE = 0.35
+
+# Campaign costs are fixed numbers, not draws: adding them leaves every simulated table unchanged.
 EXPERIMENTS = {
     "reactivation-2026-03": dict(
         goal="Win back lapsing customers with a newsletter offer",
         goal_fi="Voittaa takaisin passivoituvia asiakkaita uutiskirjeen tarjouksella",
         assigned_at="2026-03-02 09:00:00", channel="email", channel_fi="sähköposti", variants=("no_offer", "offer"),
         shares=(0.5, 0.5), window_days=30, extra_purchase_prob=0.06, value_multiplier=1.0,
+        primary_metric="conversion", cost_fixed=300.0, cost_per_contact=0.5,  # design + offer redeemed
         eligible="last purchase 60-365 days before assignment, marketing permission",
         eligible_fi="viimeisin osto 60–365 päivää ennen jakoa, markkinointilupa"),
     "vip-bonus-2026-08": dict(
@@ -63,6 +70,7 @@ EXPERIMENTS = {
         goal_fi="Kasvattaa aktiivisten, usein ostavien asiakkaiden ostoja kanta-asiakasbonuksella",
         assigned_at="2026-08-03 09:00:00", channel="app", channel_fi="sovellus", variants=("control", "bonus"),
         shares=(0.2, 0.8), window_days=30, extra_purchase_prob=0.0, value_multiplier=1.15,
+        primary_metric="revenue", cost_fixed=500.0, cost_per_contact=2.0,  # app work + bonus credited
         eligible="3 or more purchase days in the 90 days before assignment",
         eligible_fi="vähintään 3 ostopäivää 90 päivän aikana ennen jakoa"),
     "newsletter-2026-09": dict(
@@ -70,6 +78,7 @@ EXPERIMENTS = {
         goal_fi="Testata uutiskirjeen uutta ulkoasua (ostamisen ei odoteta muuttuvan)",
         assigned_at="2026-09-28 09:00:00", channel="email", channel_fi="sähköposti", variants=("old_layout", "new_layout"),
         shares=(0.5, 0.5), window_days=30, extra_purchase_prob=0.0, value_multiplier=1.0,
+        primary_metric="conversion", cost_fixed=1500.0, cost_per_contact=0.01,  # layout design + sending
         eligible="marketing permission, bought in the last 180 days",
         eligible_fi="markkinointilupa, ostanut viimeisten 180 päivän aikana"),
 }
@@ -207,6 +216,10 @@ def _assign_experiments(rng, cust: pd.DataFrame, occ: pd.DataFrame):
             "true_conversion_uplift": round(float(conv_uplift.mean()), 6) if len(elig) else 0.0,
             "true_revenue_uplift_per_customer": round(float(rev_uplift.mean()), 6) if len(elig) else 0.0,
             "control_conversion": round(float(converted0.mean()), 6) if len(elig) else 0.0,
+            "primary_metric": e["primary_metric"], "cost_fixed": e["cost_fixed"],
+            "cost_per_contact": e["cost_per_contact"], "margin_rate": MARGIN_RATE,
+            "n_treated": int(treated.sum()),
+            "true_cost": round(e["cost_fixed"] + e["cost_per_contact"] * int(treated.sum()), 2),
         }
         tcust = elig[treated]
         if e["value_multiplier"] != 1.0:
@@ -263,7 +276,7 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
 
     Returns
     -------
-    dict with keys ``transactions``, ``customers``, ``assignments`` (DataFrames),
+    dict with keys ``transactions``, ``customers``, ``assignments``, ``campaigns`` (DataFrames),
     ``truth`` (dict) and ``truth_customers`` (DataFrame).
     """
     if n_customers < 100:
@@ -285,6 +298,10 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
     assign["customer_id"] = cust["customer_id"].to_numpy()[assign["cust"]]
     assignments = assign[["experiment_id", "customer_id", "variant", "assigned_at", "is_control", "planned_share",
                           "pre_period_spend"]]
+    campaigns = pd.DataFrame([{
+        "experiment_id": exp_id, "goal": e["goal"], "channel": e["channel"], "audience": e["eligible"],
+        "primary_metric": e["primary_metric"], "cost_fixed": e["cost_fixed"], "cost_per_contact": e["cost_per_contact"],
+        "margin_rate": MARGIN_RATE} for exp_id, e in EXPERIMENTS.items()])
     end_day = (END - START).days
     buyers = ~cust["prospect"] & (cust["first_day"] <= end_day)
     dropped = (cust["dropout_day"] >= 0) & (cust["dropout_day"] <= end_day)
@@ -308,7 +325,7 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
                   "are sample average treatment effects over all assigned customers within the window."),
         "experiments": exp_truth,
     }
-    return {"transactions": tx, "customers": customers, "assignments": assignments,
+    return {"transactions": tx, "customers": customers, "assignments": assignments, "campaigns": campaigns,
             "truth": truth, "truth_customers": truth_customers}
 
 
@@ -327,10 +344,11 @@ def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str |
     d = make_demo_data(n_customers, seed)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=False)
-    for name in ("transactions", "customers", "assignments"):
+    for name in ("transactions", "customers", "assignments", "campaigns"):
         df = d[name]
         if fmt == "csv":
-            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.2f" if name != "assignments" else None)
+            df.to_csv(tmp / f"{name}.csv", index=False,
+                      float_format="%.2f" if name not in ("assignments", "campaigns") else None)
         else:
             df.to_parquet(tmp / f"{name}.parquet", index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     d["truth_customers"].to_csv(tmp / "truth_customers.csv", index=False)

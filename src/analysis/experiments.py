@@ -8,7 +8,7 @@ results in :mod:`analysis.report.experiments`. Where scipy or statsmodels comput
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +31,8 @@ __all__ = [
 
 AUTO_CONVERSION_BELOW = 0.35  # win-back audiences: judge on conversion; regular buyers: on revenue
 PLANNER_RELATIVE_MDE = 0.2  # the planner's default target: a 20 % relative increase
-SRM_THRESHOLD = 0.001  # flag a sample ratio mismatch only on strong evidence (common industry practice)
+SRM_THRESHOLD = 0.001  # a sample ratio mismatch this strong withholds the verdict (common industry practice)
+SRM_WARNING = 0.01  # weaker evidence of a mismatch: the verdict stands, the check reads as a warning
 MIN_CUSTOMERS_TO_ESTIMATE = 2  # per arm: fewer leaves no variance to test with (a finding, not a verdict)
 
 #: Verdict codes of :class:`ExperimentResult` (the report layer has the words for each).
@@ -1039,15 +1040,23 @@ class Guard:
     """One pre-analysis check: its name, whether it passed and the plain facts behind it.
 
     Names: ``one_variant_per_customer``, ``sample_ratio``, ``window_finished``, ``enough_units``.
+    ``passed`` False withholds the verdict; ``warning`` True (only with ``passed``) keeps the verdict
+    but the check did not pass cleanly (e.g. a sample ratio mismatch at 0.001 <= p < 0.01), so it
+    must never be shown as passed. ``status`` is ``"passed"``, ``"warning"`` or ``"failed"``.
     The report layer says each in the reader's language (:func:`analysis.report.experiments.guard_message`).
     """
 
     name: str
     passed: bool
     facts: dict = field(default_factory=dict)
+    warning: bool = False
+
+    @property
+    def status(self) -> str:
+        return "failed" if not self.passed else "warning" if self.warning else "passed"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "passed": bool(self.passed), "facts": _plain(self.facts)}
+        return {"name": self.name, "passed": bool(self.passed), "status": self.status, "facts": _plain(self.facts)}
 
 
 def _arms(outcomes: pd.DataFrame, control: str | None, experiment_id: str = "") -> tuple[str, list[str]]:
@@ -1083,8 +1092,11 @@ def _arms(outcomes: pd.DataFrame, control: str | None, experiment_id: str = "") 
 
 
 def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min_units_per_arm: int = 30,
-                 srm_threshold: float = SRM_THRESHOLD) -> list[Guard]:
+                 srm_threshold: float = SRM_THRESHOLD, srm_warning: float = SRM_WARNING) -> list[Guard]:
     """Checks that must pass before any verdict: SRM, one variant per customer, finished window, enough units.
+
+    The sample ratio check fails (and withholds the verdict) at ``p < srm_threshold`` (0.001) and
+    passes with a warning at ``p < srm_warning`` (0.01).
 
     Example
     -------
@@ -1107,7 +1119,8 @@ def check_guards(outcomes: pd.DataFrame, as_of, conversion_window_days: int, min
         srm = srm_test(counts.to_numpy(), shares.reindex(counts.index).to_numpy(), srm_threshold)
         guards.append(Guard("sample_ratio", not srm.mismatch, {
             "planned_known": True, "split": split, "planned": {str(v): float(x) for v, x in shares.items()},
-            "p_value": srm.p_value, "threshold": srm_threshold}))
+            "p_value": srm.p_value, "threshold": srm_threshold, "warning_threshold": srm_warning},
+            warning=not srm.mismatch and srm.p_value < srm_warning))
     after = int((outcomes["assigned_at"] > as_of + pd.Timedelta(days=1)).sum())
     open_ = int((~outcomes["window_complete"]).sum()) - after
     last_end = (outcomes["assigned_at"].max() + pd.Timedelta(days=conversion_window_days)).date()
@@ -1185,8 +1198,16 @@ class ExperimentResult(_Result):
             return float("nan")
         return float(self.adjusted.loc[self.primary, "p_adjusted"])
 
+    @property
+    def guard_warnings(self) -> list:
+        """Guards that let the verdict stand but did not pass cleanly (shown as warnings, never as passed)."""
+        return [g for g in self.guards if g.passed and g.warning]
+
     def summary(self) -> pd.DataFrame:
-        """Tidy table of every metric's estimate, interval and p-value (adjusted where corrected)."""
+        """Every metric's estimate, interval and p-value, with ``p_holm`` / ``p_bh`` over the metric family.
+
+        ``role`` is ``primary`` on the rows of the verdict's metric, ``secondary`` on the others.
+        """
         rows = {}
         if self.conversion is not None:
             c = self.conversion
@@ -1199,13 +1220,18 @@ class ExperimentResult(_Result):
             if test is not None:
                 rows[key] = [test.estimate, test.ci_low, test.ci_high, test.p_value]
         out = _rows(rows)
+        out["p_holm"], out["p_bh"], out["role"] = np.nan, np.nan, None
         if self.adjusted is not None:
-            adj = {"conversion": "conversion_difference", "revenue": "revenue_per_customer_difference"}
-            for col in ("p_holm", "p_bh"):
-                out[col] = np.nan
-                for metric, row in adj.items():
-                    if metric in self.adjusted.index and row in out.index:
-                        out.loc[row, col] = self.adjusted.loc[metric, col]
+            # each family member's corrected p-value sits on the rows of the test that gave its raw p-value
+            cuped = self.revenue_test is self.cuped
+            family = {"conversion": ("conversion_difference", "conversion_relative_lift"),
+                      "revenue": ("revenue_per_customer_cuped" if cuped else "revenue_per_customer_difference",),
+                      "retention": ("retention_difference",), "active_days": ("active_days_rmst_difference",)}
+            cols = ["p_holm", "p_bh", "role"]
+            for metric, rows_of in family.items():
+                shown = [row for row in rows_of if row in out.index]
+                if metric in self.adjusted.index and shown:
+                    out.loc[shown, cols] = [self.adjusted.loc[metric, cols].tolist()] * len(shown)
         return out
 
     def to_dict(self) -> dict:
@@ -1314,11 +1340,26 @@ def _followup_days(outcomes: pd.DataFrame, as_of: pd.Timestamp, horizon_days: in
     return float(max(1.0, min(horizon_days, seen)))
 
 
+def _declared_primary(brief, primary: str, experiment_id: str) -> tuple[str, str]:
+    """The primary metric and where it came from: the campaigns table, the caller's parameter, or auto."""
+    declared = None if brief is None else brief.primary_metric
+    if declared is None:
+        return primary, "auto" if primary == "auto" else "parameter"
+    if declared not in ("conversion", "revenue"):
+        raise DataError(f"campaigns.primary_metric: experiment {experiment_id!r} has {declared!r}; "
+                        "expected conversion or revenue.")
+    if primary not in ("auto", declared):
+        raise ParameterError(f"primary: got {primary!r}, but the campaigns table declares {declared!r} for "
+                             f"experiment {experiment_id!r}; the verdict follows the declared metric "
+                             "(leave primary at auto, or correct the campaigns table).")
+    return declared, "campaigns"
+
+
 def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversion_window_days: int = 30,
                        retention_window_days: int = 90, alpha: float = 0.05, control: str | None = None,
                        primary: str = "auto", margin: float | None = None, min_units_per_arm: int = 30,
                        pre_period_days: int = 90, n_boot: int = 2000, seed: int = 0,
-                       outcomes: pd.DataFrame | None = None) -> ExperimentResult:
+                       outcomes: pd.DataFrame | None = None, brief: "CampaignBrief | None" = None) -> ExperimentResult:
     """Guards first, then every test of one experiment, and a verdict (or the reason it is withheld).
 
     Parameters
@@ -1329,23 +1370,29 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     conversion_window_days, retention_window_days : int
         Outcome windows after each customer's assignment.
     alpha : float
-        Significance level; the conversion and revenue p-values are Holm-corrected together
-        (and over treatment arms when there are several).
+        Significance level. Every metric's p-value is also shown Holm-corrected over the whole
+        family (conversion, revenue, retention, active days; every treatment arm), ``p_holm``.
     control : str, optional
         Control variant; default: the one ``assignments.is_control`` marks.
     primary : {"auto", "conversion", "revenue"}
-        The metric the verdict is about (decide it before the campaign). ``auto``: conversion when
-        under 35 % of the control converts (win-back audiences), else revenue per customer
-        (customers who buy anyway). Its p-value is corrected only over treatment arms (Holm);
-        the secondary metric's p-values are shown with Holm and Benjamini-Hochberg adjustment.
+        The metric the verdict is about. The experiment's row of the source's ``campaigns`` table
+        declares it (``primary_metric``) when it names one; a different explicit ``primary`` is
+        then refused. Otherwise this parameter; ``auto``: conversion when under 35 % of the
+        control converts (win-back audiences), else revenue per customer (customers who buy
+        anyway). Its p-value is corrected only over treatment arms (Holm): it was chosen before
+        the results; the other metrics count as secondary.
     margin : float, optional
         Non-inferiority margin on the primary metric (absolute: rate points or euros).
     min_units_per_arm : int
         Fewer customers than this in an arm withholds the verdict.
+    brief : CampaignBrief, optional
+        Default: :func:`campaign_brief` of the source (its declared primary metric).
 
     Returns
     -------
     ExperimentResult
+        ``params["primary_source"]`` says where the primary metric came from: ``"campaigns"``,
+        ``"parameter"`` or ``"auto"``.
 
     Raises
     ------
@@ -1364,6 +1411,8 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     if primary not in ("auto", "conversion", "revenue"):
         raise ParameterError(f"primary: got {primary!r}, expected 'auto', 'conversion' or 'revenue'.")
     src = _load(source_or_path, as_of)
+    brief = brief if brief is not None else campaign_brief(src, experiment_id)
+    primary, primary_source = _declared_primary(brief, primary, experiment_id)
     out = outcomes if outcomes is not None else experiment_outcomes(
         src, experiment_id, conversion_window_days=conversion_window_days,
         retention_window_days=retention_window_days, pre_period_days=pre_period_days)
@@ -1372,7 +1421,7 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
     arms = arm_table(out)
     params = {"conversion_window_days": conversion_window_days, "retention_window_days": retention_window_days,
               "alpha": alpha, "margin": margin, "min_units_per_arm": min_units_per_arm,
-              "pre_period_days": pre_period_days, "n_boot": n_boot, "seed": seed}
+              "pre_period_days": pre_period_days, "n_boot": n_boot, "seed": seed, "primary_source": primary_source}
     if primary == "auto":
         primary = "conversion" if arms.loc[control, "conversion_rate"] < AUTO_CONVERSION_BELOW else "revenue"
     # several treatments: the one compared in detail is the largest; all enter the correction
@@ -1398,24 +1447,28 @@ def analyse_experiment(source_or_path, experiment_id: str, as_of=None, conversio
         # covariate is measured before assignment, so it cannot absorb the campaign's effect)
         pvals["conversion" + suffix] = conv.p_value
         pvals["revenue" + suffix] = cuped.p_value if cuped.variance_reduction > 0 else rev.p_value
+    conv, rev, cuped, tr = tests[treatment]
+    retention = None
+    if out["retained"].notna().all():
+        retention = two_proportion_test(int(ctrl["retained"].sum()), len(ctrl), int(tr["retained"].sum()), len(tr), alpha)
+        pvals["retention"] = retention.p_value
+    try:
+        activity = compare_retention(ctrl["active_days"], ctrl["lapsed"], tr["active_days"], tr["lapsed"],
+                                     horizon_days=_followup_days(out, src.as_of, retention_window_days), alpha=alpha)
+        pvals["active_days"] = activity.p_value
+    except (ValueError, ZeroDivisionError, IndexError, KeyError):  # lifelines cannot fit degenerate arms
+        activity = None
+    # every metric looked at is one more chance of a false "significant": Holm over the whole family
     adjusted = adjust_p_values(pd.Series(pvals), "holm", alpha).rename(columns={"p_adjusted": "p_holm"})
     adjusted["p_bh"] = adjust_p_values(pd.Series(pvals), "bh", alpha)["p_adjusted"]
     prim = [k for k in pvals if k.split(" (")[0] == primary]
     adjusted["p_adjusted"] = np.nan
     adjusted.loc[prim, "p_adjusted"] = adjust_p_values(adjusted.loc[prim, "p_value"], "holm", alpha)["p_adjusted"]
     adjusted = adjusted.drop(columns="reject")
-    conv, rev, cuped, tr = tests[treatment]
+    adjusted["role"] = ["primary" if k in prim else "secondary" for k in adjusted.index]
     boot = bootstrap_difference(ctrl["revenue"], tr["revenue"], alpha, n_boot=n_boot, seed=seed)
     bayes = bayes_proportions(int(ctrl["converted"].sum()), len(ctrl), int(tr["converted"].sum()), len(tr),
                               alpha=alpha, seed=seed)
-    retention = None
-    if out["retained"].notna().all():
-        retention = two_proportion_test(int(ctrl["retained"].sum()), len(ctrl), int(tr["retained"].sum()), len(tr), alpha)
-    try:
-        activity = compare_retention(ctrl["active_days"], ctrl["lapsed"], tr["active_days"], tr["lapsed"],
-                                     horizon_days=_followup_days(out, src.as_of, retention_window_days), alpha=alpha)
-    except (ValueError, ZeroDivisionError, IndexError, KeyError):  # lifelines cannot fit degenerate arms
-        activity = None
     try:
         sequential = sequential_looks(src, experiment_id, control=control, treatment=treatment,
                                       conversion_window_days=conversion_window_days, alpha=alpha)
@@ -1475,8 +1528,9 @@ def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
     Example
     -------
     >>> from analysis.data import load_source
-    >>> campaign_brief(load_source("data/sample", as_of="2026-10-31"), "reactivation-2026-03") is None
-    True
+    >>> brief = campaign_brief(load_source("data/sample", as_of="2026-10-31"), "reactivation-2026-03")
+    >>> brief.primary_metric, brief.cost(contacts=180)
+    ('conversion', 390.0)
     """
     if not hasattr(source, "has") or not source.has("campaigns"):
         return None
@@ -1496,6 +1550,15 @@ def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
     for k in ("cost_fixed", "cost_per_contact"):
         if getattr(brief, k) is not None and getattr(brief, k) < 0:
             raise DataError(f"campaigns.{k}: experiment {experiment_id!r} has {getattr(brief, k)}; expected a cost >= 0.")
+    if brief.margin_rate is not None and not 0 < brief.margin_rate <= 1:
+        raise DataError(f"campaigns.margin_rate: experiment {experiment_id!r} has {brief.margin_rate}; expected the "
+                        "share of sales the company keeps, a number above 0 and at most 1 (e.g. 0.35).")
+    if brief.primary_metric is not None:
+        metric = brief.primary_metric.strip().lower()
+        if metric not in ("conversion", "revenue"):
+            raise DataError(f"campaigns.primary_metric: experiment {experiment_id!r} has {brief.primary_metric!r}; "
+                            "expected conversion or revenue.")
+        brief = replace(brief, primary_metric=metric)
     return brief
 
 
@@ -1505,8 +1568,11 @@ class CampaignReport(_Result):
 
     Money figures use the primary revenue test (CUPED when it helps) scaled to the campaign group:
     ``incremental_revenue = difference per customer x customers in the campaign group``;
-    ``roi = (incremental_revenue - campaign_cost) / campaign_cost``, only when a cost is known
-    (``cost_source``: ``"given"`` by the caller, ``"campaigns"`` from the source's brief, or None).
+    ``roi = (incremental_revenue x margin_rate - campaign_cost) / campaign_cost`` when the brief
+    gives a ``margin_rate`` (``roi_basis="margin"``: what the company keeps of the extra sales,
+    for a games-of-chance company stakes minus prizes), else on sales (``roi_basis="revenue"``);
+    ROI and cost per order only when a cost is known (``cost_source``: ``"given"`` by the caller,
+    ``"campaigns"`` from the source's brief, or None; then both are None).
     """
 
     result: ExperimentResult
@@ -1528,6 +1594,8 @@ class CampaignReport(_Result):
     cost_per_incremental_order: float | None
     clv_difference: MeanTest | None
     planner: dict
+    margin_rate: float | None = None
+    roi_basis: str | None = None
 
     @property
     def experiment_id(self) -> str:
@@ -1579,12 +1647,16 @@ class CampaignReport(_Result):
             "incremental_revenue": _plain(self.incremental_revenue),
             "incremental_revenue_ci": [_plain(self.incremental_revenue_low), _plain(self.incremental_revenue_high)],
             "campaign_cost": self.campaign_cost, "cost_source": self.cost_source, "roi": _plain(self.roi),
-            "roi_ci": [_plain(self.roi_low), _plain(self.roi_high)],
+            "roi_ci": [_plain(self.roi_low), _plain(self.roi_high)], "roi_basis": self.roi_basis,
+            "margin_rate": self.margin_rate,
             "cost_per_order": _plain(self.cost_per_order),
             "cost_per_incremental_order": _plain(self.cost_per_incremental_order),
             "incremental_clv_per_customer": None if self.clv_difference is None else _plain(self.clv_difference.estimate),
             "planner": _plain(self.planner),
         }
+        # the campaign economics at the top level: null (not missing) when no cost is known
+        d.update(campaign_cost=self.campaign_cost, cost_source=self.cost_source, roi=_plain(self.roi),
+                 roi_basis=self.roi_basis, cost_per_order=_plain(self.cost_per_order))
         return d
 
 
@@ -1614,7 +1686,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         Default: :func:`campaign_brief` of the source (None when it has no ``campaigns`` table).
     **params
         Passed to :func:`analyse_experiment` (windows, alpha, control, primary, margin ...).
-        ``primary="auto"`` takes the brief's ``primary_metric`` when it names one.
+        The brief's ``primary_metric``, when it names one, is the verdict's metric.
 
     Example
     -------
@@ -1627,13 +1699,11 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         raise ParameterError(f"campaign_cost: got {campaign_cost!r}, expected a cost in euros >= 0.")
     src = _load(source_or_path, as_of)
     brief = brief if brief is not None else campaign_brief(src, experiment_id)
-    if brief is not None and brief.primary_metric in ("conversion", "revenue") and params.get("primary", "auto") == "auto":
-        params["primary"] = brief.primary_metric
     out = params.pop("outcomes", None)
     if out is None:
         out = experiment_outcomes(src, experiment_id, **{k: params[k] for k in (
             "conversion_window_days", "retention_window_days", "pre_period_days") if k in params})
-    r = result or analyse_experiment(src, experiment_id, outcomes=out, **params)
+    r = result or analyse_experiment(src, experiment_id, outcomes=out, brief=brief, **params)
     arms = r.arms
     total = arms["customers"].sum()
     order = [r.control] + [v for v in arms.index if v != r.control]
@@ -1648,11 +1718,14 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         cost_source = "campaigns" if campaign_cost is not None else None
     rev = r.revenue_test
     inc = inc_lo = inc_hi = float("nan")
-    roi = roi_lo = roi_hi = cpo = cpio = None
+    roi = roi_lo = roi_hi = cpo = cpio = basis = None
+    margin_rate = brief.margin_rate if brief is not None else None
     if rev is not None:
         inc, inc_lo, inc_hi = rev.estimate * n_t, rev.ci_low * n_t, rev.ci_high * n_t
         if campaign_cost:
-            roi, roi_lo, roi_hi = ((x - campaign_cost) / campaign_cost for x in (inc, inc_lo, inc_hi))
+            kept = 1.0 if margin_rate is None else margin_rate
+            basis = "revenue" if margin_rate is None else "margin"
+            roi, roi_lo, roi_hi = ((x * kept - campaign_cost) / campaign_cost for x in (inc, inc_lo, inc_hi))
             tr = out[out["variant"] == r.treatment]
             ctrl = out[out["variant"] == r.control]
             orders = int(tr["n_purchases"].sum())
@@ -1664,7 +1737,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         values = customer_values if customer_values is not None else _customer_values(src)
         clv_diff = None if values is None else _clv_difference(out, r, values)
     return CampaignReport(r, brief, start, last, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost, cost_source,
-                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, _planner(out, r, planner_mde_abs))
+                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, _planner(out, r, planner_mde_abs), margin_rate, basis)
 
 
 def _customer_values(src) -> pd.Series | None:

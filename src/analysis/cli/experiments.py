@@ -40,7 +40,7 @@ def _cmd_experiment(args) -> int:
     print(f"{args.id} (as of {src.as_of.date()}): {rep.verdict}")
     print(text["verdict"])
     for guard, message in zip(rep.result.guards, text["guards"]):
-        print(f"  [{'ok' if guard.passed else 'FAILED'}] {message}")
+        print(f"  [{ {'passed': 'ok', 'warning': 'WARNING', 'failed': 'FAILED'}[guard.status]}] {message}")
     if "money" in text:
         print(text["money"])
     with pd.option_context("display.width", 120, "display.max_columns", 10):
@@ -65,7 +65,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--campaign-cost", type=float, default=None,
                    help="campaign cost in euros (for ROI, cost per order; default: the data's campaigns table)")
     p.add_argument("--control", default=None, help="control variant (default: assignments.is_control)")
-    p.add_argument("--primary", choices=["auto", "conversion", "revenue"], default="auto", help="metric of the verdict")
+    p.add_argument("--primary", choices=["auto", "conversion", "revenue"], default="auto",
+                   help="metric of the verdict when the data's campaigns table declares none (a declared one wins)")
     p.add_argument("--margin", type=float, default=None, help="non-inferiority margin on the primary metric")
     p.add_argument("--no-clv", dest="clv", action="store_false", help="skip the incremental CLV comparison")
     p.add_argument("--language", choices=["en", "fi"], default="en", help="language of the sentences")

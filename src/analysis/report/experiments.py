@@ -83,7 +83,9 @@ def guard_message(guard: Guard, language: str = "en") -> str:
         split = ", ".join(f"{v} {tx.number(n)}" for v, n in f["split"].items())
         plan = ", ".join(f"{v} {tx.pct(x, 0)}" for v, x in f["planned"].items())
         p, threshold = p_text(f["p_value"], language), p_text(f["threshold"], language)
-        return tx("guard_srm_ok" if guard.passed else "guard_srm_fail", split=split, plan=plan, p=p, threshold=threshold)
+        key = {"passed": "guard_srm_ok", "warning": "guard_srm_warn", "failed": "guard_srm_fail"}[guard.status]
+        warning = p_text(f.get("warning_threshold", f["threshold"]), language)
+        return tx(key, split=split, plan=plan, p=p, threshold=threshold, warning=warning)
     if guard.name == "window_finished":
         values = {"window": f["window_days"], "end": tx.date(f["ends"])}
         if guard.passed:
@@ -113,11 +115,11 @@ def verdict_sentence(result: ExperimentResult, language: str = "en") -> str:
 
 
 def guards_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
-    """The checks as a table of plain sentences in the report's language."""
+    """The checks as a table of plain sentences: passed, warning or failed (a warning never reads as passed)."""
     tx = Text("experiments", language)
     return pd.DataFrame({
         tx("col_check"): [tx(f"g_{g.name}") for g in result.guards],
-        tx("col_result"): [tx("guard_passed") if g.passed else tx("guard_failed") for g in result.guards],
+        tx("col_result"): [tx(f"guard_{g.status}") for g in result.guards],
         tx("col_explanation"): [guard_message(g, language) for g in result.guards],
     })
 
@@ -145,7 +147,11 @@ _MEASURES = {"conversion_difference": ("m_conversion", "points"), "conversion_re
 
 
 def measures_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
-    """Every measure's difference (campaign minus control), interval and p-value, formatted."""
+    """Every measure's difference (campaign minus control), interval, p-value and Holm-corrected p-value.
+
+    The verdict's measure is marked primary; the corrected p-value is what a secondary measure's
+    "significant" must rest on, since every extra measure is one more chance of a false alarm.
+    """
     tx = Text("experiments", language)
     s = result.summary()
     fmt = {"points": lambda x: _signed(tx, 100 * x, 1), "pct": lambda x: tx.pct(x, 0, signed=True),
@@ -153,10 +159,12 @@ def measures_table(result: ExperimentResult, language: str = "en") -> pd.DataFra
     rows = []
     for key, (label, kind) in _MEASURES.items():
         if key in s.index:
-            e, lo, hi, p = s.loc[key, ["estimate", "ci_low", "ci_high", "p_value"]]
+            e, lo, hi, p, p_holm, role = s.loc[key, ["estimate", "ci_low", "ci_high", "p_value", "p_holm", "role"]]
             f = fmt[kind]
-            rows.append({tx("col_metric"): tx(label), tx("col_estimate"): f(e),
-                         tx("col_interval"): f"{f(lo)} … {f(hi)}", tx("col_p"): p_text(p, language)})
+            name = tx("primary_mark", label=tx(label)) if role == "primary" else tx(label)
+            rows.append({tx("col_metric"): name, tx("col_estimate"): f(e),
+                         tx("col_interval"): f"{f(lo)} … {f(hi)}", tx("col_p"): p_text(p, language),
+                         tx("col_p_holm"): "–" if pd.isna(p_holm) else p_text(p_holm, language)})
     return pd.DataFrame(rows)
 
 
@@ -165,19 +173,21 @@ def caveats(report: CampaignReport, language: str = "en") -> list[str]:
     """What the reader should keep in mind: failed checks, one campaign, a wide interval, open windows."""
     tx = Text("experiments", language)
     r = report.result
-    out = [tx("caveat_guard", message=guard_message(g, language)) for g in r.guards if not g.passed]
+    out = [tx("caveat_guard" if g.status == "failed" else "caveat_guard_warning", message=guard_message(g, language))
+           for g in r.guards if g.status != "passed"]
     out.append(tx("caveat_one_campaign"))
     if r.verdict != "withheld" and r.primary_test is not None:
         t = r.primary_test
         fmt = _effect(tx, r.primary)
         if t.ci_high - t.ci_low > 2 * max(abs(t.estimate), 1e-12):
             out.append(tx("caveat_wide", low=fmt(t.ci_low), high=fmt(t.ci_high)))
-        secondary = "revenue" if r.primary == "conversion" else "conversion"
         adj = r.adjusted
-        if adj is not None and secondary in adj.index and adj.loc[secondary, "p_value"] < r.params["alpha"] \
-                <= adj.loc[secondary, "p_holm"]:
-            out.append(tx("caveat_secondary", metric=tx(f"metric_{secondary}"),
-                          p=tx.number(adj.loc[secondary, "p_holm"], 3)))
+        for secondary in ("conversion", "revenue", "retention", "active_days"):
+            if secondary == r.primary or adj is None or secondary not in adj.index:
+                continue
+            if adj.loc[secondary, "p_value"] < r.params["alpha"] <= adj.loc[secondary, "p_holm"]:
+                out.append(tx("caveat_secondary", metric=tx(f"metric_{secondary}"),
+                              p=tx.number(adj.loc[secondary, "p_holm"], 3)))
     out.append(tx("caveat_window", days=r.params["conversion_window_days"]))
     if r.retention is None:
         out.append(tx("caveat_retention_open"))
@@ -238,6 +248,11 @@ def money_text(report: CampaignReport, language: str = "en") -> str | None:
               roi_high=tx.pct(report.roi_high, 0), cpo=tx.money(report.cost_per_order, 2), cpio=cpio, **values)
     if report.cost_source == "campaigns":
         text += " " + tx("cost_from_campaigns", cost=m(report.campaign_cost))
+    if report.roi_basis == "margin":
+        text += " " + tx("roi_on_margin", rate=tx.pct(report.margin_rate, 0),
+                         margin=m(report.incremental_revenue * report.margin_rate))
+    else:
+        text += " " + tx("roi_on_sales")
     return text
 
 
@@ -483,7 +498,11 @@ class ExperimentPage:
         s.text(tx("intro")).heading(tx("h_verdict"))
         if self.report is None:
             return s.text(tx("finding_intro")).finding(self.finding)
-        return s.text("**" + verdict_sentence(self.result, self.language) + "**").numbers(self.key_numbers())
+        s.text("**" + verdict_sentence(self.result, self.language) + "**").numbers(self.key_numbers())
+        if self.result.verdict != "withheld":
+            s.text(tx(f"primary_from_{self.result.params.get('primary_source', 'auto')}",
+                      metric=tx(f"metric_{self.result.primary}")))
+        return s
 
     def checks(self) -> Section:
         s = self._section()

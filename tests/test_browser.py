@@ -14,6 +14,7 @@ import pytest
 from analysis import report
 from analysis.data import load_source
 from analysis.i18n import fmt_money, fmt_number
+from analysis.report.pages import TOC_MIN_SECTIONS
 from report_month import SAMPLE, rendered_month
 
 pytestmark = pytest.mark.browser
@@ -45,8 +46,9 @@ def _pages(month) -> list[Path]:
     return [out / "index.html", *sorted(month["month_dir"].glob("*.html")), *sorted(out.glob("experiments/*/index.html"))]
 
 
-def _open(browser, path: Path, width: int = 1200):
+def _open(browser, path: Path, width: int = 1280, media: str = "screen"):
     page = browser.new_page(viewport={"width": width, "height": 900})
+    page.emulate_media(media=media)
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -111,9 +113,83 @@ def test_pages_show_no_personal_data_from_the_input(month, browser):
         assert report.find_pii(f"<p>{shown}</p>", pii) == [], path.name
 
 
-def test_pages_fit_a_phone_screen(month, browser):
+#: Screen widths (a laptop, a phone) and the printable width of an A4 page at 96 px/inch
+#: (210 mm less 2 x 12 mm margins); print is checked with the print style sheet applied.
+VIEWS = (("screen", 1280), ("screen", 390), ("print", 703))
+
+#: Every table either fits the width or sits in a box that scrolls sideways (on paper: fits).
+CUT_OFF_TABLES = """print => {
+  const vw = document.documentElement.clientWidth, bad = [];
+  const inside = r => r.left >= -1 && r.right <= vw + 1;
+  for (const t of document.querySelectorAll('table')) {
+    if (t.getClientRects().length === 0) continue;  // not shown (e.g. hidden in print)
+    if (inside(t.getBoundingClientRect())) continue;
+    let el = t.parentElement, scrolls = false;
+    for (; el && el !== document.body; el = el.parentElement) {
+      const x = getComputedStyle(el).overflowX;
+      if (x === 'auto' || x === 'scroll') { scrolls = inside(el.getBoundingClientRect()); break; }
+    }
+    if (print || !scrolls) bad.push((t.querySelector('th, td') || t).innerText.slice(0, 40));
+  }
+  return bad;
+}"""
+
+PAGE_FACTS = """() => ({
+  overflow: document.documentElement.scrollWidth - window.innerWidth,
+  toc: [...document.querySelectorAll('nav.kanta-toc a')].map(a => a.getAttribute('href')),
+  h2: [...document.querySelectorAll('main h2')].filter(h => h.getClientRects().length)
+        .map(h => h.id || h.parentElement.id),
+  wideImages: [...document.querySelectorAll('img')].filter(i => i.getClientRects().length
+                 && i.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length,
+  shownNav: [...document.querySelectorAll('nav.kanta-nav, nav.kanta-toc')].filter(n => n.getClientRects().length).length,
+})"""
+
+
+def test_every_page_reads_on_a_laptop_a_phone_and_paper(month, browser):
+    """1280 px, 390 px and A4 print: no console errors, no cut-off table column, no image wider
+    than the page, a table of contents whose links all land on a heading, no navigation on paper."""
     for path in _pages(month):
-        page, _ = _open(browser, path, width=390)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        for media, width in VIEWS:
+            page, problems = _open(browser, path, width=width, media=media)
+            cut = page.evaluate(CUT_OFF_TABLES, media == "print")
+            facts = page.evaluate(PAGE_FACTS)
+            targets = {h: page.evaluate("id => document.getElementById(id) !== null", h[1:]) for h in facts["toc"]}
+            page.close()
+            where = f"{path.relative_to(month['out'])} at {width}px {media}"
+            assert problems == [], f"{where}: {problems}"
+            assert cut == [], f"{where}: table columns cut off in tables starting {cut}"
+            assert facts["wideImages"] == 0, f"{where}: an image is wider than the page"
+            assert all(h.startswith("#") and ok for h, ok in targets.items()), f"{where}: ToC links {targets}"
+            if media == "print":
+                assert facts["shownNav"] == 0, f"{where}: navigation is printed"
+                continue
+            assert facts["overflow"] <= 1, f"{where}: the page scrolls sideways by {facts['overflow']}px"
+            if len(facts["h2"]) >= TOC_MIN_SECTIONS:  # a long page lists its sections at the top
+                assert [h[1:] for h in facts["toc"]] == facts["h2"], f"{where}: ToC does not match the sections"
+
+
+def test_every_page_of_the_month_links_to_the_others(month, browser):
+    month_dir = month["month_dir"]
+    notebook_pages = sorted(p for p in month_dir.glob("*.html") if p.name != "index.html")
+    assert notebook_pages
+    for path in notebook_pages + sorted(month["out"].glob("experiments/*/index.html")):
+        page, _ = _open(browser, path)
+        hrefs = page.eval_on_selector_all("nav.kanta-nav a", "els => els.map(e => e.getAttribute('href'))")
         page.close()
-        assert overflow <= 1, f"{path.name} scrolls sideways by {overflow}px on a phone"
+        targets = {(path.parent / h).resolve() for h in hrefs}
+        assert all(t.is_file() for t in targets), f"{path.name}: {hrefs}"
+        assert month["out"] / "index.html" in targets and month_dir / "index.html" in targets, path.name
+        if path.parent == month_dir:  # the month's notebook pages: every other page of the month, no self-link
+            assert {p for p in notebook_pages if p != path} <= targets and path not in targets, path.name
+
+
+def test_the_cut_off_check_finds_cut_off_columns(browser):
+    """The check above is not vacuous: a wide table in a clipping box is found, a scrolling box
+    is readable on screen, and on paper only a table that fits counts."""
+    row = "<tr>" + "".join(f"<td>column&nbsp;number&nbsp;{i}</td>" for i in range(12)) + "</tr>"
+    page = browser.new_page(viewport={"width": 390, "height": 900})
+    page.set_content(f"<div style='overflow:hidden'><table>{row}</table></div>"
+                     f"<div style='overflow-x:auto'><table>{row}</table></div>")
+    assert len(page.evaluate(CUT_OFF_TABLES, False)) == 1
+    assert len(page.evaluate(CUT_OFF_TABLES, True)) == 2
+    page.close()

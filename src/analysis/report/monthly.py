@@ -31,7 +31,8 @@ from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, Noteboo
                                        project_root, utc_now)
 from analysis.report.numbers import collect as collect_numbers, finding_text
 from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
-                                   landing_html, month_label, notebook_html, run_details_html, write_index)
+                                   landing_html, month_label, month_nav_html, notebook_html, run_details_html,
+                                   write_index)
 from analysis.report import publishing
 from analysis.report.pii import check_privacy, pii_values
 
@@ -359,11 +360,12 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         import nbformat
 
         month_text = month_label(month, tx.language)
-        nav = (f"<a href='../index.html'>{html.escape(tx('all_months'))}</a> · "
-               f"<a href='index.html'>{html.escape(tx('back_to_month', month=month_text))}</a>")
+        month_pages = [(f"{s.name}.html", notebook_title(s, tx)) for s in specs]
+        month_pages += [(e["report"], tx("experiment_link", id=e["id"])) for e in exp_todo if e.get("report")]
         pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
         for spec, shown, started_at, duration, executed, failure in runs:
             page = f"{spec.name}.html"
+            nav = month_nav_html(tx, month_text, month_pages, current=page)
             title = f"{notebook_title(spec, tx)} – {month_text}"
             details = run_details_html(tx, {tx("rd_notebook"): f"{spec.name}.ipynb",
                                             **common_rows(ctx, shown, started_at, duration)})
@@ -500,6 +502,9 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
         shown["customer_base"] = "../" + str(pd.Timestamp(as_of).strftime("%Y-%m")) + "/customer_base.pkl"
     rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, shown, started.isoformat(), duration)}
     nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
+    if base_file is not None:  # in the monthly run: back to the month that published it
+        nav = month_nav_html(tx, month_label(pd.Timestamp(as_of).to_period("M"), tx.language), [],
+                             root="../../index.html", landing=f"../../{pd.Timestamp(as_of).strftime('%Y-%m')}/index.html")
     nb = nbformat.read(executed, as_version=4)
     page = notebook_html(nb, tx("experiment_title", id=experiment_id), ctx.language, run_details_html(tx, rows), nav)
     (staged / "index.html").write_text(page, encoding="utf-8")

@@ -58,10 +58,124 @@ def stakeholder_cells(nb):
                    if o.output_type in ("display_data", "execute_result")
                    and set(o.get("data", {})) - {"text/plain", *RECORD_MIMES}]  # records are for the manifest
         if outputs:
+            for o in outputs:
+                if "text/html" in o.get("data", {}):
+                    o.data["text/html"] = wrap_tables(_joined(o.data["text/html"]))
             cell.outputs = outputs
             kept.append(cell)
     nb.cells = kept
     return nb
+
+
+def _joined(text) -> str:
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
+def wrap_tables(fragment: str) -> str:
+    """An HTML output whose tables are not all in a sideways-scrolling box, wrapped in one.
+
+    ``display.table_html`` already wraps its tables; a pandas or ``_repr_html_`` table would
+    otherwise widen the page on a phone and hide its last columns.
+
+    >>> wrap_tables("<table><tr><td>1</td></tr></table>")
+    "<div class='kanta-table-wrap'><table><tr><td>1</td></tr></table></div>"
+    >>> wrap_tables("<p>no table</p>")
+    '<p>no table</p>'
+    """
+    if fragment.count("<table") > fragment.count("kanta-table-wrap"):
+        return f"<div class='kanta-table-wrap'>{fragment}</div>"
+    return fragment
+
+
+#: A page gets a table of contents from this many ``<h2>`` sections on.
+TOC_MIN_SECTIONS = 4
+_H2_RE = re.compile(r"<h2(?P<attrs>(?:\s[^>]*)?)>(?P<inner>.*?)</h2>", re.S | re.I)
+_ID_RE = re.compile(r"""\sid\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_OPENED_WITH_ID_RE = re.compile(r"""<(?:section|div)\b[^>]*\sid\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>\s*\Z""", re.I)
+
+
+def _slug(text: str) -> str:
+    """``"Who to contact first?"`` -> ``"who-to-contact-first"`` (ASCII, for a link target)."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "section"
+
+
+def _heading_text(inner: str) -> str:
+    inner = re.sub(r"""<a\s[^>]*class=["']anchor-link["'][^>]*>.*?</a>""", "", inner, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", inner)).split())
+
+
+def with_toc(page: str, title: str) -> str:
+    """``page`` with an id on every ``<h2>`` and, when it has ``TOC_MIN_SECTIONS`` or more, a
+    ``<nav class='kanta-toc'>`` list of them after the page's ``<h1>`` (plain links, no script).
+
+    >>> sections = "".join(f"<h2>Part {i}</h2><p>text</p>" for i in range(4))
+    >>> out = with_toc(f"<main><h1>Title</h1>{sections}</main>", "On this page")
+    >>> out.count("<a href='#part-"), "<h2 id='part-3'>" in out, out.index("kanta-toc") > out.index("</h1>")
+    (4, True, True)
+    >>> with_toc("<h1>T</h1><h2>Only one</h2>", "On this page")
+    "<h1>T</h1><h2 id='only-one'>Only one</h2>"
+    >>> with_toc("<section id='glossary'><h2>Words</h2></section>", "On this page")
+    "<section id='glossary'><h2>Words</h2></section>"
+    """
+    taken = {a or b for a, b in _ID_RE.findall(page)}
+    entries = []
+
+    def add_id(m: re.Match) -> str:
+        attrs, inner = m.group("attrs"), m.group("inner")
+        text = _heading_text(inner)
+        found = _ID_RE.search(attrs)
+        opened = _OPENED_WITH_ID_RE.search(page, max(0, m.start() - 400), m.start())  # <section id='glossary'><h2>: link the section
+        if found:
+            target = found.group(1) or found.group(2)
+        elif opened:
+            target = opened.group(1) or opened.group(2)
+        else:
+            base = target = _slug(text)
+            n = 2
+            while target in taken:
+                target, n = f"{base}-{n}", n + 1
+            taken.add(target)
+            attrs = f" id='{target}'{attrs}"
+        entries.append((target, text))
+        return f"<h2{attrs}>{inner}</h2>"
+
+    page = _H2_RE.sub(add_id, page)
+    if len(entries) < TOC_MIN_SECTIONS:
+        return page
+    items = "".join(f"<li><a href='#{html.escape(t, quote=True)}'>{html.escape(text)}</a></li>" for t, text in entries)
+    toc = (f"<nav class='kanta-toc' aria-label='{html.escape(title, quote=True)}'>"
+           f"<p class='kanta-toc-title'>{html.escape(title)}</p><ol>{items}</ol></nav>")
+    end_h1 = page.find("</h1>")
+    if end_h1 >= 0:
+        at = end_h1 + len("</h1>")
+    else:
+        first = _H2_RE.search(page)
+        at = first.start() if first else len(page)
+    return page[:at] + toc + page[at:]
+
+
+def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], current: str | None = None,
+                   root: str = "../index.html", landing: str = "index.html") -> str:
+    """The navigation line of a month's page: all reports, the month's landing page and its other pages.
+
+    ``pages`` are ``(href, title)`` pairs in reading order; ``current`` (an href) is shown as text.
+
+    >>> tx = Text("report", "en")
+    >>> nav = month_nav_html(tx, "October 2026", [("churn.html", "Churn"), ("clv.html", "CLV")], current="clv.html")
+    >>> "<a href='churn.html'>Churn</a>" in nav, "<span aria-current='page'>CLV</span>" in nav
+    (True, True)
+    """
+    links = [f"<a href='{html.escape(root, quote=True)}'>{html.escape(tx('all_months'))}</a>",
+             f"<a href='{html.escape(landing, quote=True)}'>{html.escape(tx('back_to_month', month=month_text))}</a>"]
+    others = [f"<span aria-current='page'>{html.escape(title)}</span>" if href == current
+              else f"<a href='{html.escape(href, quote=True)}'>{html.escape(title)}</a>" for href, title in pages]
+    line = " · ".join(links)
+    if others:
+        line += f" <span class='kanta-nav-pages'>{' · '.join(others)}</span>"
+    return line
 
 
 def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav_html: str = "") -> str:
@@ -77,7 +191,7 @@ def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav
         "language_code": language,
         "kanta": {"css": page_css(), "run_details_html": run_details_html, "nav_html": nav_html},
     })
-    return body
+    return with_toc(body, Text("report", language)("toc_title"))
 
 
 def simple_page(title: str, body_html: str, language: str, subtitle: str = "",
@@ -86,8 +200,9 @@ def simple_page(title: str, body_html: str, language: str, subtitle: str = "",
     import jinja2
 
     template = jinja2.Template(_template_file("page.html.j2").read_text(encoding="utf-8"), autoescape=False)
-    return template.render(lang=language, title=html.escape(title), subtitle=html.escape(subtitle),
+    page = template.render(lang=language, title=html.escape(title), subtitle=html.escape(subtitle),
                            css=page_css(), body=body_html, nav_html=nav_html, run_details_html=run_details_html)
+    return with_toc(page, Text("report", language)("toc_title"))
 
 
 def run_details_html(tx: Text, rows: Mapping[str, object]) -> str:

@@ -175,8 +175,16 @@ def test_own_likelihoods_reach_lifetimes_optimum_and_predictions_on_cdnow(cdnow_
     rows, _ = clv.compress(t, ["frequency", "recency", "T"])
     res = clv.fit_model(model, rows, rows["weight"])
     theirs = getattr(lifetimes, cls)().fit(x, r, T)
-    for k, v in res.params.items():
-        assert v == pytest.approx(theirs.params_[k], rel=1e-3 if model == "pareto_nbd" else 1e-5), k
+    if model == "pareto_nbd":
+        # lifetimes' own Pareto/NBD fit stops at slightly different points from run to run (its
+        # optimiser, not the data): ours must reach at least the likelihood of wherever it stopped
+        w = np.ones(len(x))
+        ours_ll = pm.pareto_nbd_loglik(np.log(list(res.params.values())), x, r, T, w)
+        theirs_ll = pm.pareto_nbd_loglik(np.log([theirs.params_[k] for k in res.params]), x, r, T, w)
+        assert ours_ll >= theirs_ll - 1e-6 * abs(theirs_ll)
+    else:
+        for k, v in res.params.items():
+            assert v == pytest.approx(theirs.params_[k], rel=1e-5), k
     oracle = _lifetimes_with(getattr(lifetimes, cls), res.params)
     np.testing.assert_allclose(pm.p_alive(model, res.params, x, r, T), oracle.conditional_probability_alive(x, r, T),
                                rtol=1e-6, atol=1e-12)
@@ -503,6 +511,16 @@ def test_equity_interval_brackets_point_estimate(simulated_model, simulated):
     ci = clv.equity_interval(simulated_model, simulated, n_draws=60, seed=1)
     assert ci["lower"] < point < ci["upper"]
     assert ci["upper"] / ci["lower"] < 1.5
+    assert ci["covers"] == "parameters+process" and ci["process_sd"] > 0
+
+
+def test_equity_interval_with_process_variance_is_wider_than_parameters_only(simulated_model, simulated):
+    both = clv.equity_interval(simulated_model, simulated, n_draws=60, seed=1)
+    params = clv.equity_interval(simulated_model, simulated, n_draws=60, seed=1, process=False)
+    assert params["covers"] == "parameters" and params["process_sd"] == 0
+    assert both["upper"] - both["lower"] > params["upper"] - params["lower"]
+    # a finite base: customers' own randomness is of the same order as the parameters' or larger
+    assert both["process_sd"] > 0.3 * both["parameter_sd"]
 
 
 def test_results_have_summary_dict_and_html(sample_result):

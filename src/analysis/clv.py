@@ -350,14 +350,17 @@ def discounted_purchases(params: dict, frequency, recency, T, *, model: str = "b
     x, t_x, T = (np.asarray(v, float) for v in (frequency, recency, T))
     months = np.arange(0, int(horizon_months) + 1)
     t = months * days_per_month / unit_days
-    # E[purchases] = P(alive) x E[purchases | alive]; the conditional part gives the value if active
-    cum_alive = np.stack([pm.expected_purchases_if_alive(model, params, ti, x, t_x, T) for ti in t], axis=0)
+    # E[purchases] = P(alive) x E[purchases | alive]; the conditional part gives the value if active.
+    # It depends on (x, T) only: computed once per distinct pair (2F1 on thousands, not millions)
+    pair, first = pm._codes(x, T)
+    px, pT = x[first], T[first]
+    cum_alive = np.stack([pm.expected_purchases_if_alive(model, params, ti, px, t_x[first], pT) for ti in t], axis=0)
     p_alive = pm.p_alive(model, params, x, t_x, T)
     disc = (1.0 + discount_rate) ** -months[1:]
     return pd.DataFrame({
         "p_alive": p_alive,
-        "expected_purchases": p_alive * cum_alive[-1],
-        "discounted_purchases_if_alive": (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0),
+        "expected_purchases": p_alive * cum_alive[-1][pair],
+        "discounted_purchases_if_alive": (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0)[pair],
     })
 
 
@@ -1046,15 +1049,54 @@ def concentration(clv, n_points: int = 201) -> Concentration:
 
 
 # --------------------------------------------------------------------------- uncertainty
+def _process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: pd.DataFrame, rng,
+                n_customers: int = 5000, n_sims: int = 200) -> float:
+    """Standard deviation of total equity from customer-level randomness, by simulation.
+
+    For a random sample of customers (at the fitted parameters): alive now with P(alive); purchase
+    rate from its posterior Gamma(r + x, alpha + T); drop-out after each purchase with a probability
+    from Beta(a, b + x) (Pareto/NBD: an exponential lifetime with rate from Gamma(s, beta + T));
+    purchases in the horizon; each purchase's value from the Gamma-Gamma posterior of the
+    customer's mean spend; discounted at the customer's own expected discount share. Customers are
+    independent, so the variance of the total is the customer count times the mean variance.
+    """
+    pick = rng.choice(len(x), size=min(n_customers, len(x)), replace=False)
+    x, t_x, T, m = x[pick], t_x[pick], T[pick], m[pick]
+    pp, gg = model.purchase_.params, model.gamma_gamma_.params
+    key = model.purchase_model_
+    h = horizon_days / UNIT_DAYS[model.time_unit]
+    pa = purchases["p_alive"].to_numpy()[pick]
+    exp_if_alive = (purchases["expected_purchases"].to_numpy()[pick] / np.clip(pa, 1e-300, None))
+    rho = np.where(exp_if_alive > 0, purchases["discounted_purchases_if_alive"].to_numpy()[pick]
+                   / np.clip(exp_if_alive, 1e-300, None), 0.0)
+    size = (n_sims, len(x))
+    alive = rng.random(size) < pa
+    lam = rng.gamma(pp["r"] + x, 1.0, size) / (pp["alpha"] + T)
+    if key == "pareto_nbd":
+        mu = rng.gamma(pp["s"], 1.0, size) / (pp["beta"] + T)
+        n = rng.poisson(lam * np.minimum(rng.exponential(1.0, size) / mu, h))
+    else:
+        b = pp["b"] + x + (1 if key == "mbgnbd" else 0)
+        n = np.minimum(rng.poisson(lam * h), rng.geometric(np.clip(rng.beta(pp["a"], b, size), 1e-12, 1)))
+    nu = rng.gamma(gg["q"] + gg["p"] * x, 1.0, size) / (gg["v"] + x * m)
+    spend = np.where(n > 0, rng.gamma(gg["p"] * np.maximum(n, 1), 1.0) / nu, 0.0)
+    value = alive * rho * spend
+    return float(np.sqrt(len(purchases) * value.var(axis=0, ddof=1).mean()))
+
+
 def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 12, discount_rate: float = 0.01,
                     days_per_month: float = DAYS_PER_MONTH, n_draws: int = 200, level: float = 0.9,
-                    seed: int = 0) -> dict:
-    """Parametric-bootstrap interval for total customer equity.
+                    seed: int = 0, process: bool = True) -> dict:
+    """Interval for total customer equity: parameter uncertainty and, with ``process``, customers' own randomness.
 
-    Draws the purchase-model and Gamma-Gamma log-parameters from their asymptotic normal
-    distributions (inverse Hessian) and re-scores the base; draws giving q <= 1 (undefined
-    expected spend) are dropped (and counted). Reflects parameter uncertainty only
-    (``"covers": "parameters"``), not the customer-level randomness of purchases.
+    Parameters: the purchase-model and Gamma-Gamma log-parameters are drawn from their asymptotic
+    normal distributions (inverse Hessian) and the base re-scored; draws giving q <= 1 (undefined
+    expected spend) are dropped (and counted). Process: even with known parameters, which
+    customers buy, how often and for how much is random; its standard deviation for the total
+    is simulated customer by customer (:func:`_process_sd`, at the fitted parameters) and added
+    to each parameter draw as a normal deviation (a sum over many independent customers).
+    ``"covers"`` says which: ``"parameters+process"`` or ``"parameters"``; ``process_sd`` and
+    ``parameter_sd`` give the size of each part.
     """
     model._check_fitted()
     rng = np.random.default_rng(seed)
@@ -1082,9 +1124,18 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
         totals.append(float((per_history[pos] * _gg_expected_value(gg, x, m)).sum()))
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")
+    totals = np.array(totals)
+    param_sd = float(totals.std(ddof=1)) if len(totals) > 1 else 0.0
+    process_sd = 0.0
+    if process:
+        point = model.purchases(table, horizon_months, discount_rate, days_per_month)
+        process_sd = _process_sd(model, x, table["recency"].to_numpy(float), table["T"].to_numpy(float), m,
+                                 horizon_months * days_per_month, point, rng)
+        totals = totals + rng.normal(0.0, process_sd, len(totals))
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
     return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped,
-            "covers": "parameters"}
+            "covers": "parameters+process" if process else "parameters", "parameter_sd": param_sd,
+            "process_sd": process_sd}
 
 
 # --------------------------------------------------------------------------- simulation

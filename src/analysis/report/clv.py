@@ -305,7 +305,8 @@ class ClvPage:
             self._show_finding("clv")
             return
         if interval is not None:
-            say(tx("equity_interval", lo=tx.money(interval["lower"]), hi=tx.money(interval["upper"]),
+            key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
+            say(tx(key, lo=tx.money(interval["lower"]), hi=tx.money(interval["upper"]),
                    level=tx.pct(interval["level"], 0)))
         else:
             self._show_finding("clv_interval")

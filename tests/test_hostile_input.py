@@ -371,3 +371,28 @@ def test_timezone_option_sets_the_business_time_zone_of_the_run(tmp_path, monkey
     os.environ.pop("KANTA_TIMEZONE", None)
     assert kanta(["customers", str(src), "--as-of", "2026-10-31", "--out", str(out), "--timezone", "Mars/Base"]) == 2
     assert "--timezone" in capsys.readouterr().err
+
+
+def test_html_in_an_experiment_id_stays_text_on_its_page(tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+
+    from analysis.cli import main as kanta
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    src = tmp_path / "src"
+    shutil.copytree(sample, src)
+    evil = "<img src=x onerror=alert(1)>"
+    for name in ("assignments.csv", "campaigns.csv"):
+        if (src / name).exists():
+            t = pd.read_csv(src / name, dtype=str)
+            t.loc[t["experiment_id"] == "reactivation-2026-03", "experiment_id"] = evil
+            t.to_csv(src / name, index=False)
+    out = tmp_path / "reports"
+    code = kanta(["report", "--experiment", evil, "--period", "2026-10", "--data", str(src), "--out", str(out), "--quiet"])
+    assert code in (0, 3), capsys.readouterr().err
+    pages = list((out / "experiments").glob("*/index.html"))
+    assert pages
+    text = pages[0].read_text(encoding="utf-8")
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text

@@ -20,18 +20,31 @@ def _display(obj) -> None:
     display(obj)
 
 
+def plain_markdown(text: str) -> str:
+    """Narrative as Markdown that cannot carry HTML: ``<``, ``>`` and ``&`` are escaped (ids and names from
+    the data reach sentences; an experiment called ``<img onerror=...>`` must stay text). Markdown's own
+    emphasis and lists still work.
+
+    Example
+    -------
+    >>> plain_markdown("**Experiment** <img src=x onerror=alert(1)>")
+    '**Experiment** &lt;img src=x onerror=alert(1)&gt;'
+    """
+    return html.escape(str(text), quote=False)
+
+
 def heading(text: str, level: int = 2) -> None:
-    """Show a heading (level 1-4)."""
+    """Show a heading (level 1-4); the text is never read as HTML."""
     from IPython.display import Markdown
 
-    _display(Markdown("#" * level + " " + text))
+    _display(Markdown("#" * level + " " + plain_markdown(text)))
 
 
 def say(text: str) -> None:
-    """Show a paragraph of narrative (Markdown)."""
+    """Show a paragraph of narrative (Markdown, never HTML)."""
     from IPython.display import Markdown
 
-    _display(Markdown(text))
+    _display(Markdown(plain_markdown(text)))
 
 
 def table_html(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> str:

@@ -60,7 +60,9 @@ def test_lists_keep_customers_without_known_permission_out_only_when_the_data_ha
     no_perm = CustomerBase(**{**base.__dict__, "customers": base.customers.assign(has_permission=pd.NA)})
     acts = {a.name: a for a in month_actions(no_perm)}
     assert not acts["retain"].permission_filtered
-    assert acts["retain"].size == int(base.customers["is_at_risk"].fillna(False).sum())
+    t = base.customers
+    still_likely = t["is_at_risk"].fillna(False) & (t["p_alive"] >= base.settings.contact_p_alive_floor)
+    assert acts["retain"].size == int(still_likely.sum()) > len(base.contact_list())
 
 
 def test_unusual_change_is_a_month_outside_its_own_history():

@@ -90,6 +90,7 @@ def test_contact_list_is_at_risk_customers_with_permission_most_value_first(base
     c = base.contact_list()
     state = base.customers.set_index("customer_id").loc[c["customer_id"]]
     assert state["is_at_risk"].all() and state["has_permission"].all()
+    assert (state["p_alive"] >= base.settings.contact_p_alive_floor).all()  # nobody very likely gone already
     assert c["value_at_stake"].is_monotonic_decreasing
     assert len(c) == base.numbers()["customers_to_contact"]
 

@@ -5,8 +5,9 @@ customers, the value behind the choice and the list a campaign tool can load. Re
 language-free; the report words them. The rules, in the order the landing page shows them:
 
 ``retain``
-    Active customers at risk (P(alive) below the threshold) who allow marketing, most value at
-    stake first: the one contact-first list of every page.
+    Active customers at risk (P(alive) below the threshold) but still likely alive (P(alive) at least
+    the contact floor) who allow marketing, most value at stake first: the one contact-first list of
+    every page (:meth:`~analysis.customer_base.CustomerBase.contact_list`).
 ``win_back``
     Customers lost recently (churned under the one rule, silent fewer than ``win_back_days``
     days beyond the threshold) who bought on at least two days and allow marketing. Long-gone
@@ -87,9 +88,9 @@ def month_actions(base, win_back_days: int = 90) -> list[Action]:
     silent = t["days_silent"].astype(float)
     out = []
 
-    if base.clv is not None:
-        at_risk = t["is_at_risk"].fillna(False).astype(bool) & allowed
-        lst = _list(t, at_risk, "retain", "active_p_alive_below_threshold", "value_at_stake",
+    if base.clv is not None:  # the one contact-first list of every page
+        ids = set(base.contact_list()["customer_id"])
+        lst = _list(t, t["customer_id"].isin(ids), "retain", "active_at_risk_still_likely_alive", "value_at_stake",
                     ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
         out.append(Action("retain", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
 

@@ -58,7 +58,7 @@ _ALL = (
     Concept("customers_valued", "count"),
     Concept("customers_at_risk", "count", ("p_alive_threshold", "inactivity_days")),
     Concept("value_at_risk", "money", ("p_alive_threshold", "horizon_months")),
-    Concept("customers_to_contact", "count", ("p_alive_threshold",)),
+    Concept("customers_to_contact", "count", ("p_alive_threshold", "contact_p_alive_floor")),
     Concept("a_revenue_share", "share", ("a_share",)),
     Concept("customers_class_a", "count", ("a_share",)),
     Concept("customers_class_b", "count", ("b_share",)),

@@ -45,6 +45,9 @@ class BaseSettings:
         CLV horizon and monthly discount rate (customer equity, value at risk).
     p_alive_threshold : float
         An active customer whose P(alive) is below this is "at risk".
+    contact_p_alive_floor : float
+        The contact-first list keeps at-risk customers whose P(alive) is still at least this: below it a
+        customer is very likely gone already, and a retention offer reaches nobody.
     a_share, b_share, value_basis, n_clusters, new_days, returned_days : segment settings
         (:class:`analysis.segments.SegmentSettings`).
     clv_model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
@@ -55,6 +58,7 @@ class BaseSettings:
     horizon_months: int = 12
     discount_rate: float = 0.01
     p_alive_threshold: float = 0.5
+    contact_p_alive_floor: float = 0.2
     a_share: float = 0.05
     b_share: float = 0.15
     value_basis: str = "spend"
@@ -359,13 +363,18 @@ class CustomerBase:
                          label_key=label_key)
 
     def contact_list(self, limit: int | None = None) -> pd.DataFrame:
-        """The one "contact first" list: active customers at risk who allow marketing, most value at stake first.
+        """The one "contact first" list: active customers at risk, still likely alive, who allow marketing,
+        most value at stake first.
 
-        Customers already churned are not on it (win-back is another decision); customers without
-        a known marketing permission are not on it either.
+        Customers already churned are not on it (win-back is another decision), nor those whose P(alive)
+        is below ``contact_p_alive_floor`` (very likely gone already), nor those without a known
+        marketing permission when the data has permission.
         """
         t = self.customers
-        mask = t["is_at_risk"].fillna(False).astype(bool) & t["has_permission"].fillna(False).astype(bool)
+        has_permission_data = "has_permission" in t and t["has_permission"].notna().any()
+        allowed = t["has_permission"].fillna(False).astype(bool) if has_permission_data else True
+        mask = (t["is_at_risk"].fillna(False).astype(bool) & allowed
+                & (t["p_alive"] >= self.settings.contact_p_alive_floor))
         cols = ["customer_id", "pseudonym", "p_alive", "clv", "clv_if_alive", "value_at_stake", "days_silent",
                 "n_purchases", "total_spend", "abc_class", "lifecycle_stage"]
         out = t.loc[mask, [c for c in cols if c in t]].sort_values(["value_at_stake", "customer_id"],

@@ -262,7 +262,8 @@ def glossary_html(base, tx: Text) -> str:
     words = Text("concepts", tx.language)
 
     def shown(name, value):
-        if isinstance(value, float) and name in ("discount_rate", "p_alive_threshold", "a_share", "b_share"):
+        if isinstance(value, float) and name in ("discount_rate", "p_alive_threshold", "a_share", "b_share",
+                                                 "contact_p_alive_floor"):
             return tx.pct(value, 1 if name == "discount_rate" else 0)
         return tx.number(value, 1) if isinstance(value, float) and not value.is_integer() else str(value)
 
@@ -275,6 +276,7 @@ def glossary_html(base, tx: Text) -> str:
         rows.append(f"<dt>{html.escape(words('label_' + entry['concept']))}</dt><dd>{html.escape(text)}</dd>")
     seg = base.segmentation.settings if base.segmentation is not None else None
     rule_values = {"thr": tx.pct(base.settings.p_alive_threshold, 0), "days": 90, "n": base.settings.inactivity_days,
+                   "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
                    "new_days": seg.new_days if seg is not None else 30}
     for name in ACTIONS:
         rows.append(f"<dt>{html.escape(tx('action_name_' + name))}</dt>"
@@ -307,6 +309,7 @@ def actions_html(actions: list, base, tx: Text) -> str:
         perm = tx("action_permission") if a.permission_filtered else tx("action_no_permission_data")
         value = "–" if a.value is None else tx.money(a.value)
         values = {"n": tx.number(a.size), "value": value, "perm": perm, "thr": thr, "days": 90,
+                  "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
                   "valuetext": "" if a.value is None else tx("action_value_clv", value=value)}
         if a.name == "second_purchase":
             values["days"] = seg.new_days if seg is not None else 30

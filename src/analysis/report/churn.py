@@ -515,7 +515,8 @@ class ChurnPage:
         if contacts.empty:
             say(tx("contact_none"))
             return
-        say(tx("contact_text", n=tx.number(len(contacts)), top=min(top, len(contacts))))
+        say(tx("contact_text", n=tx.number(len(contacts)), top=min(top, len(contacts)),
+               floor=tx.pct(base.settings.contact_p_alive_floor, 0)))
         show_table(contact_table(contacts.head(top), self.language), tx("tab_contact"))
 
 

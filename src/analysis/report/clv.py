@@ -408,7 +408,8 @@ class ClvPage:
             say(tx("no_risk", thr=thr))
             return
         say(tx("risk_intro", n=tx.number(at_risk.value), thr=thr, var=tx.money(var.value),
-               k=tx.number(to_contact.value), days=base.settings.inactivity_days))
+               k=tx.number(to_contact.value), days=base.settings.inactivity_days,
+               floor=tx.pct(base.settings.contact_p_alive_floor, 0)))
         record([to_contact])  # customers at risk and value at risk are on the cards above
         if len(contacts):
             show_table(contact_table(contacts.head(n), tx), tx("risk_caption", n=min(n, len(contacts))))

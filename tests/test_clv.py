@@ -747,3 +747,48 @@ def test_cli_model_flag_chooses_the_purchase_model(tmp_path, flag, key):
                  "--params-out", str(params)]) == 0
     p = json.loads(params.read_text())
     assert p["model"] == key and key in p and "gamma_gamma" in p and p["choice"]["criterion"] == "requested"
+
+
+@pytest.fixture(scope="module")
+def cdnow_full(tmp_path_factory):
+    """lifetimes' full CDNOW master log: all 23,570 customers of the first quarter of 1997, to mid-1998."""
+    import lifetimes
+
+    path = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+    raw = pd.read_csv(path, sep=r"\s+", skiprows=1, header=None, names=["id", "date", "quantity", "amount"],
+                      dtype={"id": str})
+    out = tmp_path_factory.mktemp("cdnow-full")
+    pd.DataFrame({"customer_id": raw["id"],
+                  "timestamp": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.strftime("%Y-%m-%d"),
+                  "amount": raw["amount"]}).to_csv(out / "transactions.csv", index=False)
+    return out
+
+
+def test_full_cdnow_fits_like_lifetimes_through_the_package_customer_table(cdnow_full):
+    """The whole master log (10x the published cohort) through our own customer table and likelihoods:
+    the BG/NBD optimum equals lifetimes' fit and P(alive) equals lifetimes' formula at it."""
+    import lifetimes
+
+    from analysis import customers, data
+    from analysis import purchase_models as pm
+
+    src = data.load_source(cdnow_full, as_of="1997-09-30")
+    t = customers.customer_table(src, "1997-09-30", freq="D", freq_multiplier=7)
+    assert len(t) == 23_570
+    x, r, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    rows, _ = clv.compress(t, ["frequency", "recency", "T"])
+    ours = clv.fit_model("bgnbd", rows, rows["weight"])
+    theirs = lifetimes.BetaGeoFitter().fit(x, r, T)
+    for k, v in ours.params.items():
+        assert v == pytest.approx(theirs.params_[k], rel=1e-4), k
+    oracle = _lifetimes_with(lifetimes.BetaGeoFitter, ours.params)
+    np.testing.assert_allclose(pm.p_alive("bgnbd", ours.params, x, r, T), oracle.conditional_probability_alive(x, r, T),
+                               rtol=1e-6, atol=1e-12)
+
+
+def test_drop_out_mix_running_off_to_one_common_rate_is_named_as_such():
+    res = clv.FitResult("bgnbd", {"r": 0.8, "alpha": 30.0, "a": 3e6, "b": 9e6},
+                        {"r": .1, "alpha": 1.0, "a": 1e3, "b": 1e3}, -100.0, 3000, 2000, "moments")
+    with pytest.raises(ModelError) as exc:
+        clv.check_boundary(res)
+    assert exc.value.reason == "boundary_common_dropout" and exc.value.facts["parameter"] == "a"

@@ -224,3 +224,21 @@ def test_month_of_each_real_base_shape_publishes(tmp_path, capsys, monkeypatch, 
     assert all(d["reason"] for d in m["degraded"])
     values = {n["concept"]: n["value"] for n in m["numbers"] if n["page"] == "index.html"}
     assert values["customers_active"] > 0 and values["revenue"] > 0
+
+
+def test_month_of_a_base_with_one_month_of_history_publishes_with_value_degraded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")
+    rng = np.random.default_rng(5)
+    rows = [(f"M{i:04d}", f"2026-10-{d:02d}", round(float(rng.gamma(4, 5)), 2))
+            for i in range(300) for d in sorted(set(rng.integers(1, 32, rng.integers(1, 5))))]
+    src = tmp_path / "onemonth"
+    src.mkdir()
+    pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"]).to_csv(src / "transactions.csv", index=False)
+    out = tmp_path / "reports"
+    code = kanta(["report", "--period", PERIOD, "--data", str(src), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    m = json.loads((out / PERIOD / "manifest.json").read_text(encoding="utf-8"))
+    assert ("clv.html", "history_too_short") in {(d["page"], d["code"]) for d in m["degraded"]}
+    landing = {n["concept"]: n for n in m["numbers"] if n["page"] == "index.html"}
+    assert landing["customer_equity"]["value"] is None and landing["customers_new"]["value"] > 0

@@ -247,6 +247,15 @@ def check_boundary(res: FitResult) -> FitResult:
     if problem is None:
         return res
     k, v = problem
+    pair = {"bgnbd": ("a", "b"), "mbgnbd": ("a", "b"), "pareto_nbd": ("s", "beta")}.get(res.model, ())
+    if k in pair and np.isfinite(v) and v > BOUNDARY_UPPER and all(res.params[p] > 1e3 for p in pair):
+        # both shape parameters of the drop-out mix run off together: every customer gets the same
+        # drop-out chance, so the model has no spread across customers left to estimate
+        raise ModelError(
+            f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}); the customers' "
+            "chances of leaving do not differ in this data as the model assumes, so P(alive) cannot be estimated "
+            "and no CLV is reported.",
+            reason="boundary_common_dropout", facts={"model": res.model, "parameter": k, "value": float(v)})
     raise ModelError(
         f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}); "
         "customers in this data show no sign of leaving within the period observed, so P(alive) "

@@ -94,7 +94,8 @@ def candidates_table(model: clv.CLVModel, language="en") -> pd.DataFrame:
     c = model.comparison_
     col = lambda name: c[name] if name in c else pd.Series(np.nan, index=c.index)  # noqa: E731
     return pd.DataFrame({tx("col_model"): c["model"].map(MODEL_NAMES),
-                         tx("col_status"): [tx(f"status_{s}") for s in c["status"]],
+                         tx("col_status"): [tx(f"status_{s}") if tx.has(f"status_{s}") else tx("status_not_estimable")
+                                            for s in c["status"]],
                          tx("col_loglik"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("log_likelihood")],
                          tx("col_bic"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("bic")],
                          tx("col_mae"): [tx.number(v, 3) if pd.notna(v) else "–" for v in col("holdout_mae")]})

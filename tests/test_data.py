@@ -8,18 +8,14 @@ import pandas as pd
 import pytest
 
 from analysis.data import load_source
+from sources import write_source
 from analysis.errors import DataError
 
 GOOD = "customer_id,timestamp,amount,transaction_id\nc1,2024-01-01,10.5,t1\nc2,2024-01-02 13:00:00,-3,t2\n"
 
 
 def make(tmp_path, transactions=GOOD, customers=None, assignments=None, encoding="utf-8"):
-    (tmp_path / "transactions.csv").write_bytes(transactions.encode(encoding)) if transactions is not None else None
-    if customers is not None:
-        (tmp_path / "customers.csv").write_text(customers, encoding="utf-8")
-    if assignments is not None:
-        (tmp_path / "assignments.csv").write_text(assignments, encoding="utf-8")
-    return tmp_path
+    return write_source(tmp_path, transactions, customers, assignments, encoding)
 
 
 def error_of(path, **kw) -> str:

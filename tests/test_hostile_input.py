@@ -19,18 +19,13 @@ from analysis.customers import customer_table, write_customer_table
 from analysis.data import load_source
 from analysis.errors import DataError, ParameterError
 from analysis.report import find_pii, pii_values
+from sources import write_source
 
 TX = "customer_id,timestamp,amount\nc1,2024-01-01,10\nc2,2024-01-02,20\n"
 
 
 def make(folder: Path, transactions: str = TX, customers: str | None = None, assignments: str | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "transactions.csv").write_text(transactions, encoding="utf-8")
-    if customers is not None:
-        (folder / "customers.csv").write_text(customers, encoding="utf-8")
-    if assignments is not None:
-        (folder / "assignments.csv").write_text(assignments, encoding="utf-8")
-    return folder
+    return write_source(folder, transactions, customers, assignments)
 
 
 def refusal(path, **kw) -> str:

@@ -92,10 +92,8 @@ def _plain(value):
 
 
 class _Result:
-    """What every result shares: a tidy ``summary()``, ``to_dict()`` of plain values, a table in JupyterLab."""
-
-    def summary(self) -> pd.DataFrame:  # pragma: no cover - every result defines its own
-        raise NotImplementedError
+    """What every result shares: ``to_dict()`` of plain values and a table in JupyterLab (each result
+    defines its own tidy ``summary()``)."""
 
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

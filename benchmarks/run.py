@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUICK = {
-    "bench_customers.py": ["--rows", "200000", "--big-rows", "2000000"],
+    "bench_customers.py": ["--rows", "200000", "--process-rows", "1000000", "--big-rows", "2000000"],
 }
 
 
@@ -26,6 +26,10 @@ def main() -> int:
         print(f"\n## {script.name}\n", flush=True)
         extra = QUICK.get(script.name, ["--quick"]) if args.quick else []
         failed += subprocess.run([sys.executable, str(script), *extra]).returncode != 0
+    # Spark as the scale-out engine: the customer table on Spark (local mode) equals DuckDB's on the same files.
+    print("\n## spark_check.py\n", flush=True)
+    failed += subprocess.run([sys.executable, str(HERE / "spark_check.py"), *(["--quick"] if args.quick else [])]
+                             ).returncode != 0
     return 1 if failed else 0
 
 

@@ -1,6 +1,8 @@
 """The customer table equals lifetimes' RFM summary and its monthly counts add up."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +138,73 @@ def test_written_table_equals_the_dataframe(sample_source, tmp_path, suffix):
     for col in ("frequency", "recency", "T", "monetary_value", "total_spend"):
         np.testing.assert_allclose(written[col], frame[col])
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_margin_rate_is_margin_over_amount_on_purchase_days(tmp_path):
+    pd.DataFrame([
+        ("a", "2024-01-01", 100.0, 30.0),
+        ("a", "2024-01-03 10:00", 50.0, 10.0), ("a", "2024-01-03 12:00", -10.0, -2.0),  # netted: 40, margin 8
+        ("a", "2024-01-07", -20.0, -5.0),                                               # refund-only: not a purchase
+        ("b", "2024-01-02", 0.0, 0.0),                                                  # free item: no rate
+    ], columns=["customer_id", "timestamp", "amount", "margin"]).to_csv(tmp_path / "transactions.csv", index=False)
+    for freq in ("D", "W"):
+        t = customer_table(tmp_path, "2024-01-31", freq=freq).set_index("customer_id")
+        assert t.loc["a", "margin_rate"] == pytest.approx(38 / 140, rel=1e-12)
+        assert pd.isna(t.loc["b", "margin_rate"])
+        assert list(t.columns).index("margin_rate") == list(t.columns).index("signup_date") - 1
+    assert load_source(tmp_path).sql("SELECT sum(margin) AS m FROM transactions")["m"].iloc[0] == 33.0
+
+
+def test_no_margin_column_no_margin_rate(tmp_path):
+    src = load_source(_write(tmp_path, [("a", "2024-01-01", 5.0)]), as_of="2024-01-31")
+    assert "margin_rate" not in customer_table(src, "2024-01-31").columns
+    assert src.sql("SELECT count(margin) AS n FROM transactions")["n"].iloc[0] == 0  # the column is there, empty
+
+
+def test_spark_dialect_carries_margin_rate():
+    from analysis.customers import customer_table_sql
+
+    spark = customer_table_sql("2024-01-31", dialect="spark", margin=True)
+    assert "SUM(margin) AS net_margin" in spark and "AS margin_rate" in spark and "date_diff" not in spark
+    assert "margin" not in customer_table_sql("2024-01-31", dialect="spark")
+
+
+def test_writing_a_table_that_does_not_fit_spills_and_says_so(tmp_path, monkeypatch):
+    import duckdb
+
+    from analysis import customers
+    from analysis.customers import write_customer_table
+
+    monkeypatch.setattr(customers, "STATE_BYTES", 0)  # one pass, however big: DuckDB spills
+
+    (tmp_path / "log").mkdir()
+    duckdb.execute(f"""COPY (SELECT i % 300000 AS customer_id, TIMESTAMP '2024-01-01' + to_days(CAST(i % 360 AS INTEGER))
+                             AS timestamp, 1.0 + i % 7 AS amount FROM range(1000000) t(i))
+                       TO '{tmp_path / "log" / "transactions.parquet"}' (FORMAT PARQUET)""")
+    src = load_source(tmp_path / "log", as_of="2024-12-31", memory_limit="80MB", threads=1)
+    assert write_customer_table(src, "2024-12-31", tmp_path / "t.parquet") == 300_000
+    assert src.recorded("spilled_bytes") > 0
+    assert any(n.startswith("The run spilled") and src.memory_limit in n for n in src.notes)
+    assert pd.read_parquet(tmp_path / "t.parquet")["n_transactions"].sum() == 1_000_000
+    small = load_source(tmp_path / "log", as_of="2024-12-31", memory_limit="20MB", threads=1)
+    with pytest.raises(ParameterError, match=r"^memory_limit: the query needs more than DuckDB's memory limit"):
+        write_customer_table(small, "2024-12-31", tmp_path / "t.parquet")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_log_too_big_for_memory_is_split_into_passes_with_the_same_table(sample_dir, tmp_path, monkeypatch, suffix):
+    from analysis import customers
+
+    src = load_source(sample_dir, as_of="2026-10-31")
+    whole = customer_table(src, "2026-10-31")
+    assert "customer_table_passes" not in src.quality
+    # pretend each customer-day needs so much memory that four passes are needed
+    budget = customers.STATE_SHARE * src.memory_limit_bytes
+    monkeypatch.setattr(customers, "STATE_BYTES", int(3.5 * budget / src.quality["transactions"]))
+    split = customer_table(src, "2026-10-31")
+    assert src.quality["customer_table_passes"] == 4 and any("4 passes" in n for n in src.notes)
+    pd.testing.assert_frame_equal(split, whole)
+    n = customers.write_customer_table(src, "2026-10-31", tmp_path / f"t{suffix}")
+    written = pd.read_csv(tmp_path / f"t{suffix}") if suffix == ".csv" else pd.read_parquet(tmp_path / f"t{suffix}")
+    assert n == len(written) == len(whole) and list(written["customer_id"].astype(str)) == list(whole["customer_id"])
+    assert not list(Path(src.temp_directory).iterdir())  # the parts are gone

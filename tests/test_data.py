@@ -254,3 +254,48 @@ def test_wrong_columns_suggest_a_source_definition_naming_the_columns_found(tmp_
     assert msg.startswith("transactions: missing required columns customer_id, timestamp, amount (found: InvoiceNo,")
     assert ("CREATE VIEW transactions AS SELECT CustomerID AS customer_id, InvoiceDate AS timestamp, "
             "Quantity * UnitPrice AS amount FROM 'transactions.csv'") in msg
+
+
+@pytest.mark.parametrize("value,shown", [("n/a", "'n/a'"), ("NaN", "'NaN'"), ("", "None")])
+def test_margin_is_checked_like_amount(tmp_path, value, shown):
+    log = "customer_id,timestamp,amount,margin\nc1,2024-01-01,10.5,2.5\nc2,2024-01-02,8,\"%s\"\n" % value
+    msg = error_of(make(tmp_path, log))
+    assert msg.startswith("transactions.margin: could not read 1 row as a number, e.g. line 3: " + shown)
+    assert msg.endswith("expected a number like 3.20 (decimal point, no thousands separator).")
+
+
+def test_one_scan_still_names_the_first_broken_column(tmp_path):
+    # customer_id, timestamp and amount are all broken: the message is the one the checks give in order
+    log = "customer_id,timestamp,amount\nc1,2024-01-01,1\nnan,2024-13-45,x\n,2024-01-02,2\n"
+    msg = error_of(make(tmp_path, log))
+    assert msg.startswith("transactions.customer_id: 2 rows have no value, e.g. line 3 ('nan'), line 4;")
+    fixed = log.replace("nan,", "c2,").replace("\n,", "\nc3,")
+    assert error_of(make(tmp_path, fixed)).startswith("transactions.timestamp: could not read 1 row as a date")
+
+
+def test_buyers_and_possible_duplicates_are_counted_when_read_and_keep_their_place(tmp_path):
+    log = ("customer_id,timestamp,amount\nc1,2024-01-01,10\nc1,2024-01-01,10\nc2,2024-01-02,-3\n"
+           "c3,2024-01-03,4\nc3,2024-01-03,4\nc3,2024-01-03,4\n")
+    customers = "customer_id,signup_date,marketing_permission\nc1,2023-01-01,yes\nc2,2023-01-01,\nc3,2023-01-01,no\n"
+    src = load_source(make(tmp_path, log, customers), as_of="2024-12-31")
+    assert src.recorded("buyers") is None  # not taken by loading
+    assert src.quality["buyers"] == 3 and src.quality["possible_duplicate_rows"] == 2
+    assert [n.split(" ")[1] for n in src.notes] == ["refund", "groups", "customers"]
+
+
+def test_default_memory_limit_and_temp_directory(tmp_path):
+    import gc
+    import tempfile
+
+    from analysis.data import default_memory_limit, duckdb_connection
+
+    assert default_memory_limit(24 * 2**30) == "3072MiB" and default_memory_limit(4 * 2**30) == "512MiB"
+    assert default_memory_limit(2**30) == "256MiB"
+    src = load_source(make(tmp_path))
+    temp = Path(src.temp_directory)
+    assert temp.parent == Path(tempfile.gettempdir()) and temp.name.startswith("kanta-duckdb-") and temp.is_dir()
+    assert src.memory_limit == duckdb_connection().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert load_source(make(tmp_path), memory_limit="1GB").memory_limit_bytes == pytest.approx(10**9, rel=1e-3)
+    del src
+    gc.collect()
+    assert not temp.exists()

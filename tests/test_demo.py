@@ -78,3 +78,30 @@ def test_demo_campaigns_table_carries_the_true_costs_and_loads_as_campaign_brief
         assert brief.cost(t["n_treated"]) == pytest.approx(t["true_cost"])
         assert brief.primary_metric == t["primary_metric"] and brief.margin_rate == t["margin_rate"]
 
+
+
+def test_demo_contacts_and_their_truth_keys(tmp_path):
+    from analysis.data import load_source
+
+    out = write_demo_data(tmp_path / "d", n_customers=600, seed=4)
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["complaint_hazard_ratio"] > 1 and isinstance(truth["contact_threshold_per_month"], int)
+    assert truth["contacts"]["complaint_hazard_ratio_by_state"]["open"] == truth["complaint_hazard_ratio"]
+    c = pd.read_parquet(out / "contacts.parquet")
+    assert {"customer_id", "timestamp", "direction", "channel", "type", "resolved_at", "satisfaction",
+            "satisfaction_scale"} <= set(c.columns)
+    assert set(c["type"]) == {"complaint", "service", "sales", "marketing", "feedback"}
+    assert len(c) == truth["contacts"]["n_contacts"] and c["contact_id"].is_unique
+    nps = c.loc[c["satisfaction_scale"] == "0-10", "satisfaction"]
+    assert nps.between(0, 10).all() and c.loc[c["satisfaction_scale"] == "1-5", "satisfaction"].between(1, 5).all()
+    assert load_source(out, as_of="2026-10-31").has("contacts")
+
+
+def test_demo_margin_is_the_stake_times_the_category_rate():
+    d = make_demo_data(400, seed=9)
+    tx, rates = d["transactions"], d["truth"]["margin_rates"]
+    assert set(rates) == set(tx["category"])
+    expected = (tx["amount"] * tx["category"].map(rates)).round(2)
+    assert (tx["margin"] - expected).abs().max() < 0.011
+    overall = tx["margin"].sum() / tx["amount"].sum()
+    assert 0.25 < overall < 0.45  # the mix of categories near the campaigns' margin_rate (0.35)

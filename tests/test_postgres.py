@@ -26,11 +26,13 @@ from report_month import PERIOD, SAMPLE, rendered_month
 SECRET = "Sekret-pw-4711"
 COLUMNS = {
     "transactions": "transaction_id text, customer_id text, timestamp timestamp, amount numeric(12,2), "
-                    "channel text, category text",
+                    "channel text, category text, margin numeric(12,2)",
     "customers": "customer_id text, signup_date date, name text, email text, phone text, region text, "
                  "age_band text, acquisition_channel text, marketing_permission boolean",
     "assignments": "experiment_id text, customer_id text, variant text, assigned_at timestamp, is_control boolean, "
                    "planned_share double precision, pre_period_spend numeric",
+    "contacts": "contact_id text, customer_id text, timestamp timestamp, direction text, channel text, type text, "
+                "resolved_at timestamp, outcome text, satisfaction double precision, satisfaction_scale text, note text",
 }
 
 
@@ -47,7 +49,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A running server holding the sample in schema ``crm``; yields its URL (no password: trust on localhost)."""
+    """A running server holding the sample in schema ``crm``; yields its URL (no password: trust on localhost).
+
+    Role ``analyst`` (password :data:`SECRET`, read-only on ``crm``) must give its password: scram-sha-256.
+    """
     bin_dir = _server_binaries()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
@@ -65,6 +70,8 @@ def postgres():
         subprocess.run([str(bin_dir / args[0]), *args[1:]], check=True, capture_output=True, cwd=folder, **run_as)
 
     server("initdb", "-D", str(data), "-A", "trust", "-U", "kanta", "-E", "UTF8", "--no-sync")
+    hba = data / "pg_hba.conf"  # first matching line wins: analyst needs its password, everyone else is trusted
+    hba.write_text(f"host all analyst 127.0.0.1/32 scram-sha-256\n{hba.read_text()}")
     server("pg_ctl", "-D", str(data), "-l", str(folder / "server.log"), "-w", "start",
            "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off")
     try:
@@ -72,6 +79,8 @@ def postgres():
         for table, columns in COLUMNS.items():
             script += [f"CREATE TABLE crm.{table} ({columns});",
                        rf"\copy crm.{table} FROM '{SAMPLE / (table + '.csv')}' WITH (FORMAT csv, HEADER true)"]
+        script += [f"CREATE ROLE analyst LOGIN PASSWORD '{SECRET}';", "GRANT USAGE ON SCHEMA crm TO analyst;",
+                   "GRANT SELECT ON ALL TABLES IN SCHEMA crm TO analyst;"]
         subprocess.run([str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "kanta", "-d", "postgres",
                         "-v", "ON_ERROR_STOP=1", "-q"], input="\n".join(script), text=True, check=True,
                        capture_output=True)
@@ -143,3 +152,53 @@ def test_url_shown_without_its_password():
     assert str(url) == "postgres://ops@db.example.com:5433/crm?sslmode=require&schema=sales"
     assert url.schema == "sales" and url.mask(f"bad password {SECRET}") == "bad password ***"
     assert SECRET not in str(DatabaseURL(f"postgresql:///crm?host=/run/pg&password={SECRET}"))
+
+
+def _as_analyst(url: str, password: str | None = SECRET) -> str:
+    return url.replace("kanta@", f"analyst:{password}@" if password else "analyst@")
+
+
+def test_password_reaches_report_notebooks_only_through_their_environment(postgres, tmp_path, capsys, monkeypatch):
+    """A month from a URL with a password: the notebook reads the database again, the password is nowhere.
+
+    The CLV notebook alone (it reloads the source for its holdout check), to keep the test short.
+    """
+    from analysis.report import NOTEBOOKS, render_month
+
+    monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    with pytest.raises(DataError, match="could not connect"):  # the password is needed, so the notebook got it
+        load_database(_as_analyst(postgres, password=None))
+    out = tmp_path / "reports"
+    month = render_month(PERIOD, data=_as_analyst(postgres), out=out, quiet=True,
+                         specs=[s for s in NOTEBOOKS if s.name == "clv"])
+    printed = capsys.readouterr()
+    assert month.exit_code == 0, printed.err
+    manifest = json.loads((out / PERIOD / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["data"]["source"] == _as_analyst(postgres, password=None)
+    assert not [p for p in manifest.get("pages", []) if isinstance(p, dict) and p.get("status") == "degraded"]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".html" for p in written)
+    assert [p.name for p in written if SECRET.encode() in p.read_bytes()] == []
+    assert SECRET not in printed.out + printed.err and "PGPASSWORD" not in os.environ
+
+
+def test_notebook_kernel_gets_the_password_in_its_environment_not_its_parameters(postgres, tmp_path, monkeypatch):
+    from analysis.databases import child_environment
+    from analysis.report.notebooks import execute_notebook
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = DatabaseURL(_as_analyst(postgres))
+    nb = tmp_path / "read.ipynb"
+    nb.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
+        {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
+         "source": "source = None\nas_of = None\nlanguage = 'en'"},
+        {"cell_type": "code", "id": "r", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "from analysis.databases import load_database\n"
+                   "print(load_database(source, as_of=as_of).quality['customers'])"}]}), encoding="utf-8")
+    assert child_environment(str(url)) == {"PGPASSWORD": SECRET}
+    execute_notebook(nb, tmp_path / "out.ipynb", {"source": str(url), "as_of": "2026-10-31", "language": "en"},
+                     progress=False)
+    executed = (tmp_path / "out.ipynb").read_text(encoding="utf-8")
+    assert SECRET not in executed and "2000" in executed.replace(",", "")

@@ -8,6 +8,12 @@ language-free; the report words them. The rules, in the order the landing page s
     Active customers at risk (P(alive) below the threshold) but still likely alive (P(alive) at least
     the contact floor) who allow marketing, most value at stake first: the one contact-first list of
     every page (:meth:`~analysis.customer_base.CustomerBase.contact_list`).
+``retain_early``
+    Active customers whose P(alive) fell below :data:`FALLING_BELOW` (60 %) this month: at least
+    60 % at the previous month end, below it now, both from the month's one fit (no refit; see
+    :func:`analysis.customer_base.previous_p_alive`), still at least the contact floor, who allow
+    marketing and are not already on the ``retain`` list (one customer, one retention contact),
+    most value at stake first. The early warning: they are slipping but not yet "at risk".
 ``win_back``
     Customers lost recently (churned under the one rule, silent fewer than ``win_back_days``
     days beyond the threshold) who bought on at least two days and allow marketing. Long-gone
@@ -31,7 +37,9 @@ import numpy as np
 import pandas as pd
 
 #: The action rules in page order.
-ACTIONS = ("retain", "win_back", "second_purchase", "grow")
+ACTIONS = ("retain", "retain_early", "win_back", "second_purchase", "grow")
+#: ``retain_early``: P(alive) at least this at the previous month end and below it now.
+FALLING_BELOW = 0.6
 #: Columns every list carries (the numbers behind the choice follow).
 LIST_COLUMNS = ("customer_id", "pseudonym", "action", "reason")
 
@@ -79,8 +87,18 @@ def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers
     return out.reset_index(drop=True)
 
 
-def month_actions(base, win_back_days: int = 90) -> list[Action]:
-    """The month's actions by the rules of this module's docstring (empty lists are kept: "nobody to contact")."""
+def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_BELOW) -> list[Action]:
+    """The month's actions by the rules of this module's docstring (empty lists are kept: "nobody to contact").
+
+    Parameters
+    ----------
+    base : CustomerBase
+        The month's customer state.
+    win_back_days : int
+        ``win_back`` keeps customers silent for fewer than this many days beyond the churn rule.
+    falling_below : float
+        ``retain_early``'s P(alive) line (:data:`FALLING_BELOW`).
+    """
     t = base.customers
     allowed, filtered = _permission(t)
     active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)
@@ -93,6 +111,13 @@ def month_actions(base, win_back_days: int = 90) -> list[Action]:
         lst = _list(t, t["customer_id"].isin(ids), "retain", "active_at_risk_still_likely_alive", "value_at_stake",
                     ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
         out.append(Action("retain", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
+        now, before = t["p_alive"].astype(float), t["p_alive_previous"].astype(float)
+        fell = (active & ~churned & (before >= falling_below) & (now < falling_below)
+                & (now >= base.settings.contact_p_alive_floor) & allowed & ~t["customer_id"].isin(ids))
+        lst = _list(t, fell, "retain_early", "p_alive_fell_below_line_this_month", "value_at_stake",
+                    ("p_alive_previous", "p_alive", "clv", "value_at_stake", "days_silent", "abc_class",
+                     "lifecycle_stage"))
+        out.append(Action("retain_early", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
 
     recent_loss = churned & (silent < days + win_back_days) & (t["n_purchases"].fillna(0) >= 2) & allowed
     tenure_years = ((pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days

@@ -77,10 +77,35 @@ _ALL = (
     Concept("experiment_incremental_revenue", "money", in_glossary=False),
     Concept("experiment_roi", "share", in_glossary=False),
     Concept("experiment_cost_per_purchase", "money_cents", in_glossary=False),
+    # contacts (only a source with a contacts table has them; defined on the contacts page, not the glossary)
+    Concept("complaints_month", "count", in_glossary=False),
+    Concept("complaints_first_contact_share", "share", in_glossary=False),
+    Concept("customers_over_contact_threshold", "count", in_glossary=False),
 )
 
 #: Every concept by id.
 CONCEPTS: dict[str, Concept] = {c.id: c for c in _ALL}
+
+#: Money bases a value can be on: what customers pay ("sales") or what the company keeps of it
+#: ("margin"; for a games-of-chance company gross gaming revenue, stakes minus prizes).
+MONEY_BASES = ("sales", "margin")
+#: Concepts valued on margin when the data has margin (their labels then say so).
+MARGIN_CONCEPTS = ("customer_equity", "value_at_risk")
+
+
+def label_key(concept_id: str, money_basis: str = "sales") -> str:
+    """The strings key of a concept's label on a money basis (``strings/concepts.json``).
+
+    Example
+    -------
+    >>> label_key("customer_equity"), label_key("customer_equity", "margin"), label_key("customers_active", "margin")
+    ('label_customer_equity', 'label_customer_equity_margin', 'label_customers_active')
+    """
+    concept(concept_id)
+    if money_basis not in MONEY_BASES:
+        raise ValueError(f"money basis {money_basis!r} is not one of {MONEY_BASES}")
+    suffix = "_margin" if money_basis == "margin" and concept_id in MARGIN_CONCEPTS else ""
+    return f"label_{concept_id}{suffix}"
 
 
 def concept(concept_id: str) -> Concept:

@@ -127,7 +127,59 @@ def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity
     back = segments.return_dates(src, as_of, inactivity_days)
     t = table.merge(back, on="customer_id", how="left")
     clv = clv_values if settings.value_basis == "clv" else None
-    return segments.assign_segments(t, as_of, s, clv=clv, previous_clusters=previous_clusters)
+    seg = segments.assign_segments(t, as_of, s, clv=clv, previous_clusters=previous_clusters)
+    rate = margin_rates(seg.table)
+    if rate is not None:  # strategy groups on margin: margin so far (current) x potential value in margin
+        g = seg.table  # current_value stays sales (the pages' revenue shares); the margin so far is current_margin
+        g["current_margin"] = g["total_spend"].astype(float).fillna(0.0) * rate
+        if clv is None:  # run-rate potential (sales) to margin; a margin CLV passed in is margin already
+            g["potential_value"] = g["potential_value"] * rate
+        g["strategy_group"] = segments.strategy_groups(g.assign(total_spend=g["current_margin"]), g["potential_value"],
+                                                       s.keep_share, s.potential_share)
+    return seg
+
+
+def margin_rates(table: pd.DataFrame) -> pd.Series | None:
+    """Each customer's margin rate (margin / sales) when the customer table has one, else None.
+
+    A customer without a rate of their own (no net sales) gets the sales-weighted rate of the
+    others, so a margin value is never silently a sales value.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"total_spend": [100.0, 300.0, 0.0], "margin_rate": [0.2, 0.4, None]})
+    >>> margin_rates(t).round(3).tolist()
+    [0.2, 0.4, 0.35]
+    >>> margin_rates(t.drop(columns="margin_rate")) is None
+    True
+    """
+    if "margin_rate" not in table or not table["margin_rate"].notna().any():
+        return None
+    rate = pd.to_numeric(table["margin_rate"], errors="coerce").astype(float)
+    spend = table["total_spend"].astype(float).fillna(0.0).clip(lower=0) if "total_spend" in table \
+        else pd.Series(1.0, index=table.index)
+    known = rate.notna() & (spend > 0)
+    overall = float((rate[known] * spend[known]).sum() / spend[known].sum()) if known.any() else float(rate.mean())
+    return rate.fillna(overall)
+
+
+def previous_p_alive(fitted, previous_table: pd.DataFrame) -> pd.Series:
+    """P(alive) at the previous month end: the month's fitted purchase model on the histories of that date.
+
+    The parameters are this month's (no refit), so a change from last month to this month is the
+    customer's own history moving on (a month more of silence, or new purchases), not a change of
+    model. Customers who had not bought by then, and every customer when the model could not be
+    estimated, get NaN.
+    """
+    out = pd.Series(np.nan, index=previous_table.index, dtype=float)
+    if fitted is None:
+        return out
+    buyers = previous_table["n_purchases"].fillna(0).astype(int) > 0
+    if buyers.any():
+        rows = previous_table.loc[buyers, ["frequency", "recency", "T"]].astype(float).reset_index(drop=True)
+        out[buyers] = fitted.model.purchases(rows, fitted.horizon_months, fitted.discount_rate,
+                                             fitted.days_per_month)["p_alive"].to_numpy()
+    return out
 
 
 @dataclass
@@ -147,10 +199,15 @@ class CustomerBase:
         ``pseudonym``, the customer-table columns (:func:`analysis.customers.customer_table`),
         ``is_buyer``, ``days_silent``, ``is_active``, ``is_churned``, ``has_permission``, the CLV
         columns (``p_alive``, ``expected_purchases``, ``expected_avg_value``, ``clv``, ``clv_if_alive``,
-        ``value_at_stake`` = clv_if_alive − clv, ``is_at_risk``) and the segment columns
+        ``value_at_stake`` = clv_if_alive − clv, ``is_at_risk``), ``p_alive_previous`` (P(alive) at the
+        previous month end from the same fit, see :func:`previous_p_alive`) and the segment columns
         (``abc_class`` (buyers only), ``strategy_group``, ``lifecycle_stage``, ``rfm_segment``, ``cluster``).
+        With margin in the data (a ``margin_rate`` column), ``clv``, ``clv_if_alive`` and
+        ``value_at_stake`` are margin (the sales CLV times the customer's margin rate; the sales CLV
+        stays in ``clv_sales``) and :attr:`money_basis` is ``"margin"``.
     previous : DataFrame
-        ``customer_id`` and the state columns at the previous month end (for transitions and changes).
+        ``customer_id``, the state columns and ``p_alive`` at the previous month end (for transitions
+        and changes).
     flows : DataFrame
         :func:`analysis.customers.monthly_activity` for the last :data:`FLOW_MONTHS` months.
     clv : CLVResult or None
@@ -179,6 +236,8 @@ class CustomerBase:
     findings: list = field(default_factory=list)
     source_path: str | None = None
     _source: object = field(default=None, repr=False, compare=False)
+    #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.month_numbers`).
+    contact_numbers: dict = field(default_factory=dict)
 
     # --- building ------------------------------------------------------------------------------
     @classmethod
@@ -224,12 +283,19 @@ class CustomerBase:
         else:
             for c in CLV_COLUMNS:
                 t[c] = np.nan
+        rate = margin_rates(t)
+        if rate is not None:  # value is what the company keeps: margin, not sales
+            t["clv_sales"] = t["clv"]
+            t["clv"], t["clv_if_alive"] = t["clv"] * rate, t["clv_if_alive"] * rate
         t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
         t["is_at_risk"] = t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)
 
         previous_end = _month_end(as_of)
         prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
         clv_values = fitted.values if fitted is not None else None
+        if fitted is not None and rate is not None:  # the strategy groups' potential value: margin CLV
+            clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
+                t.set_index("customer_id")["clv"]).to_numpy())
         from analysis import segments
 
         prev_centroids = segments.read_centroids(previous_centroids) \
@@ -245,11 +311,17 @@ class CustomerBase:
                 est.add(f)
 
         flows = customers.monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
-        previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster"]].reset_index(drop=True)
+        prev_table["p_alive"] = previous_p_alive(fitted, prev_table)
+        t["p_alive_previous"] = t["customer_id"].map(prev_table.set_index("customer_id")["p_alive"]).astype(float)
+        previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster", "p_alive"]].reset_index(drop=True)
         base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t.reset_index(drop=True),
                    previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
                    _source=src)
+        if src.has("contacts"):
+            from analysis.contacts import month_numbers
+
+            base.contact_numbers = month_numbers(src, as_of)
         base.check()
         return base
 
@@ -327,6 +399,7 @@ class CustomerBase:
             total = float(t.loc[buyers, "total_spend"].sum())
             a_rev = float(t.loc[buyers & (t["abc_class"] == "A"), "total_spend"].sum())
             out["a_revenue_share"] = a_rev / total if total else None
+        out.update(getattr(self, "contact_numbers", None) or {})  # a state saved before contacts existed has none
         return out
 
     def previous_numbers(self) -> dict:
@@ -359,8 +432,18 @@ class CustomerBase:
         if value is None:
             f = next((f for f in self.findings if concept_id in f.affects), None)
             reason = f.reason if f is not None else "no_data"
+        if label_key is None and self.money_basis == "margin":
+            from analysis.concepts import label_key as basis_label_key
+
+            label_key = basis_label_key(concept_id, "margin")
+            label_key = None if label_key == f"label_{concept_id}" else label_key
         return KeyNumber(concept_id, value, previous=self.previous_numbers().get(concept_id), reason=reason,
                          label_key=label_key)
+
+    @property
+    def money_basis(self) -> str:
+        """``"margin"`` when values (CLV, equity, value at stake) are margin, ``"sales"`` otherwise."""
+        return "margin" if "clv_sales" in self.customers else "sales"
 
     def contact_list(self, limit: int | None = None) -> pd.DataFrame:
         """The one "contact first" list: active customers at risk, still likely alive, who allow marketing,
@@ -414,10 +497,15 @@ class CustomerBase:
         """
         import cloudpickle
 
-        from analysis.data import write_bytes
+        from analysis.data import atomic_write
 
         state = dataclasses.replace(self, _source=None)
-        return write_bytes(cloudpickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), path)
+
+        def dump(tmp: Path) -> None:  # streamed to the file: no second copy of the state as bytes in memory
+            with open(tmp, "wb") as fh:
+                cloudpickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+        return atomic_write(path, dump)
 
     @classmethod
     def load(cls, path) -> "CustomerBase":

@@ -6,6 +6,13 @@ The SQL is written once through a tiny dialect map so the same query can run on 
 """
 from __future__ import annotations
 
+import math
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, NamedTuple
+
 import pandas as pd
 
 from analysis.data import Source, _lit, _q, load_source, parse_date
@@ -60,8 +67,8 @@ def _check_freq(freq: str, freq_multiplier: float) -> None:
 
 def is_purchase_sql(amount: str = "amount") -> str:
     """:data:`PURCHASE_DAY_RULE` as an aggregate over one customer-day's lines: 1 = a purchase day."""
-    net, refunds = f"SUM({amount})", f"SUM(CASE WHEN {amount} < 0 THEN 1 ELSE 0 END)"
-    return f"CASE WHEN {net} > 0 OR ({net} = 0 AND {refunds} = 0) THEN 1 ELSE 0 END"
+    net = f"SUM({amount})"  # no refund line on the day: its smallest line is not negative
+    return f"CASE WHEN {net} > 0 OR ({net} = 0 AND MIN({amount}) >= 0) THEN 1 ELSE 0 END"
 
 
 def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> str:
@@ -112,7 +119,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
                        categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
                        include_prospects: bool = False, table: str = "transactions",
-                       count_all_categories: bool = False) -> str:
+                       count_all_categories: bool = False, margin: bool = False, ordered: bool = True) -> str:
     """The whole customer table as one SQL query (see :func:`customer_table`).
 
     The transactions are scanned once into customer-days and those are aggregated once per
@@ -121,7 +128,10 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     the end, so ``table`` may key rows by integer IDs. Category and channel values are SQL
     literals and customer attributes quoted identifiers, so no value or header runs as SQL;
     ``count_all_categories`` counts ``n_categories`` over every category (when ``categories``
-    holds only the most frequent ones).
+    holds only the most frequent ones). With ``margin`` (the log has a ``margin`` column: margin or
+    gross gaming revenue per transaction, netted per customer-day like ``amount``) the table gets
+    ``margin_rate`` = sum(margin) / sum(amount) over the customer's purchase days (NULL when that
+    amount is not positive). ``ordered=False`` leaves out the final ``ORDER BY customer_id``.
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     text = DIALECTS[dialect]["text"]
@@ -147,6 +157,10 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     share_cols = [_q(c) for c in level_columns("share_", categories)]
     shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS {c}" for i, c in enumerate(share_cols))
     attrs = "".join(f", c.{_q(a)}" for a in customer_columns)
+    m_day = ", SUM(margin) AS net_margin" if margin else ""
+    m_agg = ", SUM(CASE WHEN is_purchase = 1 THEN net_margin ELSE 0 END) AS purchase_margin" if margin else ""
+    m_rate = (", CASE WHEN a.purchase_amount > 0 THEN a.purchase_margin / a.purchase_amount END AS margin_rate"
+              if margin else "")
 
     signup = "c.signup_date" if has_customers else "CAST(NULL AS DATE)"
     if not has_customers:
@@ -186,7 +200,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     return f"""
         WITH pdays AS (
             SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
-                   {is_purchase_sql()} AS is_purchase{ch_day}{cat_day}
+                   {is_purchase_sql()} AS is_purchase{m_day}{ch_day}{cat_day}
             FROM {table} WHERE {day} <= {as_of_d}
             GROUP BY customer_id, {day}),{rfm_cte}
         agg AS (
@@ -198,7 +212,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                    {first_value} AS first_value,
                    SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
                    SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
-                   {ch_agg}{cat_agg}
+                   {m_agg}{ch_agg}{cat_agg}
             FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),{cats_cte}
         buyers AS (
             SELECT CAST(a.customer_id AS {text}) AS customer_id, {rfm_cols},
@@ -212,7 +226,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                    CASE WHEN ABS(a.spend_last_90d) + ABS(a.spend_prev_90d) > 0
                         THEN (a.spend_last_90d - a.spend_prev_90d) / (ABS(a.spend_last_90d) + ABS(a.spend_prev_90d))
                         ELSE 0.0 END AS spend_trend,
-                   {n_cat} AS n_categories, {main_ch} AS main_channel, {online_sql} AS online_share{shares}
+                   {n_cat} AS n_categories, {main_ch} AS main_channel, {online_sql} AS online_share{shares}{m_rate}
             FROM agg a {rfm_join} {cats_join})
         SELECT customer_id, b.frequency, b.recency, b.T, b.monetary_value,
                COALESCE(b.n_purchases, 0) AS n_purchases, COALESCE(b.n_transactions, 0) AS n_transactions,
@@ -222,15 +236,20 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                b.avg_purchase, b.mean_interpurchase_days, COALESCE(b.spend_last_90d, 0.0) AS spend_last_90d,
                COALESCE(b.spend_prev_90d, 0.0) AS spend_prev_90d, COALESCE(b.spend_trend, 0.0) AS spend_trend,
                COALESCE(b.n_categories, 0) AS n_categories, b.main_channel, b.online_share
-               {''.join(f', b.{c}' for c in share_cols)},
+               {''.join(f', b.{c}' for c in share_cols)}{', b.margin_rate' if margin else ''},
                {signup} AS signup_date{attrs}
         FROM {base_from}
         {where}
-        ORDER BY customer_id"""
+        {'ORDER BY customer_id' if ordered else ''}"""
 
 
 def _source(source, as_of) -> Source:
     return source if isinstance(source, Source) else load_source(source, as_of=as_of)
+
+
+def has_margin(src) -> bool:
+    """Whether the source's transactions have a ``margin`` column (the customer table then has ``margin_rate``)."""
+    return "margin" in getattr(src, "transaction_columns", ())
 
 
 def customer_columns(src: Source) -> tuple[str, ...]:
@@ -259,11 +278,14 @@ def _levels(src: Source, column: str, limit: int = 30) -> tuple[str, ...]:
     levels = list(df["v"])
     if len(levels) > limit:
         total = int(src.sql(f"SELECT count(DISTINCT {column}) AS k FROM transactions WHERE {column} <> ''")["k"].iloc[0])
-        src.quality[f"{column}_levels"] = total
         note = (f"transactions.{column} has {total:,} values; the customer table has columns for the {limit} most "
                 f"frequent" + (" (n_categories counts all)." if column == "category" else "."))
-        if note not in src.notes:
-            src.notes.append(note)
+        if hasattr(src, "add_note"):  # a DuckDB source: reading its notes would take its deferred counts
+            src.add_note(note, **{f"{column}_levels": total})
+        else:
+            src.quality[f"{column}_levels"] = total
+            if note not in src.notes:
+                src.notes.append(note)
         levels = levels[:limit]
     return tuple(sorted(levels))
 
@@ -295,20 +317,28 @@ def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1,
         ``tenure_days``, ``avg_purchase``, ``mean_interpurchase_days``,
         ``spend_last_90d``, ``spend_prev_90d``, ``spend_trend`` ((last − prev)/(|last| + |prev|),
         −1 stopped … +1 started), ``n_categories``, ``main_channel``, ``online_share``,
-        ``share_<category>`` (share of lines), ``signup_date`` and the customer attributes.
+        ``share_<category>`` (share of lines), ``margin_rate`` (only when the transactions
+        have a ``margin`` column: sum(margin) / sum(amount) over purchase days, NULL when that
+        amount is not positive), ``signup_date`` and the customer attributes.
 
     Example
     -------
     >>> table = customer_table("data/sample", as_of="2026-10-31")  # doctest: +SKIP
     """
-    src, sql = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
-    df = src.sql(sql)
+    src, query = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
+    with _in_passes(src, query) as sql, src.spill_watch():
+        df = src.sql(sql)
     for c in ("first_purchase", "last_purchase", "signup_date"):
         df[c] = pd.to_datetime(df[c])
     return df
 
 
-def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects) -> tuple[Source, str]:
+#: DuckDB's aggregate state per customer-day in bytes (measured: 80 on a 100M-row log), and per
+#: category/channel/margin column; a pass may fill this share of the memory limit.
+STATE_BYTES, STATE_BYTES_PER_COLUMN, STATE_SHARE = 80, 16, 0.75
+
+
+def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects) -> tuple[Source, _Query]:
     _check_freq(freq, freq_multiplier)
     as_of = parse_date(as_of)
     src = _source(source, as_of)
@@ -316,10 +346,51 @@ def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospect
         raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
                              "load the source with the later date.")
     cats, chans = _levels(src, "category"), _levels(src, "channel")
-    capped = src.quality.get("category_levels", 0) > len(cats)
-    return src, customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"),
-                                   customer_columns(src), cats, chans, include_prospects, table="transactions_keyed",
-                                   count_all_categories=capped)
+    capped = src.recorded("category_levels", 0) > len(cats)
+    columns = customer_columns(src)
+
+    def sql(table: str = "transactions_keyed", ordered: bool = True) -> str:
+        return customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"), columns, cats, chans,
+                                  include_prospects, table=table, count_all_categories=capped, margin=has_margin(src),
+                                  ordered=ordered)
+
+    state = int(src.recorded("transactions", 0) or 0) * (
+        STATE_BYTES + STATE_BYTES_PER_COLUMN * (len(cats) + len(chans) + has_margin(src)))
+    # prospects come from the customers table, which a split of the log by customer would repeat in every pass
+    passes = 1 if include_prospects else max(1, math.ceil(state / (STATE_SHARE * src.memory_limit_bytes)))
+    return src, _Query(sql, passes)
+
+
+class _Query(NamedTuple):
+    sql: Callable[..., str]
+    passes: int
+
+
+@contextmanager
+def _in_passes(src: Source, query: _Query):
+    """The customer table's SQL, computed in ``query.passes`` passes when one would not fit in memory.
+
+    The aggregate state of a 100M-row log (one entry per customer-day) is several times DuckDB's
+    memory limit; spilling it costs more than reading the log again. So a big log is split by a
+    hash of ``customer_id`` into passes whose state fits, each written to a Parquet part in the
+    source's temp directory, and the parts are read back in ``customer_id`` order.
+    """
+    if query.passes == 1:
+        yield query.sql()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="customer-table-", dir=src.temp_directory or None))
+    try:
+        for k in range(query.passes):
+            part = f"(SELECT * FROM transactions_keyed WHERE hash(customer_id) % {query.passes} = {k}) AS part"
+            with src.spill_watch():
+                src.con.execute(f"COPY ({query.sql(part, ordered=False)}) TO {_lit(str(folder / f'part-{k}.parquet'))} "
+                                "(FORMAT PARQUET)")
+        src.add_note(f"The customer table was computed in {query.passes} passes over the log (customers split by "
+                     f"a hash of their ID) to stay within DuckDB's memory limit {src.memory_limit}.",
+                     customer_table_passes=query.passes)
+        yield f"SELECT * FROM read_parquet({_lit(str(folder / 'part-*.parquet'))}) ORDER BY customer_id"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: float = 1,
@@ -327,19 +398,24 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
     """Write the customer table straight from DuckDB to ``out`` (.parquet or .csv); return its row count.
 
     Nothing passes through pandas, so a base of tens of millions of customers is written within
-    DuckDB's memory limit. The file appears only when complete (temp file, then rename).
+    DuckDB's memory limit (spilling to its temp directory; the source's notes then say how much).
+    The file appears only when complete (temp file, then rename).
     """
     from analysis.data import atomic_write, check_output_path
 
     out = check_output_path(out)
-    src, sql = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
+    src, query = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
     fmt = "(FORMAT PARQUET)" if out.suffix.lower() == ".parquet" else "(FORMAT CSV, HEADER)"
-    reader = "read_parquet" if "PARQUET" in fmt else "read_csv"
     counted = {}
 
     def copy(tmp) -> None:
-        src.con.execute(f"COPY ({sql}) TO {_lit(str(tmp))} {fmt}")
-        counted["n"] = src.con.execute(f"SELECT count(*) FROM {reader}({_lit(str(tmp))})").fetchone()[0]
+        # the query sorts by customer_id itself: DuckDB need not keep its row order in memory
+        src.con.execute("SET preserve_insertion_order = false")
+        try:
+            with _in_passes(src, query) as sql, src.spill_watch():
+                counted["n"] = src.con.execute(f"COPY ({sql}) TO {_lit(str(tmp))} {fmt}").fetchone()[0]
+        finally:
+            src.con.execute("RESET preserve_insertion_order")
 
     atomic_write(out, copy)
     return int(counted["n"])
@@ -406,6 +482,102 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
     return src.sql(sql)
 
 
+def _month_ends(as_of: pd.Timestamp, months: int) -> list[pd.Timestamp]:
+    """Month ends of the ``months`` months ending at ``as_of``'s month (the last cut at ``as_of``), plus one in front."""
+    return [min((as_of.replace(day=1) - pd.DateOffset(months=k)) + pd.offsets.MonthEnd(0), as_of)
+            for k in range(months, -1, -1)]
+
+
+def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, dialect: str = "duckdb",
+                         has_customers: bool = False, table: str = "transactions",
+                         purchase_days: str | None = None) -> str:
+    """The monthly flows of :func:`monthly_activity` as one SQL query in ``dialect`` (``duckdb`` or ``spark``).
+
+    One row per month end (one extra month in front, for the "previous" counts): ``month_end``,
+    ``registered``, ``active``, ``new``, ``lost``, ``returned``, ``revenue``, ``n_purchases``,
+    ``buyers``. Only equi-joins and grouped aggregates (no correlated subqueries), so the same
+    text runs on DuckDB and Spark SQL; ``table`` holds the validated transactions on or before
+    ``as_of`` and ``customers`` the customers when ``has_customers``; ``purchase_days`` names a
+    relation already holding :func:`purchase_days_sql` of ``table`` (an engine that does not
+    share common table expressions between their uses can compute it once).
+    """
+    if months < 1:
+        raise ParameterError(f"months: got {months}, expected at least 1.")
+    if inactivity_days < 1:
+        raise ParameterError(f"inactivity_days: got {inactivity_days}, expected a positive number of days.")
+    as_of = parse_date(as_of)
+    n = int(inactivity_days)
+    months_sql = " UNION ALL ".join(
+        f"SELECT DATE {_lit(e.strftime('%Y-%m-%d'))} AS month_end, DATE {_lit(e.replace(day=1).strftime('%Y-%m-%d'))} "
+        f"AS month_start" for e in _month_ends(as_of, months))
+    registered = ("SELECT m.month_end, COUNT(*) AS registered FROM m JOIN customers c ON c.signup_date <= m.month_end "
+                  "GROUP BY m.month_end" if has_customers else
+                  "SELECT m.month_end, COUNT(*) AS registered FROM m JOIN firsts f ON f.first_day <= m.month_end "
+                  "GROUP BY m.month_end")
+    as_of_d = f"DATE {_lit(as_of.strftime('%Y-%m-%d'))}"
+    days = purchase_days or f"({purchase_days_sql(dialect, table)})"
+    return f"""
+        WITH m AS ({months_sql}),
+        pdays AS (SELECT * FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}),
+        firsts AS (SELECT customer_id, MIN(day) AS first_day FROM pdays GROUP BY customer_id),
+        -- last purchase on or before each month end, per customer
+        last_at AS (
+            SELECT m.month_end, p.customer_id, MAX(p.day) AS last_day
+            FROM m JOIN pdays p ON p.day <= m.month_end GROUP BY m.month_end, p.customer_id),
+        active AS (
+            SELECT month_end, customer_id FROM last_at
+            WHERE last_day > {_f(dialect, 'date_add', d='month_end', n=-n)}),
+        prev AS (
+            SELECT month_end, LAG(month_end) OVER (ORDER BY month_end) AS prev_end FROM m),
+        in_month AS (
+            SELECT m.month_end, p.customer_id, SUM(p.net_amount) AS revenue, COUNT(*) AS n_purchases
+            FROM m JOIN pdays p ON p.day BETWEEN m.month_start AND m.month_end
+            GROUP BY m.month_end, p.customer_id),
+        flags AS (
+            SELECT i.month_end, i.customer_id,
+                   (f.first_day BETWEEN m.month_start AND m.month_end) AS is_new,
+                   (a.customer_id IS NULL) AS was_inactive
+            FROM in_month i JOIN m ON m.month_end = i.month_end JOIN firsts f ON f.customer_id = i.customer_id
+                 JOIN prev ON prev.month_end = i.month_end
+                 LEFT JOIN active a ON a.month_end = prev.prev_end AND a.customer_id = i.customer_id),
+        reg AS ({registered}),
+        act AS (SELECT month_end, COUNT(*) AS active FROM active GROUP BY month_end),
+        flow AS (
+            SELECT month_end, COUNT(CASE WHEN is_new THEN 1 END) AS new,
+                   COUNT(CASE WHEN NOT is_new AND was_inactive THEN 1 END) AS returned
+            FROM flags GROUP BY month_end),
+        -- active at the previous month end but not at this one
+        lost AS (
+            SELECT prev.month_end, COUNT(*) AS lost
+            FROM prev JOIN active a ON a.month_end = prev.prev_end
+                 LEFT JOIN active b ON b.month_end = prev.month_end AND b.customer_id = a.customer_id
+            WHERE b.customer_id IS NULL GROUP BY prev.month_end),
+        sales AS (
+            SELECT month_end, SUM(revenue) AS revenue, SUM(n_purchases) AS n_purchases, COUNT(*) AS buyers
+            FROM in_month GROUP BY month_end)
+        SELECT m.month_end, COALESCE(reg.registered, 0) AS registered, COALESCE(act.active, 0) AS active,
+               COALESCE(flow.new, 0) AS new, COALESCE(lost.lost, 0) AS lost, COALESCE(flow.returned, 0) AS returned,
+               COALESCE(sales.revenue, 0) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
+               COALESCE(sales.buyers, 0) AS buyers
+        FROM m LEFT JOIN reg ON reg.month_end = m.month_end LEFT JOIN act ON act.month_end = m.month_end
+             LEFT JOIN flow ON flow.month_end = m.month_end LEFT JOIN lost ON lost.month_end = m.month_end
+             LEFT JOIN sales ON sales.month_end = m.month_end
+        ORDER BY m.month_end"""
+
+
+def monthly_flows_frame(raw: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
+    """The result of :func:`monthly_activity_sql` (any engine) as :func:`monthly_activity`'s table."""
+    df = raw.iloc[1:].reset_index(drop=True)
+    df["month_end"] = pd.to_datetime(df["month_end"])
+    df["month"] = df["month_end"].dt.strftime("%Y-%m")
+    df["avg_purchase"] = df["revenue"] / df["n_purchases"].where(df["n_purchases"] > 0)
+    df["purchase_frequency"] = df["n_purchases"] / df["buyers"].where(df["buyers"] > 0)
+    df["inactivity_days"] = int(inactivity_days)
+    cols = ["month", "month_end", "registered", "active", "new", "lost", "returned", "revenue", "n_purchases",
+            "buyers", "avg_purchase", "purchase_frequency", "inactivity_days"]
+    return df[cols]
+
+
 def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180) -> pd.DataFrame:
     """Customer counts and sales per calendar month, for the months ending at ``as_of``'s month.
 
@@ -419,62 +591,12 @@ def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180
     ``registered`` counts signups up to the month end (buyers when no customers table).
 
     The last month is cut at ``as_of`` (a partial month when ``as_of`` is not a month end).
+    The query is :func:`monthly_activity_sql`; :func:`analysis.spark.monthly_activity` runs
+    the same text on Spark.
     """
-    if months < 1:
-        raise ParameterError(f"months: got {months}, expected at least 1.")
-    if inactivity_days < 1:
-        raise ParameterError(f"inactivity_days: got {inactivity_days}, expected a positive number of days.")
     as_of = parse_date(as_of)
+    sql = monthly_activity_sql(as_of, months, inactivity_days, "duckdb", has_customers=False)  # parameters first
     src = _source(source, as_of)
-    ends = [min((as_of.replace(day=1) - pd.DateOffset(months=k)) + pd.offsets.MonthEnd(0), as_of)
-            for k in range(months, -1, -1)]  # one extra month in front for the "previous" counts
-    months_sql = " UNION ALL ".join(
-        f"SELECT DATE {_lit(e.strftime('%Y-%m-%d'))} AS month_end, DATE {_lit(e.replace(day=1).strftime('%Y-%m-%d'))} "
-        f"AS month_start" for e in ends)
-    registered = ("(SELECT COUNT(*) FROM customers c WHERE c.signup_date <= m.month_end)" if src.has("customers")
-                  else "(SELECT COUNT(*) FROM firsts f WHERE f.first_day <= m.month_end)")
-    n = int(inactivity_days)
-    sql = f"""
-        WITH m AS ({months_sql}),
-        pdays AS (SELECT * FROM ({purchase_days_sql()}) WHERE is_purchase = 1 AND day <= DATE {_lit(as_of.strftime('%Y-%m-%d'))}),
-        firsts AS (SELECT customer_id, MIN(day) AS first_day FROM pdays GROUP BY customer_id),
-        -- last purchase on or before each month end, per customer
-        last_at AS (
-            SELECT m.month_end, p.customer_id, MAX(p.day) AS last_day
-            FROM m JOIN pdays p ON p.day <= m.month_end GROUP BY m.month_end, p.customer_id),
-        active AS (
-            SELECT month_end, customer_id FROM last_at WHERE last_day > month_end - INTERVAL ({n}) DAY),
-        prev AS (
-            SELECT month_end, LAG(month_end) OVER (ORDER BY month_end) AS prev_end FROM m),
-        in_month AS (
-            SELECT m.month_end, p.customer_id, SUM(p.net_amount) AS revenue, COUNT(*) AS n_purchases
-            FROM m JOIN pdays p ON p.day BETWEEN m.month_start AND m.month_end
-            GROUP BY m.month_end, p.customer_id),
-        flags AS (
-            SELECT i.month_end, i.customer_id,
-                   (f.first_day BETWEEN m.month_start AND m.month_end) AS is_new,
-                   (a.customer_id IS NULL) AS was_inactive
-            FROM in_month i JOIN m USING (month_end) JOIN firsts f USING (customer_id)
-                 JOIN prev USING (month_end)
-                 LEFT JOIN active a ON a.month_end = prev.prev_end AND a.customer_id = i.customer_id)
-        SELECT m.month_end,
-               {registered} AS registered,
-               (SELECT COUNT(*) FROM active a WHERE a.month_end = m.month_end) AS active,
-               (SELECT COUNT(*) FROM flags x WHERE x.month_end = m.month_end AND x.is_new) AS new,
-               (SELECT COUNT(*) FROM active a JOIN prev ON a.month_end = prev.prev_end
-                    WHERE prev.month_end = m.month_end
-                      AND a.customer_id NOT IN (SELECT customer_id FROM active b WHERE b.month_end = m.month_end)) AS lost,
-               (SELECT COUNT(*) FROM flags x WHERE x.month_end = m.month_end AND NOT x.is_new AND x.was_inactive) AS returned,
-               (SELECT COALESCE(SUM(revenue), 0) FROM in_month i WHERE i.month_end = m.month_end) AS revenue,
-               (SELECT COALESCE(SUM(n_purchases), 0) FROM in_month i WHERE i.month_end = m.month_end) AS n_purchases,
-               (SELECT COUNT(*) FROM in_month i WHERE i.month_end = m.month_end) AS buyers
-        FROM m ORDER BY m.month_end"""
-    df = src.sql(sql).iloc[1:].reset_index(drop=True)
-    df["month_end"] = pd.to_datetime(df["month_end"])
-    df["month"] = df["month_end"].dt.strftime("%Y-%m")
-    df["avg_purchase"] = df["revenue"] / df["n_purchases"].where(df["n_purchases"] > 0)
-    df["purchase_frequency"] = df["n_purchases"] / df["buyers"].where(df["buyers"] > 0)
-    df["inactivity_days"] = n
-    cols = ["month", "month_end", "registered", "active", "new", "lost", "returned", "revenue", "n_purchases",
-            "buyers", "avg_purchase", "purchase_frequency", "inactivity_days"]
-    return df[cols]
+    if src.has("customers"):
+        sql = monthly_activity_sql(as_of, months, inactivity_days, "duckdb", has_customers=True)
+    return monthly_flows_frame(src.sql(sql), inactivity_days)

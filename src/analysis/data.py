@@ -21,12 +21,13 @@ import pandas as pd
 from analysis import privacy
 from analysis.errors import DataError, ParameterError
 
-TABLES = ("transactions", "customers", "assignments", "campaigns")
+TABLES = ("transactions", "customers", "assignments", "campaigns", "contacts")
 REQUIRED = {
     "transactions": ("customer_id", "timestamp", "amount"),
     "customers": ("customer_id", "signup_date"),
     "assignments": ("experiment_id", "customer_id", "variant", "assigned_at"),
     "campaigns": ("experiment_id",),
+    "contacts": ("customer_id", "timestamp", "direction", "channel", "type"),
 }
 #: Optional numeric columns of the campaign briefs (costs in currency units, margin as a share).
 CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
@@ -132,12 +133,71 @@ class Source:
         self._tables = tables
         self.as_of = as_of
         self.timezone = timezone
-        self.notes: list[str] = []
-        self.quality: dict[str, int | float] = {}
+        self._notes: list[str] = []
+        self._quality: dict[str, int | float] = {}
+        # Counts that only describe the data (never refuse it) and cost a scan of their own are
+        # taken when notes or quality are first read: ``kanta customers`` never pays for them.
+        self._deferred: list = []
+        self._loading = True  # validation is under way: notes are still being written, nothing deferred runs
         #: customers columns holding personal data -> what was found (``name`` = by column name,
         #: ``email`` / ``phone`` / ``identity_code`` = by value); kept out of the customer table.
         self.personal_columns: dict[str, str] = {}
         self._fingerprint: str | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        """Data-quality sentences for reports (deferred counts are taken on first read)."""
+        self._settle()
+        return self._notes
+
+    @property
+    def quality(self) -> dict[str, int | float]:
+        """Data-quality counts behind the notes (deferred counts are taken on first read)."""
+        self._settle()
+        return self._quality
+
+    def add_note(self, text: str, **counts) -> None:
+        """Add a note (once) and the counts behind it, without taking the deferred counts."""
+        self._quality.update(counts)
+        if text not in self._notes:
+            self._notes.append(text)
+
+    def notes_so_far(self) -> list[str]:
+        """The notes without the deferred counts (for a command that must not pay for them, e.g. spill notes)."""
+        return list(self._notes)
+
+    def recorded(self, key: str, default=None):
+        """A quality count already taken (``default`` when not), without taking the deferred counts."""
+        return self._quality.get(key, default)
+
+    def _defer(self, count) -> None:
+        """Run ``count(source, position)`` when notes or quality are first read; its note goes at ``position``."""
+        self._deferred.append((count, len(self._notes)))
+
+    def _settle(self) -> None:
+        while self._deferred and not self._loading:
+            count, position = self._deferred.pop(0)
+            count(self, position)
+
+    @property
+    def temp_directory(self) -> str:
+        """Where DuckDB spills what does not fit in its memory limit."""
+        return self.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+
+    @property
+    def memory_limit(self) -> str:
+        """DuckDB's memory limit for this source, as DuckDB prints it (e.g. ``2.7 GiB``)."""
+        return self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """:attr:`memory_limit` in bytes."""
+        number, unit = self.memory_limit.split()
+        return int(float(number) * _BYTES.get(unit, 1))
+
+    def spill_watch(self):
+        """Context manager around a heavy query: notes when DuckDB spilled to its temp directory."""
+        return _SpillWatch(self)
 
     def has(self, table: str) -> bool:
         """Whether the source holds ``table``."""
@@ -190,6 +250,8 @@ class Source:
             lines.append(f"  customers: {q.get('customers', 0):,} rows")
         if self.has("assignments"):
             lines.append(f"  assignments: {q.get('assignments', 0):,} rows, {q.get('experiments', 0)} experiments")
+        if self.has("contacts"):
+            lines.append(f"  contacts: {q.get('contacts', 0):,} rows")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -455,7 +517,33 @@ class _Validator:
     def type_of(self, name: str, col: str) -> str:
         return self.columns(name)[col].upper()
 
-    def not_null(self, name: str, col: str) -> None:
+    def check(self, name: str, condition: str, refuse, pending: list | None = None) -> None:
+        """Refuse ``name`` when rows meet ``condition``: ``refuse(n)`` names them and raises.
+
+        With ``pending``, the check is only queued there; :meth:`run` then counts every queued
+        check of the table in one scan and runs the (slower) query naming rows only for a check
+        that found some.
+        """
+        if pending is not None:
+            pending.append((condition, refuse))
+            return
+        n = self.con.execute(f"SELECT count(*) FROM raw_{name} WHERE {condition}").fetchone()[0]
+        if n:
+            refuse(n)
+
+    def run(self, name: str, pending: list, also: tuple[str, ...] = ()) -> tuple:
+        """The queued checks of ``name`` and the ``also`` aggregates in one scan; refuse in queue order.
+
+        Returns the values of the ``also`` aggregates.
+        """
+        counts = [f"count(*) FILTER (WHERE {cond})" for cond, _ in pending]
+        row = self.con.execute(f"SELECT {', '.join(counts + list(also)) or 'NULL'} FROM raw_{name}").fetchone()
+        for (_, refuse), n in zip(pending, row):
+            if n:
+                refuse(n)
+        return tuple(row[len(pending):])
+
+    def not_null(self, name: str, col: str, pending: list | None = None) -> None:
         """No NULL, blank or placeholder (``NULL``, ``nan``, ``None``) values: they are not one customer."""
         c = _q(col)
         have = self.type_of(name, col)
@@ -463,12 +551,16 @@ class _Validator:
         # integer and date columns can only be NULL; text and float columns can spell "no value"
         blank = f" OR lower(trim(CAST({c} AS VARCHAR))) IN ({words})" if have in ("VARCHAR", "FLOAT", "DOUBLE", "REAL") \
             else ""
-        n, rows = self.offending(name, f"{c} IS NULL{blank}", c)
-        if n:
+        cond = f"{c} IS NULL{blank}"
+
+        def refuse(n: int) -> None:
+            n, rows = self.offending(name, cond, c)
             where = ", ".join(f"{self.label(name)} {r[0]}" + (f" ({str(r[1])!r})" if r[1] is not None and str(r[1]).strip()
                                                             else "") for r in rows)
             raise DataError(f"{name}.{col}: {_count(n, 'row has', 'rows have')} no value, e.g. {where}; "
                             "expected a value in every row (not a placeholder such as NULL, nan or None).")
+
+        self.check(name, cond, refuse, pending)
 
     def value_sql(self, name: str, col: str, target: str) -> str:
         """``col`` read as ``target`` (NULL where it cannot be read); offsets converted to the business time zone.
@@ -488,7 +580,8 @@ class _Validator:
             return f"CAST(CAST({c} AS TIMESTAMP) AS DATE)"
         return f"TRY_CAST({c} AS {target})"
 
-    def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False) -> None:
+    def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False,
+               pending: list | None = None) -> None:
         noun = {"DOUBLE": "a number", "DATE": "a date"}.get(target, "a date or datetime")
         c = _q(col)
         have = self.type_of(name, col)
@@ -505,12 +598,15 @@ class _Validator:
                     f"OR lower(trim(CAST({c} AS VARCHAR))) IN ({words}))")
         if not allow_null:
             cond = f"({cond}) OR {c} IS NULL"
-        n, rows = self.offending(name, cond, c)
-        if n:
+
+        def refuse(n: int) -> None:
+            n, rows = self.offending(name, cond, c)
             raise DataError(
                 f"{name}.{col}: could not read {_count(n, 'row', 'rows')} as {noun}, "
                 f"{_rows_text(rows, self.label(name))}; expected {expected}."
             )
+
+        self.check(name, cond, refuse, pending)
 
     def unique(self, name: str, col: str, what: tuple[str, str]) -> None:
         c = _q(col)
@@ -631,18 +727,123 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     return validate_tables(con, _find_tables(path, con), path, as_of, timezone=timezone)
 
 
+#: Ceiling of the default DuckDB memory limit: with Python's own share a run stays under 4 GB.
+DEFAULT_MEMORY_CEILING = 3 * 2**30
+_MIN_MEMORY = 256 * 2**20
+_BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+def machine_memory() -> int | None:
+    """Physical memory of the machine in bytes (``None`` where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_memory_limit(total: int | None = None) -> str:
+    """DuckDB's memory limit when the run names none: an eighth of the machine's memory, at most 3 GB.
+
+    DuckDB's own default (80 % of the machine) let a 100M-row log take 11.6 GB; under this limit big
+    aggregates spill to the temp directory instead, and a laptop keeps room for the notebooks.
+
+    Example
+    -------
+    >>> default_memory_limit(24 * 2**30), default_memory_limit(8 * 2**30)
+    ('3072MiB', '1024MiB')
+    """
+    total = machine_memory() if total is None else total
+    limit = DEFAULT_MEMORY_CEILING if not total else max(_MIN_MEMORY, min(DEFAULT_MEMORY_CEILING, total // 8))
+    return f"{limit // 2**20}MiB"
+
+
+def _temp_directory() -> str:
+    """A temp directory of this connection's own, in the system's temp folder; removed when the connection goes."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="kanta-duckdb-")
+
+
+class _SpillWatch:
+    """Watches a source's DuckDB temp directory while a query runs; notes the peak when it spilled.
+
+    DuckDB deletes its temp files when a query ends, so the directory is measured every 0.2 s
+    from a thread while the query runs (DuckDB releases the GIL).
+    """
+
+    def __init__(self, src: "Source"):
+        self.src = src
+        self.peak = 0
+        self._stop = None
+
+    def _size(self) -> int:
+        try:
+            return sum(e.stat().st_size for e in os.scandir(self._folder) if e.is_file())
+        except OSError:
+            return 0
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self._size())
+
+    def __enter__(self):
+        import threading
+
+        self._folder = self.src.temp_directory  # read here: the connection is busy while the thread runs
+        self._limit = self.src.memory_limit
+        if self._folder:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if self._stop is not None:
+            self._note()
+        if kind is not None and issubclass(kind, duckdb.OutOfMemoryException):
+            raise ParameterError(f"memory_limit: the query needs more than DuckDB's memory limit {self._limit} even "
+                                 f"when spilling to disk ({_first_line(exc)[:120]}); expected a larger limit, e.g. "
+                                 "--memory-limit 3GB.") from None
+
+    def _note(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._size())
+        if self.peak:
+            q = self.src._quality
+            q["spilled_bytes"] = max(q.get("spilled_bytes", 0), self.peak)
+            note = next((i for i, n in enumerate(self.src._notes) if n.startswith("The run spilled")), None)
+            size = q["spilled_bytes"]
+            size = f"{size / 2**30:,.1f} GB" if size >= 2**30 else f"{max(size / 2**20, 0.1):,.1f} MB"
+            text = (f"The run spilled up to {size} to disk (DuckDB memory limit "
+                    f"{self._limit}): slower than in memory, but within the limit.")
+            if note is None:
+                self.src._notes.append(text)
+            else:
+                self.src._notes[note] = text
+
+
 def duckdb_connection(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """The in-memory DuckDB connection a source is loaded into, with the run's limits."""
-    config = {}
-    if memory_limit:
-        config["memory_limit"] = memory_limit
+    """The in-memory DuckDB connection a source is loaded into, with the run's limits.
+
+    Without ``memory_limit`` the limit is :func:`default_memory_limit` (from the machine's memory)
+    and DuckDB spills what does not fit to a temp directory of the connection's own in the
+    system's temp folder (``TMPDIR``), removed with the connection.
+    """
+    import shutil
+    import weakref
+
+    temp = _temp_directory()
+    config = {"memory_limit": memory_limit or default_memory_limit(), "temp_directory": temp}
     if threads:
         config["threads"] = threads
     try:
         con = duckdb.connect(":memory:", config=config)
     except duckdb.Error:
+        shutil.rmtree(temp, ignore_errors=True)
         raise ParameterError(f"memory_limit: got {memory_limit!r}, expected a size like 3GB." if memory_limit else
                              f"threads: got {threads!r}, expected a whole number >= 1.") from None
+    weakref.finalize(con, shutil.rmtree, temp, True)
     try:
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses to change the setting at all
@@ -669,17 +870,33 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], pat
         _register(con, t)
     v = _Validator(con, tables)
 
-    # transactions
+    # transactions: every contract check and the counts behind the notes in one scan of the log;
+    # a query naming offending rows runs only for a check that found some
     cols = v.require("transactions")
-    v.not_null("transactions", "customer_id")
-    v.parses("transactions", "timestamp", "TIMESTAMP", "a date like 2026-10-31 or a datetime like 2026-10-31 14:05:00")
-    v.parses("transactions", "amount", "DOUBLE", "a number like 12.50 (decimal point, no thousands separator)")
+    checks: list = []
+    v.not_null("transactions", "customer_id", pending=checks)
+    v.parses("transactions", "timestamp", "TIMESTAMP", "a date like 2026-10-31 or a datetime like 2026-10-31 14:05:00",
+             pending=checks)
+    v.parses("transactions", "amount", "DOUBLE", "a number like 12.50 (decimal point, no thousands separator)",
+             pending=checks)
+    if "margin" in cols:
+        v.parses("transactions", "margin", "DOUBLE", "a number like 3.20 (decimal point, no thousands separator)",
+                 pending=checks)
+    ts = v.value_sql("transactions", "timestamp", "TIMESTAMP")
+    amount = v.value_sql("transactions", "amount", "DOUBLE")
+    as_of_ts = parse_date(as_of) if as_of is not None else None
+    # without as_of the window ends with the last transaction's day: no row is after it
+    inside = "TRUE" if as_of_ts is None else \
+        f"{ts} < TIMESTAMP {_lit((as_of_ts + pd.Timedelta(days=1)).strftime('%Y-%m-%d'))}"
+    stats = v.run("transactions", checks, (
+        f"count(*) FILTER (WHERE {inside})", f"count(*) FILTER (WHERE NOT ({inside}))",
+        f"count(*) FILTER (WHERE {amount} < 0 AND {inside})",
+        f"coalesce(sum({amount}) FILTER (WHERE {amount} < 0 AND {inside}), 0)",
+        f"min(CAST({ts} AS DATE))", f"max(CAST({ts} AS DATE)) FILTER (WHERE {inside})"))
     if "transaction_id" in cols:
         v.unique("transactions", "transaction_id", ("transaction ID", "transaction IDs"))
-
-    ts = v.value_sql("transactions", "timestamp", "TIMESTAMP")
-    last_day = con.execute(f"SELECT max(CAST({ts} AS DATE)) FROM raw_transactions").fetchone()[0]
-    as_of_ts = parse_date(as_of) if as_of is not None else pd.Timestamp(last_day)
+    if as_of_ts is None:
+        as_of_ts = pd.Timestamp(stats[5])
     end = (as_of_ts + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
     opt = {c: (f"CAST({_q(c)} AS VARCHAR)" if c in cols else "CAST(NULL AS VARCHAR)")
@@ -696,7 +913,8 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], pat
                CAST(amount AS DOUBLE) AS amount,
                {opt['transaction_id']} AS transaction_id,
                lower(trim({opt['channel']})) AS channel,
-               lower(trim({opt['category']})) AS category
+               lower(trim({opt['category']})) AS category,
+               {'CAST(margin AS DOUBLE)' if 'margin' in cols else 'CAST(NULL AS DOUBLE)'} AS margin
         FROM raw_transactions""")
     con.execute("CREATE VIEW transactions_all AS SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
                 "* EXCLUDE (customer_id) FROM transactions_keyed_all")
@@ -704,30 +922,19 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], pat
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM {base} WHERE timestamp < TIMESTAMP {_lit(end)}")
 
     src = Source(path, con, tables, as_of_ts, timezone)
-    q = src.quality
-    stats = con.execute(f"""
-        SELECT count(*) FILTER (WHERE timestamp < TIMESTAMP {_lit(end)}),
-               count(*) FILTER (WHERE timestamp >= TIMESTAMP {_lit(end)}),
-               count(DISTINCT customer_id) FILTER (WHERE timestamp < TIMESTAMP {_lit(end)}),
-               count(*) FILTER (WHERE amount < 0 AND timestamp < TIMESTAMP {_lit(end)}),
-               coalesce(sum(amount) FILTER (WHERE amount < 0 AND timestamp < TIMESTAMP {_lit(end)}), 0),
-               min(CAST(timestamp AS DATE)), max(CAST(timestamp AS DATE) ) FILTER (WHERE timestamp < TIMESTAMP {_lit(end)})
-        FROM transactions_keyed_all""").fetchone()
-    q.update(transactions=stats[0], future_rows_excluded=stats[1], buyers=stats[2], refund_rows=stats[3],
-             refund_amount=round(float(stats[4]), 2), first_day=str(stats[5]), last_day=str(stats[6]))
+    src._quality.update(transactions=stats[0], future_rows_excluded=stats[1], refund_rows=stats[2],
+                        refund_amount=round(float(stats[3]), 2), first_day=str(stats[4]), last_day=str(stats[5]))
     if stats[0] == 0:
-        raise DataError(f"transactions: no rows on or before as_of {as_of_ts.date()} (first transaction {stats[5]}); "
+        raise DataError(f"transactions: no rows on or before as_of {as_of_ts.date()} (first transaction {stats[4]}); "
                         "expected as_of after the first transaction.")
     if stats[1]:
-        src.notes.append(f"{stats[1]:,} transactions after as_of {as_of_ts.date()} were excluded.")
-    if stats[3]:
-        src.notes.append(f"{stats[3]:,} refund rows (negative amounts, {abs(stats[4]):,.2f} in total) are netted "
-                         "per customer and day.")
-    dup_days = con.execute("""SELECT count(*) FROM (SELECT customer_id, timestamp, amount FROM transactions_keyed
-                              GROUP BY ALL HAVING count(*) > 1)""").fetchone()[0]
-    q["possible_duplicate_rows"] = int(dup_days)
-    if dup_days:
-        src.notes.append(f"{dup_days:,} groups of transactions share customer, timestamp and amount (possible duplicates; kept).")
+        src._notes.append(f"{stats[1]:,} transactions after as_of {as_of_ts.date()} were excluded.")
+    if stats[2]:
+        src._notes.append(f"{stats[2]:,} refund rows (negative amounts, {abs(stats[3]):,.2f} in total) are netted "
+                          "per customer and day.")
+    src._defer(_count_buyers_and_duplicates)
+    #: the contract's optional transactions columns this source has (the views carry NULL for the others)
+    src.transaction_columns = tuple(c for c in ("transaction_id", "channel", "category", "margin") if c in cols)
 
     if "customers" in tables:
         _customers(v, src)
@@ -735,7 +942,28 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, _TableFile], pat
         _assignments(v, src)
     if "campaigns" in tables:
         _campaigns(v, src)
+    if "contacts" in tables:
+        _contacts(v, src)
+    src._loading = False
     return src
+
+
+def _count_buyers_and_duplicates(src: Source, position: int) -> None:
+    """Buyers and possible duplicates (rows sharing customer, timestamp and amount): one grouping, run when read.
+
+    Neither refuses data, and the grouping costs as much as the customer table itself, so it runs
+    only when a report or ``kanta validate`` reads the notes, never for ``kanta customers``.
+    """
+    with src.spill_watch():
+        buyers, groups = src.con.execute("""
+            SELECT count(*), coalesce(sum(d), 0) FROM (
+                SELECT customer_id, count(*) FILTER (WHERE n > 1) AS d FROM (
+                    SELECT customer_id, count(*) AS n FROM transactions_keyed GROUP BY customer_id, timestamp, amount)
+                GROUP BY customer_id)""").fetchone()
+    src._quality.update(buyers=int(buyers), possible_duplicate_rows=int(groups))
+    if groups:
+        src._notes.insert(position, f"{groups:,} groups of transactions share customer, timestamp and amount "
+                                    "(possible duplicates; kept).")
 
 
 def _customers(v: _Validator, src: Source) -> None:
@@ -795,6 +1023,16 @@ def _find_personal_columns(v: _Validator, src: Source, columns: list[str]) -> No
                 found[c] = kind
                 src.notes.append(f"customers.{c} holds personal data ({kind.replace('_', ' ')} in "
                                  f"{_count(hits[kind], 'row', 'rows')}); it stays out of the customer table.")
+        # names off the first-name list: a column of mostly distinct capitalised word pairs (privacy.name_like_column_sql)
+        rest = [c for c in text if c not in found]
+        if rest:
+            shaped = v.con.execute("SELECT " + ", ".join(privacy.name_like_column_sql(_q(c)) for c in rest)
+                                   + " FROM raw_customers").fetchone()
+            for c, is_names in zip(rest, shaped):
+                if is_names:
+                    found[c] = "name_like"
+                    src.notes.append(f"customers.{c} holds personal data (values shaped like person names); "
+                                     "it stays out of the customer table.")
     src.personal_columns.update(found)
 
 
@@ -821,16 +1059,25 @@ def _refuse_near_misses(con, what: str, ids_sql: str, other: str, known_sql: str
     if not n:
         return
     examples = con.execute(f"SELECT * FROM ({pairs}) ORDER BY 1 LIMIT {_SHOW_ROWS}").fetchall()
-    steps, forms = [], examples
-    for label, fn in _NORMALISATIONS:  # the steps, in order, that change some example on its way to a match
+    raise near_miss_error(what, other, n, examples)
+
+
+def near_miss_error(what: str, other: str, n: int, examples: list) -> DataError:
+    """The sentence for ``n`` IDs of ``what`` that match ``other`` only after normalisation (any engine).
+
+    ``examples`` are ``(id, matching id)`` pairs; the message names the normalisation steps, in order, that
+    change some example on its way to a match.
+    """
+    steps, forms = [], list(examples)
+    for label, fn in _NORMALISATIONS:
         after = [(fn(a), fn(b)) for a, b in forms]
         if after != forms:
             steps.append(label)
         forms = after
     eg = ", ".join(f"{a!r} vs {b!r}" for a, b in examples)
-    raise DataError(f"{what}: {_count(n, 'ID matches', 'IDs match')} {other} only after {' and '.join(steps)}, "
-                    f"e.g. {eg}; expected the same spelling in both tables (fix the export or normalise the IDs "
-                    "in a .sql source definition).")
+    return DataError(f"{what}: {_count(n, 'ID matches', 'IDs match')} {other} only after {' and '.join(steps)}, "
+                     f"e.g. {eg}; expected the same spelling in both tables (fix the export or normalise the IDs "
+                     "in a .sql source definition).")
 
 
 def _assignments(v: _Validator, src: Source) -> None:
@@ -893,6 +1140,118 @@ def _campaigns(v: _Validator, src: Source) -> None:
         else:
             select.append(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}")
     v.con.execute(f"CREATE VIEW campaigns AS SELECT {', '.join(select)} FROM raw_campaigns")
+
+
+#: Allowed values of contacts.direction and contacts.type (after trimming and lower-casing).
+CONTACT_DIRECTIONS = ("inbound", "outbound")
+CONTACT_TYPES = ("complaint", "service", "sales", "marketing", "feedback")
+#: Satisfaction scales: CSAT 1-5 and 0-10 (NPS is computed on the 0-10 scale).
+SATISFACTION_SCALES = {"1-5": (1.0, 5.0), "0-10": (0.0, 10.0)}
+#: Columns of contacts that are loaded; any other (free text such as an agent's notes) stays out.
+CONTACT_COLUMNS = ("contact_id", "customer_id", "timestamp", "direction", "channel", "type", "resolved_at", "outcome",
+                   "satisfaction", "satisfaction_scale")
+
+
+def _contacts(v: _Validator, src: Source) -> None:
+    """Customer contacts: one row per contact (service, complaint, sales, marketing, feedback), up to ``as_of``.
+
+    ``direction`` and ``type`` are trimmed and lower-cased and must be one of :data:`CONTACT_DIRECTIONS` /
+    :data:`CONTACT_TYPES`; ``channel`` and ``outcome`` are any text (trimmed, lower case). ``resolved_at``
+    (optional) is when the case was closed: not before the contact, and NULL in the view when it is after
+    ``as_of`` (the case was still open then). ``satisfaction`` (optional) is a score on the scale of
+    ``satisfaction_scale`` (``1-5`` or ``0-10`` per row); without that column the scale is inferred for the
+    whole table: every score within 1..5 reads as 1-5, else every score within 0..10 reads as 0-10, else
+    the table is refused. Any other column (free text such as agents' notes, which can hold personal data)
+    is not loaded, so it can never reach a page.
+    """
+    con = v.con
+    cols = v.require("contacts")
+    for c in ("customer_id", "direction", "channel", "type"):
+        v.not_null("contacts", c)
+    v.parses("contacts", "timestamp", "TIMESTAMP", "a date like 2026-10-31 or a datetime like 2026-10-31 14:05:00")
+    for col, allowed in (("direction", CONTACT_DIRECTIONS), ("type", CONTACT_TYPES)):
+        norm = f"lower(trim(CAST({_q(col)} AS VARCHAR)))"
+        n, rows = v.offending("contacts", f"{norm} NOT IN ({', '.join(_lit(a) for a in allowed)})", _q(col))
+        if n:
+            raise DataError(f"contacts.{col}: {_count(n, 'row has', 'rows have')} an unknown value, "
+                            f"{_rows_text(rows, v.label('contacts'))}; expected one of {', '.join(allowed)}.")
+    if "contact_id" in cols:
+        v.unique("contacts", "contact_id", ("contact ID", "contact IDs"))
+    ts = v.value_sql("contacts", "timestamp", "TIMESTAMP")
+    resolved = "CAST(NULL AS TIMESTAMP)"
+    if "resolved_at" in cols:
+        v.parses("contacts", "resolved_at", "TIMESTAMP", "a datetime like 2026-10-31 14:05:00 or no value (still open)",
+                 allow_null=True)
+        resolved = v.value_sql("contacts", "resolved_at", "TIMESTAMP")
+        n, rows = v.offending("contacts", f"{resolved} < {ts}", f"CAST({_q('resolved_at')} AS VARCHAR)")
+        if n:
+            raise DataError(f"contacts.resolved_at: {_count(n, 'row is', 'rows are')} resolved before the contact "
+                            f"itself, {_rows_text(rows, v.label('contacts'))}; expected resolved_at on or after "
+                            "timestamp.")
+    score, scale = "CAST(NULL AS DOUBLE)", "CAST(NULL AS VARCHAR)"
+    if "satisfaction" in cols:
+        v.parses("contacts", "satisfaction", "DOUBLE", "a number such as 4 (1-5) or 9 (0-10)", allow_null=True)
+        score = f"CAST({_q('satisfaction')} AS DOUBLE)"
+        if "satisfaction_scale" in cols:
+            norm = (f"nullif(replace(replace(lower(trim(CAST({_q('satisfaction_scale')} AS VARCHAR))), ' ', ''), "
+                    f"'\u2013', '-'), '')")
+            n, rows = v.offending("contacts", f"{score} IS NOT NULL AND ({norm} IS NULL OR {norm} NOT IN "
+                                  f"({', '.join(_lit(k) for k in SATISFACTION_SCALES)}))", _q("satisfaction_scale"))
+            if n:
+                raise DataError(f"contacts.satisfaction_scale: {_count(n, 'row has', 'rows have')} a score without a "
+                                f"known scale, {_rows_text(rows, v.label('contacts'))}; expected "
+                                f"{' or '.join(SATISFACTION_SCALES)} in every row with a satisfaction score.")
+            scale = f"CASE WHEN {score} IS NOT NULL THEN {norm} END"
+        else:
+            lo, hi = con.execute(f"SELECT min({score}), max({score}) FROM raw_contacts").fetchone()
+            inferred = next((k for k, (a, b) in SATISFACTION_SCALES.items() if lo is not None and lo >= a and hi <= b),
+                            None)
+            if lo is not None and inferred is None:
+                raise DataError(f"contacts.satisfaction: scores run from {lo:g} to {hi:g}, which fits neither scale; "
+                                "expected scores within 1-5 or 0-10 (or a satisfaction_scale column per row).")
+            scale = f"CASE WHEN {score} IS NOT NULL THEN {_lit(inferred or '')} END"
+        bounds = " OR ".join(f"({scale} = {_lit(k)} AND {score} BETWEEN {a} AND {b})"
+                             for k, (a, b) in SATISFACTION_SCALES.items())
+        n, rows = v.offending("contacts", f"{score} IS NOT NULL AND NOT ({bounds})",
+                              f"CAST({_q('satisfaction')} AS VARCHAR)")
+        if n:
+            raise DataError(f"contacts.satisfaction: {_count(n, 'row is', 'rows are')} outside the row's scale, "
+                            f"{_rows_text(rows, v.label('contacts'))}; expected 1 to 5 on the 1-5 scale and 0 to 10 "
+                            "on the 0-10 scale.")
+    text = {c: (f"nullif(lower(trim(CAST({_q(c)} AS VARCHAR))), '')" if c in cols else "CAST(NULL AS VARCHAR)")
+            for c in ("contact_id", "outcome")}
+    text["contact_id"] = "CAST(contact_id AS VARCHAR)" if "contact_id" in cols else "CAST(NULL AS VARCHAR)"
+    end = f"TIMESTAMP {_lit((src.as_of + pd.Timedelta(days=1)).strftime('%Y-%m-%d'))}"
+    con.execute(f"""
+        CREATE VIEW contacts_all AS
+        SELECT {text['contact_id']} AS contact_id, CAST(customer_id AS VARCHAR) AS customer_id, {ts} AS timestamp,
+               lower(trim(CAST(direction AS VARCHAR))) AS direction, lower(trim(CAST(channel AS VARCHAR))) AS channel,
+               lower(trim(CAST(type AS VARCHAR))) AS type, {resolved} AS resolved_at, {text['outcome']} AS outcome,
+               {score} AS satisfaction, {scale} AS satisfaction_scale
+        FROM raw_contacts""")
+    con.execute(f"""
+        CREATE VIEW contacts AS
+        SELECT * REPLACE (CASE WHEN resolved_at < {end} THEN resolved_at END AS resolved_at)
+        FROM contacts_all WHERE timestamp < {end}""")
+    known = "SELECT customer_id FROM customers" if src.has("customers") else \
+        "SELECT DISTINCT customer_id FROM transactions_all"
+    n, later, unknown = con.execute(f"""
+        SELECT count(*) FILTER (WHERE timestamp < {end}), count(*) FILTER (WHERE timestamp >= {end}),
+               count(*) FILTER (WHERE timestamp < {end} AND customer_id NOT IN ({known}))
+        FROM contacts_all""").fetchone()
+    if unknown:
+        _refuse_near_misses(con, "contacts.customer_id", "SELECT customer_id FROM contacts_all",
+                            "customers.customer_id" if src.has("customers") else "transactions.customer_id", known)
+        src.notes.append(f"{unknown:,} contacts belong to customers unknown to "
+                         f"{'the customers table' if src.has('customers') else 'transactions'}; they are left out of "
+                         "the contact analyses.")
+    if later:
+        src.notes.append(f"{later:,} contacts after as_of {src.as_of.date()} were excluded.")
+    dropped = [c for c in cols if c not in CONTACT_COLUMNS]
+    if dropped:
+        src.notes.append(f"contacts column{'s' if len(dropped) > 1 else ''} {', '.join(dropped)} "
+                         f"{'are' if len(dropped) > 1 else 'is'} not loaded (free text never reaches a page).")
+    src.quality.update(contacts=n, contacts_future_rows_excluded=later, contacts_unknown_customers=unknown)
 
 
 # --- writing outputs ------------------------------------------------------------

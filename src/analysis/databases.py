@@ -9,12 +9,17 @@ way and could be plugged in beside :func:`load_database`; only PostgreSQL is tes
 from __future__ import annotations
 
 import hashlib
+import os
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from analysis import data
 from analysis.errors import DataError, ParameterError
 
 SCHEMES = ("postgresql://", "postgres://")
+#: Passwords this process was given in URLs, by the URL's shown text (never written anywhere): a
+#: child process that reads the same source (a report notebook) gets it as ``PGPASSWORD``
+#: (:func:`child_environment`), never in a parameter.
+_PASSWORDS: dict[str, str] = {}
 #: The optional extra that brings the driver: ``pip install 'kanta[postgres]'``.
 EXTRA = "postgres"
 
@@ -62,6 +67,8 @@ class DatabaseURL(str):
         self = super().__new__(cls, shown)
         self.schema = schema or None
         self._password = password or None
+        if self._password:
+            _PASSWORDS[shown] = self._password
         self._connect = urlunsplit((parts.scheme, parts.netloc, parts.path,
                                     urlencode([(k, v) for k, v in query if k != "schema"]), ""))
         return self
@@ -73,12 +80,32 @@ class DatabaseURL(str):
         return DatabaseURL, (str(self),)
 
     def mask(self, text: str) -> str:
-        """``text`` with the password (as given and percent-encoded) replaced by ``***``."""
+        """``text`` with the password (as given, percent-encoded, or from ``PGPASSWORD``) replaced by ``***``."""
         text = str(text)
-        if self._password:
-            for form in {self._password, quote(self._password, safe="")}:
+        for password in {self._password, os.environ.get("PGPASSWORD")} - {None, ""}:
+            for form in {password, quote(password, safe="")}:
                 text = text.replace(form, "***")
         return text
+
+
+def child_environment(source) -> dict[str, str]:
+    """Environment variables a child process needs to read ``source`` as this process does.
+
+    A report notebook runs in its own process and receives the source as text, which never holds
+    the password (:class:`DatabaseURL`); when this process was given the URL with a password, the
+    child gets it as ``PGPASSWORD``, which libpq reads when the URL has none. Empty for files,
+    folders and URLs given without a password (the child then inherits ``PG*`` and ``~/.pgpass``).
+
+    Example
+    -------
+    >>> url = DatabaseURL("postgresql://kanta:s3cret@db.example.com/crm")
+    >>> child_environment(str(url)), child_environment("data/sample")
+    ({'PGPASSWORD': 's3cret'}, {})
+    """
+    if not is_database_url(source):
+        return {}
+    password = source._password if isinstance(source, DatabaseURL) else _PASSWORDS.get(str(DatabaseURL(source)))
+    return {"PGPASSWORD": password} if password else {}
 
 
 def location(value):

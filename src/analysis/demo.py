@@ -2,11 +2,14 @@
 
 Purchases follow BG/NBD (gamma purchase rates, beta drop-out) with Gamma-Gamma spend and a
 mild sports-calendar seasonality; three experiments carry known true effects and true costs
-(the ``campaigns`` table). ``truth.json`` and ``truth_customers.csv`` let tests check that the
+(the ``campaigns`` table). Contacts (complaints, service, NPS surveys, marketing sends) change the
+drop-out hazard by known factors: an open complaint, its resolution speed, and marketing pressure
+above a monthly threshold. ``truth.json`` and ``truth_customers.csv`` let tests check that the
 models recover what was simulated.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from pathlib import Path
@@ -54,6 +57,35 @@ EVENTS = (
 # What the company keeps of its stakes (gross gaming revenue: stakes minus prizes), a mix of
 # lottery (about half paid back) and betting (most paid back); the campaigns table states it.
 MARGIN_RATE = 0.35
+#: Gross gaming revenue per euro staked by product category (the house edge): about half of lottery
+#: stakes and most betting stakes are paid back as prizes. The transactions' ``margin`` column is the
+#: stake times its category's rate; the demo's mix of categories keeps the overall rate near MARGIN_RATE.
+MARGIN_RATES = {"lottery": 0.50, "sports_betting": 0.12, "horse_racing": 0.18, "instant_games": 0.40}
+
+# Contacts (issue 15): complaints, service, satisfaction surveys and marketing sends, with true effects on
+# drop-out. Drop-out in BG/NBD happens right after a purchase with probability p; an effect with multiplier m
+# makes it 1 - (1 - p) ** m, i.e. it multiplies the drop-out hazard at a purchase, -log(1 - p), by m (for a
+# small p: the probability itself), a proportional-hazards effect on the purchase scale.
+#: Chance that a purchase occasion leads to a complaint (by phone, e-mail or chat within three days).
+COMPLAINT_PER_PURCHASE = 0.02
+#: How complaints end: resolved within FAST_RESOLUTION_HOURS, resolved later, never resolved.
+COMPLAINT_RESOLUTION = {"fast": 0.5, "slow": 0.3, "unresolved": 0.2}
+FAST_RESOLUTION_HOURS = 24
+#: Drop-out hazard multiplier by the state of the customer's latest complaint: open (not yet, or never,
+#: resolved), resolved fast, resolved slowly. Fast resolution removes most of the harm.
+COMPLAINT_HAZARD = {"open": 3.0, "fast": 1.2, "slow": 1.6}
+#: Outbound marketing contacts per month above which drop-out rises (the irritation threshold), and the
+#: drop-out hazard multiplier per contact above it: hazard x RATIO ** max(0, contacts - THRESHOLD).
+CONTACT_THRESHOLD = 4
+MARKETING_HAZARD_RATIO = 1.5
+#: Mean monthly marketing contacts of the pressure groups the company's campaign calendar puts permission
+#: holders in (sent to customers who bought in the 365 days before the month; independent of their rates).
+MARKETING_INTENSITY = {0.5: 0.25, 1.5: 0.3, 3.0: 0.2, 4.5: 0.15, 6.5: 0.1}
+MARKETING_ACTIVE_DAYS = 365
+CONTACT_STREAM = 15  # the contacts' random stream: default_rng([seed, 15]), separate from the purchases'
+#: The experiments' randomisation has a stream of its own, so who is in which arm does not depend on how many
+#: draws the purchase and contact processes used before it (as a real randomiser does not).
+ASSIGNMENT_STREAM = 13
 
 # Campaign costs are fixed numbers, not draws: adding them leaves every simulated table unchanged.
 EXPERIMENTS = {
@@ -138,40 +170,141 @@ def _simulate_customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
 
 
-def _purchase_days(rng, lam: float, p: float, first_day: int, horizon: int, season: np.ndarray, season_max: float):
-    """Purchase days of one customer under BG/NBD with seasonal thinning; and the drop-out day."""
+def _purchase_days(rng, lam: float, p: float, first_day: int, horizon: int, season: np.ndarray, season_max: float,
+                   effects: "_ContactEffects | None" = None):
+    """Purchase days of one customer under BG/NBD with seasonal thinning; the drop-out day; complaints; and the
+    drop-out day the customer would have had without contacts (None: alive at the horizon).
+
+    The path without contacts is drawn exactly as without ``effects`` (same draws from ``rng``), so a
+    customer whom no contact touches has the same purchases as before. With ``effects`` the customer
+    drops out at the first purchase whose uniform draw is below 1 - (1 - p) ** m, m the contact multiplier
+    (:meth:`_ContactEffects.multiplier`, at least 1): the same customer, leaving at or before the day
+    they would have left anyway. Complaints follow purchases before that day, drawn from the contacts'
+    own random stream. The returned days stop at the drop-out day.
+    """
     days = [first_day]
+    complaints: list = []
+    drop = None
+    if effects is not None:
+        effects.maybe_complain(first_day, complaints)
     t = float(first_day)
     while True:
         t += rng.exponential(1.0 / (lam * season_max))
         if t >= horizon:
-            return days, None
+            return days, drop, complaints, None
         if rng.uniform() * season_max > season[int(t)]:
             continue  # thinned: no purchase at this candidate time
-        days.append(int(t))
-        if rng.uniform() < p:
-            return days, int(t)
+        u = rng.uniform()
+        if drop is None:
+            days.append(int(t))
+            if u < (p if effects is None else 1.0 - (1.0 - p) ** effects.multiplier(t, days, complaints)):
+                drop = int(t)
+            elif effects is not None:
+                effects.maybe_complain(int(t), complaints)
+        if u < p:
+            return days, drop, complaints, int(t)
 
 
-def _occasions(rng, cust: pd.DataFrame) -> pd.DataFrame:
+class _ContactEffects:
+    """The true effects of contacts on one customer's drop-out, and the complaints that purchases lead to."""
+
+    def __init__(self, crng, marketing: np.ndarray | None, month_of_day: np.ndarray, month_start: np.ndarray):
+        self.crng = crng
+        self.marketing = marketing  # outbound marketing contacts planned per month (None: no permission)
+        self.month_of_day = month_of_day
+        self.month_start = month_start
+
+    def maybe_complain(self, day: int, complaints: list) -> None:
+        """A purchase on ``day`` leads to a complaint with COMPLAINT_PER_PURCHASE: (time, outcome, days to resolve)."""
+        if self.crng.uniform() >= COMPLAINT_PER_PURCHASE:
+            return
+        at = day + self.crng.uniform(0.0, 3.0)
+        kind = _RESOLUTION_KINDS[int(self.crng.choice(len(_RESOLUTION_KINDS), p=_RESOLUTION_P))]
+        if kind == "fast":
+            after = self.crng.uniform(0.2, FAST_RESOLUTION_HOURS - 4) / 24
+        elif kind == "slow":
+            after = self.crng.uniform(2.0, 30.0)
+        else:
+            after = np.inf
+        complaints.append((at, kind, after))
+
+    def multiplier(self, t: float, days: list, complaints: list) -> float:
+        """Drop-out multiplier of a purchase at time ``t``: the latest complaint's state times the month's marketing
+        pressure.
+
+        The complaint state is read per day, as a purchase log shows it: the latest complaint made before the
+        purchase's day began, open when it was not resolved by then.
+        """
+        m = 1.0
+        day = float(int(t))
+        for at, kind, after in reversed(complaints):
+            if at < day:
+                m *= COMPLAINT_HAZARD["open"] if at + after >= day else COMPLAINT_HAZARD[kind]
+                break
+        if self.marketing is not None:
+            month = self.month_of_day[int(t)]
+            excess = self.marketing[month] - CONTACT_THRESHOLD
+            if excess > 0 and _recently_bought(days[:-1], self.month_start[month]):
+                m *= MARKETING_HAZARD_RATIO ** excess
+        return m
+
+
+_RESOLUTION_KINDS = tuple(COMPLAINT_RESOLUTION)
+_RESOLUTION_P = np.array(list(COMPLAINT_RESOLUTION.values()))
+
+
+def _recently_bought(days: list, month_start: int) -> bool:
+    """Whether a purchase fell in the MARKETING_ACTIVE_DAYS before ``month_start`` (the marketing audience rule)."""
+    i = bisect.bisect_left(days, month_start)
+    return i > 0 and days[i - 1] >= month_start - MARKETING_ACTIVE_DAYS
+
+
+def _months(horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Month index (since START) of every simulated day, and each month's first day."""
+    dates = START + pd.to_timedelta(np.arange(horizon + 1), unit="D")
+    month = ((dates.year - START.year) * 12 + dates.month - START.month).to_numpy()
+    starts = np.array([(START + pd.DateOffset(months=k) - START).days for k in range(int(month.max()) + 1)])
+    return month, starts
+
+
+def _marketing_plan(crng, cust: pd.DataFrame, n_months: int) -> np.ndarray:
+    """Planned outbound marketing contacts per customer and month (permission holders only), before purchases."""
+    levels = np.array(list(MARKETING_INTENSITY))
+    mean = levels[crng.choice(len(levels), len(cust), p=np.array(list(MARKETING_INTENSITY.values())))]
+    mean = np.where(cust["marketing_permission"].to_numpy() == "true", mean, 0.0)
+    return crng.poisson(mean[:, None], (len(cust), n_months))
+
+
+def _occasions(rng, cust: pd.DataFrame, crng=None, plan: np.ndarray | None = None):
+    """Purchase occasions of every customer; with ``crng`` and ``plan`` also their complaints (contacts' effects)."""
     horizon = (SIMULATE_UNTIL - START).days
     season = _season_multiplier(np.arange(horizon + 1))
     season_max = float(season.max())
-    rows_c, rows_d = [], []
+    month_of_day, month_start = _months(horizon)
+    perm = cust["marketing_permission"].to_numpy() == "true"
+    rows_c, rows_d, complaints = [], [], []
     dropout = np.full(len(cust), -1)
+    baseline = np.full(len(cust), -1)  # drop-out day without contacts' effects (truth only)
     for i, c in enumerate(cust.itertuples(index=False)):
         if c.prospect or c.first_day >= horizon:
             continue
-        days, drop = _purchase_days(rng, c.lam, c.p, c.first_day, horizon, season, season_max)
+        effects = None if crng is None else _ContactEffects(crng, plan[i] if perm[i] else None, month_of_day,
+                                                            month_start)
+        days, drop, comp, base = _purchase_days(rng, c.lam, c.p, c.first_day, horizon, season, season_max, effects)
         rows_c.extend([i] * len(days))
         rows_d.extend(days)
+        complaints.extend((i, at, kind, after) for at, kind, after in comp if at < horizon)
         if drop is not None:
             dropout[i] = drop
+        if base is not None:
+            baseline[i] = base
     occ = pd.DataFrame({"cust": np.array(rows_c, dtype=int), "day": np.array(rows_d, dtype=int)})
     occ = occ.drop_duplicates(["cust", "day"]).reset_index(drop=True)  # same-day purchases are one occasion
     occ["value"] = rng.gamma(TRUE_GAMMA_GAMMA["p"], 1.0 / cust["nu"].to_numpy()[occ["cust"]])
     cust["dropout_day"] = dropout
-    return occ
+    cust["dropout_day_without_contacts"] = baseline
+    comp = pd.DataFrame(complaints, columns=["cust", "at", "kind", "after"])
+    return occ, comp
 
 
 def _assign_experiments(rng, cust: pd.DataFrame, occ: pd.DataFrame):
@@ -268,7 +401,121 @@ def _transactions(rng, cust: pd.DataFrame, occ: pd.DataFrame) -> pd.DataFrame:
     tx["timestamp"] = (START + pd.to_timedelta(tx["day"], unit="D") + pd.to_timedelta(tx["secs"], unit="s"))
     tx["customer_id"] = cust["customer_id"].to_numpy()[tx["cust"]]
     tx["transaction_id"] = [f"T{i:08d}" for i in range(1, len(tx) + 1)]
-    return tx[["transaction_id", "customer_id", "timestamp", "amount", "channel", "category"]].reset_index(drop=True)
+    # gross gaming revenue of the line: the stake times the house edge of its category (refunds too)
+    tx["margin"] = np.round(tx["amount"].to_numpy() * tx["category"].map(MARGIN_RATES).to_numpy(), 2)
+    return tx[["transaction_id", "customer_id", "timestamp", "amount", "channel", "category", "margin"]
+              ].reset_index(drop=True)
+
+
+_COMPLAINT_TOPICS = ("prize payment delayed", "app login failed", "bet not settled", "ticket not registered",
+                     "account locked", "wrong amount charged")
+_SERVICE_TOPICS = ("password reset", "how to set a play limit", "change of address", "question about a draw")
+
+
+def _timestamps(day: np.ndarray, secs: np.ndarray) -> pd.Series:
+    return pd.Series(START + pd.to_timedelta(day, unit="D") + pd.to_timedelta(np.round(secs), unit="s"))
+
+
+def _contacts(crng, cust: pd.DataFrame, base_occ: pd.DataFrame, complaints: pd.DataFrame,
+              plan: np.ndarray) -> pd.DataFrame:
+    """The contacts table: marketing sends, complaints, service contacts, sales calls and NPS surveys.
+
+    Everything is drawn from the contacts' own stream ``crng``. Marketing follows ``plan`` in the months
+    when the customer bought in the MARKETING_ACTIVE_DAYS before the month (the same rule the drop-out
+    effect used); complaints are the ones the purchase process drew. Free-text ``note`` holds what an agent
+    would type, e-mail addresses included: it must never reach a page.
+    """
+    horizon = (SIMULATE_UNTIL - START).days
+    month_of_day, month_start = _months(horizon)
+    ids = cust["customer_id"].to_numpy()
+    emails = cust["email"].to_numpy()
+    parts = []
+
+    # marketing sends: customer-months of the plan whose audience rule holds
+    occ = base_occ.sort_values(["cust", "day"], kind="mergesort")
+    key = occ["cust"].to_numpy().astype(np.int64) * 100_000 + occ["day"].to_numpy()
+    ci, mi = np.nonzero(plan)
+    ms = month_start[mi]
+    j = np.searchsorted(key, ci.astype(np.int64) * 100_000 + ms) - 1
+    ok = (j >= 0) & (ms <= horizon)
+    jj = np.clip(j, 0, None)
+    ok &= (occ["cust"].to_numpy()[jj] == ci) & (occ["day"].to_numpy()[jj] >= ms - MARKETING_ACTIVE_DAYS)
+    ci, mi, n = ci[ok], mi[ok], plan[ci[ok], mi[ok]]
+    ci, mi = np.repeat(ci, n), np.repeat(mi, n)
+    month_len = np.append(month_start[1:], horizon + 1)[mi] - month_start[mi]
+    day = month_start[mi] + np.floor(crng.uniform(size=len(ci)) * month_len).astype(int)
+    keep = day <= horizon
+    ci, day = ci[keep], day[keep]
+    channel = np.array(["newsletter", "sms", "email"])[crng.choice(3, len(ci), p=[0.6, 0.25, 0.15])]
+    parts.append(pd.DataFrame({"cust": ci, "timestamp": _timestamps(day, crng.uniform(9 * 3600, 18 * 3600, len(ci))),
+                               "direction": "outbound", "channel": channel, "type": "marketing",
+                               "resolved_at": pd.NaT, "outcome": "", "satisfaction": np.nan,
+                               "satisfaction_scale": "", "note": ""}))
+
+    # complaints with their resolution (the state that changed the drop-out hazard)
+    k = len(complaints)
+    at = complaints["at"].to_numpy()
+    when = _timestamps(np.floor(at), np.floor((at - np.floor(at)) * 86400))  # the simulated moment, to the second
+    after = complaints["after"].to_numpy()
+    resolved = _timestamps(np.floor(at + np.where(np.isfinite(after), after, 0.0)),
+                           np.ceil(((at + np.where(np.isfinite(after), after, 0.0)) % 1.0) * 86400))
+    resolved = resolved.where(np.isfinite(after))
+    kind = complaints["kind"].to_numpy()
+    csat = np.select([kind == "fast", kind == "slow"], [crng.choice([3, 4, 5], k, p=[0.15, 0.35, 0.5]),
+                                                         crng.choice([2, 3, 4], k, p=[0.3, 0.4, 0.3])],
+                     crng.choice([1, 2], k, p=[0.7, 0.3])).astype(float)
+    csat[crng.uniform(size=k) > 0.6] = np.nan  # not everyone answers the survey
+    channel = np.array(["phone", "email", "chat"])[crng.choice(3, k, p=[0.5, 0.3, 0.2])]
+    topic = np.array(_COMPLAINT_TOPICS)[crng.integers(0, len(_COMPLAINT_TOPICS), k)]
+    cc = complaints["cust"].to_numpy()
+    note = np.where(channel == "email", [f"{t}; reply to {e}" for t, e in zip(topic, emails[cc])], topic)
+    parts.append(pd.DataFrame({"cust": cc, "timestamp": when, "direction": "inbound", "channel": channel,
+                               "type": "complaint", "resolved_at": resolved,
+                               "outcome": np.where(np.isfinite(after), "resolved", "unresolved"),
+                               "satisfaction": csat, "satisfaction_scale": "1-5", "note": note}))
+
+    # service questions (5 % of purchase occasions) and sales calls (1 %), resolved the same day
+    for kind_name, share, chans, chan_p, direction in (
+            ("service", 0.05, ("phone", "chat", "email", "store"), (0.4, 0.3, 0.2, 0.1), "inbound"),
+            ("sales", 0.01, ("phone",), (1.0,), "outbound")):
+        pick = base_occ[crng.uniform(size=len(base_occ)) < share]
+        m = len(pick)
+        day = pick["day"].to_numpy() + crng.integers(0, 10, m)
+        when = _timestamps(day, crng.uniform(8 * 3600, 20 * 3600, m))
+        sat = crng.choice([3, 4, 5], m, p=[0.2, 0.4, 0.4]).astype(float)
+        sat[crng.uniform(size=m) > (0.5 if kind_name == "service" else 0.0)] = np.nan
+        keep = day <= horizon
+        parts.append(pd.DataFrame({
+            "cust": pick["cust"].to_numpy(), "timestamp": when, "direction": direction,
+            "channel": np.array(chans)[crng.choice(len(chans), m, p=chan_p)], "type": kind_name,
+            "resolved_at": when + pd.to_timedelta(crng.integers(120, 4 * 3600, m), unit="s"), "outcome": "resolved",
+            "satisfaction": sat, "satisfaction_scale": np.where(np.isnan(sat), "", "1-5"),
+            "note": np.array(_SERVICE_TOPICS)[crng.integers(0, len(_SERVICE_TOPICS), m)] if kind_name == "service"
+            else ""})[keep])
+
+    # NPS survey (0-10) a week after one purchase of a third of the buyers; loyal (low p) customers and
+    # customers without an unresolved complaint recommend more
+    first = base_occ.groupby("cust")["day"].agg(["min", "max"])
+    asked = first[crng.uniform(size=len(first)) < 0.35]
+    m = len(asked)
+    day = (asked["min"] + np.floor(crng.uniform(size=m) * (asked["max"] - asked["min"] + 1))).astype(int).to_numpy() + 7
+    c_idx = asked.index.to_numpy()
+    p_rank = cust["p"].rank(pct=True).to_numpy()[c_idx]
+    unresolved = np.isin(c_idx, complaints.loc[~np.isfinite(complaints["after"]), "cust"].to_numpy())
+    score = np.clip(np.round(crng.normal(8.6 - 3.0 * p_rank - 2.5 * unresolved, 1.8)), 0, 10)
+    keep = day <= horizon
+    parts.append(pd.DataFrame({
+        "cust": c_idx, "timestamp": _timestamps(day, crng.uniform(8 * 3600, 22 * 3600, m)), "direction": "inbound",
+        "channel": "email", "type": "feedback", "resolved_at": pd.NaT, "outcome": "", "satisfaction": score,
+        "satisfaction_scale": "0-10", "note": ""})[keep])
+
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["timestamp", "cust"], kind="mergesort").reset_index(drop=True)
+    out["customer_id"] = ids[out["cust"]]
+    out["contact_id"] = [f"CT{i:08d}" for i in range(1, len(out) + 1)]
+    out["satisfaction"] = out["satisfaction"].astype("Int64")
+    return out[["contact_id", "customer_id", "timestamp", "direction", "channel", "type", "resolved_at", "outcome",
+                "satisfaction", "satisfaction_scale", "note"]]
 
 
 def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
@@ -276,16 +523,20 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
 
     Returns
     -------
-    dict with keys ``transactions``, ``customers``, ``assignments``, ``campaigns`` (DataFrames),
+    dict with keys ``transactions``, ``customers``, ``assignments``, ``campaigns``, ``contacts`` (DataFrames),
     ``truth`` (dict) and ``truth_customers`` (DataFrame).
     """
     if n_customers < 100:
         raise ParameterError(f"--customers: got {n_customers}, expected at least 100.")
     rng = np.random.default_rng(seed)
+    crng = np.random.default_rng([seed, CONTACT_STREAM])
     cust = _simulate_customers(rng, n_customers)
-    occ = _occasions(rng, cust)
-    occ, assign, exp_truth = _assign_experiments(rng, cust, occ)
+    plan = _marketing_plan(crng, cust, len(_months((SIMULATE_UNTIL - START).days)[1]))
+    occ, complaints = _occasions(rng, cust, crng, plan)
+    base_occ = occ[["cust", "day"]].copy()
+    occ, assign, exp_truth = _assign_experiments(np.random.default_rng([seed, ASSIGNMENT_STREAM]), cust, occ)
     tx = _transactions(rng, cust, occ)
+    contacts = _contacts(crng, cust, base_occ, complaints, plan)
 
     customers = pd.DataFrame({
         "customer_id": cust["customer_id"],
@@ -313,6 +564,12 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
         "dropout_date": np.where(dropped, (START + pd.to_timedelta(cust["dropout_day"].clip(lower=0), unit="D"))
                                  .dt.strftime("%Y-%m-%d"), ""),
         "alive_at_end": buyers & ~dropped,
+        # the same customer's drop-out without the contacts' effects (same draws; on or after dropout_date)
+        "dropout_date_without_contacts": np.where(
+            (cust["dropout_day_without_contacts"] >= 0) & (cust["dropout_day_without_contacts"] <= end_day),
+            (START + pd.to_timedelta(cust["dropout_day_without_contacts"].clip(lower=0), unit="D"))
+            .dt.strftime("%Y-%m-%d"),
+            ""),
     })
     truth = {
         "description": "Synthetic Finnish games-of-chance customer base (Kanta demo).",
@@ -324,9 +581,34 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
                   "(dropout_date = that purchase). Same-day purchases are one occasion. Experiment truths "
                   "are sample average treatment effects over all assigned customers within the window."),
         "experiments": exp_truth,
+        "margin_rates": MARGIN_RATES,
+        # contacts (issue 15): drop-out hazard ratios of the purchase process above
+        "complaint_hazard_ratio": COMPLAINT_HAZARD["open"],
+        "contact_threshold_per_month": CONTACT_THRESHOLD,
+        "contacts": {
+            "complaint_hazard_ratio_by_state": {"open": COMPLAINT_HAZARD["open"],
+                                                "resolved_fast": COMPLAINT_HAZARD["fast"],
+                                                "resolved_slow": COMPLAINT_HAZARD["slow"]},
+            "fast_resolution_hours": FAST_RESOLUTION_HOURS,
+            "complaint_per_purchase": COMPLAINT_PER_PURCHASE,
+            "complaint_resolution_shares": COMPLAINT_RESOLUTION,
+            "marketing_hazard_ratio_per_contact_above_threshold": MARKETING_HAZARD_RATIO,
+            "marketing_intensity_shares": {str(k): v for k, v in MARKETING_INTENSITY.items()},
+            "marketing_active_days": MARKETING_ACTIVE_DAYS,
+            "n_contacts": int(len(contacts)),
+            "n_complaints": int((contacts["type"] == "complaint").sum()),
+            "notes": ("Drop-out right after a purchase has probability 1 - (1 - p) ** m, so the drop-out hazard "
+                      "at a purchase, -log(1 - p), is multiplied by m: by the state of the customer's latest "
+                      "complaint when the purchase's day began (open "
+                      "= not yet or never resolved; resolved within fast_resolution_hours; resolved later), and "
+                      "by marketing_hazard_ratio ** (contacts - threshold) in a month with more outbound "
+                      "marketing contacts than the threshold (marketing goes to permission holders who bought "
+                      "in the marketing_active_days before the month). complaint_hazard_ratio is an open "
+                      "(unresolved) complaint against no complaint."),
+        },
     }
     return {"transactions": tx, "customers": customers, "assignments": assignments, "campaigns": campaigns,
-            "truth": truth, "truth_customers": truth_customers}
+            "contacts": contacts, "truth": truth, "truth_customers": truth_customers}
 
 
 def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str | None = None) -> Path:
@@ -344,7 +626,7 @@ def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str |
     d = make_demo_data(n_customers, seed)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=False)
-    for name in ("transactions", "customers", "assignments", "campaigns"):
+    for name in ("transactions", "customers", "assignments", "campaigns", "contacts"):
         df = d[name]
         if fmt == "csv":
             df.to_csv(tmp / f"{name}.csv", index=False,

@@ -70,13 +70,39 @@ def is_personal_column(name: str) -> bool:
 
 
 # --- personal data by value -------------------------------------------------------------------
+#: Common first names (Finnish and English; Statistics Finland's and the ONS's most frequent), for
+#: finding person names by value. Names that are also everyday words or places (April, Jordan,
+#: Victoria, Santa) are left out; see :data:`PATTERNS` for what the rule can and cannot see.
+FIRST_NAMES = tuple(sorted(set("""
+Juhani Johannes Olavi Antero Tapani Kalevi Tapio Matti Mikael Ilmari Timo Pekka Jari Juha Mikko Markku Kari Antti Jukka
+Hannu Heikki Seppo Ville Janne Petri Sami Marko Jussi Teemu Tuomas Lauri Jani Veikko Erkki Esa Risto Pentti Mika Aleksi
+Eero Onni Eino Elias Väinö Niilo Joonas Eetu Arttu Otto Toni Kimmo Jouni Harri Jarmo Raimo Reijo Arto
+Maria Helena Johanna Anneli Kaarina Marjatta Anna Liisa Annikki Hannele Tuula Päivi Pirjo Anne Tiina Sari Minna Leena
+Riitta Marja Sanna Laura Katja Kirsi Merja Eila Aino Sofia Emilia Aada Ella Venla Elli Eveliina Kristiina Elina Hanna
+Heidi Jenni Satu Susanna Sirpa Ritva Marjut Jaana Outi Noora Essi Iida Pihla Saara Veera Milla Niina
+James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel Matthew Anthony Steven Andrew
+Joshua Kevin Brian Edward Peter George Harry Oliver Jacob Samuel Benjamin Jonathan Patrick Mary Patricia Jennifer Linda
+Elizabeth Barbara Susan Jessica Sarah Karen Nancy Lisa Margaret Sandra Ashley Emily Donna Michelle Emma Sophie Olivia
+Amelia Charlotte Isabella Hannah Rebecca Catherine Rachel
+""".split())))
+_CAPITALISED = "[A-ZÅÄÖÜ][a-zåäöüé']+"
+
 #: Patterns of personal data in any text (RE2 syntax, so DuckDB's ``regexp_matches`` runs them too).
+#:
+#: ``person_name`` is a common first name (:data:`FIRST_NAMES`, hyphenated ones too: Anna-Liisa)
+#: followed by a capitalised word: "Anna Korhonen", "Mark Smith". It finds the name of a person
+#: whose first name is on the list, written first name first with capitals; it does not see
+#: "korhonen anna", "Korhonen, Anna", a surname alone, or first names off the list, and a shop or
+#: place named after a person ("Maria Hamina" would be one) counts as a name. Columns whose values
+#: are mostly capitalised word pairs, most of them distinct, are found by
+#: :func:`name_like_column_sql` instead.
 PATTERNS = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
     # international (+358 40 123 4567, 00358...) or a Finnish number with its area/operator code (040-1234567)
     "phone": r"(\+|00)[1-9][0-9][0-9 ()-]{6,}[0-9]|(^|[^0-9])0[1-9][0-9]?[ -][0-9][0-9 -]{4,}[0-9]",
     # Finnish personal identity code (henkilötunnus): DDMMYY, century sign, individual number, check mark
     "identity_code": r"(0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]",
+    "person_name": r"\b(" + "|".join(FIRST_NAMES) + f")(-{_CAPITALISED})? +{_CAPITALISED}",
 }
 _COMPILED = {k: re.compile(v) for k, v in PATTERNS.items()}
 _CHECK_MARKS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
@@ -110,6 +136,95 @@ def personal_values(text: str) -> list[tuple[str, str]]:
                 continue
             found.append((kind, value))
     return found
+
+
+def name_like_column_sql(column_sql: str, min_distinct: int = 20, min_share: float = 0.5) -> str:
+    """A DuckDB aggregate that is true when a text column looks like a list of person names.
+
+    The shape of a name column without knowing the names: at least ``min_share`` of its non-empty
+    values are two to four capitalised words ("Xiao Wang", "Anna-Liisa Mäki-Korhonen"), at least
+    ``min_distinct`` of those differ, and they are mostly distinct (as many distinct as half the
+    rows holding them: people rarely share a full name, while a region or a channel repeats).
+    Regions, channels and categories ("Itä-Suomi", "Koti & puutarha", "Web shop") repeat or are
+    not word pairs; a column of product or shop names in word pairs would be taken for names.
+
+    Parameters
+    ----------
+    column_sql : str
+        The column as SQL, already quoted (``"region"``).
+
+    Example
+    -------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> names = [f"{f} {s}" for f in FIRST_NAMES[:8] for s in ("Virtanen", "Wang", "Smith")]
+    >>> con.execute(f"SELECT {name_like_column_sql('v')} FROM unnest(?) AS t(v)", [names]).fetchone()[0]
+    True
+    >>> con.execute(f"SELECT {name_like_column_sql('v')} FROM unnest(?) AS t(v)", [["Uusimaa", "Itä-Suomi"] * 20]).fetchone()[0]
+    False
+    """
+    shape = f"^{_CAPITALISED}(-{_CAPITALISED})?( {_CAPITALISED}(-{_CAPITALISED})?){{1,3}}$"
+    named = f"regexp_full_match(trim({column_sql}), '{shape.replace(chr(39), chr(39) * 2)}')"
+    return (f"(count(DISTINCT {column_sql}) FILTER (WHERE {named}) >= {int(min_distinct)} "
+            f"AND count(*) FILTER (WHERE {named}) >= {float(min_share)} * count(*) FILTER (WHERE trim({column_sql}) <> '') "
+            f"AND count(DISTINCT {column_sql}) FILTER (WHERE {named}) >= 0.5 * count(*) FILTER (WHERE {named}))")
+
+
+# --- small groups in stakeholder tables ---------------------------------------------------------
+#: Fewest customers a group may have for a stakeholder table to show its numbers (the *k* of
+#: k-anonymity). A table row of a smaller group (but not an empty one) shows ``–`` instead of its
+#: numbers and ``< 5`` as its count, so a group of one or two customers never shows what those
+#: customers bought, are worth or did. Analysis results (the analyst's DataFrames) keep every row.
+MIN_GROUP_SIZE = 5
+SUPPRESSED = "–"
+
+
+def suppress_small_groups(table: pd.DataFrame, counts, min_size: int = MIN_GROUP_SIZE, *,
+                          keep: Iterable[str] = (), count_column: str | None = None) -> pd.DataFrame:
+    """A stakeholder table with the numbers of groups smaller than ``min_size`` customers blanked.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per group, numbers already formatted for the page.
+    counts : array-like
+        Customers in each row's group, in row order. Empty groups (0) keep their row: zeros tell
+        nothing about anyone.
+    min_size : int
+        :data:`MIN_GROUP_SIZE` unless the report says otherwise.
+    keep : iterable of str
+        Columns that name the group and stay (``"Group"``).
+    count_column : str, optional
+        The column of customer counts: it shows ``< min_size`` rather than ``–``.
+
+    Returns
+    -------
+    DataFrame
+        A copy; ``attrs["suppressed_groups"]`` says how many rows were blanked (for the footnote)
+        and ``attrs["min_group_size"]`` the threshold.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"group": ["a", "b", "c"], "customers": ["120", "2", "0"], "revenue": ["€9,000", "€310", "€0"]})
+    >>> suppress_small_groups(t, [120, 2, 0], keep=["group"], count_column="customers").to_dict("list")
+    {'group': ['a', 'b', 'c'], 'customers': ['120', '< 5', '0'], 'revenue': ['€9,000', '–', '€0']}
+    """
+    counts = pd.to_numeric(pd.Series(list(counts)), errors="coerce").to_numpy(dtype=float)
+    if len(counts) != len(table):
+        raise ValueError(f"suppress_small_groups: {len(counts)} counts for a table of {len(table)} rows.")
+    if int(min_size) < 1:
+        raise ParameterError(f"min_group_size: got {min_size!r}, expected a whole number of customers >= 1.")
+    small = (counts > 0) & (counts < int(min_size))
+    out = table.copy()
+    out.attrs.update(suppressed_groups=int(small.sum()), min_group_size=int(min_size))
+    if small.any():
+        keep = set(keep)
+        rows = small.nonzero()[0]
+        for j, column in enumerate(out.columns):
+            if column not in keep:
+                out[column] = out[column].astype(object)
+                out.iloc[rows, j] = f"< {int(min_size)}" if column == count_column else SUPPRESSED
+    return out
 
 
 # --- pseudonyms -------------------------------------------------------------------------------

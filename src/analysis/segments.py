@@ -1184,8 +1184,9 @@ class MonthlySegments:
 
     def transitions(self, column: str = "lifecycle_stage", normalize: bool = False) -> pd.DataFrame:
         order = {"lifecycle_stage": STAGES, "abc_class": ABC_CLASSES, "strategy_group": STRATEGY_GROUPS}[column]
-        before = self.previous.table.set_index("customer_id")[column]
-        after = self.current.table.set_index("customer_id")[column]
+        # index one column, not the whole wide table (a copy of every column per call)
+        before = pd.Series(self.previous.table[column].to_numpy(), index=self.previous.table["customer_id"], name=column)
+        after = pd.Series(self.current.table[column].to_numpy(), index=self.current.table["customer_id"], name=column)
         return transition_matrix(before, after, order, normalize)
 
     def biggest_movement(self, column: str = "lifecycle_stage") -> tuple[str, str, int]:

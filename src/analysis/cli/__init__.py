@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis.cli import churn, clv, experiments, foundation, report, segments
+from analysis.cli import churn, clv, contacts, experiments, foundation, report, segments
 from analysis.cli.arguments import apply_timezone
 from analysis.errors import KantaError
 
 #: Command modules in the order their commands appear in ``kanta --help``.
-COMMANDS = (foundation, clv, churn, segments, experiments, report)
+COMMANDS = (foundation, clv, churn, segments, experiments, contacts, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

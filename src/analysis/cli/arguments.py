@@ -35,3 +35,13 @@ def apply_timezone(args) -> None:
 
 def add_as_of(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", required=True, help="analysis date YYYY-MM-DD (transactions on that day count)")
+
+
+def add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine duckdb|spark`` and ``--spark-master``: where the customer state is computed."""
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="where to compute: duckdb on this machine (default) or spark (the spark extra; Parquet, "
+                        "Delta or metastore:DATABASE sources)")
+    p.add_argument("--spark-master", default=None, metavar="MASTER",
+                   help="Spark master for --engine spark, e.g. local[*] (default), spark://host:7077, yarn; "
+                        "under spark-submit its --master")

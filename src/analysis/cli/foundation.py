@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from analysis.cli.arguments import add_as_of, add_source
+from analysis.cli.arguments import add_as_of, add_engine, add_source
 
 
 def _cmd_demo_data(args) -> int:
@@ -23,12 +23,28 @@ def _cmd_validate(args) -> int:
 
 def _cmd_customers(args) -> int:
     from analysis import customers, data
+    from analysis.errors import ParameterError
 
     data.check_output_path(args.out)  # before the work, not after it
+    if args.engine == "spark":
+        if args.memory_limit:
+            raise ParameterError("--memory-limit: sets DuckDB's memory and does nothing with --engine spark; give "
+                                 "Spark its memory in its own configuration (spark.driver.memory, "
+                                 "spark.executor.memory).")
+        from analysis import spark
+
+        n = spark.write_customer_table(args.source, args.as_of, args.out, freq=args.freq,
+                                       include_prospects=args.include_prospects, master=args.spark_master)
+        print(f"{n} customers -> {args.out} (Spark)")
+        return 0
+    if args.spark_master:
+        raise ParameterError("--spark-master: only used with --engine spark.")
     src = data.load_source(args.source, as_of=args.as_of, memory_limit=args.memory_limit)
     n = customers.write_customer_table(src, args.as_of, args.out, freq=args.freq,
                                        include_prospects=args.include_prospects)
     print(f"{n} customers -> {args.out}")
+    for note in src.notes_so_far():  # spills, passes, excluded rows (not the deferred duplicate count: a 100M-row grouping)
+        print(f"note: {note}")
     return 0
 
 
@@ -51,5 +67,6 @@ def add_cli(sub) -> None:
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--freq", choices=["D", "W"], default="D", help="time unit of frequency/recency/T (default D)")
     p.add_argument("--include-prospects", action="store_true", help="also list registered customers who never bought")
-    p.add_argument("--memory-limit", default=None, help="DuckDB memory limit for very large logs, e.g. 3GB")
+    p.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 6GB (default: an eighth of the machine's memory, at most 3 GiB; beyond it DuckDB spills to disk and the output says so)")
+    add_engine(p)
     p.set_defaults(func=_cmd_customers)

@@ -15,6 +15,8 @@ import pandas as pd
 from analysis.display import heading, say, show_figure, show_table
 from analysis.findings import Finding
 from analysis.i18n import Text
+from analysis.privacy import suppress_small_groups
+from analysis.report.pii import show_group_table
 from analysis.report.numbers import KeyNumber, show_finding, show_numbers
 from analysis.survival import (DAYS_PER_MONTH, OTHER, ChurnAnalysis, ChurnDefinition, CoxResult, GroupSurvival,
                                KaplanMeierResult, PHCheck, RetentionKPIs)
@@ -180,7 +182,8 @@ def survival_table(results: Sequence[KaplanMeierResult], language: str = "en") -
             lo, hi = km.band_at(m * DAYS_PER_MONTH / km.unit_days)
             row[tx("col_survival_m", m=m)] = f"{tx.pct(s, 0)} ({tx.pct(lo, 0)}–{tx.pct(hi, 0)})"
         rows.append(row)
-    return pd.DataFrame(rows)
+    return suppress_small_groups(pd.DataFrame(rows), [km.n for km in results], keep=[tx("col_group")],
+                                 count_column=tx("col_customers"))
 
 
 def at_risk_report(km: KaplanMeierResult, months: Sequence[int] = (0, 3, 6, 12, 18, 24),
@@ -438,10 +441,11 @@ class ChurnPage:
         show_figure(fig, tx("fig_curves", group_by=group_label), tx("fig_curves_alt", group_by=group_label, n=n))
         if a.by_group is not None:
             say(group_sentence(a.by_group, self.language))
-            show_table(survival_table([a.overall, *a.by_group.curves.values()], self.language), tx("tab_survival"))
+            show_group_table(survival_table([a.overall, *a.by_group.curves.values()], self.language),
+                             tx("tab_survival"), self.language)
         else:
             self._finding("survival.groups")
-            show_table(survival_table([a.overall], self.language), tx("tab_survival"))
+            show_group_table(survival_table([a.overall], self.language), tx("tab_survival"), self.language)
         show_table(at_risk_report(a.overall, language=self.language), tx("tab_at_risk"))
 
     def cohorts_section(self, max_months: int = 24) -> None:

@@ -15,6 +15,8 @@ from analysis import clv
 from analysis.display import heading, say, show_figure, show_table
 from analysis.findings import Estimation, Finding
 from analysis.i18n import Text
+from analysis.privacy import suppress_small_groups
+from analysis.report.pii import show_group_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
 
 #: Customer attributes the page breaks customer equity down by (those present in the data).
@@ -154,12 +156,13 @@ def equity_table(equity: pd.DataFrame, attribute: str, language="en") -> pd.Data
     """:func:`analysis.clv.equity` by ``attribute``, formatted."""
     tx = _tx(language)
     e = equity
-    return pd.DataFrame({tx("col_group"): [level_label(v, tx) for v in e[attribute]],
+    table = pd.DataFrame({tx("col_group"): [level_label(v, tx) for v in e[attribute]],
                          tx("col_customers"): [tx.number(v) for v in e["n_customers"]],
                          tx("col_equity"): [tx.money(v) for v in e["equity"]],
                          tx("col_equity_share"): [tx.pct(v) for v in e["equity_share"]],
                          tx("col_customer_share"): [tx.pct(v) for v in e["customer_share"]],
                          tx("col_mean_clv"): [tx.money(v) for v in e["mean_clv"]]})
+    return suppress_small_groups(table, e["n_customers"], keep=[tx("col_group")], count_column=tx("col_customers"))
 
 
 def contact_table(contacts: pd.DataFrame, language="en") -> pd.DataFrame:
@@ -305,9 +308,16 @@ class ClvPage:
         if self.result is None:
             self._show_finding("clv")
             return
+        margin = base.money_basis == "margin"
+        if margin:  # equity = sum of sales CLV x each customer's margin rate
+            sales = float(base.customers["clv_sales"].sum())
+            ratio = float(base.customers["clv"].sum()) / sales if sales else float("nan")
+            say(tx("margin_note", rate=tx.pct(ratio, 0)))
         if interval is not None:
+            # the interval is of the sales forecast; on margin it is scaled by the base's margin share of it
+            scale = ratio if margin else 1.0
             key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
-            say(tx(key, lo=tx.money(interval["lower"]), hi=tx.money(interval["upper"]),
+            say(tx(key, lo=tx.money(interval["lower"] * scale), hi=tx.money(interval["upper"] * scale),
                    level=tx.pct(interval["level"], 0)))
         else:
             self._show_finding("clv_interval")
@@ -392,8 +402,8 @@ class ClvPage:
         heading(tx("segment_heading"))
         for attribute in attributes:
             if attribute in values.columns:
-                show_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
-                           tx("segment_caption", attribute=tx("attr_" + attribute)))
+                show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
+                                 tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
 
     def contact_section(self, n: int = 15) -> None:
         """Value at risk and the contact-first list: the same list as on the churn page."""

@@ -107,7 +107,7 @@ def story(monthly: pd.DataFrame, tx: Text) -> list[str]:
         change = (tx("story_more", n=tx.number(diff)) if diff > 0 else
                   tx("story_fewer", n=tx.number(-diff)) if diff < 0 else tx("story_same"))
         sentences.append(tx("story_active", active=tx.number(cur["active"]), days=days, change=change))
-    sentences.append(tx("story_flows", new=tx.number(cur["new"]), returned=tx.number(cur["returned"]),
+    sentences.append(tx("story_flows", new_customers=tx.count(cur["new"], "noun_customer"), returned=tx.number(cur["returned"]),
                         lost=tx.number(cur["lost"]), days=days))
     if prev is not None and prev["revenue"]:
         rel = tx.pct(cur["revenue"] / prev["revenue"] - 1, 1, signed=True)

@@ -15,6 +15,7 @@ from analysis import experiments
 from analysis.experiments import CampaignReport, ExperimentResult, Guard, RetentionComparison, SequentialResult
 from analysis.findings import Estimation, Finding
 from analysis.i18n import Text, fmt_number
+from analysis.privacy import suppress_small_groups
 from analysis.report.numbers import KeyNumber
 
 #: The analysis id of the experiment comparison in findings (``strings/findings.json``).
@@ -128,7 +129,7 @@ def arms_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
     """Per group: customers, share who bought, revenue and purchases per customer, retention."""
     tx = Text("experiments", language)
     a = result.arms.loc[_arm_order(result)]
-    return pd.DataFrame({
+    table = pd.DataFrame({
         tx("col_group"): a.index,
         tx("col_customers"): [tx.number(x) for x in a["customers"]],
         tx("col_conversion"): [tx.pct(x, 1) for x in a["conversion_rate"]],
@@ -137,6 +138,7 @@ def arms_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
         tx("col_retention"): [tx.pct(x, 1) for x in a["retention_rate"]],
         tx("col_pre_spend"): [tx.money(x, 2) for x in a["pre_period_spend"]],
     })
+    return suppress_small_groups(table, a["customers"], keep=[tx("col_group")], count_column=tx("col_customers"))
 
 
 _MEASURES = {"conversion_difference": ("m_conversion", "points"), "conversion_relative_lift": ("m_lift", "pct"),
@@ -256,12 +258,13 @@ def money_text(report: CampaignReport, language: str = "en") -> str | None:
     return text
 
 
-def clv_text(report: CampaignReport, language: str = "en") -> str:
+def clv_text(report: CampaignReport, language: str = "en", money_basis: str = "sales") -> str:
+    """The incremental customer value; on ``money_basis="margin"`` (the month's CLV is margin) it says so."""
     tx = Text("experiments", language)
     c = report.clv_difference
     if c is None:
         return tx("clv_missing")
-    return tx("clv_text", diff=tx.money(c.estimate, 2), low=tx.money(c.ci_low, 2), high=tx.money(c.ci_high, 2),
+    return tx("clv_text_margin" if money_basis == "margin" else "clv_text", diff=tx.money(c.estimate, 2), low=tx.money(c.ci_low, 2), high=tx.money(c.ci_high, 2),
               total=tx.money(c.estimate * report.n_treatment, 0))
 
 
@@ -393,8 +396,9 @@ class Section:
         return bool(self.parts)
 
     def _ipython_display_(self) -> None:
-        from analysis.display import heading, say, show_figure, show_table
+        from analysis.display import heading, say, show_figure
         from analysis.report.numbers import show_finding, show_numbers
+        from analysis.report.pii import show_group_table
 
         for kind, *rest in self.parts:
             if kind == "heading":
@@ -402,7 +406,7 @@ class Section:
             elif kind == "text":
                 say(rest[0])
             elif kind == "table":
-                show_table(rest[0], rest[1])
+                show_group_table(rest[0], rest[1], self.language)  # with the footnote when small groups are blank
             elif kind == "figure":
                 show_figure(*rest)
             elif kind == "numbers":
@@ -437,6 +441,7 @@ class ExperimentPage:
         self.finding = finding
         self.known = tuple(known)
         self.tx = Text("experiments", language)
+        self.money_basis = "sales"  # "margin" when the month's customer values are margin (set by build)
 
     @classmethod
     def build(cls, source, experiment_id: str, language: str = "en", as_of=None, customer_base=None,
@@ -450,10 +455,12 @@ class ExperimentPage:
         from analysis.data import load_source
 
         src = load_source(source, as_of=as_of)
+        basis = "sales"
         if customer_base:
             from analysis.customer_base import CustomerBase
 
             base = CustomerBase.load(customer_base)
+            basis = base.money_basis
             if base.clv is None:
                 params.setdefault("include_clv", False)
             else:
@@ -464,7 +471,9 @@ class ExperimentPage:
         est = Estimation()
         report = est.attempt(ANALYSIS, lambda: experiments.campaign_report(src, experiment_id, **params),
                              reason="not_estimable", affects=("experiments_concluded",))
-        return cls(experiment_id, report, language, est.findings[0] if est.findings else None, known)
+        page = cls(experiment_id, report, language, est.findings[0] if est.findings else None, known)
+        page.money_basis = basis
+        return page
 
     def _section(self) -> Section:
         return Section(self.language)
@@ -530,7 +539,8 @@ class ExperimentPage:
         tx, s = self.tx, self._section()
         if not self.compared:
             return s
-        return s.heading(tx("h_money")).text(money_text(self.report, self.language)).text(clv_text(self.report, self.language))
+        return s.heading(tx("h_money")).text(money_text(self.report, self.language)).text(
+            clv_text(self.report, self.language, self.money_basis))
 
     def sharper_estimates(self) -> Section:
         """CUPED (revenue adjusted for pre-campaign spend) and the Bayesian chance that the campaign is better."""
@@ -580,6 +590,7 @@ class ExperimentPage:
         q = r.sequential
         s.text(tx("sequential_text", sims=tx.number(peeking["n_sims"]), looks=peeking["n_looks"],
                   naive=tx.pct(peeking["naive_false_positive_rate"], 0),
+                  naive_ill=tx.pct(peeking["naive_false_positive_rate"], 0, case="illative"),
                   msprt=tx.pct(peeking["msprt_false_positive_rate"], 1), p=_pv(tx, q.p_value),
                   low=_points(tx, q.ci_low), high=_points(tx, q.ci_high)))
         return s.figure(plot_sequential(q, self.language), tx("fig_sequential"), tx("fig_sequential_alt"))

@@ -31,11 +31,16 @@ from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, Noteboo
                                        project_root, utc_now)
 from analysis.report.numbers import collect as collect_numbers, finding_text
 from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
-                                   landing_html, month_label, month_nav_html, notebook_html, run_details_html,
+                                   experiment_nav_html, landing_html, month_label, month_nav_html, notebook_html,
+                                   run_details_html,
                                    write_index)
 from analysis.report import publishing
 from analysis.report.pii import check_privacy, pii_values
+from analysis.report.notebooks import NOTEBOOKS
 
+
+#: The contacts page (issue 15): rendered only for a source with a contacts table.
+CONTACTS = NotebookSpec("contacts")
 
 #: Libraries whose versions go into the run manifest.
 KEY_LIBRARIES = ("pandas", "numpy", "scipy", "duckdb", "lifelines", "scikit-learn",
@@ -281,7 +286,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         raise ParameterError(f"--period {month}: the data ends on {last.date()}, so the month is not complete "
                              f"(expected data up to {as_of.date()}).")
 
-    specs = list(specs) if specs is not None else available_notebooks(folder)
+    specs = list(specs) if specs is not None else available_notebooks(folder, (*NOTEBOOKS, CONTACTS))
+    specs = [s for s in specs if s.name != CONTACTS.name or source.has("contacts")]  # no contacts table: no page
     if not specs:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
     base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
@@ -334,9 +340,14 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                 failure = exc  # valid data the model cannot estimate: the page is published degraded
             return spec, shown, started, time.perf_counter() - t0, executed, failure
 
+        month_text = month_label(month, tx.language)
+        month_pages = [(f"{s.name}.html", notebook_title(s, tx)) for s in specs]
+        month_pages += [(f"../experiments/{safe_id(e['id'])}/index.html", tx("experiment_link", id=e["id"]))
+                        for e in exp_todo]
+
         def run_experiment(experiment_id: str, position: int):
             return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,
-                                                  quiet, position, base_file))
+                                                  quiet, position, base_file, month_pages))
 
         tasks = [(s.name, functools.partial(run_notebook, s)) for s in specs]
         tasks += [(f"experiment {e['id']}", functools.partial(run_experiment, e["id"])) for e in exp_todo]
@@ -359,9 +370,6 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
         import nbformat
 
-        month_text = month_label(month, tx.language)
-        month_pages = [(f"{s.name}.html", notebook_title(s, tx)) for s in specs]
-        month_pages += [(e["report"], tx("experiment_link", id=e["id"])) for e in exp_todo if e.get("report")]
         pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
         for spec, shown, started_at, duration, executed, failure in runs:
             page = f"{spec.name}.html"
@@ -413,6 +421,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,
             "experiments_ended": ended,
+            "contacts_page": any(s.name == CONTACTS.name for s in specs),  # False: the source has no contacts table
         }
         pages["index.html"] = landing_html(manifest, landing_numbers, base, specs, tx, ctx, out, actions, trends(base))
         exp_pages = {f"experiments/{f.name}/index.html": (f / "index.html").read_text(encoding="utf-8")
@@ -441,7 +450,9 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 LANDING_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
                     "revenue", "avg_purchase", "purchase_frequency", "customer_equity", "value_at_risk",
                     "customers_at_risk", "retention_rate", "monthly_churn_rate", "a_revenue_share",
-                    "experiments_concluded")
+                    "experiments_concluded",
+                    # from the contacts page, when the source has contacts
+                    "complaints_month", "complaints_first_contact_share", "customers_over_contact_threshold")
 
 
 def landing_key_numbers(base, page_numbers: list[dict], n_experiments: int) -> list:
@@ -474,7 +485,7 @@ def _remove_if_empty(folder: Path) -> None:
 # --- experiment reports ------------------------------------------------------
 def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: pd.Timestamp, ctx: "RunInfo",
                      scratch: Path, failed_dir: Path, quiet: bool, position: int = 0,
-                     base_file: Path | None = None) -> tuple[Path, dict]:
+                     base_file: Path | None = None, month_pages: list | None = None) -> tuple[Path, dict]:
     """Run the experiment notebook for one experiment into ``scratch/<slug>/`` (page + manifest).
 
     In the monthly run ``base_file`` is the month's saved customer base, so the experiment's
@@ -502,9 +513,8 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
         shown["customer_base"] = "../" + str(pd.Timestamp(as_of).strftime("%Y-%m")) + "/customer_base.pkl"
     rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, shown, started.isoformat(), duration)}
     nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
-    if base_file is not None:  # in the monthly run: back to the month that published it
-        nav = month_nav_html(tx, month_label(pd.Timestamp(as_of).to_period("M"), tx.language), [],
-                             root="../../index.html", landing=f"../../{pd.Timestamp(as_of).strftime('%Y-%m')}/index.html")
+    if base_file is not None:  # in the monthly run: the month's landing page and its other pages, as on them
+        nav = experiment_nav_html(tx, pd.Timestamp(as_of).strftime("%Y-%m"), list(month_pages or []), experiment_id)
     nb = nbformat.read(executed, as_version=4)
     page = notebook_html(nb, tx("experiment_title", id=experiment_id), ctx.language, run_details_html(tx, rows), nav)
     (staged / "index.html").write_text(page, encoding="utf-8")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from analysis.databases import child_environment
 from analysis.errors import KantaError, ParameterError
 
 
@@ -192,13 +193,15 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
     # The kernel inherits the environment: no GUI backend on servers (set for the process, since
     # notebooks may run in parallel threads and restoring it per run would race).
     os.environ["MPLBACKEND"] = "Agg"
+    # A database password reaches the kernel in its environment only, never in a parameter or output.
+    kernel = _kernel_manager_class(child_environment(parameters.get("source")))
     try:
         # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
         # parallel threads; report notebooks get absolute paths instead.
         pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
                             log_output=False, report_mode=False, execution_timeout=CELL_TIMEOUT_S,
                             # the kernel's start-up warnings are noise in a scheduler's mail
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **kernel)
     except PapermillExecutionError as exc:
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""
@@ -211,6 +214,24 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
         where = f" (executed notebook kept in {kept})" if kept else ""
         raise NotebookFailed(f"notebook {path.name} could not be run: {type(exc).__name__}: "
                              f"{one_line(str(exc))}{where}.") from None
+
+
+def _kernel_manager_class(env: Mapping[str, str]) -> dict:
+    """papermill arguments that start the kernel with ``env`` added to this process's environment.
+
+    Per run, not ``os.environ``: notebooks run in parallel threads, and a password set for the
+    whole process would outlive the run.
+    """
+    if not env:
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            return await super().start_kernel(**kw)
+
+    return {"kernel_manager_class": KernelManager}
 
 
 def one_line(text: str, limit: int = 300) -> str:

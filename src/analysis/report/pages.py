@@ -16,7 +16,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from analysis.actions import ACTIONS
+from analysis.actions import ACTIONS, FALLING_BELOW
+from analysis.concepts import label_key
 from analysis.data import write_text
 from analysis.errors import KantaError
 from analysis.i18n import Text
@@ -158,10 +159,12 @@ def with_toc(page: str, title: str) -> str:
 
 
 def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], current: str | None = None,
-                   root: str = "../index.html", landing: str = "index.html") -> str:
+                   root: str = "../index.html", landing: str = "index.html", prefix: str = "") -> str:
     """The navigation line of a month's page: all reports, the month's landing page and its other pages.
 
-    ``pages`` are ``(href, title)`` pairs in reading order; ``current`` (an href) is shown as text.
+    ``pages`` are ``(href, title)`` pairs in reading order, relative to the month's folder;
+    ``current`` (an href of ``pages``) is shown as text; ``prefix`` leads from the page's own
+    folder to the month's (``"../../2026-10/"`` on an experiment page).
 
     >>> tx = Text("report", "en")
     >>> nav = month_nav_html(tx, "October 2026", [("churn.html", "Churn"), ("clv.html", "CLV")], current="clv.html")
@@ -171,11 +174,42 @@ def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], curr
     links = [f"<a href='{html.escape(root, quote=True)}'>{html.escape(tx('all_months'))}</a>",
              f"<a href='{html.escape(landing, quote=True)}'>{html.escape(tx('back_to_month', month=month_text))}</a>"]
     others = [f"<span aria-current='page'>{html.escape(title)}</span>" if href == current
-              else f"<a href='{html.escape(href, quote=True)}'>{html.escape(title)}</a>" for href, title in pages]
+              else f"<a href='{html.escape(_joined_href(prefix, href), quote=True)}'>{html.escape(title)}</a>"
+              for href, title in pages]
     line = " · ".join(links)
     if others:
         line += f" <span class='kanta-nav-pages'>{' · '.join(others)}</span>"
     return line
+
+
+def _joined_href(prefix: str, href: str) -> str:
+    """``prefix + href`` without ``dir/..`` detours (``"../../2026-10/" + "../experiments/x/index.html"``)."""
+    import posixpath
+
+    return posixpath.normpath(prefix + href) if prefix else href
+
+
+def experiment_nav_html(tx: Text, period: str, month_pages: list[tuple[str, str]], experiment_id: str) -> str:
+    """The navigation line of an experiment page published with a month: all reports, the month's landing
+    page and every page of the month (its notebook pages and the other experiment pages), as on the month's
+    own pages.
+
+    ``month_pages`` are the month's ``(href, title)`` pairs relative to the month's folder, the list the
+    month's pages get (experiment pages as ``../experiments/<id>/index.html``).
+
+    >>> tx = Text("report", "en")
+    >>> pages = [("clv.html", "CLV"), ("../experiments/a/index.html", "Experiment a"),
+    ...          ("../experiments/b/index.html", "Experiment b")]
+    >>> nav = experiment_nav_html(tx, "2026-10", pages, "a")
+    >>> "href='../../2026-10/clv.html'" in nav, "href='../../experiments/b/index.html'" in nav
+    (True, True)
+    >>> "<span aria-current='page'>Experiment a</span>" in nav, "href='../../2026-10/index.html'" in nav
+    (True, True)
+    """
+    month = pd.Period(period, freq="M")
+    return month_nav_html(tx, month_label(month, tx.language), month_pages,
+                          current=f"../experiments/{safe_id(experiment_id)}/index.html", root="../../index.html",
+                          landing=f"../../{month}/index.html", prefix=f"../../{month}/")
 
 
 def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav_html: str = "") -> str:
@@ -273,15 +307,19 @@ def glossary_html(base, tx: Text) -> str:
         if not words.has(key):
             continue
         text = words(key, **{k: shown(k, v) for k, v in entry["settings"].items()})
-        rows.append(f"<dt>{html.escape(words('label_' + entry['concept']))}</dt><dd>{html.escape(text)}</dd>")
+        label = words(label_key(entry["concept"], base.money_basis))
+        rows.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>")
     seg = base.segmentation.settings if base.segmentation is not None else None
     rule_values = {"thr": tx.pct(base.settings.p_alive_threshold, 0), "days": 90, "n": base.settings.inactivity_days,
                    "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
+                   "line": tx.pct(FALLING_BELOW, 0), "line_gen": tx.pct(FALLING_BELOW, 0, case="genitive"),
                    "new_days": seg.new_days if seg is not None else 30}
     for name in ACTIONS:
         rows.append(f"<dt>{html.escape(tx('action_name_' + name))}</dt>"
                     f"<dd>{html.escape(tx('action_rule_' + name, **rule_values))}</dd>")
     intro = words("glossary_intro", date=tx.date(base.as_of))
+    if base.money_basis == "margin":
+        intro += " " + words("glossary_margin")
     return (f"<section id='glossary'><h2>{html.escape(words('glossary_title'))}</h2>"
             f"<p class='kanta-muted'>{html.escape(intro)}</p><dl class='kanta-glossary'>{''.join(rows)}</dl></section>")
 
@@ -296,6 +334,10 @@ def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: s
     return simple_page(title, body, tx.language, nav_html=nav_html, run_details_html=run_details_html)
 
 
+#: Action values that are margin when the data has margin (win-back's past yearly spend stays sales).
+MARGIN_VALUE_KINDS = ("value_at_stake", "clv", "potential_value")
+
+
 def actions_html(actions: list, base, tx: Text) -> str:
     """This month's actions as plain sentences: size, value and where the list is (no raw ids, no links to lists)."""
     items = []
@@ -308,8 +350,11 @@ def actions_html(actions: list, base, tx: Text) -> str:
             continue
         perm = tx("action_permission") if a.permission_filtered else tx("action_no_permission_data")
         value = "–" if a.value is None else tx.money(a.value)
+        if a.value is not None and base.money_basis == "margin" and a.value_kind in MARGIN_VALUE_KINDS:
+            value += " " + tx("value_in_margin")
         values = {"n": tx.number(a.size), "value": value, "perm": perm, "thr": thr, "days": 90,
                   "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
+                  "line": tx.pct(FALLING_BELOW, 0), "line_gen": tx.pct(FALLING_BELOW, 0, case="genitive"),
                   "valuetext": "" if a.value is None else tx("action_value_clv", value=value)}
         if a.name == "second_purchase":
             values["days"] = seg.new_days if seg is not None else 30
@@ -348,6 +393,8 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
         parts.append(f"<li><a href='{html.escape(rec['html'])}'>{html.escape(notebook_title(spec, tx))}</a>"
                      + (f" – {html.escape(about)}" if about else "") + "</li>")
     parts.append("</ul>")
+    if manifest.get("contacts_page") is False:
+        parts.append(f"<p>{html.escape(tx('no_contacts_page'))}</p>")
 
     ended = manifest["experiments_ended"]
     parts.append(f"<h2>{html.escape(tx('experiments_ended'))}</h2>")

@@ -2,8 +2,10 @@
 
 Run on every page before publishing; a hit fails the report. The input's personal data is found by
 column name (English and Finnish) and by value (e-mail, phone and identity-code patterns in any text
-column); any e-mail address or valid Finnish identity code on a page is a hit whatever its source.
-Customer lists on stakeholder pages use pseudonyms (``analysis.privacy.pseudonymize``), which pass.
+column, person names by a list of common first names); any e-mail address or valid Finnish identity
+code on a page is a hit whatever its source. Customer lists on stakeholder pages use pseudonyms
+(``analysis.privacy.pseudonymize``), which pass; tables of groups blank groups smaller than
+``analysis.privacy.MIN_GROUP_SIZE`` and say so (:func:`show_group_table`).
 """
 from __future__ import annotations
 
@@ -65,11 +67,16 @@ def pii_values(source) -> dict[str, set[str]]:
             if col.lower() in PII_COLUMNS or privacy.is_personal_column(col):
                 kind = _kind_of_column(col)
                 values[kind].update(v.strip() for v in cust[col].dropna().astype(str) if v.strip())
+            elif by_value.get(col) == "name_like":  # shaped like a column of names: every value is one
+                values["name"].update(v.strip() for v in cust[col].dropna().astype(str) if v.strip())
             elif col in by_value:
                 for v in cust[col].dropna().astype(str):
                     for kind, found in privacy.personal_values(v):
-                        values["other" if kind == "identity_code" else kind].add(found)
+                        values[_VALUE_KINDS.get(kind, kind)].add(found)
     return values
+
+
+_VALUE_KINDS = {"identity_code": "other", "person_name": "name"}
 
 
 def _digits(s: str) -> str:
@@ -101,7 +108,8 @@ def find_pii(html_text: str, source) -> list[str]:
         text_digits = {_digits(m) for m in re.findall(r"\+?\d[\d \u00a0()-]{5,}\d", text)}
         found += [f"phone {p}" for p in sorted(phone_digits & text_digits)]
     # whatever the input: an e-mail address or a valid identity code on a stakeholder page is personal data
-    found += [f"{kind} {v}" for kind, v in privacy.personal_values(text) if kind != "phone"
+    # (phone numbers and first-name pairs have everyday look-alikes on a page: only the input's are sought)
+    found += [f"{kind} {v}" for kind, v in privacy.personal_values(text) if kind not in ("phone", "person_name")
               and f"{kind} {v}" not in found and not (kind == "email" and v.lower() in {e.lower() for e in values["email"]})]
     lowered_text = " ".join(text.lower().split())
     for name in sorted(values["name"] | values["other"]):
@@ -110,6 +118,17 @@ def find_pii(html_text: str, source) -> list[str]:
         if parts and all(p in lowered for p in parts) and " ".join(parts) in lowered_text:
             found.append(f"name {name}")
     return found
+
+
+def show_group_table(table, caption: str | None = None, language: str = "en", index: bool = False) -> None:
+    """Show a table of groups (:func:`analysis.privacy.suppress_small_groups`) and, when groups were
+    blanked, the footnote that says why."""
+    from analysis.display import say, show_table
+    from analysis.i18n import Text
+
+    show_table(table, caption, index=index)
+    if table.attrs.get("suppressed_groups"):
+        say(Text("common", language)("small_groups_note", k=table.attrs["min_group_size"]))
 
 
 def check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None:

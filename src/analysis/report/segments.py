@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.i18n import Text, fmt_money, fmt_number, fmt_pct
+from analysis.privacy import suppress_small_groups
+from analysis.report.pii import show_group_table
 from analysis.segments import (
     CLASS_CONCEPTS, NO_PURCHASE, NOT_REGISTERED, RFM_SEGMENTS, STAGE_CONCEPTS, STAGE_RULE_ORDER, STAGES,
     STRATEGY_GROUPS, BehaviourClusters, MonthlySegments, SegmentSettings, Segmentation, rfm_grid,
@@ -129,7 +131,7 @@ def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
 def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """:func:`analysis.segments.pyramid_table` with formatted numbers and translated headers (buyers only)."""
     tx = _tx(language)
-    return pd.DataFrame({
+    return _groups(pyramid["customers"], tx("col_customers"), tx("col_class"), {
         tx("col_class"): pyramid["abc_class"],
         tx("col_customers"): pyramid["customers"].map(tx.number),
         tx("col_customer_share"): pyramid["customer_share"].map(lambda v: tx.pct(v, 1)),
@@ -140,12 +142,18 @@ def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     })
 
 
+def _groups(counts, count_column: str, label_column: str, columns: Mapping) -> pd.DataFrame:
+    """A stakeholder table of groups: a group of fewer than ``MIN_GROUP_SIZE`` customers shows no numbers."""
+    table = pd.DataFrame(columns)
+    return suppress_small_groups(table, counts, keep=[label_column], count_column=count_column)
+
+
 def strategy_report(strategy: pd.DataFrame, language: str = "en", potential_basis: str = "run_rate",
                     horizon_months: int = 12) -> pd.DataFrame:
     """:meth:`Segmentation.strategy_table` with formatted numbers; the potential column names its basis."""
     tx = _tx(language)
     potential = tx(f"col_potential_value_{potential_basis}", months=horizon_months)
-    return pd.DataFrame({
+    return _groups(strategy["customers"], tx("col_customers"), tx("col_group"), {
         tx("col_group"): strategy["strategy_group"].map(lambda g: tx(f"group_{g}")),
         tx("col_customers"): strategy["customers"].map(tx.number),
         tx("col_customer_share"): strategy["customer_share"].map(lambda v: tx.pct(v, 1)),
@@ -160,7 +168,9 @@ def stage_counts_report(monthly: MonthlySegments, language: str = "en") -> pd.Da
     """Customers per lifecycle stage now, at the previous month end, and the change."""
     tx = _tx(language)
     s = monthly.summary()
-    return pd.DataFrame({
+    now, before = s["customers"].to_numpy(float), s["previous"].to_numpy(float)
+    smallest = np.where((now > 0) & (before > 0), np.minimum(now, before), np.maximum(now, before))
+    return _groups(smallest, tx("col_customers"), tx("col_stage"), {
         tx("col_stage"): [stage_label(k, tx, monthly.current.settings) for k in s["lifecycle_stage"]],
         tx("col_customers"): s["customers"].map(tx.number).to_numpy(),
         tx("col_share"): (s["customers"] / max(int(s["customers"].sum()), 1)).map(lambda v: tx.pct(v, 1)).to_numpy(),
@@ -176,7 +186,7 @@ def rfm_report(seg: Segmentation, language: str = "en") -> pd.DataFrame:
     g = t.groupby("rfm_segment").agg(customers=("customer_id", "size"), revenue=("current_value", "sum"))
     g = g.reindex(list(RFM_SEGMENTS) + [NO_PURCHASE], fill_value=0)
     total = g["revenue"].sum()
-    return pd.DataFrame({
+    return _groups(g["customers"], tx("col_customers"), tx("col_rfm_segment"), {
         tx("col_rfm_segment"): [tx(f"rfm_{k}") for k in g.index],
         tx("col_customers"): g["customers"].map(tx.number).to_numpy(),
         tx("col_customer_share"): (g["customers"] / max(len(t), 1)).map(lambda v: tx.pct(v, 1)).to_numpy(),
@@ -190,7 +200,7 @@ def profile_report(profile: pd.DataFrame, names: Mapping[int, str] | pd.Series |
     """:meth:`BehaviourClusters.profile` with the cluster names, formatted numbers and translated headers."""
     tx = _tx(language)
     names = pd.Series(names if names is not None else {}, dtype=object)
-    return pd.DataFrame({
+    table = _groups(profile["customers"], tx("col_customers"), tx("col_cluster"), {
         tx("col_cluster"): profile["cluster"].astype(int),
         tx("col_name"): profile["cluster"].map(names).fillna(""),
         tx("col_customers"): profile["customers"].map(tx.number),
@@ -204,6 +214,9 @@ def profile_report(profile: pd.DataFrame, names: Mapping[int, str] | pd.Series |
         tx("col_online_share"): profile["online_share"].map(lambda v: tx.pct(v, 0)),
         tx("col_spend_trend"): profile["spend_trend"].map(lambda v: tx.number(v, 2)),
     })
+    blank = table[tx("col_customers")].str.startswith("<")  # a small cluster's name is made of its numbers too
+    table.loc[blank, tx("col_name")] = ""
+    return table
 
 
 def localise_matrix(matrix: pd.DataFrame, column: str, language: str = "en",
@@ -391,7 +404,7 @@ class SegmentsPage:
             say(tx("biggest_text", from_=self._stage(moved_from), to=self._stage(moved_to), n=tx.number(moved_n)))
 
     def pyramid_section(self) -> None:
-        from analysis.display import heading, say, show_figure, show_table
+        from analysis.display import heading, say, show_figure
 
         if self.degraded:
             return
@@ -402,7 +415,7 @@ class SegmentsPage:
         say(tx("pyramid_text_" + s.value_basis, a=tx.pct(s.a_share, 0), b=tx.pct(s.b_share, 0),
                a_rev=tx.pct(a["revenue_share"], 0),
                prospects=tx.number(int((self.cur.table["lifecycle_stage"] == "prospect").sum()))))
-        show_table(pyramid_report(pyramid, self.language), tx("cap_pyramid"))
+        show_group_table(pyramid_report(pyramid, self.language), tx("cap_pyramid"), self.language)
         ax = plot_pyramid(pyramid, {"customers": tx("lbl_customers"), "revenue": tx("lbl_revenue"),
                                     "textbook": tx("lbl_textbook")})
         show_figure(ax.figure, tx("fig_pyramid"), tx("alt_pyramid"))
@@ -417,8 +430,8 @@ class SegmentsPage:
         say(tx("strategy_text"))
         show_table(strategy_rules(s, self.language, basis), tx("cap_strategy_rules"))
         say(tx(f"potential_note_{basis}", months=s.horizon_months))
-        show_table(strategy_report(self.cur.strategy_table(), self.language, basis, s.horizon_months),
-                   tx("cap_strategy"))
+        show_group_table(strategy_report(self.cur.strategy_table(), self.language, basis, s.horizon_months),
+                         tx("cap_strategy"), self.language)
         ax = plot_strategy_grid(self.cur.table, {g: tx("group_" + g) for g in STRATEGY_GROUPS},
                                 (tx("axis_current_value"), tx("axis_potential_value")), language=self.language)
         show_figure(ax.figure, tx("fig_strategy"), tx("alt_strategy"))
@@ -432,7 +445,7 @@ class SegmentsPage:
         heading(tx("h_stages"))
         say(tx("stages_text", returned_days=self.cur.settings.returned_days))
         show_table(stage_rules(self.cur.settings, self.language), tx("cap_stage_rules"))
-        show_table(stage_counts_report(self.monthly, self.language), tx("cap_stage_counts"))
+        show_group_table(stage_counts_report(self.monthly, self.language), tx("cap_stage_counts"), self.language)
 
     def rfm_section(self) -> None:
         from analysis.display import heading, say, show_table
@@ -443,11 +456,11 @@ class SegmentsPage:
         heading(tx("h_rfm"))
         say(tx("rfm_text"))
         show_table(rfm_grid_report(self.language), tx("cap_rfm_grid"), index=True)
-        show_table(rfm_report(self.cur, self.language), tx("cap_rfm"))
+        show_group_table(rfm_report(self.cur, self.language), tx("cap_rfm"), self.language)
 
     def clusters_section(self) -> None:
         """The behavioural segments, or the reason they could not be formed this month."""
-        from analysis.display import heading, say, show_figure, show_table
+        from analysis.display import heading, say, show_figure
         from analysis.report.numbers import show_finding
 
         if self.degraded:
@@ -464,7 +477,8 @@ class SegmentsPage:
                               language=self.language)
         show_figure(ax.figure, tx("fig_k"), tx("alt_k"))
         names = cluster_names(clusters, self.cur.table, self.language)
-        show_table(profile_report(clusters.profile(self.cur.table), names, self.language), tx("cap_profile"))
+        show_group_table(profile_report(clusters.profile(self.cur.table), names, self.language), tx("cap_profile"),
+                         self.language)
 
     def transitions_section(self) -> None:
         from analysis.display import heading, say, show_figure

@@ -1,0 +1,310 @@
+"""The contacts page of the monthly report: :mod:`analysis.contacts` results in the reader's language.
+
+Sentences, formatted tables and figures are made here from language-free results; the words are in
+``strings/contacts.json``. ``notebooks/contacts.ipynb`` calls one :class:`ContactsPage` method per
+section. Only aggregates reach the page: counts, shares and ratios per month, state or segment
+(segments smaller than the privacy minimum are blanked), never a customer, a contact or its notes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.contacts import COMPLAINT_STATES, FIRST_CONTACT_HOURS, ContactsAnalysis
+from analysis.display import heading, say, show_figure, show_table
+from analysis.i18n import Text
+from analysis.privacy import suppress_small_groups
+from analysis.report.numbers import KeyNumber, show_finding, show_numbers
+from analysis.report.pages import month_label
+from analysis.report.pii import show_group_table
+
+
+def _tx(language: str) -> Text:
+    return Text("contacts", language)
+
+
+def group_label(by: str, value, language: str = "en", settings=None) -> str:
+    """A segment value in the report's language: classes and lifecycle stages in the segments page's words
+    (``settings``: the month's segment settings, for the windows stage names state).
+
+    Example
+    -------
+    >>> group_label("abc_class", "A"), group_label("lifecycle_stage", "new", "fi")
+    ('A', 'Uusi')
+    """
+    from analysis.report.segments import stage_label
+
+    seg = Text("segments", language)
+    if by == "lifecycle_stage":
+        return stage_label(str(value), seg, settings)
+    if by == "abc_class" and seg.has(f"class_{value}"):
+        return seg(f"class_{value}")
+    tx = _tx(language)
+    return tx(f"group_{value}") if tx.has(f"group_{value}") else str(value)
+
+
+def key_numbers(a: ContactsAnalysis) -> list[KeyNumber]:
+    """The page's key numbers (concept ids of :mod:`analysis.concepts`); the threshold count is "–" with its
+    reason when the threshold could not be estimated."""
+    n = a.numbers()
+    share = n["complaints_first_contact_share"]
+    over_reason = None
+    if n["customers_over_contact_threshold"] is None:
+        f = next((f for f in a.findings if "customers_over_contact_threshold" in f.affects), None)
+        over_reason = f.reason if f is not None else "not_estimable"
+    return [KeyNumber("complaints_month", n["complaints_month"]),
+            KeyNumber("complaints_first_contact_share", share if n["complaints_month"] else None,
+                      reason=None if n["complaints_month"] else "no_complaints"),
+            KeyNumber("customers_over_contact_threshold", n["customers_over_contact_threshold"], reason=over_reason)]
+
+
+def handling_table(a: ContactsAnalysis, language: str = "en") -> pd.DataFrame:
+    """Complaints per month: count, resolved by the month end, median hours to resolution, first-contact share."""
+    tx = _tx(language)
+    m = a.handling.monthly
+    return pd.DataFrame({
+        tx("col_month"): [month_label(p, language) for p in m["month"]],
+        tx("col_complaints"): [tx.number(v) for v in m["complaints"]],
+        tx("col_resolved"): [tx.number(v) for v in m["resolved"]],
+        tx("col_median_hours"): [tx.number(v, 1) if pd.notna(v) else "–" for v in m["median_hours_to_resolution"]],
+        tx("col_first_contact"): [tx.pct(v, 0) if c else "–"
+                                  for v, c in zip(m["first_contact_share"], m["complaints"])],
+    })
+
+
+def hazard_table(a: ContactsAnalysis, language: str = "en") -> pd.DataFrame:
+    """Hazard ratios of leaving per purchase by the state of the latest complaint, with 95 % intervals."""
+    tx = _tx(language)
+    rows = [{tx("col_state"): tx("state_none"), tx("col_ratio"): tx.number(1.0, 2), tx("col_interval"): tx("reference"),
+             tx("col_purchases"): ""}]
+    for state in COMPLAINT_STATES[1:]:
+        r = a.complaint.ratios.get(state)
+        if r is None:
+            continue
+        rows.append({tx("col_state"): tx(f"state_{state}"), tx("col_ratio"): tx.number(r.hazard_ratio, 2),
+                     tx("col_interval"): f"{tx.number(r.ci_low, 2)}–{tx.number(r.ci_high, 2)}",
+                     tx("col_purchases"): tx.number(r.purchases)})
+    return pd.DataFrame(rows)
+
+
+def pressure_table(a: ContactsAnalysis, language: str = "en") -> pd.DataFrame:
+    """Customer-months by outbound marketing contacts in the month: last purchases and purchases per month."""
+    tx = _tx(language)
+    t = a.pressure.table
+    top = int(t["contacts"].max())
+    label = [f"{int(c)}+" if c == top and top >= 12 else str(int(c)) for c in t["contacts"]]
+    return pd.DataFrame({
+        tx("col_contacts"): label,
+        tx("col_customer_months"): [tx.number(v) for v in t["months"]],
+        tx("col_churn_rate"): [tx.pct(v, 1) for v in t["churn_rate"]],
+        tx("col_purchase_share"): [tx.pct(v, 0) for v in t["purchase_share"]],
+    })
+
+
+def satisfaction_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
+    """CSAT and NPS per customer class (small groups blanked)."""
+    from analysis.privacy import MIN_GROUP_SIZE
+
+    tx = _tx(language)
+    s = a.satisfaction.fillna({"csat_responses": 0, "nps_responses": 0})
+    table = pd.DataFrame({
+        tx("col_group"): [group_label("abc_class", g, language) for g in s["group"]],
+        tx("col_csat_n"): [tx.number(int(v)) for v in s["csat_responses"]],
+        tx("col_csat"): [tx.number(v, 2) if pd.notna(v) else "–" for v in s["csat_mean"]],
+        tx("col_csat_top2"): [tx.pct(v, 0) if pd.notna(v) else "–" for v in s["csat_top2"]],
+        tx("col_nps_n"): [tx.number(int(v)) for v in s["nps_responses"]],
+        tx("col_nps"): [tx.number(v, 0) if pd.notna(v) else "–" for v in s["nps"]],
+    })
+    counts = np.maximum(s["csat_responses"].to_numpy(), s["nps_responses"].to_numpy())
+    return suppress_small_groups(table, counts, min_size or MIN_GROUP_SIZE, keep=[tx("col_group")])
+
+
+def retention_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
+    """Share still active by NPS group, with 95 % intervals (small groups blanked)."""
+    from analysis.privacy import MIN_GROUP_SIZE
+
+    tx = _tx(language)
+    r = a.retention_by_nps
+    ok = r["customers"] > 0
+    table = pd.DataFrame({
+        tx("col_nps_group"): [tx(f"nps_{g}") for g in r["group"]],
+        tx("col_customers"): [tx.number(v) for v in r["customers"]],
+        tx("col_share_active"): [tx.pct(v, 0) if o else "–" for v, o in zip(r["share_active"], ok)],
+        tx("col_interval"): [f"{tx.pct(lo, 0)}–{tx.pct(hi, 0)}" if o else "–"
+                             for lo, hi, o in zip(r["ci_low"], r["ci_high"], ok)],
+    })
+    return suppress_small_groups(table, r["customers"].to_numpy(), min_size or MIN_GROUP_SIZE,
+                                 keep=[tx("col_nps_group")], count_column=tx("col_customers"))
+
+
+def frequency_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
+    """Contacts per customer in the last 12 months by segment and type, beside the segment's mean value."""
+    from analysis.privacy import MIN_GROUP_SIZE
+
+    tx = _tx(language)
+    f = a.frequency[by]
+    out = pd.DataFrame({tx("col_group"): [group_label(by, g, language, a.segment_settings) for g in f[by]],
+                        tx("col_customers"): [tx.number(v) for v in f["customers"]]})
+    for kind in ("complaint", "service", "sales", "marketing", "feedback"):
+        if kind in f:
+            out[tx(f"type_{kind}")] = [tx.number(v, 1) for v in f[kind]]
+    value = "mean_clv" if "mean_clv" in f else ("mean_total_spend" if "mean_total_spend" in f else None)
+    if value:
+        out[tx("col_value_clv" if value == "mean_clv" else "col_value_spend")] = [tx.money(v) if pd.notna(v) else "–"
+                                                                                 for v in f[value]]
+    return suppress_small_groups(out, f["customers"].to_numpy(), min_size or MIN_GROUP_SIZE,
+                                 keep=[tx("col_group")], count_column=tx("col_customers"))
+
+
+def channel_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
+    """Contacts per customer in the last 12 months by segment and channel (channel names as the data spells
+    them; the table is escaped when shown)."""
+    from analysis.privacy import MIN_GROUP_SIZE
+
+    tx = _tx(language)
+    f = a.frequency[by]
+    out = pd.DataFrame({tx("col_group"): [group_label(by, g, language, a.segment_settings) for g in f[by]],
+                        tx("col_customers"): [tx.number(v) for v in f["customers"]]})
+    for c in [c for c in f.columns if c.startswith("channel_")]:
+        out[c[len("channel_"):]] = [tx.number(v, 1) for v in f[c]]
+    return suppress_small_groups(out, f["customers"].to_numpy(), min_size or MIN_GROUP_SIZE,
+                                 keep=[tx("col_group")], count_column=tx("col_customers"))
+
+
+def plot_complaints(a: ContactsAnalysis, ax=None, *, language: str = "en"):
+    """Complaints per month, with the share resolved at first contact on a second axis."""
+    import matplotlib.pyplot as plt
+
+    tx = _tx(language)
+    m = a.handling.monthly
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    x = np.arange(len(m))
+    ax.bar(x, m["complaints"], color="#4C72B0", label=tx("col_complaints"))
+    ax.set_xticks(x, [month_label(p, language) for p in m["month"]], rotation=45, ha="right")
+    ax.set_ylabel(tx("col_complaints"))
+    ax2 = ax.twinx()
+    share = np.where(m["complaints"] > 0, m["first_contact_share"], np.nan)
+    ax2.plot(x, 100 * share, color="#DD8452", marker="o", label=tx("col_first_contact"))
+    ax2.set_ylim(0, 100)
+    ax2.set_ylabel(tx("col_first_contact") + " (%)")
+    ax.spines["top"].set_visible(False)
+    return ax
+
+
+def plot_pressure(a: ContactsAnalysis, ax=None, *, language: str = "en"):
+    """Share of customer-months in which the last purchase happened, by marketing contacts, with the threshold."""
+    import matplotlib.pyplot as plt
+
+    tx = _tx(language)
+    t = a.pressure.table
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    ax.plot(t["contacts"], 100 * t["churn_rate"], marker="o", color="#4C72B0")
+    ax.axvline(a.pressure.threshold, color="#C44E52", linestyle="--", label=tx("threshold_line"))
+    ax.axvspan(a.pressure.ci_low, a.pressure.ci_high, color="#C44E52", alpha=0.1)
+    ax.set_xlabel(tx("col_contacts"))
+    ax.set_ylabel(tx("col_churn_rate") + " (%)")
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+class ContactsPage:
+    """The contacts page's sections in the report's language, from one :class:`~analysis.contacts.ContactsAnalysis`."""
+
+    def __init__(self, analysis: ContactsAnalysis, language: str = "en"):
+        self.a = analysis
+        self.language = language
+        self.tx = _tx(language)
+
+    def _finding(self, analysis: str) -> bool:
+        f = next((f for f in self.a.findings if f.analysis == analysis), None)
+        if f is None and analysis != "contacts.dropout":
+            f = next((f for f in self.a.findings if f.analysis == "contacts.dropout"), None)
+        if f is None:
+            return False
+        show_finding(f, self.language)
+        return True
+
+    def key_numbers_section(self) -> None:
+        tx = self.tx
+        heading(tx("title"), 1)
+        say(tx("intro", date=tx.date(self.a.as_of)))
+        heading(tx("h_key_numbers"))
+        show_numbers(key_numbers(self.a), self.language)
+
+    def complaints_section(self) -> None:
+        import matplotlib.pyplot as plt
+
+        tx, a = self.tx, self.a
+        heading(tx("h_complaints"))
+        m = a.handling.this_month()
+        say(tx("complaints_text", n=tx.number(m["complaints"]), hours=FIRST_CONTACT_HOURS,
+               share=tx.pct(m["first_contact_share"], 0) if m["complaints"] else "–",
+               open=tx.number(a.handling.open_at_as_of)))
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        plot_complaints(a, ax, language=self.language)
+        show_figure(fig, tx("fig_complaints"), tx("fig_complaints_alt"))
+        show_table(handling_table(a, self.language), tx("tab_complaints"))
+
+    def after_complaint_section(self) -> None:
+        tx, a = self.tx, self.a
+        heading(tx("h_after"))
+        if a.complaint is None:
+            self._finding("contacts.complaints")
+            return
+        r = a.complaint.ratios["open"]
+        say(tx("after_text", ratio=tx.number(r.hazard_ratio, 1), low=tx.number(r.ci_low, 1),
+               high=tx.number(r.ci_high, 1)))
+        fast = a.complaint.ratios.get("resolved_fast")
+        if fast is not None:
+            say(tx("after_fast", ratio=tx.number(fast.hazard_ratio, 1), low=tx.number(fast.ci_low, 1),
+                   high=tx.number(fast.ci_high, 1), hours=FIRST_CONTACT_HOURS))
+        say(tx("after_method"))
+        show_table(hazard_table(a, self.language), tx("tab_after"))
+
+    def pressure_section(self) -> None:
+        import matplotlib.pyplot as plt
+
+        tx, a = self.tx, self.a
+        heading(tx("h_pressure"))
+        if a.pressure is None:
+            self._finding("contacts.pressure")
+            return
+        p = a.pressure
+        say(tx("pressure_text", k=p.threshold, low=p.ci_low, high=p.ci_high,
+               ratio=tx.number(p.per_contact_above.hazard_ratio, 2),
+               over=tx.number(a.customers_over_threshold) if a.customers_over_threshold is not None else "–"))
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        plot_pressure(a, ax, language=self.language)
+        show_figure(fig, tx("fig_pressure"), tx("fig_pressure_alt", k=p.threshold))
+        show_table(pressure_table(a, self.language), tx("tab_pressure"))
+
+    def satisfaction_section(self) -> None:
+        tx, a = self.tx, self.a
+        heading(tx("h_satisfaction"))
+        if a.satisfaction.empty:
+            say(tx("satisfaction_none"))
+            return
+        say(tx("satisfaction_text"))
+        show_group_table(satisfaction_table(a, self.language), tx("tab_satisfaction"), self.language)
+        r = a.retention_by_nps
+        if r is not None and r["customers"].sum():
+            say(tx("retention_text"))
+            show_group_table(retention_table(a, self.language), tx("tab_retention"), self.language)
+
+    def frequency_section(self) -> None:
+        tx, a = self.tx, self.a
+        heading(tx("h_frequency"))
+        if not a.frequency:
+            say(tx("frequency_none"))
+            return
+        say(tx("frequency_text"))
+        for by in ("abc_class", "lifecycle_stage"):
+            if by in a.frequency:
+                show_group_table(frequency_table(a, by, self.language), tx(f"tab_frequency_{by}"), self.language)
+        if "abc_class" in a.frequency:
+            show_group_table(channel_table(a, "abc_class", self.language), tx("tab_channels"), self.language)
+
+
+__all__ = ["ContactsPage", "key_numbers", "handling_table", "hazard_table", "pressure_table", "satisfaction_table",
+           "frequency_table", "channel_table", "retention_table", "group_label", "plot_complaints", "plot_pressure"]

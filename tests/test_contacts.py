@@ -248,6 +248,7 @@ def test_month_without_contacts_has_no_contacts_page(months):
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["contacts_page"] is False
     assert not any(n["concept"].startswith("complaints") for n in manifest["numbers"])
+    assert "has no contacts table, so this month has no contacts page" in (d / "index.html").read_text(encoding="utf-8")
 
 
 def test_strings_exist_in_both_languages():

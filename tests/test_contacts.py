@@ -55,6 +55,19 @@ def test_irritation_threshold_interval_covers_the_true_threshold(result, truth):
     assert list(p.profile["threshold"]) == list(range(1, 11))
 
 
+def test_big_bases_screen_thresholds_on_a_subsample_and_fit_everyone_at_the_best(demo, result, monkeypatch):
+    monkeypatch.setattr(contacts, "SEARCH_CUSTOMERS", 2000)  # as if the 8,000-customer base were big
+    screened = contacts.dropout_model(demo, AS_OF)
+    full = result.pressure
+    assert screened.threshold == full.threshold
+    assert (screened.threshold_low, screened.threshold_high) == (full.ci_low, full.ci_high)
+    assert len(screened.profile) < len(full.profile)  # fewer thresholds fitted on everyone ...
+    both = screened.profile.merge(full.profile, on="threshold")  # ... and those the same fits as without screening
+    assert both["log_likelihood_x"].to_numpy() == pytest.approx(both["log_likelihood_y"].to_numpy(), abs=0.01)
+    r, f = screened.ratios["open"], result.complaint.ratios["open"]
+    assert (r.hazard_ratio, r.ci_low, r.ci_high) == pytest.approx((f.hazard_ratio, f.ci_low, f.ci_high), rel=1e-3)
+
+
 def test_unresolved_complaint_hazard_ratio_interval_covers_the_truth(result, truth):
     r = result.complaint.ratios["open"]
     assert r.ci_low <= truth["complaint_hazard_ratio"] <= r.ci_high

@@ -354,3 +354,29 @@ def test_month_publishes_segment_centroids_for_next_month(month):
     assert segments["parameters"]["previous_centroids"] is None  # no earlier month in this folder
     centroids = pd.read_csv(month["month_dir"] / "segments_centroids.csv")
     assert "cluster" in centroids.columns and len(centroids) >= 2
+
+
+def test_a_kernel_that_dies_before_its_first_cell_is_started_again(tmp_path, monkeypatch):
+    # two kernels starting at once can be handed the same TCP port; nothing ran, so a new start is safe
+    import papermill as pm
+
+    from analysis.report import notebooks
+
+    calls = []
+
+    def execute(path, output, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        Path(output).write_text("{}")
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    monkeypatch.setattr(notebooks, "check_parameters", lambda path, parameters: None)
+    notebooks.execute_notebook(tmp_path / "a.ipynb", tmp_path / "out.ipynb", {}, progress=False)
+    assert len(calls) == 2 and (tmp_path / "out.ipynb").exists()
+    # a kernel that keeps dying, or any other failure, is still the notebook's failure
+    calls.clear()
+    monkeypatch.setattr(pm, "execute_notebook", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Kernel died "
+                                                                                                 "before replying to kernel_info")))
+    with pytest.raises(notebooks.NotebookFailed, match="could not be run"):
+        notebooks.execute_notebook(tmp_path / "a.ipynb", tmp_path / "out2.ipynb", {}, progress=False)

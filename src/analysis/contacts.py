@@ -50,6 +50,9 @@ MIN_DROPOUTS = 30
 #: Contacts per month pooled from this count upwards; hinge candidates of the pressure model.
 MAX_CONTACTS = 12
 THRESHOLD_CANDIDATES = tuple(range(1, 11))
+#: Above this many customers the thresholds are screened on a seeded subsample of this size and only the best
+#: one and its neighbours are fitted on everyone (see :func:`dropout_model`); below it every threshold is.
+SEARCH_CUSTOMERS = 50_000
 #: NPS groups on the 0-10 scale (the standard definition).
 PROMOTER_MIN, DETRACTOR_MAX = 9, 6
 
@@ -273,13 +276,49 @@ def dropout_model(source, as_of=None) -> DropoutModel:
     states = [i for i in range(1, len(COMPLAINT_STATES)) if per_state[i] >= MIN_COMPLAINT_PURCHASES]
     contacts_seen = long.loc[long["contacts"] > 0, "contacts"]
     candidates = [k for k in THRESHOLD_CANDIDATES if len(contacts_seen) and k < contacts_seen.max()]
-    fits = {}
+
+    def fit_at(k, start, rows=slice(None)):
+        f = functools.partial(_nll, counts=counts[rows], last_cell=last_cell[rows], x=x[rows], t_x=t_x[rows],
+                              age=age[rows], design=_design(states, k))
+        return optimize.minimize(f, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000}), f
+
+    todo = list(candidates or [None])
     start = np.concatenate([np.log([0.5, 20.0, 0.8, 4.0]), np.zeros(len(states) + (3 if candidates else 0))])
-    for k in candidates or [None]:  # each threshold starts from the previous one's fit (the profile is smooth)
-        f = functools.partial(_nll, counts=counts, last_cell=last_cell, x=x, t_x=t_x, age=age,
-                              design=_design(states, k))
-        fits[k] = (optimize.minimize(f, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000}), f)
-        start = fits[k][0].x
+    fits = {}
+    if len(ids) <= SEARCH_CUSTOMERS or len(todo) == 1:
+        for k in todo:  # each threshold starts from the previous one's fit (the profile is smooth)
+            fits[k] = fit_at(k, start)
+            start = fits[k][0].x
+    else:
+        # Big bases: the thresholds are screened on a seeded subsample of SEARCH_CUSTOMERS customers; everyone is
+        # then fitted at the best one and at its neighbours, outwards for as long as a neighbour is within the 95 %
+        # likelihood-ratio bound of the best, so the estimate, its interval and the threshold's interval all come
+        # from fits on every customer (the profile lists the thresholds fitted on everyone).
+        rows = np.sort(np.random.default_rng(0).choice(len(ids), SEARCH_CUSTOMERS, replace=False))
+        screened = {}
+        for k in todo:
+            screened[k] = fit_at(k, start, rows)[0]
+            start = screened[k].x
+        lo = hi = min(range(len(todo)), key=lambda i: screened[todo[i]].fun)
+        fits[todo[lo]] = fit_at(todo[lo], screened[todo[lo]].x)
+
+        def within(i):
+            best_ll = max(-r.fun for r, _ in fits.values())
+            return 2 * (best_ll + fits[todo[i]][0].fun) <= 3.841
+
+        while True:
+            grew = False
+            if lo > 0 and within(lo):
+                lo -= 1
+                fits[todo[lo]] = fit_at(todo[lo], screened[todo[lo]].x)
+                grew = True
+            if hi < len(todo) - 1 and within(hi):
+                hi += 1
+                fits[todo[hi]] = fit_at(todo[hi], screened[todo[hi]].x)
+                grew = True
+            if not grew:
+                break
+        fits = dict(sorted(fits.items()))
     profile = pd.DataFrame({"threshold": list(fits), "log_likelihood": [-r.fun for r, _ in fits.values()]})
     best = max(fits, key=lambda k: -fits[k][0].fun) if candidates else None
     res, f = fits[best]

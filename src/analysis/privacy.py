@@ -299,5 +299,12 @@ def pseudonymize(ids: Iterable, key: str | None = None, length: int = 10) -> pd.
     k = pseudonym_key(key)
     values = list(ids)
     index = ids.index if isinstance(ids, pd.Series) else None
-    out = [PREFIX + hmac.new(k, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:length] for v in values]
+    keyed = hmac.new(k, digestmod=hashlib.sha256)  # the key is set up once; each ID hashes a copy (same HMAC)
+
+    def one(v) -> str:
+        h = keyed.copy()
+        h.update(str(v).encode("utf-8"))
+        return PREFIX + h.hexdigest()[:length]
+
+    out = [one(v) for v in values]
     return pd.Series(out, index=index, dtype="object", name="pseudonym")

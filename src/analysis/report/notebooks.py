@@ -177,6 +177,10 @@ def check_value(name: str, value, default: str | None = None) -> None:
             raise ParameterError(f"group_by: got {value!r}, expected one of {', '.join(ATTRIBUTES)} (or None).")
 
 
+#: Starts of a kernel that dies before running a cell (a port taken by a kernel starting at the same time).
+KERNEL_START_ATTEMPTS = 3
+
+
 def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object], *,
                      progress: bool = True, position: int = 1, failed_dir: Path | None = None) -> None:
     """Run one notebook with papermill; a failing cell becomes :class:`NotebookFailed`.
@@ -196,12 +200,20 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
     # A database password reaches the kernel in its environment only, never in a parameter or output.
     kernel = _kernel_manager_class(child_environment(parameters.get("source")))
     try:
-        # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
-        # parallel threads; report notebooks get absolute paths instead.
-        pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
-                            log_output=False, report_mode=False, execution_timeout=CELL_TIMEOUT_S,
-                            # the kernel's start-up warnings are noise in a scheduler's mail
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **kernel)
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            try:
+                # No ``cwd``: papermill would os.chdir the whole process, which breaks notebooks running in
+                # parallel threads; report notebooks get absolute paths instead.
+                pm.execute_notebook(str(path), str(output), parameters=dict(parameters), progress_bar=bar,
+                                    log_output=False, report_mode=False, execution_timeout=CELL_TIMEOUT_S,
+                                    # the kernel's start-up warnings are noise in a scheduler's mail
+                                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **kernel)
+                break
+            except RuntimeError as exc:
+                # Two kernels starting at once can be handed the same free TCP port (jupyter_client picks ports
+                # by binding and releasing them); the kernel then dies before any cell ran, so starting again is safe.
+                if "before replying to kernel_info" not in str(exc) or attempt == KERNEL_START_ATTEMPTS - 1:
+                    raise
     except PapermillExecutionError as exc:
         kept = _keep_failed(output, failed_dir)
         where = f" (executed notebook kept in {kept})" if kept else ""

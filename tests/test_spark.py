@@ -127,6 +127,17 @@ def test_offsets_integer_ids_and_odd_categories_give_the_duckdb_table(session, t
     assert {"share_kid_s_toys", "share_a_b", "margin_rate"} <= set(ours.columns)
 
 
+def _same_sentence_on_both_engines(session, folder, tx: pd.DataFrame) -> str:
+    """Write ``tx`` as the transactions table; both engines refuse it with the same sentence, returned."""
+    _write_parquet(folder, "transactions", tx)
+    with pytest.raises(DataError) as duck:
+        load_source(folder, as_of="2026-10-31")
+    with pytest.raises(DataError) as ours:
+        engine.load_spark_source(folder, as_of="2026-10-31", spark=session)
+    assert str(ours.value) == str(duck.value)
+    return str(ours.value)
+
+
 @pytest.mark.parametrize("column, values", [
     ("customer_id", ["C1", "nan", "C2", None, "NULL"]),
     ("amount", ["12.50", "12,5e", "NaN", "3", "-Infinity"]),
@@ -137,24 +148,14 @@ def test_bad_input_gives_the_duckdb_sentence(session, tmp_path, column, values):
                        "timestamp": ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"],
                        "amount": ["1", "2", "3", "4", "5"]})
     tx[column] = values
-    _write_parquet(tmp_path, "transactions", tx)
-    with pytest.raises(DataError) as duck:
-        load_source(tmp_path, as_of="2026-10-31")
-    with pytest.raises(DataError) as ours:
-        engine.load_spark_source(tmp_path, as_of="2026-10-31", spark=session)
-    assert str(ours.value) == str(duck.value)
-    assert str(ours.value).startswith(f"transactions.{column}: ") and "row 2" in str(ours.value)
+    message = _same_sentence_on_both_engines(session, tmp_path, tx)
+    assert message.startswith(f"transactions.{column}: ") and "row 2" in message
 
 
 def test_duplicate_transaction_ids_give_the_duckdb_sentence(session, tmp_path):
     tx = pd.DataFrame({"transaction_id": ["T1", "T2", "T1", "T3"], "customer_id": ["C1", "C2", "C3", "C4"],
                        "timestamp": ["2026-10-01"] * 4, "amount": [1.0, 2.0, 3.0, 4.0]})
-    _write_parquet(tmp_path, "transactions", tx)
-    with pytest.raises(DataError) as duck:
-        load_source(tmp_path, as_of="2026-10-31")
-    with pytest.raises(DataError) as ours:
-        engine.load_spark_source(tmp_path, as_of="2026-10-31", spark=session)
-    assert str(ours.value) == str(duck.value)
+    assert _same_sentence_on_both_engines(session, tmp_path, tx).startswith("transactions.transaction_id: ")
 
 
 def test_delta_table_without_delta_lake_is_one_sentence(session, tmp_path):

@@ -208,3 +208,23 @@ def test_a_log_too_big_for_memory_is_split_into_passes_with_the_same_table(sampl
     written = pd.read_csv(tmp_path / f"t{suffix}") if suffix == ".csv" else pd.read_parquet(tmp_path / f"t{suffix}")
     assert n == len(written) == len(whole) and list(written["customer_id"].astype(str)) == list(whole["customer_id"])
     assert not list(Path(src.temp_directory).iterdir())  # the parts are gone
+
+
+def test_a_log_without_refunds_takes_the_shorter_query_with_the_same_table(tmp_path):
+    # no negative amount: every customer-day is a purchase day, so the per-customer aggregate drops its
+    # purchase-day conditions; the table must be the one the general rule gives
+    from analysis.customers import customer_table_sql
+    from analysis.data import load_source
+
+    src = load_source(_write(tmp_path, [
+        ("a", "2024-01-01 10:00", 50.0), ("a", "2024-01-01 11:00", 0.0), ("a", "2024-01-05", 10.0),
+        ("b", "2024-01-09", 0.0), ("b", "2024-01-20", 7.5), ("c", "2024-01-30", 12.0),
+    ]), as_of="2024-01-31")
+    assert src.recorded("refund_rows") == 0
+    general, short = (src.con.execute(customer_table_sql("2024-01-31", table="transactions_keyed", refunds=r)).df()
+                      for r in (True, False))
+    pd.testing.assert_frame_equal(general, short)
+    assert "MIN(amount)" in customer_table_sql("2024-01-31") and "MIN(amount)" not in customer_table_sql(
+        "2024-01-31", refunds=False)
+    row = customer_table(src, "2024-01-31").set_index("customer_id").loc["a"]
+    assert row["n_purchases"] == 2 and row["monetary_value"] == 10.0 and row["total_spend"] == 60.0

@@ -119,7 +119,8 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
                        has_customers: bool = False, customer_columns: tuple[str, ...] = (),
                        categories: tuple[str, ...] = (), channels: tuple[str, ...] = (),
                        include_prospects: bool = False, table: str = "transactions",
-                       count_all_categories: bool = False, margin: bool = False, ordered: bool = True) -> str:
+                       count_all_categories: bool = False, margin: bool = False, ordered: bool = True,
+                       refunds: bool = True) -> str:
     """The whole customer table as one SQL query (see :func:`customer_table`).
 
     The transactions are scanned once into customer-days and those are aggregated once per
@@ -132,6 +133,9 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     gross gaming revenue per transaction, netted per customer-day like ``amount``) the table gets
     ``margin_rate`` = sum(margin) / sum(amount) over the customer's purchase days (NULL when that
     amount is not positive). ``ordered=False`` leaves out the final ``ORDER BY customer_id``.
+    ``refunds=False`` says the log has no negative amount (validation counted none): then every
+    customer-day is a purchase day and the per-customer aggregate needs no purchase-day conditions
+    (the same numbers, about a third less work on a 10M-row log).
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     text = DIALECTS[dialect]["text"]
@@ -158,7 +162,20 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS {c}" for i, c in enumerate(share_cols))
     attrs = "".join(f", c.{_q(a)}" for a in customer_columns)
     m_day = ", SUM(margin) AS net_margin" if margin else ""
-    m_agg = ", SUM(CASE WHEN is_purchase = 1 THEN net_margin ELSE 0 END) AS purchase_margin" if margin else ""
+    if refunds:
+        purchase_day = {"n": "SUM(is_purchase)", "amount": "SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END)",
+                        "first": "MIN(CASE WHEN is_purchase = 1 THEN day END)",
+                        "last": "MAX(CASE WHEN is_purchase = 1 THEN day END)",
+                        "first_value": _f(dialect, "arg_min", v="CASE WHEN is_purchase = 1 THEN net_amount END",
+                                          k="CASE WHEN is_purchase = 1 THEN day END"),
+                        "margin": "SUM(CASE WHEN is_purchase = 1 THEN net_margin ELSE 0 END)",
+                        "is_purchase": is_purchase_sql(), "having": "HAVING SUM(is_purchase) > 0"}
+    else:  # no negative amount in the log: every customer-day is a purchase day
+        count = "CAST(COUNT(*) AS HUGEINT)" if dialect == "duckdb" else "SUM(is_purchase)"  # the type of the SUM
+        purchase_day = {"n": count, "amount": "SUM(net_amount)", "first": "MIN(day)", "last": "MAX(day)",
+                        "first_value": _f(dialect, "arg_min", v="net_amount", k="day"), "margin": "SUM(net_margin)",
+                        "is_purchase": "1", "having": ""}
+    m_agg = f", {purchase_day['margin']} AS purchase_margin" if margin else ""
     m_rate = (", CASE WHEN a.purchase_amount > 0 THEN a.purchase_margin / a.purchase_amount END AS margin_rate"
               if margin else "")
 
@@ -195,25 +212,23 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
             FROM {table} WHERE {day} <= {as_of_d} GROUP BY customer_id),"""
         cats_join = "JOIN cats ca ON ca.customer_id = a.customer_id"
         n_cat = "ca.n_categories_all"
-    first_value = _f(dialect, "arg_min", v="CASE WHEN is_purchase = 1 THEN net_amount END",
-                     k="CASE WHEN is_purchase = 1 THEN day END")
     return f"""
         WITH pdays AS (
             SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
-                   {is_purchase_sql()} AS is_purchase{m_day}{ch_day}{cat_day}
+                   {purchase_day['is_purchase']} AS is_purchase{m_day}{ch_day}{cat_day}
             FROM {table} WHERE {day} <= {as_of_d}
             GROUP BY customer_id, {day}),{rfm_cte}
         agg AS (
             SELECT customer_id, SUM(n_lines) AS n_transactions, SUM(net_amount) AS total_spend,
-                   SUM(is_purchase) AS n_purchases,
-                   SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END) AS purchase_amount,
-                   MIN(CASE WHEN is_purchase = 1 THEN day END) AS first_purchase,
-                   MAX(CASE WHEN is_purchase = 1 THEN day END) AS last_purchase,
-                   {first_value} AS first_value,
+                   {purchase_day['n']} AS n_purchases,
+                   {purchase_day['amount']} AS purchase_amount,
+                   {purchase_day['first']} AS first_purchase,
+                   {purchase_day['last']} AS last_purchase,
+                   {purchase_day['first_value']} AS first_value,
                    SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
                    SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
                    {m_agg}{ch_agg}{cat_agg}
-            FROM pdays GROUP BY customer_id HAVING SUM(is_purchase) > 0),{cats_cte}
+            FROM pdays GROUP BY customer_id {purchase_day['having']}),{cats_cte}
         buyers AS (
             SELECT CAST(a.customer_id AS {text}) AS customer_id, {rfm_cols},
                    a.n_purchases, a.n_transactions, a.total_spend, a.first_purchase, a.last_purchase,
@@ -352,7 +367,7 @@ def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospect
     def sql(table: str = "transactions_keyed", ordered: bool = True) -> str:
         return customer_table_sql(as_of, freq, freq_multiplier, "duckdb", src.has("customers"), columns, cats, chans,
                                   include_prospects, table=table, count_all_categories=capped, margin=has_margin(src),
-                                  ordered=ordered)
+                                  ordered=ordered, refunds=bool(src.recorded("refund_rows", 1)))
 
     state = int(src.recorded("transactions", 0) or 0) * (
         STATE_BYTES + STATE_BYTES_PER_COLUMN * (len(cats) + len(chans) + has_margin(src)))

@@ -59,7 +59,7 @@ def _cmd_clv(args) -> int:
 
 def add_cli(subparsers) -> None:
     """Register ``kanta clv``."""
-    from analysis.clv import DAYS_PER_MONTH, UNIT_DAYS
+    from analysis.units import DAYS_PER_MONTH, UNIT_DAYS
 
     p = subparsers.add_parser("clv", help="fit a purchase model + Gamma-Gamma and write P(alive) and CLV per customer")
     add_source(p)

@@ -293,7 +293,16 @@ def test_default_memory_limit_and_temp_directory(tmp_path):
     assert default_memory_limit(2**30) == "256MiB"
     src = load_source(make(tmp_path))
     temp = Path(src.temp_directory)
-    assert temp.parent == Path(tempfile.gettempdir()) and temp.name.startswith("kanta-duckdb-") and temp.is_dir()
+    # named for this connection, made by DuckDB only when a query spills: a run that never spills leaves nothing
+    assert temp.parent == Path(tempfile.gettempdir()) and temp.name.startswith("kanta-duckdb-")
+    assert not temp.exists()
+    small = duckdb_connection("64MB")
+    small_temp = Path(small.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+    small.execute("SET preserve_insertion_order = false")
+    small.execute("CREATE TABLE spilled AS SELECT range AS i, hash(range) AS h FROM range(5000000) ORDER BY h")
+    assert small_temp.is_dir() and small_temp != temp
+    small.close()
+    assert not small_temp.exists()
     assert src.memory_limit == duckdb_connection().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert load_source(make(tmp_path), memory_limit="1GB").memory_limit_bytes == pytest.approx(10**9, rel=1e-3)
     del src

@@ -393,6 +393,8 @@ def _in_passes(src: Source, query: _Query):
     if query.passes == 1:
         yield query.sql()
         return
+    if src.temp_directory:  # DuckDB makes its temp directory only when it first spills
+        Path(src.temp_directory).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="customer-table-", dir=src.temp_directory or None))
     try:
         for k in range(query.passes):

@@ -762,10 +762,15 @@ def default_memory_limit(total: int | None = None) -> str:
 
 
 def _temp_directory() -> str:
-    """A temp directory of this connection's own, in the system's temp folder; removed when the connection goes."""
+    """A temp directory name of this connection's own, in the system's temp folder.
+
+    Not created here: DuckDB creates it when a query first spills and removes it when the
+    connection closes, so a run that never spills (or a notebook kernel that is killed) leaves nothing.
+    """
+    import secrets
     import tempfile
 
-    return tempfile.mkdtemp(prefix="kanta-duckdb-")
+    return os.path.join(tempfile.gettempdir(), f"kanta-duckdb-{os.getpid()}-{secrets.token_hex(6)}")
 
 
 class _SpillWatch:

@@ -308,3 +308,38 @@ def test_default_memory_limit_and_temp_directory(tmp_path):
     del src
     gc.collect()
     assert not temp.exists()
+
+
+def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(tmp_path, monkeypatch):
+    # a notebook kernel reopens what the report process validated: same tables, same notes, no second scan
+    import shutil
+
+    from analysis.customers import customer_table
+    from analysis.data import reopen_source
+
+    d = tmp_path / "sample"
+    from conftest import SAMPLE
+
+    shutil.copytree(SAMPLE, d)
+    src = load_source(d, as_of="2026-10-31")
+    record = json.loads(json.dumps(src.record()))  # plain values: it travels as JSON or in a pickle
+    from analysis import data
+
+    scans = []
+    check = data._Validator.check
+    monkeypatch.setattr(data._Validator, "check", lambda self, *a, **k: (scans.append(self.trusted), check(self, *a, **k)))
+    again = reopen_source(record)
+    assert scans and not any(not trusted for trusted in scans)  # the checks were passed over, not run
+    assert again.notes == src.notes and again.quality == src.quality
+    assert again.personal_columns == src.personal_columns
+    pd.testing.assert_frame_equal(customer_table(again, "2026-10-31"), customer_table(src, "2026-10-31"))
+    for view in ("contacts", "assignments", "campaigns", "customers"):
+        assert again.sql(f"SELECT count(*) AS n FROM {view}")["n"].iloc[0] == \
+            src.sql(f"SELECT count(*) AS n FROM {view}")["n"].iloc[0]
+    # a file that changed since is validated in full: bad data is still refused with its sentence
+    tx = pd.read_csv(d / "transactions.csv", dtype=str)
+    tx.loc[3, "amount"] = "12,50"
+    tx.to_csv(d / "transactions.csv", index=False)
+    with pytest.raises(DataError, match=r"transactions\.amount: could not read 1 row"):
+        reopen_source(record)
+    assert not all(scans)

@@ -30,6 +30,7 @@ DIALECTS = {
         "to_date": "CAST({x} AS DATE)",
         "arg_min": "arg_min({v}, {k})",
         "mode": "mode({x})",
+        "month_start": "CAST(date_trunc('month', {d}) AS DATE)",
         "text": "VARCHAR",
     },
     "spark": {
@@ -39,6 +40,7 @@ DIALECTS = {
         "to_date": "to_date({x})",
         "arg_min": "min_by({v}, {k})",
         "mode": "mode({x})",
+        "month_start": "trunc({d}, 'MM')",
         "text": "STRING",
     },
 }
@@ -529,30 +531,33 @@ def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, di
         f"AS month_start" for e in _month_ends(as_of, months))
     registered = ("SELECT m.month_end, COUNT(*) AS registered FROM m JOIN customers c ON c.signup_date <= m.month_end "
                   "GROUP BY m.month_end" if has_customers else
-                  "SELECT m.month_end, COUNT(*) AS registered FROM m JOIN firsts f ON f.first_day <= m.month_end "
+                  "SELECT m.month_end, COUNT(*) AS registered FROM m JOIN firsts f ON f.first_month <= m.month_start "
                   "GROUP BY m.month_end")
     as_of_d = f"DATE {_lit(as_of.strftime('%Y-%m-%d'))}"
     days = purchase_days or f"({purchase_days_sql(dialect, table)})"
     return f"""
         WITH m AS ({months_sql}),
-        pdays AS (SELECT * FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}),
-        firsts AS (SELECT customer_id, MIN(day) AS first_day FROM pdays GROUP BY customer_id),
-        -- last purchase on or before each month end, per customer
-        last_at AS (
-            SELECT m.month_end, p.customer_id, MAX(p.day) AS last_day
-            FROM m JOIN pdays p ON p.day <= m.month_end GROUP BY m.month_end, p.customer_id),
+        -- one row per customer and calendar month with purchases: each month end reads these, not every day
+        cm AS (
+            SELECT customer_id, {_f(dialect, 'month_start', d='day')} AS month_start, MAX(day) AS last_day,
+                   SUM(net_amount) AS revenue, COUNT(*) AS n_purchases
+            FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}
+            GROUP BY customer_id, {_f(dialect, 'month_start', d='day')}),
+        firsts AS (SELECT customer_id, MIN(month_start) AS first_month FROM cm GROUP BY customer_id),
+        -- active at a month end: a purchase within the window before it, i.e. a month up to it whose last
+        -- purchase day is inside the window (a month's days never pass the month end, nor as_of)
         active AS (
-            SELECT month_end, customer_id FROM last_at
-            WHERE last_day > {_f(dialect, 'date_add', d='month_end', n=-n)}),
+            SELECT DISTINCT m.month_end, c.customer_id
+            FROM m JOIN cm c ON c.month_start <= m.month_start
+                             AND c.last_day > {_f(dialect, 'date_add', d='m.month_end', n=-n)}),
         prev AS (
             SELECT month_end, LAG(month_end) OVER (ORDER BY month_end) AS prev_end FROM m),
         in_month AS (
-            SELECT m.month_end, p.customer_id, SUM(p.net_amount) AS revenue, COUNT(*) AS n_purchases
-            FROM m JOIN pdays p ON p.day BETWEEN m.month_start AND m.month_end
-            GROUP BY m.month_end, p.customer_id),
+            SELECT m.month_end, c.customer_id, c.revenue, c.n_purchases
+            FROM m JOIN cm c ON c.month_start = m.month_start),
         flags AS (
             SELECT i.month_end, i.customer_id,
-                   (f.first_day BETWEEN m.month_start AND m.month_end) AS is_new,
+                   (f.first_month = m.month_start) AS is_new,
                    (a.customer_id IS NULL) AS was_inactive
             FROM in_month i JOIN m ON m.month_end = i.month_end JOIN firsts f ON f.customer_id = i.customer_id
                  JOIN prev ON prev.month_end = i.month_end

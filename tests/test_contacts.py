@@ -68,6 +68,25 @@ def test_big_bases_screen_thresholds_on_a_subsample_and_fit_everyone_at_the_best
     assert (r.hazard_ratio, r.ci_low, r.ci_high) == pytest.approx((f.hazard_ratio, f.ci_low, f.ci_high), rel=1e-3)
 
 
+def test_likelihood_on_distinct_histories_equals_the_sum_over_customers(demo):
+    # the fit evaluates the likelihood once per distinct history; value and gradient must be the per-customer sum's
+    import numpy as np
+
+    src = load_source(demo, as_of=AS_OF)
+    arrays = contacts._customer_arrays(src.sql(contacts._histories_sql(pd.Timestamp(AS_OF))))
+    _, counts, last_cell, x, t_x, age = arrays
+    h = contacts._histories(counts, last_cell, x, t_x, age)
+    assert len(h.patterns) < (x > 0).sum() and len(h.age0) < (x == 0).sum()  # it does compress
+    design = contacts._design([1, 2, 3], 4)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        theta = np.concatenate([np.log([0.6, 20.0, 0.9, 5.0]) + rng.normal(0, 0.2, 4), rng.normal(0, 0.3, 6)])
+        value, grad = contacts._nll(theta, h, design)
+        ref_value, ref_grad = contacts._nll_rows(theta, counts.astype(float), last_cell, x, t_x, age, design)
+        assert value == pytest.approx(ref_value, rel=1e-12)
+        assert grad == pytest.approx(ref_grad, rel=1e-9, abs=1e-6)
+
+
 def test_unresolved_complaint_hazard_ratio_interval_covers_the_truth(result, truth):
     r = result.complaint.ratios["open"]
     assert r.ci_low <= truth["complaint_hazard_ratio"] <= r.ci_high

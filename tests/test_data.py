@@ -343,3 +343,18 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
     with pytest.raises(DataError, match=r"transactions\.amount: could not read 1 row"):
         reopen_source(record)
     assert not all(scans)
+
+
+def test_data_end_reads_the_last_day_without_the_checks_and_bad_data_still_gets_its_sentence(tmp_path):
+    from conftest import SAMPLE
+
+    from analysis.data import data_end
+
+    full = load_source(SAMPLE)
+    assert data_end(SAMPLE) == pd.Timestamp(full.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pd.DataFrame({"customer_id": ["a", "b"], "timestamp": ["yesterday", "soon"], "amount": [1.0, 2.0]}).to_csv(
+        bad / "transactions.csv", index=False)
+    with pytest.raises(DataError, match=r"transactions\.timestamp: could not read 2 rows"):
+        data_end(bad)

@@ -71,6 +71,20 @@ def test_pyramid_ties_are_cut_by_customer_id_whatever_the_row_order():
     assert shuffled.loc[b == "A", "customer_id"].tolist() == ["c00"]
 
 
+def test_top_cut_equals_a_full_sort_by_value_then_customer_id_with_ties_and_missing_values():
+    # the cut selects without sorting every customer; it must pick exactly the rows a full sort would
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        values = pd.Series(rng.choice([0.0, 1.0, 2.5, np.nan, -1.0], n), index=rng.permutation(n) + 5)
+        ids = pd.Series([f"c{int(i)}" for i in rng.integers(0, 500, n)], index=values.index)
+        order = pd.DataFrame({"v": values.fillna(-np.inf), "id": ids}).sort_values(
+            ["v", "id"], ascending=[False, True], kind="mergesort")
+        for share in (0.0, 0.05, 0.2, 0.5, 1.0):
+            expected = pd.Series(values.index.isin(order.index[:int(round(share * n))]), index=values.index)
+            pd.testing.assert_series_equal(seg._top_mask(values, ids, share), expected)
+
+
 def test_prospects_have_no_class_and_are_outside_the_pyramid_shares():
     t = pd.concat([spend_ladder(20), table(customer("p1", n_purchases=0), customer("p2", n_purchases=0))],
                   ignore_index=True)
@@ -680,6 +694,24 @@ def test_every_section_renders_in_both_languages_without_placeholders(sample_bas
     text = "\n".join(str(x) for x in shown)
     assert len(shown) > 60 and not re.search(r"\{[a-z_]+\}", text)
     assert "Returned within the last 30 days" in text and "Palannut viimeisen 30 päivän aikana" in text
+
+
+def test_a_big_base_draws_a_seeded_sample_in_the_strategy_grid_and_says_so(sample_base, monkeypatch):
+    from analysis import display
+
+    cur = seg.MonthlySegments.from_base(sample_base).current
+    buyers = int((cur.table["n_purchases"] > 0).sum())
+    points = lambda ax: sum(len(c.get_offsets()) for c in ax.collections)  # noqa: E731
+    assert points(page.plot_strategy_grid(cur.table)) == buyers  # the sample is far below PLOT_POINTS: everyone
+    one, again = (page.plot_strategy_grid(cur.table, max_points=300) for _ in range(2))
+    assert points(one) == 300
+    assert all((a.get_offsets() == b.get_offsets()).all() for a, b in zip(one.collections, again.collections))
+    monkeypatch.setattr(page, "PLOT_POINTS", 300)  # as if the base were big
+    shown = []
+    monkeypatch.setattr(display, "_display", lambda obj: shown.append(str(getattr(obj, "data", obj))))
+    for language, words in (("en", "random sample of 300 of the"), ("fi", "satunnaisotos: 300 asiakasta")):
+        page.SegmentsPage.from_base(sample_base, language).strategy_section()
+        assert any(words in s for s in shown), language
 
 
 def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_base, capsys):

@@ -1,12 +1,16 @@
 """Known-answer tests for churn and retention (analysis.survival)."""
 from __future__ import annotations
 
+import dataclasses
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import survival
 from analysis.errors import ModelError
+from analysis.i18n import Text
 from analysis.report import churn as page
 
 # R: survival::coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = Rossi)
@@ -345,6 +349,32 @@ def test_churn_cox_uses_landmark_and_reference_levels(sample):
     assert {"purchases_30d", "log_spend_90d", "categories_90d"} <= set(res.cox.params.index)
     assert res.cox.n == len(table) - res.n_excluded_recent
     assert 0.5 < res.cox.concordance < 1
+
+
+def test_a_big_landmark_set_fits_cox_on_a_seeded_subsample_and_the_page_says_so(sample, capsys):
+    src, days, table = sample
+    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
+    whole = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
+    assert whole.n_eligible is None  # the sample is far below COX_CUSTOMERS: everyone, as before
+    n = whole.cox.n // 2  # as if the base were big: the rule switches on above max_customers
+    one = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
+    again = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
+    other = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n, seed=1)
+    assert one.cox.n == n and one.n_eligible == whole.cox.n and one.to_dict()["n_eligible"] == whole.cox.n
+    assert set(one.data["customer_id"]) <= set(whole.data["customer_id"])
+    pd.testing.assert_series_equal(one.cox.params, again.cox.params)  # seeded: the same customers every run
+    assert set(one.data["customer_id"]) != set(other.data["customer_id"])
+    # the intervals are the subsample's own: wider than everyone's, never narrower
+    se = lambda r: r.cox.fitter.standard_errors_  # noqa: E731
+    assert (se(one)["purchases_30d"] > se(whole)["purchases_30d"])
+    a = survival.analyse(src, AS_OF, use_clv=False)
+    for language, words in (("en", "random sample of"), ("fi", "satunnaisotokseen")):
+        capsys.readouterr()
+        p = page.ChurnPage(dataclasses.replace(a, cox=one), None, language)
+        shown = []
+        with patch("analysis.report.churn.say", side_effect=shown.append):
+            p.cox_section()
+        assert any(words in s and Text("churn", language).number(n) in s for s in shown), shown
 
 
 def test_cli_writes_risk_list_and_rejects_bad_inactivity(sample_dir, tmp_path, capsys):

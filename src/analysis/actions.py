@@ -106,7 +106,7 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
     silent = t["days_silent"].astype(float)
     out = []
 
-    if base.clv is not None:  # the one contact-first list of every page
+    if base.estimated("clv"):  # the one contact-first list of every page
         ids = set(base.contact_list()["customer_id"])
         lst = _list(t, t["customer_id"].isin(ids), "retain", "active_at_risk_still_likely_alive", "value_at_stake",
                     ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
@@ -128,12 +128,12 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
                 ("yearly_spend", "days_silent", "n_purchases", "total_spend", "abc_class"))
     out.append(Action("win_back", lst, float(lst["yearly_spend"].sum()), "yearly_spend", filtered))
 
-    new_days = base.segmentation.settings.new_days if base.segmentation is not None else 30
+    new_days = base.segment_settings.new_days if base.segment_settings is not None else 30
     since_first = (base.as_of - pd.to_datetime(t["first_purchase"])).dt.days
     one_timers = active & (since_first <= new_days) & (t["n_purchases"] == 1) & allowed
     lst = _list(t, one_timers, "second_purchase", "first_purchase_recent_one_purchase", "total_spend",
                 ("total_spend", "days_silent", "p_alive", "clv"))
-    out.append(Action("second_purchase", lst, float(lst["clv"].sum()) if base.clv is not None else None,
+    out.append(Action("second_purchase", lst, float(lst["clv"].sum()) if base.estimated("clv") else None,
                       "clv", filtered))
 
     if "strategy_group" in t and t["strategy_group"].notna().any():

@@ -17,11 +17,7 @@ import pandas as pd
 
 from analysis import purchase_models as pm
 from analysis.errors import DataError, ModelError, NotFittedError, ParameterError
-
-#: Days in one unit of the customer table's time axis.
-UNIT_DAYS = {"D": 1.0, "W": 7.0}
-#: Average Gregorian month (365.25 / 12 days); the default conversion of horizons in months.
-DAYS_PER_MONTH = 30.4375
+from analysis.units import DAYS_PER_MONTH, UNIT_DAYS  # noqa: F401 - part of this module's interface
 
 RFM_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
 #: Purchase models ``CLVModel(model="auto")`` chooses from, and the choices the CLI accepts.

@@ -172,7 +172,7 @@ def _design(states: list, k: int | None) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((len(m), 0))
 
 
-def _nll(theta, counts, last_cell, x, t_x, age, design) -> tuple[float, np.ndarray]:
+def _nll_rows(theta, counts, last_cell, x, t_x, age, design) -> tuple[float, np.ndarray]:
     """Negative log-likelihood of BG/NBD with a drop-out hazard multiplier per repeat purchase, and its gradient.
 
     Purchases come at rate lambda ~ Gamma(r, alpha) while alive; right after the j-th repeat purchase (cell
@@ -182,6 +182,9 @@ def _nll(theta, counts, last_cell, x, t_x, age, design) -> tuple[float, np.ndarr
     - B(a, b + M_x)) / B(a, b), G(x, t) = Gamma(r + x) / Gamma(r) alpha^r / (alpha + t)^(r + x), M_j the
     multipliers' sum up to purchase j. With every m = 1 this is the BG/NBD likelihood of Fader, Hardie and
     Lee (2005).
+
+    One term per customer: the definition, which :func:`_nll` computes on distinct histories (the same value);
+    kept as the reference the tests compare it with.
     """
     from scipy.special import betaln, digamma, gammaln
 
@@ -217,6 +220,107 @@ def _nll(theta, counts, last_cell, x, t_x, age, design) -> tuple[float, np.ndarr
     return float(-ll.sum()), -grad
 
 
+@dataclass(frozen=True)
+class _Histories:
+    """The customers' histories in the form :func:`_nll` evaluates them: each costly term once per distinct value.
+
+    Customers without a repeat purchase contribute ``(alpha / (alpha + age)) ** r`` and are kept as distinct ages
+    with counts. For repeat buyers the Beta-function terms depend on the purchases before the last one per cell
+    (the *pattern*, a few thousand distinct rows) and the last purchase's cell; the Gamma terms on ``x``, ``age``
+    and ``t_x``, which take a few hundred distinct values each. ``i*`` map every repeat buyer to their distinct
+    value; ``combo_pattern`` and ``combo_last`` give each distinct (pattern, last cell) pair.
+    """
+
+    age0: np.ndarray
+    n_age0: np.ndarray
+    x: np.ndarray
+    ux: np.ndarray
+    n_ux: np.ndarray
+    ix: np.ndarray
+    uage: np.ndarray
+    iage: np.ndarray
+    utx: np.ndarray
+    itx: np.ndarray
+    patterns: np.ndarray
+    combo_pattern: np.ndarray
+    combo_last: np.ndarray
+    icombo: np.ndarray
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return first
+
+
+def _histories(counts: np.ndarray, last_cell: np.ndarray, x: np.ndarray, t_x: np.ndarray,
+               age: np.ndarray) -> _Histories:
+    """Distinct values of the customer arrays of :func:`_nll_rows` (see :class:`_Histories`); exact, no rounding."""
+    rep = x > 0
+    age0, n_age0 = np.unique(age[~rep], return_counts=True)
+    c = np.ascontiguousarray(counts[rep], dtype=np.float64)
+    # identical rows have identical bytes (counts are sums of positive whole numbers): factorise the rows as bytes
+    pattern, keys = pd.factorize(c.view(f"S{c.shape[1] * c.itemsize}").ravel()) if len(c) else (np.zeros(0, int), [])
+    patterns = c[_first_rows(pattern, len(keys))]
+    last = last_cell[rep].astype(np.int64)
+    icombo, combos = pd.factorize(pattern * counts.shape[1] + last)
+    first = _first_rows(icombo, len(combos))
+    ux, ix, n_ux = np.unique(x[rep], return_inverse=True, return_counts=True)
+    uage, iage = np.unique(age[rep], return_inverse=True)
+    utx, itx = np.unique(t_x[rep], return_inverse=True)
+    return _Histories(age0.astype(float), n_age0.astype(float), x[rep].astype(float), ux, n_ux.astype(float), ix,
+                      uage, iage, utx, itx, patterns, pattern[first], last[first], icombo)
+
+
+def _nll(theta, h: _Histories, design) -> tuple[float, np.ndarray]:
+    """:func:`_nll_rows` (value and gradient) on distinct histories: the special functions run once per distinct
+    value, not per customer, and sums over customers become weighted sums over distinct values."""
+    from scipy.special import betaln, digamma, gammaln
+
+    r, alpha, a, b = np.exp(theta[:4])
+    m = np.exp(design @ theta[4:])
+    la = np.log(alpha)
+    # customers without a repeat purchase: log L = r log(alpha / (alpha + age))
+    l0 = la - np.log(alpha + h.age0)
+    ll0 = r * (h.n_age0 @ l0)
+    # repeat buyers
+    x = h.x
+    gx = gammaln(r + h.ux) - gammaln(r) + r * la
+    dg_r = digamma(r + h.ux) - digamma(r) + la
+    lage, ltx = np.log(alpha + h.uage)[h.iage], np.log(alpha + h.utx)[h.itx]
+    before = h.patterns @ m
+    total = before[h.combo_pattern] + m[h.combo_last]
+    base = betaln(a, b)
+    bl_b = betaln(a, b + before)[h.combo_pattern]  # per (pattern, last cell) pair from here on
+    bl_t = betaln(a, b + total)
+    d = np.minimum(bl_t - bl_b, -1e-12)
+    log1m = np.log(-np.expm1(d))
+    alive = gx[h.ix] - (r + x) * lage + (bl_t - base)[h.icombo]
+    gone = gx[h.ix] - (r + x) * ltx + (bl_b - base + log1m)[h.icombo]
+    ll = np.logaddexp(alive, gone)
+    wa, wg = np.exp(alive - ll), np.exp(gone - ll)
+    n_combo = len(total)
+    sa, sg = np.bincount(h.icombo, wa, minlength=n_combo), np.bincount(h.icombo, wg, minlength=n_combo)
+    dl1 = -np.exp(d) / -np.expm1(d)  # d log(1 - e^D) / dD
+    psi_ab, psi_b = digamma(a + b), digamma(b)
+    psi_t, psi_bt = digamma(a + b + total), digamma(b + total)
+    psi_bb, psi_abb = digamma(b + before)[h.combo_pattern], digamma(a + b + before)[h.combo_pattern]
+    grad = np.empty(len(theta))
+    grad[0] = r * (h.n_ux @ dg_r - wa @ lage - wg @ ltx + h.n_age0 @ l0)
+    grad[1] = alpha * (len(x) * r / alpha - wa @ ((r + x) / (alpha + h.uage)[h.iage])
+                       - wg @ ((r + x) / (alpha + h.utx)[h.itx])
+                       + h.n_age0 @ (r / alpha - r / (alpha + h.age0)))
+    grad[2] = a * (sa @ (psi_ab - psi_t) + sg @ (psi_ab - psi_abb + dl1 * (psi_abb - psi_t)))
+    grad[3] = b * (sa @ (psi_bt - psi_t - psi_b + psi_ab)
+                   + sg @ (psi_bb - psi_abb - psi_b + psi_ab + dl1 * (psi_bt - psi_t - psi_bb + psi_abb)))
+    d_total = (sa + sg * dl1) * (psi_bt - psi_t)
+    d_before = sg * (psi_bb - psi_abb) * (1 - dl1)
+    d_m = h.patterns.T @ np.bincount(h.combo_pattern, d_total + d_before, minlength=len(before)) \
+        + np.bincount(h.combo_last, d_total, minlength=len(m))
+    grad[4:] = design.T @ (d_m * m)
+    return float(-(ll.sum() + ll0)), -grad
+
+
 def approx_fprime_jacobian(theta: np.ndarray, f) -> np.ndarray:
     """The Hessian as central differences of the analytic gradient of ``f`` (which returns value and gradient)."""
     h = 1e-5 * np.maximum(1.0, np.abs(theta))
@@ -227,6 +331,31 @@ def approx_fprime_jacobian(theta: np.ndarray, f) -> np.ndarray:
         cols.append((f(theta + e)[1] - f(theta - e)[1]) / (2 * h[j]))
     hess = np.column_stack(cols)
     return (hess + hess.T) / 2
+
+
+def _customer_arrays(long: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """Per customer (sorted ids): repeat purchases before the last one per cell (``counts``, float32: whole
+    numbers), the last repeat purchase's cell, repeat purchases ``x``, ``t_x`` and ``age`` (:func:`_histories_sql`
+    rows in, :func:`_nll_rows`' arguments out)."""
+    row, ids = pd.factorize(long["customer_id"], sort=True)
+    ids = np.asarray(ids)
+    width = MAX_CONTACTS + 1
+    cell = long["state"].to_numpy(int) * width + long["contacts"].to_numpy(int)
+    last = long["last"].to_numpy(int) == 1
+    rep = long["repeat"].to_numpy(bool)
+    n = long["n"].to_numpy(float)
+    counts = np.zeros((len(ids), len(COMPLAINT_STATES) * width), dtype=np.float32)
+    before = rep & ~last
+    np.add.at(counts, (row[before], cell[before]), n[before])
+    x = np.zeros(len(ids))
+    np.add.at(x, row[rep], n[rep])
+    last_cell = np.zeros(len(ids), dtype=int)
+    t_x = np.zeros(len(ids))
+    lr = last & rep
+    last_cell[row[lr]], t_x[row[lr]] = cell[lr], long["t"].to_numpy(float)[lr]
+    age = np.zeros(len(ids))
+    np.maximum.at(age, row, long["age"].to_numpy(float))
+    return ids, counts, last_cell, x, t_x, age
 
 
 def dropout_model(source, as_of=None) -> DropoutModel:
@@ -243,43 +372,40 @@ def dropout_model(source, as_of=None) -> DropoutModel:
         ``dropout_too_few`` when fewer than :data:`MIN_DROPOUTS` customers made a repeat purchase;
         ``not_estimable`` when the information matrix is singular or the fit runs to the edge of its parameters.
     """
-    from scipy import optimize
+    from threadpoolctl import threadpool_limits
 
     src = _source(source, as_of)
     _require_contacts(src)
     as_of = src.as_of if as_of is None else pd.Timestamp(as_of).normalize()
     long = src.sql(_histories_sql(as_of))
-    ids, row = np.unique(long["customer_id"].to_numpy(), return_inverse=True)
+    # small matrix products (a few thousand distinct histories x 52 cells): BLAS threads cost more than they save
+    with threadpool_limits(1):
+        return _fit_dropout(long, as_of)
+
+
+def _fit_dropout(long: pd.DataFrame, as_of: pd.Timestamp) -> DropoutModel:
+    from scipy import optimize
+
+    ids, counts, last_cell, x, t_x, age = _customer_arrays(long)
     width = MAX_CONTACTS + 1
-    cell = long["state"].to_numpy(int) * width + long["contacts"].to_numpy(int)
-    last = long["last"].to_numpy(int) == 1
-    rep = long["repeat"].to_numpy(bool)
-    n = long["n"].to_numpy(float)
-    counts = np.zeros((len(ids), len(COMPLAINT_STATES) * width))
-    before = rep & ~last
-    np.add.at(counts, (row[before], cell[before]), n[before])
-    x = np.zeros(len(ids))
-    np.add.at(x, row[rep], n[rep])
-    last_cell = np.zeros(len(ids), dtype=int)
-    t_x = np.zeros(len(ids))
-    lr = last & rep
-    last_cell[row[lr]], t_x[row[lr]] = cell[lr], long["t"].to_numpy(float)[lr]
-    age = np.zeros(len(ids))
-    np.maximum.at(age, row, long["age"].to_numpy(float))
     if (x > 0).sum() < MIN_DROPOUTS:
         raise ModelError(f"only {int((x > 0).sum())} customers made a repeat purchase by {as_of.date()}; at least "
                          f"{MIN_DROPOUTS} are needed", "dropout_too_few",
                          {"repeat_customers": int((x > 0).sum()), "min_customers": MIN_DROPOUTS})
     # purchases per complaint state: every repeat purchase (the last included) is a chance to leave in its state
-    per_state = counts.reshape(len(ids), len(COMPLAINT_STATES), width).sum(axis=(0, 2)) \
+    per_state = counts.reshape(len(ids), len(COMPLAINT_STATES), width).sum(axis=(0, 2), dtype=np.float64) \
         + np.bincount(last_cell[x > 0] // width, minlength=len(COMPLAINT_STATES))
     states = [i for i in range(1, len(COMPLAINT_STATES)) if per_state[i] >= MIN_COMPLAINT_PURCHASES]
     contacts_seen = long.loc[long["contacts"] > 0, "contacts"]
     candidates = [k for k in THRESHOLD_CANDIDATES if len(contacts_seen) and k < contacts_seen.max()]
 
-    def fit_at(k, start, rows=slice(None)):
-        f = functools.partial(_nll, counts=counts[rows], last_cell=last_cell[rows], x=x[rows], t_x=t_x[rows],
-                              age=age[rows], design=_design(states, k))
+    everyone = _histories(counts, last_cell, x, t_x, age)
+    subsample = {}
+
+    def fit_at(k, start, rows=None):
+        if rows is not None and not subsample:
+            subsample["h"] = _histories(counts[rows], last_cell[rows], x[rows], t_x[rows], age[rows])
+        f = functools.partial(_nll, h=everyone if rows is None else subsample["h"], design=_design(states, k))
         return optimize.minimize(f, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000}), f
 
     todo = list(candidates or [None])
@@ -342,7 +468,7 @@ def dropout_model(source, as_of=None) -> DropoutModel:
     if best is not None:
         ok = profile.loc[2 * (profile["log_likelihood"].max() - profile["log_likelihood"]) <= 3.841, "threshold"]
         low, high = int(ok.min()), int(ok.max())
-        over = counts.reshape(len(ids), len(COMPLAINT_STATES), width)[:, :, best + 1:].sum() \
+        over = counts.reshape(len(ids), len(COMPLAINT_STATES), width)[:, :, best + 1:].sum(dtype=np.float64) \
             + int(((last_cell % width) > best)[x > 0].sum())
         above = ratio("per_contact_above", len(res.x) - 1, over)
     r_, alpha_, a_, b_ = np.exp(res.x[:4])
@@ -564,26 +690,52 @@ def nps_retention(src, as_of, table: pd.DataFrame, inactivity_days: int) -> pd.D
     return pd.DataFrame(rows)
 
 
-def contact_frequency(src, as_of, table: pd.DataFrame, by: str, months: int = 12) -> pd.DataFrame:
-    """Contacts per customer in the last ``months`` months by ``by`` (a column of the customer table, e.g.
-    ``abc_class``, ``lifecycle_stage``), per type and channel, beside what the group is worth (mean ``clv``
-    and ``total_spend`` when the table has them)."""
+def contact_counts(src, as_of, table: pd.DataFrame, months: int = 12) -> pd.DataFrame:
+    """Contacts in the last ``months`` months per customer, type and channel (``customer_id``, ``type``, ``channel``,
+    ``n``), with ``row``: the customer's position in ``table`` (-1 when not in it), matched once for every grouping
+    of :func:`contact_frequency`."""
     as_of = pd.Timestamp(as_of).normalize()
     since = as_of.replace(day=1) - pd.DateOffset(months=months - 1)
     per = src.sql(f"""SELECT customer_id, type, channel, count(*) AS n FROM contacts
                       WHERE timestamp >= {_date(since)} GROUP BY ALL""")
-    t = table[["customer_id", by] + [c for c in ("clv", "total_spend") if c in table]].copy()
-    t["customer_id"] = t["customer_id"].astype(str)
-    t = t[t[by].notna()]
-    wide_type = per.pivot_table(index="customer_id", columns="type", values="n", aggfunc="sum", fill_value=0)
-    wide_chan = per.pivot_table(index="customer_id", columns="channel", values="n", aggfunc="sum", fill_value=0)
-    wide_chan.columns = [f"channel_{c}" for c in wide_chan.columns]
-    t = t.join(wide_type, on="customer_id").join(wide_chan, on="customer_id")
-    count_cols = list(wide_type.columns) + list(wide_chan.columns)
-    t[count_cols] = t[count_cols].fillna(0)
-    out = t.groupby(by).agg(customers=("customer_id", "size"), **{c: (c, "mean") for c in count_cols},
-                            **{f"mean_{c}": (c, "mean") for c in ("clv", "total_spend") if c in t})
-    return out.reset_index()
+    per["row"] = pd.Index(table["customer_id"].astype(str)).get_indexer(per["customer_id"].astype(str))
+    return per
+
+
+def contact_frequency(src, as_of, table: pd.DataFrame, by: str, months: int = 12,
+                      counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Contacts per customer in the last ``months`` months by ``by`` (a column of the customer table, e.g.
+    ``abc_class``, ``lifecycle_stage``), per type and channel (``channel_<name>``), beside what the group is worth
+    (mean ``clv`` and ``total_spend`` when the table has them). A customer without contacts counts as 0.
+
+    ``counts``: :func:`contact_counts` of the same ``table`` and months, when already computed (the page groups
+    the same counts three ways). Sums per group and type are counted with ``bincount``, not a customer x type
+    pivot (a million customers' string ids grouped once, not per column).
+    """
+    if counts is None:
+        counts = contact_counts(src, as_of, table, months)
+    labels = table[by]
+    labelled = labels.notna().to_numpy()
+    codes, groups = pd.factorize(labels[labelled], sort=True)
+    group_of_row = np.full(len(table), -1)
+    group_of_row[labelled] = codes
+    customers = np.bincount(codes, minlength=len(groups))
+    g = np.where(counts["row"].to_numpy() >= 0, group_of_row[counts["row"].to_numpy()], -1)
+    n = counts["n"].to_numpy(float)
+    out = pd.DataFrame({by: groups, "customers": customers})
+    for column, prefix in (("type", ""), ("channel", "channel_")):
+        kinds, names = pd.factorize(counts[column], sort=True)
+        ok = (g >= 0) & (kinds >= 0)
+        sums = np.bincount(g[ok] * len(names) + kinds[ok], weights=n[ok],
+                           minlength=len(groups) * len(names)).reshape(len(groups), len(names))
+        for j, name in enumerate(names):
+            out[f"{prefix}{name}"] = sums[:, j] / customers
+    values = [c for c in ("clv", "total_spend") if c in table]
+    if values:
+        means = table.loc[labelled, [by, *values]].groupby(by)[values].mean()
+        for c in values:
+            out[f"mean_{c}"] = means[c].reindex(groups).to_numpy()
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -662,15 +814,16 @@ def analyse(source=None, as_of=None, *, base=None, inactivity_days: int | None =
     frequency = {}
     if base is not None:
         table = base.customers
+        counts = contact_counts(src, as_of, table)
         for by in ("abc_class", "lifecycle_stage", "strategy_group"):
             if by in table:
-                frequency[by] = contact_frequency(src, as_of, table, by)
+                frequency[by] = contact_frequency(src, as_of, table, by, counts=counts)
         if "abc_class" in table:
             groups = table.set_index(table["customer_id"].astype(str))["abc_class"]
         retention = nps_retention(src, as_of, table, base.settings.inactivity_days)
     else:
         retention = None
     satisfaction = satisfaction_by(src, as_of, groups)
-    settings = getattr(getattr(base, "segmentation", None), "settings", None)
+    settings = getattr(base, "segment_settings", None)
     return ContactsAnalysis(as_of, handling, effect, pressure, satisfaction, frequency, over, est.findings, settings,
                             retention)

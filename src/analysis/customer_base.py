@@ -11,6 +11,8 @@ empty and a :class:`~analysis.findings.Finding` in :attr:`CustomerBase.findings`
 from __future__ import annotations
 
 import dataclasses
+import io
+import mmap
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +95,7 @@ def _month_end(as_of) -> pd.Timestamp:
 
 def _customer_states(table: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
     """The one churn rule on a customer table: is_buyer, days_silent, is_active, is_churned."""
-    t = table.copy()
+    t = _share_text(table.copy())
     t["customer_id"] = t["customer_id"].astype(str)
     t["is_buyer"] = t["n_purchases"].fillna(0).astype(int) > 0
     t["days_silent"] = t["days_since_last_purchase"].astype("Int64")
@@ -292,8 +294,9 @@ class CustomerBase:
 
         previous_end = _month_end(as_of)
         prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
-        clv_values = fitted.values if fitted is not None else None
-        if fitted is not None and rate is not None:  # the strategy groups' potential value: margin CLV
+        # The strategy groups' potential value is the CLV only with value_basis "clv" (else the run rate).
+        clv_values = fitted.values if fitted is not None and settings.value_basis == "clv" else None
+        if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
         from analysis import segments
@@ -314,7 +317,9 @@ class CustomerBase:
         prev_table["p_alive"] = previous_p_alive(fitted, prev_table)
         t["p_alive_previous"] = t["customer_id"].map(prev_table.set_index("customer_id")["p_alive"]).astype(float)
         previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster", "p_alive"]].reset_index(drop=True)
-        base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t.reset_index(drop=True),
+        del prev_table  # the wide table of the previous month end: only its states are kept
+        t.reset_index(drop=True, inplace=True)  # in place: no second copy of the customer table
+        base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t,
                    previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
                    _source=src)
@@ -348,13 +353,22 @@ class CustomerBase:
     # --- reading -------------------------------------------------------------------------------
     @property
     def source(self):
-        """The validated source (loaded again when this state was read from a file)."""
-        if self._source is None:
-            if self.source_path is None:
-                raise ParameterError("customer base: no source path stored; build it from a source.")
-            from analysis.data import load_source
+        """The validated source (opened again when this state was read from a file).
 
-            self._source = load_source(self.source_path, as_of=self.as_of)
+        A state saved by the run that validated its source carries that validation's record, so a
+        notebook kernel reopens the same files without checking every row again
+        (:func:`analysis.data.reopen_source`; a file changed since is validated in full).
+        """
+        if self._source is None:
+            from analysis.data import load_source, reopen_source
+
+            record = self.__dict__.get("source_record")
+            if record:
+                self._source = reopen_source(record)
+            elif self.source_path is None:
+                raise ParameterError("customer base: no source path stored; build it from a source.")
+            else:
+                self._source = load_source(self.source_path, as_of=self.as_of)
         return self._source
 
     @property
@@ -369,7 +383,7 @@ class CustomerBase:
         """Every concept this state defines, by concept id (None where it could not be computed)."""
         t, f = self.customers, self.flows.iloc[-1]
         buyers = t["is_buyer"]
-        clv_ok = self.clv is not None
+        clv_ok = self.estimated("clv")  # a loaded state's fit stays on file
         at_risk = t["is_at_risk"].fillna(False).astype(bool)
         out = {
             "customers_registered": int(f["registered"]),
@@ -468,7 +482,7 @@ class CustomerBase:
     def glossary(self) -> list[dict]:
         """Every glossary concept with the setting values its definition names (language-free)."""
         s = self.settings.values()
-        seg = self.segmentation.settings if self.segmentation is not None else None
+        seg = self.segment_settings
         extra = {k: getattr(seg, k) for k in ("lapsing_factor", "lapsing_min_days", "new_days", "returned_days")} \
             if seg is not None else {}
         values = {**s, **extra, "as_of": str(self.as_of.date())}
@@ -493,28 +507,257 @@ class CustomerBase:
     def save(self, path) -> Path:
         """Write this state to ``path`` for the notebooks of the same run (a pickle, not an exchange format).
 
-        cloudpickle, so that results holding local functions (e.g. fitted models with closures) still pickle.
+        Each of :data:`STORED_PARTS` is its own pickle stream (cloudpickle, so that results holding
+        local functions still pickle) whose array data (numbers, dates, masks) lies page-aligned
+        after it in the same file, outside the stream (pickle protocol 5). :meth:`load` reads a part
+        only when a page first uses it, and maps its arrays from the file instead of copying them:
+        a column nobody reads never takes memory, and the notebooks of a run share the pages they read.
         """
-        import cloudpickle
-
         from analysis.data import atomic_write
 
-        state = dataclasses.replace(self, _source=None)
+        small = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.name not in STORED_PARTS and f.name != "_source"}
+        small["_segment_settings"] = self.segment_settings
+        # what validating the source found, so the notebooks reopen it without the checks (plain values)
+        small["source_record"] = self._source.record() if hasattr(self._source, "record") else None
 
         def dump(tmp: Path) -> None:  # streamed to the file: no second copy of the state as bytes in memory
+            parts = {}
+            texts = _TextPool()
             with open(tmp, "wb") as fh:
-                cloudpickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(_STATE_MAGIC)
+                for name in STORED_PARTS:
+                    value = getattr(self, name)
+                    if value is None:
+                        small[name] = None
+                        continue
+                    buffers: list[pickle.PickleBuffer] = []
+                    start = fh.tell()
+                    _state_pickler(fh, buffers, texts).dump(value)
+                    stream = (start, fh.tell() - start)
+                    spans = []
+                    for buffer in buffers:
+                        with buffer.raw() as raw:
+                            fh.write(bytes(-fh.tell() % mmap.PAGESIZE))
+                            spans.append((fh.tell(), raw.nbytes))
+                            fh.write(raw)
+                    parts[name] = (stream, spans)
+                    del buffers
+                start = fh.tell()
+                pickle.dump(texts.texts.tolist(), fh, protocol=5)
+                texts_span = (start, fh.tell() - start)
+                index_at = fh.tell()
+                _state_pickler(fh, None).dump({"fields": small, "parts": parts, "texts": texts_span})
+                fh.write(index_at.to_bytes(8, "little"))
 
         return atomic_write(path, dump)
 
     @classmethod
-    def load(cls, path) -> "CustomerBase":
-        """Read a state written by :meth:`save` in the same run."""
+    def load(cls, path, source=None) -> "CustomerBase":
+        """Read a state written by :meth:`save` in the same run; each stored part is read on first use.
+
+        Parameters
+        ----------
+        path : path
+        source : analysis.data.Source, optional
+            The validated source of the same data (e.g. in the run that saved the state), so that
+            :attr:`source` does not load and validate it again.
+        """
+        path = Path(path)
         with open(path, "rb") as fh:
-            base = pickle.load(fh)
-        if not isinstance(base, cls):
-            raise ParameterError(f"customer_base: {Path(path).name} is not a saved customer base.")
+            if fh.read(len(_STATE_MAGIC)) != _STATE_MAGIC:
+                raise ParameterError(f"customer_base: {path.name} is not a saved customer base "
+                                     "(expected a file written by CustomerBase.save in the same run).")
+            fh.seek(-8, 2)
+            fh.seek(int.from_bytes(fh.read(8), "little"))
+            index = pickle.load(fh)
+        base = cls.__new__(cls)
+        base.__dict__.update(index["fields"], _source=source,
+                             _stored=_StoredParts(path, index["parts"], index["texts"]))
         return base
+
+    def __getstate__(self) -> dict:
+        """Every part read (a copy or pickle of a loaded state holds its data, not its file); no source."""
+        for name in STORED_PARTS:
+            getattr(self, name)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_stored", "_source")} | {"_source": None}
+
+    def estimated(self, part: str) -> bool:
+        """Whether the month's ``"clv"`` fit or ``"segmentation"`` could be estimated.
+
+        Unlike ``base.clv is not None`` this does not read the part of a loaded state from its file.
+        """
+        if part not in ("clv", "segmentation", "previous_segmentation"):
+            raise ValueError(f"estimated: got {part!r}, expected 'clv', 'segmentation' or 'previous_segmentation'.")
+        stored = self.__dict__.get("_stored")
+        return (stored is not None and part in stored.parts) or getattr(self, part) is not None
+
+    @property
+    def segment_settings(self):
+        """The segmentation's settings (:class:`analysis.segments.SegmentSettings`), or None without one.
+
+        Read without the segmentation's tables (a loaded state keeps them on file until used).
+        """
+        if "_segment_settings" in self.__dict__:
+            return self.__dict__["_segment_settings"]
+        return self.segmentation.settings if self.segmentation is not None else None
+
+
+#: First bytes of a state written by :meth:`CustomerBase.save` (the format's version is the last byte).
+_STATE_MAGIC = b"KANTA-CUSTOMER-BASE\x01"
+#: The fields of a saved state that are read from the file when first used.
+STORED_PARTS = ("customers", "previous", "flows", "clv", "segmentation", "previous_segmentation")
+
+
+#: Object arrays of at least this many values are written as codes of their distinct values (:func:`_text_reduction`).
+_TEXT_MIN_SIZE = 1000
+
+
+#: Stands for the state's :class:`_TextPool` in a part's pickle stream (as the persistent id "texts": stored once).
+_TEXTS = type("TextPoolReference", (), {"__repr__": lambda self: "<the state's texts>"})()
+
+
+class _TextPool:
+    """Texts with many distinct values (customer ids, pseudonyms), stored once for every part of a state."""
+
+    def __init__(self):
+        self.texts = pd.Index([], dtype=object)
+
+    def codes(self, distinct: list) -> np.ndarray:
+        """Positions of ``distinct`` in the pool, adding the texts it does not hold yet."""
+        values = pd.Index(distinct, dtype=object)
+        at = self.texts.get_indexer(values)
+        new = at < 0
+        if new.any():
+            at[new] = np.arange(len(self.texts), len(self.texts) + int(new.sum()))
+            self.texts = self.texts.append(values[new])
+        return at
+
+
+def _state_pickler(fh, buffers: list | None, texts: _TextPool | None = None):
+    """cloudpickle's pickler, protocol 5 (array data out of band into ``buffers`` when given); text columns as
+    codes, into the state's pool of ``texts`` when they have many distinct values."""
+    import cloudpickle
+
+    class StatePickler(cloudpickle.Pickler):
+        def reducer_override(self, obj):
+            if type(obj) is np.ndarray and obj.dtype == object and obj.size >= _TEXT_MIN_SIZE:
+                reduced = _text_reduction(obj)
+                if reduced is not None:
+                    rebuild, (shape, missing, codes, distinct, nulls) = reduced
+                    if texts is not None and len(distinct) >= _TEXT_MIN_SIZE:
+                        codes, distinct = texts.codes(distinct)[codes], _TEXTS
+                    return rebuild, (shape, missing, codes.astype(np.int32 if codes.max(initial=0) < 2**31 else np.int64),
+                                     distinct, nulls)
+            return super().reducer_override(obj)
+
+        def persistent_id(self, obj):
+            return "texts" if obj is _TEXTS else None
+
+    return StatePickler(fh, protocol=5, buffer_callback=None if buffers is None else buffers.append)
+
+
+def _text_reduction(values: np.ndarray):
+    """``(function, arguments)`` that rebuild an object array of text from codes of its distinct values.
+
+    A text column read from DuckDB holds one string object per row even where the text repeats (a
+    region, a stage), so pickling it as such writes and reads back every copy. As codes, each
+    distinct text is one object again, shared by its rows; missing values are kept as they were
+    (None, NaN or NA). Returns None for arrays holding anything but text and missing values.
+    """
+    flat = values.reshape(-1)
+    if pd.api.types.infer_dtype(flat, skipna=True) not in ("string", "empty"):
+        return None
+    missing = pd.isna(flat)
+    codes, distinct = pd.factorize(flat[~missing])
+    return _text_array, (values.shape, missing, codes.astype(np.int32 if len(distinct) < 2**31 else np.int64),
+                         distinct.tolist(), flat[missing].tolist())
+
+
+def _share_text(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each repeated text of its object columns held once, shared by its rows (values unchanged).
+
+    DuckDB hands over one string object per row, so a column such as region or acquisition channel
+    would otherwise hold a million copies of a few words.
+    """
+    for column in table.columns[(table.dtypes == object).to_numpy()]:
+        values = table[column].to_numpy()
+        reduced = _text_reduction(values) if values.size >= _TEXT_MIN_SIZE else None
+        if reduced is not None and len(reduced[1][3]) < values.size // 2:  # distinct texts: not an id column
+            table[column] = reduced[0](*reduced[1])
+    return table
+
+
+def _text_array(shape: tuple, missing: np.ndarray, codes: np.ndarray, distinct, nulls: list) -> np.ndarray:
+    """The object array :func:`_text_reduction` describes (``distinct``: a list, or the state's pool as an array)."""
+    out = np.empty(len(missing), dtype=object)
+    if not isinstance(distinct, np.ndarray):
+        distinct = np.fromiter(distinct, dtype=object, count=len(distinct))
+    out[~missing] = distinct[codes]
+    out[missing] = np.fromiter(nulls, dtype=object, count=len(nulls))
+    return out.reshape(shape)
+
+
+class _StoredPart:
+    """A field of :class:`CustomerBase` that a loaded state reads from its file on first use (:meth:`CustomerBase.load`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            stored = obj.__dict__.get("_stored")
+            if stored is None or self.name not in stored.parts:
+                raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
+            value = obj.__dict__[self.name] = stored.read(self.name)
+            return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
+for _name in STORED_PARTS:  # after the dataclass is made: its __init__ keeps the fields' defaults
+    setattr(CustomerBase, _name, _StoredPart(_name))
+
+
+class _StoredParts:
+    """The parts of a saved state not read yet: where each part's pickle stream and arrays lie in the file."""
+
+    def __init__(self, path: Path, parts: dict, texts: tuple[int, int]):
+        self.path = path
+        self.parts = dict(parts)
+        self._texts_span = texts
+        self._texts: np.ndarray | None = None
+        self._view: memoryview | None = None
+
+    def read(self, name: str):
+        """Unpickle part ``name`` with its arrays mapped copy-on-write from the file (pages load when touched)."""
+        if self._view is None:
+            with open(self.path, "rb") as fh:
+                self._view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
+        (start, length), spans = self.parts.pop(name)
+        buffers = [self._view[offset:offset + size] for offset, size in spans]
+        stored = self
+
+        class Unpickler(pickle.Unpickler):
+            def persistent_load(self, pid):
+                if pid != "texts":
+                    raise pickle.UnpicklingError(f"customer_base: unknown reference {pid!r} in {stored.path.name}")
+                return stored.texts()
+
+        return Unpickler(io.BytesIO(self._view[start:start + length]), buffers=buffers).load()
+
+    def texts(self) -> np.ndarray:
+        """The state's pool of texts (read once, shared by every part that holds them)."""
+        if self._texts is None:
+            start, length = self._texts_span
+            texts = pickle.loads(self._view[start:start + length])
+            self._texts = np.fromiter(texts, dtype=object, count=len(texts))
+        return self._texts
 
 
 def _attach_segments(t: pd.DataFrame, seg) -> pd.DataFrame:

@@ -799,6 +799,29 @@ def reopen_source(record: dict, memory_limit: str | None = None, threads: int | 
     return src
 
 
+def data_end(path, timezone: str | None = None) -> pd.Timestamp:
+    """The day of the last transaction, read without the contract's row checks (one scan of the log).
+
+    For choosing a report's month before the month's own load, which checks every row and refuses
+    bad data with its sentence; data this cannot read is loaded in full here, for that sentence.
+    """
+    if isinstance(path, Source):
+        src = path
+    elif isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        src = load_source(path, timezone=timezone)
+    else:
+        con = duckdb_connection()
+        try:
+            src = validate_tables(con, _find_tables(Path(path), con), Path(path), None, timezone=timezone, trusted=True)
+        except Exception:  # noqa: BLE001 - unreadable without the checks: the full load says why
+            src = load_source(path, timezone=timezone)
+    day = src.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0]
+    if pd.isna(day):
+        return pd.Timestamp(load_source(path, timezone=timezone).sql(
+            "SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0])
+    return pd.Timestamp(day)
+
+
 #: Ceiling of the default DuckDB memory limit: with Python's own share a run stays under 4 GB.
 DEFAULT_MEMORY_CEILING = 3 * 2**30
 _MIN_MEMORY = 256 * 2**20
@@ -924,6 +947,12 @@ def duckdb_connection(memory_limit: str | None = None, threads: int | None = Non
     try:
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # inside Jupyter without ipywidgets DuckDB refuses to change the setting at all
+        pass
+    # give freed query memory back to the system soon: the report process and its notebook kernels run side by side
+    try:
+        con.execute("SET allocator_flush_threshold = '32MB'")
+        con.execute("SET allocator_background_threads = true")
+    except duckdb.Error:  # settings of the process's DuckDB instance: a DuckDB without them works as before
         pass
     return con
 

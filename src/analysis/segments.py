@@ -18,6 +18,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -223,11 +224,18 @@ def _buyers(table: pd.DataFrame) -> pd.Series:
 def _top_mask(values: pd.Series, ids: pd.Series, share: float) -> pd.Series:
     """True for the top ``round(share x n)`` values; ties broken by customer_id so the cut is reproducible."""
     n = len(values)
-    order = pd.DataFrame({"v": values.astype(float).fillna(-np.inf).to_numpy(), "id": ids.astype(str).to_numpy()})
-    order = order.sort_values(["v", "id"], ascending=[False, True], kind="mergesort")
-    position = np.empty(n, dtype=int)
-    position[order.index.to_numpy()] = np.arange(n)
-    return pd.Series(position < int(round(share * n)), index=values.index)
+    k = int(round(share * n))
+    v = values.astype(float).fillna(-np.inf).to_numpy()
+    top = np.zeros(n, dtype=bool)
+    if k >= n:
+        top[:] = True
+    elif k > 0:  # everything above the k-th largest value, then the tied values at the cut by customer_id
+        cut = np.partition(v, n - k)[n - k]
+        top = v > cut
+        tied = np.flatnonzero(v == cut)
+        tied_ids = ids.astype(str).to_numpy()[tied]
+        top[tied[np.argsort(tied_ids, kind="stable")[:k - int(top.sum())]]] = True
+    return pd.Series(top, index=values.index)
 
 
 # --- 1. pyramid -----------------------------------------------------------------
@@ -853,8 +861,12 @@ def _category_leaning(table: pd.DataFrame, labels: pd.Series) -> dict:
     share_cols = [c for c in table.columns if c.startswith("share_")]
     if not share_cols:
         return {}
-    b = table.set_index(table["customer_id"].astype(str)).reindex(labels.index)[share_cols].astype(float).fillna(0)
-    over = b.groupby(labels).mean() - b.mean()
+    # rows of the labelled customers, by position (indexing the whole wide table by id copies every column)
+    rows = pd.Index(table["customer_id"].astype(str)).get_indexer(labels.index)
+    shares = table[share_cols].to_numpy(dtype=float)[np.maximum(rows, 0)]
+    shares[rows < 0] = np.nan
+    b = pd.DataFrame(shares, columns=share_cols).fillna(0)
+    over = b.groupby(labels.to_numpy()).mean() - b.mean()
     out = {}
     for c, row in over.iterrows():
         if row.max() >= 0.10:
@@ -1108,11 +1120,16 @@ def transition_matrix(before: pd.Series, after: pd.Series, order=None, normalize
     1
     """
     after = after.dropna()
-    known = after.index.isin(before.index)
-    start = before.reindex(after.index).astype(object)
-    start[known & start.isna().to_numpy()] = NO_PURCHASE
-    start[~known] = NOT_REGISTERED
-    m = pd.crosstab(start.to_numpy(), after.to_numpy())
+    return _transitions(before.reindex(after.index).to_numpy(object), after.index.isin(before.index),
+                        after.to_numpy(), order, normalize)
+
+
+def _transitions(before: np.ndarray, known: np.ndarray, after: np.ndarray, order=None,
+                 normalize: bool = False) -> pd.DataFrame:
+    """:func:`transition_matrix` on aligned arrays: last month's label of each customer labelled now (``known``:
+    registered last month), and this month's label."""
+    start = np.where(~known, NOT_REGISTERED, np.where(pd.isna(before), NO_PURCHASE, before)).astype(object)
+    m = pd.crosstab(start, after)
     if order is not None:
         extra = [k for k in (NO_PURCHASE, NOT_REGISTERED) if k in m.index and k not in order]
         rows = list(order) + extra
@@ -1182,12 +1199,20 @@ class MonthlySegments:
         return (f"<p>Segments on {self.current.as_of.date()} against {self.previous.as_of.date()}</p>"
                 + self.summary().to_html(index=False))
 
+    @functools.cached_property
+    def _previous_rows(self) -> np.ndarray:
+        """Each current customer's row in last month's table (-1: not registered then); matched once per month."""
+        return pd.Index(self.previous.table["customer_id"]).get_indexer(self.current.table["customer_id"])
+
     def transitions(self, column: str = "lifecycle_stage", normalize: bool = False) -> pd.DataFrame:
+        """:func:`transition_matrix` of ``column`` between last month and this month."""
         order = {"lifecycle_stage": STAGES, "abc_class": ABC_CLASSES, "strategy_group": STRATEGY_GROUPS}[column]
-        # index one column, not the whole wide table (a copy of every column per call)
-        before = pd.Series(self.previous.table[column].to_numpy(), index=self.previous.table["customer_id"], name=column)
-        after = pd.Series(self.current.table[column].to_numpy(), index=self.current.table["customer_id"], name=column)
-        return transition_matrix(before, after, order, normalize)
+        after = self.current.table[column].to_numpy(object)
+        labelled = ~pd.isna(after)
+        rows = self._previous_rows[labelled]
+        # a row of -1 (not registered last month) reads a placeholder, masked by ``rows >= 0``; last month may be empty
+        before = np.append(self.previous.table[column].to_numpy(object), None)[rows]
+        return _transitions(before, rows >= 0, after[labelled], order, normalize)
 
     def biggest_movement(self, column: str = "lifecycle_stage") -> tuple[str, str, int]:
         """The largest flow between two different labels (from, to, customers), new registrations excluded."""

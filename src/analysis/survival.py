@@ -22,8 +22,8 @@ import pandas as pd
 
 from analysis.errors import KantaError, ModelError, ParameterError
 from analysis.findings import Estimation, Finding
+from analysis.units import DAYS_PER_MONTH  # 365.25 / 12: "3, 6, 12 months" on a day axis
 
-DAYS_PER_MONTH = 30.4375  # 365.25 / 12: "3, 6, 12 months" on a day axis
 SURVIVAL_MONTHS = (3, 6, 12)
 #: The pooled level of groups / attribute levels too small to estimate on their own.
 OTHER = "(other)"
@@ -35,6 +35,10 @@ MIN_LEVEL_CUSTOMERS = 20
 MIN_LEVEL_EVENTS = 3
 #: Churns the Cox model needs at all (fewer: the model is not estimated and the page says why).
 MIN_COX_EVENTS = 10
+#: Above this many customers in the Cox model's landmark set, the model (fit, concordance and proportional-hazards
+#: check) runs on a seeded random subsample of this many customers: its standard errors and intervals are those of
+#: the subsample (honest, a little wider), the page says so, and the fit time stops growing with the base.
+COX_CUSTOMERS = 200_000
 
 
 def _html(frame: pd.DataFrame, title: str) -> str:
@@ -1044,6 +1048,9 @@ class ChurnCox:
         Customers not in the model (started less than ``window_days`` ago, or churned within them).
     pooled : dict
         ``{attribute: levels pooled into OTHER}`` (too few customers or churns for their own ratio).
+    n_eligible : int or None
+        Customers in the landmark set when the model ran on a seeded subsample of them (``cox.n`` customers,
+        see :data:`COX_CUSTOMERS`); None when it ran on all of them.
     """
 
     cox: CoxResult
@@ -1052,13 +1059,15 @@ class ChurnCox:
     n_excluded_recent: int
     data: pd.DataFrame = field(repr=False)
     pooled: Mapping[str, tuple] = field(default_factory=dict)
+    n_eligible: int | None = None
 
     def summary(self) -> pd.DataFrame:
         return self.cox.summary()
 
     def to_dict(self) -> dict:
         return {**self.cox.to_dict(), "references": dict(self.references), "window_days": self.window_days,
-                "n_excluded_recent": self.n_excluded_recent, "pooled": {k: list(v) for k, v in self.pooled.items()}}
+                "n_excluded_recent": self.n_excluded_recent, "pooled": {k: list(v) for k, v in self.pooled.items()},
+                "n_eligible": self.n_eligible}
 
     def _repr_html_(self) -> str:
         return self.cox._repr_html_()
@@ -1117,11 +1126,14 @@ def cox_dataset(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days:
 
 def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_days: int = 90,
                   attributes: Sequence[str] = ATTRIBUTES, ph_action: str = "note", penalizer: float = 0.0,
-                  min_events: int = MIN_COX_EVENTS) -> ChurnCox:
+                  min_events: int = MIN_COX_EVENTS, max_customers: int | None = COX_CUSTOMERS,
+                  seed: int = 0) -> ChurnCox:
     """Fit the Cox churn model on early behaviour and customer attributes (see :func:`cox_dataset`).
 
     Small attribute levels are pooled first (:func:`cox_dataset`), so one unusual customer does not
-    stop the model.
+    stop the model. With more than ``max_customers`` customers in the landmark set, the model runs
+    on a random subsample of ``max_customers`` of them drawn with ``seed`` (the same customers on
+    every run of the same data); :attr:`ChurnCox.n_eligible` then holds the size of the whole set.
 
     Raises
     ------
@@ -1131,6 +1143,16 @@ def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_day
         be fitted on this (valid) data.
     """
     data, refs, n_excluded = cox_dataset(table, early, as_of, window_days=window_days, attributes=attributes)
+    n_eligible = None
+    if max_customers is not None and len(data) > max_customers:
+        n_eligible = int(len(data))
+        pooled = data.attrs.get("pooled", {})
+        rows = np.sort(np.random.default_rng(seed).choice(len(data), int(max_customers), replace=False))
+        data = data.iloc[rows].reset_index(drop=True)
+        # a rare level can vary in the whole set but not in the subsample: no information there, as in cox_dataset
+        data = data[[c for c in data.columns if c in ("customer_id", "duration_days", "churned")
+                     or data[c].nunique() > 1]]
+        data.attrs["pooled"] = pooled
     covs = [c for c in data.columns if c not in ("customer_id", "duration_days", "churned")]
     facts = {"n_customers": int(len(data)), "n_events": int(data["churned"].sum()), "min_events": int(min_events)}
     if facts["n_events"] < min_events or not covs:
@@ -1142,7 +1164,7 @@ def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_day
     except (ModelError, np.linalg.LinAlgError) as exc:
         raise ModelError(f"Cox model could not be estimated: {exc}", reason="cox_not_estimable", facts=facts) from None
     return ChurnCox(cox=cox, references=refs, window_days=window_days, n_excluded_recent=n_excluded, data=data,
-                    pooled=dict(data.attrs.get("pooled", {})))
+                    pooled=dict(data.attrs.get("pooled", {})), n_eligible=n_eligible)
 
 
 # --------------------------------------------------------------------------
@@ -1150,9 +1172,9 @@ def fit_churn_cox(table: pd.DataFrame, early: pd.DataFrame, as_of, *, window_day
 # --------------------------------------------------------------------------
 def _active_ids(days: pd.DataFrame, at: pd.Timestamp, inactivity_days: int) -> set:
     """Customers whose last purchase on or before ``at`` is within ``inactivity_days`` (a customer at ``at``)."""
-    d = days[days["day"] <= at]
-    last = d.groupby("customer_id")["day"].max()
-    return set(last.index[last > at - pd.Timedelta(days=inactivity_days)])
+    # the last purchase by ``at`` is within the window exactly when some purchase day is: no grouping needed
+    day = days["day"]
+    return set(days.loc[(day <= at) & (day > at - pd.Timedelta(days=inactivity_days)), "customer_id"])
 
 
 @dataclass(frozen=True)
@@ -1540,7 +1562,7 @@ def analyse(source_or_path=None, as_of=None, inactivity_days: int | None = None,
     if base is not None:
         source_or_path, as_of, inactivity_days = base.source, base.as_of, base.settings.inactivity_days
         flows = base.flows
-        if base.clv is not None:
+        if base.estimated("clv"):
             value = base.customers.loc[base.customers["is_buyer"], ["customer_id", "clv", "p_alive"]]
     elif source_or_path is None:
         raise ParameterError("analyse: give a source or the month's customer base (base=...).")

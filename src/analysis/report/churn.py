@@ -471,6 +471,8 @@ class ChurnPage:
             return
         say(tx("cox_text", w=cc.window_days, refs=reference_labels(cc.references, self.language),
                n=tx.number(cc.cox.n), c=tx.pct(cc.cox.concordance, 0)))
+        if getattr(cc, "n_eligible", None):  # a big base: the model ran on a seeded subsample (survival.COX_CUSTOMERS)
+            say(tx("cox_sample_text", n=tx.number(cc.cox.n), total=tx.number(cc.n_eligible)))
         pooled = pooled_levels_sentence(cc.pooled, self.language)
         if pooled:
             say(pooled)
@@ -511,7 +513,7 @@ class ChurnPage:
         if base is None:
             return
         heading(tx("h_contact"))
-        if base.clv is None:
+        if not base.estimated("clv"):
             f = base.finding("clv")
             show_finding(f if f is not None else Finding("clv", "not_estimable"), self.language)
             return

@@ -461,7 +461,7 @@ class ExperimentPage:
 
             base = CustomerBase.load(customer_base)
             basis = base.money_basis
-            if base.clv is None:
+            if not base.estimated("clv"):
                 params.setdefault("include_clv", False)
             else:
                 params.setdefault("customer_values", base.customers.set_index("customer_id")["clv"])

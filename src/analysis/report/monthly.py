@@ -272,8 +272,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
     # Validate first: bad data gets the loader's one-line message, not a papermill traceback.
     if period is None:
-        probe = data_mod.load_source(data_path)
-        month = last_complete_period(last_data_date(probe))
+        month = last_complete_period(data_mod.data_end(data_path))  # the month's own load below checks every row
     else:
         month = parse_period(period)
     as_of = month_end(month)
@@ -317,8 +316,12 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         base_file = base.save(scratch / "customer_base.pkl")
         shared = {"customer_base": str(base_file), "inactivity_days": base.settings.inactivity_days}
         shown_shared = {"customer_base": "customer_base.pkl", "inactivity_days": base.settings.inactivity_days}
+        # The notebook kernels read the saved state: this process lets go of its copy while they run
+        # and reads the parts the landing page needs back after them.
+        base = None
 
         ended = experiments_ended(source, month)
+        release_memory()
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
 
@@ -394,6 +397,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                                      "started_at": started_at, "duration_s": round(duration, 3),
                                      "degraded": bool(page_findings)})
 
+        base = CustomerBase.load(base_file, source=source)
         actions = month_actions(base)
         (staged / "lists").mkdir()
         for action in actions:
@@ -473,6 +477,24 @@ def landing_key_numbers(base, page_numbers: list[dict], n_experiments: int) -> l
             n = from_pages[concept_id]
             out.append(KeyNumber(concept_id, n.get("value"), previous=n.get("previous"), reason=n.get("reason")))
     return out
+
+
+def release_memory() -> None:
+    """Give memory freed by Python back to the system (collect cycles; trim glibc's heap where there is one).
+
+    Freed tables otherwise stay in the process's heap, which the notebook kernels running beside it
+    cannot use.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): the allocator returns memory itself
+        return
+    trim(0)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -309,7 +309,7 @@ def glossary_html(base, tx: Text) -> str:
         text = words(key, **{k: shown(k, v) for k, v in entry["settings"].items()})
         label = words(label_key(entry["concept"], base.money_basis))
         rows.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>")
-    seg = base.segmentation.settings if base.segmentation is not None else None
+    seg = base.segment_settings
     rule_values = {"thr": tx.pct(base.settings.p_alive_threshold, 0), "days": 90, "n": base.settings.inactivity_days,
                    "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
                    "line": tx.pct(FALLING_BELOW, 0), "line_gen": tx.pct(FALLING_BELOW, 0, case="genitive"),
@@ -342,7 +342,7 @@ def actions_html(actions: list, base, tx: Text) -> str:
     """This month's actions as plain sentences: size, value and where the list is (no raw ids, no links to lists)."""
     items = []
     thr = tx.pct(base.settings.p_alive_threshold, 0)
-    seg = base.segmentation.settings if base.segmentation is not None else None
+    seg = base.segment_settings
     for a in actions:
         name = tx(f"action_name_{a.name}")
         if not a.size:

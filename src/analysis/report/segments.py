@@ -254,14 +254,25 @@ def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None,
     return ax
 
 
+#: The strategy grid draws at most this many buyers (a seeded random sample of them above it): a million points
+#: take seconds to draw and show the same picture.
+PLOT_POINTS = 50_000
+
+
 def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | None = None,
-                       axis_labels=("current value", "potential value"), ax=None, language: str = "en"):
-    """Buyers on current value x potential value (log scale, ticks in euros), coloured by strategy group."""
+                       axis_labels=("current value", "potential value"), ax=None, language: str = "en",
+                       max_points: int = PLOT_POINTS, seed: int = 0):
+    """Buyers on current value x potential value (log scale, ticks in euros), coloured by strategy group.
+
+    With more than ``max_points`` buyers, a random sample of ``max_points`` of them (drawn with ``seed``) is drawn.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     colors = {"keep": "#55A868", "develop": "#4C72B0", "change": "#C44E52"}
     b = table[table["n_purchases"].fillna(0).astype(float) > 0]
+    if len(b) > max_points:
+        b = b.iloc[np.sort(np.random.default_rng(seed).choice(len(b), max_points, replace=False))]
     for g in STRATEGY_GROUPS:
         d = b[b["strategy_group"] == g]
         ax.scatter(np.log10(1 + d["current_value"].clip(lower=0)), np.log10(1 + d["potential_value"].clip(lower=0)),
@@ -435,6 +446,9 @@ class SegmentsPage:
         ax = plot_strategy_grid(self.cur.table, {g: tx("group_" + g) for g in STRATEGY_GROUPS},
                                 (tx("axis_current_value"), tx("axis_potential_value")), language=self.language)
         show_figure(ax.figure, tx("fig_strategy"), tx("alt_strategy"))
+        buyers = int((self.cur.table["n_purchases"].fillna(0).astype(float) > 0).sum())
+        if buyers > PLOT_POINTS:
+            say(tx("strategy_plot_sample", n=tx.number(PLOT_POINTS), total=tx.number(buyers)))
 
     def stages_section(self) -> None:
         from analysis.display import heading, say, show_table

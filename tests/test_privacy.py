@@ -171,3 +171,17 @@ def test_column_shaped_like_person_names_is_told_from_regions_and_products():
     channels = list(rng.choice(["Web Shop", "Mobile App", "Retail Store"], 200))
     assert not _name_like(channels)  # word pairs that repeat are not names
     assert not _name_like(names[:10])  # too few to tell
+
+
+@pytest.mark.parametrize("key", ["short", "k" * 200])  # a key longer than the 64-byte block is hashed first (RFC 2104)
+def test_pseudonyms_are_the_keyed_hash_python_computes(key):
+    import hashlib
+    import hmac
+
+    from analysis.privacy import PREFIX, pseudonymize
+
+    ids = pd.Series(["C0001", "ääkkönen ☃", "", "x'; DROP TABLE t;--", 12345, None], index=[5, 4, 3, 2, 1, 0])
+    expected = [PREFIX + hmac.new(key.encode(), str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:10] for v in ids]
+    got = pseudonymize(ids, key=key)
+    assert got.tolist() == expected and list(got.index) == [5, 4, 3, 2, 1, 0]
+    assert pseudonymize((v for v in ["C0001"]), key=key).tolist() == expected[:1]

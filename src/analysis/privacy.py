@@ -8,7 +8,6 @@ key is public and only keeps the demo reproducible (:func:`pseudonym_key_kind`).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -296,15 +295,18 @@ def pseudonymize(ids: Iterable, key: str | None = None, length: int = 10) -> pd.
     >>> pseudonymize(["C000001"]).iloc[0].startswith("K-")
     True
     """
+    import duckdb
+
     k = pseudonym_key(key)
-    values = list(ids)
     index = ids.index if isinstance(ids, pd.Series) else None
-    keyed = hmac.new(k, digestmod=hashlib.sha256)  # the key is set up once; each ID hashes a copy (same HMAC)
-
-    def one(v) -> str:
-        h = keyed.copy()
-        h.update(str(v).encode("utf-8"))
-        return PREFIX + h.hexdigest()[:length]
-
-    out = [one(v) for v in values]
-    return pd.Series(out, index=index, dtype="object", name="pseudonym")
+    # HMAC-SHA256 (RFC 2104) of every ID at once in DuckDB: sha256((key ^ opad) || sha256((key ^ ipad) || id)),
+    # the key padded to the hash's 64-byte block; equal to Python's hmac (tested), without a loop per customer
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)
+    frame = pd.DataFrame({"v": pd.Series(ids if index is None else ids.to_numpy(), dtype=object).astype(str)})
+    digests = duckdb.connect().execute(
+        "SELECT left(sha256(?::BLOB || unhex(sha256(?::BLOB || encode(v)))), ?) AS h FROM frame",
+        [outer, inner, int(length)]).df()["h"]
+    return pd.Series((PREFIX + digests).to_numpy(), index=index, dtype="object", name="pseudonym")

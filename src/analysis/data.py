@@ -805,21 +805,21 @@ def data_end(path, timezone: str | None = None) -> pd.Timestamp:
     For choosing a report's month before the month's own load, which checks every row and refuses
     bad data with its sentence; data this cannot read is loaded in full here, for that sentence.
     """
+    def last_day(src: Source):
+        return src.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0]
+
     if isinstance(path, Source):
-        src = path
-    elif isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        src = load_source(path, timezone=timezone)
-    else:
+        return pd.Timestamp(last_day(path))
+    if not (isinstance(path, str) and path.startswith(("postgresql://", "postgres://"))):
         con = duckdb_connection()
         try:
-            src = validate_tables(con, _find_tables(Path(path), con), Path(path), None, timezone=timezone, trusted=True)
-        except Exception:  # noqa: BLE001 - unreadable without the checks: the full load says why
-            src = load_source(path, timezone=timezone)
-    day = src.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0]
-    if pd.isna(day):
-        return pd.Timestamp(load_source(path, timezone=timezone).sql(
-            "SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0])
-    return pd.Timestamp(day)
+            day = last_day(validate_tables(con, _find_tables(Path(path), con), Path(path), None, timezone=timezone,
+                                           trusted=True))
+        except Exception:  # noqa: BLE001 - unreadable without the checks: the full load below says why
+            day = None
+        if day is not None and not pd.isna(day):
+            return pd.Timestamp(day)
+    return pd.Timestamp(last_day(load_source(path, timezone=timezone)))
 
 
 #: Ceiling of the default DuckDB memory limit: with Python's own share a run stays under 4 GB.

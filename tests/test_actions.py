@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.actions import ACTIONS, FALLING_BELOW, month_actions, trends, unusual
-from analysis.customer_base import BaseSettings, CustomerBase, previous_p_alive
+from analysis.base.actions import ACTIONS, FALLING_BELOW, month_actions, trends, unusual
+from analysis.base.state import BaseSettings, CustomerBase, previous_p_alive
 from report_month import SAMPLE, rendered_month
 
 
@@ -55,7 +55,7 @@ def test_previous_p_alive_is_this_months_fit_on_last_months_histories(base):
     """Known answer: lifetimes' BG/NBD P(alive) with the month's parameters on the RFM of 30 September."""
     from lifetimes import BetaGeoFitter
 
-    from analysis import customers
+    from analysis.customers import table as customers
 
     assert base.clv.model.purchase_model_ == "bgnbd"  # the sample's chosen model (the known answer is BG/NBD's)
     prev = customers.customer_table(base.source, "2026-09-30")
@@ -225,9 +225,9 @@ def test_with_margin_the_strategy_groups_rank_current_value_by_margin(base, marg
 
 
 def test_with_margin_labels_say_margin_in_both_languages(margin_base):
-    from analysis.i18n import Text
+    from analysis.report.text import Text
     from analysis.report.numbers import label
-    from analysis.report.pages import glossary_html
+    from analysis.report.site import glossary_html
 
     number = margin_base.key_number("customer_equity")
     assert label(number, Text("report", "en")) == "Customer equity (margin)"
@@ -240,7 +240,7 @@ def test_with_margin_labels_say_margin_in_both_languages(margin_base):
 
 def test_experiment_value_comparison_says_margin_when_the_month_values_margin(tmp_path, base, margin_base,
                                                                               sales_only):
-    from analysis.report.experiments import ExperimentPage
+    from analysis.report.pages.experiments import ExperimentPage
 
     texts = {}
     for name, b in (("sales", base), ("margin", margin_base)):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from analysis import report
-from analysis.data import load_source
-from analysis.i18n import fmt_money, fmt_number
-from analysis.report.pages import TOC_MIN_SECTIONS
+from analysis.data.sources import load_source
+from analysis.report.text import fmt_money, fmt_number
+from analysis.report.site import TOC_MIN_SECTIONS
 from report_month import SAMPLE, rendered_month
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Tests for analysis.clv: published known answers (CDNOW), truth recovery, behaviour, CLI."""
+"""Tests for analysis.clv.model: published known answers (CDNOW), truth recovery, behaviour, CLI."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clv
+from analysis.clv import model as clv
 from analysis.errors import DataError, ModelError, ParameterError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -41,7 +41,8 @@ def cdnow_source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cdnow_cal(cdnow_source):
     """39-week calibration (to 1997-09-30) and 39-week holdout, weekly units built as days / 7."""
-    from analysis import customers, data
+    from analysis.customers import table as customers
+    from analysis.data import sources as data
 
     src = data.load_source(cdnow_source, as_of="1998-06-30")
     return customers.calibration_holdout(src, calibration_end="1997-09-30", holdout_end="1998-06-30",
@@ -168,7 +169,7 @@ def test_own_likelihoods_reach_lifetimes_optimum_and_predictions_on_cdnow(cdnow_
     expectations equal lifetimes' formulas to 1e-6 at the same parameters, on all 2,357 customers."""
     import lifetimes
 
-    from analysis import purchase_models as pm
+    from analysis.clv import likelihoods as pm
 
     t = cdnow_table
     x, r, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
@@ -198,7 +199,7 @@ def test_pareto_nbd_likelihood_is_finite_for_heavy_buyers_over_long_histories():
     """lifetimes' form overflows 2F1 for large frequency; ours stays finite and matches direct integration."""
     from scipy.integrate import quad
 
-    from analysis import purchase_models as pm
+    from analysis.clv import likelihoods as pm
 
     r, alpha, s, beta = 0.55, 10.6, 0.61, 11.7
     x, t_x, T = np.array([2000.0, 5.0, 0.0]), np.array([3600.0, 3000.0, 0.0]), np.array([3650.0, 3650.0, 3650.0])
@@ -425,7 +426,7 @@ def test_one_month_of_history_is_a_finding_not_numbers():
 
 
 def test_first_month_of_the_demo_base_is_a_finding_not_numbers():
-    from analysis import data
+    from analysis.data import sources as data
 
     src = data.load_source(str(SAMPLE), as_of="2024-01-31")  # the demo's data start in December 2023
     with pytest.raises(ModelError) as exc:
@@ -461,7 +462,7 @@ def test_heavy_tailed_spend_with_q_below_one_gives_no_clv():
 
 
 def test_notes_are_codes_and_facts_that_the_report_words():
-    from analysis.report import clv as page
+    from analysis.report.pages import clv as page
 
     table = clv.simulate_rfm(np.random.default_rng(2).uniform(100, 700, 2000), TRUE_BG, TRUE_GG, seed=2)
     table.loc[table.index[table["frequency"] > 0][:7], "monetary_value"] = -4.0  # seven net-refund customers
@@ -593,7 +594,7 @@ def test_cli_missing_source_is_one_line_error(tmp_path, capsys):
 @pytest.fixture
 def shown(monkeypatch):
     """What the page's sections display, as (kind, payload) in order."""
-    from analysis import display
+    from analysis.report import display
     from analysis.report import numbers
 
     out = []
@@ -603,7 +604,7 @@ def shown(monkeypatch):
 
 
 def _run_page(base, language):
-    from analysis.report.clv import ClvPage
+    from analysis.report.pages.clv import ClvPage
 
     page = ClvPage(base, language)
     interval = page.attempt("clv_interval", lambda: clv.equity_interval(base.clv.model, base.clv.values, n_draws=40))
@@ -621,7 +622,7 @@ def _run_page(base, language):
 
 
 def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(shown):
-    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.base.state import BaseSettings, CustomerBase
     from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), "2024-02-29", BaseSettings(inactivity_days=150))
@@ -635,7 +636,7 @@ def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(sho
 
 
 def test_page_numbers_are_the_customer_base_numbers(shown):
-    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.base.state import BaseSettings, CustomerBase
     from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), AS_OF, BaseSettings(n_clusters=3))
@@ -650,7 +651,7 @@ def test_page_numbers_are_the_customer_base_numbers(shown):
 
 
 def test_model_used_before_fit_says_so():
-    from analysis.clv import CLVModel
+    from analysis.clv.model import CLVModel
     from analysis.errors import NotFittedError
 
     with pytest.raises(NotFittedError, match="not fitted yet"):
@@ -675,8 +676,8 @@ def _outcome(source):
 
 
 def test_extreme_spenders_are_named_and_left_out_of_the_spend_model(generated):
-    from analysis.privacy import pseudonymize
-    from analysis.report import clv as page
+    from analysis.data.privacy import pseudonymize
+    from analysis.report.pages import clv as page
 
     import generators
 
@@ -693,7 +694,7 @@ def test_extreme_spenders_are_named_and_left_out_of_the_spend_model(generated):
 
 
 def test_single_acquisition_cohort_is_valued_and_the_choice_is_explained(generated):
-    from analysis.report import clv as page
+    from analysis.report.pages import clv as page
 
     res = _outcome(generated("single_cohort_base", n_customers=800))
     assert isinstance(res, clv.CLVResult), res
@@ -769,8 +770,9 @@ def test_full_cdnow_fits_like_lifetimes_through_the_package_customer_table(cdnow
     the BG/NBD optimum equals lifetimes' fit and P(alive) equals lifetimes' formula at it."""
     import lifetimes
 
-    from analysis import customers, data
-    from analysis import purchase_models as pm
+    from analysis.customers import table as customers
+    from analysis.data import sources as data
+    from analysis.clv import likelihoods as pm
 
     src = data.load_source(cdnow_full, as_of="1997-09-30")
     t = customers.customer_table(src, "1997-09-30", freq="D", freq_multiplier=7)

@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import contacts
-from analysis.data import load_source
-from analysis.demo import write_demo_data
+from analysis.contacts import analysis as contacts
+from analysis.data.sources import load_source
+from analysis.data.demo import write_demo_data
 from analysis.errors import DataError
 
 AS_OF = "2026-10-31"
@@ -294,9 +294,9 @@ def test_strings_exist_in_both_languages():
 
 
 def test_channel_names_from_the_data_stay_text_on_the_page(small, tmp_path):
-    from analysis.customer_base import CustomerBase
-    from analysis.display import table_html
-    from analysis.report.contacts import channel_table
+    from analysis.base.state import CustomerBase
+    from analysis.report.display import table_html
+    from analysis.report.pages.contacts import channel_table
 
     def hostile(c):
         c.loc[c["type"] == "service", "channel"] = "<img src=x onerror=alert(1)>"
@@ -331,7 +331,7 @@ def test_a_sql_source_definition_builds_contacts_from_a_crm_case_table(small, tm
 
 def test_promoters_stay_more_than_detractors(demo):
     """In the demo, NPS answers fall with the customer's drop-out probability: promoters stay more."""
-    from analysis import survival
+    from analysis.churn import survival
 
     src = load_source(demo, as_of=AS_OF)
     t = survival.churn_table(src, AS_OF, 150)

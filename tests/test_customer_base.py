@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.customer_base import STORED_PARTS, BaseSettings, CustomerBase, _share_text, _text_reduction
+from analysis.base.state import STORED_PARTS, BaseSettings, CustomerBase, _share_text, _text_reduction
 from analysis.errors import ParameterError
 
 from conftest import SAMPLE, SAMPLE_AS_OF

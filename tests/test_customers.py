@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
-from analysis.customers import calibration_holdout, customer_table, monthly_activity
-from analysis.data import load_source
+from analysis.customers.table import calibration_holdout, customer_table, monthly_activity
+from analysis.data.sources import load_source
 from analysis.errors import ParameterError
 from conftest import cdnow_transactions
 
@@ -127,7 +127,7 @@ def test_bad_frequency_is_a_parameter_error(sample_source):
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_written_table_equals_the_dataframe(sample_source, tmp_path, suffix):
-    from analysis.customers import write_customer_table
+    from analysis.customers.table import write_customer_table
 
     out = tmp_path / f"table{suffix}"
     n = write_customer_table(sample_source, "2026-10-31", out)
@@ -162,7 +162,7 @@ def test_no_margin_column_no_margin_rate(tmp_path):
 
 
 def test_spark_dialect_carries_margin_rate():
-    from analysis.customers import customer_table_sql
+    from analysis.customers.table import customer_table_sql
 
     spark = customer_table_sql("2024-01-31", dialect="spark", margin=True)
     assert "SUM(margin) AS net_margin" in spark and "AS margin_rate" in spark and "date_diff" not in spark
@@ -172,8 +172,8 @@ def test_spark_dialect_carries_margin_rate():
 def test_writing_a_table_that_does_not_fit_spills_and_says_so(tmp_path, monkeypatch):
     import duckdb
 
-    from analysis import customers
-    from analysis.customers import write_customer_table
+    from analysis.customers import table as customers
+    from analysis.customers.table import write_customer_table
 
     monkeypatch.setattr(customers, "STATE_BYTES", 0)  # one pass, however big: DuckDB spills
 
@@ -193,7 +193,7 @@ def test_writing_a_table_that_does_not_fit_spills_and_says_so(tmp_path, monkeypa
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_log_too_big_for_memory_is_split_into_passes_with_the_same_table(sample_dir, tmp_path, monkeypatch, suffix):
-    from analysis import customers
+    from analysis.customers import table as customers
 
     src = load_source(sample_dir, as_of="2026-10-31")
     whole = customer_table(src, "2026-10-31")
@@ -213,8 +213,8 @@ def test_a_log_too_big_for_memory_is_split_into_passes_with_the_same_table(sampl
 def test_a_log_without_refunds_takes_the_shorter_query_with_the_same_table(tmp_path):
     # no negative amount: every customer-day is a purchase day, so the per-customer aggregate drops its
     # purchase-day conditions; the table must be the one the general rule gives
-    from analysis.customers import customer_table_sql
-    from analysis.data import load_source
+    from analysis.customers.table import customer_table_sql
+    from analysis.data.sources import load_source
 
     src = load_source(_write(tmp_path, [
         ("a", "2024-01-01 10:00", 50.0), ("a", "2024-01-01 11:00", 0.0), ("a", "2024-01-05", 10.0),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.data import load_source
+from analysis.data.sources import load_source
 from sources import write_source
 from analysis.errors import DataError
 
@@ -173,7 +173,7 @@ def test_typed_parquet_still_gets_null_and_text_checks(tmp_path):
 
 
 def test_write_json_replaces_atomically_and_leaves_no_temp_file(tmp_path):
-    from analysis.data import write_json
+    from analysis.data.sources import write_json
 
     out = tmp_path / "params.json"
     write_json({"a": 1}, out)
@@ -238,7 +238,7 @@ def test_finnish_excel_export_through_a_source_definition():
     cust = src.customers().set_index("customer_id")
     assert cust.index[0].startswith("00")  # leading zeros kept
     assert cust["marketing_permission"].sum() == (asiakkaat["Markkinointilupa"] == "Kyllä").sum()
-    from analysis.customers import customer_table
+    from analysis.customers.table import customer_table
 
     table = customer_table(src, src.as_of)
     assert {"share_koti_puutarha", "share_kauneus_terveys", "share_vaatteet_naiset"} <= set(table.columns)
@@ -287,7 +287,7 @@ def test_default_memory_limit_and_temp_directory(tmp_path):
     import gc
     import tempfile
 
-    from analysis.data import default_memory_limit, duckdb_connection
+    from analysis.data.sources import default_memory_limit, duckdb_connection
 
     assert default_memory_limit(24 * 2**30) == "3072MiB" and default_memory_limit(4 * 2**30) == "512MiB"
     assert default_memory_limit(2**30) == "256MiB"
@@ -314,8 +314,8 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
     # a notebook kernel reopens what the report process validated: same tables, same notes, no second scan
     import shutil
 
-    from analysis.customers import customer_table
-    from analysis.data import reopen_source
+    from analysis.customers.table import customer_table
+    from analysis.data.sources import reopen_source
 
     d = tmp_path / "sample"
     from conftest import SAMPLE
@@ -323,7 +323,7 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
     shutil.copytree(SAMPLE, d)
     src = load_source(d, as_of="2026-10-31")
     record = json.loads(json.dumps(src.record()))  # plain values: it travels as JSON or in a pickle
-    from analysis import data
+    from analysis.data import sources as data
 
     scans = []
     check = data._Validator.check
@@ -348,7 +348,7 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
 def test_data_end_reads_the_last_day_without_the_checks_and_bad_data_still_gets_its_sentence(tmp_path):
     from conftest import SAMPLE
 
-    from analysis.data import data_end
+    from analysis.data.sources import data_end
 
     full = load_source(SAMPLE)
     assert data_end(SAMPLE) == pd.Timestamp(full.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0])

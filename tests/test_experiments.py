@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import experiments as ex
+from analysis.experiments import analysis as ex
 from analysis.errors import DataError, ModelError, ParameterError
-from analysis.report import experiments as page
+from analysis.report.pages import experiments as page
 
 AS_OF = "2026-10-31"
 
@@ -257,7 +257,7 @@ def bare_dir(sample_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bare(bare_dir):
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     return load_source(bare_dir, as_of=AS_OF)
 
@@ -299,7 +299,7 @@ def test_estimated_effects_cover_the_true_effects_in_the_sample(sample, truth, e
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    from analysis import demo
+    from analysis.data import demo
 
     return demo.write_demo_data(tmp_path_factory.mktemp("demo") / "demo", n_customers=20_000, seed=2026)
 
@@ -398,7 +398,7 @@ def demo_bare(demo_dir, tmp_path_factory):
     planted win-back effect to be told from chance)."""
     import shutil
 
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     d = tmp_path_factory.mktemp("demo_bare") / "demo"
     shutil.copytree(demo_dir, d, ignore=shutil.ignore_patterns("campaigns.*"))
@@ -654,11 +654,11 @@ def test_headline_lists_a_one_arm_experiment_without_stopping_the_month(tmp_path
 
 @pytest.mark.parametrize("language", ["en", "fi"])
 def test_experiment_page_of_a_one_arm_experiment_renders_with_its_finding(tmp_path, monkeypatch, language):
-    import analysis.display
+    import analysis.report.display
     import analysis.report.numbers
 
     shown = []
-    monkeypatch.setattr(analysis.display, "_display", shown.append)
+    monkeypatch.setattr(analysis.report.display, "_display", shown.append)
     monkeypatch.setattr(analysis.report.numbers, "_publish", shown.append)
     src = _experiment_source(tmp_path, ["offer"] * 6)
     p = page.ExperimentPage.build(src, "e1", language, as_of="2024-03-31", campaign_cost=None)

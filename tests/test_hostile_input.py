@@ -14,9 +14,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analysis import privacy
-from analysis.customers import customer_table, write_customer_table
-from analysis.data import load_source
+from analysis.data import privacy
+from analysis.customers.table import customer_table, write_customer_table
+from analysis.data.sources import load_source
 from analysis.errors import DataError, ParameterError
 from analysis.report import find_pii, pii_values
 from sources import write_source
@@ -156,7 +156,7 @@ def test_unknown_time_zone_is_a_parameter_error(tmp_path):
 
 _TZ_SCRIPT = """
 import sys
-from analysis.customers import customer_table
+from analysis.customers.table import customer_table
 t = customer_table(sys.argv[1], "2024-12-31")
 print(t[["customer_id", "n_purchases", "first_purchase", "last_purchase", "total_spend"]].to_csv(index=False))
 """

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ParameterError
-from analysis.i18n import NBSP, Text, fmt_count, fmt_money, fmt_number, fmt_pct, with_case
+from analysis.report.text import NBSP, Text, fmt_count, fmt_money, fmt_number, fmt_pct, with_case
 
 
 def plain(text: str) -> str:
@@ -65,7 +65,7 @@ def test_a_count_agrees_with_its_noun():
 
 
 def test_the_month_story_says_one_customer_not_one_customers():
-    from analysis.report.customer_base import story
+    from analysis.report.pages.customer_base import story
 
     flows = pd.DataFrame({"month": ["2026-09", "2026-10"], "active": [10, 10], "new": [3, 1], "returned": [1, 1],
                           "lost": [2, 2], "revenue": [100.0, 110.0], "avg_purchase": [10.0, 11.0],

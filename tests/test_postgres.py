@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main as kanta
-from analysis.databases import DatabaseURL, load_database
+from analysis.data.databases import DatabaseURL, load_database
 from analysis.errors import DataError, ParameterError
 from report_month import PERIOD, SAMPLE, rendered_month
 
@@ -184,7 +184,7 @@ def test_password_reaches_report_notebooks_only_through_their_environment(postgr
 
 
 def test_notebook_kernel_gets_the_password_in_its_environment_not_its_parameters(postgres, tmp_path, monkeypatch):
-    from analysis.databases import child_environment
+    from analysis.data.databases import child_environment
     from analysis.report.notebooks import execute_notebook
 
     monkeypatch.delenv("PGPASSWORD", raising=False)
@@ -195,7 +195,7 @@ def test_notebook_kernel_gets_the_password_in_its_environment_not_its_parameters
         {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
          "source": "source = None\nas_of = None\nlanguage = 'en'"},
         {"cell_type": "code", "id": "r", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": "from analysis.databases import load_database\n"
+         "source": "from analysis.data.databases import load_database\n"
                    "print(load_database(source, as_of=as_of).quality['customers'])"}]}), encoding="utf-8")
     assert child_environment(str(url)) == {"PGPASSWORD": SECRET}
     execute_notebook(nb, tmp_path / "out.ipynb", {"source": str(url), "as_of": "2026-10-31", "language": "en"},

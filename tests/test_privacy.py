@@ -1,7 +1,7 @@
 """Personal data on stakeholder pages: small groups show no numbers; names hidden in ordinary columns are found.
 
 A group of one or two customers in a table is those customers: its revenue, value or churn is
-theirs. Stakeholder tables blank such groups (``analysis.privacy.suppress_small_groups``) while the
+theirs. Stakeholder tables blank such groups (``analysis.data.privacy.suppress_small_groups``) while the
 analyst's results keep every row. A person's name in ``region`` is personal data whatever the
 column is called: the loader finds it by value and keeps the column out of the customer table.
 """
@@ -14,15 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clv, display, privacy, survival
-from analysis.customer_base import BaseSettings, CustomerBase
-from analysis.customers import customer_table
-from analysis.data import load_source
+from analysis.clv import model as clv
+from analysis.report import display
+from analysis.data import privacy
+from analysis.churn import survival
+from analysis.base.state import BaseSettings, CustomerBase
+from analysis.customers.table import customer_table
+from analysis.data.sources import load_source
 from analysis.errors import ParameterError
 from analysis.report import pii
-from analysis.report.churn import survival_table
-from analysis.report.clv import ClvPage, equity_table
-from analysis.report.segments import SegmentsPage, pyramid_report
+from analysis.report.pages.churn import survival_table
+from analysis.report.pages.clv import ClvPage, equity_table
+from analysis.report.pages.segments import SegmentsPage, pyramid_report
 from sources import write_source
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -178,7 +181,7 @@ def test_pseudonyms_are_the_keyed_hash_python_computes(key):
     import hashlib
     import hmac
 
-    from analysis.privacy import PREFIX, pseudonymize
+    from analysis.data.privacy import PREFIX, pseudonymize
 
     ids = pd.Series(["C0001", "ääkkönen ☃", "", "x'; DROP TABLE t;--", 12345, None], index=[5, 4, 3, 2, 1, 0])
     expected = [PREFIX + hmac.new(key.encode(), str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:10] for v in ids]

@@ -12,9 +12,9 @@ import pytest
 
 from analysis import report
 from analysis.cli import main as kanta
-from analysis.data import load_source
+from analysis.data.sources import load_source
 from analysis.errors import ParameterError
-from analysis.survival import churn_threshold
+from analysis.churn.survival import churn_threshold
 from report_month import PERIOD, SAMPLE, rendered_month
 
 
@@ -92,7 +92,7 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
 
 
 def test_landing_page_numbers_match_monthly_activity(month):
-    from analysis.customers import monthly_activity
+    from analysis.customers.table import monthly_activity
 
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     act = monthly_activity(SAMPLE, "2026-10-31", months=2,
@@ -152,7 +152,7 @@ def test_find_pii_catches_names_emails_phones_and_raw_ids(sample_source):
 
 
 def test_find_pii_accepts_pseudonyms_and_ignores_embedded_images(sample_source):
-    from analysis.privacy import pseudonymize
+    from analysis.data.privacy import pseudonymize
 
     cust_id = sample_source.customers()["customer_id"].iloc[0]
     page = (f"<p>{pseudonymize([cust_id]).iloc[0]}</p><img src='data:image/png;base64,AAA{cust_id}AAA' alt='x'/>"
@@ -246,7 +246,7 @@ def test_index_lists_months_newest_first(tmp_path):
 
 
 def test_parameter_override_reaches_notebook_and_key_numbers(tmp_path):
-    from analysis.customers import monthly_activity
+    from analysis.customers.table import monthly_activity
 
     specs = [s for s in report.NOTEBOOKS if s.name == "customer_base"]
     landing = report.build_report(PERIOD, data=SAMPLE, out=tmp_path / "r", quiet=True, specs=specs,
@@ -294,8 +294,8 @@ def _two_months(**now) -> pd.DataFrame:
 
 
 def test_story_says_the_base_shrank_when_more_customers_lapsed_than_came():
-    from analysis.i18n import Text
-    from analysis.report import customer_base as page
+    from analysis.report.text import Text
+    from analysis.report.pages import customer_base as page
 
     sentences = page.story(_two_months(active=90, new=3, returned=1, lost=14, revenue=1100.0), Text("customer_base", "en"))
     assert sentences[0].startswith("90 customers were active") and "10 fewer than a month earlier" in sentences[0]
@@ -304,7 +304,7 @@ def test_story_says_the_base_shrank_when_more_customers_lapsed_than_came():
 
 
 def test_key_numbers_show_count_and_relative_change_in_both_languages():
-    from analysis.i18n import Text
+    from analysis.report.text import Text
     from analysis.report.numbers import KeyNumber, format_change, format_value
 
     en, fi = Text("report", "en"), Text("report", "fi")

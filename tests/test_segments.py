@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import segments as seg
+from analysis.segments import segmentation as seg
 from analysis.errors import KantaError, ParameterError
-from analysis.report import segments as page
+from analysis.report.pages import segments as page
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -258,7 +258,7 @@ def test_every_sample_customer_gets_exactly_one_stage(sample_segments):
 
 def test_stage_passive_is_the_churned_stock_and_won_back_is_the_returned_flow(sample_source, sample_segments):
     """One rule: stage passive = buyers not active at as_of; won back = the month flow "returned"."""
-    from analysis.customers import monthly_activity
+    from analysis.customers.table import monthly_activity
 
     flows = monthly_activity(sample_source, "2026-10-31", months=1, inactivity_days=180).iloc[-1]
     t = sample_segments.current.table
@@ -280,7 +280,7 @@ def test_stage_rules_table_lists_every_stage_once_in_rule_order():
 
 def test_recently_returned_stage_has_its_own_concept():
     assert seg.STAGE_CONCEPTS["returned"] == "stage_recently_returned"
-    from analysis.concepts import concept
+    from analysis.base.concepts import concept
 
     for cid in [*seg.STAGE_CONCEPTS.values(), *seg.CLASS_CONCEPTS.values(), "a_revenue_share", "customers_returned"]:
         concept(cid)
@@ -447,7 +447,7 @@ def test_too_few_buyers_to_cluster_degrades_to_a_finding_and_the_other_labels_st
     assert [(f.analysis, f.reason) for f in s.findings] == [("segments.clusters", "too_few_buyers_to_cluster")]
     assert s.counts("abc_class").sum() == 6 and s.table["lifecycle_stage"].notna().all()
     from analysis.report.numbers import finding_text
-    from analysis.i18n import Text
+    from analysis.report.text import Text
 
     for language in ("en", "fi"):
         text = finding_text(s.findings[0], Text("report", language))
@@ -660,7 +660,7 @@ def test_missing_previous_centroids_file_is_named(tmp_path):
 # --- the page reads the month's customer base ------------------------------------------------------
 @pytest.fixture(scope="module")
 def sample_base(sample_source):
-    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.base.state import BaseSettings, CustomerBase
 
     return CustomerBase.build(sample_source, "2026-10-31", BaseSettings(n_clusters=3))
 
@@ -680,7 +680,7 @@ def test_segments_from_the_customer_base_carry_its_numbers(sample_base):
 def test_every_section_renders_in_both_languages_without_placeholders(sample_base, monkeypatch):
     import re
 
-    from analysis import display
+    from analysis.report import display
     from analysis.report import numbers
 
     shown = []
@@ -697,7 +697,7 @@ def test_every_section_renders_in_both_languages_without_placeholders(sample_bas
 
 
 def test_a_big_base_draws_a_seeded_sample_in_the_strategy_grid_and_says_so(sample_base, monkeypatch):
-    from analysis import display
+    from analysis.report import display
 
     cur = seg.MonthlySegments.from_base(sample_base).current
     buyers = int((cur.table["n_purchases"] > 0).sum())
@@ -731,7 +731,7 @@ def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_b
 
 def test_clusters_used_before_fit_say_so():
     from analysis.errors import NotFittedError
-    from analysis.segments import BehaviourClusters
+    from analysis.segments.segmentation import BehaviourClusters
 
     with pytest.raises(NotFittedError, match="not fitted yet"):
         BehaviourClusters().predict(pd.DataFrame())

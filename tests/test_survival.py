@@ -1,4 +1,4 @@
-"""Known-answer tests for churn and retention (analysis.survival)."""
+"""Known-answer tests for churn and retention (analysis.churn.survival)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import survival
+from analysis.churn import survival
 from analysis.errors import ModelError
-from analysis.i18n import Text
-from analysis.report import churn as page
+from analysis.report.text import Text
+from analysis.report.pages import churn as page
 
 # R: survival::coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = Rossi)
 # (Efron ties). Published to 4 decimals in Fox & Weisberg's "Cox Proportional-Hazards Regression
@@ -218,7 +218,7 @@ def test_alive_customers_called_churned_are_as_many_as_their_purchase_rates_pred
     # multipliers over the N days). The count must match the sum of those probabilities within
     # 3 standard deviations of a sum of Bernoullis (sample: 316 observed vs 307 expected, sd 9;
     # 20,000-customer demo: 3,398 vs 3,392, sd 30).
-    from analysis import demo
+    from analysis.data import demo
 
     n = sample[2].attrs["definition"].inactivity_days
     m = with_truth
@@ -259,7 +259,7 @@ def test_censoring_is_at_as_of_not_the_clock(sample_source):
 
 
 def test_contract_churn_date_is_used_when_present(tmp_path):
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "timestamp": ["2025-01-05", "2025-03-01", "2025-01-10", "2025-02-01"],
                   "amount": [10, 20, 30, 40]}).to_csv(tmp_path / "transactions.csv", index=False)
@@ -372,7 +372,7 @@ def test_a_big_landmark_set_fits_cox_on_a_seeded_subsample_and_the_page_says_so(
         capsys.readouterr()
         p = page.ChurnPage(dataclasses.replace(a, cox=one), None, language)
         shown = []
-        with patch("analysis.report.churn.say", side_effect=shown.append):
+        with patch("analysis.report.pages.churn.say", side_effect=shown.append):
             p.cox_section()
         assert any(words in s and Text("churn", language).number(n) in s for s in shown), shown
 
@@ -402,7 +402,7 @@ def test_every_churn_string_exists_in_english_and_finnish_with_the_same_placehol
 
 def test_one_churn_threshold_for_every_page(sample_source):
     from analysis.errors import ParameterError
-    from analysis.survival import churn_threshold, define_churn
+    from analysis.churn.survival import churn_threshold, define_churn
 
     assert churn_threshold(sample_source, "2026-10-31", 90) == 90
     assert churn_threshold(sample_source, "2026-10-31") == define_churn(sample_source, "2026-10-31").inactivity_days
@@ -491,7 +491,7 @@ def test_cox_that_cannot_converge_says_cox_not_estimable(rossi):
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory):
     """Twelve regular buyers in two regions: valid data, but too few churns for a Cox model or a comparison."""
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     folder = tmp_path_factory.mktemp("tiny")
     rows = [(f"t{i:02d}", (pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(d))).date().isoformat(), 20.0)
@@ -504,7 +504,7 @@ def tiny_source(tmp_path_factory):
 
 
 def test_churn_page_renders_with_findings_when_models_cannot_be_estimated(tiny_source, capsys):
-    from analysis.i18n import Text
+    from analysis.report.text import Text
     from analysis.report.numbers import finding_text
 
     a = survival.analyse(tiny_source, inactivity_days=60, group_by="region", use_clv=False)
@@ -538,7 +538,7 @@ def test_one_customer_region_in_the_month_does_not_stop_the_churn_page(sample_di
 # --- one account: the churn page reads the month's customer base ------------
 @pytest.fixture(scope="module")
 def base():
-    from analysis.customer_base import BaseSettings, CustomerBase
+    from analysis.base.state import BaseSettings, CustomerBase
 
     return CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3))
 
@@ -565,7 +565,7 @@ def test_churn_key_numbers_share_the_customer_base_values(base):
 
 
 def test_silent_for_exactly_the_threshold_is_churned_on_the_churn_page_too(tmp_path):
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     as_of = pd.Timestamp("2026-10-31")
     rows = [("at", "2026-01-05"), ("at", (as_of - pd.Timedelta(days=150)).date().isoformat()),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import survival
+from analysis.churn import survival
 
 
 def _fit(df, duration, event, weights=None):
@@ -70,7 +70,7 @@ def test_ph_check_equals_lifelines_test_on_rossi():
 
 def test_cohort_table_counts_calendar_months_as_periods_do():
     """The cohort table's integer month arithmetic equals pandas Period differences (the former per-row way)."""
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     src = load_source("data/sample", as_of="2026-10-31")
     days = survival.purchase_days(src, "2026-10-31")
@@ -88,7 +88,7 @@ def test_cohort_table_counts_calendar_months_as_periods_do():
 
 def test_gap_table_in_duckdb_equals_interpurchase_gaps():
     """The churn rule's gaps from DuckDB are the same multiset as interpurchase_gaps of the purchase days."""
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     src = load_source("data/sample", as_of="2026-10-31")
     expected = survival.interpurchase_gaps(survival.purchase_days(src, "2026-10-31"))

@@ -27,7 +27,7 @@ class Finding:
     detail : str
         One English sentence for logs and the manifest (the page uses ``reason`` + ``facts``).
     affects : tuple of str
-        Concept ids (:mod:`analysis.concepts`) that have no value because of this finding.
+        Concept ids (:mod:`analysis.base.concepts`) that have no value because of this finding.
 
     Example
     -------

@@ -1,11 +1,11 @@
-"""``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.survival`)."""
+"""``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.churn.survival`)."""
 from __future__ import annotations
 from analysis.cli.arguments import add_as_of, add_source
 
 
 def _cmd_churn(args) -> int:
-    from analysis import survival
-    from analysis.data import check_output_path, write_table
+    from analysis.churn import survival
+    from analysis.data.sources import check_output_path, write_table
     from analysis.errors import ParameterError
 
     check_output_path(args.out)  # before the work, not after it

@@ -1,4 +1,4 @@
-"""``kanta clv``: fit a purchase model + Gamma-Gamma and write P(alive) and CLV per customer (:mod:`analysis.clv`)."""
+"""``kanta clv``: fit a purchase model + Gamma-Gamma and write P(alive) and CLV per customer (:mod:`analysis.clv.model`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +25,8 @@ def _check_params_out(path: str | None) -> None:
 def _cmd_clv(args) -> int:
     import sys
 
-    from analysis import clv, data
+    from analysis.clv import model as clv
+    from analysis.data import sources as data
     from analysis.errors import ModelError
 
     data.check_output_path(args.out)  # every check before the work, so bad input writes nothing

@@ -6,7 +6,7 @@ from analysis.cli.arguments import add_as_of, add_engine, add_source
 
 
 def _cmd_demo_data(args) -> int:
-    from analysis import demo
+    from analysis.data import demo
 
     out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed, fmt=args.format)
     print(out)
@@ -14,7 +14,7 @@ def _cmd_demo_data(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from analysis import data
+    from analysis.data import sources as data
 
     src = data.load_source(args.source, as_of=args.as_of)
     print(src.summary())
@@ -22,7 +22,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_customers(args) -> int:
-    from analysis import customers, data
+    from analysis.customers import table as customers
+    from analysis.data import sources as data
     from analysis.errors import ParameterError
 
     data.check_output_path(args.out)  # before the work, not after it
@@ -31,7 +32,7 @@ def _cmd_customers(args) -> int:
             raise ParameterError("--memory-limit: sets DuckDB's memory and does nothing with --engine spark; give "
                                  "Spark its memory in its own configuration (spark.driver.memory, "
                                  "spark.executor.memory).")
-        from analysis import spark
+        from analysis.customers import spark
 
         n = spark.write_customer_table(args.source, args.as_of, args.out, freq=args.freq,
                                        include_prospects=args.include_prospects, master=args.spark_master)

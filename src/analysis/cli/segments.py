@@ -29,7 +29,7 @@ def add_cli(subparsers) -> None:
 
 def _check_files(args) -> None:
     """Output names and folders are checked before the work, not after it."""
-    from analysis.data import check_output_path
+    from analysis.data.sources import check_output_path
 
     check_output_path(args.out)
     for flag, path, kinds in (("--centroids-out", args.centroids_out, (".csv",)),
@@ -42,10 +42,10 @@ def _check_files(args) -> None:
 
 
 def _cmd_segments(args) -> int:
-    from analysis import segments
-    from analysis.customer_base import BaseSettings, CustomerBase
-    from analysis.data import write_table
-    from analysis.report.segments import cluster_names
+    from analysis.segments import segmentation as segments
+    from analysis.base.state import BaseSettings, CustomerBase
+    from analysis.data.sources import write_table
+    from analysis.report.pages.segments import cluster_names
 
     _check_files(args)
     if args.passive_days is not None and args.passive_days < 1:

@@ -1,6 +1,6 @@
 """The monthly report: the month's customer base, the analysis notebooks rendered as HTML, the landing page.
 
-``render_month`` validates the data, computes the month's :class:`~analysis.customer_base.CustomerBase`
+``render_month`` validates the data, computes the month's :class:`~analysis.base.state.CustomerBase`
 once, runs every registered notebook with papermill (each reads that state), converts each to
 self-contained HTML without code, adds a landing page with typed key numbers and a glossary, a run
 manifest and an index of all months. Bad data publishes nothing; an analysis that cannot be
@@ -15,7 +15,7 @@ from analysis.report.monthly import (MonthReport, build_experiment_report, build
                                      parse_period, render_month)
 from analysis.report.notebooks import (EXPERIMENT, NOTEBOOKS, NotebookFailed, NotebookSpec, check_parameters,
                                        default_jobs, execute_notebook, notebook_parameters, parse_overrides)
-from analysis.report.pages import month_label, write_index
+from analysis.report.site import month_label, write_index
 from analysis.report.pii import PrivacyError, find_pii, pii_values
 
 __all__ = ["EXPERIMENT", "MonthReport", "NOTEBOOKS", "NotebookFailed", "NotebookSpec", "PrivacyError",

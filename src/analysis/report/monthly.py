@@ -18,19 +18,19 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from analysis.data import write_json
-from analysis.databases import DatabaseURL, is_database_url, location
+from analysis.data.sources import write_json
+from analysis.data.databases import DatabaseURL, is_database_url, location
 from analysis.errors import ParameterError
-from analysis.i18n import Text, check_language
-from analysis.actions import month_actions, trends
+from analysis.report.text import Text, check_language
+from analysis.base.actions import month_actions, trends
 from analysis.findings import Finding
-from analysis.privacy import pseudonym_key_kind
+from analysis.data.privacy import pseudonym_key_kind
 from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
                                        timed, available_notebooks, check_parameters, default_jobs, execute_notebook,
                                        notebook_params, notebook_parameters, notebooks_dir, parse_overrides,
                                        project_root, utc_now)
 from analysis.report.numbers import collect as collect_numbers, finding_text
-from analysis.report.pages import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
+from analysis.report.site import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
                                    experiment_nav_html, landing_html, month_label, month_nav_html, notebook_html,
                                    run_details_html,
                                    write_index)
@@ -62,8 +62,8 @@ def parse_period(period: str) -> pd.Period:
 
 
 def month_end(period: str | pd.Period) -> pd.Timestamp:
-    """Last day of the month (a date, as ``as_of`` expects): :func:`analysis.data.month_end` of the period."""
-    from analysis.data import month_end as last_day
+    """Last day of the month (a date, as ``as_of`` expects): :func:`analysis.data.sources.month_end` of the period."""
+    from analysis.data.sources import month_end as last_day
 
     p = parse_period(period) if isinstance(period, str) else period
     return last_day(p.start_time)
@@ -111,8 +111,8 @@ def package_version() -> str:
 
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
-    """Experiments whose outcome window closed in the month: ``[{"id": ...}]`` (:func:`analysis.experiments.ended_experiments`)."""
-    from analysis.experiments import ended_experiments
+    """Experiments whose outcome window closed in the month: ``[{"id": ...}]`` (:func:`analysis.experiments.analysis.ended_experiments`)."""
+    from analysis.experiments.analysis import ended_experiments
 
     return [{"id": str(e)} for e in ended_experiments(source, month_end(period))]
 
@@ -126,7 +126,7 @@ def ensure_demo_data(path: Path, quiet: bool = False) -> None:
     """Build the demo customer base when the default data folder is missing."""
     if path.exists():
         return
-    from analysis import demo
+    from analysis.data import demo
 
     if not quiet:
         print(f"kanta: building the demo data in {path} (first run) ...", file=sys.stderr)
@@ -180,7 +180,7 @@ BASE_PARAMETERS = ("inactivity_days", "horizon_months", "discount_rate", "p_aliv
 
 def _base_settings(overrides: Mapping[str, object]):
     """The customer-base settings from the operator's overrides (plain or ``notebook.name``)."""
-    from analysis.customer_base import BaseSettings
+    from analysis.base.state import BaseSettings
 
     given = {}
     for key, value in overrides.items():
@@ -265,8 +265,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     """
     from tqdm.auto import tqdm
 
-    from analysis import data as data_mod
-    from analysis.customer_base import CustomerBase
+    from analysis.data import sources as data_mod
+    from analysis.base.state import CustomerBase
 
     tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
 
@@ -573,7 +573,7 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     >>> build_experiment_report("reactivation-2026-03", data="data/sample")  # doctest: +SKIP
     PosixPath('reports/experiments/reactivation-2026-03/index.html')
     """
-    from analysis import data as data_mod
+    from analysis.data import sources as data_mod
 
     tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
     nb_path = folder / f"{EXPERIMENT.name}.ipynb"

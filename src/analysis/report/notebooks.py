@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from analysis.databases import child_environment
+from analysis.data.databases import child_environment
 from analysis.errors import KantaError, ParameterError
 
 
@@ -161,17 +161,17 @@ def check_value(name: str, value, default: str | None = None) -> None:
             (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ParameterError(f"--param {name}: got {value!r}, expected a number (the notebook's default is {default}).")
     if name in ("horizon_months", "discount_rate"):
-        from analysis.clv import check_horizon
+        from analysis.clv.model import check_horizon
 
         check_horizon(value if name == "horizon_months" else 12, value if name == "discount_rate" else 0.01)
     elif name in ("n_clusters", "value_basis"):
-        from analysis.segments import SegmentSettings
+        from analysis.segments.segmentation import SegmentSettings
 
         SegmentSettings.from_params(**{name: value})
     elif name == "p_alive_threshold" and not (isinstance(value, (int, float)) and 0 < value < 1):
         raise ParameterError(f"p_alive_threshold: got {value!r}, expected a probability between 0 and 1 (e.g. 0.5).")
     elif name == "group_by":
-        from analysis.survival import ATTRIBUTES
+        from analysis.churn.survival import ATTRIBUTES
 
         if value and value not in ATTRIBUTES:
             raise ParameterError(f"group_by: got {value!r}, expected one of {', '.join(ATTRIBUTES)} (or None).")

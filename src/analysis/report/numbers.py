@@ -12,9 +12,9 @@ from __future__ import annotations
 import html
 from typing import Iterable, Mapping
 
-from analysis.concepts import KeyNumber, plain_value  # noqa: F401  (KeyNumber: re-exported for notebooks)
+from analysis.base.concepts import KeyNumber, plain_value  # noqa: F401  (KeyNumber: re-exported for notebooks)
 from analysis.findings import Finding
-from analysis.i18n import Text, fmt_money, fmt_number
+from analysis.report.text import Text, fmt_money, fmt_number
 
 NUMBERS_MIME = "application/vnd.kanta.numbers+json"
 FINDING_MIME = "application/vnd.kanta.finding+json"
@@ -103,7 +103,7 @@ def sparkline_svg(values, width: int = 120, height: int = 28) -> str:
 def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = None) -> str:
     """Key-number cards: label, value in its unit, change vs last month or the reason for "–".
 
-    With ``trends`` (:func:`analysis.actions.trends`), a card also shows its last 13 months as a
+    With ``trends`` (:func:`analysis.base.actions.trends`), a card also shows its last 13 months as a
     small line and says when this month is the highest or lowest of them.
     """
     words = Text("findings", tx.language)

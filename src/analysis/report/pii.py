@@ -4,8 +4,8 @@ Run on every page before publishing; a hit fails the report. The input's persona
 column name (English and Finnish) and by value (e-mail, phone and identity-code patterns in any text
 column, person names by a list of common first names); any e-mail address or valid Finnish identity
 code on a page is a hit whatever its source. Customer lists on stakeholder pages use pseudonyms
-(``analysis.privacy.pseudonymize``), which pass; tables of groups blank groups smaller than
-``analysis.privacy.MIN_GROUP_SIZE`` and say so (:func:`show_group_table`).
+(``analysis.data.privacy.pseudonymize``), which pass; tables of groups blank groups smaller than
+``analysis.data.privacy.MIN_GROUP_SIZE`` and say so (:func:`show_group_table`).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-from analysis import privacy
-from analysis.data import PII_COLUMNS as DATA_PII_COLUMNS
+from analysis.data import privacy
+from analysis.data.sources import PII_COLUMNS as DATA_PII_COLUMNS
 from analysis.errors import KantaError
 
 
@@ -149,10 +149,10 @@ def check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None
 
 
 def show_group_table(table, caption: str | None = None, language: str = "en", index: bool = False) -> None:
-    """Show a table of groups (:func:`analysis.privacy.suppress_small_groups`) and, when groups were
+    """Show a table of groups (:func:`analysis.data.privacy.suppress_small_groups`) and, when groups were
     blanked, the footnote that says why."""
-    from analysis.display import say, show_table
-    from analysis.i18n import Text
+    from analysis.report.display import say, show_table
+    from analysis.report.text import Text
 
     show_table(table, caption, index=index)
     if table.attrs.get("suppressed_groups"):

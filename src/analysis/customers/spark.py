@@ -2,8 +2,8 @@
 
 The transactions (and customers) are read from Parquet files or folders, Delta tables or metastore
 tables, checked against the data contract in Spark SQL (one pass for the row checks), and the same
-SQL text as on DuckDB (:func:`analysis.customers.customer_table_sql`,
-:func:`analysis.customers.monthly_activity_sql`, Spark dialect) runs on the cluster. What comes back
+SQL text as on DuckDB (:func:`analysis.customers.table.customer_table_sql`,
+:func:`analysis.customers.table.monthly_activity_sql`, Spark dialect) runs on the cluster. What comes back
 is one row per customer or per month, small enough for one machine, so the models run as usual.
 
 Needs the ``spark`` extra (``pip install 'kanta[spark]'``) and Java 17.
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.customers import (_check_freq, _levels, customer_columns, customer_table_sql, has_margin,
+from analysis.customers.table import (_check_freq, _levels, customer_columns, customer_table_sql, has_margin,
                                 monthly_activity_sql, monthly_flows_frame, purchase_days_sql)
-from analysis.data import (_NULL_WORDS, _OFFSET_RE, _SHOW_ROWS, _TIME_WORDS, REQUIRED, _count, _lit,
+from analysis.data.sources import (_NULL_WORDS, _OFFSET_RE, _SHOW_ROWS, _TIME_WORDS, REQUIRED, _count, _lit,
                            _rows_text, business_timezone, near_miss_error, parse_date)
 from analysis.errors import DataError, ParameterError
-from analysis import privacy
+from analysis.data import privacy
 
 #: The master when none is given and Kanta is not launched by ``spark-submit``.
 DEFAULT_MASTER = "local[*]"
@@ -48,11 +48,11 @@ def _slit(text: str) -> str:
 
 
 def _spark_levels(levels: tuple[str, ...]) -> tuple[str, ...]:
-    """Category or channel values for :func:`analysis.customers.customer_table_sql` in Spark's dialect.
+    """Category or channel values for :func:`analysis.customers.table.customer_table_sql` in Spark's dialect.
 
     The builder quotes values DuckDB's way (``'`` doubled, backslash as is); Spark reads a backslash
     as an escape, so it is doubled here and the literal reads back as the value. Column names come
-    out the same (:func:`analysis.customers.level_columns` drops backslashes either way).
+    out the same (:func:`analysis.customers.table.level_columns` drops backslashes either way).
     """
     return tuple(v.replace("\\", "\\\\") for v in levels)
 
@@ -108,7 +108,7 @@ class SparkSource:
     """A validated data source on Spark: temporary views ``transactions``, ``transactions_keyed``, ``customers``.
 
     Use :func:`load_spark_source` to make one. It answers the few questions the customer-table
-    and flow builders ask of a :class:`analysis.data.Source` (``has``, ``columns``, ``sql``), so
+    and flow builders ask of a :class:`analysis.data.sources.Source` (``has``, ``columns``, ``sql``), so
     the same SQL builders run on it.
 
     Attributes
@@ -122,7 +122,7 @@ class SparkSource:
     tables : dict
         Table name -> ``(format, location)``, format ``parquet``, ``delta`` or ``table``.
     notes, quality, personal_columns
-        As on :class:`analysis.data.Source`.
+        As on :class:`analysis.data.sources.Source`.
     """
 
     def __init__(self, spark, path: str, tables: dict[str, tuple[str, str]], as_of: pd.Timestamp, timezone: str):
@@ -432,7 +432,7 @@ def _validate_transactions(spark, as_of) -> tuple[pd.Timestamp, dict]:
 
 
 def _normal_id_sql(x: str) -> str:
-    """:func:`analysis.data._normal_id_sql` in Spark SQL: trimmed, lower case, no trailing ``.0``, no leading zeros."""
+    """:func:`analysis.data.sources._normal_id_sql` in Spark SQL: trimmed, lower case, no trailing ``.0``, no leading zeros."""
     s = f"regexp_replace(lower(trim(CAST({x} AS STRING))), {_slit(chr(92) + '.0+$')}, '')"
     return f"CASE WHEN TRIM(LEADING '0' FROM {s}) = '' THEN {s} ELSE TRIM(LEADING '0' FROM {s}) END"
 
@@ -533,7 +533,7 @@ def load_spark_source(source, as_of=None, spark=None, master: str | None = None,
     master : str, optional
         Spark master for a new session (default ``local[*]``, or spark-submit's ``--master``).
     timezone : str, optional
-        The business time zone (default :func:`analysis.data.business_timezone`): instants and text
+        The business time zone (default :func:`analysis.data.sources.business_timezone`): instants and text
         with an offset become its wall-clock time, text without one is taken as written.
 
     Returns
@@ -543,7 +543,7 @@ def load_spark_source(source, as_of=None, spark=None, master: str | None = None,
     Raises
     ------
     DataError
-        When the data breaks the contract: the same one sentence as :func:`analysis.data.load_source`
+        When the data breaks the contract: the same one sentence as :func:`analysis.data.sources.load_source`
         names the table, column, first offending rows (row within its Parquet file) and what was expected.
 
     Example
@@ -623,7 +623,7 @@ def customer_table_query(source, as_of, freq: str = "D", freq_multiplier: float 
                          spark=None, master: str | None = None, timezone: str | None = None):
     """The customer table as a lazy Spark DataFrame (Spark's column types), for work that stays on the cluster.
 
-    Returns ``(SparkSource, pyspark.sql.DataFrame)``: :func:`analysis.customers.customer_table_sql`
+    Returns ``(SparkSource, pyspark.sql.DataFrame)``: :func:`analysis.customers.table.customer_table_sql`
     in Spark's dialect; see :func:`customer_table` for the columns.
     """
     _check_freq(freq, freq_multiplier)
@@ -649,7 +649,7 @@ def _as_duckdb(src: SparkSource, spark_sql: str, duckdb_sql: str, views: tuple[s
     """
     import duckdb
 
-    from analysis.data import _q
+    from analysis.data.sources import _q
 
     con = duckdb.connect(":memory:")
     for view in views:
@@ -695,21 +695,21 @@ def _collect_as_duckdb(source, as_of, freq, freq_multiplier, include_prospects, 
 
 def customer_table(source, as_of, freq: str = "D", freq_multiplier: float = 1, include_prospects: bool = False,
                    spark=None, master: str | None = None, timezone: str | None = None) -> pd.DataFrame:
-    """One row per customer, computed on Spark: the same table as :func:`analysis.customers.customer_table`.
+    """One row per customer, computed on Spark: the same table as :func:`analysis.customers.table.customer_table`.
 
     Parameters
     ----------
     source : str, Path or SparkSource
         See :func:`load_spark_source`.
     as_of, freq, freq_multiplier, include_prospects
-        As in :func:`analysis.customers.customer_table`.
+        As in :func:`analysis.customers.table.customer_table`.
     spark, master, timezone
         As in :func:`load_spark_source`.
 
     Returns
     -------
     pandas.DataFrame
-        The columns of :func:`analysis.customers.customer_table` with its dtypes, ordered by ``customer_id``.
+        The columns of :func:`analysis.customers.table.customer_table` with its dtypes, ordered by ``customer_id``.
     """
     con, select = _collect_as_duckdb(source, as_of, freq, freq_multiplier, include_prospects, spark, master, timezone)
     out = con.execute(select).df()
@@ -725,10 +725,10 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
 
     The per-customer rows come back to the driver as Arrow, typed as the DuckDB engine types
     them, and are written by the same DuckDB writer as
-    :func:`analysis.customers.write_customer_table`: both engines give the same file (columns,
+    :func:`analysis.customers.table.write_customer_table`: both engines give the same file (columns,
     types, number format). The file appears only when complete.
     """
-    from analysis.data import atomic_write, check_output_path
+    from analysis.data.sources import atomic_write, check_output_path
 
     out = check_output_path(out)
     con, select = _collect_as_duckdb(source, as_of, freq, freq_multiplier, include_prospects, spark, master, timezone)
@@ -743,9 +743,9 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
 
 def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180, spark=None,
                      master: str | None = None, timezone: str | None = None) -> pd.DataFrame:
-    """The monthly flows of :func:`analysis.customers.monthly_activity`, computed on Spark.
+    """The monthly flows of :func:`analysis.customers.table.monthly_activity`, computed on Spark.
 
-    Same query text (:func:`analysis.customers.monthly_activity_sql`, Spark dialect), same
+    Same query text (:func:`analysis.customers.table.monthly_activity_sql`, Spark dialect), same
     columns; one row per month.
     """
     as_of = parse_date(as_of)

@@ -16,11 +16,11 @@ from typing import Mapping
 
 import pandas as pd
 
-from analysis.actions import ACTIONS, FALLING_BELOW
-from analysis.concepts import label_key
-from analysis.data import write_text
+from analysis.base.actions import ACTIONS, FALLING_BELOW
+from analysis.base.concepts import label_key
+from analysis.data.sources import write_text
 from analysis.errors import KantaError
-from analysis.i18n import Text
+from analysis.report.text import Text
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 from analysis.report.numbers import RECORD_MIMES
 

@@ -1,7 +1,7 @@
 """Database sources: a PostgreSQL URL read through ADBC into Arrow and on into DuckDB.
 
 The tables stream from the server (``COPY`` in binary, Arrow record batches) straight into DuckDB
-tables, once, and are then validated by the same code as files (:func:`analysis.data.validate_tables`).
+tables, once, and are then validated by the same code as files (:func:`analysis.data.sources.validate_tables`).
 
 Other ADBC drivers (``adbc-driver-snowflake``, ``adbc-driver-bigquery``) hand over Arrow the same
 way and could be plugged in beside :func:`load_database`; only PostgreSQL is tested.
@@ -12,7 +12,7 @@ import hashlib
 import os
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from analysis import data
+from analysis.data import sources as data
 from analysis.errors import DataError, ParameterError
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -138,11 +138,11 @@ def load_database(url, as_of=None, memory_limit: str | None = None, threads: int
         ``postgresql://user@host:port/dbname[?schema=crm]``; credentials from the URL, the
         ``PG*`` environment variables or ``~/.pgpass`` (libpq's usual order).
     as_of, memory_limit, threads, timezone
-        As in :func:`analysis.data.load_source`.
+        As in :func:`analysis.data.sources.load_source`.
 
     Returns
     -------
-    analysis.data.Source
+    analysis.data.sources.Source
         ``path`` is the URL without its password; ``fingerprint`` is computed over the rows read.
 
     Example

@@ -1,15 +1,15 @@
 """The customer-base page of the monthly report: one builder per section.
 
 ``notebooks/customer_base.ipynb`` calls one ``show_*`` function per section; every number comes from
-the month's :class:`~analysis.customer_base.CustomerBase` and every word from ``strings/customer_base.json``
+the month's :class:`~analysis.base.state.CustomerBase` and every word from ``strings/customer_base.json``
 and ``strings/concepts.json``.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis.i18n import Text
-from analysis.report.pages import month_label
+from analysis.report.text import Text
+from analysis.report.site import month_label
 
 
 CARD_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
@@ -20,7 +20,7 @@ GLOSSARY_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "cus
 
 def show_intro(base, language: str) -> None:
     """Page title and what the page covers."""
-    from analysis.display import heading, say
+    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     month, previous = base.flows["month"].iloc[-1], base.flows["month"].iloc[-2]
@@ -31,7 +31,7 @@ def show_intro(base, language: str) -> None:
 
 def show_key_numbers(base, language: str) -> None:
     """The month's customer counts and sales as cards, each read from the month's customer base."""
-    from analysis.display import heading
+    from analysis.report.display import heading
     from analysis.report.numbers import show_numbers
 
     heading(Text("customer_base", language)("key_numbers"))
@@ -40,7 +40,7 @@ def show_key_numbers(base, language: str) -> None:
 
 def show_story(base, language: str) -> None:
     """The month in plain sentences."""
-    from analysis.display import heading, say
+    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     heading(tx("in_words"))
@@ -49,7 +49,7 @@ def show_story(base, language: str) -> None:
 
 def show_trends(base, language: str) -> None:
     """Active customers, flows and revenue over the last months, as figures."""
-    from analysis.display import heading, show_figure
+    from analysis.report.display import heading, show_figure
 
     tx = Text("customer_base", language)
     monthly = base.flows
@@ -70,7 +70,7 @@ def show_trends(base, language: str) -> None:
 
 
 def show_monthly_table(base, language: str) -> None:
-    from analysis.display import show_table
+    from analysis.report.display import show_table
 
     tx = Text("customer_base", language)
     show_table(monthly_table(base.flows, tx), caption=tx("table_caption"))
@@ -78,7 +78,7 @@ def show_monthly_table(base, language: str) -> None:
 
 def show_definitions(base, language: str) -> None:
     """The definitions this page uses, from the month's one glossary (same words on every page)."""
-    from analysis.display import heading, say
+    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     words = Text("concepts", language)
@@ -88,7 +88,7 @@ def show_definitions(base, language: str) -> None:
 
 
 def show_quality(base, language: str) -> None:
-    from analysis.display import heading, say, show_table
+    from analysis.report.display import heading, say, show_table
 
     tx = Text("customer_base", language)
     heading(tx("quality"))

@@ -1,11 +1,11 @@
 """Customer lifetime value: a purchase model (BG/NBD, MBG/NBD or Pareto/NBD) x Gamma-Gamma spend.
 
-Fits the package's own likelihoods (:mod:`analysis.purchase_models`) on the customer table
+Fits the package's own likelihoods (:mod:`analysis.clv.likelihoods`) on the customer table
 (compressed to distinct rows with weights), chooses the purchase model (holdout error, else BIC),
 names boundary fits and spend outliers, scores every customer over an explicit horizon in months
 and validates on a holdout. Results are language-free; a fit that data cannot support raises
 :class:`~analysis.errors.ModelError` with a ``reason`` code. Words, tables and figures:
-:mod:`analysis.report.clv`; the command: :mod:`analysis.cli.clv`.
+:mod:`analysis.report.pages.clv`; the command: :mod:`analysis.cli.clv`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import purchase_models as pm
+from analysis.clv import likelihoods as pm
 from analysis.errors import DataError, ModelError, NotFittedError, ParameterError
 from analysis.units import DAYS_PER_MONTH, UNIT_DAYS  # noqa: F401 - part of this module's interface
 
@@ -166,7 +166,7 @@ def _warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict |
 
 def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None = None,
               polish: bool = True) -> FitResult:
-    """Fit one model by maximum likelihood (:func:`analysis.purchase_models.fit`).
+    """Fit one model by maximum likelihood (:func:`analysis.clv.likelihoods.fit`).
 
     No penalty and no ladder of ever-looser settings: a fit either reaches a proper maximum, stops
     on the edge of the parameter space (``at_bound``; :func:`check_boundary` names it), or raises
@@ -425,7 +425,7 @@ class CLVModel:
         What the reader should know about the fit, language-free: ``{"code": ..., **facts}``
         with codes ``refund_customers_excluded`` (``n``), ``spend_outliers_excluded`` (``n``,
         ``bound``, ``customers``: pseudonym and value), ``spend_correlated`` (``r``) and
-        ``spend_model_undefined`` (``q``); :mod:`analysis.report.clv` words them.
+        ``spend_model_undefined`` (``q``); :mod:`analysis.report.pages.clv` words them.
 
     Example
     -------
@@ -454,7 +454,7 @@ class CLVModel:
         ``auto``, when every candidate is at its boundary). A spend model with ``q <= 1`` is kept
         (P(alive) is still valid) but :meth:`predict` refuses CLV (``spend_model_undefined``).
 
-        ``holdout`` (optional): :func:`analysis.customers.calibration_holdout` output on the same
+        ``holdout`` (optional): :func:`analysis.customers.table.calibration_holdout` output on the same
         base, which ``auto`` uses to choose by holdout error.
         """
         unit_days = _check_unit(self.time_unit)
@@ -543,7 +543,7 @@ class CLVModel:
         out, bound = spend_outliers(spend["monetary_value"].to_numpy(float))
         self.spend_bound_ = bound
         if out.any():
-            from analysis.privacy import pseudonymize
+            from analysis.data.privacy import pseudonymize
 
             named = spend[out].sort_values("monetary_value", ascending=False).head(MAX_NAMED_OUTLIERS)
             self.notes_.append({
@@ -649,7 +649,7 @@ class CLVModel:
 def _as_table(source_or_table, as_of, freq: str) -> pd.DataFrame:
     if isinstance(source_or_table, pd.DataFrame):
         return source_or_table
-    from analysis import customers
+    from analysis.customers import table as customers
 
     return customers.customer_table(source_or_table, as_of=as_of, freq=freq)
 
@@ -661,7 +661,8 @@ def holdout_split(source, as_of, freq: str = "D", holdout_months: int = HOLDOUT_
     The calibration period ends ``holdout_months`` before ``as_of``; a split is possible when the
     oldest customer's history at that date is at least :data:`MIN_HISTORY_DAYS` days.
     """
-    from analysis import customers, data
+    from analysis.customers import table as customers
+    from analysis.data import sources as data
 
     unit_days = _check_unit(freq)
     src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
@@ -767,7 +768,7 @@ def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discou
     ----------
     source_or_table : Source, path or DataFrame
         A data source (the customer table is built with
-        :func:`analysis.customers.customer_table`) or an already built customer table.
+        :func:`analysis.customers.table.customer_table`) or an already built customer table.
     as_of : date
         Analysis date (transactions on that day count).
     horizon_months : int
@@ -872,7 +873,7 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
                       model: str = "bgnbd") -> HoldoutScorecard:
     """Fit the purchase model on the calibration period and compare predicted with actual holdout purchases.
 
-    ``cal`` is the output of :func:`analysis.customers.calibration_holdout`
+    ``cal`` is the output of :func:`analysis.customers.table.calibration_holdout`
     (``frequency_cal, recency_cal, T_cal, frequency_holdout, duration_holdout``).
     The P(alive) check compares, per P(alive) band, the predicted probability of
     at least one holdout purchase, ``P(alive) * (1 - P(no purchase | alive))``,
@@ -919,7 +920,7 @@ def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
     Returns the :class:`HoldoutScorecard` of ``model`` (the page passes the chosen one) and the
     model comparison (:func:`compare_models`) on the same split.
     """
-    from analysis import customers
+    from analysis.customers import table as customers
 
     if holdout_months < 1:
         raise ParameterError(f"holdout_months: got {holdout_months!r}, expected at least 1.")

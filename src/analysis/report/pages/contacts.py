@@ -1,4 +1,4 @@
-"""The contacts page of the monthly report: :mod:`analysis.contacts` results in the reader's language.
+"""The contacts page of the monthly report: :mod:`analysis.contacts.analysis` results in the reader's language.
 
 Sentences, formatted tables and figures are made here from language-free results; the words are in
 ``strings/contacts.json``. ``notebooks/contacts.ipynb`` calls one :class:`ContactsPage` method per
@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.contacts import COMPLAINT_STATES, FIRST_CONTACT_HOURS, ContactsAnalysis
-from analysis.display import heading, say, show_figure, show_table
-from analysis.i18n import Text
-from analysis.privacy import suppress_small_groups
+from analysis.contacts.analysis import COMPLAINT_STATES, FIRST_CONTACT_HOURS, ContactsAnalysis
+from analysis.report.display import heading, say, show_figure, show_table
+from analysis.report.text import Text
+from analysis.data.privacy import suppress_small_groups
 from analysis.report.numbers import KeyNumber, show_finding, show_numbers
-from analysis.report.pages import month_label
+from analysis.report.site import month_label
 from analysis.report.pii import show_group_table
 
 
@@ -32,7 +32,7 @@ def group_label(by: str, value, language: str = "en", settings=None) -> str:
     >>> group_label("abc_class", "A"), group_label("lifecycle_stage", "new", "fi")
     ('A', 'Uusi')
     """
-    from analysis.report.segments import stage_label
+    from analysis.report.pages.segments import stage_label
 
     seg = Text("segments", language)
     if by == "lifecycle_stage":
@@ -44,7 +44,7 @@ def group_label(by: str, value, language: str = "en", settings=None) -> str:
 
 
 def key_numbers(a: ContactsAnalysis) -> list[KeyNumber]:
-    """The page's key numbers (concept ids of :mod:`analysis.concepts`); the threshold count is "–" with its
+    """The page's key numbers (concept ids of :mod:`analysis.base.concepts`); the threshold count is "–" with its
     reason when the threshold could not be estimated."""
     n = a.numbers()
     share = n["complaints_first_contact_share"]
@@ -103,7 +103,7 @@ def pressure_table(a: ContactsAnalysis, language: str = "en") -> pd.DataFrame:
 
 def satisfaction_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """CSAT and NPS per customer class (small groups blanked)."""
-    from analysis.privacy import MIN_GROUP_SIZE
+    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     s = a.satisfaction.fillna({"csat_responses": 0, "nps_responses": 0})
@@ -121,7 +121,7 @@ def satisfaction_table(a: ContactsAnalysis, language: str = "en", min_size: int 
 
 def retention_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Share still active by NPS group, with 95 % intervals (small groups blanked)."""
-    from analysis.privacy import MIN_GROUP_SIZE
+    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     r = a.retention_by_nps
@@ -139,7 +139,7 @@ def retention_table(a: ContactsAnalysis, language: str = "en", min_size: int | N
 
 def frequency_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Contacts per customer in the last 12 months by segment and type, beside the segment's mean value."""
-    from analysis.privacy import MIN_GROUP_SIZE
+    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     f = a.frequency[by]
@@ -159,7 +159,7 @@ def frequency_table(a: ContactsAnalysis, by: str, language: str = "en", min_size
 def channel_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Contacts per customer in the last 12 months by segment and channel (channel names as the data spells
     them; the table is escaped when shown)."""
-    from analysis.privacy import MIN_GROUP_SIZE
+    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     f = a.frequency[by]
@@ -209,7 +209,7 @@ def plot_pressure(a: ContactsAnalysis, ax=None, *, language: str = "en"):
 
 
 class ContactsPage:
-    """The contacts page's sections in the report's language, from one :class:`~analysis.contacts.ContactsAnalysis`."""
+    """The contacts page's sections in the report's language, from one :class:`~analysis.contacts.analysis.ContactsAnalysis`."""
 
     def __init__(self, analysis: ContactsAnalysis, language: str = "en"):
         self.a = analysis

@@ -1,7 +1,7 @@
 """The concepts the report counts and values: one id, one unit, one rule each.
 
 Every page, headline, CLI output and the glossary refer to these ids, so a word carries one
-number across the month. The rules themselves are computed in :mod:`analysis.customer_base`;
+number across the month. The rules themselves are computed in :mod:`analysis.base.state`;
 their words (labels and glossary definitions) live in ``strings/concepts.json``.
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ def concept(concept_id: str) -> Concept:
 class KeyNumber:
     """One number as a page shows it: a concept id, its value and (optionally) last month's.
 
-    The unit and the label come from the concept (:mod:`analysis.concepts`, ``strings/concepts.json``),
+    The unit and the label come from the concept (:mod:`analysis.base.concepts`, ``strings/concepts.json``),
     never from the key's spelling. ``value`` None means "could not be computed": ``reason`` names
     the finding (``finding_<reason>`` in the strings) and the card shows "–".
 

@@ -2,7 +2,7 @@
 
 Log-likelihoods (vectorised, weighted rows, log-parameters, analytic gradients except Pareto/NBD),
 maximum-likelihood fits with scipy, and the conditional predictions CLV needs: P(alive), expected
-purchases if alive, expected spend per purchase. :mod:`analysis.clv` builds customer value on these.
+purchases if alive, expected spend per purchase. :mod:`analysis.clv.model` builds customer value on these.
 
 References: Fader, Hardie & Lee (2005) "Counting your customers the easy way" (BG/NBD); Batislam,
 Denizel & Filiztekin (2007) (MBG/NBD); Schmittlein, Morrison & Colombo (1987) and Fader & Hardie

@@ -3,7 +3,7 @@
 Kaplan-Meier curves and log-rank tests (lifelines), Cox proportional hazards with a
 proportional-hazards check, the churn definition with explicit censoring at ``as_of``, retention
 KPIs, cohorts and the "due next month" list. Results carry no language: their words, tables and
-figures are in :mod:`analysis.report.churn`, the command line in :mod:`analysis.cli.churn`.
+figures are in :mod:`analysis.report.pages.churn`, the command line in :mod:`analysis.cli.churn`.
 
 Degrade, don't collapse: a group or a model that cannot be estimated on valid data raises
 :class:`~analysis.errors.ModelError` with a ``reason`` (``groups_not_comparable``,
@@ -722,7 +722,7 @@ ATTRIBUTES = ("region", "age_band", "acquisition_channel", "marketing_permission
 
 def _source(source_or_path, as_of=None):
     """A validated Source (one loader for the whole package; a Source with the same as_of passes through)."""
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     return load_source(source_or_path, as_of=as_of)
 
@@ -745,10 +745,10 @@ def _tx_columns(source) -> set:
 def purchase_days(source_or_path, as_of=None) -> pd.DataFrame:
     """One row per customer and purchase day up to ``as_of`` (inclusive) with the day's net spend.
 
-    Purchase days follow :func:`analysis.customers.purchase_days_sql` (the package's one rule:
+    Purchase days follow :func:`analysis.customers.table.purchase_days_sql` (the package's one rule:
     a refund alone is not a purchase), so churn agrees with the customer table and monthly activity.
     """
-    from analysis.customers import purchase_days_sql
+    from analysis.customers.table import purchase_days_sql
 
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
@@ -781,7 +781,7 @@ def gap_table(source_or_path, as_of=None) -> pd.DataFrame:
     :func:`interpurchase_gaps`, in no particular order): what the churn rule, the retention
     KPIs and the "due next month" list need, without bringing every purchase day into pandas.
     """
-    from analysis.customers import purchase_days_sql
+    from analysis.customers.table import purchase_days_sql
 
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
@@ -1190,7 +1190,7 @@ class RetentionKPIs:
     retention_rate : float
         ``retained / customers_at_reference``.
     monthly : pd.DataFrame
-        Per month (from :func:`analysis.customers.monthly_activity`): active, new, lost,
+        Per month (from :func:`analysis.customers.table.monthly_activity`): active, new, lost,
         returned, revenue, ... plus ``active_start`` and ``churn_rate = lost / active_start``.
     monthly_churn_rate : float
         Pooled over the months shown: ``sum(lost) / sum(active_start)``.
@@ -1251,11 +1251,11 @@ def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = Non
         Months of the monthly table (and of the pooled churn rate).
     flows : pd.DataFrame, optional
         The month flows already counted with the same ``inactivity_days``
-        (:attr:`analysis.customer_base.CustomerBase.flows`); the last ``months + 1`` rows are used.
+        (:attr:`analysis.base.state.CustomerBase.flows`); the last ``months + 1`` rows are used.
     days, gaps : pd.DataFrame, optional
         :func:`purchase_days` and :func:`interpurchase_gaps`, when already computed.
     """
-    from analysis.customers import monthly_activity
+    from analysis.customers.table import monthly_activity
 
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
@@ -1362,7 +1362,7 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
     The chance of that is ``S(N) / S(r)`` from :func:`gap_survival` (r = days since last
     purchase, S = share of silent spells of this frequency band lasting longer).
     Value is the customer's CLV: ``value`` (``customer_id, clv[, p_alive]``, e.g. from the month's
-    customer base) or, with ``use_clv``, :func:`analysis.clv.customer_value`; else their spend in
+    customer base) or, with ``use_clv``, :func:`analysis.clv.model.customer_value`; else their spend in
     the last 365 days. IDs are pseudonymous. This list is "due next month"
     (concept ``customers_due_next_month``), not the value at risk of the customer base.
 
@@ -1372,7 +1372,7 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
         ``customer, days_since_last_purchase, deadline, p_churn_next_month, value, value_basis,
         expected_value_lost`` (+ ``p_alive`` with CLV), sorted by expected value lost.
     """
-    from analysis.privacy import pseudonymize
+    from analysis.data.privacy import pseudonymize
 
     src = _source(source_or_path, as_of)
     as_of = _as_of(src, as_of)
@@ -1396,7 +1396,7 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
     basis = "spend_365d"
     if value is None and use_clv:
         try:
-            from analysis.clv import customer_value
+            from analysis.clv.model import customer_value
 
             value = customer_value(src, as_of, horizon_months=12)
         except KantaError:  # the list still works on past spend when the CLV model cannot be fitted
@@ -1458,7 +1458,7 @@ def export_table(source_or_path, as_of, table: str = "risk", *, inactivity_days:
     ``customer``); ``"risk"`` is :func:`churn_risk`. ``attrs`` holds ``inactivity_days`` (None for
     contract churn) and ``as_of``.
     """
-    from analysis.privacy import pseudonymize
+    from analysis.data.privacy import pseudonymize
 
     if table not in ("risk", "durations"):
         raise ParameterError(f"table: got {table!r}, expected 'risk' or 'durations'.")
@@ -1538,7 +1538,7 @@ def analyse(source_or_path=None, as_of=None, inactivity_days: int | None = None,
     ----------
     source_or_path, as_of, inactivity_days
         The data and the rule, when no ``base`` is given.
-    base : analysis.customer_base.CustomerBase, optional
+    base : analysis.base.state.CustomerBase, optional
         The month's customer state. Given, the analysis uses its source, ``as_of``, its one churn
         rule (``settings.inactivity_days``: silent that many days or more = churned, the same
         customers as ``base.customers.is_churned``), its month flows and its CLV values, so the

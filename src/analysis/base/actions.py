@@ -1,17 +1,17 @@
 """This month's actions: who to contact and why, chosen by documented rules from the month's customer base.
 
-Each action is a rule over :class:`~analysis.customer_base.CustomerBase` columns (no new model): its
+Each action is a rule over :class:`~analysis.base.state.CustomerBase` columns (no new model): its
 customers, the value behind the choice and the list a campaign tool can load. Results are
 language-free; the report words them. The rules, in the order the landing page shows them:
 
 ``retain``
     Active customers at risk (P(alive) below the threshold) but still likely alive (P(alive) at least
     the contact floor) who allow marketing, most value at stake first: the one contact-first list of
-    every page (:meth:`~analysis.customer_base.CustomerBase.contact_list`).
+    every page (:meth:`~analysis.base.state.CustomerBase.contact_list`).
 ``retain_early``
     Active customers whose P(alive) fell below :data:`FALLING_BELOW` (60 %) this month: at least
     60 % at the previous month end, below it now, both from the month's one fit (no refit; see
-    :func:`analysis.customer_base.previous_p_alive`), still at least the contact floor, who allow
+    :func:`analysis.base.state.previous_p_alive`), still at least the contact floor, who allow
     marketing and are not already on the ``retain`` list (one customer, one retention contact),
     most value at stake first. The early warning: they are slipping but not yet "at risk".
 ``win_back``

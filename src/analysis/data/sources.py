@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from analysis import privacy
+from analysis.data import privacy
 from analysis.errors import DataError, ParameterError
 
 TABLES = ("transactions", "customers", "assignments", "campaigns", "contacts")
@@ -31,7 +31,7 @@ REQUIRED = {
 }
 #: Optional numeric columns of the campaign briefs (costs in currency units, margin as a share).
 CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
-# Columns that identify a person by name (English and Finnish; see analysis.privacy for the rules and the
+# Columns that identify a person by name (English and Finnish; see analysis.data.privacy for the rules and the
 # patterns that find personal data by value): never carried into the customer table or reports.
 PII_COLUMNS = tuple(sorted(privacy.PERSONAL_COLUMN_NAMES))
 #: Timestamps with an offset (and TIMESTAMPTZ columns) are converted to this zone's wall-clock time.
@@ -252,7 +252,7 @@ class Source:
 
         Takes the deferred counts (a report reads them anyway). Plain values only (JSON-safe).
         """
-        from analysis.databases import location
+        from analysis.data.databases import location
 
         return {"path": str(location(str(self.path))), "as_of": str(self.as_of.date()), "timezone": self.timezone,
                 "files": self.files_signature(), "notes": list(self.notes), "quality": dict(self.quality),
@@ -754,7 +754,7 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     >>> src.sql("SELECT count(*) AS n FROM transactions")     # doctest: +SKIP
     """
     if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        from analysis.databases import load_database
+        from analysis.data.databases import load_database
         return load_database(path, as_of, memory_limit, threads, timezone)
     if isinstance(path, Source):
         return path if as_of is None or parse_date(as_of) == path.as_of else \
@@ -1116,7 +1116,7 @@ def _find_personal_columns(v: _Validator, src: Source, columns: list[str]) -> No
     """Customers columns that hold personal data, by name or by value (e-mail, phone, identity code).
 
     They stay in the ``customers`` view (the privacy gate looks for their values in pages) but are
-    never carried into the customer table (:func:`analysis.customers.customer_columns`).
+    never carried into the customer table (:func:`analysis.customers.table.customer_columns`).
     """
     found = {c: "name" for c in columns if privacy.is_personal_column(c)}
     text = [c for c in columns if c not in found and v.type_of("customers", c) == "VARCHAR"]

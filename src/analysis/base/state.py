@@ -4,7 +4,7 @@ Every page, headline, list and CLI export of a month reads this one object, so a
 one number everywhere: the one churn rule decides "active", "churned" (= lifecycle stage
 "passive") and the month's "lost" and "returned"; the one CLV fit gives P(alive), CLV, "at risk"
 and "value at risk"; the one segmentation gives classes, strategy groups and stages. The customer
-table and the month flows are computed in DuckDB (:mod:`analysis.customers`); the models run on
+table and the month flows are computed in DuckDB (:mod:`analysis.customers.table`); the models run on
 that per-customer table. An analysis that cannot be estimated on valid data leaves its columns
 empty and a :class:`~analysis.findings.Finding` in :attr:`CustomerBase.findings`.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.concepts import CONCEPTS
-from analysis.databases import location
+from analysis.base.concepts import CONCEPTS
+from analysis.data.databases import location
 from analysis.errors import ParameterError
 from analysis.findings import Estimation, Finding
 
@@ -51,9 +51,9 @@ class BaseSettings:
         The contact-first list keeps at-risk customers whose P(alive) is still at least this: below it a
         customer is very likely gone already, and a retention offer reaches nobody.
     a_share, b_share, value_basis, n_clusters, new_days, returned_days : segment settings
-        (:class:`analysis.segments.SegmentSettings`).
+        (:class:`analysis.segments.segmentation.SegmentSettings`).
     clv_model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
-        The CLV purchase model (:class:`analysis.clv.CLVModel`); auto chooses by holdout error.
+        The CLV purchase model (:class:`analysis.clv.model.CLVModel`); auto chooses by holdout error.
     """
 
     inactivity_days: int | None = None
@@ -88,7 +88,7 @@ class BaseSettings:
 
 
 def _month_end(as_of) -> pd.Timestamp:
-    from analysis.data import previous_month_end
+    from analysis.data.sources import previous_month_end
 
     return previous_month_end(as_of)
 
@@ -117,7 +117,7 @@ def _has_permission(t: pd.DataFrame) -> pd.Series:
 def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity_days: int, clv_values,
              previous_clusters):
     """Pyramid class, strategy group, lifecycle stage, RFM segment and cluster for every customer."""
-    from analysis import segments
+    from analysis.segments import segmentation as segments
 
     # A short churn threshold (e.g. 30 days early in a base's life) caps the windows that must be shorter than it.
     below = max(1, int(inactivity_days) - 1)
@@ -198,7 +198,7 @@ class CustomerBase:
         With ``inactivity_days`` resolved to the number of days actually used.
     customers : DataFrame
         One row per customer (buyers, and registered customers who never bought): ``customer_id``,
-        ``pseudonym``, the customer-table columns (:func:`analysis.customers.customer_table`),
+        ``pseudonym``, the customer-table columns (:func:`analysis.customers.table.customer_table`),
         ``is_buyer``, ``days_silent``, ``is_active``, ``is_churned``, ``has_permission``, the CLV
         columns (``p_alive``, ``expected_purchases``, ``expected_avg_value``, ``clv``, ``clv_if_alive``,
         ``value_at_stake`` = clv_if_alive − clv, ``is_at_risk``), ``p_alive_previous`` (P(alive) at the
@@ -211,7 +211,7 @@ class CustomerBase:
         ``customer_id``, the state columns and ``p_alive`` at the previous month end (for transitions
         and changes).
     flows : DataFrame
-        :func:`analysis.customers.monthly_activity` for the last :data:`FLOW_MONTHS` months.
+        :func:`analysis.customers.table.monthly_activity` for the last :data:`FLOW_MONTHS` months.
     clv : CLVResult or None
         The fitted CLV models (None when they could not be estimated; see ``findings``).
     segmentation, previous_segmentation : Segmentation
@@ -238,7 +238,7 @@ class CustomerBase:
     findings: list = field(default_factory=list)
     source_path: str | None = None
     _source: object = field(default=None, repr=False, compare=False)
-    #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.month_numbers`).
+    #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.analysis.month_numbers`).
     contact_numbers: dict = field(default_factory=dict)
 
     # --- building ------------------------------------------------------------------------------
@@ -249,16 +249,18 @@ class CustomerBase:
 
         Parameters
         ----------
-        source : path or analysis.data.Source
+        source : path or analysis.data.sources.Source
         as_of : date-like, optional
             Default: the source's ``as_of``.
         settings : BaseSettings
         previous_centroids : DataFrame or path, optional
             Last month's published cluster centroids, so cluster numbers keep their meaning.
         """
-        from analysis import clv as clv_mod
-        from analysis import customers, data, survival
-        from analysis.privacy import pseudonymize
+        from analysis.clv import model as clv_mod
+        from analysis.customers import table as customers
+        from analysis.data import sources as data
+        from analysis.churn import survival
+        from analysis.data.privacy import pseudonymize
 
         settings = settings or BaseSettings()
         src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
@@ -299,7 +301,7 @@ class CustomerBase:
         if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
-        from analysis import segments
+        from analysis.segments import segmentation as segments
 
         prev_centroids = segments.read_centroids(previous_centroids) \
             if isinstance(previous_centroids, (str, Path)) else previous_centroids
@@ -324,7 +326,7 @@ class CustomerBase:
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
                    _source=src)
         if src.has("contacts"):
-            from analysis.contacts import month_numbers
+            from analysis.contacts.analysis import month_numbers
 
             base.contact_numbers = month_numbers(src, as_of)
         base.check()
@@ -357,10 +359,10 @@ class CustomerBase:
 
         A state saved by the run that validated its source carries that validation's record, so a
         notebook kernel reopens the same files without checking every row again
-        (:func:`analysis.data.reopen_source`; a file changed since is validated in full).
+        (:func:`analysis.data.sources.reopen_source`; a file changed since is validated in full).
         """
         if self._source is None:
-            from analysis.data import load_source, reopen_source
+            from analysis.data.sources import load_source, reopen_source
 
             record = self.__dict__.get("source_record")
             if record:
@@ -437,7 +439,7 @@ class CustomerBase:
 
     def key_number(self, concept_id: str, label_key: str | None = None):
         """The concept as a typed key number with last month's value and, when missing, the reason."""
-        from analysis.concepts import KeyNumber
+        from analysis.base.concepts import KeyNumber
 
         if concept_id not in CONCEPTS:
             raise KeyError(f"unknown concept {concept_id!r}")
@@ -447,7 +449,7 @@ class CustomerBase:
             f = next((f for f in self.findings if concept_id in f.affects), None)
             reason = f.reason if f is not None else "no_data"
         if label_key is None and self.money_basis == "margin":
-            from analysis.concepts import label_key as basis_label_key
+            from analysis.base.concepts import label_key as basis_label_key
 
             label_key = basis_label_key(concept_id, "margin")
             label_key = None if label_key == f"label_{concept_id}" else label_key
@@ -513,7 +515,7 @@ class CustomerBase:
         only when a page first uses it, and maps its arrays from the file instead of copying them:
         a column nobody reads never takes memory, and the notebooks of a run share the pages they read.
         """
-        from analysis.data import atomic_write
+        from analysis.data.sources import atomic_write
 
         small = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.name not in STORED_PARTS and f.name != "_source"}
@@ -559,7 +561,7 @@ class CustomerBase:
         Parameters
         ----------
         path : path
-        source : analysis.data.Source, optional
+        source : analysis.data.sources.Source, optional
             The validated source of the same data (e.g. in the run that saved the state), so that
             :attr:`source` does not load and validate it again.
         """
@@ -594,7 +596,7 @@ class CustomerBase:
 
     @property
     def segment_settings(self):
-        """The segmentation's settings (:class:`analysis.segments.SegmentSettings`), or None without one.
+        """The segmentation's settings (:class:`analysis.segments.segmentation.SegmentSettings`), or None without one.
 
         Read without the segmentation's tables (a loaded state keeps them on file until used).
         """

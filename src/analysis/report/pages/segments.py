@@ -1,9 +1,9 @@
 """The segments page of the monthly report: rule tables, cluster names, advice, tables and figures.
 
-Everything here takes the language-free results of :mod:`analysis.segments` (a
-:class:`~analysis.segments.MonthlySegments`) plus the report's language and returns strings,
+Everything here takes the language-free results of :mod:`analysis.segments.segmentation` (a
+:class:`~analysis.segments.segmentation.MonthlySegments`) plus the report's language and returns strings,
 DataFrames or Axes; :class:`SegmentsPage` shows one section per call in the notebook.
-The words live in ``strings/segments.json``; key numbers carry concept ids (:mod:`analysis.concepts`).
+The words live in ``strings/segments.json``; key numbers carry concept ids (:mod:`analysis.base.concepts`).
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import Text, fmt_money, fmt_number, fmt_pct
-from analysis.privacy import suppress_small_groups
+from analysis.report.text import Text, fmt_money, fmt_number, fmt_pct
+from analysis.data.privacy import suppress_small_groups
 from analysis.report.pii import show_group_table
-from analysis.segments import (
+from analysis.segments.segmentation import (
     CLASS_CONCEPTS, NO_PURCHASE, NOT_REGISTERED, RFM_SEGMENTS, STAGE_CONCEPTS, STAGE_RULE_ORDER, STAGES,
     STRATEGY_GROUPS, BehaviourClusters, MonthlySegments, SegmentSettings, Segmentation, rfm_grid,
 )
@@ -71,7 +71,7 @@ def stage_rules(settings: SegmentSettings | None = None, language: str = "en") -
 
 
 def rfm_grid_report(language: str = "en") -> pd.DataFrame:
-    """:func:`analysis.segments.rfm_grid` with the segment names in the report's language."""
+    """:func:`analysis.segments.segmentation.rfm_grid` with the segment names in the report's language."""
     tx = _tx(language)
     return rfm_grid().map(lambda k: tx(f"rfm_{k}"))
 
@@ -106,7 +106,7 @@ def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
     """One Markdown paragraph per segment (lifecycle stage, strategy group, cluster) on what to do with it.
 
     Each paragraph names the segment, its size and its share of revenue, then the
-    recommended action (clusters: by :func:`analysis.segments.cluster_advice_kind`).
+    recommended action (clusters: by :func:`analysis.segments.segmentation.cluster_advice_kind`).
     """
     tx = _tx(language)
     t = seg.table
@@ -129,7 +129,7 @@ def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
 
 # --- tables (formatted in the report's language) -------------------------------------------------------
 def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """:func:`analysis.segments.pyramid_table` with formatted numbers and translated headers (buyers only)."""
+    """:func:`analysis.segments.segmentation.pyramid_table` with formatted numbers and translated headers (buyers only)."""
     tx = _tx(language)
     return _groups(pyramid["customers"], tx("col_customers"), tx("col_class"), {
         tx("col_class"): pyramid["abc_class"],
@@ -334,7 +334,7 @@ CARD_CONCEPTS = ("stage_active", "stage_lapsing", "stage_passive", "customers_re
 def key_numbers(monthly: MonthlySegments, base=None) -> list:
     """The page's numbers as typed :class:`~analysis.report.numbers.KeyNumber` (cards first, then the rest).
 
-    With the month's ``base`` (:class:`analysis.customer_base.CustomerBase`) every shared concept is
+    With the month's ``base`` (:class:`analysis.base.state.CustomerBase`) every shared concept is
     read from it, so it carries the same number as on every other page; without it they come from
     ``monthly`` under the same rule (``customers_returned`` = :meth:`MonthlySegments.won_back`).
     """
@@ -393,7 +393,7 @@ class SegmentsPage:
 
     def key_numbers_section(self) -> None:
         """Title, intro, the key-number cards (recorded for the manifest) and the biggest move."""
-        from analysis.display import heading, say
+        from analysis.report.display import heading, say
         from analysis.report.numbers import record, show_numbers
 
         from analysis.report.numbers import show_finding
@@ -415,7 +415,7 @@ class SegmentsPage:
             say(tx("biggest_text", from_=self._stage(moved_from), to=self._stage(moved_to), n=tx.number(moved_n)))
 
     def pyramid_section(self) -> None:
-        from analysis.display import heading, say, show_figure
+        from analysis.report.display import heading, say, show_figure
 
         if self.degraded:
             return
@@ -432,7 +432,7 @@ class SegmentsPage:
         show_figure(ax.figure, tx("fig_pyramid"), tx("alt_pyramid"))
 
     def strategy_section(self) -> None:
-        from analysis.display import heading, say, show_figure, show_table
+        from analysis.report.display import heading, say, show_figure, show_table
 
         if self.degraded:
             return
@@ -451,7 +451,7 @@ class SegmentsPage:
             say(tx("strategy_plot_sample", n=tx.number(PLOT_POINTS), total=tx.number(buyers)))
 
     def stages_section(self) -> None:
-        from analysis.display import heading, say, show_table
+        from analysis.report.display import heading, say, show_table
 
         if self.degraded:
             return
@@ -462,7 +462,7 @@ class SegmentsPage:
         show_group_table(stage_counts_report(self.monthly, self.language), tx("cap_stage_counts"), self.language)
 
     def rfm_section(self) -> None:
-        from analysis.display import heading, say, show_table
+        from analysis.report.display import heading, say, show_table
 
         if self.degraded:
             return
@@ -474,7 +474,7 @@ class SegmentsPage:
 
     def clusters_section(self) -> None:
         """The behavioural segments, or the reason they could not be formed this month."""
-        from analysis.display import heading, say, show_figure
+        from analysis.report.display import heading, say, show_figure
         from analysis.report.numbers import show_finding
 
         if self.degraded:
@@ -495,7 +495,7 @@ class SegmentsPage:
                          self.language)
 
     def transitions_section(self) -> None:
-        from analysis.display import heading, say, show_figure
+        from analysis.report.display import heading, say, show_figure
 
         if self.degraded:
             return
@@ -512,7 +512,7 @@ class SegmentsPage:
             show_figure(ax.figure, tx(f"fig_{key}_transitions"), tx(f"alt_{key}_transitions"))
 
     def actions_section(self) -> None:
-        from analysis.display import heading, say
+        from analysis.report.display import heading, say
 
         if self.degraded:
             return

@@ -1,7 +1,7 @@
 """Contacts, complaints and satisfaction: how service and marketing contacts relate to staying.
 
 Language-free results from the optional ``contacts`` table of the data contract (validated in
-:func:`analysis.data._contacts`): complaint volume and handling, what follows a complaint, the
+:func:`analysis.data.sources._contacts`): complaint volume and handling, what follows a complaint, the
 marketing pressure above which more contacts stop helping, and satisfaction (CSAT, NPS).
 
 One model, :func:`dropout_model`, answers both "what follows a complaint" and "how much marketing
@@ -58,7 +58,7 @@ PROMOTER_MIN, DETRACTOR_MAX = 9, 6
 
 
 def _source(source, as_of):
-    from analysis import data
+    from analysis.data import sources as data
 
     return source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
 
@@ -139,7 +139,7 @@ def _histories_sql(as_of: pd.Timestamp) -> str:
     """Every purchase day up to ``as_of`` with the customer's purchase number, the state of the latest complaint
     when the day began and the month's outbound marketing contacts, aggregated per customer and cell; ``last``
     marks the customer's last purchase day, and ``t`` its days after the first one."""
-    from analysis.customers import purchase_days_sql
+    from analysis.customers.table import purchase_days_sql
 
     return f"""
     WITH days AS (SELECT customer_id, CAST(day AS TIMESTAMP) AS day FROM ({purchase_days_sql()})
@@ -363,7 +363,7 @@ def dropout_model(source, as_of=None) -> DropoutModel:
 
     Parameters
     ----------
-    source : path or analysis.data.Source
+    source : path or analysis.data.sources.Source
     as_of : date-like
 
     Raises
@@ -561,7 +561,7 @@ class MarketingPressure:
 
 
 def _pressure_sql(as_of: pd.Timestamp, window: pd.Timestamp) -> str:
-    from analysis.customers import purchase_days_sql
+    from analysis.customers.table import purchase_days_sql
 
     return f"""
     WITH days AS (SELECT customer_id, CAST(day AS DATE) AS day FROM ({purchase_days_sql()})
@@ -588,7 +588,7 @@ def marketing_pressure(model: DropoutModel, source, as_of=None,
 
     Raises ModelError ``pressure_too_few`` when the source has no outbound marketing contacts to speak of.
     """
-    from analysis import survival
+    from analysis.churn import survival
 
     if model.threshold is None:
         raise ModelError("no outbound marketing contacts in the months customers bought", "pressure_too_few", {})
@@ -670,7 +670,7 @@ def nps_retention(src, as_of, table: pd.DataFrame, inactivity_days: int) -> pd.D
     it could be seen) puts them in a group: promoter (9-10), passive (7-8), detractor (0-6). ``table`` is the
     month's customer table with ``is_active``.
     """
-    from analysis.experiments import wilson_interval
+    from analysis.experiments.analysis import wilson_interval
 
     as_of = pd.Timestamp(as_of).normalize()
     cutoff = as_of - pd.Timedelta(days=int(inactivity_days))
@@ -791,7 +791,7 @@ class ContactsAnalysis:
 def analyse(source=None, as_of=None, *, base=None, inactivity_days: int | None = None) -> ContactsAnalysis:
     """The contacts page's analysis: complaint handling and effect, marketing pressure, satisfaction, frequency.
 
-    ``base`` (a :class:`analysis.customer_base.CustomerBase`) supplies the churn rule and the segments;
+    ``base`` (a :class:`analysis.base.state.CustomerBase`) supplies the churn rule and the segments;
     without it the data-driven churn rule is used and the by-segment tables are left empty. What cannot be
     estimated on valid data becomes a finding (``findings``) and its part is None.
     """

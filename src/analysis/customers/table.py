@@ -15,8 +15,8 @@ from typing import Callable, NamedTuple
 
 import pandas as pd
 
-from analysis.data import Source, _lit, _q, load_source, parse_date
-from analysis.privacy import is_personal_column, normalise_column_name
+from analysis.data.sources import Source, _lit, _q, load_source, parse_date
+from analysis.data.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
 
 FREQ_DAYS = {"D": 1, "W": 7}
@@ -272,7 +272,7 @@ def has_margin(src) -> bool:
 def customer_columns(src: Source) -> tuple[str, ...]:
     """Customer attributes carried into the customer table: never personal data, by name or by value.
 
-    Columns named like personal data (English or Finnish, :func:`analysis.privacy.is_personal_column`)
+    Columns named like personal data (English or Finnish, :func:`analysis.data.privacy.is_personal_column`)
     and text columns where the loader found e-mail addresses, phone numbers or identity codes
     (``src.personal_columns``) are left out; the loader's notes say which.
     """
@@ -420,7 +420,7 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
     DuckDB's memory limit (spilling to its temp directory; the source's notes then say how much).
     The file appears only when complete (temp file, then rename).
     """
-    from analysis.data import atomic_write, check_output_path
+    from analysis.data.sources import atomic_write, check_output_path
 
     out = check_output_path(out)
     src, query = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
@@ -613,7 +613,7 @@ def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180
     ``registered`` counts signups up to the month end (buyers when no customers table).
 
     The last month is cut at ``as_of`` (a partial month when ``as_of`` is not a month end).
-    The query is :func:`monthly_activity_sql`; :func:`analysis.spark.monthly_activity` runs
+    The query is :func:`monthly_activity_sql`; :func:`analysis.customers.spark.monthly_activity` runs
     the same text on Spark.
     """
     as_of = parse_date(as_of)

@@ -1,7 +1,7 @@
 """The CLV page of the monthly report: customer value from the month's customer base, in the reader's language.
 
 Sentences, formatted tables, labels and figures are made here from language-free results
-(:mod:`analysis.clv`, :class:`analysis.customer_base.CustomerBase`); the words are in
+(:mod:`analysis.clv.model`, :class:`analysis.base.state.CustomerBase`); the words are in
 ``strings/clv.json``. ``notebooks/clv.ipynb`` calls one :class:`ClvPage` method per section.
 """
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import clv
-from analysis.display import heading, say, show_figure, show_table
+from analysis.clv import model as clv
+from analysis.report.display import heading, say, show_figure, show_table
 from analysis.findings import Estimation, Finding
-from analysis.i18n import Text
-from analysis.privacy import suppress_small_groups
+from analysis.report.text import Text
+from analysis.data.privacy import suppress_small_groups
 from analysis.report.pii import show_group_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
 
@@ -30,7 +30,7 @@ def _tx(language_or_tx) -> Text:
 
 # --------------------------------------------------------------------------- words
 def note_text(note: Mapping, language="en") -> str:
-    """One of :attr:`analysis.clv.CLVModel.notes_` (a code and its facts) as a sentence.
+    """One of :attr:`analysis.clv.model.CLVModel.notes_` (a code and its facts) as a sentence.
 
     Example
     -------
@@ -153,7 +153,7 @@ def level_label(value, language="en") -> str:
 
 
 def equity_table(equity: pd.DataFrame, attribute: str, language="en") -> pd.DataFrame:
-    """:func:`analysis.clv.equity` by ``attribute``, formatted."""
+    """:func:`analysis.clv.model.equity` by ``attribute``, formatted."""
     tx = _tx(language)
     e = equity
     table = pd.DataFrame({tx("col_group"): [level_label(v, tx) for v in e[attribute]],
@@ -334,7 +334,7 @@ class ClvPage:
         show_table(params_table(self.result, self.tx), self.tx("params_caption"))
 
     def holdout_section(self, holdout: tuple | None, holdout_months: int = 6) -> None:
-        """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``."""
+        """Holdout check: ``holdout`` is :func:`analysis.clv.model.scorecard`'s ``(scorecard, comparison)``."""
         if self.result is None:
             return
         tx = self.tx

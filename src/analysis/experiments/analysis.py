@@ -2,7 +2,7 @@
 
 Every test returns a small frozen result object (estimate, interval, p-value, ``summary()``,
 ``to_dict()``), in no language; the words of a campaign's final report are made from these
-results in :mod:`analysis.report.experiments`. Where scipy or statsmodels computes a test
+results in :mod:`analysis.report.pages.experiments`. Where scipy or statsmodels computes a test
 (Welch, Wilson/Newcombe, the z-test, chi-square, Holm/BH, power) it is called here.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from analysis.customers import is_purchase_sql
+from analysis.customers.table import is_purchase_sql
 from analysis.errors import DataError, ModelError, ParameterError
 
 __all__ = [
@@ -888,7 +888,7 @@ def compare_retention(durations_a, events_a, durations_b, events_b, horizon_days
 
 # --- outcomes from data -----------------------------------------------------
 def _load(source_or_path, as_of=None):
-    from analysis.data import load_source
+    from analysis.data.sources import load_source
 
     # A Source loaded at another date is reloaded at as_of: outcomes must not see later purchases.
     return load_source(source_or_path, as_of=as_of)
@@ -921,7 +921,7 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
     Windows start at each customer's ``assigned_at`` (purchases before it cannot be caused by
     the campaign): the conversion window is ``[assigned_at, assigned_at + conversion_window_days)``,
     the retention window the ``retention_window_days - conversion_window_days`` days after it.
-    Purchases follow the package's one purchase-day rule (:func:`analysis.customers.is_purchase_sql`):
+    Purchases follow the package's one purchase-day rule (:func:`analysis.customers.table.is_purchase_sql`):
     refunds are netted per customer and day, so a purchase returned the same day is no conversion.
 
     Parameters
@@ -1041,7 +1041,7 @@ class Guard:
     ``passed`` False withholds the verdict; ``warning`` True (only with ``passed``) keeps the verdict
     but the check did not pass cleanly (e.g. a sample ratio mismatch at 0.001 <= p < 0.01), so it
     must never be shown as passed. ``status`` is ``"passed"``, ``"warning"`` or ``"failed"``.
-    The report layer says each in the reader's language (:func:`analysis.report.experiments.guard_message`).
+    The report layer says each in the reader's language (:func:`analysis.report.pages.experiments.guard_message`).
     """
 
     name: str
@@ -1525,7 +1525,7 @@ def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
 
     Example
     -------
-    >>> from analysis.data import load_source
+    >>> from analysis.data.sources import load_source
     >>> brief = campaign_brief(load_source("data/sample", as_of="2026-10-31"), "reactivation-2026-03")
     >>> brief.primary_metric, brief.cost(contacts=180)
     ('conversion', 390.0)
@@ -1677,7 +1677,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         Compare expected future value between the groups (randomised, so causal).
     customer_values : pd.Series, optional
         Expected future value (CLV) per ``customer_id`` at ``as_of``, e.g. the month's customer
-        base; default: fitted here with :func:`analysis.clv.analyse` (skipped when it cannot be estimated).
+        base; default: fitted here with :func:`analysis.clv.model.analyse` (skipped when it cannot be estimated).
     planner_mde_abs : float, optional
         Increase in buying share the next test should detect; default 20 % of the control's rate.
     brief : CampaignBrief, optional
@@ -1740,7 +1740,7 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
 
 def _customer_values(src) -> pd.Series | None:
     """CLV per customer at ``as_of``, or None when the CLV model cannot be estimated on this data."""
-    from analysis import clv
+    from analysis.clv import model as clv
 
     try:
         values = clv.analyse(src, as_of=src.as_of).values

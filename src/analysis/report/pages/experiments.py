@@ -1,6 +1,6 @@
 """The experiment page: a campaign's final report in words, tables and figures, in English or Finnish.
 
-Numbers come from :mod:`analysis.experiments` (language-free results and verdict codes), words
+Numbers come from :mod:`analysis.experiments.analysis` (language-free results and verdict codes), words
 from ``strings/experiments.json``. ``notebooks/experiment.ipynb`` builds an :class:`ExperimentPage`
 and shows one :class:`Section` per notebook section; the CLI uses :func:`campaign_text`.
 """
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis import experiments
-from analysis.experiments import CampaignReport, ExperimentResult, Guard, RetentionComparison, SequentialResult
+from analysis.experiments import analysis as experiments
+from analysis.experiments.analysis import CampaignReport, ExperimentResult, Guard, RetentionComparison, SequentialResult
 from analysis.findings import Estimation, Finding
-from analysis.i18n import Text, fmt_number
-from analysis.privacy import suppress_small_groups
+from analysis.report.text import Text, fmt_number
+from analysis.data.privacy import suppress_small_groups
 from analysis.report.numbers import KeyNumber
 
 #: The analysis id of the experiment comparison in findings (``strings/findings.json``).
@@ -68,7 +68,7 @@ def guard_message(guard: Guard, language: str = "en") -> str:
 
     Example
     -------
-    >>> from analysis.experiments import Guard
+    >>> from analysis.experiments.analysis import Guard
     >>> guard_message(Guard("enough_units", False, {"variant": "control", "n": 12, "min": 30}))
     'Group control has only 12 customers (at least 30 needed); a difference would be mostly chance.'
     """
@@ -354,7 +354,7 @@ def plot_sequential(sequential: SequentialResult, language: str = "en", ax=None)
 class Section:
     """What one notebook section shows, in order: headings, paragraphs, tables, figures, key numbers, findings.
 
-    Displayed in a notebook (``_ipython_display_``) it shows its parts with :mod:`analysis.display`
+    Displayed in a notebook (``_ipython_display_``) it shows its parts with :mod:`analysis.report.display`
     and records key numbers and findings with :mod:`analysis.report.numbers`; built without a
     notebook it is plain data for tests (``texts()``).
     """
@@ -396,7 +396,7 @@ class Section:
         return bool(self.parts)
 
     def _ipython_display_(self) -> None:
-        from analysis.display import heading, say, show_figure
+        from analysis.report.display import heading, say, show_figure
         from analysis.report.numbers import show_finding, show_numbers
         from analysis.report.pii import show_group_table
 
@@ -446,18 +446,18 @@ class ExperimentPage:
     @classmethod
     def build(cls, source, experiment_id: str, language: str = "en", as_of=None, customer_base=None,
               **params) -> "ExperimentPage":
-        """Analyse the experiment (:func:`analysis.experiments.campaign_report`) and make its page.
+        """Analyse the experiment (:func:`analysis.experiments.analysis.campaign_report`) and make its page.
 
         A one-arm experiment or a group too small to compare becomes the page's finding.
         ``customer_base`` (a saved month state) gives the customers' CLV for the incremental-value
         comparison, so the page uses the month's one CLV instead of fitting its own.
         """
-        from analysis.data import load_source
+        from analysis.data.sources import load_source
 
         src = load_source(source, as_of=as_of)
         basis = "sales"
         if customer_base:
-            from analysis.customer_base import CustomerBase
+            from analysis.base.state import CustomerBase
 
             base = CustomerBase.load(customer_base)
             basis = base.money_basis

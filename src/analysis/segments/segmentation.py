@@ -2,8 +2,8 @@
 A/B/C pyramid, keep/develop/change, lifecycle stages, RFM, month-stable clusters, transitions, export.
 
 Every rule works on the customer table (one row per customer, see
-:func:`analysis.customers.customer_table`) at an explicit ``as_of`` and returns labels, counts and
-tables in no language; :mod:`analysis.report.segments` says them in the report's language (the
+:func:`analysis.customers.table.customer_table`) at an explicit ``as_of`` and returns labels, counts and
+tables in no language; :mod:`analysis.report.pages.segments` says them in the report's language (the
 rule tables, cluster names, advice, figures) and ``kanta segments`` lives in :mod:`analysis.cli.segments`.
 
 The churn rule is the report's one rule: a buyer is passive when the days since their last
@@ -38,7 +38,7 @@ STRATEGY_GROUPS = ("keep", "develop", "change")
 #: Display order of the lifecycle (rules are evaluated in RULE_ORDER).
 STAGES = ("prospect", "new", "active", "returned", "lapsing", "passive")
 STAGE_RULE_ORDER = ("prospect", "passive", "new", "returned", "lapsing", "active")
-#: Concept id (:mod:`analysis.concepts`) of each stage's count. The stage "returned" (came back
+#: Concept id (:mod:`analysis.base.concepts`) of each stage's count. The stage "returned" (came back
 #: within ``returned_days``) is not the month flow "returned" (``customers_returned``).
 STAGE_CONCEPTS = {"prospect": "stage_prospect", "new": "stage_new", "active": "stage_active",
                   "returned": "stage_recently_returned", "lapsing": "stage_lapsing", "passive": "stage_passive"}
@@ -81,7 +81,7 @@ class SegmentSettings:
         Share of buying customers in pyramid class A (top) and B (next); C is the rest.
     value_basis : {"spend", "clv"}
         Value that ranks the pyramid: historic spend, or predicted CLV
-        (:func:`analysis.clv.customer_value`, which also gives P(alive) for the lapsing rule).
+        (:func:`analysis.clv.model.customer_value`, which also gives P(alive) for the lapsing rule).
         The potential value of the strategy groups is the CLV whenever one is available,
         else the run-rate fallback (:func:`run_rate_value`).
     keep_share : float
@@ -211,7 +211,7 @@ def _check_table(table: pd.DataFrame, columns=_REQUIRED) -> None:
 
 
 def _as_date(as_of) -> pd.Timestamp:
-    from analysis.data import parse_date
+    from analysis.data.sources import parse_date
 
     return parse_date(as_of).normalize()
 
@@ -342,7 +342,7 @@ def strategy_groups(table: pd.DataFrame, potential_value: pd.Series, keep_share:
                     potential_share: float = 0.50) -> pd.Series:
     """Keep / develop / change from current value (historic spend) x potential value.
 
-    Rules (shown by :func:`analysis.report.segments.strategy_rules`), among buying customers:
+    Rules (shown by :func:`analysis.report.pages.segments.strategy_rules`), among buying customers:
     keep = current value in the top ``keep_share`` (most profitable today, whatever
     the outlook); develop = not keep, but potential value in the top
     ``potential_share`` and above 0 (untapped potential); change = the rest (low
@@ -375,13 +375,13 @@ def return_dates(source, as_of, gap_days: int) -> pd.DataFrame:
     (``gap_days`` or more days silent) on the day before coming back: the one churn rule.
 
     Computed in SQL on the source's DuckDB connection, with the customer table's
-    purchase-day rule (:data:`analysis.customers.PURCHASE_DAY_RULE`), up to and including ``as_of``.
+    purchase-day rule (:data:`analysis.customers.table.PURCHASE_DAY_RULE`), up to and including ``as_of``.
 
     Returns
     -------
     DataFrame[customer_id, return_date] (only customers who ever came back).
     """
-    from analysis.customers import purchase_days_sql
+    from analysis.customers.table import purchase_days_sql
 
     as_of = _as_date(as_of)
     query = f"""
@@ -417,7 +417,7 @@ def lifecycle_stages(table: pd.DataFrame, as_of, settings: SegmentSettings | Non
     6. active: everyone else.
 
     Because the rules are tried in order and the last one catches all, the stages
-    cannot overlap and nobody is left without one. :func:`analysis.report.segments.stage_rules` shows them.
+    cannot overlap and nobody is left without one. :func:`analysis.report.pages.segments.stage_rules` shows them.
 
     Parameters
     ----------
@@ -925,7 +925,7 @@ class Segmentation:
         return g.reset_index()
 
     def key_numbers(self) -> dict[str, float | int | None]:
-        """The page's numbers by concept id (:mod:`analysis.concepts`): stage counts, classes, A's revenue share."""
+        """The page's numbers by concept id (:mod:`analysis.base.concepts`): stage counts, classes, A's revenue share."""
         stages = self.counts("lifecycle_stage")
         classes = self.counts("abc_class")
         out: dict[str, float | int | None] = {STAGE_CONCEPTS[k]: int(stages[k]) for k in STAGES}
@@ -1054,7 +1054,7 @@ def assign_segments(table: pd.DataFrame, as_of, settings: SegmentSettings | None
 
 
 def _load(source_or_path, as_of):
-    from analysis import data
+    from analysis.data import sources as data
 
     if isinstance(source_or_path, (str, os.PathLike)):
         return data.load_source(source_or_path, as_of=as_of)
@@ -1067,7 +1067,7 @@ def segment_customers(source, as_of, previous_clusters=None, with_clusters: bool
 
     Parameters
     ----------
-    source : path or analysis.data.Source
+    source : path or analysis.data.sources.Source
     as_of : date
     previous_clusters : BehaviourClusters or DataFrame, optional
         Last month's model or centroid table (cluster numbers keep their meaning).
@@ -1077,7 +1077,7 @@ def segment_customers(source, as_of, previous_clusters=None, with_clusters: bool
     -------
     >>> seg = segment_customers("data/sample", "2026-10-31", n_clusters=4)  # doctest: +SKIP
     """
-    from analysis import customers
+    from analysis.customers import table as customers
 
     s = SegmentSettings.from_params(**params)
     as_of = _as_date(as_of)
@@ -1092,7 +1092,7 @@ def segment_customers(source, as_of, previous_clusters=None, with_clusters: bool
 
 
 def _customer_value(src, as_of, s: SegmentSettings) -> pd.DataFrame:
-    from analysis import clv
+    from analysis.clv import model as clv
 
     return clv.customer_value(src, as_of, horizon_months=s.horizon_months)
 
@@ -1149,7 +1149,7 @@ class MonthlySegments:
 
     @classmethod
     def from_base(cls, base) -> "MonthlySegments":
-        """The month's segments read from its customer base (:class:`analysis.customer_base.CustomerBase`).
+        """The month's segments read from its customer base (:class:`analysis.base.state.CustomerBase`).
 
         Nothing is recomputed: this month's labels are the base's ``customers`` states (with the
         potential value the strategy groups were formed on: the CLV when the base segmented with
@@ -1171,7 +1171,7 @@ class MonthlySegments:
         """Customers passive at the previous month end who are in any other stage now.
 
         Under the one churn rule this is the month flow ``customers_returned`` of
-        :func:`analysis.customers.monthly_activity` (bought this month after being lost at the
+        :func:`analysis.customers.table.monthly_activity` (bought this month after being lost at the
         previous month end), not the stage "returned" (came back within ``returned_days``).
         """
         m = self.transitions("lifecycle_stage")
@@ -1232,7 +1232,7 @@ def monthly_segments(source, as_of, with_clusters: bool = True, previous_centroi
     :func:`read_centroids`): last month's customers are numbered against them, so a cluster keeps
     its number from report to report, not only between the two months of one report.
     """
-    from analysis.data import previous_month_end
+    from analysis.data.sources import previous_month_end
 
     as_of = _as_date(as_of)
     src = _load(source, as_of)
@@ -1254,7 +1254,7 @@ def read_centroids(path) -> pd.DataFrame | None:
 
 def write_centroids(seg: "Segmentation", path) -> None:
     """Write this month's cluster centroids (cluster x feature) for next month's run to number against."""
-    from analysis.data import write_table
+    from analysis.data.sources import write_table
 
     if seg.clusters is not None:
         write_table(seg.clusters.centroids_.reset_index(), path)
@@ -1266,10 +1266,10 @@ def export_table(seg: Segmentation, cluster_names: Mapping[int, str] | pd.Series
 
     Columns: customer_id, pseudonym, abc_class (empty for prospects), strategy_group,
     lifecycle_stage, rfm_segment, r_score, f_score, m_score, cluster (empty for prospects),
-    cluster_name (from ``cluster_names``, e.g. :func:`analysis.report.segments.cluster_names`),
+    cluster_name (from ``cluster_names``, e.g. :func:`analysis.report.pages.segments.cluster_names`),
     and marketing_permission when the source has it (a campaign may only contact those).
     """
-    from analysis.privacy import pseudonymize
+    from analysis.data.privacy import pseudonymize
 
     t = seg.table
     out = t[[c for c in _EXPORT_COLUMNS if c in t.columns]].copy()

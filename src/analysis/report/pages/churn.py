@@ -1,4 +1,4 @@
-"""The churn page of the monthly report: churn results from :mod:`analysis.survival` in the reader's language.
+"""The churn page of the monthly report: churn results from :mod:`analysis.churn.survival` in the reader's language.
 
 Sentences, formatted tables, labels and figures are made here from language-free results; the
 words are in ``strings/churn.json``. ``notebooks/churn.ipynb`` calls one :class:`ChurnPage`
@@ -12,13 +12,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.display import heading, say, show_figure, show_table
+from analysis.report.display import heading, say, show_figure, show_table
 from analysis.findings import Finding
-from analysis.i18n import Text
-from analysis.privacy import suppress_small_groups
+from analysis.report.text import Text
+from analysis.data.privacy import suppress_small_groups
 from analysis.report.pii import show_group_table
 from analysis.report.numbers import KeyNumber, show_finding, show_numbers
-from analysis.survival import (DAYS_PER_MONTH, OTHER, ChurnAnalysis, ChurnDefinition, CoxResult, GroupSurvival,
+from analysis.churn.survival import (DAYS_PER_MONTH, OTHER, ChurnAnalysis, ChurnDefinition, CoxResult, GroupSurvival,
                                KaplanMeierResult, PHCheck, RetentionKPIs)
 
 
@@ -235,7 +235,7 @@ def risk_table(risk: pd.DataFrame, language: str = "en") -> pd.DataFrame:
 
 
 def contact_table(contacts: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """The contact-first list (:meth:`analysis.customer_base.CustomerBase.contact_list`), formatted; pseudonyms only."""
+    """The contact-first list (:meth:`analysis.base.state.CustomerBase.contact_list`), formatted; pseudonyms only."""
     tx = _tx(language)
     return pd.DataFrame({
         tx("col_customer"): contacts["pseudonym"],
@@ -354,7 +354,7 @@ SHARED_CONCEPTS = ("customers_churned", "customers_lost", "customers_returned", 
 
 
 def key_numbers(a: ChurnAnalysis, base=None) -> list[KeyNumber]:
-    """The churn page's key numbers (concept ids of :mod:`analysis.concepts`).
+    """The churn page's key numbers (concept ids of :mod:`analysis.base.concepts`).
 
     The stock of churned customers, the month's lost and returned customers, the customers at
     risk and the value at risk come from the month's customer base (``base``), never from this
@@ -386,7 +386,7 @@ def localised_finding(finding: Finding, language: str) -> Finding:
 # The page: one call per section
 # --------------------------------------------------------------------------
 class ChurnPage:
-    """The churn page's sections in the report's language, from one :class:`~analysis.survival.ChurnAnalysis`.
+    """The churn page's sections in the report's language, from one :class:`~analysis.churn.survival.ChurnAnalysis`.
 
     Each method shows one section (heading, sentences, figure, table); a part that could not be
     estimated shows its finding instead and the page goes on.

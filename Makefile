@@ -10,11 +10,14 @@ PERIOD ?=
 LANG_REPORT ?= en
 
 LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+DEV_STAMP := $(VENV)/.kanta-dev-installed
 
 .PHONY: report test lab venv lock demo-data sample-data notebooks browser postgres benchmark spark-check clean
 
-# The venv installs exactly the pinned versions of requirements.lock (runtime + dev), then
-# the package itself; it is rebuilt when pyproject.toml or the lock is newer than the last install.
+# The venv installs exactly the pinned versions of requirements.lock (what the package needs to run:
+# `make report`), then the package itself; `make test` adds requirements-dev.lock (tests, lint, Spark,
+# browser, PostgreSQL driver, JupyterLab). Each is redone when pyproject.toml or its lock is newer.
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -22,15 +25,22 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet -r $(DEV_LOCK)
+	@touch $(DEV_STAMP)
+
 venv: $(STAMP)
 
-# Regenerate the lock after changing dependencies in pyproject.toml. Versions already pinned are kept
+# Regenerate both locks after changing dependencies in pyproject.toml: the runtime lock first, then the
+# dev lock constrained to it (so tests run on exactly the runtime pins). Versions already pinned are kept
 # where they still fit; `make lock UPGRADE=1` moves everything to the newest allowed versions.
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python \
+	$(BIN)/uv pip compile pyproject.toml --python $(BIN)/python \
 	  $(if $(UPGRADE),--upgrade,) --quiet -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python -c $(LOCK) \
+	  $(if $(UPGRADE),--upgrade,) --quiet -o $(DEV_LOCK)
 
 $(DEMO)/transactions.parquet: | $(STAMP)
 	$(BIN)/kanta demo-data --out $(DEMO)
@@ -53,10 +63,11 @@ postgres:
 	  else echo "postgresql missing: install Debian's postgresql package (sudo apt-get install postgresql)"; fi; }
 
 # tests/ includes the docstring examples of every module (test_doctests.py) and a non-editable install (test_install.py).
-test: $(STAMP) browser postgres
+test: $(DEV_STAMP) browser postgres
+	$(BIN)/ruff check src tests benchmarks
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
 
-lab: $(STAMP)
+lab: $(DEV_STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 # Rebuild the committed small sample (2,000 customers) after changing the generator.
@@ -64,14 +75,14 @@ sample-data: $(STAMP)
 	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026 --format csv
 
 # Re-execute the committed notebooks on the sample (their outputs are what nbval compares).
-notebooks: $(STAMP)
+notebooks: $(DEV_STAMP)
 	cd notebooks && for nb in *.ipynb; do MPLBACKEND=Agg ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
-benchmark: $(STAMP)
+benchmark: $(DEV_STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # The customer-table SQL on Spark gives the same table as on DuckDB (needs Java; installs the spark extra).
-spark-check: $(STAMP)
+spark-check: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[spark]'
 	$(BIN)/python benchmarks/spark_check.py $(SAMPLE)
 

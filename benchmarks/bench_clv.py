@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_clv.py [--customers 1000000] [--lifetimes-customers N] [--quick]
 
-Draws a customer table from BG/NBD + Gamma-Gamma (``analysis.clv.model.simulate_rfm``, whole days,
+Draws a customer table from BG/NBD + Gamma-Gamma (``analysis.clv.simulate_rfm``, whole days,
 three years), then times fit + score (P(alive), 12-month CLV at 1 % a month) of BG/NBD and
 Gamma-Gamma both ways, checks the two agree, and prints a Markdown table for the README.
 lifetimes is first timed on 100,000 customers; if that extrapolates beyond five minutes for
@@ -19,7 +19,7 @@ import warnings
 import lifetimes  # noqa: F401  (the oracle, a dev dependency; imported before timing: its import takes seconds)
 import numpy as np
 
-from analysis.clv import model as clv
+from analysis import clv
 
 TRUE_BG = {"r": 0.6, "alpha": 20.0, "a": 0.8, "b": 6.0}
 TRUE_GG = {"p": 3.0, "q": 4.0, "v": 20.0}

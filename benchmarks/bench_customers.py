@@ -97,7 +97,7 @@ def compare(rows: int, workdir: Path) -> list[dict]:
     from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
     from analysis.customers.table import calibration_holdout, customer_table
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     src_dir = write_parquet(workdir, rows, 10).parent
     df = generate(rows, 10)

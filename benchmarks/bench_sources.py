@@ -94,7 +94,7 @@ def _child(path: str) -> None:
     """One load + customer table, in a process of its own; prints the step's seconds as JSON."""
     t0 = time.perf_counter()
     from analysis.customers.table import customer_table
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     t1 = time.perf_counter()
     src = load_source(path, as_of=AS_OF)

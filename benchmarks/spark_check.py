@@ -5,7 +5,7 @@
 SOURCE is a folder of CSV or Parquet files (default: the committed sample); CSV tables are
 written to Parquet first (DuckDB), as a Spark user would hand them over. Both engines then read
 the same Parquet files: ``analysis.customers.spark`` validates and computes on Spark (its own reading and
-checks, not DuckDB's views), ``analysis.customers.table`` on DuckDB. Printed: customers, columns,
+checks, not DuckDB's views), ``analysis.customers`` on DuckDB. Printed: customers, columns,
 months, the largest difference and both engines' times; exit 1 when a column or month differs
 by more than 1e-9 (relative above 1).
 """
@@ -81,9 +81,9 @@ def main() -> int:
         print("Spark equality: skipped, pyspark is not installed (pip install 'kanta[spark]').")
         return 1
 
-    from analysis.customers import table as customers
+    from analysis import customers
     from analysis.customers import spark as engine
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     with tempfile.TemporaryDirectory(prefix="kanta-spark-check-") as tmp:
         source = _as_parquet(Path(args.source), Path(tmp))

@@ -22,7 +22,7 @@ def sample_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_source():
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     return load_source(SAMPLE, as_of=SAMPLE_AS_OF)
 

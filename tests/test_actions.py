@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.base.actions import ACTIONS, FALLING_BELOW, month_actions, trends, unusual
-from analysis.base.state import BaseSettings, CustomerBase, previous_p_alive
+from analysis.base import BaseSettings, CustomerBase, previous_p_alive
 from report_month import SAMPLE, rendered_month
 
 

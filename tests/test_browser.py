@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis import report
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from analysis.report.text import fmt_money, fmt_number
 from analysis.report.site import TOC_MIN_SECTIONS
 from report_month import SAMPLE, rendered_month

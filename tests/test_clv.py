@@ -1,4 +1,4 @@
-"""Tests for analysis.clv.model: published known answers (CDNOW), truth recovery, behaviour, CLI."""
+"""Tests for analysis.clv: published known answers (CDNOW), truth recovery, behaviour, CLI."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.clv import model as clv
+from analysis import clv
 from analysis.errors import DataError, ModelError, ParameterError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -42,7 +42,7 @@ def cdnow_source(tmp_path_factory):
 def cdnow_cal(cdnow_source):
     """39-week calibration (to 1997-09-30) and 39-week holdout, weekly units built as days / 7."""
     from analysis.customers import table as customers
-    from analysis.data import sources as data
+    from analysis import data
 
     src = data.load_source(cdnow_source, as_of="1998-06-30")
     return customers.calibration_holdout(src, calibration_end="1997-09-30", holdout_end="1998-06-30",
@@ -208,7 +208,7 @@ def test_pareto_nbd_likelihood_is_finite_for_heavy_buyers_over_long_histories():
     assert np.all(np.isfinite(ll))
     from scipy.special import gammaln
     for i in (1, 2):  # small enough for quadrature: L = ... [alive term + s * integral of drop-out times]
-        integral = quad(lambda u: (alpha + u) ** -(r + x[i]) * (beta + u) ** -(s + 1), t_x[i], T[i],
+        integral = quad(lambda u, i=i: (alpha + u) ** -(r + x[i]) * (beta + u) ** -(s + 1), t_x[i], T[i],
                         epsabs=0, epsrel=1e-12)[0]
         direct = (gammaln(r + x[i]) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
                   + np.log((alpha + T[i]) ** -(r + x[i]) * (beta + T[i]) ** -s + s * integral))
@@ -426,7 +426,7 @@ def test_one_month_of_history_is_a_finding_not_numbers():
 
 
 def test_first_month_of_the_demo_base_is_a_finding_not_numbers():
-    from analysis.data import sources as data
+    from analysis import data
 
     src = data.load_source(str(SAMPLE), as_of="2024-01-31")  # the demo's data start in December 2023
     with pytest.raises(ModelError) as exc:
@@ -622,7 +622,7 @@ def _run_page(base, language):
 
 
 def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(shown):
-    from analysis.base.state import BaseSettings, CustomerBase
+    from analysis.base import BaseSettings, CustomerBase
     from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), "2024-02-29", BaseSettings(inactivity_days=150))
@@ -636,7 +636,7 @@ def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(sho
 
 
 def test_page_numbers_are_the_customer_base_numbers(shown):
-    from analysis.base.state import BaseSettings, CustomerBase
+    from analysis.base import BaseSettings, CustomerBase
     from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), AS_OF, BaseSettings(n_clusters=3))
@@ -651,7 +651,7 @@ def test_page_numbers_are_the_customer_base_numbers(shown):
 
 
 def test_model_used_before_fit_says_so():
-    from analysis.clv.model import CLVModel
+    from analysis.clv import CLVModel
     from analysis.errors import NotFittedError
 
     with pytest.raises(NotFittedError, match="not fitted yet"):
@@ -771,7 +771,7 @@ def test_full_cdnow_fits_like_lifetimes_through_the_package_customer_table(cdnow
     import lifetimes
 
     from analysis.customers import table as customers
-    from analysis.data import sources as data
+    from analysis import data
     from analysis.clv import likelihoods as pm
 
     src = data.load_source(cdnow_full, as_of="1997-09-30")

@@ -6,8 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.contacts import analysis as contacts
-from analysis.data.sources import load_source
+from analysis import contacts
+from analysis.contacts import dropout
+from analysis.data import load_source
 from analysis.data.demo import write_demo_data
 from analysis.errors import DataError
 
@@ -56,7 +57,7 @@ def test_irritation_threshold_interval_covers_the_true_threshold(result, truth):
 
 
 def test_big_bases_screen_thresholds_on_a_subsample_and_fit_everyone_at_the_best(demo, result, monkeypatch):
-    monkeypatch.setattr(contacts, "SEARCH_CUSTOMERS", 2000)  # as if the 8,000-customer base were big
+    monkeypatch.setattr(dropout, "SEARCH_CUSTOMERS", 2000)  # as if the 8,000-customer base were big
     screened = contacts.dropout_model(demo, AS_OF)
     full = result.pressure
     assert screened.threshold == full.threshold
@@ -73,16 +74,16 @@ def test_likelihood_on_distinct_histories_equals_the_sum_over_customers(demo):
     import numpy as np
 
     src = load_source(demo, as_of=AS_OF)
-    arrays = contacts._customer_arrays(src.sql(contacts._histories_sql(pd.Timestamp(AS_OF))))
+    arrays = dropout._customer_arrays(src.sql(dropout._histories_sql(pd.Timestamp(AS_OF))))
     _, counts, last_cell, x, t_x, age = arrays
-    h = contacts._histories(counts, last_cell, x, t_x, age)
+    h = dropout._histories(counts, last_cell, x, t_x, age)
     assert len(h.patterns) < (x > 0).sum() and len(h.age0) < (x == 0).sum()  # it does compress
-    design = contacts._design([1, 2, 3], 4)
+    design = dropout._design([1, 2, 3], 4)
     rng = np.random.default_rng(0)
     for _ in range(3):
         theta = np.concatenate([np.log([0.6, 20.0, 0.9, 5.0]) + rng.normal(0, 0.2, 4), rng.normal(0, 0.3, 6)])
-        value, grad = contacts._nll(theta, h, design)
-        ref_value, ref_grad = contacts._nll_rows(theta, counts.astype(float), last_cell, x, t_x, age, design)
+        value, grad = dropout._nll(theta, h, design)
+        ref_value, ref_grad = dropout._nll_rows(theta, counts.astype(float), last_cell, x, t_x, age, design)
         assert value == pytest.approx(ref_value, rel=1e-12)
         assert grad == pytest.approx(ref_grad, rel=1e-9, abs=1e-6)
 
@@ -294,7 +295,7 @@ def test_strings_exist_in_both_languages():
 
 
 def test_channel_names_from_the_data_stay_text_on_the_page(small, tmp_path):
-    from analysis.base.state import CustomerBase
+    from analysis.base import CustomerBase
     from analysis.report.display import table_html
     from analysis.report.pages.contacts import channel_table
 
@@ -331,10 +332,10 @@ def test_a_sql_source_definition_builds_contacts_from_a_crm_case_table(small, tm
 
 def test_promoters_stay_more_than_detractors(demo):
     """In the demo, NPS answers fall with the customer's drop-out probability: promoters stay more."""
-    from analysis.churn import survival
+    from analysis import churn
 
     src = load_source(demo, as_of=AS_OF)
-    t = survival.churn_table(src, AS_OF, 150)
+    t = churn.churn_table(src, AS_OF, 150)
     r = contacts.nps_retention(src, AS_OF, t.assign(is_active=t["churned"] == 0), 150).set_index("group")
     assert r["customers"].sum() == src.sql(
         "SELECT count(DISTINCT customer_id) AS n FROM contacts WHERE satisfaction_scale = '0-10' "

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.base.state import STORED_PARTS, BaseSettings, CustomerBase, _share_text, _text_reduction
+from analysis.base import STORED_PARTS, BaseSettings, CustomerBase
+from analysis.base.store import _text_reduction, share_text
 from analysis.errors import ParameterError
 
 from conftest import SAMPLE, SAMPLE_AS_OF
@@ -40,7 +41,7 @@ def test_every_table_reads_back_with_the_same_columns_dtypes_and_values(base, sa
         assert list(loaded.columns) == list(table.columns), where
         assert loaded.dtypes.to_dict() == table.dtypes.to_dict(), where
         pd.testing.assert_frame_equal(loaded, table, check_exact=True, obj=where)
-    for c in base.customers.columns[(base.customers.dtypes == object).to_numpy()]:  # the same missing values too
+    for c in base.customers.columns[(base.customers.dtypes == object).to_numpy()]:  # noqa: E721 (the same missing values too)
         assert [type(v) for v in again.customers[c]] == [type(v) for v in base.customers[c]], c
 
 
@@ -119,7 +120,7 @@ def test_arrays_that_are_not_text_are_pickled_as_they_are():
     assert _text_reduction(np.array(["a", 1, 2.5] * 400, dtype=object)) is None
     assert _text_reduction(np.array([pd.Timestamp("2026-01-01")] * 1200, dtype=object)) is None
     mixed = pd.DataFrame({"x": np.array(["a", 1] * 600, dtype=object)})
-    assert _share_text(mixed.copy())["x"].tolist() == mixed["x"].tolist()
+    assert share_text(mixed.copy())["x"].tolist() == mixed["x"].tolist()
 
 
 def test_the_state_holds_each_repeated_text_once(base):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
-from analysis.customers.table import calibration_holdout, customer_table, monthly_activity
-from analysis.data.sources import load_source
+from analysis.customers import calibration_holdout, customer_table, monthly_activity
+from analysis.data import load_source
 from analysis.errors import ParameterError
 from conftest import cdnow_transactions
 
@@ -214,7 +214,7 @@ def test_a_log_without_refunds_takes_the_shorter_query_with_the_same_table(tmp_p
     # no negative amount: every customer-day is a purchase day, so the per-customer aggregate drops its
     # purchase-day conditions; the table must be the one the general rule gives
     from analysis.customers.table import customer_table_sql
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     src = load_source(_write(tmp_path, [
         ("a", "2024-01-01 10:00", 50.0), ("a", "2024-01-01 11:00", 0.0), ("a", "2024-01-05", 10.0),

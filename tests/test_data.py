@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from sources import write_source
 from analysis.errors import DataError
 
@@ -173,7 +173,7 @@ def test_typed_parquet_still_gets_null_and_text_checks(tmp_path):
 
 
 def test_write_json_replaces_atomically_and_leaves_no_temp_file(tmp_path):
-    from analysis.data.sources import write_json
+    from analysis.data import write_json
 
     out = tmp_path / "params.json"
     write_json({"a": 1}, out)
@@ -287,7 +287,7 @@ def test_default_memory_limit_and_temp_directory(tmp_path):
     import gc
     import tempfile
 
-    from analysis.data.sources import default_memory_limit, duckdb_connection
+    from analysis.data import default_memory_limit, duckdb_connection
 
     assert default_memory_limit(24 * 2**30) == "3072MiB" and default_memory_limit(4 * 2**30) == "512MiB"
     assert default_memory_limit(2**30) == "256MiB"
@@ -315,7 +315,7 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
     import shutil
 
     from analysis.customers.table import customer_table
-    from analysis.data.sources import reopen_source
+    from analysis.data import reopen_source
 
     d = tmp_path / "sample"
     from conftest import SAMPLE
@@ -323,11 +323,11 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
     shutil.copytree(SAMPLE, d)
     src = load_source(d, as_of="2026-10-31")
     record = json.loads(json.dumps(src.record()))  # plain values: it travels as JSON or in a pickle
-    from analysis.data import sources as data
+    from analysis.data import validation
 
     scans = []
-    check = data._Validator.check
-    monkeypatch.setattr(data._Validator, "check", lambda self, *a, **k: (scans.append(self.trusted), check(self, *a, **k)))
+    check = validation.Validator.check
+    monkeypatch.setattr(validation.Validator, "check", lambda self, *a, **k: (scans.append(self.trusted), check(self, *a, **k)))
     again = reopen_source(record)
     assert scans and not any(not trusted for trusted in scans)  # the checks were passed over, not run
     assert again.notes == src.notes and again.quality == src.quality
@@ -348,7 +348,7 @@ def test_reopened_source_has_the_views_notes_and_counts_without_checking_again(t
 def test_data_end_reads_the_last_day_without_the_checks_and_bad_data_still_gets_its_sentence(tmp_path):
     from conftest import SAMPLE
 
-    from analysis.data.sources import data_end
+    from analysis.data import data_end
 
     full = load_source(SAMPLE)
     assert data_end(SAMPLE) == pd.Timestamp(full.sql("SELECT max(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0])

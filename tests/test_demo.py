@@ -64,8 +64,8 @@ def test_truth_json_is_valid_json(sample_dir):
 
 
 def test_demo_campaigns_table_carries_the_true_costs_and_loads_as_campaign_briefs(tmp_path):
-    from analysis.data.sources import load_source
-    from analysis.experiments.analysis import campaign_brief
+    from analysis.data import load_source
+    from analysis.experiments import campaign_brief
 
     out = write_demo_data(tmp_path / "d", n_customers=600, seed=4)
     truth = json.loads((out / "truth.json").read_text())["experiments"]
@@ -81,7 +81,7 @@ def test_demo_campaigns_table_carries_the_true_costs_and_loads_as_campaign_brief
 
 
 def test_demo_contacts_and_their_truth_keys(tmp_path):
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     out = write_demo_data(tmp_path / "d", n_customers=600, seed=4)
     truth = json.loads((out / "truth.json").read_text())

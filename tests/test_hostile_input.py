@@ -16,7 +16,7 @@ import pytest
 
 from analysis.data import privacy
 from analysis.customers.table import customer_table, write_customer_table
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from analysis.errors import DataError, ParameterError
 from analysis.report import find_pii, pii_values
 from sources import write_source

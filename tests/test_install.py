@@ -82,13 +82,13 @@ def test_installed_package_renders_the_report_from_an_empty_folder(installed, tm
 
 
 def test_report_defaults_follow_the_working_folder(tmp_path, monkeypatch):
-    from analysis.report import monthly
+    from analysis.report import run
 
     monkeypatch.chdir(tmp_path)  # outside any git checkout
-    assert monthly.default_data_path() == tmp_path.resolve() / "data" / "demo"
-    assert monthly._display_path(tmp_path / "data" / "sample") == str(Path("data") / "sample")
-    assert monthly._display_path(ROOT / "data" / "sample") == str(ROOT.resolve() / "data" / "sample")
-    assert monthly.git_commit() == "unknown"
+    assert run.default_data_path() == tmp_path.resolve() / "data" / "demo"
+    assert run.display_path(tmp_path / "data" / "sample") == str(Path("data") / "sample")
+    assert run.display_path(ROOT / "data" / "sample") == str(ROOT.resolve() / "data" / "sample")
+    assert run.git_commit() == "unknown"
     if (ROOT / ".git").exists():
         monkeypatch.chdir(ROOT)
-        assert len(monthly.git_commit()) == 40
+        assert len(run.git_commit()) == 40

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main as kanta
-from analysis.base.state import BaseSettings, CustomerBase
+from analysis.base import BaseSettings, CustomerBase
 from generators import awkward_sample, no_dropout_base
 from report_month import PERIOD, SAMPLE, rendered_month
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main as kanta
-from analysis.data.databases import DatabaseURL, load_database
+from analysis.data import DatabaseURL, load_database
 from analysis.errors import DataError, ParameterError
 from report_month import PERIOD, SAMPLE, rendered_month
 
@@ -184,7 +184,7 @@ def test_password_reaches_report_notebooks_only_through_their_environment(postgr
 
 
 def test_notebook_kernel_gets_the_password_in_its_environment_not_its_parameters(postgres, tmp_path, monkeypatch):
-    from analysis.data.databases import child_environment
+    from analysis.data import child_environment
     from analysis.report.notebooks import execute_notebook
 
     monkeypatch.delenv("PGPASSWORD", raising=False)

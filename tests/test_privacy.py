@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.clv import model as clv
+from analysis import clv
 from analysis.report import display
 from analysis.data import privacy
-from analysis.churn import survival
-from analysis.base.state import BaseSettings, CustomerBase
+from analysis import churn
+from analysis.base import BaseSettings, CustomerBase
 from analysis.customers.table import customer_table
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from analysis.errors import ParameterError
 from analysis.report import pii
 from analysis.report.pages.churn import survival_table
@@ -105,8 +105,8 @@ def test_group_tables_blank_small_groups_in_every_builder():
     assert table.iloc[1, 1] == "40"
 
     rng = np.random.default_rng(3)
-    everyone = survival.kaplan_meier(rng.exponential(200, 300), rng.random(300) < 0.6, label="all")
-    pair = survival.kaplan_meier([30.0, 400.0], [1, 0], label="pair")
+    everyone = churn.kaplan_meier(rng.exponential(200, 300), rng.random(300) < 0.6, label="all")
+    pair = churn.kaplan_meier([30.0, 400.0], [1, 0], label="pair")
     rows = survival_table([everyone, pair]).to_dict("records")
     assert list(rows[1].values())[1:] == ["< 5"] + ["–"] * (len(rows[1]) - 2)
     assert list(rows[0].values())[1] == "300"

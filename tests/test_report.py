@@ -12,9 +12,9 @@ import pytest
 
 from analysis import report
 from analysis.cli import main as kanta
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from analysis.errors import ParameterError
-from analysis.churn.survival import churn_threshold
+from analysis.churn import churn_threshold
 from report_month import PERIOD, SAMPLE, rendered_month
 
 
@@ -92,7 +92,7 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
 
 
 def test_landing_page_numbers_match_monthly_activity(month):
-    from analysis.customers.table import monthly_activity
+    from analysis.customers import monthly_activity
 
     m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
     act = monthly_activity(SAMPLE, "2026-10-31", months=2,
@@ -246,7 +246,7 @@ def test_index_lists_months_newest_first(tmp_path):
 
 
 def test_parameter_override_reaches_notebook_and_key_numbers(tmp_path):
-    from analysis.customers.table import monthly_activity
+    from analysis.customers import monthly_activity
 
     specs = [s for s in report.NOTEBOOKS if s.name == "customer_base"]
     landing = report.build_report(PERIOD, data=SAMPLE, out=tmp_path / "r", quiet=True, specs=specs,

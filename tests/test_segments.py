@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.segments import segmentation as seg
+from analysis import segments as seg
 from analysis.errors import KantaError, ParameterError
 from analysis.report.pages import segments as page
 
@@ -82,7 +82,7 @@ def test_top_cut_equals_a_full_sort_by_value_then_customer_id_with_ties_and_miss
             ["v", "id"], ascending=[False, True], kind="mergesort")
         for share in (0.0, 0.05, 0.2, 0.5, 1.0):
             expected = pd.Series(values.index.isin(order.index[:int(round(share * n))]), index=values.index)
-            pd.testing.assert_series_equal(seg._top_mask(values, ids, share), expected)
+            pd.testing.assert_series_equal(seg.top_mask(values, ids, share), expected)
 
 
 def test_prospects_have_no_class_and_are_outside_the_pyramid_shares():
@@ -258,7 +258,7 @@ def test_every_sample_customer_gets_exactly_one_stage(sample_segments):
 
 def test_stage_passive_is_the_churned_stock_and_won_back_is_the_returned_flow(sample_source, sample_segments):
     """One rule: stage passive = buyers not active at as_of; won back = the month flow "returned"."""
-    from analysis.customers.table import monthly_activity
+    from analysis.customers import monthly_activity
 
     flows = monthly_activity(sample_source, "2026-10-31", months=1, inactivity_days=180).iloc[-1]
     t = sample_segments.current.table
@@ -660,7 +660,7 @@ def test_missing_previous_centroids_file_is_named(tmp_path):
 # --- the page reads the month's customer base ------------------------------------------------------
 @pytest.fixture(scope="module")
 def sample_base(sample_source):
-    from analysis.base.state import BaseSettings, CustomerBase
+    from analysis.base import BaseSettings, CustomerBase
 
     return CustomerBase.build(sample_source, "2026-10-31", BaseSettings(n_clusters=3))
 
@@ -731,7 +731,7 @@ def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_b
 
 def test_clusters_used_before_fit_say_so():
     from analysis.errors import NotFittedError
-    from analysis.segments.segmentation import BehaviourClusters
+    from analysis.segments import BehaviourClusters
 
     with pytest.raises(NotFittedError, match="not fitted yet"):
         BehaviourClusters().predict(pd.DataFrame())

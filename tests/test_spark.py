@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.customers import table as customers
+from analysis import customers
 from analysis.customers import spark as engine
-from analysis.data.sources import load_source
+from analysis.data import load_source
 from analysis.errors import DataError, ParameterError
 from conftest import SAMPLE, SAMPLE_AS_OF
 

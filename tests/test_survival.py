@@ -1,4 +1,4 @@
-"""Known-answer tests for churn and retention (analysis.churn.survival)."""
+"""Known-answer tests for churn and retention (analysis.churn)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.churn import survival
+from analysis import churn
 from analysis.errors import ModelError
 from analysis.report.text import Text
 from analysis.report.pages import churn as page
@@ -31,7 +31,7 @@ def rossi():
 
 @pytest.fixture(scope="module")
 def rossi_cox(rossi):
-    return survival.fit_cox(rossi, "week", "arrest")
+    return churn.fit_cox(rossi, "week", "arrest")
 
 
 # --- Cox -------------------------------------------------------------------
@@ -58,7 +58,7 @@ def test_ph_check_finds_age_and_work_experience_in_rossi(rossi_cox):
 
 
 def test_ph_action_stratify_moves_binary_violator_into_strata(rossi):
-    cox = survival.fit_cox(rossi, "week", "arrest", ph_action="stratify")
+    cox = churn.fit_cox(rossi, "week", "arrest", ph_action="stratify")
     assert cox.strata == ("wexp",)  # age is continuous: noted, not stratified
     assert "wexp" not in cox.params.index and "age" in cox.params.index
     text = page.ph_sentence(cox.ph_check, "fi")
@@ -68,31 +68,31 @@ def test_ph_action_stratify_moves_binary_violator_into_strata(rossi):
 def test_constant_column_is_named(rossi):
     df = rossi.assign(country=1.0)
     with pytest.raises(ModelError, match="'country' is constant"):
-        survival.fit_cox(df, "week", "arrest")
+        churn.fit_cox(df, "week", "arrest")
 
 
 def test_collinear_column_is_named(rossi):
     df = rossi.assign(prio_twice=2 * rossi["prio"] + 1)
     with pytest.raises(ModelError, match="collinear"):
-        survival.fit_cox(df, "week", "arrest")
+        churn.fit_cox(df, "week", "arrest")
 
 
 def test_missing_values_are_named(rossi):
     df = rossi.astype({"age": float})
     df.loc[3, "age"] = np.nan
     with pytest.raises(ModelError, match="'age': 1 missing"):
-        survival.fit_cox(df, "week", "arrest")
+        churn.fit_cox(df, "week", "arrest")
 
 
 def test_text_column_is_named(rossi):
     df = rossi.assign(region=np.where(rossi["race"] == 1, "north", "south"))
     with pytest.raises(ModelError, match="'region' is not numeric"):
-        survival.fit_cox(df, "week", "arrest")
+        churn.fit_cox(df, "week", "arrest")
 
 
 def test_one_hot_drops_most_common_level_as_reference():
     df = pd.DataFrame({"channel": ["online", "online", "retail", "partner"], "x": [1, 2, 3, 4]})
-    enc, ref = survival.one_hot(df, ["channel"])
+    enc, ref = churn.one_hot(df, ["channel"])
     assert ref == {"channel": "online"}
     assert sorted(enc.columns) == ["channel=partner", "channel=retail", "x"]
 
@@ -118,7 +118,7 @@ SIX_MP_E = [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
 
 
 def test_kaplan_meier_matches_textbook_6mp_values():
-    km = survival.kaplan_meier(SIX_MP_T, SIX_MP_E)
+    km = churn.kaplan_meier(SIX_MP_T, SIX_MP_E)
     book = {6: 0.857, 7: 0.807, 10: 0.753, 13: 0.690, 16: 0.627, 22: 0.538, 23: 0.448}
     for t, s in book.items():
         assert km.survival_at(t) == pytest.approx(s, abs=5e-4)
@@ -129,7 +129,7 @@ def test_kaplan_meier_matches_independent_product_limit_with_ties_and_censoring(
     rng = np.random.default_rng(7)
     d = rng.integers(1, 40, size=300).astype(float)
     e = rng.random(300) < 0.6
-    km = survival.kaplan_meier(d, e)
+    km = churn.kaplan_meier(d, e)
     for t in (0.5, 5, 12, 12.5, 25, 39):
         assert km.survival_at(t) == pytest.approx(_product_limit(d, e, t), abs=1e-12)
     lo, hi = km.band_at(12)
@@ -137,7 +137,7 @@ def test_kaplan_meier_matches_independent_product_limit_with_ties_and_censoring(
 
 
 def test_at_risk_table_counts_customers():
-    km = survival.kaplan_meier([10, 20, 30, 40], [1, 0, 1, 0], unit_days=1)
+    km = churn.kaplan_meier([10, 20, 30, 40], [1, 0, 1, 0], unit_days=1)
     tab = km.at_risk_table([0, 20, 35])
     assert tab["at_risk"].tolist() == [4, 3, 1]
     assert tab["churned"].tolist() == [0, 1, 2]
@@ -145,14 +145,14 @@ def test_at_risk_table_counts_customers():
 
 
 def test_survival_at_months_uses_day_units():
-    km = survival.kaplan_meier([50, 100, 200, 400], [1, 1, 1, 0])
+    km = churn.kaplan_meier([50, 100, 200, 400], [1, 1, 1, 0])
     s = km.survival_at_months((3, 6, 12))
     assert s[3] == pytest.approx(0.75) and s[6] == pytest.approx(0.5) and s[12] == pytest.approx(0.25)
 
 
 def test_logrank_by_group_reports_difference_in_plain_words(rossi):
-    g = survival.kaplan_meier_by_group(rossi["week"], rossi["arrest"], np.where(rossi["prio"] >= 3, "many", "few"),
-                                       group_by="prior convictions", unit_days=7)
+    g = churn.kaplan_meier_by_group(rossi["week"], rossi["arrest"], np.where(rossi["prio"] >= 3, "many", "few"),
+                                    group_by="prior convictions", unit_days=7)
     # lifelines' multivariate log-rank equals the pairwise test for two groups
     assert g.multivariate["p"] == pytest.approx(g.pairwise["p"].iloc[0], rel=1e-9)
     assert g.multivariate["p"] < 0.05
@@ -162,7 +162,7 @@ def test_logrank_by_group_reports_difference_in_plain_words(rossi):
 
 def test_negative_duration_is_rejected():
     with pytest.raises(ModelError, match="negative"):
-        survival.kaplan_meier([1, -2], [1, 0])
+        churn.kaplan_meier([1, -2], [1, 0])
 
 
 # --- churn definition on the committed sample (simulated truth known) -------
@@ -171,8 +171,8 @@ AS_OF = pd.Timestamp("2026-10-31")
 
 @pytest.fixture(scope="module")
 def sample(sample_source):
-    days = survival.purchase_days(sample_source)
-    table = survival.churn_table(sample_source, days=days)
+    days = churn.purchase_days(sample_source)
+    table = churn.churn_table(sample_source, days=days)
     return sample_source, days, table
 
 
@@ -186,7 +186,7 @@ def with_truth(sample, sample_dir):
 def test_data_driven_inactivity_is_95th_percentile_of_gaps_rounded_up_to_months(sample):
     src, days, table = sample
     d = table.attrs["definition"]
-    gaps = survival.interpurchase_gaps(days)["gap_days"]
+    gaps = churn.interpurchase_gaps(days)["gap_days"]
     assert d.data_driven and d.method == "inactivity"
     assert d.inactivity_days % 30 == 0
     assert d.inactivity_days - 30 < np.quantile(gaps, 0.95) <= d.inactivity_days
@@ -218,11 +218,11 @@ def test_alive_customers_called_churned_are_as_many_as_their_purchase_rates_pred
     # multipliers over the N days). The count must match the sum of those probabilities within
     # 3 standard deviations of a sum of Bernoullis (sample: 316 observed vs 307 expected, sd 9;
     # 20,000-customer demo: 3,398 vs 3,392, sd 30).
-    from analysis.data import demo
+    from analysis.data import demo_simulation
 
     n = sample[2].attrs["definition"].inactivity_days
     m = with_truth
-    season = demo._season_multiplier(np.arange((AS_OF - demo.START).days + 1))
+    season = demo_simulation.season_multiplier(np.arange((AS_OF - demo_simulation.START).days + 1))
     exposure = season[-n:].sum()
     alive = m[m["alive_at_end"].astype(bool) & (m["first_purchase"] <= AS_OF - pd.Timedelta(days=n))]
     p = np.exp(-alive["lambda_per_day"] * (1 - alive["p_dropout"]) * exposure)
@@ -239,8 +239,8 @@ def test_survival_curve_matches_simulated_dropout_for_regular_buyers(with_truth,
     m = with_truth[with_truth["lambda_per_day"] * n >= 3]
     true_churn = m["dropout_date"].notna() & (m["dropout_date"] + pd.Timedelta(days=n) <= AS_OF)
     true_end = (m["dropout_date"] + pd.Timedelta(days=n)).where(true_churn, AS_OF)
-    truth_km = survival.kaplan_meier((true_end - m["start_date"]).dt.days, true_churn)
-    ours = survival.kaplan_meier(m["duration_days"], m["churned"])
+    truth_km = churn.kaplan_meier((true_end - m["start_date"]).dt.days, true_churn)
+    ours = churn.kaplan_meier(m["duration_days"], m["churned"])
     for months in (6, 12):
         assert ours.survival_at_months((months,))[months] == pytest.approx(
             truth_km.survival_at_months((months,))[months], abs=0.03)
@@ -248,7 +248,7 @@ def test_survival_curve_matches_simulated_dropout_for_regular_buyers(with_truth,
 
 def test_censoring_is_at_as_of_not_the_clock(sample_source):
     early = pd.Timestamp("2025-06-30")
-    t = survival.churn_table(sample_source.path, early, inactivity_days=90)
+    t = churn.churn_table(sample_source.path, early, inactivity_days=90)
     assert (t["first_purchase"] <= early).all() and (t["last_purchase"] <= early).all()
     censored = t[t["churned"] == 0]
     assert ((early - censored["start_date"]).dt.days == censored["duration_days"]).all()
@@ -259,13 +259,13 @@ def test_censoring_is_at_as_of_not_the_clock(sample_source):
 
 
 def test_contract_churn_date_is_used_when_present(tmp_path):
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "timestamp": ["2025-01-05", "2025-03-01", "2025-01-10", "2025-02-01"],
                   "amount": [10, 20, 30, 40]}).to_csv(tmp_path / "transactions.csv", index=False)
     pd.DataFrame({"customer_id": ["a", "b", "c"], "signup_date": ["2025-01-01", "2025-01-10", "2025-02-01"],
                   "churn_date": ["2025-04-01", None, "2025-08-01"]}).to_csv(tmp_path / "customers.csv", index=False)
-    t = survival.churn_table(load_source(tmp_path, "2025-06-30")).set_index("customer_id")
+    t = churn.churn_table(load_source(tmp_path, "2025-06-30")).set_index("customer_id")
     assert t.attrs["definition"].method == "contract"
     assert t.loc["a", "churned"] == 1 and t.loc["a", "duration_days"] == 90
     assert t.loc["b", "churned"] == 0 and t.loc["b", "duration_days"] == 171
@@ -277,7 +277,7 @@ def test_contract_churn_date_is_used_when_present(tmp_path):
 def test_retention_rate_matches_independent_count(sample, sample_dir):
     src, days, table = sample
     n = table.attrs["definition"].inactivity_days
-    k = survival.retention_kpis(src, inactivity_days=n, days=days)
+    k = churn.retention_kpis(src, inactivity_days=n, days=days)
     tx = pd.read_csv(sample_dir / "transactions.csv", parse_dates=["timestamp"], dtype={"customer_id": str})
     tx["day"] = tx["timestamp"].dt.normalize()
     net = tx.groupby(["customer_id", "day"])["amount"].sum().reset_index()
@@ -295,7 +295,7 @@ def test_retention_rate_matches_independent_count(sample, sample_dir):
 
 def test_monthly_churn_rates_add_up_and_annualise(sample):
     src, days, table = sample
-    k = survival.retention_kpis(src, inactivity_days=150, days=days)
+    k = churn.retention_kpis(src, inactivity_days=150, days=days)
     m = k.monthly
     assert len(m) == 12
     assert (m["active_start"] - m["lost"] + m["new"] + m["returned"] == m["active"]).all()
@@ -305,20 +305,20 @@ def test_monthly_churn_rates_add_up_and_annualise(sample):
 
 def test_cohort_table_counts_buyers_per_month_since_signup(sample):
     src, days, table = sample
-    c = survival.cohort_retention(src, days=days)
+    c = churn.cohort_retention(src, days=days)
     assert c.attrs["cohort_by"] == "signup"
     assert c.loc["2026-10", 1] != c.loc["2026-10", 1]  # NaN: not lived yet
     cust = src.customers()
     cohort = cust.loc[pd.to_datetime(cust["signup_date"]).dt.to_period("M") == pd.Period("2025-01"), "customer_id"]
     bought_march = days[(days["day"].dt.to_period("M") == pd.Period("2025-03"))]["customer_id"]
     assert c.loc["2025-01", 2] == pytest.approx(cohort.isin(bought_march).mean())
-    fp = survival.cohort_retention(src, days=days, cohort="first_purchase")
+    fp = churn.cohort_retention(src, days=days, cohort="first_purchase")
     assert (fp[0] == 1.0).all()
 
 
 def test_risk_list_is_pseudonymous_and_ranked_by_expected_value_lost(sample):
     src, days, table = sample
-    r = survival.churn_risk(src, days=days, use_clv=False, top=None)
+    r = churn.churn_risk(src, days=days, use_clv=False, top=None)
     n = r.attrs["inactivity_days"]
     assert r["customer"].str.match(r"^K-[0-9a-f]{10}$").all()
     assert not r["customer"].isin(table["customer_id"]).any()
@@ -333,15 +333,15 @@ def test_risk_list_is_pseudonymous_and_ranked_by_expected_value_lost(sample):
 
 def test_frequent_buyers_silent_as_long_are_more_likely_to_churn(sample):
     _, days, _ = sample
-    curves = survival.gap_survival(days, AS_OF)
+    curves = churn.gap_survival(days, AS_OF)
     # a 60-day silence is rarer for a 5+ purchase customer than for a 2-4 purchase one
     assert curves["5+"].survival_at(60) < curves["2-4"].survival_at(60)
 
 
 def test_churn_cox_uses_landmark_and_reference_levels(sample):
     src, days, table = sample
-    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
-    res = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
+    early = churn.early_behaviour(days).merge(churn.early_categories(src), on="customer_id", how="left")
+    res = churn.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
     ref = res.references["acquisition_channel"]
     levels = set(table["acquisition_channel"].dropna())
     assert f"acquisition_channel={ref}" not in res.cox.params.index  # the reference level has no coefficient
@@ -353,13 +353,13 @@ def test_churn_cox_uses_landmark_and_reference_levels(sample):
 
 def test_a_big_landmark_set_fits_cox_on_a_seeded_subsample_and_the_page_says_so(sample, capsys):
     src, days, table = sample
-    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
-    whole = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
+    early = churn.early_behaviour(days).merge(churn.early_categories(src), on="customer_id", how="left")
+    whole = churn.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",))
     assert whole.n_eligible is None  # the sample is far below COX_CUSTOMERS: everyone, as before
     n = whole.cox.n // 2  # as if the base were big: the rule switches on above max_customers
-    one = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
-    again = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
-    other = survival.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n, seed=1)
+    one = churn.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
+    again = churn.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n)
+    other = churn.fit_churn_cox(table, early, AS_OF, attributes=("acquisition_channel",), max_customers=n, seed=1)
     assert one.cox.n == n and one.n_eligible == whole.cox.n and one.to_dict()["n_eligible"] == whole.cox.n
     assert set(one.data["customer_id"]) <= set(whole.data["customer_id"])
     pd.testing.assert_series_equal(one.cox.params, again.cox.params)  # seeded: the same customers every run
@@ -367,7 +367,7 @@ def test_a_big_landmark_set_fits_cox_on_a_seeded_subsample_and_the_page_says_so(
     # the intervals are the subsample's own: wider than everyone's, never narrower
     se = lambda r: r.cox.fitter.standard_errors_  # noqa: E731
     assert (se(one)["purchases_30d"] > se(whole)["purchases_30d"])
-    a = survival.analyse(src, AS_OF, use_clv=False)
+    a = churn.analyse(src, AS_OF, use_clv=False)
     for language, words in (("en", "random sample of"), ("fi", "satunnaisotokseen")):
         capsys.readouterr()
         p = page.ChurnPage(dataclasses.replace(a, cox=one), None, language)
@@ -402,7 +402,7 @@ def test_every_churn_string_exists_in_english_and_finnish_with_the_same_placehol
 
 def test_one_churn_threshold_for_every_page(sample_source):
     from analysis.errors import ParameterError
-    from analysis.churn.survival import churn_threshold, define_churn
+    from analysis.churn import churn_threshold, define_churn
 
     assert churn_threshold(sample_source, "2026-10-31", 90) == 90
     assert churn_threshold(sample_source, "2026-10-31") == define_churn(sample_source, "2026-10-31").inactivity_days
@@ -413,7 +413,7 @@ def test_one_churn_threshold_for_every_page(sample_source):
 # --- degrade, don't collapse -------------------------------------------------
 def test_holm_adjustment_matches_hand_computation(rossi):
     groups = np.select([rossi["prio"] == 0, rossi["prio"] <= 2], ["none", "few"], "many")
-    g = survival.kaplan_meier_by_group(rossi["week"], rossi["arrest"], groups, unit_days=7)
+    g = churn.kaplan_meier_by_group(rossi["week"], rossi["arrest"], groups, unit_days=7)
     p = g.pairwise["p"].to_numpy()
     order = np.argsort(p)
     by_hand = np.minimum(1, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
@@ -424,17 +424,17 @@ def test_small_groups_are_pooled_into_other_for_the_curves():
     d = np.arange(1, 61, dtype=float)
     e = np.tile([1, 0], 30)
     groups = ["a"] * 28 + ["b"] * 28 + ["c"] * 3 + ["d"]
-    g = survival.kaplan_meier_by_group(d, e, groups, min_group_size=4)
-    assert set(g.curves) == {"a", "b", survival.OTHER} and g.pooled == ("c", "d") and g.dropped == ()
-    assert g.curves[survival.OTHER].n == 4
-    g = survival.kaplan_meier_by_group(d, e, groups, min_group_size=5)  # the pool of 4 is still too small
+    g = churn.kaplan_meier_by_group(d, e, groups, min_group_size=4)
+    assert set(g.curves) == {"a", "b", churn.OTHER} and g.pooled == ("c", "d") and g.dropped == ()
+    assert g.curves[churn.OTHER].n == 4
+    g = churn.kaplan_meier_by_group(d, e, groups, min_group_size=5)  # the pool of 4 is still too small
     assert set(g.curves) == {"a", "b"} and g.dropped == ("c", "d")
 
 
 def test_groups_that_cannot_be_compared_raise_a_model_error_with_a_reason():
     with pytest.raises(ModelError) as err:
-        survival.kaplan_meier_by_group([1, 2, 3, 4], [1, 0, 1, 0], ["a", "a", "a", "b"], group_by="region",
-                                       min_group_size=3)
+        churn.kaplan_meier_by_group([1, 2, 3, 4], [1, 0, 1, 0], ["a", "a", "a", "b"], group_by="region",
+                                    min_group_size=3)
     assert err.value.reason == "groups_not_comparable"
     assert err.value.facts == {"group_by": "region", "n_groups": 1, "min_group_size": 3, "n_events": 2}
 
@@ -442,10 +442,10 @@ def test_groups_that_cannot_be_compared_raise_a_model_error_with_a_reason():
 def test_a_region_of_one_customer_does_not_stop_the_cox_model(sample):
     # The issue: a region level with ONE customer made the Cox fit singular and the month failed.
     src, days, table = sample
-    early = survival.early_behaviour(days).merge(survival.early_categories(src), on="customer_id", how="left")
+    early = churn.early_behaviour(days).merge(churn.early_categories(src), on="customer_id", how="left")
     t = table.copy()
     t.loc[t.index[t["churned"] == 0][0], "region"] = "Ahvenanmaa"
-    res = survival.fit_churn_cox(t, early, AS_OF, attributes=("region", "acquisition_channel"))
+    res = churn.fit_churn_cox(t, early, AS_OF, attributes=("region", "acquisition_channel"))
     assert "Ahvenanmaa" in res.pooled["region"]
     assert not any("Ahvenanmaa" in c for c in res.cox.params.index)
     assert np.isfinite(res.cox.summary()["se"]).all()
@@ -458,40 +458,40 @@ def test_cox_levels_pool_into_other_or_join_the_reference():
                           "duration_days": rng.integers(100, 700, n), "churned": rng.integers(0, 2, n),
                           "region": ["big"] * 250 + ["mid"] * 40 + [f"tiny{i}" for i in range(10)]})
     early = pd.DataFrame({"customer_id": table["customer_id"], "purchases_30d": rng.integers(1, 5, n).astype(float)})
-    data, refs, _ = survival.cox_dataset(table, early, "2026-10-31", attributes=("region",))
+    data, refs, _ = churn.cox_dataset(table, early, "2026-10-31", attributes=("region",))
     assert refs == {"region": "big"}
     assert "region=(other)" not in data  # 10 customers: too few even together, so they count with "big"
     assert data.attrs["pooled"]["region"] == tuple(sorted(f"tiny{i}" for i in range(10)))
-    data, _, _ = survival.cox_dataset(table, early, "2026-10-31", attributes=("region",), min_level_customers=10,
-                                      min_level_events=0)
+    data, _, _ = churn.cox_dataset(table, early, "2026-10-31", attributes=("region",), min_level_customers=10,
+                                   min_level_events=0)
     assert "region=tiny0" not in data  # one customer each, but ten together are enough for their own ratio
     assert data["region=(other)"].sum() == 10 and data["region=mid"].sum() == 40
 
 
 def test_too_few_churns_for_cox_is_a_finding_not_a_crash(sample):
     src, days, table = sample
-    early = survival.early_behaviour(days)
+    early = churn.early_behaviour(days)
     t = table.copy()
     t["churned"] = 0
     t.loc[t.index[:5], "churned"] = 1
     with pytest.raises(ModelError) as err:
-        survival.fit_churn_cox(t, early, AS_OF, attributes=("region",))
+        churn.fit_churn_cox(t, early, AS_OF, attributes=("region",))
     assert err.value.reason == "cox_not_estimable"
-    assert err.value.facts["min_events"] == survival.MIN_COX_EVENTS
+    assert err.value.facts["min_events"] == churn.MIN_COX_EVENTS
 
 
 def test_cox_that_cannot_converge_says_cox_not_estimable(rossi):
     df = rossi[["week", "arrest", "fin"]].copy()
     df["separates"] = df["arrest"].astype(float)  # perfectly separates churners: no finite estimate
     with pytest.raises(ModelError) as err:
-        survival.fit_cox(df, "week", "arrest", check_ph=False)
+        churn.fit_cox(df, "week", "arrest", check_ph=False)
     assert err.value.reason == "cox_not_estimable"
 
 
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory):
     """Twelve regular buyers in two regions: valid data, but too few churns for a Cox model or a comparison."""
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     folder = tmp_path_factory.mktemp("tiny")
     rows = [(f"t{i:02d}", (pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(d))).date().isoformat(), 20.0)
@@ -507,7 +507,7 @@ def test_churn_page_renders_with_findings_when_models_cannot_be_estimated(tiny_s
     from analysis.report.text import Text
     from analysis.report.numbers import finding_text
 
-    a = survival.analyse(tiny_source, inactivity_days=60, group_by="region", use_clv=False)
+    a = churn.analyse(tiny_source, inactivity_days=60, group_by="region", use_clv=False)
     assert a.cox is None and a.by_group is None
     reasons = {f.analysis: f.reason for f in a.findings}
     assert reasons == {"survival.groups": "groups_not_comparable", "survival.cox": "cox_not_estimable"}
@@ -529,7 +529,7 @@ def test_one_customer_region_in_the_month_does_not_stop_the_churn_page(sample_di
     from generators import awkward_sample
 
     folder = awkward_sample(sample_dir, tmp_path / "awkward")
-    a = survival.analyse(folder, "2026-10-31", group_by="region", use_clv=False)
+    a = churn.analyse(folder, "2026-10-31", group_by="region", use_clv=False)
     assert a.cox is not None and a.findings == ()
     assert "Ahvenanmaa" in a.cox.pooled.get("region", ())
     assert "Ahvenanmaa" not in a.by_group.curves
@@ -538,13 +538,13 @@ def test_one_customer_region_in_the_month_does_not_stop_the_churn_page(sample_di
 # --- one account: the churn page reads the month's customer base ------------
 @pytest.fixture(scope="module")
 def base():
-    from analysis.base.state import BaseSettings, CustomerBase
+    from analysis.base import BaseSettings, CustomerBase
 
     return CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3))
 
 
 def test_churn_events_follow_the_customer_base_rule(base):
-    a = survival.analyse(base=base, group_by="acquisition_channel")
+    a = churn.analyse(base=base, group_by="acquisition_channel")
     assert a.definition.inactivity_days == base.settings.inactivity_days
     assert a.overall.n_events == base.key_number("customers_churned").value
     churned = set(a.table.loc[a.table["churned"] == 1, "customer_id"])
@@ -556,7 +556,7 @@ def test_churn_events_follow_the_customer_base_rule(base):
 
 
 def test_churn_key_numbers_share_the_customer_base_values(base):
-    a = survival.analyse(base=base)
+    a = churn.analyse(base=base)
     numbers = {k.concept: k.value for k in page.key_numbers(a, base)}
     for concept in page.SHARED_CONCEPTS:
         assert numbers[concept] == base.numbers()[concept], concept
@@ -565,15 +565,15 @@ def test_churn_key_numbers_share_the_customer_base_values(base):
 
 
 def test_silent_for_exactly_the_threshold_is_churned_on_the_churn_page_too(tmp_path):
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     as_of = pd.Timestamp("2026-10-31")
     rows = [("at", "2026-01-05"), ("at", (as_of - pd.Timedelta(days=150)).date().isoformat()),
             ("before", "2026-01-05"), ("before", (as_of - pd.Timedelta(days=149)).date().isoformat())]
     pd.DataFrame(rows, columns=["customer_id", "timestamp"]).assign(amount=10.0).to_csv(
         tmp_path / "transactions.csv", index=False)
-    t = survival.churn_table(load_source(tmp_path, as_of), as_of, 150).set_index("customer_id")
+    t = churn.churn_table(load_source(tmp_path, as_of), as_of, 150).set_index("customer_id")
     assert t.loc["at", "churned"] == 1 and t.loc["at", "churn_date"] == as_of
     assert t.loc["before", "churned"] == 0
-    k = survival.retention_kpis(load_source(tmp_path, as_of), as_of, 150)
+    k = churn.retention_kpis(load_source(tmp_path, as_of), as_of, 150)
     assert k.monthly.iloc[-1]["active"] == 1

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.churn import survival
+from analysis import churn
 
 
 def _fit(df, duration, event, weights=None):
@@ -45,7 +45,7 @@ def test_scaled_schoenfeld_residuals_equal_lifelines(case):
             df = df.drop(columns="w")
     cph = _fit(df, *args)
     expected = cph.compute_residuals(df, "scaled_schoenfeld")
-    got = survival.scaled_schoenfeld_residuals(cph, df)
+    got = churn.scaled_schoenfeld_residuals(cph, df)
     assert list(got.index) == list(expected.index)
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9, atol=1e-9)
@@ -60,7 +60,7 @@ def test_ph_check_equals_lifelines_test_on_rossi():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = proportional_hazard_test(cph, df, time_transform="rank").summary
-    ph = survival._ph_check(cph, df, 0.01)
+    ph = churn.ph_check(cph, df, 0.01)
     np.testing.assert_allclose(ph.table["p"].to_numpy(), ref.loc[list(cph.params_.index), "p"].to_numpy(), rtol=1e-9)
     np.testing.assert_allclose(ph.table["statistic"].to_numpy(),
                                ref.loc[list(cph.params_.index), "test_statistic"].to_numpy(), rtol=1e-9)
@@ -70,11 +70,11 @@ def test_ph_check_equals_lifelines_test_on_rossi():
 
 def test_cohort_table_counts_calendar_months_as_periods_do():
     """The cohort table's integer month arithmetic equals pandas Period differences (the former per-row way)."""
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     src = load_source("data/sample", as_of="2026-10-31")
-    days = survival.purchase_days(src, "2026-10-31")
-    table = survival.cohort_retention(src, "2026-10-31", cohort="first_purchase", days=days)
+    days = churn.purchase_days(src, "2026-10-31")
+    table = churn.cohort_retention(src, "2026-10-31", cohort="first_purchase", days=days)
     first = days.groupby("customer_id")["day"].transform("min").dt.to_period("M")
     k = [(p - q).n for p, q in zip(days["day"].dt.to_period("M"), first)]
     expected = (pd.DataFrame({"customer_id": days["customer_id"], "cohort": first.astype(str), "k": k})
@@ -88,12 +88,12 @@ def test_cohort_table_counts_calendar_months_as_periods_do():
 
 def test_gap_table_in_duckdb_equals_interpurchase_gaps():
     """The churn rule's gaps from DuckDB are the same multiset as interpurchase_gaps of the purchase days."""
-    from analysis.data.sources import load_source
+    from analysis.data import load_source
 
     src = load_source("data/sample", as_of="2026-10-31")
-    expected = survival.interpurchase_gaps(survival.purchase_days(src, "2026-10-31"))
-    got = survival.gap_table(src, "2026-10-31")
+    expected = churn.interpurchase_gaps(churn.purchase_days(src, "2026-10-31"))
+    got = churn.gap_table(src, "2026-10-31")
     key = ["gap_days", "purchase_number"]
     pd.testing.assert_frame_equal(got[key].astype("int64").sort_values(key).reset_index(drop=True),
                                   expected[key].astype("int64").sort_values(key).reset_index(drop=True))
-    assert survival.define_churn(src, "2026-10-31").inactivity_days == 150  # the sample's documented rule
+    assert churn.define_churn(src, "2026-10-31").inactivity_days == 150  # the sample's documented rule

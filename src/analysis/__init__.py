@@ -5,5 +5,5 @@ analyses (clv, survival, segments, experiments) that the monthly report renders.
 """
 from analysis.errors import KantaError, DataError
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the same as pyproject.toml (tests/test_layers.py checks)
 __all__ = ["KantaError", "DataError", "__version__"]

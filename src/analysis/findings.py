@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from analysis.errors import ModelError
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -66,8 +68,6 @@ class Estimation:
 
     def attempt(self, analysis: str, step, *, reason: str = "not_estimable", affects: tuple[str, ...] = ()):
         """``step()``, or None with a finding when it raises :class:`~analysis.errors.ModelError`."""
-        from analysis.errors import ModelError
-
         try:
             return step()
         except ModelError as exc:

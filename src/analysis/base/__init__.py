@@ -1,0 +1,33 @@
+"""The month's customer base: one state per customer computed once, its concepts and the actions it suggests.
+
+Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv``, ``segments``, ``churn``,
+``experiments``, ``contacts``) and the root modules; never ``report`` or ``cli``.
+
+- :mod:`~analysis.base.settings`: :class:`BaseSettings`, the churn rule, CLV and segment settings.
+- :mod:`~analysis.base.state`: :class:`CustomerBase`, the month's states per customer, flows and numbers.
+- :mod:`~analysis.base.store`: saving and loading a state for the notebooks of the same run.
+- :mod:`~analysis.base.concepts`: every number's concept id, unit and definition; :class:`KeyNumber`.
+- :mod:`~analysis.base.actions`: the month's action lists and the trends of its key numbers.
+"""
+from analysis.base.actions import (ACTIONS, FALLING_BELOW, LIST_COLUMNS, TREND_COLUMNS, Action, Trend, month_actions,
+                                   trends, unusual)
+from analysis.base.concepts import (CONCEPTS, MARGIN_CONCEPTS, MONEY_BASES, UNITS, Concept, KeyNumber, concept,
+                                    label_key, plain_value)
+from analysis.base.settings import BaseSettings
+from analysis.base.state import (CLV_COLUMNS, FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, margin_rates,
+                                 previous_p_alive)
+from analysis.base.store import STORED_PARTS, load_state, save_state
+
+__all__ = [
+    # the month's state
+    "BaseSettings", "CustomerBase", "FLOW_MONTHS", "CLV_COLUMNS", "SEGMENT_COLUMNS", "STATE_COLUMNS", "margin_rates",
+    "previous_p_alive",
+    # saving and loading it
+    "STORED_PARTS", "load_state", "save_state",
+    # concepts and key numbers
+    "CONCEPTS", "MARGIN_CONCEPTS", "MONEY_BASES", "UNITS", "Concept", "KeyNumber", "concept", "label_key",
+    "plain_value",
+    # actions and trends
+    "ACTIONS", "FALLING_BELOW", "LIST_COLUMNS", "TREND_COLUMNS", "Action", "Trend", "month_actions", "trends",
+    "unusual",
+]

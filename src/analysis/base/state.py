@@ -4,24 +4,32 @@ Every page, headline, list and CLI export of a month reads this one object, so a
 one number everywhere: the one churn rule decides "active", "churned" (= lifecycle stage
 "passive") and the month's "lost" and "returned"; the one CLV fit gives P(alive), CLV, "at risk"
 and "value at risk"; the one segmentation gives classes, strategy groups and stages. The customer
-table and the month flows are computed in DuckDB (:mod:`analysis.customers.table`); the models run on
-that per-customer table. An analysis that cannot be estimated on valid data leaves its columns
-empty and a :class:`~analysis.findings.Finding` in :attr:`CustomerBase.findings`.
+table and the month flows are computed in DuckDB (:mod:`analysis.customers.table`,
+:mod:`analysis.customers.activity`); the models run on that per-customer table. An analysis that
+cannot be estimated on valid data leaves its columns empty and a :class:`~analysis.findings.Finding`
+in :attr:`CustomerBase.findings`.
 """
 from __future__ import annotations
 
 import dataclasses
-import io
-import mmap
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.base.concepts import CONCEPTS
-from analysis.data.databases import location
+from analysis import clv as clv_mod
+from analysis import data, segments
+from analysis.base.concepts import CONCEPTS, KeyNumber
+from analysis.base.concepts import label_key as basis_label_key
+from analysis.base.settings import BaseSettings
+from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
+from analysis.churn import churn_threshold
+from analysis.contacts.complaints import month_numbers
+from analysis.customers import table as customers
+from analysis.customers.activity import monthly_activity
+from analysis.data import location
+from analysis.data.privacy import pseudonymize
 from analysis.errors import ParameterError
 from analysis.findings import Estimation, Finding
 
@@ -34,68 +42,9 @@ SEGMENT_COLUMNS = ("abc_class", "strategy_group", "lifecycle_stage", "rfm_segmen
 STATE_COLUMNS = ("is_buyer", "is_active", "is_churned", "lifecycle_stage", "abc_class", "strategy_group")
 
 
-@dataclass(frozen=True)
-class BaseSettings:
-    """The settings of a month's state. ``inactivity_days=None`` is data-driven (resolved by :meth:`CustomerBase.build`).
-
-    Parameters
-    ----------
-    inactivity_days : int, optional
-        The one churn rule: a buyer with no purchase for this many days or more has churned
-        (lifecycle stage "passive"); a purchase within fewer days makes them active.
-    horizon_months, discount_rate : int, float
-        CLV horizon and monthly discount rate (customer equity, value at risk).
-    p_alive_threshold : float
-        An active customer whose P(alive) is below this is "at risk".
-    contact_p_alive_floor : float
-        The contact-first list keeps at-risk customers whose P(alive) is still at least this: below it a
-        customer is very likely gone already, and a retention offer reaches nobody.
-    a_share, b_share, value_basis, n_clusters, new_days, returned_days : segment settings
-        (:class:`analysis.segments.segmentation.SegmentSettings`).
-    clv_model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
-        The CLV purchase model (:class:`analysis.clv.model.CLVModel`); auto chooses by holdout error.
-    """
-
-    inactivity_days: int | None = None
-    horizon_months: int = 12
-    discount_rate: float = 0.01
-    p_alive_threshold: float = 0.5
-    contact_p_alive_floor: float = 0.2
-    a_share: float = 0.05
-    b_share: float = 0.15
-    value_basis: str = "spend"
-    n_clusters: object = "auto"
-    new_days: int = 30
-    returned_days: int = 30
-    clv_model: str = "auto"
-
-    def __post_init__(self):
-        d = self.inactivity_days
-        if d is not None and (isinstance(d, bool) or int(d) != d or d < 1):
-            raise ParameterError(f"inactivity_days: got {d!r}, expected a whole number of days >= 1.")
-        if not isinstance(self.p_alive_threshold, (int, float)) or not 0 < self.p_alive_threshold < 1:
-            raise ParameterError(f"p_alive_threshold: got {self.p_alive_threshold!r}, "
-                                 "expected a probability between 0 and 1 (e.g. 0.5).")
-
-    @classmethod
-    def from_params(cls, params: dict) -> "BaseSettings":
-        """Settings from notebook/CLI parameters; names that are not settings are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names and v is not None})
-
-    def values(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def _month_end(as_of) -> pd.Timestamp:
-    from analysis.data.sources import previous_month_end
-
-    return previous_month_end(as_of)
-
-
 def _customer_states(table: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
     """The one churn rule on a customer table: is_buyer, days_silent, is_active, is_churned."""
-    t = _share_text(table.copy())
+    t = share_text(table.copy())
     t["customer_id"] = t["customer_id"].astype(str)
     t["is_buyer"] = t["n_purchases"].fillna(0).astype(int) > 0
     t["days_silent"] = t["days_since_last_purchase"].astype("Int64")
@@ -117,8 +66,6 @@ def _has_permission(t: pd.DataFrame) -> pd.Series:
 def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity_days: int, clv_values,
              previous_clusters):
     """Pyramid class, strategy group, lifecycle stage, RFM segment and cluster for every customer."""
-    from analysis.segments import segmentation as segments
-
     # A short churn threshold (e.g. 30 days early in a base's life) caps the windows that must be shorter than it.
     below = max(1, int(inactivity_days) - 1)
     s = segments.SegmentSettings(a_share=settings.a_share, b_share=settings.b_share, value_basis=settings.value_basis,
@@ -211,7 +158,7 @@ class CustomerBase:
         ``customer_id``, the state columns and ``p_alive`` at the previous month end (for transitions
         and changes).
     flows : DataFrame
-        :func:`analysis.customers.table.monthly_activity` for the last :data:`FLOW_MONTHS` months.
+        :func:`analysis.customers.activity.monthly_activity` for the last :data:`FLOW_MONTHS` months.
     clv : CLVResult or None
         The fitted CLV models (None when they could not be estimated; see ``findings``).
     segmentation, previous_segmentation : Segmentation
@@ -238,7 +185,7 @@ class CustomerBase:
     findings: list = field(default_factory=list)
     source_path: str | None = None
     _source: object = field(default=None, repr=False, compare=False)
-    #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.analysis.month_numbers`).
+    #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.complaints.month_numbers`).
     contact_numbers: dict = field(default_factory=dict)
 
     # --- building ------------------------------------------------------------------------------
@@ -249,24 +196,18 @@ class CustomerBase:
 
         Parameters
         ----------
-        source : path or analysis.data.sources.Source
+        source : path or analysis.data.Source
         as_of : date-like, optional
             Default: the source's ``as_of``.
         settings : BaseSettings
         previous_centroids : DataFrame or path, optional
             Last month's published cluster centroids, so cluster numbers keep their meaning.
         """
-        from analysis.clv import model as clv_mod
-        from analysis.customers import table as customers
-        from analysis.data import sources as data
-        from analysis.churn import survival
-        from analysis.data.privacy import pseudonymize
-
         settings = settings or BaseSettings()
         src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
         as_of = data.parse_date(as_of) if as_of is not None else src.as_of
         est = Estimation()
-        days = int(survival.churn_threshold(src, as_of, settings.inactivity_days))
+        days = int(churn_threshold(src, as_of, settings.inactivity_days))
         settings = dataclasses.replace(settings, inactivity_days=days)
 
         table = customers.customer_table(src, as_of, include_prospects=True)
@@ -294,18 +235,17 @@ class CustomerBase:
         t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
         t["is_at_risk"] = t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)
 
-        previous_end = _month_end(as_of)
+        previous_end = data.previous_month_end(as_of)
         prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
         # The strategy groups' potential value is the CLV only with value_basis "clv" (else the run rate).
         clv_values = fitted.values if fitted is not None and settings.value_basis == "clv" else None
         if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
-        from analysis.segments import segmentation as segments
-
         prev_centroids = segments.read_centroids(previous_centroids) \
             if isinstance(previous_centroids, (str, Path)) else previous_centroids
-        prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,
+        # noqa below: ruff reads the `del prev_table` further down as the name being undefined in the lambda
+        prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,  # noqa: F821
                                                             prev_centroids))
         seg = est.attempt("segments", lambda: _segment(src, t, as_of, settings, days, clv_values,
                                                        prev_seg.clusters if prev_seg is not None else prev_centroids))
@@ -315,7 +255,7 @@ class CustomerBase:
             for f in getattr(seg, "findings", ()):
                 est.add(f)
 
-        flows = customers.monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
+        flows = monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
         prev_table["p_alive"] = previous_p_alive(fitted, prev_table)
         t["p_alive_previous"] = t["customer_id"].map(prev_table.set_index("customer_id")["p_alive"]).astype(float)
         previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster", "p_alive"]].reset_index(drop=True)
@@ -326,8 +266,6 @@ class CustomerBase:
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
                    _source=src)
         if src.has("contacts"):
-            from analysis.contacts.analysis import month_numbers
-
             base.contact_numbers = month_numbers(src, as_of)
         base.check()
         return base
@@ -359,18 +297,16 @@ class CustomerBase:
 
         A state saved by the run that validated its source carries that validation's record, so a
         notebook kernel reopens the same files without checking every row again
-        (:func:`analysis.data.sources.reopen_source`; a file changed since is validated in full).
+        (:func:`analysis.data.reopen_source`; a file changed since is validated in full).
         """
         if self._source is None:
-            from analysis.data.sources import load_source, reopen_source
-
             record = self.__dict__.get("source_record")
             if record:
-                self._source = reopen_source(record)
+                self._source = data.reopen_source(record)
             elif self.source_path is None:
                 raise ParameterError("customer base: no source path stored; build it from a source.")
             else:
-                self._source = load_source(self.source_path, as_of=self.as_of)
+                self._source = data.load_source(self.source_path, as_of=self.as_of)
         return self._source
 
     @property
@@ -439,8 +375,6 @@ class CustomerBase:
 
     def key_number(self, concept_id: str, label_key: str | None = None):
         """The concept as a typed key number with last month's value and, when missing, the reason."""
-        from analysis.base.concepts import KeyNumber
-
         if concept_id not in CONCEPTS:
             raise KeyError(f"unknown concept {concept_id!r}")
         value = self.numbers().get(concept_id)
@@ -449,8 +383,6 @@ class CustomerBase:
             f = next((f for f in self.findings if concept_id in f.affects), None)
             reason = f.reason if f is not None else "no_data"
         if label_key is None and self.money_basis == "margin":
-            from analysis.base.concepts import label_key as basis_label_key
-
             label_key = basis_label_key(concept_id, "margin")
             label_key = None if label_key == f"label_{concept_id}" else label_key
         return KeyNumber(concept_id, value, previous=self.previous_numbers().get(concept_id), reason=reason,
@@ -509,50 +441,10 @@ class CustomerBase:
     def save(self, path) -> Path:
         """Write this state to ``path`` for the notebooks of the same run (a pickle, not an exchange format).
 
-        Each of :data:`STORED_PARTS` is its own pickle stream (cloudpickle, so that results holding
-        local functions still pickle) whose array data (numbers, dates, masks) lies page-aligned
-        after it in the same file, outside the stream (pickle protocol 5). :meth:`load` reads a part
-        only when a page first uses it, and maps its arrays from the file instead of copying them:
-        a column nobody reads never takes memory, and the notebooks of a run share the pages they read.
+        Each of :data:`~analysis.base.store.STORED_PARTS` is read back by :meth:`load` only when a page
+        first uses it, its arrays mapped from the file (:func:`analysis.base.store.save_state`).
         """
-        from analysis.data.sources import atomic_write
-
-        small = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                 if f.name not in STORED_PARTS and f.name != "_source"}
-        small["_segment_settings"] = self.segment_settings
-        # what validating the source found, so the notebooks reopen it without the checks (plain values)
-        small["source_record"] = self._source.record() if hasattr(self._source, "record") else None
-
-        def dump(tmp: Path) -> None:  # streamed to the file: no second copy of the state as bytes in memory
-            parts = {}
-            texts = _TextPool()
-            with open(tmp, "wb") as fh:
-                fh.write(_STATE_MAGIC)
-                for name in STORED_PARTS:
-                    value = getattr(self, name)
-                    if value is None:
-                        small[name] = None
-                        continue
-                    buffers: list[pickle.PickleBuffer] = []
-                    start = fh.tell()
-                    _state_pickler(fh, buffers, texts).dump(value)
-                    stream = (start, fh.tell() - start)
-                    spans = []
-                    for buffer in buffers:
-                        with buffer.raw() as raw:
-                            fh.write(bytes(-fh.tell() % mmap.PAGESIZE))
-                            spans.append((fh.tell(), raw.nbytes))
-                            fh.write(raw)
-                    parts[name] = (stream, spans)
-                    del buffers
-                start = fh.tell()
-                pickle.dump(texts.texts.tolist(), fh, protocol=5)
-                texts_span = (start, fh.tell() - start)
-                index_at = fh.tell()
-                _state_pickler(fh, None).dump({"fields": small, "parts": parts, "texts": texts_span})
-                fh.write(index_at.to_bytes(8, "little"))
-
-        return atomic_write(path, dump)
+        return save_state(self, path)
 
     @classmethod
     def load(cls, path, source=None) -> "CustomerBase":
@@ -561,22 +453,11 @@ class CustomerBase:
         Parameters
         ----------
         path : path
-        source : analysis.data.sources.Source, optional
+        source : analysis.data.Source, optional
             The validated source of the same data (e.g. in the run that saved the state), so that
             :attr:`source` does not load and validate it again.
         """
-        path = Path(path)
-        with open(path, "rb") as fh:
-            if fh.read(len(_STATE_MAGIC)) != _STATE_MAGIC:
-                raise ParameterError(f"customer_base: {path.name} is not a saved customer base "
-                                     "(expected a file written by CustomerBase.save in the same run).")
-            fh.seek(-8, 2)
-            fh.seek(int.from_bytes(fh.read(8), "little"))
-            index = pickle.load(fh)
-        base = cls.__new__(cls)
-        base.__dict__.update(index["fields"], _source=source,
-                             _stored=_StoredParts(path, index["parts"], index["texts"]))
-        return base
+        return load_state(cls, path, source)
 
     def __getstate__(self) -> dict:
         """Every part read (a copy or pickle of a loaded state holds its data, not its file); no source."""
@@ -596,170 +477,13 @@ class CustomerBase:
 
     @property
     def segment_settings(self):
-        """The segmentation's settings (:class:`analysis.segments.segmentation.SegmentSettings`), or None without one.
+        """The segmentation's settings (:class:`analysis.segments.SegmentSettings`), or None without one.
 
         Read without the segmentation's tables (a loaded state keeps them on file until used).
         """
         if "_segment_settings" in self.__dict__:
             return self.__dict__["_segment_settings"]
         return self.segmentation.settings if self.segmentation is not None else None
-
-
-#: First bytes of a state written by :meth:`CustomerBase.save` (the format's version is the last byte).
-_STATE_MAGIC = b"KANTA-CUSTOMER-BASE\x01"
-#: The fields of a saved state that are read from the file when first used.
-STORED_PARTS = ("customers", "previous", "flows", "clv", "segmentation", "previous_segmentation")
-
-
-#: Object arrays of at least this many values are written as codes of their distinct values (:func:`_text_reduction`).
-_TEXT_MIN_SIZE = 1000
-
-
-#: Stands for the state's :class:`_TextPool` in a part's pickle stream (as the persistent id "texts": stored once).
-_TEXTS = type("TextPoolReference", (), {"__repr__": lambda self: "<the state's texts>"})()
-
-
-class _TextPool:
-    """Texts with many distinct values (customer ids, pseudonyms), stored once for every part of a state."""
-
-    def __init__(self):
-        self.texts = pd.Index([], dtype=object)
-
-    def codes(self, distinct: list) -> np.ndarray:
-        """Positions of ``distinct`` in the pool, adding the texts it does not hold yet."""
-        values = pd.Index(distinct, dtype=object)
-        at = self.texts.get_indexer(values)
-        new = at < 0
-        if new.any():
-            at[new] = np.arange(len(self.texts), len(self.texts) + int(new.sum()))
-            self.texts = self.texts.append(values[new])
-        return at
-
-
-def _state_pickler(fh, buffers: list | None, texts: _TextPool | None = None):
-    """cloudpickle's pickler, protocol 5 (array data out of band into ``buffers`` when given); text columns as
-    codes, into the state's pool of ``texts`` when they have many distinct values."""
-    import cloudpickle
-
-    class StatePickler(cloudpickle.Pickler):
-        def reducer_override(self, obj):
-            if type(obj) is np.ndarray and obj.dtype == object and obj.size >= _TEXT_MIN_SIZE:
-                reduced = _text_reduction(obj)
-                if reduced is not None:
-                    rebuild, (shape, missing, codes, distinct, nulls) = reduced
-                    if texts is not None and len(distinct) >= _TEXT_MIN_SIZE:
-                        codes, distinct = texts.codes(distinct)[codes], _TEXTS
-                    return rebuild, (shape, missing, codes.astype(np.int32 if codes.max(initial=0) < 2**31 else np.int64),
-                                     distinct, nulls)
-            return super().reducer_override(obj)
-
-        def persistent_id(self, obj):
-            return "texts" if obj is _TEXTS else None
-
-    return StatePickler(fh, protocol=5, buffer_callback=None if buffers is None else buffers.append)
-
-
-def _text_reduction(values: np.ndarray):
-    """``(function, arguments)`` that rebuild an object array of text from codes of its distinct values.
-
-    A text column read from DuckDB holds one string object per row even where the text repeats (a
-    region, a stage), so pickling it as such writes and reads back every copy. As codes, each
-    distinct text is one object again, shared by its rows; missing values are kept as they were
-    (None, NaN or NA). Returns None for arrays holding anything but text and missing values.
-    """
-    flat = values.reshape(-1)
-    if pd.api.types.infer_dtype(flat, skipna=True) not in ("string", "empty"):
-        return None
-    missing = pd.isna(flat)
-    codes, distinct = pd.factorize(flat[~missing])
-    return _text_array, (values.shape, missing, codes.astype(np.int32 if len(distinct) < 2**31 else np.int64),
-                         distinct.tolist(), flat[missing].tolist())
-
-
-def _share_text(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with each repeated text of its object columns held once, shared by its rows (values unchanged).
-
-    DuckDB hands over one string object per row, so a column such as region or acquisition channel
-    would otherwise hold a million copies of a few words.
-    """
-    for column in table.columns[(table.dtypes == object).to_numpy()]:
-        values = table[column].to_numpy()
-        reduced = _text_reduction(values) if values.size >= _TEXT_MIN_SIZE else None
-        if reduced is not None and len(reduced[1][3]) < values.size // 2:  # distinct texts: not an id column
-            table[column] = reduced[0](*reduced[1])
-    return table
-
-
-def _text_array(shape: tuple, missing: np.ndarray, codes: np.ndarray, distinct, nulls: list) -> np.ndarray:
-    """The object array :func:`_text_reduction` describes (``distinct``: a list, or the state's pool as an array)."""
-    out = np.empty(len(missing), dtype=object)
-    if not isinstance(distinct, np.ndarray):
-        distinct = np.fromiter(distinct, dtype=object, count=len(distinct))
-    out[~missing] = distinct[codes]
-    out[missing] = np.fromiter(nulls, dtype=object, count=len(nulls))
-    return out.reshape(shape)
-
-
-class _StoredPart:
-    """A field of :class:`CustomerBase` that a loaded state reads from its file on first use (:meth:`CustomerBase.load`)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        try:
-            return obj.__dict__[self.name]
-        except KeyError:
-            stored = obj.__dict__.get("_stored")
-            if stored is None or self.name not in stored.parts:
-                raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
-            value = obj.__dict__[self.name] = stored.read(self.name)
-            return value
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.name] = value
-
-
-for _name in STORED_PARTS:  # after the dataclass is made: its __init__ keeps the fields' defaults
-    setattr(CustomerBase, _name, _StoredPart(_name))
-
-
-class _StoredParts:
-    """The parts of a saved state not read yet: where each part's pickle stream and arrays lie in the file."""
-
-    def __init__(self, path: Path, parts: dict, texts: tuple[int, int]):
-        self.path = path
-        self.parts = dict(parts)
-        self._texts_span = texts
-        self._texts: np.ndarray | None = None
-        self._view: memoryview | None = None
-
-    def read(self, name: str):
-        """Unpickle part ``name`` with its arrays mapped copy-on-write from the file (pages load when touched)."""
-        if self._view is None:
-            with open(self.path, "rb") as fh:
-                self._view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
-        (start, length), spans = self.parts.pop(name)
-        buffers = [self._view[offset:offset + size] for offset, size in spans]
-        stored = self
-
-        class Unpickler(pickle.Unpickler):
-            def persistent_load(self, pid):
-                if pid != "texts":
-                    raise pickle.UnpicklingError(f"customer_base: unknown reference {pid!r} in {stored.path.name}")
-                return stored.texts()
-
-        return Unpickler(io.BytesIO(self._view[start:start + length]), buffers=buffers).load()
-
-    def texts(self) -> np.ndarray:
-        """The state's pool of texts (read once, shared by every part that holds them)."""
-        if self._texts is None:
-            start, length = self._texts_span
-            texts = pickle.loads(self._view[start:start + length])
-            self._texts = np.fromiter(texts, dtype=object, count=len(texts))
-        return self._texts
 
 
 def _attach_segments(t: pd.DataFrame, seg) -> pd.DataFrame:
@@ -775,3 +499,7 @@ def _attach_segments(t: pd.DataFrame, seg) -> pd.DataFrame:
     # classes rank buyers; a prospect has no class (counted apart, never as C)
     t.loc[~t["is_buyer"], "abc_class"] = pd.NA
     return t
+
+
+for _name in STORED_PARTS:  # after the dataclass is made: its __init__ keeps the fields' defaults
+    setattr(CustomerBase, _name, StoredPart(_name))

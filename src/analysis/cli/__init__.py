@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from analysis import __version__
 from analysis.cli import churn, clv, contacts, experiments, foundation, report, segments
 from analysis.cli.arguments import apply_timezone
 from analysis.errors import KantaError
@@ -20,6 +21,7 @@ COMMANDS = (foundation, clv, churn, segments, experiments, contacts, report)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kanta", description="Kanta: customer-base analytics for CRM teams.")
+    parser.add_argument("--version", action="version", version=f"kanta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_cli(sub)

@@ -20,7 +20,7 @@ def apply_timezone(args) -> None:
     import os
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from analysis.data.sources import TIMEZONE_VARIABLE
+    from analysis.data import TIMEZONE_VARIABLE
     from analysis.errors import ParameterError
 
     zone = getattr(args, "timezone", None)

@@ -1,18 +1,18 @@
-"""``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.churn.survival`)."""
+"""``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.churn`)."""
 from __future__ import annotations
 from analysis.cli.arguments import add_as_of, add_source
 
 
 def _cmd_churn(args) -> int:
-    from analysis.churn import survival
-    from analysis.data.sources import check_output_path, write_table
+    from analysis import churn
+    from analysis.data import check_output_path, write_table
     from analysis.errors import ParameterError
 
     check_output_path(args.out)  # before the work, not after it
     if args.top is not None and args.top < 1:
         raise ParameterError(f"--top: got {args.top}, expected a whole number of customers >= 1.")
-    out = survival.export_table(args.source, args.as_of, args.table, inactivity_days=args.inactivity_days,
-                                top=args.top, use_clv=not args.no_clv)
+    out = churn.export_table(args.source, args.as_of, args.table, inactivity_days=args.inactivity_days,
+                             top=args.top, use_clv=not args.no_clv)
     n, as_of = out.attrs["inactivity_days"], out.attrs["as_of"]
     if args.table == "durations":
         msg = f"{len(out)} customers, {int(out['churned'].sum())} churned"

@@ -1,4 +1,4 @@
-"""``kanta clv``: fit a purchase model + Gamma-Gamma and write P(alive) and CLV per customer (:mod:`analysis.clv.model`)."""
+"""``kanta clv``: fit a purchase model + Gamma-Gamma and write P(alive) and CLV per customer (:mod:`analysis.clv`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,15 +25,15 @@ def _check_params_out(path: str | None) -> None:
 def _cmd_clv(args) -> int:
     import sys
 
-    from analysis.clv import model as clv
-    from analysis.data import sources as data
+    from analysis import clv
+    from analysis import data
     from analysis.errors import ModelError
 
     data.check_output_path(args.out)  # every check before the work, so bad input writes nothing
     _check_params_out(args.params_out)
     clv.check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
     src = data.load_source(args.source, as_of=args.as_of)
-    table = clv._as_table(src, src.as_of, args.freq)
+    table = clv.as_table(src, src.as_of, args.freq)
     try:
         result = clv.analyse(table, src.as_of, args.horizon_months, args.discount_rate, args.days_per_month,
                              args.freq, model=args.model.replace("-", "_"), holdout=src)

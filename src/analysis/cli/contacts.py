@@ -1,4 +1,4 @@
-"""``kanta contacts``: complaint effect, irritation threshold and the contact numbers (:mod:`analysis.contacts.analysis`)."""
+"""``kanta contacts``: complaint effect, irritation threshold and the contact numbers (:mod:`analysis.contacts`)."""
 from __future__ import annotations
 
 from analysis.cli.arguments import add_as_of, add_source
@@ -7,8 +7,8 @@ from analysis.cli.arguments import add_as_of, add_source
 def _cmd_contacts(args) -> int:
     from pathlib import Path
 
-    from analysis.contacts import analysis as contacts
-    from analysis.data.sources import load_source, write_json
+    from analysis import contacts
+    from analysis.data import load_source, write_json
     from analysis.errors import DataError, ParameterError
 
     out = Path(args.out)

@@ -22,9 +22,9 @@ def _check_out(path: str | None) -> Path | None:
 def _cmd_experiment(args) -> int:
     import pandas as pd
 
-    from analysis.experiments import analysis as experiments
-    from analysis.data.sources import load_source, write_json
-    from analysis.report.pages.experiments import campaign_text
+    from analysis import experiments
+    from analysis.data import load_source, write_json
+    from analysis.report.pages.campaign import campaign_text
 
     out = _check_out(args.out)
     src = load_source(args.source, as_of=args.as_of)

@@ -14,7 +14,7 @@ def _cmd_demo_data(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from analysis.data import sources as data
+    from analysis import data
 
     src = data.load_source(args.source, as_of=args.as_of)
     print(src.summary())
@@ -23,7 +23,7 @@ def _cmd_validate(args) -> int:
 
 def _cmd_customers(args) -> int:
     from analysis.customers import table as customers
-    from analysis.data import sources as data
+    from analysis import data
     from analysis.errors import ParameterError
 
     data.check_output_path(args.out)  # before the work, not after it

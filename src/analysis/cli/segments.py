@@ -29,7 +29,7 @@ def add_cli(subparsers) -> None:
 
 def _check_files(args) -> None:
     """Output names and folders are checked before the work, not after it."""
-    from analysis.data.sources import check_output_path
+    from analysis.data import check_output_path
 
     check_output_path(args.out)
     for flag, path, kinds in (("--centroids-out", args.centroids_out, (".csv",)),
@@ -42,9 +42,9 @@ def _check_files(args) -> None:
 
 
 def _cmd_segments(args) -> int:
-    from analysis.segments import segmentation as segments
-    from analysis.base.state import BaseSettings, CustomerBase
-    from analysis.data.sources import write_table
+    from analysis import segments
+    from analysis.base import BaseSettings, CustomerBase
+    from analysis.data import write_table
     from analysis.report.pages.segments import cluster_names
 
     _check_files(args)

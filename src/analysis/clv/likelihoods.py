@@ -2,7 +2,7 @@
 
 Log-likelihoods (vectorised, weighted rows, log-parameters, analytic gradients except Pareto/NBD),
 maximum-likelihood fits with scipy, and the conditional predictions CLV needs: P(alive), expected
-purchases if alive, expected spend per purchase. :mod:`analysis.clv.model` builds customer value on these.
+purchases if alive, expected spend per purchase. :mod:`analysis.clv.value` builds customer value on these.
 
 References: Fader, Hardie & Lee (2005) "Counting your customers the easy way" (BG/NBD); Batislam,
 Denizel & Filiztekin (2007) (MBG/NBD); Schmittlein, Morrison & Colombo (1987) and Fader & Hardie
@@ -38,7 +38,7 @@ def _dot(a, b) -> float:
 
 
 
-def _codes(*cols):
+def codes(*cols):
     """Integer code of each row's combination of ``cols`` and the first row of each code."""
     code = np.zeros(len(cols[0]), np.int64)
     for c in cols:
@@ -60,13 +60,13 @@ class _Rows:
     def __init__(self, x, t_x, T, w):
         self.x, self.t_x, self.T, self.w = x, t_x, T, w
         self.n = float(w.sum())
-        self.ix, first = _codes(x)
+        self.ix, first = codes(x)
         self.ux = x[first]
         self.wx = np.bincount(self.ix, weights=w, minlength=len(first))
-        self.iT, first = _codes(x, T)  # (x, T) pairs
+        self.iT, first = codes(x, T)  # (x, T) pairs
         self.T_k, self.T_x, self.T_T = self.ix[first], x[first], T[first]
         self.wT = np.bincount(self.iT, weights=w, minlength=len(first))
-        self.it, first = _codes(x, t_x)  # (x, t_x) pairs
+        self.it, first = codes(x, t_x)  # (x, t_x) pairs
         self.t_k, self.t_x, self.t_t = self.ix[first], x[first], t_x[first]
 
 
@@ -75,7 +75,7 @@ class _Spend:
 
     def __init__(self, x, m, w):
         self.w, self.mx, self.n = w, m * x, float(w.sum())
-        self.ix, first = _codes(x)
+        self.ix, first = codes(x)
         self.ux = x[first]
         self.wx = np.bincount(self.ix, weights=w, minlength=len(first))
         self.wxr = w * x

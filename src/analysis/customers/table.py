@@ -15,7 +15,8 @@ from typing import Callable, NamedTuple
 
 import pandas as pd
 
-from analysis.data.sources import Source, _lit, _q, load_source, parse_date
+from analysis.data import (Source, atomic_write, check_output_path, load_source, parse_date, quote_ident,
+                           quote_literal)
 from analysis.data.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
 
@@ -52,15 +53,17 @@ PURCHASE_DAY_RULE = (
 )
 
 
-def _f(dialect: str, fn: str, **kw) -> str:
+def dialect_sql(dialect: str, fn: str, **kw) -> str:
+    """Function ``fn`` of :data:`DIALECTS` as ``dialect`` spells it, its placeholders filled from ``kw``."""
     return DIALECTS[dialect][fn].format(**kw)
 
 
 def _period_sql(freq: str, dialect: str, col: str = "day") -> str:
-    return col if freq == "D" else _f(dialect, "week_start", d=col)
+    return col if freq == "D" else dialect_sql(dialect, "week_start", d=col)
 
 
-def _check_freq(freq: str, freq_multiplier: float) -> None:
+def check_freq(freq: str, freq_multiplier: float) -> None:
+    """Refuse a time unit other than days or weeks, or a multiplier that is not positive."""
     if freq not in FREQ_DAYS:
         raise ParameterError(f"freq: got {freq!r}, expected 'D' (days) or 'W' (weeks).")
     if not freq_multiplier or freq_multiplier <= 0:
@@ -76,12 +79,12 @@ def is_purchase_sql(amount: str = "amount") -> str:
 def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> str:
     """Customer-days with their net amount; ``is_purchase`` per :data:`PURCHASE_DAY_RULE`."""
     return f"""
-        SELECT customer_id, {_f(dialect, 'to_date', x='timestamp')} AS day,
+        SELECT customer_id, {dialect_sql(dialect, 'to_date', x='timestamp')} AS day,
                SUM(amount) AS net_amount, COUNT(*) AS n_lines,
                SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines,
                {is_purchase_sql()} AS is_purchase
         FROM {table}
-        GROUP BY customer_id, {_f(dialect, 'to_date', x='timestamp')}"""
+        GROUP BY customer_id, {dialect_sql(dialect, 'to_date', x='timestamp')}"""
 
 
 def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) -> str:
@@ -89,10 +92,10 @@ def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) 
     return f"""
             SELECT customer_id,
                    CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
-                   {_f(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
-                   {_f(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
+                   {dialect_sql(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
+                   {dialect_sql(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
                    CASE WHEN COUNT(*) > 1
-                        THEN (SUM(value) - {_f(dialect, 'arg_min', v='value', k='period')}) / (COUNT(*) - 1)
+                        THEN (SUM(value) - {dialect_sql(dialect, 'arg_min', v='value', k='period')}) / (COUNT(*) - 1)
                         ELSE 0.0 END AS monetary_value
             FROM {periods}
             GROUP BY customer_id"""
@@ -141,13 +144,14 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     """
     unit = FREQ_DAYS[freq] * freq_multiplier
     text = DIALECTS[dialect]["text"]
-    as_of_d = f"DATE {_lit(parse_date(as_of).strftime('%Y-%m-%d'))}"
-    d90 = _f(dialect, "date_add", d=as_of_d, n=-90)
-    d180 = _f(dialect, "date_add", d=as_of_d, n=-180)
-    between = lambda a, b: _f(dialect, "days_between", a=a, b=b)  # noqa: E731
-    day = _f(dialect, "to_date", x="timestamp")
-    ch_day = "".join(f", SUM(CASE WHEN channel = {_lit(c)} THEN 1 ELSE 0 END) AS ch_{i}" for i, c in enumerate(channels))
-    cat_day = "".join(f", SUM(CASE WHEN category = {_lit(c)} THEN 1 ELSE 0 END) AS cat_{i}"
+    as_of_d = f"DATE {quote_literal(parse_date(as_of).strftime('%Y-%m-%d'))}"
+    d90 = dialect_sql(dialect, "date_add", d=as_of_d, n=-90)
+    d180 = dialect_sql(dialect, "date_add", d=as_of_d, n=-180)
+    between = lambda a, b: dialect_sql(dialect, "days_between", a=a, b=b)  # noqa: E731
+    day = dialect_sql(dialect, "to_date", x="timestamp")
+    ch_day = "".join(f", SUM(CASE WHEN channel = {quote_literal(c)} THEN 1 ELSE 0 END) AS ch_{i}"
+                     for i, c in enumerate(channels))
+    cat_day = "".join(f", SUM(CASE WHEN category = {quote_literal(c)} THEN 1 ELSE 0 END) AS cat_{i}"
                       for i, c in enumerate(categories))
     ch_agg = "".join(f", SUM(ch_{i}) AS ch_{i}" for i in range(len(channels)))
     cat_agg = "".join(f", SUM(cat_{i}) AS cat_{i}" for i in range(len(categories)))
@@ -157,26 +161,28 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     if channels:
         best = " , ".join(f"a.ch_{i}" for i in range(len(channels)))
         main_ch = "CASE " + " ".join(
-            f"WHEN a.ch_{i} = GREATEST({best}) AND a.ch_{i} > 0 THEN {_lit(c)}" for i, c in enumerate(channels)) + " END"
+            f"WHEN a.ch_{i} = GREATEST({best}) AND a.ch_{i} > 0 THEN {quote_literal(c)}"
+            for i, c in enumerate(channels)) + " END"
     online = next((i for i, c in enumerate(channels) if c == "online"), None)
     online_sql = f"a.ch_{online} / CAST(a.n_transactions AS DOUBLE)" if online is not None else "0.0"
-    share_cols = [_q(c) for c in level_columns("share_", categories)]
+    share_cols = [quote_ident(c) for c in level_columns("share_", categories)]
     shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS {c}" for i, c in enumerate(share_cols))
-    attrs = "".join(f", c.{_q(a)}" for a in customer_columns)
+    attrs = "".join(f", c.{quote_ident(a)}" for a in customer_columns)
     m_day = ", SUM(margin) AS net_margin" if margin else ""
     if refunds:
         purchase_day = {"n": "SUM(is_purchase)", "amount": "SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END)",
                         "first": "MIN(CASE WHEN is_purchase = 1 THEN day END)",
                         "last": "MAX(CASE WHEN is_purchase = 1 THEN day END)",
-                        "first_value": _f(dialect, "arg_min", v="CASE WHEN is_purchase = 1 THEN net_amount END",
-                                          k="CASE WHEN is_purchase = 1 THEN day END"),
+                        "first_value": dialect_sql(dialect, "arg_min",
+                                                   v="CASE WHEN is_purchase = 1 THEN net_amount END",
+                                                   k="CASE WHEN is_purchase = 1 THEN day END"),
                         "margin": "SUM(CASE WHEN is_purchase = 1 THEN net_margin ELSE 0 END)",
                         "is_purchase": is_purchase_sql(), "having": "HAVING SUM(is_purchase) > 0"}
     else:  # no negative amount in the log: every customer-day is a purchase day
         count = "CAST(COUNT(*) AS HUGEINT)" if dialect == "duckdb" else "SUM(is_purchase)"  # the type of the SUM
         purchase_day = {"n": count, "amount": "SUM(net_amount)", "first": "MIN(day)", "last": "MAX(day)",
-                        "first_value": _f(dialect, "arg_min", v="net_amount", k="day"), "margin": "SUM(net_margin)",
-                        "is_purchase": "1", "having": ""}
+                        "first_value": dialect_sql(dialect, "arg_min", v="net_amount", k="day"),
+                        "margin": "SUM(net_margin)", "is_purchase": "1", "having": ""}
     m_agg = f", {purchase_day['margin']} AS purchase_margin" if margin else ""
     m_rate = (", CASE WHEN a.purchase_amount > 0 THEN a.purchase_margin / a.purchase_amount END AS margin_rate"
               if margin else "")
@@ -260,7 +266,8 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         {'ORDER BY customer_id' if ordered else ''}"""
 
 
-def _source(source, as_of) -> Source:
+def open_source(source, as_of) -> Source:
+    """``source`` itself when it is a validated source, else the source loaded from that path at ``as_of``."""
     return source if isinstance(source, Source) else load_source(source, as_of=as_of)
 
 
@@ -282,7 +289,7 @@ def customer_columns(src: Source) -> tuple[str, ...]:
     return tuple(c for c in src.columns("customers") if c not in skip and not is_personal_column(c))
 
 
-def _levels(src: Source, column: str, limit: int = 30) -> tuple[str, ...]:
+def column_levels(src: Source, column: str, limit: int = 30) -> tuple[str, ...]:
     """The values of ``category`` or ``channel`` (any text), alphabetical: the ``limit`` most frequent.
 
     When there are more, the source's notes say so (``n_categories`` still counts them all, see
@@ -356,13 +363,13 @@ STATE_BYTES, STATE_BYTES_PER_COLUMN, STATE_SHARE = 80, 16, 0.75
 
 
 def _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects) -> tuple[Source, _Query]:
-    _check_freq(freq, freq_multiplier)
+    check_freq(freq, freq_multiplier)
     as_of = parse_date(as_of)
-    src = _source(source, as_of)
+    src = open_source(source, as_of)
     if as_of > src.as_of:
         raise ParameterError(f"as_of: {as_of.date()} is after the source's as_of {src.as_of.date()}; "
                              "load the source with the later date.")
-    cats, chans = _levels(src, "category"), _levels(src, "channel")
+    cats, chans = column_levels(src, "category"), column_levels(src, "channel")
     capped = src.recorded("category_levels", 0) > len(cats)
     columns = customer_columns(src)
 
@@ -402,12 +409,12 @@ def _in_passes(src: Source, query: _Query):
         for k in range(query.passes):
             part = f"(SELECT * FROM transactions_keyed WHERE hash(customer_id) % {query.passes} = {k}) AS part"
             with src.spill_watch():
-                src.con.execute(f"COPY ({query.sql(part, ordered=False)}) TO {_lit(str(folder / f'part-{k}.parquet'))} "
-                                "(FORMAT PARQUET)")
+                part_file = quote_literal(str(folder / f'part-{k}.parquet'))
+                src.con.execute(f"COPY ({query.sql(part, ordered=False)}) TO {part_file} (FORMAT PARQUET)")
         src.add_note(f"The customer table was computed in {query.passes} passes over the log (customers split by "
                      f"a hash of their ID) to stay within DuckDB's memory limit {src.memory_limit}.",
                      customer_table_passes=query.passes)
-        yield f"SELECT * FROM read_parquet({_lit(str(folder / 'part-*.parquet'))}) ORDER BY customer_id"
+        yield f"SELECT * FROM read_parquet({quote_literal(str(folder / 'part-*.parquet'))}) ORDER BY customer_id"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -420,8 +427,6 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
     DuckDB's memory limit (spilling to its temp directory; the source's notes then say how much).
     The file appears only when complete (temp file, then rename).
     """
-    from analysis.data.sources import atomic_write, check_output_path
-
     out = check_output_path(out)
     src, query = _customer_table_query(source, as_of, freq, freq_multiplier, include_prospects)
     fmt = "(FORMAT PARQUET)" if out.suffix.lower() == ".parquet" else "(FORMAT CSV, HEADER)"
@@ -432,7 +437,7 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
         src.con.execute("SET preserve_insertion_order = false")
         try:
             with _in_passes(src, query) as sql, src.spill_watch():
-                counted["n"] = src.con.execute(f"COPY ({sql}) TO {_lit(str(tmp))} {fmt}").fetchone()[0]
+                counted["n"] = src.con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} {fmt}").fetchone()[0]
         finally:
             src.con.execute("RESET preserve_insertion_order")
 
@@ -451,16 +456,17 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
     ``holdout_end``; the mean amount per transaction line on purchase days, as
     lifetimes computes it), ``duration_holdout``.
     """
-    _check_freq(freq, freq_multiplier)
+    check_freq(freq, freq_multiplier)
     cal, hold = parse_date(calibration_end, "calibration_end"), parse_date(holdout_end, "holdout_end")
     if hold <= cal:
         raise ParameterError(f"holdout_end: {hold.date()} must be after calibration_end {cal.date()}.")
-    src = _source(source, hold)
+    src = open_source(source, hold)
     if hold > src.as_of:
         raise ParameterError(f"holdout_end: {hold.date()} is after the source's as_of {src.as_of.date()}.")
     unit = FREQ_DAYS[freq] * freq_multiplier
-    cal_d, hold_d = (f"DATE {_lit(x.strftime('%Y-%m-%d'))}" for x in (cal, hold))
-    lo = f"AND day >= DATE {_lit(parse_date(start, 'start').strftime('%Y-%m-%d'))}" if start is not None else ""
+    cal_d, hold_d = (f"DATE {quote_literal(x.strftime('%Y-%m-%d'))}" for x in (cal, hold))
+    lo = (f"AND day >= DATE {quote_literal(parse_date(start, 'start').strftime('%Y-%m-%d'))}"
+          if start is not None else "")
     period = _period_sql(freq, "duckdb")
     # Daily periods are the purchase days themselves; weekly ones group them first. As in
     # lifetimes, days up to calibration_end are calibration and later days holdout, even when a
@@ -500,125 +506,3 @@ def calibration_holdout(source, calibration_end, holdout_end, freq: str = "D", f
         ORDER BY customer_id"""
     return src.sql(sql)
 
-
-def _month_ends(as_of: pd.Timestamp, months: int) -> list[pd.Timestamp]:
-    """Month ends of the ``months`` months ending at ``as_of``'s month (the last cut at ``as_of``), plus one in front."""
-    return [min((as_of.replace(day=1) - pd.DateOffset(months=k)) + pd.offsets.MonthEnd(0), as_of)
-            for k in range(months, -1, -1)]
-
-
-def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, dialect: str = "duckdb",
-                         has_customers: bool = False, table: str = "transactions",
-                         purchase_days: str | None = None) -> str:
-    """The monthly flows of :func:`monthly_activity` as one SQL query in ``dialect`` (``duckdb`` or ``spark``).
-
-    One row per month end (one extra month in front, for the "previous" counts): ``month_end``,
-    ``registered``, ``active``, ``new``, ``lost``, ``returned``, ``revenue``, ``n_purchases``,
-    ``buyers``. Only equi-joins and grouped aggregates (no correlated subqueries), so the same
-    text runs on DuckDB and Spark SQL; ``table`` holds the validated transactions on or before
-    ``as_of`` and ``customers`` the customers when ``has_customers``; ``purchase_days`` names a
-    relation already holding :func:`purchase_days_sql` of ``table`` (an engine that does not
-    share common table expressions between their uses can compute it once).
-    """
-    if months < 1:
-        raise ParameterError(f"months: got {months}, expected at least 1.")
-    if inactivity_days < 1:
-        raise ParameterError(f"inactivity_days: got {inactivity_days}, expected a positive number of days.")
-    as_of = parse_date(as_of)
-    n = int(inactivity_days)
-    months_sql = " UNION ALL ".join(
-        f"SELECT DATE {_lit(e.strftime('%Y-%m-%d'))} AS month_end, DATE {_lit(e.replace(day=1).strftime('%Y-%m-%d'))} "
-        f"AS month_start" for e in _month_ends(as_of, months))
-    registered = ("SELECT m.month_end, COUNT(*) AS registered FROM m JOIN customers c ON c.signup_date <= m.month_end "
-                  "GROUP BY m.month_end" if has_customers else
-                  "SELECT m.month_end, COUNT(*) AS registered FROM m JOIN firsts f ON f.first_month <= m.month_start "
-                  "GROUP BY m.month_end")
-    as_of_d = f"DATE {_lit(as_of.strftime('%Y-%m-%d'))}"
-    days = purchase_days or f"({purchase_days_sql(dialect, table)})"
-    return f"""
-        WITH m AS ({months_sql}),
-        -- one row per customer and calendar month with purchases: each month end reads these, not every day
-        cm AS (
-            SELECT customer_id, {_f(dialect, 'month_start', d='day')} AS month_start, MAX(day) AS last_day,
-                   SUM(net_amount) AS revenue, COUNT(*) AS n_purchases
-            FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}
-            GROUP BY customer_id, {_f(dialect, 'month_start', d='day')}),
-        firsts AS (SELECT customer_id, MIN(month_start) AS first_month FROM cm GROUP BY customer_id),
-        -- active at a month end: a purchase within the window before it, i.e. a month up to it whose last
-        -- purchase day is inside the window (a month's days never pass the month end, nor as_of)
-        active AS (
-            SELECT DISTINCT m.month_end, c.customer_id
-            FROM m JOIN cm c ON c.month_start <= m.month_start
-                             AND c.last_day > {_f(dialect, 'date_add', d='m.month_end', n=-n)}),
-        prev AS (
-            SELECT month_end, LAG(month_end) OVER (ORDER BY month_end) AS prev_end FROM m),
-        in_month AS (
-            SELECT m.month_end, c.customer_id, c.revenue, c.n_purchases
-            FROM m JOIN cm c ON c.month_start = m.month_start),
-        flags AS (
-            SELECT i.month_end, i.customer_id,
-                   (f.first_month = m.month_start) AS is_new,
-                   (a.customer_id IS NULL) AS was_inactive
-            FROM in_month i JOIN m ON m.month_end = i.month_end JOIN firsts f ON f.customer_id = i.customer_id
-                 JOIN prev ON prev.month_end = i.month_end
-                 LEFT JOIN active a ON a.month_end = prev.prev_end AND a.customer_id = i.customer_id),
-        reg AS ({registered}),
-        act AS (SELECT month_end, COUNT(*) AS active FROM active GROUP BY month_end),
-        flow AS (
-            SELECT month_end, COUNT(CASE WHEN is_new THEN 1 END) AS new,
-                   COUNT(CASE WHEN NOT is_new AND was_inactive THEN 1 END) AS returned
-            FROM flags GROUP BY month_end),
-        -- active at the previous month end but not at this one
-        lost AS (
-            SELECT prev.month_end, COUNT(*) AS lost
-            FROM prev JOIN active a ON a.month_end = prev.prev_end
-                 LEFT JOIN active b ON b.month_end = prev.month_end AND b.customer_id = a.customer_id
-            WHERE b.customer_id IS NULL GROUP BY prev.month_end),
-        sales AS (
-            SELECT month_end, SUM(revenue) AS revenue, SUM(n_purchases) AS n_purchases, COUNT(*) AS buyers
-            FROM in_month GROUP BY month_end)
-        SELECT m.month_end, COALESCE(reg.registered, 0) AS registered, COALESCE(act.active, 0) AS active,
-               COALESCE(flow.new, 0) AS new, COALESCE(lost.lost, 0) AS lost, COALESCE(flow.returned, 0) AS returned,
-               COALESCE(sales.revenue, 0) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
-               COALESCE(sales.buyers, 0) AS buyers
-        FROM m LEFT JOIN reg ON reg.month_end = m.month_end LEFT JOIN act ON act.month_end = m.month_end
-             LEFT JOIN flow ON flow.month_end = m.month_end LEFT JOIN lost ON lost.month_end = m.month_end
-             LEFT JOIN sales ON sales.month_end = m.month_end
-        ORDER BY m.month_end"""
-
-
-def monthly_flows_frame(raw: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
-    """The result of :func:`monthly_activity_sql` (any engine) as :func:`monthly_activity`'s table."""
-    df = raw.iloc[1:].reset_index(drop=True)
-    df["month_end"] = pd.to_datetime(df["month_end"])
-    df["month"] = df["month_end"].dt.strftime("%Y-%m")
-    df["avg_purchase"] = df["revenue"] / df["n_purchases"].where(df["n_purchases"] > 0)
-    df["purchase_frequency"] = df["n_purchases"] / df["buyers"].where(df["buyers"] > 0)
-    df["inactivity_days"] = int(inactivity_days)
-    cols = ["month", "month_end", "registered", "active", "new", "lost", "returned", "revenue", "n_purchases",
-            "buyers", "avg_purchase", "purchase_frequency", "inactivity_days"]
-    return df[cols]
-
-
-def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180) -> pd.DataFrame:
-    """Customer counts and sales per calendar month, for the months ending at ``as_of``'s month.
-
-    A customer is **active** at a month end when they bought within the last
-    ``inactivity_days`` days (inclusive of the month end). Per month:
-    ``new`` = first purchase ever in the month; ``lost`` = active at the previous month
-    end but not at this one; ``returned`` = bought in the month, not new, and not active
-    at the previous month end. So ``active = active_prev − lost + new + returned``.
-    Sales: ``revenue`` (net of refunds), ``n_purchases`` (purchase days), ``buyers``,
-    ``avg_purchase`` = revenue / purchases, ``purchase_frequency`` = purchases / buyers;
-    ``registered`` counts signups up to the month end (buyers when no customers table).
-
-    The last month is cut at ``as_of`` (a partial month when ``as_of`` is not a month end).
-    The query is :func:`monthly_activity_sql`; :func:`analysis.customers.spark.monthly_activity` runs
-    the same text on Spark.
-    """
-    as_of = parse_date(as_of)
-    sql = monthly_activity_sql(as_of, months, inactivity_days, "duckdb", has_customers=False)  # parameters first
-    src = _source(source, as_of)
-    if src.has("customers"):
-        sql = monthly_activity_sql(as_of, months, inactivity_days, "duckdb", has_customers=True)
-    return monthly_flows_frame(src.sql(sql), inactivity_days)

@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Iterable
 
+import duckdb
 import pandas as pd
 
 from analysis.errors import ParameterError
@@ -295,8 +296,6 @@ def pseudonymize(ids: Iterable, key: str | None = None, length: int = 10) -> pd.
     >>> pseudonymize(["C000001"]).iloc[0].startswith("K-")
     True
     """
-    import duckdb
-
     k = pseudonym_key(key)
     index = ids.index if isinstance(ids, pd.Series) else None
     # HMAC-SHA256 (RFC 2104) of every ID at once in DuckDB: sha256((key ^ opad) || sha256((key ^ ipad) || id)),
@@ -305,7 +304,7 @@ def pseudonymize(ids: Iterable, key: str | None = None, length: int = 10) -> pd.
         k = hashlib.sha256(k).digest()
     k = k.ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)
-    frame = pd.DataFrame({"v": pd.Series(ids if index is None else ids.to_numpy(), dtype=object).astype(str)})
+    frame = pd.DataFrame({"v": pd.Series(ids if index is None else ids.to_numpy(), dtype=object).astype(str)})  # noqa: F841 (DuckDB reads it by name)
     digests = duckdb.connect().execute(
         "SELECT left(sha256(?::BLOB || unhex(sha256(?::BLOB || encode(v)))), ?) AS h FROM frame",
         [outer, inner, int(length)]).df()["h"]

@@ -6,13 +6,16 @@ self-contained HTML without code, adds a landing page with typed key numbers and
 manifest and an index of all months. Bad data publishes nothing; an analysis that cannot be
 estimated on valid data publishes its page degraded (exit code 3).
 
-Modules: ``monthly`` (the run), ``notebooks`` (registry, parameters, papermill), ``pages`` (HTML),
-``numbers`` (typed key numbers and findings), ``pii`` (privacy check), and one presentation module per
-page (``customer_base``, ``clv``, ``churn``, ``segments``, ``experiments``).
+Layer 7: may import every layer below (base and the analyses, data); only ``cli`` imports it.
+Modules: ``run`` (periods, inputs, run metadata), ``monthly`` (the month's run and publishing),
+``notebooks`` (registry, parameters, papermill), ``site`` (HTML of pages, landing page, index),
+``numbers`` (typed key numbers and findings), ``pii`` (privacy gate), ``publishing`` (atomic folders),
+``text`` (strings and number formats), ``display`` (notebook output), and ``pages/``: one presentation
+module per page (``customer_base``, ``clv``, ``churn``, ``segments``, ``contacts``, ``experiments`` with
+``campaign``).
 """
-from analysis.report.monthly import (MonthReport, build_experiment_report, build_report, ensure_demo_data,
-                                     experiments_ended, last_complete_period, month_end, package_version,
-                                     parse_period, render_month)
+from analysis.report.monthly import MonthReport, build_experiment_report, build_report, experiments_ended, render_month
+from analysis.report.run import ensure_demo_data, last_complete_period, month_end, package_version, parse_period
 from analysis.report.notebooks import (EXPERIMENT, NOTEBOOKS, NotebookFailed, NotebookSpec, check_parameters,
                                        default_jobs, execute_notebook, notebook_parameters, parse_overrides)
 from analysis.report.site import month_label, write_index

@@ -15,7 +15,7 @@ import pandas as pd
 
 
 def _display(obj) -> None:
-    from IPython.display import display
+    from IPython.display import display  # local: heavy import, kept off the start-up path
 
     display(obj)
 
@@ -35,14 +35,14 @@ def plain_markdown(text: str) -> str:
 
 def heading(text: str, level: int = 2) -> None:
     """Show a heading (level 1-4); the text is never read as HTML."""
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # local: heavy import, kept off the start-up path
 
     _display(Markdown("#" * level + " " + plain_markdown(text)))
 
 
 def say(text: str) -> None:
     """Show a paragraph of narrative (Markdown, never HTML)."""
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # local: heavy import, kept off the start-up path
 
     _display(Markdown(plain_markdown(text)))
 
@@ -56,7 +56,7 @@ def table_html(df: pd.DataFrame, caption: str | None = None, index: bool = False
 
 def show_table(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> None:
     """Show a DataFrame as a captioned table (format numbers before, in the report's language)."""
-    from IPython.display import HTML
+    from IPython.display import HTML  # local: heavy import, kept off the start-up path
 
     _display(HTML(table_html(df, caption, index)))
 
@@ -76,8 +76,8 @@ def figure_html(fig, title: str, alt: str, dpi: int = 100) -> str:
 
 def show_figure(fig, title: str, alt: str) -> None:
     """Show a figure with a title and alt text, then close it so it is not drawn twice."""
-    import matplotlib.pyplot as plt
-    from IPython.display import HTML
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
+    from IPython.display import HTML  # local: heavy import, kept off the start-up path
 
     _display(HTML(figure_html(fig, title, alt)))
     plt.close(fig)
@@ -98,6 +98,6 @@ def key_numbers_html(items: Mapping[str, tuple[str, str | None]]) -> str:
 
 def show_key_numbers(items: Mapping[str, tuple[str, str | None]]) -> None:
     """Show key numbers as cards, most important first."""
-    from IPython.display import HTML
+    from IPython.display import HTML  # local: heavy import, kept off the start-up path
 
     _display(HTML(key_numbers_html(items)))

@@ -5,167 +5,75 @@ only when every notebook, the key numbers and the privacy check succeeded.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import gc
 import html
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
 
-from analysis.data.sources import write_json
-from analysis.data.databases import DatabaseURL, is_database_url, location
-from analysis.errors import ParameterError
-from analysis.report.text import Text, check_language
 from analysis.base.actions import month_actions, trends
-from analysis.findings import Finding
+from analysis.base import BaseSettings, CustomerBase
+from analysis import data as data_mod
+from analysis.data import location
 from analysis.data.privacy import pseudonym_key_kind
-from analysis.report.notebooks import (EXPERIMENT, EXPERIMENT_PARAMETER, NotebookFailed, NotebookSpec, run_jobs,
-                                       timed, available_notebooks, check_parameters, default_jobs, execute_notebook,
-                                       notebook_params, notebook_parameters, notebooks_dir, parse_overrides,
-                                       project_root, utc_now)
-from analysis.report.numbers import collect as collect_numbers, finding_text
-from analysis.report.site import (PERIOD_RE, RunInfo, notebook_title, safe_id, common_rows, degraded_page_html,
-                                   experiment_nav_html, landing_html, month_label, month_nav_html, notebook_html,
-                                   run_details_html,
-                                   write_index)
+from analysis.data import write_json
+from analysis.errors import ParameterError
+from analysis.experiments import ended_experiments
+from analysis.findings import Finding
 from analysis.report import publishing
+from analysis.report.notebooks import (
+    EXPERIMENT,
+    EXPERIMENT_PARAMETER,
+    NOTEBOOKS,
+    NotebookFailed,
+    NotebookSpec,
+    available_notebooks,
+    check_parameters,
+    default_jobs,
+    execute_notebook,
+    notebook_parameters,
+    notebook_params,
+    parse_overrides,
+    run_jobs,
+    timed,
+    utc_now,
+)
+from analysis.report.numbers import KeyNumber, finding_text
+from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
-from analysis.report.notebooks import NOTEBOOKS
-
+from analysis.report.run import (display_path, git_commit, last_complete_period,
+                                 last_data_date, library_versions, manifest_common, month_end, package_version,
+                                 parse_period, resolve_inputs)
+from analysis.report.site import (
+    RunInfo,
+    common_rows,
+    degraded_page_html,
+    experiment_nav_html,
+    landing_html,
+    month_label,
+    month_nav_html,
+    notebook_html,
+    notebook_title,
+    run_details_html,
+    safe_id,
+    write_index,
+)
 
 #: The contacts page (issue 15): rendered only for a source with a contacts table.
 CONTACTS = NotebookSpec("contacts")
 
-#: Libraries whose versions go into the run manifest.
-KEY_LIBRARIES = ("pandas", "numpy", "scipy", "duckdb", "lifelines", "scikit-learn",
-                 "statsmodels", "matplotlib", "papermill", "nbconvert")
-
-
-# --- periods and paths -------------------------------------------------------
-def parse_period(period: str) -> pd.Period:
-    """``"2026-10"`` -> monthly Period; a clear error for anything else.
-
-    Example
-    -------
-    >>> str(parse_period("2026-10").end_time.date())
-    '2026-10-31'
-    """
-    if not isinstance(period, str) or not PERIOD_RE.match(period):
-        raise ParameterError(f"--period: got {period!r}, expected a month as YYYY-MM (e.g. 2026-10).")
-    return pd.Period(period, freq="M")
-
-
-def month_end(period: str | pd.Period) -> pd.Timestamp:
-    """Last day of the month (a date, as ``as_of`` expects): :func:`analysis.data.sources.month_end` of the period."""
-    from analysis.data.sources import month_end as last_day
-
-    p = parse_period(period) if isinstance(period, str) else period
-    return last_day(p.start_time)
-
-
-def last_complete_period(last_date) -> pd.Period:
-    """The last month fully covered by data that ends on ``last_date``.
-
-    Example
-    -------
-    >>> str(last_complete_period("2026-10-31")), str(last_complete_period("2026-11-15"))
-    ('2026-10', '2026-10')
-    """
-    d = pd.Timestamp(last_date).normalize()
-    p = d.to_period("M")
-    return p if d == pd.Timestamp(p.end_time.date()) else p - 1
-
-
-# --- run metadata ------------------------------------------------------------
-def git_commit(folder: Path | None = None) -> str:
-    """The commit of the git checkout ``kanta`` runs in (the working folder), or ``"unknown"`` outside git."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder or project_root(),
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def library_versions(names: Iterable[str] = KEY_LIBRARIES) -> dict[str, str]:
-    versions = {"python": sys.version.split()[0]}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def package_version() -> str:
-    from analysis import __version__
-
-    return __version__
-
-
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
-    """Experiments whose outcome window closed in the month: ``[{"id": ...}]`` (:func:`analysis.experiments.analysis.ended_experiments`)."""
-    from analysis.experiments.analysis import ended_experiments
+    """Experiments whose outcome window closed in the month: ``[{"id": ...}]`` (:func:`analysis.experiments.month.ended_experiments`)."""
 
     return [{"id": str(e)} for e in ended_experiments(source, month_end(period))]
-
-
-# --- the month ---------------------------------------------------------------
-def default_data_path() -> Path:
-    return project_root() / "data" / "demo"
-
-
-def ensure_demo_data(path: Path, quiet: bool = False) -> None:
-    """Build the demo customer base when the default data folder is missing."""
-    if path.exists():
-        return
-    from analysis.data import demo
-
-    if not quiet:
-        print(f"kanta: building the demo data in {path} (first run) ...", file=sys.stderr)
-    demo.write_demo_data(path)
-
-
-def _resolve_inputs(data, out, notebooks, language: str, quiet: bool) -> tuple[Text, Path, Path, Path]:
-    """Strings, report folder, data path (demo data built when defaulted) and notebooks folder."""
-    tx = Text("report", check_language(language))
-    if Path(out).exists() and not Path(out).is_dir():  # found now, not after every notebook has run
-        raise ParameterError(f"--out: {out} is a file; expected the report folder (e.g. reports).")
-    data_path = data if data is not None else default_data_path()
-    if data is None:
-        ensure_demo_data(data_path, quiet)
-    # absolute from here on: notebooks may run in threads, and nothing may depend on the working folder
-    return tx, Path(out), location(data_path), (Path(notebooks) if notebooks else notebooks_dir()).resolve()
-
-
-def _manifest_common(ctx: "RunInfo") -> dict:
-    return {"data": {"source": ctx.source_display, "fingerprint": ctx.fingerprint, "fingerprint_algorithm": "sha256"},
-            "package": {"name": "kanta", "version": ctx.version},
-            "git_commit": ctx.commit,
-            "libraries": ctx.versions}
-
-
-def _display_path(path: Path) -> str:
-    """A path as a reader should see it: relative to the working folder when inside it."""
-    if is_database_url(path):
-        return str(DatabaseURL(path))
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(project_root()))
-    except ValueError:
-        return str(path)
-
-
-def last_data_date(source) -> pd.Timestamp:
-    value = source.sql("select max(cast(timestamp as date)) as d from transactions")["d"].iloc[0]
-    return pd.Timestamp(value)
 
 
 def _publish(staged: Path, target: Path, scratch: Path) -> None:
@@ -180,7 +88,6 @@ BASE_PARAMETERS = ("inactivity_days", "horizon_months", "discount_rate", "p_aliv
 
 def _base_settings(overrides: Mapping[str, object]):
     """The customer-base settings from the operator's overrides (plain or ``notebook.name``)."""
-    from analysis.base.state import BaseSettings
 
     given = {}
     for key, value in overrides.items():
@@ -263,12 +170,10 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         ``landing`` page, ``manifest`` and ``exit_code`` (0 whole, 3 a page degraded). Bad data raises
         :class:`~analysis.errors.DataError` before anything is written.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # local: heavy import, kept off the start-up path
 
-    from analysis.data import sources as data_mod
-    from analysis.base.state import CustomerBase
 
-    tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
+    tx, out, data_path, folder = resolve_inputs(data, out, notebooks, language, quiet)
 
     # Validate first: bad data gets the loader's one-line message, not a papermill traceback.
     if period is None:
@@ -296,7 +201,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", all_params[spec.name])
 
-    ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
+    ctx = RunInfo(tx, language, display_path(data_path), source.fingerprint, git_commit(), library_versions(),
                   utc_now(), package_version())
     failed_dir = out.resolve().parent / ".kanta-failed" / str(month)
     report_folder = publishing.ReportFolder(out, [str(month)], quiet).open()  # locked until the run ends
@@ -371,7 +276,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
                                        "duration_s": round(seconds_e, 3)})
 
-        import nbformat
+        import nbformat  # local: heavy import, kept off the start-up path
 
         pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
         for spec, shown, started_at, duration, executed, failure in runs:
@@ -412,7 +317,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "language": language,
             "parameters": {"period": str(month), "source": ctx.source_display, "language": language,
                            **base.settings.values()},
-            **_manifest_common(ctx),
+            **manifest_common(ctx),
             "started_at": ctx.started.isoformat(),
             "duration_s": round(total_s, 3),
             "customer_base": {"started_at": started_b, "duration_s": round(base_s, 3),
@@ -461,7 +366,6 @@ LANDING_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "cust
 
 def landing_key_numbers(base, page_numbers: list[dict], n_experiments: int) -> list:
     """Typed key numbers of the landing page: from the customer base, else as a page stated them."""
-    from analysis.report.numbers import KeyNumber
 
     from_pages = {}
     for n in page_numbers:
@@ -485,9 +389,6 @@ def release_memory() -> None:
     Freed tables otherwise stay in the process's heap, which the notebook kernels running beside it
     cannot use.
     """
-    import ctypes
-    import ctypes.util
-    import gc
 
     gc.collect()
     try:
@@ -513,7 +414,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     In the monthly run ``base_file`` is the month's saved customer base, so the experiment's
     value comparison uses the month's one CLV fit.
     """
-    import nbformat
+    import nbformat  # local: heavy import, kept off the start-up path
 
     tx = ctx.tx
     params = {"source": str(location(data_path)), "as_of": str(as_of.date()), "language": ctx.language,
@@ -542,7 +443,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     (staged / "index.html").write_text(page, encoding="utf-8")
     numbers, findings = collect_numbers(nb)
     manifest = {"experiment_id": str(experiment_id), "as_of": str(as_of.date()), "language": ctx.language,
-                "parameters": shown, **_manifest_common(ctx), "started_at": started.isoformat(),
+                "parameters": shown, **manifest_common(ctx), "started_at": started.isoformat(),
                 "duration_s": round(duration, 3),
                 "numbers": [{**n, "page": "index.html"} for n in numbers],
                 "degraded": [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f["analysis"],
@@ -573,9 +474,8 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     >>> build_experiment_report("reactivation-2026-03", data="data/sample")  # doctest: +SKIP
     PosixPath('reports/experiments/reactivation-2026-03/index.html')
     """
-    from analysis.data import sources as data_mod
 
-    tx, out, data_path, folder = _resolve_inputs(data, out, notebooks, language, quiet)
+    tx, out, data_path, folder = resolve_inputs(data, out, notebooks, language, quiet)
     nb_path = folder / f"{EXPERIMENT.name}.ipynb"
     if not nb_path.is_file():
         raise ParameterError(f"--experiment: there is no experiment notebook {nb_path.name} in {folder}.")
@@ -585,7 +485,7 @@ def build_experiment_report(experiment_id: str, data: str | Path | None = None, 
     if str(experiment_id) not in known:
         raise ParameterError(f"--experiment: no experiment {experiment_id!r} in assignments "
                              f"(found {', '.join(known) if known else 'none'}).")
-    ctx = RunInfo(tx, language, _display_path(data_path), source.fingerprint, git_commit(), library_versions(),
+    ctx = RunInfo(tx, language, display_path(data_path), source.fingerprint, git_commit(), library_versions(),
                   utc_now(), package_version())
     slug = safe_id(experiment_id)
     failed_dir = out.resolve().parent / ".kanta-failed" / "experiments" / slug

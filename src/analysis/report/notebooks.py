@@ -5,18 +5,24 @@ a parameter the notebook does not declare is an error here (papermill only warns
 """
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import os
+import queue
 import re
 import shutil
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from analysis.data.databases import child_environment
+from analysis.churn import ATTRIBUTES
+from analysis.clv import check_horizon
+from analysis.data import child_environment
 from analysis.errors import KantaError, ParameterError
-
+from analysis.segments import SegmentSettings
 
 #: Parameters every report notebook must declare in its ``parameters`` cell.
 REQUIRED_PARAMETERS = ("source", "as_of", "language")
@@ -96,7 +102,6 @@ def project_root() -> Path:
 
 def notebooks_dir() -> Path:
     """The report notebooks shipped inside the package (``analysis/notebooks``), wherever it is installed."""
-    from importlib import resources
 
     return Path(str(resources.files("analysis") / "notebooks"))
 
@@ -109,7 +114,7 @@ def available_notebooks(folder: Path | None = None, specs: Iterable[NotebookSpec
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
     """The parameters declared in a notebook's ``parameters`` cell (papermill's inspection)."""
-    import papermill as pm
+    import papermill as pm  # local: heavy import, kept off the start-up path
 
     params = pm.inspect_notebook(str(path))
     if not params:
@@ -151,7 +156,6 @@ def check_value(name: str, value, default: str | None = None) -> None:
     ...
     analysis.errors.ParameterError: horizon_months: got 0, expected a whole number of months >= 1.
     """
-    import ast
 
     try:
         default_value = ast.literal_eval(default) if default is not None else None
@@ -161,17 +165,14 @@ def check_value(name: str, value, default: str | None = None) -> None:
             (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ParameterError(f"--param {name}: got {value!r}, expected a number (the notebook's default is {default}).")
     if name in ("horizon_months", "discount_rate"):
-        from analysis.clv.model import check_horizon
 
         check_horizon(value if name == "horizon_months" else 12, value if name == "discount_rate" else 0.01)
     elif name in ("n_clusters", "value_basis"):
-        from analysis.segments.segmentation import SegmentSettings
 
         SegmentSettings.from_params(**{name: value})
     elif name == "p_alive_threshold" and not (isinstance(value, (int, float)) and 0 < value < 1):
         raise ParameterError(f"p_alive_threshold: got {value!r}, expected a probability between 0 and 1 (e.g. 0.5).")
     elif name == "group_by":
-        from analysis.churn.survival import ATTRIBUTES
 
         if value and value not in ATTRIBUTES:
             raise ParameterError(f"group_by: got {value!r}, expected one of {', '.join(ATTRIBUTES)} (or None).")
@@ -188,8 +189,8 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
     The executed notebook is written to ``output``; on failure it is copied to ``failed_dir``
     so the operator can open it and see the traceback.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    import papermill as pm  # local: heavy import, kept off the start-up path
+    from papermill.exceptions import PapermillExecutionError  # local: heavy import, kept off the start-up path
 
     check_parameters(path, parameters)
     bar = ({"desc": f"  {path.stem}", "position": position, "leave": False, "unit": "cell", "disable": None}
@@ -236,7 +237,7 @@ def _kernel_manager_class(env: Mapping[str, str]) -> dict:
     """
     if not env:
         return {}
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager  # local: heavy import, kept off the start-up path
 
     class KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
@@ -268,7 +269,6 @@ def parse_overrides(items: Iterable[str]) -> dict[str, object]:
     >>> parse_overrides(["clv.horizon_months=24", "group_by=region"])
     {'clv.horizon_months': 24, 'group_by': 'region'}
     """
-    import ast
 
     out = {}
     for item in items or ():
@@ -322,8 +322,6 @@ def run_jobs(tasks: list[tuple[str, Callable[[int], object]]], n_jobs: int, over
     Each notebook runs in its own kernel process, so threads are enough to use both cores.
     The first failure stops jobs not yet started, waits for the running ones, and is raised.
     """
-    import queue
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     slots: queue.Queue[int] = queue.Queue()
     for k in range(max(1, n_jobs)):

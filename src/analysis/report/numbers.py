@@ -130,7 +130,7 @@ def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = 
 
 # --- notebook side -----------------------------------------------------------------------------
 def _publish(data: dict) -> None:
-    from IPython.display import display
+    from IPython.display import display  # local: heavy import, kept off the start-up path
 
     display(data, raw=True)
 

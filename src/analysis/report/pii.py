@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Mapping
 
 from analysis.data import privacy
-from analysis.data.sources import PII_COLUMNS as DATA_PII_COLUMNS
+from analysis.data import PII_COLUMNS as DATA_PII_COLUMNS
 from analysis.errors import KantaError
+from analysis.report.display import say, show_table
+from analysis.report.text import Text
 
 
 class PrivacyError(KantaError):
@@ -151,8 +153,6 @@ def check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None
 def show_group_table(table, caption: str | None = None, language: str = "en", index: bool = False) -> None:
     """Show a table of groups (:func:`analysis.data.privacy.suppress_small_groups`) and, when groups were
     blanked, the footnote that says why."""
-    from analysis.report.display import say, show_table
-    from analysis.report.text import Text
 
     show_table(table, caption, index=index)
     if table.attrs.get("suppressed_groups"):

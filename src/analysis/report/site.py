@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import posixpath
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,12 +20,12 @@ import pandas as pd
 
 from analysis.base.actions import ACTIONS, FALLING_BELOW
 from analysis.base.concepts import label_key
-from analysis.data.sources import write_text
+from analysis.data import write_text
 from analysis.errors import KantaError
-from analysis.report.text import Text
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
-from analysis.report.numbers import RECORD_MIMES
-
+from analysis.report.numbers import RECORD_MIMES, cards_html, finding_text
+from analysis.report.publishing import check_out
+from analysis.report.text import Text
 
 #: Cell tags that never reach a stakeholder page.
 HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "report-hide"})
@@ -45,7 +47,7 @@ def stakeholder_cells(nb):
     report's language), parameters cells, ``# NBVAL_CHECK_OUTPUT`` cells (rounded numbers
     for CI), stream output (prints, warnings) and bare ``text/plain`` reprs.
     """
-    import nbformat
+    import nbformat  # local: heavy import, kept off the start-up path
 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # a deep copy
     kept = []
@@ -97,7 +99,6 @@ _OPENED_WITH_ID_RE = re.compile(r"""<(?:section|div)\b[^>]*\sid\s*=\s*(?:"([^"]*
 
 def _slug(text: str) -> str:
     """``"Who to contact first?"`` -> ``"who-to-contact-first"`` (ASCII, for a link target)."""
-    import unicodedata
 
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "section"
@@ -184,7 +185,6 @@ def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], curr
 
 def _joined_href(prefix: str, href: str) -> str:
     """``prefix + href`` without ``dir/..`` detours (``"../../2026-10/" + "../experiments/x/index.html"``)."""
-    import posixpath
 
     return posixpath.normpath(prefix + href) if prefix else href
 
@@ -214,7 +214,7 @@ def experiment_nav_html(tx: Text, period: str, month_pages: list[tuple[str, str]
 
 def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav_html: str = "") -> str:
     """A stakeholder page from an executed notebook: no code, no prompts, no CDN scripts."""
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # local: heavy import, kept off the start-up path
 
     exporter = HTMLExporter(template_name="lab", template_file=str(_template_file("kanta_page.html.j2")),
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
@@ -231,7 +231,7 @@ def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav
 def simple_page(title: str, body_html: str, language: str, subtitle: str = "",
                 nav_html: str = "", run_details_html: str = "") -> str:
     """The landing and index pages: same style sheet as the notebook pages, no scripts."""
-    import jinja2
+    import jinja2  # local: heavy import, kept off the start-up path
 
     template = jinja2.Template(_template_file("page.html.j2").read_text(encoding="utf-8"), autoescape=False)
     page = template.render(lang=language, title=html.escape(title), subtitle=html.escape(subtitle),
@@ -326,7 +326,6 @@ def glossary_html(base, tx: Text) -> str:
 
 def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: str = "", nav_html: str = "") -> str:
     """A page whose analysis could not be estimated this month: what is missing and why, nothing else."""
-    from analysis.report.numbers import finding_text
 
     words = Text("findings", tx.language)
     body = "".join(f"<div class='kanta-finding' role='note'><p><strong>{html.escape(words('not_computed'))}</strong> "
@@ -367,7 +366,6 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
                  out: Path, actions: list = (), trends: Mapping | None = None) -> str:
     """The month's landing page: what to do, typed key numbers with change and trend, degraded pages, links,
     experiments, glossary."""
-    from analysis.report.numbers import cards_html
 
     month = pd.Period(manifest["period"], freq="M")
     situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
@@ -447,7 +445,6 @@ def write_index(out: Path, language: str = "en") -> Path:
 
     An ``index.html`` in a folder that is not Kanta's is never overwritten (ParameterError).
     """
-    from analysis.report.publishing import check_out
 
     if (out / "index.html").exists():
         check_out(out)

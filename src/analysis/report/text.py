@@ -11,6 +11,8 @@ import math
 from functools import lru_cache
 from importlib import resources
 
+import pandas as pd
+
 from analysis.errors import ParameterError
 
 LANGUAGES = ("en", "fi")
@@ -169,7 +171,6 @@ def fmt_date(d, language: str = "en") -> str:
     if _is_missing(d):
         return "–"
     if not isinstance(d, (_dt.date, _dt.datetime)):
-        import pandas as pd
 
         d = pd.Timestamp(d)
     return f"{d.day}.{d.month}.{d.year}" if language == "fi" else d.strftime("%Y-%m-%d")

@@ -1,4 +1,4 @@
-"""The churn page of the monthly report: churn results from :mod:`analysis.churn.survival` in the reader's language.
+"""The churn page of the monthly report: churn results from :mod:`analysis.churn` in the reader's language.
 
 Sentences, formatted tables, labels and figures are made here from language-free results; the
 words are in ``strings/churn.json``. ``notebooks/churn.ipynb`` calls one :class:`ChurnPage`
@@ -12,14 +12,15 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.report.display import heading, say, show_figure, show_table
+from analysis.churn import (OTHER, ChurnAnalysis, ChurnDefinition, CoxResult, GroupSurvival, KaplanMeierResult, PHCheck,
+                            RetentionKPIs)
+from analysis.data import suppress_small_groups
 from analysis.findings import Finding
-from analysis.report.text import Text
-from analysis.data.privacy import suppress_small_groups
-from analysis.report.pii import show_group_table
+from analysis.report.display import heading, say, show_figure, show_table
 from analysis.report.numbers import KeyNumber, show_finding, show_numbers
-from analysis.churn.survival import (DAYS_PER_MONTH, OTHER, ChurnAnalysis, ChurnDefinition, CoxResult, GroupSurvival,
-                               KaplanMeierResult, PHCheck, RetentionKPIs)
+from analysis.report.pii import show_group_table
+from analysis.report.text import Text
+from analysis.units import DAYS_PER_MONTH
 
 
 def _tx(language: str) -> Text:
@@ -266,7 +267,7 @@ def plot_survival(result, ax=None, *, language: str = "en", bands: bool = True, 
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     tx = _tx(language)
     if ax is None:
@@ -297,8 +298,8 @@ def plot_forest(cox: CoxResult, ax=None, *, language: str = "en", labels: Mappin
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
+    from matplotlib.ticker import FuncFormatter, LogLocator  # local: heavy import, kept off the start-up path
 
     tx = _tx(language)
     hr = cox.hazard_ratios.iloc[::-1].reset_index(drop=True)
@@ -328,7 +329,7 @@ def plot_cohort_heatmap(table: pd.DataFrame, ax=None, *, language: str = "en", m
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     tx = _tx(language)
     data = table.copy()
@@ -386,7 +387,7 @@ def localised_finding(finding: Finding, language: str) -> Finding:
 # The page: one call per section
 # --------------------------------------------------------------------------
 class ChurnPage:
-    """The churn page's sections in the report's language, from one :class:`~analysis.churn.survival.ChurnAnalysis`.
+    """The churn page's sections in the report's language, from one :class:`~analysis.churn.ChurnAnalysis`.
 
     Each method shows one section (heading, sentences, figure, table); a part that could not be
     estimated shows its finding instead and the page goes on.
@@ -423,7 +424,7 @@ class ChurnPage:
         say(definition_sentence(self.a.definition, self.language))
 
     def curves_section(self, max_months: float = 30) -> None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx, a = self.tx, self.a
         heading(tx("h_curves"))
@@ -449,7 +450,7 @@ class ChurnPage:
         show_table(at_risk_report(a.overall, language=self.language), tx("tab_at_risk"))
 
     def cohorts_section(self, max_months: int = 24) -> None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx, c = self.tx, self.a.cohorts
         heading(tx("h_cohorts"))
@@ -462,7 +463,7 @@ class ChurnPage:
         show_figure(fig, tx("fig_cohorts"), tx("fig_cohorts_alt"))
 
     def cox_section(self) -> None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx, cc = self.tx, self.a.cox
         heading(tx("h_cox"))
@@ -471,7 +472,7 @@ class ChurnPage:
             return
         say(tx("cox_text", w=cc.window_days, refs=reference_labels(cc.references, self.language),
                n=tx.number(cc.cox.n), c=tx.pct(cc.cox.concordance, 0)))
-        if getattr(cc, "n_eligible", None):  # a big base: the model ran on a seeded subsample (survival.COX_CUSTOMERS)
+        if getattr(cc, "n_eligible", None):  # a big base: the model ran on a seeded subsample (churn.COX_CUSTOMERS)
             say(tx("cox_sample_text", n=tx.number(cc.cox.n), total=tx.number(cc.n_eligible)))
         pooled = pooled_levels_sentence(cc.pooled, self.language)
         if pooled:

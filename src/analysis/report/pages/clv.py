@@ -1,7 +1,7 @@
 """The CLV page of the monthly report: customer value from the month's customer base, in the reader's language.
 
 Sentences, formatted tables, labels and figures are made here from language-free results
-(:mod:`analysis.clv.model`, :class:`analysis.base.state.CustomerBase`); the words are in
+(:mod:`analysis.clv`, :class:`analysis.base.state.CustomerBase`); the words are in
 ``strings/clv.json``. ``notebooks/clv.ipynb`` calls one :class:`ClvPage` method per section.
 """
 from __future__ import annotations
@@ -11,13 +11,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.clv import model as clv
-from analysis.report.display import heading, say, show_figure, show_table
-from analysis.findings import Estimation, Finding
-from analysis.report.text import Text
+from analysis import clv
+from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
-from analysis.report.pii import show_group_table
+from analysis.findings import Estimation, Finding
+from analysis.report.display import heading, say, show_figure, show_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
+from analysis.report.pii import show_group_table
+from analysis.report.text import Text
 
 #: Customer attributes the page breaks customer equity down by (those present in the data).
 EQUITY_ATTRIBUTES = ("region", "acquisition_channel", "age_band", "main_channel")
@@ -30,7 +31,7 @@ def _tx(language_or_tx) -> Text:
 
 # --------------------------------------------------------------------------- words
 def note_text(note: Mapping, language="en") -> str:
-    """One of :attr:`analysis.clv.model.CLVModel.notes_` (a code and its facts) as a sentence.
+    """One of :attr:`analysis.clv.CLVModel.notes_` (a code and its facts) as a sentence.
 
     Example
     -------
@@ -153,7 +154,7 @@ def level_label(value, language="en") -> str:
 
 
 def equity_table(equity: pd.DataFrame, attribute: str, language="en") -> pd.DataFrame:
-    """:func:`analysis.clv.model.equity` by ``attribute``, formatted."""
+    """:func:`analysis.clv.equity` by ``attribute``, formatted."""
     tx = _tx(language)
     e = equity
     table = pd.DataFrame({tx("col_group"): [level_label(v, tx) for v in e[attribute]],
@@ -179,14 +180,14 @@ def contact_table(contacts: pd.DataFrame, language="en") -> pd.DataFrame:
 # --------------------------------------------------------------------------- figures (return Axes)
 def _ax(ax, figsize=(6, 4)):
     if ax is None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         _, ax = plt.subplots(figsize=figsize)
     return ax
 
 
 def _formatter(func):
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter  # local: heavy import, kept off the start-up path
 
     return FuncFormatter(lambda v, _: func(v))
 
@@ -299,7 +300,7 @@ class ClvPage:
         tx, base = self.tx, self.base
         s = base.settings
         heading(tx("title"), 1)
-        dpm = self.result.days_per_month if self.result is not None else clv.DAYS_PER_MONTH
+        dpm = self.result.days_per_month if self.result is not None else DAYS_PER_MONTH
         say(tx("intro", months=s.horizon_months, date=tx.date(base.as_of), rate=tx.pct(s.discount_rate),
                dpm=tx.number(dpm, 4)))
         heading(tx("key_numbers"))
@@ -334,7 +335,7 @@ class ClvPage:
         show_table(params_table(self.result, self.tx), self.tx("params_caption"))
 
     def holdout_section(self, holdout: tuple | None, holdout_months: int = 6) -> None:
-        """Holdout check: ``holdout`` is :func:`analysis.clv.model.scorecard`'s ``(scorecard, comparison)``."""
+        """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``."""
         if self.result is None:
             return
         tx = self.tx
@@ -345,7 +346,7 @@ class ClvPage:
         sc, comparison = holdout
         say(tx("holdout_intro", cal_end=tx.date(sc.calibration_end), months=holdout_months,
                agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         fig, ax = plt.subplots(figsize=(6.5, 4))
         plot_holdout(sc, tx, ax)
@@ -357,7 +358,7 @@ class ClvPage:
         """Who is still active: P(alive) by purchase history."""
         if self.result is None:
             return
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx = self.tx
         heading(tx("heatmap_heading"))
@@ -371,7 +372,7 @@ class ClvPage:
         """How value is spread: histogram and concentration curve."""
         if self.result is None:
             return
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx = self.tx
         values = self.valued["clv"]

@@ -1,4 +1,4 @@
-"""The contacts page of the monthly report: :mod:`analysis.contacts.analysis` results in the reader's language.
+"""The contacts page of the monthly report: :mod:`analysis.contacts` results in the reader's language.
 
 Sentences, formatted tables and figures are made here from language-free results; the words are in
 ``strings/contacts.json``. ``notebooks/contacts.ipynb`` calls one :class:`ContactsPage` method per
@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.contacts.analysis import COMPLAINT_STATES, FIRST_CONTACT_HOURS, ContactsAnalysis
+from analysis.contacts import COMPLAINT_STATES, FIRST_CONTACT_HOURS, ContactsAnalysis
+from analysis.data.privacy import MIN_GROUP_SIZE, suppress_small_groups
 from analysis.report.display import heading, say, show_figure, show_table
-from analysis.report.text import Text
-from analysis.data.privacy import suppress_small_groups
 from analysis.report.numbers import KeyNumber, show_finding, show_numbers
-from analysis.report.site import month_label
+from analysis.report.pages.segments import stage_label
 from analysis.report.pii import show_group_table
+from analysis.report.site import month_label
+from analysis.report.text import Text
 
 
 def _tx(language: str) -> Text:
@@ -32,7 +33,6 @@ def group_label(by: str, value, language: str = "en", settings=None) -> str:
     >>> group_label("abc_class", "A"), group_label("lifecycle_stage", "new", "fi")
     ('A', 'Uusi')
     """
-    from analysis.report.pages.segments import stage_label
 
     seg = Text("segments", language)
     if by == "lifecycle_stage":
@@ -103,7 +103,6 @@ def pressure_table(a: ContactsAnalysis, language: str = "en") -> pd.DataFrame:
 
 def satisfaction_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """CSAT and NPS per customer class (small groups blanked)."""
-    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     s = a.satisfaction.fillna({"csat_responses": 0, "nps_responses": 0})
@@ -121,7 +120,6 @@ def satisfaction_table(a: ContactsAnalysis, language: str = "en", min_size: int 
 
 def retention_table(a: ContactsAnalysis, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Share still active by NPS group, with 95 % intervals (small groups blanked)."""
-    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     r = a.retention_by_nps
@@ -139,7 +137,6 @@ def retention_table(a: ContactsAnalysis, language: str = "en", min_size: int | N
 
 def frequency_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Contacts per customer in the last 12 months by segment and type, beside the segment's mean value."""
-    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     f = a.frequency[by]
@@ -159,7 +156,6 @@ def frequency_table(a: ContactsAnalysis, by: str, language: str = "en", min_size
 def channel_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: int | None = None) -> pd.DataFrame:
     """Contacts per customer in the last 12 months by segment and channel (channel names as the data spells
     them; the table is escaped when shown)."""
-    from analysis.data.privacy import MIN_GROUP_SIZE
 
     tx = _tx(language)
     f = a.frequency[by]
@@ -173,7 +169,7 @@ def channel_table(a: ContactsAnalysis, by: str, language: str = "en", min_size: 
 
 def plot_complaints(a: ContactsAnalysis, ax=None, *, language: str = "en"):
     """Complaints per month, with the share resolved at first contact on a second axis."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     tx = _tx(language)
     m = a.handling.monthly
@@ -193,7 +189,7 @@ def plot_complaints(a: ContactsAnalysis, ax=None, *, language: str = "en"):
 
 def plot_pressure(a: ContactsAnalysis, ax=None, *, language: str = "en"):
     """Share of customer-months in which the last purchase happened, by marketing contacts, with the threshold."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     tx = _tx(language)
     t = a.pressure.table
@@ -233,7 +229,7 @@ class ContactsPage:
         show_numbers(key_numbers(self.a), self.language)
 
     def complaints_section(self) -> None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx, a = self.tx, self.a
         heading(tx("h_complaints"))
@@ -263,7 +259,7 @@ class ContactsPage:
         show_table(hazard_table(a, self.language), tx("tab_after"))
 
     def pressure_section(self) -> None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         tx, a = self.tx, self.a
         heading(tx("h_pressure"))

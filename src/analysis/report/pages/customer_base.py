@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.report.text import Text
+from analysis.report.display import heading, say, show_figure, show_table
+from analysis.report.numbers import show_numbers
 from analysis.report.site import month_label
-
+from analysis.report.text import Text
 
 CARD_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
                  "customers_registered", "revenue", "avg_purchase", "purchase_frequency")
@@ -20,7 +21,6 @@ GLOSSARY_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "cus
 
 def show_intro(base, language: str) -> None:
     """Page title and what the page covers."""
-    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     month, previous = base.flows["month"].iloc[-1], base.flows["month"].iloc[-2]
@@ -31,8 +31,6 @@ def show_intro(base, language: str) -> None:
 
 def show_key_numbers(base, language: str) -> None:
     """The month's customer counts and sales as cards, each read from the month's customer base."""
-    from analysis.report.display import heading
-    from analysis.report.numbers import show_numbers
 
     heading(Text("customer_base", language)("key_numbers"))
     show_numbers([base.key_number(c) for c in CARD_CONCEPTS], language)
@@ -40,7 +38,6 @@ def show_key_numbers(base, language: str) -> None:
 
 def show_story(base, language: str) -> None:
     """The month in plain sentences."""
-    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     heading(tx("in_words"))
@@ -49,7 +46,6 @@ def show_story(base, language: str) -> None:
 
 def show_trends(base, language: str) -> None:
     """Active customers, flows and revenue over the last months, as figures."""
-    from analysis.report.display import heading, show_figure
 
     tx = Text("customer_base", language)
     monthly = base.flows
@@ -70,7 +66,6 @@ def show_trends(base, language: str) -> None:
 
 
 def show_monthly_table(base, language: str) -> None:
-    from analysis.report.display import show_table
 
     tx = Text("customer_base", language)
     show_table(monthly_table(base.flows, tx), caption=tx("table_caption"))
@@ -78,7 +73,6 @@ def show_monthly_table(base, language: str) -> None:
 
 def show_definitions(base, language: str) -> None:
     """The definitions this page uses, from the month's one glossary (same words on every page)."""
-    from analysis.report.display import heading, say
 
     tx = Text("customer_base", language)
     words = Text("concepts", language)
@@ -88,7 +82,6 @@ def show_definitions(base, language: str) -> None:
 
 
 def show_quality(base, language: str) -> None:
-    from analysis.report.display import heading, say, show_table
 
     tx = Text("customer_base", language)
     heading(tx("quality"))
@@ -155,7 +148,7 @@ def quality_table(source, tx: Text) -> pd.DataFrame:
 
 def _month_axes(ax, monthly: pd.DataFrame, tx: Text, ylabel: str) -> None:
     """Month labels below, numbers in the report's language on the left, light grid."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter  # local: heavy import, kept off the start-up path
 
     labels = [month_label(m, "en")[:3] + " " + m[2:4] if tx.language == "en" else f"{int(m[5:])}/{m[2:4]}"
               for m in monthly["month"]]
@@ -167,7 +160,7 @@ def _month_axes(ax, monthly: pd.DataFrame, tx: Text, ylabel: str) -> None:
 
 def plot_active(monthly: pd.DataFrame, tx: Text, ax=None):
     """Active customers at each month end (line)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(8, 3.2))[1]
     ax.plot(range(len(monthly)), monthly["active"], marker="o", color="#1f5f99")
@@ -178,7 +171,7 @@ def plot_active(monthly: pd.DataFrame, tx: Text, ax=None):
 
 def plot_flows(monthly: pd.DataFrame, tx: Text, ax=None):
     """New and returned customers above zero, lost customers below, per month."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(8, 3.2))[1]
     x = range(len(monthly))
@@ -193,7 +186,7 @@ def plot_flows(monthly: pd.DataFrame, tx: Text, ax=None):
 
 def plot_revenue(monthly: pd.DataFrame, tx: Text, ax=None):
     """Revenue per month (bars)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(8, 3.2))[1]
     ax.bar(range(len(monthly)), monthly["revenue"], color="#1f5f99")

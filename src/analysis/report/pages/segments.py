@@ -1,7 +1,7 @@
 """The segments page of the monthly report: rule tables, cluster names, advice, tables and figures.
 
-Everything here takes the language-free results of :mod:`analysis.segments.segmentation` (a
-:class:`~analysis.segments.segmentation.MonthlySegments`) plus the report's language and returns strings,
+Everything here takes the language-free results of :mod:`analysis.segments` (a
+:class:`~analysis.segments.MonthlySegments`) plus the report's language and returns strings,
 DataFrames or Axes; :class:`SegmentsPage` shows one section per call in the notebook.
 The words live in ``strings/segments.json``; key numbers carry concept ids (:mod:`analysis.base.concepts`).
 """
@@ -12,12 +12,27 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.report.text import Text, fmt_money, fmt_number, fmt_pct
 from analysis.data.privacy import suppress_small_groups
+from analysis.errors import ModelError
+from analysis.findings import Finding
+from analysis.report.display import heading, say, show_figure, show_table
+from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
 from analysis.report.pii import show_group_table
-from analysis.segments.segmentation import (
-    CLASS_CONCEPTS, NO_PURCHASE, NOT_REGISTERED, RFM_SEGMENTS, STAGE_CONCEPTS, STAGE_RULE_ORDER, STAGES,
-    STRATEGY_GROUPS, BehaviourClusters, MonthlySegments, SegmentSettings, Segmentation, rfm_grid,
+from analysis.report.text import Text, fmt_money, fmt_number, fmt_pct
+from analysis.segments import (
+    CLASS_CONCEPTS,
+    NO_PURCHASE,
+    NOT_REGISTERED,
+    RFM_SEGMENTS,
+    STAGE_CONCEPTS,
+    STAGE_RULE_ORDER,
+    STAGES,
+    STRATEGY_GROUPS,
+    BehaviourClusters,
+    MonthlySegments,
+    Segmentation,
+    SegmentSettings,
+    rfm_grid,
 )
 
 
@@ -71,7 +86,7 @@ def stage_rules(settings: SegmentSettings | None = None, language: str = "en") -
 
 
 def rfm_grid_report(language: str = "en") -> pd.DataFrame:
-    """:func:`analysis.segments.segmentation.rfm_grid` with the segment names in the report's language."""
+    """:func:`analysis.segments.rfm_grid` with the segment names in the report's language."""
     tx = _tx(language)
     return rfm_grid().map(lambda k: tx(f"rfm_{k}"))
 
@@ -106,7 +121,7 @@ def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
     """One Markdown paragraph per segment (lifecycle stage, strategy group, cluster) on what to do with it.
 
     Each paragraph names the segment, its size and its share of revenue, then the
-    recommended action (clusters: by :func:`analysis.segments.segmentation.cluster_advice_kind`).
+    recommended action (clusters: by :func:`analysis.segments.cluster_advice_kind`).
     """
     tx = _tx(language)
     t = seg.table
@@ -129,7 +144,7 @@ def segment_advice(seg: Segmentation, language: str = "en") -> list[str]:
 
 # --- tables (formatted in the report's language) -------------------------------------------------------
 def pyramid_report(pyramid: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """:func:`analysis.segments.segmentation.pyramid_table` with formatted numbers and translated headers (buyers only)."""
+    """:func:`analysis.segments.pyramid_table` with formatted numbers and translated headers (buyers only)."""
     tx = _tx(language)
     return _groups(pyramid["customers"], tx("col_customers"), tx("col_class"), {
         tx("col_class"): pyramid["abc_class"],
@@ -236,7 +251,7 @@ def localise_matrix(matrix: pd.DataFrame, column: str, language: str = "en",
 # --- plots (take data and words, return an Axes) ---------------------------------------------------------
 def plot_pyramid(pyramid: pd.DataFrame, labels: Mapping[str, str] | None = None, ax=None):
     """Bars of customer share and revenue share per class, textbook shares as markers (from ``pyramid_table``)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     labels = {"customers": "customers", "revenue": "revenue", "textbook": "textbook", **(labels or {})}
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
@@ -266,7 +281,7 @@ def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | No
 
     With more than ``max_points`` buyers, a random sample of ``max_points`` of them (drawn with ``seed``) is drawn.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     colors = {"keep": "#55A868", "develop": "#4C72B0", "change": "#C44E52"}
@@ -291,7 +306,7 @@ def plot_strategy_grid(table: pd.DataFrame, group_labels: Mapping[str, str] | No
 def plot_k_selection(selection: pd.DataFrame, labels=("silhouette", "BIC", "clusters (k)"), ax=None,
                      language: str = "en"):
     """Silhouette (left axis) and BIC (right axis) over k, chosen k marked, numbers in the report's format."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(6, 3.2))[1]
     ax.plot(selection["k"], selection["silhouette"], "o-", color="#4C72B0", label=labels[0])
@@ -311,8 +326,8 @@ def plot_k_selection(selection: pd.DataFrame, labels=("silhouette", "BIC", "clus
 def plot_transitions(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, row_label="", col_label="", ax=None,
                      language: str = "en"):
     """Heat map of a transition matrix (row shares), annotated with the shares (and counts when given)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
+    import seaborn as sns  # local: heavy import, kept off the start-up path
 
     ax = ax or plt.subplots(figsize=(6.5, 4.5))[1]
     annot = matrix.map(lambda v: "" if pd.isna(v) else fmt_pct(v, language, 0))
@@ -338,7 +353,6 @@ def key_numbers(monthly: MonthlySegments, base=None) -> list:
     read from it, so it carries the same number as on every other page; without it they come from
     ``monthly`` under the same rule (``customers_returned`` = :meth:`MonthlySegments.won_back`).
     """
-    from analysis.report.numbers import KeyNumber
 
     ids = list(CARD_CONCEPTS) + [c for c in (*STAGE_CONCEPTS.values(), *CLASS_CONCEPTS.values())
                                  if c not in CARD_CONCEPTS]
@@ -375,8 +389,6 @@ class SegmentsPage:
     @classmethod
     def from_base(cls, base, language: str = "en") -> "SegmentsPage":
         """The page of the month's customer base; when it has no segmentation, a page that says why."""
-        from analysis.errors import ModelError
-        from analysis.findings import Finding
 
         try:
             return cls(MonthlySegments.from_base(base), language, base)
@@ -393,10 +405,7 @@ class SegmentsPage:
 
     def key_numbers_section(self) -> None:
         """Title, intro, the key-number cards (recorded for the manifest) and the biggest move."""
-        from analysis.report.display import heading, say
-        from analysis.report.numbers import record, show_numbers
 
-        from analysis.report.numbers import show_finding
 
         tx = self.tx
         heading(tx("title"), 1)
@@ -415,7 +424,6 @@ class SegmentsPage:
             say(tx("biggest_text", from_=self._stage(moved_from), to=self._stage(moved_to), n=tx.number(moved_n)))
 
     def pyramid_section(self) -> None:
-        from analysis.report.display import heading, say, show_figure
 
         if self.degraded:
             return
@@ -432,7 +440,6 @@ class SegmentsPage:
         show_figure(ax.figure, tx("fig_pyramid"), tx("alt_pyramid"))
 
     def strategy_section(self) -> None:
-        from analysis.report.display import heading, say, show_figure, show_table
 
         if self.degraded:
             return
@@ -451,7 +458,6 @@ class SegmentsPage:
             say(tx("strategy_plot_sample", n=tx.number(PLOT_POINTS), total=tx.number(buyers)))
 
     def stages_section(self) -> None:
-        from analysis.report.display import heading, say, show_table
 
         if self.degraded:
             return
@@ -462,7 +468,6 @@ class SegmentsPage:
         show_group_table(stage_counts_report(self.monthly, self.language), tx("cap_stage_counts"), self.language)
 
     def rfm_section(self) -> None:
-        from analysis.report.display import heading, say, show_table
 
         if self.degraded:
             return
@@ -474,8 +479,6 @@ class SegmentsPage:
 
     def clusters_section(self) -> None:
         """The behavioural segments, or the reason they could not be formed this month."""
-        from analysis.report.display import heading, say, show_figure
-        from analysis.report.numbers import show_finding
 
         if self.degraded:
             return
@@ -495,7 +498,6 @@ class SegmentsPage:
                          self.language)
 
     def transitions_section(self) -> None:
-        from analysis.report.display import heading, say, show_figure
 
         if self.degraded:
             return
@@ -512,7 +514,6 @@ class SegmentsPage:
             show_figure(ax.figure, tx(f"fig_{key}_transitions"), tx(f"alt_{key}_transitions"))
 
     def actions_section(self) -> None:
-        from analysis.report.display import heading, say
 
         if self.degraded:
             return

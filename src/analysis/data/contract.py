@@ -1,0 +1,47 @@
+"""The data contract: the tables a source may hold, their columns and allowed values.
+
+Also the words a refusal uses: placeholders that mean "no value", and how a message names offending rows.
+"""
+from __future__ import annotations
+
+from analysis.data import privacy
+
+TABLES = ("transactions", "customers", "assignments", "campaigns", "contacts")
+REQUIRED = {
+    "transactions": ("customer_id", "timestamp", "amount"),
+    "customers": ("customer_id", "signup_date"),
+    "assignments": ("experiment_id", "customer_id", "variant", "assigned_at"),
+    "campaigns": ("experiment_id",),
+    "contacts": ("customer_id", "timestamp", "direction", "channel", "type"),
+}
+#: Optional numeric columns of the campaign briefs (costs in currency units, margin as a share).
+CAMPAIGN_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
+# Columns that identify a person by name (English and Finnish; see analysis.data.privacy for the rules and the
+# patterns that find personal data by value): never carried into the customer table or reports.
+PII_COLUMNS = tuple(sorted(privacy.PERSONAL_COLUMN_NAMES))
+
+#: Allowed values of contacts.direction and contacts.type (after trimming and lower-casing).
+CONTACT_DIRECTIONS = ("inbound", "outbound")
+CONTACT_TYPES = ("complaint", "service", "sales", "marketing", "feedback")
+#: Satisfaction scales: CSAT 1-5 and 0-10 (NPS is computed on the 0-10 scale).
+SATISFACTION_SCALES = {"1-5": (1.0, 5.0), "0-10": (0.0, 10.0)}
+#: Columns of contacts that are loaded; any other (free text such as an agent's notes) stays out.
+CONTACT_COLUMNS = ("contact_id", "customer_id", "timestamp", "direction", "channel", "type", "resolved_at", "outcome",
+                   "satisfaction", "satisfaction_scale")
+
+# Text an export writes for "no value": refused like an empty cell, never read as one customer called "nan".
+NULL_WORDS = ("", "null", "nan", "none", "n/a", "#n/a", "na", "nat", "<na>", "nil", "undefined")
+# Words DuckDB would read as dates (1970-01-01, 9999-12-31, the clock): never a real transaction time.
+TIME_WORDS = ("epoch", "infinity", "+infinity", "-infinity", "allballs", "now", "today", "tomorrow", "yesterday")
+OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?|UTC|GMT)$"
+SHOW_ROWS = 3  # offending rows named in a message
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``1 row is`` / ``3 rows are``: messages read as sentences."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def rows_text(rows: list, label: str = "line") -> str:
+    shown = ", ".join(f"{label} {r[0]}: {r[1]!r}" for r in rows[:SHOW_ROWS])
+    return f"e.g. {shown}"

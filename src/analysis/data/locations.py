@@ -1,0 +1,107 @@
+"""Where a source is: a folder or file path, or a database URL whose text never holds the password.
+
+The password given in a URL is kept apart, for connecting only, and handed to child processes as ``PGPASSWORD``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from analysis.errors import ParameterError
+
+SCHEMES = ("postgresql://", "postgres://")
+#: Passwords this process was given in URLs, by the URL's shown text (never written anywhere): a
+#: child process that reads the same source (a report notebook) gets it as ``PGPASSWORD``
+#: (:func:`child_environment`), never in a parameter.
+_PASSWORDS: dict[str, str] = {}
+
+
+def is_database_url(value) -> bool:
+    """Whether a source argument is a database URL rather than a file or folder.
+
+    Example
+    -------
+    >>> is_database_url("postgresql://kanta@db.example.com/crm"), is_database_url("data/sample")
+    (True, False)
+    """
+    return isinstance(value, str) and value.lower().startswith(SCHEMES)
+
+
+class DatabaseURL(str):
+    """A database URL whose text never holds the password (it is kept apart, for connecting only).
+
+    The text is what messages, ``Source.path``, manifests and notebook parameters show; the
+    password given in the URL (``user:secret@``) or its query (``?password=``) is not part of it and
+    is not pickled. Without a password in the URL, libpq reads ``PGPASSWORD`` or ``~/.pgpass``.
+
+    Example
+    -------
+    >>> url = DatabaseURL("postgresql://kanta:s3cret@db.example.com:5432/crm?schema=sales")
+    >>> str(url), url.schema
+    ('postgresql://kanta@db.example.com:5432/crm?schema=sales', 'sales')
+    >>> "s3cret" in repr(url) + str(url)
+    False
+    """
+
+    def __new__(cls, url: str):
+        if isinstance(url, DatabaseURL):
+            return url
+        parts = urlsplit(str(url).strip())
+        if parts.scheme.lower() not in ("postgresql", "postgres"):
+            raise ParameterError(f"source: {parts.scheme}:// URLs are not supported; expected postgresql://.")
+        userinfo, at, hostinfo = parts.netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in query if k == "schema"), None)
+        password = next((v for k, v in query if k == "password"), password if colon else None)
+        shown_query = urlencode([(k, v) for k, v in query if k != "password"], safe="/")
+        shown = urlunsplit((parts.scheme, f"{user}{at}{hostinfo}", parts.path, shown_query, ""))
+        self = super().__new__(cls, shown)
+        self.schema = schema or None
+        self._password = password or None
+        if self._password:
+            _PASSWORDS[shown] = self._password
+        self._connect = urlunsplit((parts.scheme, parts.netloc, parts.path,
+                                    urlencode([(k, v) for k, v in query if k != "schema"]), ""))
+        return self
+
+    def __repr__(self) -> str:
+        return f"DatabaseURL({str(self)!r})"
+
+    def __reduce__(self):  # pickles (saved customer bases, notebook parameters) never carry the password
+        return DatabaseURL, (str(self),)
+
+    def mask(self, text: str) -> str:
+        """``text`` with the password (as given, percent-encoded, or from ``PGPASSWORD``) replaced by ``***``."""
+        text = str(text)
+        for password in {self._password, os.environ.get("PGPASSWORD")} - {None, ""}:
+            for form in {password, quote(password, safe="")}:
+                text = text.replace(form, "***")
+        return text
+
+
+def child_environment(source) -> dict[str, str]:
+    """Environment variables a child process needs to read ``source`` as this process does.
+
+    A report notebook runs in its own process and receives the source as text, which never holds
+    the password (:class:`DatabaseURL`); when this process was given the URL with a password, the
+    child gets it as ``PGPASSWORD``, which libpq reads when the URL has none. Empty for files,
+    folders and URLs given without a password (the child then inherits ``PG*`` and ``~/.pgpass``).
+
+    Example
+    -------
+    >>> url = DatabaseURL("postgresql://kanta:s3cret@db.example.com/crm")
+    >>> child_environment(str(url)), child_environment("data/sample")
+    ({'PGPASSWORD': 's3cret'}, {})
+    """
+    if not is_database_url(source):
+        return {}
+    password = source._password if isinstance(source, DatabaseURL) else _PASSWORDS.get(str(DatabaseURL(source)))
+    return {"PGPASSWORD": password} if password else {}
+
+
+def location(value):
+    """A source argument as it is passed on: a :class:`DatabaseURL`, else an absolute :class:`~pathlib.Path`."""
+    return DatabaseURL(value) if is_database_url(value) else Path(value).resolve()
+

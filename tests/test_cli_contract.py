@@ -210,8 +210,9 @@ def test_segments_bad_cluster_count(rejects, k):
 
 
 @pytest.mark.parametrize("days", ["0", "-10"])
-def test_segments_passive_days_must_be_positive(rejects, days):
-    rejects("segments", SAMPLE, *COMMANDS["segments"], "--passive-days", days, expect="--passive-days")
+def test_segments_inactivity_days_must_be_positive(rejects, days):
+    rejects("segments", SAMPLE, *COMMANDS["segments"], "--inactivity-days", days, expect="--inactivity-days")
+    rejects("segments", SAMPLE, *COMMANDS["segments"], "--passive-days", days, expect="--inactivity-days")  # 0.2 name
 
 
 def test_segments_previous_centroids_must_exist(rejects):

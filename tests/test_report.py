@@ -114,6 +114,22 @@ def test_experiment_that_ended_in_the_month_is_listed(month):
     assert "newsletter-2026-09" in (month["month_dir"] / "index.html").read_text(encoding="utf-8")
 
 
+def test_ended_experiment_verdict_is_in_the_manifest_and_on_the_landing_page(month):
+    """The verdict the experiment page reached, as a code, with its short words on the landing page."""
+    from analysis import experiments
+    from analysis.report.text import Text
+
+    m = json.loads((month["month_dir"] / "manifest.json").read_text(encoding="utf-8"))
+    (ended,) = m["experiments_ended"]
+    expected = experiments.analyse_experiment(load_source(SAMPLE, as_of="2026-10-31"), "newsletter-2026-09",
+                                              as_of="2026-10-31").verdict
+    assert ended["verdict"] == expected and ended["verdict"]
+    exp_manifest = json.loads((month["out"] / "experiments" / "newsletter-2026-09" / "manifest.json").read_text())
+    assert exp_manifest["verdict"] == expected
+    words = Text("experiments", "en")(f"verdict_short_{expected}")
+    assert f"newsletter-2026-09: {words}" in (month["month_dir"] / "index.html").read_text(encoding="utf-8")
+
+
 def test_pages_have_no_code_prompts_or_scripts(month):
     for page in month["month_dir"].glob("*.html"):
         text = page.read_text(encoding="utf-8")
@@ -380,3 +396,24 @@ def test_a_kernel_that_dies_before_its_first_cell_is_started_again(tmp_path, mon
                                                                                                  "before replying to kernel_info")))
     with pytest.raises(notebooks.NotebookFailed, match="could not be run"):
         notebooks.execute_notebook(tmp_path / "a.ipynb", tmp_path / "out2.ipynb", {}, progress=False)
+
+
+def test_kanta_notebooks_copies_notebooks_that_run_from_their_folder(tmp_path):
+    """A working copy for JupyterLab: outputs cleared, the source relative to the copy, installed ones untouched."""
+    import papermill as pm
+
+    from analysis.cli import main
+    from analysis.report.notebooks import notebooks_dir
+
+    before = {p.name: p.read_bytes() for p in notebooks_dir().glob("*.ipynb")}
+    work = tmp_path / "work" / "nb"
+    assert main(["notebooks", str(work), "--data", str(SAMPLE)]) == 0
+    copied = sorted(p.name for p in work.glob("*.ipynb"))
+    assert copied == sorted(before)
+    params = pm.inspect_notebook(str(work / "customer_base.ipynb"))
+    source = params["source"]["default"].strip('"')
+    assert (work / source).resolve() == SAMPLE.resolve() and not Path(source).is_absolute()
+    nb = nbformat.read(work / "clv.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert main(["notebooks", str(work), "--data", str(SAMPLE)]) == 2  # an analyst's edits are never overwritten
+    assert {p.name: p.read_bytes() for p in notebooks_dir().glob("*.ipynb")} == before

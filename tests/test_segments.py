@@ -542,7 +542,7 @@ def test_cli_writes_parquet_by_extension(run_cli, sample_dir, tmp_path):
     (["--as-of", "2026-10-31", "--out", "{tmp}/segments.xlsx"], ".csv or .parquet"),
     (["--as-of", "31.10.2026x", "--out", "{tmp}/segments.csv"], "as_of"),
     (["--as-of", "2026-10-31", "--out", "{tmp}/segments.csv", "--n-clusters", "one"], "n_clusters"),
-    (["--as-of", "2026-10-31", "--out", "{tmp}/segments.csv", "--passive-days", "0"], "passive-days"),
+    (["--as-of", "2026-10-31", "--out", "{tmp}/segments.csv", "--passive-days", "0"], "inactivity-days"),
 ])
 def test_cli_bad_input_writes_nothing_and_exits_2(run_cli, sample_dir, tmp_path, args, message):
     args = [a.format(tmp=tmp_path) for a in args]

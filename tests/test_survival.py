@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import churn
+from analysis.data import pseudonymize
 from analysis.errors import ModelError
 from analysis.report.text import Text
 from analysis.report.pages import churn as page
@@ -316,12 +317,14 @@ def test_cohort_table_counts_buyers_per_month_since_signup(sample):
     assert (fp[0] == 1.0).all()
 
 
-def test_risk_list_is_pseudonymous_and_ranked_by_expected_value_lost(sample):
+def test_risk_list_carries_id_and_pseudonym_and_is_ranked_by_expected_value_lost(sample):
     src, days, table = sample
     r = churn.churn_risk(src, days=days, use_clv=False, top=None)
     n = r.attrs["inactivity_days"]
-    assert r["customer"].str.match(r"^K-[0-9a-f]{10}$").all()
-    assert not r["customer"].isin(table["customer_id"]).any()
+    assert r["pseudonym"].str.match(r"^K-[0-9a-f]{10}$").all()
+    assert not r["pseudonym"].isin(table["customer_id"]).any()
+    assert r["customer_id"].isin(table["customer_id"].astype(str)).all()  # the campaign tool needs the id
+    assert (r["pseudonym"] == pseudonymize(r["customer_id"]).to_numpy()).all()
     assert r["expected_value_lost"].is_monotonic_decreasing
     assert r["p_churn_next_month"].between(0, 1).all()
     assert r["days_since_last_purchase"].between(n - 30, n - 1).all()
@@ -381,9 +384,12 @@ def test_cli_writes_risk_list_and_rejects_bad_inactivity(sample_dir, tmp_path, c
     from analysis.cli import main
 
     out = tmp_path / "risk.csv"
-    assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--no-clv"]) == 0
-    risk = pd.read_csv(out)
-    assert risk["customer"].str.startswith("K-").all() and len(risk) > 0
+    assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--value-basis", "spend"]) == 0
+    risk = pd.read_csv(out, dtype={"customer_id": str})
+    assert list(risk.columns[:2]) == ["customer_id", "pseudonym"]
+    assert risk["pseudonym"].str.startswith("K-").all() and len(risk) > 0
+    assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--no-clv"]) == 0  # old spelling
+    assert pd.read_csv(out)["value_basis"].eq("spend_365d").all()
     assert main(["churn", str(sample_dir), "--as-of", "2026-10-31", "--out", str(out), "--inactivity-days", "0"]) == 2
     assert "inactivity_days" in capsys.readouterr().err
 

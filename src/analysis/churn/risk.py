@@ -96,8 +96,8 @@ def churn_risk(source_or_path, as_of=None, inactivity_days: int | None = None, *
     due["value_basis"] = basis
     due["expected_value_lost"] = due["p_churn_next_month"] * due["value"]
     due = due.sort_values(["expected_value_lost", "customer_id"], ascending=[False, True])
-    due["customer"] = pseudonymize(due["customer_id"]).to_numpy()
-    cols = ["customer", "n_purchases", "recency_days", "deadline", "p_churn_next_month", "value", "value_basis",
+    due["pseudonym"] = pseudonymize(due["customer_id"]).to_numpy()
+    cols = ["customer_id", "pseudonym", "n_purchases", "recency_days", "deadline", "p_churn_next_month", "value", "value_basis",
             "expected_value_lost"] + (["p_alive"] if "p_alive" in due else [])
     out = due[cols].rename(columns={"recency_days": "days_since_last_purchase"}).reset_index(drop=True)
     out.attrs["inactivity_days"] = n
@@ -111,8 +111,9 @@ def export_table(source_or_path, as_of, table: str = "risk", *, inactivity_days:
                  top: int | None = None, use_clv: bool = True) -> pd.DataFrame:
     """The table ``kanta churn`` writes: the "due next month" list or the duration / event table.
 
-    ``table="durations"`` is :func:`churn_table` with pseudonymous customer ids (column
-    ``customer``); ``"risk"`` is :func:`churn_risk`. ``attrs`` holds ``inactivity_days`` (None for
+    Both are lists for operators (files, never stakeholder pages): every row carries ``customer_id``
+    for the campaign tool and ``pseudonym`` (the id on report pages). ``table="durations"`` is
+    :func:`churn_table`; ``"risk"`` is :func:`churn_risk`. ``attrs`` holds ``inactivity_days`` (None for
     contract churn) and ``as_of``.
     """
     if table not in ("risk", "durations"):
@@ -123,8 +124,7 @@ def export_table(source_or_path, as_of, table: str = "risk", *, inactivity_days:
     if table == "durations":
         out = churn_table(src, as_of, inactivity_days, days=days)
         n = out.attrs["definition"].inactivity_days
-        out = out.assign(customer_id=pseudonymize(out["customer_id"]).to_numpy()).rename(
-            columns={"customer_id": "customer"})
+        out.insert(out.columns.get_loc("customer_id") + 1, "pseudonym", pseudonymize(out["customer_id"]).to_numpy())
     else:
         out = churn_risk(src, as_of, inactivity_days, days=days, top=top, use_clv=use_clv)
         n = out.attrs["inactivity_days"]

@@ -1,5 +1,8 @@
 """``kanta churn``: the "due next month" list or the duration / event table (:mod:`analysis.churn`)."""
 from __future__ import annotations
+
+import argparse
+
 from analysis.cli.arguments import add_as_of, add_source
 
 
@@ -12,12 +15,12 @@ def _cmd_churn(args) -> int:
     if args.top is not None and args.top < 1:
         raise ParameterError(f"--top: got {args.top}, expected a whole number of customers >= 1.")
     out = churn.export_table(args.source, args.as_of, args.table, inactivity_days=args.inactivity_days,
-                             top=args.top, use_clv=not args.no_clv)
+                             top=args.top, use_clv=args.value_basis == "clv")
     n, as_of = out.attrs["inactivity_days"], out.attrs["as_of"]
     if args.table == "durations":
         msg = f"{len(out)} customers, {int(out['churned'].sum())} churned"
     else:
-        msg = f"{len(out)} customers at risk of churning in the next 30 days"
+        msg = f"{len(out)} customers due to churn next month (silent for {n - 30}-{n - 1} days)"
     out.attrs = {}
     write_table(out, args.out)
     rule = f"no purchase for {n} days" if n else "contract end date"  # n is None for contractual data
@@ -38,5 +41,9 @@ def add_cli(subparsers) -> None:
                    help="risk: customers likely to churn next month by expected value lost; durations: "
                         "one row per customer with duration_days and churned (censored at as-of)")
     p.add_argument("--top", type=int, default=None, help="keep only the first N rows of the risk list")
-    p.add_argument("--no-clv", action="store_true", help="value customers by last-365-day spend instead of CLV")
+    p.add_argument("--value-basis", choices=["clv", "spend"], default="clv",
+                   help="value of a customer on the risk list: clv (the month's CLV, margin when the data has it; "
+                        "default) or spend (last 365 days)")
+    p.add_argument("--no-clv", dest="value_basis", action="store_const", const="spend",
+                   help=argparse.SUPPRESS)  # the 0.2 spelling of --value-basis spend
     p.set_defaults(func=_cmd_churn)

@@ -36,7 +36,7 @@ def _cmd_experiment(args) -> int:
                                       conversion_window_days=args.conversion_window_days,
                                       retention_window_days=args.retention_window_days, alpha=args.alpha,
                                       control=args.control, primary=args.primary, margin=args.margin)
-    text = campaign_text(rep, args.language)
+    text = campaign_text(rep, args.lang)
     print(f"{args.id} (as of {src.as_of.date()}): {rep.verdict}")
     print(text["verdict"])
     for guard, message in zip(rep.result.guards, text["guards"]):
@@ -69,5 +69,6 @@ def add_cli(subparsers) -> None:
                    help="metric of the verdict when the data's campaigns table declares none (a declared one wins)")
     p.add_argument("--margin", type=float, default=None, help="non-inferiority margin on the primary metric")
     p.add_argument("--no-clv", dest="clv", action="store_false", help="skip the incremental CLV comparison")
-    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of the sentences")
+    p.add_argument("--lang", "--language", dest="lang", choices=["en", "fi"], default="en",
+                   help="language of the sentences (default en)")
     p.set_defaults(func=_cmd_experiment)

@@ -9,6 +9,9 @@ from analysis.errors import ParameterError
 
 
 def _cmd_report(args) -> int:
+    if not args.quiet:  # before the libraries load (seconds on a busy machine): the operator sees it started
+        what = f"experiment {args.experiment}" if args.experiment else (args.period or "the last complete month")
+        print(f"kanta report: {what}: loading the data ...", file=sys.stderr, flush=True)
     from analysis import report
 
     if args.jobs is not None and args.jobs < 1:
@@ -27,8 +30,27 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_notebooks(args) -> int:
+    from pathlib import Path
+
+    from analysis.report.run import default_data_path, ensure_demo_data
+    from analysis.report.workspace import copy_notebooks
+
+    data = args.data if args.data is not None else default_data_path()
+    if args.data is None:
+        ensure_demo_data(Path(data))
+    written = copy_notebooks(args.folder, data)
+    print(f"{len(written)} notebooks -> {args.folder} (open them with: jupyter lab {args.folder})")
+    return 0
+
+
 def add_cli(subparsers) -> None:
-    """Register ``kanta report``."""
+    """Register ``kanta report`` and ``kanta notebooks``."""
+    n = subparsers.add_parser("notebooks", help="copy the report notebooks into a working folder for JupyterLab")
+    n.add_argument("folder", help="working folder (created; notebooks already there are never overwritten)")
+    n.add_argument("--data", default=None, help="the source the notebooks read (default: data/demo, built when missing)")
+    n.set_defaults(func=_cmd_notebooks)
+
     p = subparsers.add_parser(
         "report", help="render the monthly report (HTML without code) into OUT/<YYYY-MM>/",
         description="Render every report notebook for one month with papermill, convert them to HTML without "

@@ -17,9 +17,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--value-basis", choices=["spend", "clv"], default="spend",
                    help="value that ranks the pyramid (default spend)")
     p.add_argument("--n-clusters", default="auto", help="number of behavioural clusters or 'auto' (default)")
-    p.add_argument("--passive-days", type=int, default=None,
+    p.add_argument("--inactivity-days", "--passive-days", dest="inactivity_days", type=int, default=None,
                    help="churn threshold in days without purchase (default: data-driven, as the churn report)")
-    p.add_argument("--language", choices=["en", "fi"], default="en", help="language of cluster names (default en)")
+    p.add_argument("--lang", "--language", dest="lang", choices=["en", "fi"], default="en",
+                   help="language of cluster names (default en)")
     p.add_argument("--previous-centroids", default=None,
                    help="last month's centroid file (from --centroids-out): keeps cluster numbers; "
                         "default: match to clusters fitted at the previous month end")
@@ -48,21 +49,21 @@ def _cmd_segments(args) -> int:
     from analysis.report.pages.segments import cluster_names
 
     _check_files(args)
-    if args.passive_days is not None and args.passive_days < 1:
-        raise ParameterError(f"--passive-days: got {args.passive_days}, expected a whole number of days >= 1.")
+    if args.inactivity_days is not None and args.inactivity_days < 1:
+        raise ParameterError(f"--inactivity-days: got {args.inactivity_days}, expected a whole number of days >= 1.")
     segments.SegmentSettings.from_params(value_basis=args.value_basis, n_clusters=args.n_clusters)  # fail early
     if args.previous_centroids and not Path(args.previous_centroids).is_file():
         raise ParameterError(f"--previous-centroids: file {Path(args.previous_centroids).name!r} does not exist.")
     # the month's one customer state: the same labels as the month's report, numbered against last
     # month (its published centroids when given, else a fit at the previous month end)
-    settings = BaseSettings(inactivity_days=args.passive_days, value_basis=args.value_basis,
+    settings = BaseSettings(inactivity_days=args.inactivity_days, value_basis=args.value_basis,
                             n_clusters=args.n_clusters)
     base = CustomerBase.build(args.source, args.as_of, settings, previous_centroids=args.previous_centroids)
     seg = base.segmentation
     if seg is None:
         f = base.finding("segments")
         raise ParameterError(f"segments: the customers could not be segmented on this data: {f.detail if f else ''}")
-    df = segments.export_table(seg, cluster_names(seg.clusters, seg.table, args.language))
+    df = segments.export_table(seg, cluster_names(seg.clusters, seg.table, args.lang))
     out = write_table(df, args.out)  # atomic: a failed run leaves no file
     if args.centroids_out:
         segments.write_centroids(seg, args.centroids_out)

@@ -45,7 +45,7 @@ from analysis.report.notebooks import (
     timed,
     utc_now,
 )
-from analysis.report.numbers import KeyNumber, finding_text
+from analysis.report.numbers import KeyNumber, collect_verdict, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.run import (display_path, git_commit, last_complete_period,
@@ -229,6 +229,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         release_memory()
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
+        for e in ended:  # replaced by the page's own verdict code when its page is rendered
+            e["verdict"] = "not_rendered"
 
         def run_notebook(spec: NotebookSpec, position: int):
             executed = work / f"{spec.name}.ipynb"
@@ -270,7 +272,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         for e, ((folder_e, manifest_e), started_e, seconds_e) in zip(exp_todo, results[len(specs):]):
             staged_experiments.append(folder_e)
             e["report"] = f"../experiments/{folder_e.name}/index.html"
-            e["verdict"] = manifest_e.get("verdict")
+            e["verdict"] = manifest_e["verdict"]
             degraded_experiments += [{**d, "page": f"../experiments/{folder_e.name}/{d['page']}"}
                                     for d in manifest_e["degraded"]]
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
@@ -442,7 +444,9 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     page = notebook_html(nb, tx("experiment_title", id=experiment_id), ctx.language, run_details_html(tx, rows), nav)
     (staged / "index.html").write_text(page, encoding="utf-8")
     numbers, findings = collect_numbers(nb)
+    verdict = collect_verdict(nb) or "not_recorded"  # a notebook of one's own without the verdict section
     manifest = {"experiment_id": str(experiment_id), "as_of": str(as_of.date()), "language": ctx.language,
+                "verdict": verdict,
                 "parameters": shown, **manifest_common(ctx), "started_at": started.isoformat(),
                 "duration_s": round(duration, 3),
                 "numbers": [{**n, "page": "index.html"} for n in numbers],

@@ -18,7 +18,9 @@ from analysis.report.text import Text, fmt_money, fmt_number
 
 NUMBERS_MIME = "application/vnd.kanta.numbers+json"
 FINDING_MIME = "application/vnd.kanta.finding+json"
-RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME)
+#: An experiment page's verdict code (``better``, ``worse``, ``withheld``, ...) for the manifest and landing page.
+VERDICT_MIME = "application/vnd.kanta.verdict+json"
+RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME, VERDICT_MIME)
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -142,6 +144,12 @@ def record(numbers: Iterable[KeyNumber]) -> None:
         _publish({NUMBERS_MIME: rows, "text/plain": f"{len(rows)} key numbers"})
 
 
+def record_verdict(experiment_id: str, verdict: str) -> None:
+    """Record an experiment page's verdict code (nothing visible): the run puts it in ``manifest.json``."""
+    _publish({VERDICT_MIME: {"experiment_id": str(experiment_id), "verdict": str(verdict)},
+              "text/plain": f"verdict {verdict}"})
+
+
 def show_numbers(numbers: Iterable[KeyNumber], language: str) -> None:
     """Show key numbers as cards and record them for the manifest."""
     numbers = list(numbers)
@@ -160,6 +168,17 @@ def show_finding(finding: Finding, language: str) -> None:
 
 
 # --- run side ----------------------------------------------------------------------------------
+def collect_verdict(nb) -> str | None:
+    """The verdict code an executed experiment notebook recorded (the last one), or None."""
+    verdict = None
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data", {}) or {}
+            if VERDICT_MIME in data:
+                verdict = data[VERDICT_MIME].get("verdict") or verdict
+    return verdict
+
+
 def collect(nb) -> tuple[list[dict], list[dict]]:
     """``(numbers, findings)`` recorded in an executed notebook, in page order."""
     numbers, findings = [], []

@@ -226,7 +226,7 @@ def risk_table(risk: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     tx = _tx(language)
     value_label_ = tx("col_clv") if (risk["value_basis"] == "clv").all() else tx("col_spend_365d")
     return pd.DataFrame({
-        tx("col_customer"): risk["customer"], tx("col_purchases"): risk["n_purchases"].map(tx.number),
+        tx("col_customer"): risk["pseudonym"], tx("col_purchases"): risk["n_purchases"].map(tx.number),
         tx("col_days_silent"): risk["days_since_last_purchase"].map(tx.number),
         tx("col_deadline"): risk["deadline"].map(tx.date),
         tx("col_p_churn"): risk["p_churn_next_month"].map(lambda x: tx.pct(x, 0)),

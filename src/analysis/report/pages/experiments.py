@@ -19,7 +19,7 @@ from analysis.data import load_source
 from analysis.experiments import CampaignReport, ExperimentResult
 from analysis.findings import Estimation, Finding
 from analysis.report.display import heading, say, show_figure
-from analysis.report.numbers import KeyNumber, show_finding, show_numbers
+from analysis.report.numbers import KeyNumber, record_verdict, show_finding, show_numbers
 from analysis.report.pages.campaign import (arm_order, arms_table, campaign_text, caveats, clv_text, guards_table,
                                             lessons, measures_table, money_text, points, pv, verdict_sentence)
 from analysis.report.pii import show_group_table
@@ -129,6 +129,11 @@ class Section:
         self.parts.append(("finding", finding))
         return self
 
+    def verdict(self, experiment_id: str, code: str) -> "Section":
+        """Record the page's verdict code for the manifest (shows nothing)."""
+        self.parts.append(("verdict", experiment_id, code))
+        return self
+
     def texts(self) -> list[str]:
         """The headings and paragraphs as plain strings (for tests and logs)."""
         return [p[1] for p in self.parts if p[0] in ("heading", "text")]
@@ -150,6 +155,8 @@ class Section:
                 show_numbers(rest[0], self.language)
             elif kind == "finding":
                 show_finding(rest[0], self.language)
+            elif kind == "verdict":
+                record_verdict(*rest)
 
 
 class ExperimentPage:
@@ -238,9 +245,10 @@ class ExperimentPage:
             return s.text(tx("not_experiment", experiment=self.experiment_id, known=", ".join(self.known))
                           if self.known else tx("no_experiments"))
         s.text(tx("intro")).heading(tx("h_verdict"))
-        if self.report is None:
-            return s.text(tx("finding_intro")).finding(self.finding)
+        if self.report is None:  # valid data the analysis cannot estimate: no verdict, and the manifest says why
+            return s.text(tx("finding_intro")).finding(self.finding).verdict(self.experiment_id, "not_estimable")
         s.text("**" + verdict_sentence(self.result, self.language) + "**").numbers(self.key_numbers())
+        s.verdict(self.experiment_id, self.result.verdict)
         if self.result.verdict != "withheld":
             s.text(tx(f"primary_from_{self.result.params.get('primary_source', 'auto')}",
                       metric=tx(f"metric_{self.result.primary}")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import gc
 import html
@@ -48,6 +49,7 @@ from analysis.report.notebooks import (
 from analysis.report.numbers import KeyNumber, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
+from analysis.report.series import month_threshold, series_threshold
 from analysis.report.run import (display_path, git_commit, last_complete_period,
                                  last_data_date, library_versions, manifest_common, month_end, package_version,
                                  parse_period, resolve_inputs)
@@ -197,6 +199,9 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
     settings = _base_settings(overrides)
+    # One churn threshold per report series: the published months' one unless the operator sets another.
+    series = series_threshold(out, month, settings.inactivity_days)
+    settings = dataclasses.replace(settings, inactivity_days=series.inactivity_days)
     all_params = notebook_params(specs, folder, base_params, overrides)
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", all_params[spec.name])
@@ -218,6 +223,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         previous_centroids = out / str(month - 1) / "segments_centroids.csv"
         base, started_b, base_s = timed(lambda: CustomerBase.build(
             source, as_of, settings, previous_centroids=previous_centroids if previous_centroids.is_file() else None))
+        series = month_threshold(series, source, as_of, base.settings.inactivity_days)
+        base.series_threshold = series.to_dict()
         base_file = base.save(scratch / "customer_base.pkl")
         shared = {"customer_base": str(base_file), "inactivity_days": base.settings.inactivity_days}
         shown_shared = {"customer_base": "customer_base.pkl", "inactivity_days": base.settings.inactivity_days}
@@ -315,6 +322,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         manifest = {
             "period": str(month), "as_of": str(as_of.date()), "previous_as_of": str(previous_as_of.date()),
             "language": language,
+            "inactivity_days": int(base.settings.inactivity_days),  # the series' churn threshold (contract)
+            "series_threshold": series.to_dict(),
             "parameters": {"period": str(month), "source": ctx.source_display, "language": language,
                            **base.settings.values()},
             **manifest_common(ctx),

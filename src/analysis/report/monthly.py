@@ -46,7 +46,7 @@ from analysis.report.notebooks import (
     timed,
     utc_now,
 )
-from analysis.report.numbers import KeyNumber, finding_text
+from analysis.report.numbers import KeyNumber, degrades, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.series import month_threshold, series_threshold
@@ -285,7 +285,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
         import nbformat  # local: heavy import, kept off the start-up path
 
-        pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
+        pages, notebook_records, numbers, degraded, left_out = {}, [], [], list(degraded_experiments), []
         for spec, shown, started_at, duration, executed, failure in runs:
             page = f"{spec.name}.html"
             nav = month_nav_html(tx, month_text, month_pages, current=page)
@@ -302,12 +302,14 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                 pages[page] = degraded_page_html(title, page_findings, tx, details, nav)
                 page_numbers = []
             numbers += [{**n, "page": page} for n in page_numbers]
-            degraded += [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"],
-                          "code": f["reason"]} for f in page_findings]
+            said = [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"], "code": f["reason"]}
+                    for f in page_findings]
+            degraded += [d for d, f in zip(said, page_findings) if degrades(f)]
+            left_out += [d for d, f in zip(said, page_findings) if not degrades(f)]  # optional data absent
             notebook_records.append({"name": spec.name, "notebook": f"notebooks/{spec.name}.ipynb", "html": page,
                                      "parameters": {**shown, "source": ctx.source_display},
                                      "started_at": started_at, "duration_s": round(duration, 3),
-                                     "degraded": bool(page_findings)})
+                                     "degraded": any(degrades(f) for f in page_findings)})
 
         base = CustomerBase.load(base_file, source=source)
         actions = month_actions(base)
@@ -335,6 +337,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "numbers": numbers,
             "glossary": base.glossary(),
             "degraded": degraded,
+            "left_out": left_out,  # sections left out because the source lacks optional data (the page is whole)
             "actions": [{**a.to_dict(), "list": f"lists/{a.name}.csv"} for a in actions],
             "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,

@@ -14,6 +14,7 @@ import pandas as pd
 from analysis import clv
 from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
+from analysis.errors import ModelError
 from analysis.findings import Estimation, Finding
 from analysis.report.display import heading, say, show_figure, show_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
@@ -251,6 +252,24 @@ def plot_lorenz(conc: clv.Concentration, language="en", ax=None):
 
 
 # --------------------------------------------------------------------------- the page
+def _page_step(step):
+    """Run a page-only step (an interval, a holdout refit) so that a numerical failure is a finding of its section.
+
+    Valid data can still defeat such a step (a parameter drawn at the edge of its range, a refit that
+    does not converge); the page says so in the step's section and the month goes on. A result with
+    a non-finite bound counts as not computed.
+    """
+    try:
+        out = step()
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        raise ModelError(f"{type(exc).__name__}: {exc}", reason="step_failed") from exc
+    if isinstance(out, Mapping):
+        bounds = [out[k] for k in ("lower", "upper", "value", "low", "high") if k in out]
+        if any(not np.isfinite(float(v)) for v in bounds if isinstance(v, (int, float, np.floating))):
+            raise ModelError("the step gave a non-finite bound", reason="step_failed")
+    return out
+
+
 class ClvPage:
     """The CLV page's sections in the report's language, read from the month's customer base.
 
@@ -283,7 +302,7 @@ class ClvPage:
         """
         if self.result is None:
             return None
-        return self._estimation.attempt(analysis, step)
+        return self._estimation.attempt(analysis, lambda: _page_step(step))
 
     def _show_finding(self, analysis: str) -> None:
         f = next((f for f in [*self.base.findings, *self._estimation.findings] if f.analysis == analysis), None)
@@ -401,10 +420,14 @@ class ClvPage:
             return
         tx, values = self.tx, self.valued
         heading(tx("segment_heading"))
-        for attribute in attributes:
-            if attribute in values.columns:
-                show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
-                                 tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
+        present = [a for a in attributes if a in values.columns and values[a].notna().any()]
+        missing = [a for a in attributes if a not in present]
+        if missing:  # optional attributes the source does not hold: left out, and said so (the page is whole)
+            names = ", ".join(tx("attr_" + a) if tx.has("attr_" + a) else a for a in missing)
+            say(tx("segment_none" if not present else "segment_missing", attributes=names))
+        for attribute in present:
+            show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
+                             tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
 
     def contact_section(self, n: int = 15) -> None:
         """Value at risk and the contact-first list: the same list as on the churn page."""

@@ -187,6 +187,9 @@ class CustomerBase:
     _source: object = field(default=None, repr=False, compare=False)
     #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.complaints.month_numbers`).
     contact_numbers: dict = field(default_factory=dict)
+    #: In a monthly run: where the month's churn threshold came from in its report series
+    #: (:meth:`analysis.report.series.SeriesThreshold.to_dict`); empty outside a series.
+    series_threshold: dict = field(default_factory=dict)
 
     # --- building ------------------------------------------------------------------------------
     @classmethod

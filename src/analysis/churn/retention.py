@@ -37,10 +37,17 @@ class RetentionKPIs:
     monthly : pd.DataFrame
         Per month (from :func:`analysis.customers.monthly_activity`): active, new, lost,
         returned, revenue, ... plus ``active_start`` and ``churn_rate = lost / active_start``.
+        ``observable`` is True for a month that starts at least ``inactivity_days`` after the log's
+        first day: before that nobody could yet have been silent that long, so "lost" is zero by
+        construction, not by behaviour.
     monthly_churn_rate : float
-        Pooled over the months shown: ``sum(lost) / sum(active_start)``.
+        Pooled over the observable months shown: ``sum(lost) / sum(active_start)`` (NaN when none is).
     annual_churn_rate : float
         ``1 - (1 - monthly_churn_rate) ** 12``.
+    log_start : pd.Timestamp
+        The first day of the transaction log.
+    months_observable : int
+        How many of the months shown the churn rate covers.
     """
 
     as_of: pd.Timestamp
@@ -52,13 +59,22 @@ class RetentionKPIs:
     monthly: pd.DataFrame
     monthly_churn_rate: float
     annual_churn_rate: float
+    log_start: pd.Timestamp | None = None
+    months_observable: int | None = None
+
+    @property
+    def observable_from(self) -> pd.Timestamp | None:
+        """The first day on which the churn rule can have fired (log start + ``inactivity_days``)."""
+        return None if self.log_start is None else self.log_start + pd.Timedelta(days=self.inactivity_days)
 
     def to_dict(self) -> dict:
         return {"as_of": self.as_of.date().isoformat(), "reference_date": self.reference_date.date().isoformat(),
                 "retention_rate": json_value(self.retention_rate),
                 "customers_at_reference": self.customers_at_reference, "retained": self.retained,
                 "monthly_churn_rate": json_value(self.monthly_churn_rate),
-                "annual_churn_rate": json_value(self.annual_churn_rate), "inactivity_days": self.inactivity_days}
+                "annual_churn_rate": json_value(self.annual_churn_rate), "inactivity_days": self.inactivity_days,
+                "months": len(self.monthly), "months_observable": self.months_observable,
+                "log_start": None if self.log_start is None else self.log_start.date().isoformat()}
 
     def summary(self) -> pd.DataFrame:
         """The month-by-month table (active at start, new, lost, returned, churn rate)."""
@@ -114,11 +130,42 @@ def retention_kpis(source_or_path, as_of=None, inactivity_days: int | None = Non
     monthly["active_start"] = monthly["active"].shift(1)
     monthly = monthly.iloc[1:].reset_index(drop=True)
     monthly["churn_rate"] = monthly["lost"] / monthly["active_start"].where(monthly["active_start"] > 0)
-    pooled = float(monthly["lost"].sum() / monthly["active_start"].sum()) if monthly["active_start"].sum() else float("nan")
+    start = log_start(src, as_of)
+    monthly["observable"] = observable_months(monthly["month_end"], start, n)
+    seen = monthly[monthly["observable"]]
+    pooled = float(seen["lost"].sum() / seen["active_start"].sum()) if seen["active_start"].sum() else float("nan")
     return RetentionKPIs(as_of=as_of, reference_date=pd.Timestamp(ref), inactivity_days=n,
                          customers_at_reference=len(at_ref), retained=retained,
                          retention_rate=retained / len(at_ref) if at_ref else float("nan"),
-                         monthly=monthly, monthly_churn_rate=pooled, annual_churn_rate=annualise_churn(pooled))
+                         monthly=monthly, monthly_churn_rate=pooled, annual_churn_rate=annualise_churn(pooled),
+                         log_start=start, months_observable=int(monthly["observable"].sum()))
+
+
+def log_start(source_or_path, as_of=None) -> pd.Timestamp | None:
+    """The first day of the transaction log (any transaction, refunds included); None for an empty log."""
+    src = source_at(source_or_path, as_of)
+    value = src.sql("SELECT MIN(CAST(timestamp AS DATE)) AS d FROM transactions")["d"].iloc[0]
+    return None if pd.isna(value) else pd.Timestamp(value).normalize()
+
+
+def observable_months(month_ends, start: pd.Timestamp | None, inactivity_days: int) -> pd.Series:
+    """True for each month (given by its last day) whose every day lies at least ``inactivity_days`` after ``start``.
+
+    A customer is lost in a month when their last purchase plus ``inactivity_days`` falls in it; for
+    a month that starts earlier than ``start + inactivity_days`` part of those purchases would lie
+    before the log, so its "lost" count (and churn rate) is not yet observable.
+
+    Example
+    -------
+    >>> ends = pd.to_datetime(["2011-03-31", "2011-04-30", "2011-05-31"])
+    >>> observable_months(ends, pd.Timestamp("2010-12-01"), 120).tolist()
+    [False, True, True]
+    """
+    ends = pd.to_datetime(pd.Series(month_ends)).reset_index(drop=True)
+    if start is None:
+        return pd.Series(False, index=ends.index)
+    month_start = ends.dt.to_period("M").dt.start_time
+    return month_start >= start + pd.Timedelta(days=int(inactivity_days))
 
 
 def cohort_retention(source_or_path, as_of=None, *, cohort: str = "auto", max_months: int | None = None,

@@ -54,6 +54,12 @@ def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, di
                    SUM(net_amount) AS revenue, COUNT(*) AS n_purchases
             FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}
             GROUP BY customer_id, {dialect_sql(dialect, 'month_start', d='day')}),
+        -- the month's revenue: net sales of every customer-day in it, refund-only days included, so the
+        -- months add up to the total over the same window (the purchase counts above stay purchase days)
+        mrev AS (
+            SELECT {dialect_sql(dialect, 'month_start', d='day')} AS month_start, SUM(net_amount) AS revenue
+            FROM {days} d WHERE day <= {as_of_d}
+            GROUP BY {dialect_sql(dialect, 'month_start', d='day')}),
         firsts AS (SELECT customer_id, MIN(month_start) AS first_month FROM cm GROUP BY customer_id),
         -- active at a month end: a purchase within the window before it, i.e. a month up to it whose last
         -- purchase day is inside the window (a month's days never pass the month end, nor as_of)
@@ -86,15 +92,15 @@ def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, di
                  LEFT JOIN active b ON b.month_end = prev.month_end AND b.customer_id = a.customer_id
             WHERE b.customer_id IS NULL GROUP BY prev.month_end),
         sales AS (
-            SELECT month_end, SUM(revenue) AS revenue, SUM(n_purchases) AS n_purchases, COUNT(*) AS buyers
+            SELECT month_end, SUM(n_purchases) AS n_purchases, COUNT(*) AS buyers
             FROM in_month GROUP BY month_end)
         SELECT m.month_end, COALESCE(reg.registered, 0) AS registered, COALESCE(act.active, 0) AS active,
                COALESCE(flow.new, 0) AS new, COALESCE(lost.lost, 0) AS lost, COALESCE(flow.returned, 0) AS returned,
-               COALESCE(sales.revenue, 0) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
+               COALESCE(mrev.revenue, 0) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
                COALESCE(sales.buyers, 0) AS buyers
         FROM m LEFT JOIN reg ON reg.month_end = m.month_end LEFT JOIN act ON act.month_end = m.month_end
              LEFT JOIN flow ON flow.month_end = m.month_end LEFT JOIN lost ON lost.month_end = m.month_end
-             LEFT JOIN sales ON sales.month_end = m.month_end
+             LEFT JOIN sales ON sales.month_end = m.month_end LEFT JOIN mrev ON mrev.month_start = m.month_start
         ORDER BY m.month_end"""
 
 
@@ -119,7 +125,9 @@ def monthly_activity(source, as_of, months: int = 13, inactivity_days: int = 180
     ``new`` = first purchase ever in the month; ``lost`` = active at the previous month
     end but not at this one; ``returned`` = bought in the month, not new, and not active
     at the previous month end. So ``active = active_prev − lost + new + returned``.
-    Sales: ``revenue`` (net of refunds), ``n_purchases`` (purchase days), ``buyers``,
+    Sales: ``revenue`` (net sales of every transaction in the month, refunds included even on a day
+    without a purchase, so the months add up to the total of the same window), ``n_purchases``
+    (purchase days), ``buyers``,
     ``avg_purchase`` = revenue / purchases, ``purchase_frequency`` = purchases / buyers;
     ``registered`` counts signups up to the month end (buyers when no customers table).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import gc
 import html
@@ -45,9 +46,10 @@ from analysis.report.notebooks import (
     timed,
     utc_now,
 )
-from analysis.report.numbers import KeyNumber, collect_verdict, finding_text
+from analysis.report.numbers import KeyNumber, collect_verdict, degrades, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
+from analysis.report.series import month_threshold, series_threshold
 from analysis.report.run import (display_path, git_commit, last_complete_period,
                                  last_data_date, library_versions, manifest_common, month_end, package_version,
                                  parse_period, resolve_inputs)
@@ -197,6 +199,9 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
     settings = _base_settings(overrides)
+    # One churn threshold per report series: the published months' one unless the operator sets another.
+    series = series_threshold(out, month, settings.inactivity_days)
+    settings = dataclasses.replace(settings, inactivity_days=series.inactivity_days)
     all_params = notebook_params(specs, folder, base_params, overrides)
     for spec in specs:  # every name checked before the first notebook runs
         check_parameters(folder / f"{spec.name}.ipynb", all_params[spec.name])
@@ -218,6 +223,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         previous_centroids = out / str(month - 1) / "segments_centroids.csv"
         base, started_b, base_s = timed(lambda: CustomerBase.build(
             source, as_of, settings, previous_centroids=previous_centroids if previous_centroids.is_file() else None))
+        series = month_threshold(series, source, as_of, base.settings.inactivity_days)
+        base.series_threshold = series.to_dict()
         base_file = base.save(scratch / "customer_base.pkl")
         shared = {"customer_base": str(base_file), "inactivity_days": base.settings.inactivity_days}
         shown_shared = {"customer_base": "customer_base.pkl", "inactivity_days": base.settings.inactivity_days}
@@ -280,7 +287,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
         import nbformat  # local: heavy import, kept off the start-up path
 
-        pages, notebook_records, numbers, degraded = {}, [], [], list(degraded_experiments)
+        pages, notebook_records, numbers, degraded, left_out = {}, [], [], list(degraded_experiments), []
         for spec, shown, started_at, duration, executed, failure in runs:
             page = f"{spec.name}.html"
             nav = month_nav_html(tx, month_text, month_pages, current=page)
@@ -297,12 +304,14 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                 pages[page] = degraded_page_html(title, page_findings, tx, details, nav)
                 page_numbers = []
             numbers += [{**n, "page": page} for n in page_numbers]
-            degraded += [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"],
-                          "code": f["reason"]} for f in page_findings]
+            said = [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"], "code": f["reason"]}
+                    for f in page_findings]
+            degraded += [d for d, f in zip(said, page_findings) if degrades(f)]
+            left_out += [d for d, f in zip(said, page_findings) if not degrades(f)]  # optional data absent
             notebook_records.append({"name": spec.name, "notebook": f"notebooks/{spec.name}.ipynb", "html": page,
                                      "parameters": {**shown, "source": ctx.source_display},
                                      "started_at": started_at, "duration_s": round(duration, 3),
-                                     "degraded": bool(page_findings)})
+                                     "degraded": any(degrades(f) for f in page_findings)})
 
         base = CustomerBase.load(base_file, source=source)
         actions = month_actions(base)
@@ -317,6 +326,8 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         manifest = {
             "period": str(month), "as_of": str(as_of.date()), "previous_as_of": str(previous_as_of.date()),
             "language": language,
+            "inactivity_days": int(base.settings.inactivity_days),  # the series' churn threshold (contract)
+            "series_threshold": series.to_dict(),
             "parameters": {"period": str(month), "source": ctx.source_display, "language": language,
                            **base.settings.values()},
             **manifest_common(ctx),
@@ -328,6 +339,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "numbers": numbers,
             "glossary": base.glossary(),
             "degraded": degraded,
+            "left_out": left_out,  # sections left out because the source lacks optional data (the page is whole)
             "actions": [{**a.to_dict(), "list": f"lists/{a.name}.csv"} for a in actions],
             "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,

@@ -22,6 +22,21 @@ FINDING_MIME = "application/vnd.kanta.finding+json"
 VERDICT_MIME = "application/vnd.kanta.verdict+json"
 RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME, VERDICT_MIME)
 
+#: Finding reasons that say what the data does not hold (an optional attribute, a table the source lacks):
+#: the section is left out and says so, but the page is whole, so the month is not degraded by them.
+OPTIONAL_DATA_REASONS = frozenset({"attribute_missing"})
+
+
+def degrades(finding: Mapping) -> bool:
+    """Whether a recorded finding (``Finding.to_dict()``) makes its page degraded (see :data:`OPTIONAL_DATA_REASONS`).
+
+    Example
+    -------
+    >>> degrades({"reason": "attribute_missing"}), degrades({"reason": "not_estimable"})
+    (False, True)
+    """
+    return finding.get("reason") not in OPTIONAL_DATA_REASONS
+
 
 # --- formatting --------------------------------------------------------------------------------
 def label(number: KeyNumber, tx: Text) -> str:
@@ -162,7 +177,8 @@ def show_finding(finding: Finding, language: str) -> None:
     """Say on the page what could not be computed and why, and record it (the page counts as degraded)."""
     tx = Text("report", language)
     sentence = html.escape(finding_text(finding, tx))
-    _publish({"text/html": f"<div class='kanta-finding' role='note'><p><strong>{html.escape(Text('findings', language)('not_computed'))}</strong> "
+    lead = "not_computed" if degrades(finding.to_dict()) else "left_out"
+    _publish({"text/html": f"<div class='kanta-finding' role='note'><p><strong>{html.escape(Text('findings', language)(lead))}</strong> "
                            f"{sentence}</p></div>",
               FINDING_MIME: finding.to_dict(), "text/plain": finding.detail})
 

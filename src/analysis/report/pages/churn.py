@@ -113,6 +113,34 @@ def definition_sentence(definition: ChurnDefinition, language: str = "en") -> st
     return base + " " + why
 
 
+def series_sentence(record: Mapping, language: str = "en") -> str | None:
+    """Where the threshold of a month in a report series came from, and when and why it changed (None outside a series).
+
+    ``record`` is :meth:`analysis.report.series.SeriesThreshold.to_dict` as the monthly run stored it.
+
+    Example
+    -------
+    >>> series_sentence({"inactivity_days": 120, "origin": "series", "since": "2011-03", "previous": 120,
+    ...                  "data_driven_days": 180})[:44]
+    'The report series has used 120 days since 20'
+    """
+    if not record or record.get("inactivity_days") is None:
+        return None
+    tx = _tx(language)
+    n, since, origin = record["inactivity_days"], record.get("since"), record.get("origin")
+    if origin == "first":
+        return tx("series_first", n=n)
+    if origin == "operator" and record.get("previous") is not None and record["previous"] != n:
+        before = str(pd.Period(since, freq="M") - 1)
+        return tx("series_changed", previous=record["previous"], before=before, since=since, n=n)
+    if origin == "series":
+        dd = record.get("data_driven_days")
+        if dd is None:
+            return tx("series_kept_no_data", n=n, since=since)
+        return tx("series_kept", n=n, since=since, dd=dd)
+    return None  # the operator's own value from the start: the definition says so
+
+
 def group_sentence(group: GroupSurvival, language: str = "en") -> str:
     """The log-rank result in plain words (and which small groups were pooled)."""
     tx = _tx(language)
@@ -217,7 +245,8 @@ def monthly_table(kpis: RetentionKPIs, language: str = "en") -> pd.DataFrame:
         tx("col_month"): m["month"], tx("col_active_start"): m["active_start"].map(tx.number),
         tx("col_new"): m["new"].map(tx.number), tx("col_lost"): m["lost"].map(tx.number),
         tx("col_returned"): m["returned"].map(tx.number), tx("col_active_end"): m["active"].map(tx.number),
-        tx("col_churn_rate"): m["churn_rate"].map(lambda x: tx.pct(x, 1)),
+        tx("col_churn_rate"): [tx.pct(x, 1) if seen else tx("not_observable")
+                               for x, seen in zip(m["churn_rate"], m.get("observable", pd.Series(True, index=m.index)))],
     })
 
 
@@ -421,7 +450,16 @@ class ChurnPage:
 
     def definition_section(self) -> None:
         heading(self.tx("h_definition"))
-        say(definition_sentence(self.a.definition, self.language))
+        record = getattr(self.base, "series_threshold", None) or {}
+        d = self.a.definition
+        if record.get("origin") == "series" and d.method == "inactivity":
+            # the series' threshold, not the analyst's choice: say where it came from instead
+            say(self.tx("definition_inactivity", n=d.inactivity_days))
+        else:
+            say(definition_sentence(d, self.language))
+        extra = series_sentence(record, self.language) if d.method == "inactivity" else None
+        if extra:
+            say(extra)
 
     def curves_section(self, max_months: float = 30) -> None:
         import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
@@ -496,8 +534,16 @@ class ChurnPage:
         say(tx("retention_text", base=tx.number(k.customers_at_reference), ref=tx.date(k.reference_date),
                n=k.inactivity_days, retained=tx.number(k.retained), date=tx.date(k.as_of),
                rate=tx.pct(k.retention_rate, 1)))
-        say(tx("churn_rate_text", months=len(k.monthly), m=tx.pct(k.monthly_churn_rate, 1),
-               a=tx.pct(k.annual_churn_rate, 1)))
+        observable = k.months_observable if k.months_observable is not None else len(k.monthly)
+        if observable == 0:
+            say(tx("churn_rate_none_observable", start=tx.date(k.log_start), n=k.inactivity_days,
+                   from_=tx.date(k.observable_from)))
+        else:
+            say(tx("churn_rate_text", months=len(k.monthly), m=tx.pct(k.monthly_churn_rate, 1),
+                   a=tx.pct(k.annual_churn_rate, 1)))
+            if observable < len(k.monthly):
+                say(tx("churn_rate_observable", k=observable, months=len(k.monthly), n=k.inactivity_days,
+                       start=tx.date(k.log_start), from_=tx.date(k.observable_from)))
         show_table(monthly_table(k, self.language), tx("tab_monthly"))
 
     def risk_section(self) -> None:
@@ -527,7 +573,7 @@ class ChurnPage:
         show_table(contact_table(contacts.head(top), self.language), tx("tab_contact"))
 
 
-__all__ = ["SHARED_CONCEPTS", "ChurnPage", "at_risk_report", "attribute_label", "contact_table", "covariate_labels", "definition_sentence", "fmt_p",
+__all__ = ["SHARED_CONCEPTS", "ChurnPage", "at_risk_report", "attribute_label", "contact_table", "covariate_labels", "definition_sentence", "fmt_p", "series_sentence",
            "group_sentence", "hazard_ratio_table", "key_numbers", "localised_finding", "monthly_table",
            "ph_sentence", "plot_cohort_heatmap", "plot_forest", "plot_survival", "pooled_levels_sentence",
            "reference_labels", "risk_table", "survival_table", "value_label"]

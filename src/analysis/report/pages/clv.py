@@ -14,9 +14,11 @@ import pandas as pd
 from analysis import clv
 from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
+from analysis.errors import ModelError
 from analysis.findings import Estimation, Finding
 from analysis.report.display import heading, say, show_figure, show_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
+from analysis.report.pages.clv_diagnostics import diagnostic_labels, plot_conditional_expectations, plot_tracking
 from analysis.report.pii import show_group_table
 from analysis.report.text import Text
 
@@ -251,6 +253,24 @@ def plot_lorenz(conc: clv.Concentration, language="en", ax=None):
 
 
 # --------------------------------------------------------------------------- the page
+def _page_step(step):
+    """Run a page-only step (an interval, a holdout refit) so that a numerical failure is a finding of its section.
+
+    Valid data can still defeat such a step (a parameter drawn at the edge of its range, a refit that
+    does not converge); the page says so in the step's section and the month goes on. A result with
+    a non-finite bound counts as not computed.
+    """
+    try:
+        out = step()
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        raise ModelError(f"{type(exc).__name__}: {exc}", reason="step_failed") from exc
+    if isinstance(out, Mapping):
+        bounds = [out[k] for k in ("lower", "upper", "value", "low", "high") if k in out]
+        if any(not np.isfinite(float(v)) for v in bounds if isinstance(v, (int, float, np.floating))):
+            raise ModelError("the step gave a non-finite bound", reason="step_failed")
+    return out
+
+
 class ClvPage:
     """The CLV page's sections in the report's language, read from the month's customer base.
 
@@ -283,7 +303,7 @@ class ClvPage:
         """
         if self.result is None:
             return None
-        return self._estimation.attempt(analysis, step)
+        return self._estimation.attempt(analysis, lambda: _page_step(step))
 
     def _show_finding(self, analysis: str) -> None:
         f = next((f for f in [*self.base.findings, *self._estimation.findings] if f.analysis == analysis), None)
@@ -334,8 +354,12 @@ class ClvPage:
             show_table(candidates_table(self.result.model, self.tx), self.tx("candidates_caption"))
         show_table(params_table(self.result, self.tx), self.tx("params_caption"))
 
-    def holdout_section(self, holdout: tuple | None, holdout_months: int = 6) -> None:
-        """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``."""
+    def holdout_section(self, holdout: tuple | None, holdout_months: int = 6, diagnostics=None) -> None:
+        """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``.
+
+        ``diagnostics`` (:func:`analysis.clv.diagnostics.diagnose` of the same calibration fit) adds the
+        tracking plot and draws the conditional expectations from it; without it the section says why.
+        """
         if self.result is None:
             return
         tx = self.tx
@@ -348,11 +372,36 @@ class ClvPage:
                agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
         import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        plot_holdout(sc, tx, ax)
-        show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
+        if diagnostics is not None:
+            self._diagnostics(diagnostics)
+        else:
+            self._show_finding("clv_diagnostics")
+            fig, ax = plt.subplots(figsize=(6.5, 4))
+            plot_holdout(sc, tx, ax)
+            show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
         show_table(calibration_table(sc, tx), tx("palive_cal_caption"))
         show_table(comparison_table(comparison, tx), tx("comparison_caption"))
+
+    def _diagnostics(self, d) -> None:
+        """The tracking plot (weekly and cumulative) and the conditional expectations (FHL 2005)."""
+        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
+
+        tx, t = self.tx, d.tracking
+        labels = diagnostic_labels(self.language)
+        hold = t[t["holdout"]]
+        err = hold["expected"].sum() / hold["actual"].sum() - 1 if hold["actual"].sum() else float("nan")
+        say(tx("tracking_text", n=tx.number(t.attrs.get("customers", 0)), cal_end=tx.date(d.calibration_end),
+               weeks=len(hold), actual=tx.number(hold["actual"].sum()), expected=tx.number(hold["expected"].sum()),
+               err=tx.pct(err, 1, signed=True)))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        plot_tracking(t, labels=labels, ax=axes[0])
+        plot_tracking(t, labels=labels, cumulative=True, ax=axes[1])
+        fig.tight_layout()
+        show_figure(fig, tx("tracking_figure"), tx("tracking_alt"))
+        say(tx("conditional_text"))
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        plot_conditional_expectations(d.conditional, labels=labels, ax=ax, number=lambda v: tx.number(v, 1))
+        show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
 
     def p_alive_section(self) -> None:
         """Who is still active: P(alive) by purchase history."""
@@ -401,10 +450,14 @@ class ClvPage:
             return
         tx, values = self.tx, self.valued
         heading(tx("segment_heading"))
-        for attribute in attributes:
-            if attribute in values.columns:
-                show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
-                                 tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
+        present = [a for a in attributes if a in values.columns and values[a].notna().any()]
+        missing = [a for a in attributes if a not in present]
+        if missing:  # optional attributes the source does not hold: left out, and said so (the page is whole)
+            names = ", ".join(tx("attr_" + a) if tx.has("attr_" + a) else a for a in missing)
+            say(tx("segment_none" if not present else "segment_missing", attributes=names))
+        for attribute in present:
+            show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
+                             tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
 
     def contact_section(self, n: int = 15) -> None:
         """Value at risk and the contact-first list: the same list as on the churn page."""

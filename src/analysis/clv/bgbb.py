@@ -1,0 +1,229 @@
+"""The beta-geometric/beta-binomial (BG/BB) model of buying at discrete opportunities, fitted on (x, t_x, n) counts.
+P(alive), expected transactions in the next opportunities and their discounted sum for CLV.
+
+At each opportunity (a weekly draw, a yearly appeal) an alive customer buys with chance ``p``
+(Beta(alpha, beta) across customers) and, after it, leaves for good with chance ``theta``
+(Beta(gamma, delta)). A customer's history is summed up by ``x`` (repeat transactions in
+opportunities 1..n), ``t_x`` (the opportunity of the last one, 0 without) and ``n``: the fit runs
+on distinct ``(x, t_x, n)`` rows with counts, so its cost does not grow with customers.
+
+Reference: Fader, Hardie & Shang (2010) "Customer-base analysis in a discrete-time noncontractual
+setting", Marketing Science 29(6): likelihood eq. 5, P(alive) eq. 11, expected transactions eq. 13.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import betaln, gammaln
+
+from analysis.errors import DataError, ModelError, ParameterError
+
+PARAMS = ("alpha", "beta", "gamma", "delta")
+LOG_BOUND = 15.0
+#: Fewest customers with at least one repeat transaction the fit needs.
+MIN_REPEAT_CUSTOMERS = 10
+
+
+def check_counts(x, t_x, n, w=None):
+    """Arrays of ``(x, t_x, n, w)`` as floats; :class:`DataError` unless ``0 <= x <= t_x <= n`` and ``x == 0`` iff ``t_x == 0``."""
+    x, t_x, n = (np.asarray(v, float) for v in (x, t_x, n))
+    w = np.ones(len(x)) if w is None else np.asarray(w, float)
+    bad = ~(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(n)) | (x < 0) | (x > t_x) | (t_x > n) | ((x == 0) != (t_x == 0))
+    bad |= (x != np.round(x)) | (t_x != np.round(t_x)) | (n != np.round(n)) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"BG/BB rows: {int(bad.sum())} rows are inconsistent, e.g. row {i} (x={x[i]:g}, t_x={t_x[i]:g}, "
+                        f"n={n[i]:g}); expected whole numbers with 0 <= x <= t_x <= n, and t_x = 0 when x = 0.")
+    return x, t_x, n, w
+
+
+class _Rows:
+    """Distinct rows and the flattened terms of the likelihood's sum over i = 0..n - t_x - 1."""
+
+    def __init__(self, x, t_x, n, w):
+        self.x, self.t_x, self.n, self.w = x, t_x, n, w
+        terms = (n - t_x).astype(int)
+        self.row = np.repeat(np.arange(len(x)), terms)  # which row each term belongs to
+        start = np.cumsum(terms) - terms
+        self.i = np.arange(terms.sum()) - np.repeat(start, terms)
+        self.has_terms = terms > 0
+
+
+def _log_terms(theta, d: _Rows):
+    alpha, beta, gamma, delta = np.exp(theta)
+    lab, lgd = betaln(alpha, beta), betaln(gamma, delta)
+    A = betaln(alpha + d.x, beta + d.n - d.x) - lab + betaln(gamma, delta + d.n) - lgd
+    x, tx = d.x[d.row], d.t_x[d.row]
+    B = betaln(alpha + x, beta + tx - x + d.i) - lab + betaln(gamma + 1, delta + tx + d.i) - lgd
+    # log-sum-exp per row of the terms B, stabilised by the row's A
+    with np.errstate(divide="ignore"):
+        s = np.bincount(d.row, weights=np.exp(B - A[d.row]), minlength=len(d.x))
+    return A + np.log1p(s)
+
+
+def bgbb_loglik(theta, x, t_x, n, w=None) -> float:
+    """BG/BB log-likelihood (FHS 2010 eq. 5) summed over rows with weights ``w``; ``theta = log(alpha, beta, gamma, delta)``.
+
+    Example
+    -------
+    >>> round(bgbb_loglik(np.log([1.204, 0.750, 0.657, 2.783]), [0], [0], [6], [3464]), 1)
+    -4043.4
+    """
+    x, t_x, n, w = check_counts(x, t_x, n, w)
+    return float(np.dot(w, _log_terms(np.asarray(theta, float), _Rows(x, t_x, n, w))))
+
+
+@dataclass(frozen=True)
+class BGBBFit:
+    """A fitted BG/BB: parameters, standard errors (delta method on log-parameters), fit facts."""
+
+    params: dict
+    standard_errors: dict
+    log_likelihood: float
+    n_customers: int
+    n_rows: int
+    converged: bool
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"model": "bgbb", "parameter": list(self.params), "estimate": list(self.params.values()),
+                             "std_error": [self.standard_errors[k] for k in self.params]})
+
+    def to_dict(self) -> dict:
+        return {"params": dict(self.params), "standard_errors": dict(self.standard_errors),
+                "log_likelihood": self.log_likelihood, "n_customers": self.n_customers, "n_rows": self.n_rows}
+
+
+def _grad(f, theta, h=1e-6):
+    g = np.empty(len(theta))
+    for k in range(len(theta)):
+        e = np.zeros(len(theta))
+        e[k] = h
+        g[k] = (f(theta + e) - f(theta - e)) / (2 * h)
+    return g
+
+
+def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
+    """Maximum-likelihood BG/BB fit (L-BFGS-B on log-parameters; Hessian by finite differences for the errors).
+
+    Parameters
+    ----------
+    x, t_x, n : arrays
+        Repeat transactions, opportunity of the last one (0 without) and opportunities observed.
+    weights : array, optional
+        Customers per row (default 1 each).
+
+    Raises
+    ------
+    ModelError
+        ``too_few_repeat_customers`` (under :data:`MIN_REPEAT_CUSTOMERS` with a repeat transaction),
+        ``boundary_fit`` (a parameter ran to the edge of its space) or ``no_convergence``.
+
+    Example
+    -------
+    >>> fit = fit_bgbb([0, 1, 2, 3, 1, 2], [0, 1, 3, 6, 5, 6], [6] * 6, [30, 10, 8, 12, 6, 9])
+    >>> sorted(fit.params)
+    ['alpha', 'beta', 'delta', 'gamma']
+    """
+    x, t_x, n, w = check_counts(x, t_x, n, weights)
+    repeat = float(w[x > 0].sum())
+    if repeat < MIN_REPEAT_CUSTOMERS:
+        raise ModelError(f"BG/BB: only {repeat:.0f} customers bought again; the model needs at least "
+                         f"{MIN_REPEAT_CUSTOMERS}.", reason="too_few_repeat_customers",
+                         facts={"n": int(repeat), "minimum": MIN_REPEAT_CUSTOMERS})
+    d = _Rows(x, t_x, n, w)
+    total = float(w.sum())
+
+    def neg(theta):
+        with np.errstate(all="ignore"):
+            v = -float(np.dot(w, _log_terms(theta, d))) / total
+        return v if np.isfinite(v) else 1e10
+
+    def fun(theta):
+        return neg(theta), _grad(neg, theta)
+
+    best = None
+    for start in (np.zeros(4), np.log([1.0, 1.0, 0.5, 3.0])):
+        out = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
+                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+        if best is None or out.fun < best.fun:
+            best = out
+    theta = best.x
+    at_bound = [k for k, t in zip(PARAMS, theta) if abs(t) >= LOG_BOUND - 1e-3]
+    if at_bound:
+        k = at_bound[0]
+        raise ModelError(f"BG/BB: the fit ran to the boundary of the parameter space ({k} = "
+                         f"{np.exp(theta[PARAMS.index(k)]):.3g}); P(alive) cannot be estimated from this data.",
+                         reason="boundary_fit", facts={"model": "bgbb", "parameter": k})
+    H = np.array([_grad(lambda th, j=j: _grad(neg, th)[j], theta, 1e-4) for j in range(4)]) * total
+    H = (H + H.T) / 2
+    ok = bool(np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0)
+    if not (best.success or ok):
+        raise ModelError(f"BG/BB: the maximum-likelihood fit did not converge ({best.message}).",
+                         reason="no_convergence", facts={"model": "bgbb"})
+    se_log = np.sqrt(np.diag(np.linalg.inv(H))) if ok else np.full(4, np.nan)
+    params = dict(zip(PARAMS, map(float, np.exp(theta))))
+    return BGBBFit(params, {k: float(params[k] * s) for k, s in zip(PARAMS, se_log)}, float(-best.fun * total),
+                   int(round(total)), len(x), bool(ok))
+
+
+# --------------------------------------------------------------------------- predictions
+def _p(params):
+    return tuple(float(params[k]) for k in PARAMS)
+
+
+def _loglik_rows(params, x, t_x, n):
+    x, t_x, n, w = check_counts(x, t_x, n)
+    return _log_terms(np.log(_p(params)), _Rows(x, t_x, n, w)), x, t_x, n
+
+
+def p_alive(params: dict, x, t_x, n, future: int = 0) -> np.ndarray:
+    """P(still alive at opportunity ``n + future``) given the history (FHS eq. 11 has ``future = 1``).
+
+    ``future = 0`` (default) is "alive now", as lifetimes' ``conditional_probability_alive`` and the
+    other purchase models' P(alive).
+    """
+    alpha, beta, gamma, delta = _p(params)
+    L, x, t_x, n = _loglik_rows(params, x, t_x, n)
+    return np.exp(betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n + future)
+                  - betaln(gamma, delta) - L)
+
+
+def expected_transactions(params: dict, horizon, x, t_x, n) -> np.ndarray:
+    """Expected transactions in the next ``horizon`` opportunities, ``n + 1 .. n + horizon`` (FHS eq. 13)."""
+    alpha, beta, gamma, delta = _p(params)
+    L, x, t_x, n = _loglik_rows(params, x, t_x, n)
+    h = np.asarray(horizon, float)
+    lead = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - L)
+    if abs(gamma - 1) < 1e-9:  # the limit gamma -> 1: a sum of logs of (delta + n + k) / (delta + n + k) ratios
+        gamma += 1e-9
+    g = np.exp(gammaln(gamma + delta) - gammaln(1 + delta)) * delta / (gamma - 1)
+    tail = np.exp(gammaln(1 + delta + n) - gammaln(gamma + delta + n)) - \
+        np.exp(gammaln(1 + delta + n + h) - gammaln(gamma + delta + n + h))
+    return lead * g * tail
+
+
+def discounted_transactions(params: dict, horizon: int, discount_per_opportunity: float, x, t_x, n) -> np.ndarray:
+    """Sum over ``k = 1..horizon`` of the expected transactions at opportunity ``n + k``, discounted by ``(1 + d)^k``."""
+    if int(horizon) != horizon or horizon < 1:
+        raise ParameterError(f"horizon: got {horizon!r}, expected a whole number of opportunities >= 1.")
+    if not 0 <= discount_per_opportunity < 10:
+        raise ParameterError(f"discount rate: got {discount_per_opportunity!r}, expected a rate >= 0.")
+    cum = np.stack([expected_transactions(params, k, x, t_x, n) for k in range(0, int(horizon) + 1)])
+    disc = (1.0 + discount_per_opportunity) ** -np.arange(1, int(horizon) + 1)
+    return (np.diff(cum, axis=0) * disc[:, None]).sum(axis=0)
+
+
+def p_alive_table(params: dict, n: int, future: int = 0) -> pd.DataFrame:
+    """P(alive) for every possible history after ``n`` opportunities: rows ``x``, columns ``t_x`` (NaN where impossible)."""
+    xs, ts = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    ok = (xs <= ts) & ((xs == 0) == (ts == 0))
+    out = np.full(xs.shape, np.nan)
+    out[ok] = p_alive(params, xs[ok], ts[ok], np.full(ok.sum(), n), future)
+    return pd.DataFrame(out, index=pd.Index(range(n + 1), name="x"), columns=pd.Index(range(n + 1), name="t_x"))
+
+
+__all__ = ["PARAMS", "MIN_REPEAT_CUSTOMERS", "BGBBFit", "fit_bgbb", "bgbb_loglik", "check_counts", "p_alive",
+           "expected_transactions", "discounted_transactions", "p_alive_table"]

@@ -184,12 +184,13 @@ def test_monthly_cohorts_recover_the_simulated_truth(tmp_path):
     when the base's intervals cover the alpha and beta the contracts were drawn from."""
     rng = np.random.default_rng(7)
     alpha, beta, n = 0.6, 4.0, 12_000
-    signup = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 4 * 365, n), unit="D")
+    month = np.datetime64("2021-01") + rng.integers(0, 48, n)  # signup month, then a day 1-14 in it
+    day = rng.integers(0, 14, n)
     life = np.minimum(rng.geometric(rng.beta(alpha, beta, n)), 120)  # past as_of either way: still running
-    end = [s + pd.DateOffset(months=int(k) - 1) + pd.Timedelta(days=int(u))
-           for s, k, u in zip(signup, life, rng.integers(1, 28, n))]
-    c = pd.DataFrame({"customer_id": [f"S{i}" for i in range(n)], "signup_date": signup.date,
-                      "churn_date": [e.date() for e in end]})
+    signup = month.astype("datetime64[D]") + day
+    # a contract ending in period k ends after signup + (k - 1) months and before signup + k months
+    end = (month + (life - 1)).astype("datetime64[D]") + day + rng.integers(1, 15, n)
+    c = pd.DataFrame({"customer_id": [f"S{i}" for i in range(n)], "signup_date": signup, "churn_date": end})
     res = analyse_retention(_write(tmp_path / "sim", c), "2024-12-31", "month")
     fit = res.base.fit
     assert abs(fit.alpha - alpha) < 1.96 * fit.alpha_se and abs(fit.beta - beta) < 1.96 * fit.beta_se

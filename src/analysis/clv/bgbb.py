@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
+from threadpoolctl import threadpool_limits
 
 from analysis.errors import DataError, ModelError, ParameterError
 
@@ -146,8 +147,9 @@ def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
 
     best = None
     for start in (np.zeros(4), np.log([1.0, 1.0, 0.5, 3.0])):
-        out = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
-                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+        with threadpool_limits(1):  # 4 parameters: a threaded BLAS only stalls
+            out = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
+                           options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
         if best is None or out.fun < best.fun:
             best = out
     theta = best.x

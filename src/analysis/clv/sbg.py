@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, hyp2f1
+from scipy.special import betaln, hyp2f1, psi
+from threadpoolctl import threadpool_limits
 
 from analysis.errors import ModelError, ParameterError
 
@@ -118,6 +119,17 @@ def sbg_loglik(theta, churned, censored) -> float:
     return out - (churned.sum() + censored.sum()) * float(betaln(alpha, beta))
 
 
+def _sbg_gradient(theta, churned, censored) -> np.ndarray:
+    """Gradient of :func:`sbg_loglik` in ``log(alpha, beta)``."""
+    alpha, beta = np.exp(theta)
+    t, u = np.arange(1, len(churned) + 1), np.arange(len(censored))
+    n = churned.sum() + censored.sum()
+    pc, pu = psi(alpha + beta + t), psi(alpha + beta + u)
+    d_a = np.dot(churned, psi(alpha + 1) - pc) + np.dot(censored, psi(alpha) - pu) - n * (psi(alpha) - psi(alpha + beta))
+    d_b = np.dot(churned, psi(beta + t - 1) - pc) + np.dot(censored, psi(beta + u) - pu) - n * (psi(beta) - psi(alpha + beta))
+    return np.array([d_a * alpha, d_b * beta])
+
+
 # --------------------------------------------------------------------------- fitting
 @dataclass(frozen=True)
 class SBGFit:
@@ -205,10 +217,14 @@ def fit_sbg(churned, censored) -> SBGFit:
     def neg(theta):
         return -sbg_loglik(theta, churned, censored) / n
 
+    def fun(theta):
+        return neg(theta), -_sbg_gradient(theta, churned, censored) / n
+
     best = None
     for start in ((0.0, 0.0), (np.log(0.5), np.log(2.0)), (1.0, 2.0)):
-        out = minimize(neg, np.array(start), method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 2,
-                       options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000})
+        with np.errstate(all="ignore"), threadpool_limits(1):  # 2 parameters: a threaded BLAS only stalls
+            out = minimize(fun, np.array(start), jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 2,
+                           options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000})
         if np.isfinite(out.fun) and (best is None or out.fun < best.fun):
             best = out
     theta = best.x

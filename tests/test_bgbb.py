@@ -78,6 +78,25 @@ def test_expected_transactions_match_lifetimes(donations, fitted, oracle):
     assert np.all(bgbb.discounted_transactions(fitted.params, 5, 0.1, x, t, n) < undiscounted)
 
 
+def test_likelihood_equals_the_papers_sum_term_by_term():
+    """Eq. 5 written out directly, for histories of different lengths (the fit uses tail sums on a grid)."""
+    from scipy.special import betaln
+
+    a, b, g, d = 1.3, 0.8, 0.7, 2.5
+    rows = [(0, 0, 3), (1, 1, 3), (2, 5, 9), (4, 4, 30), (7, 25, 30), (1, 29, 30), (3, 12, 12)]
+
+    def direct(x, t, n):
+        total = np.exp(betaln(a + x, b + n - x) - betaln(a, b) + betaln(g, d + n) - betaln(g, d))
+        for i in range(n - t):
+            total += np.exp(betaln(a + x, b + t - x + i) - betaln(a, b) + betaln(g + 1, d + t + i) - betaln(g, d))
+        return np.log(total)
+
+    x, t, n = (np.array(c) for c in zip(*rows))
+    w = np.arange(1, len(rows) + 1)
+    expected = sum(wi * direct(*r) for wi, r in zip(w, rows))
+    assert bgbb.bgbb_loglik(np.log([a, b, g, d]), x, t, n, w) == pytest.approx(expected, rel=1e-12)
+
+
 def test_counts_are_sufficient_statistics(donations, fitted):
     """Ten times the donors with the same histories: the same estimates, standard errors / sqrt(10)."""
     big = bgbb.fit_bgbb(donations["frequency"], donations["recency"], donations["periods"], 10 * donations["weights"])

@@ -20,6 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 from threadpoolctl import threadpool_limits
 
+from analysis.clv.likelihoods import codes
 from analysis.errors import DataError, ModelError, ParameterError
 
 PARAMS = ("alpha", "beta", "gamma", "delta")
@@ -42,27 +43,31 @@ def check_counts(x, t_x, n, w=None):
 
 
 class _Rows:
-    """Distinct rows and the flattened terms of the likelihood's sum over i = 0..n - t_x - 1."""
+    """Rows prepared once per fit: each row's sum over opportunities ``j = t_x .. n - 1`` is a difference of
+    tail sums on an ``(x, j)`` grid, so an evaluation costs distinct ``x`` x longest ``n``, not rows x ``n``."""
 
     def __init__(self, x, t_x, n, w):
         self.x, self.t_x, self.n, self.w = x, t_x, n, w
-        terms = (n - t_x).astype(int)
-        self.row = np.repeat(np.arange(len(x)), terms)  # which row each term belongs to
-        start = np.cumsum(terms) - terms
-        self.i = np.arange(terms.sum()) - np.repeat(start, terms)
-        self.has_terms = terms > 0
+        self.ix, first = codes(x)
+        self.ux = x[first]
+        self.j = np.arange(int(n.max()) + 1 if len(n) else 1, dtype=float)
+        self.valid = self.j[None, :] >= self.ux[:, None]  # a last purchase at t_x >= x
+        self.ti, self.ni = t_x.astype(int), n.astype(int)
 
 
 def _log_terms(theta, d: _Rows):
     alpha, beta, gamma, delta = np.exp(theta)
     lab, lgd = betaln(alpha, beta), betaln(gamma, delta)
     A = betaln(alpha + d.x, beta + d.n - d.x) - lab + betaln(gamma, delta + d.n) - lgd
-    x, tx = d.x[d.row], d.t_x[d.row]
-    B = betaln(alpha + x, beta + tx - x + d.i) - lab + betaln(gamma + 1, delta + tx + d.i) - lgd
-    # log-sum-exp per row of the terms B, stabilised by the row's A
-    with np.errstate(divide="ignore"):
-        s = np.bincount(d.row, weights=np.exp(B - A[d.row]), minlength=len(d.x))
-    return A + np.log1p(s)
+    ux, j = d.ux[:, None], d.j[None, :]
+    with np.errstate(all="ignore"):
+        lf = np.where(d.valid, betaln(alpha + ux, beta + j - ux) + betaln(gamma + 1, delta + j), -np.inf) - lab - lgd
+        top = lf.max(axis=1)
+        e = np.exp(lf - top[:, None])
+        # tail[k] = sum_{j >= k} e[j]: the terms fall with j, so tail(t_x) - tail(n) keeps its digits
+        tail = np.concatenate([np.cumsum(e[:, ::-1], axis=1)[:, ::-1], np.zeros((len(d.ux), 1))], axis=1)
+        B = top[d.ix] + np.log(np.clip(tail[d.ix, d.ti] - tail[d.ix, d.ni], 0.0, None))
+    return np.logaddexp(A, B)
 
 
 def bgbb_loglik(theta, x, t_x, n, w=None) -> float:

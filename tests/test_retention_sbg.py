@@ -73,6 +73,22 @@ def test_holdout_fit_on_seven_years_of_twelve():
     assert h.mean_absolute_error < 0.01
 
 
+def test_holdout_on_counts_of_many_cohorts():
+    """A base of two cohorts seen for 12 and 8 years, fitted on its first 6: the later survival is projected."""
+    c1, e1 = sbg.counts_from_survivors(REGULAR)
+    c2, e2 = sbg.counts_from_survivors(HIGH_END[:9])
+    churned = c1 + np.pad(c2, (0, 4))
+    censored = e1 + np.pad(e2, (0, 4))
+    h = sbg.holdout_counts(churned, censored, 6)
+    assert h.comparison["period"].tolist() == list(range(7, 13))
+    # the same subscribers seen only up to year 6 give the same fit as their survivors up to year 6
+    both = np.array(REGULAR[:7]) + np.array(HIGH_END[:7])
+    assert h.fit.alpha == pytest.approx(sbg.fit_survivors(both).alpha, rel=1e-6)
+    assert h.mean_absolute_error < 0.03
+    single = sbg.holdout_counts(*sbg.counts_from_survivors(REGULAR), 7)
+    assert single.mean_absolute_error == pytest.approx(sbg.holdout_check(REGULAR, 7).mean_absolute_error)
+
+
 def test_counts_are_sufficient_statistics():
     """A base ten times larger with the same shares gives the same estimates: cost does not grow with customers."""
     a = sbg.fit_survivors(HIGH_END[:8])
@@ -165,6 +181,9 @@ def test_cli_on_regular_cohort_alone_gives_published_fit(tmp_path, run_cli):
     assert _sig3(res["sbg"]["alpha"], 0.704) and _sig3(res["sbg"]["beta"], 1.182)
     assert res["first_projected_period"] == 8
     assert np.abs(np.array(res["projected_survival"]) - np.array(REGULAR[8:]) / 1000).max() < 0.01
+    assert res["holdout"]["calibration_periods"] == 5
+    assert [r["period"] for r in res["holdout"]["comparison"]] == [6, 7]
+    assert res["holdout"]["alpha"] == pytest.approx(sbg.fit_survivors(REGULAR[:6]).alpha, rel=1e-6)
     derl = {r["tenure"]: r["derl"] for r in res["residual"]}
     assert derl[2] == pytest.approx(float(sbg.derl(res["sbg"]["alpha"], res["sbg"]["beta"], 0.1, 3)))
 

@@ -150,6 +150,7 @@ class RetentionResult:
     discount_rate: float  # per period
     value_per_period: float | None  # mean net amount per running contract in the last complete period
     residual: pd.DataFrame = field(default_factory=pd.DataFrame)  # tenure, retention_rate, derl, residual_value
+    holdout: sbg.RetentionHoldout | None = None  # the base fitted on its first periods, against the later ones
 
     @property
     def findings(self) -> list:
@@ -168,6 +169,7 @@ class RetentionResult:
             "projected_survival": base.survival_projected,
             "discount_rate": self.discount_rate, "value_per_period": self.value_per_period,
             "residual": self.residual.astype(object).where(self.residual.notna(), None).to_dict("records"),
+            "holdout": None if self.holdout is None else self.holdout.to_dict(),
             "cohorts": [c.to_dict() for c in self.cohorts],
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -218,7 +220,8 @@ def analyse_retention(source, as_of, period: str = "year", projected_periods: in
     check_contracts(src)
     d = period_discount(period) if discount_rate is None else float(discount_rate)
     rows = survivor_counts(src, as_of, period)
-    base = _cohort("all", rows.groupby(["t", "churned"], as_index=False)["customers"].sum(), projected_periods)
+    base_rows = rows.groupby(["t", "churned"], as_index=False)["customers"].sum()
+    base = _cohort("all", base_rows, projected_periods)
     cohorts = tuple(_cohort(cohort_label(c, period), g, projected_periods) for c, g in rows.groupby("cohort"))
     value = value_per_period(src, as_of, period)
     residual = pd.DataFrame()
@@ -227,7 +230,20 @@ def analyse_retention(source, as_of, period: str = "year", projected_periods: in
         dl = base.fit.derl(d, tenure + 1)
         residual = pd.DataFrame({"tenure": tenure, "retention_rate": base.fit.retention_rate(tenure + 1), "derl": dl,
                                  "residual_value": dl * value if value is not None else np.nan})
-    return RetentionResult(as_of, period, base, cohorts, d, value, residual)
+    return RetentionResult(as_of, period, base, cohorts, d, value, residual, _holdout(base_rows))
+
+
+def _holdout(rows: pd.DataFrame) -> sbg.RetentionHoldout | None:
+    """The base fitted on all but its last third of periods (at least one held out), or None when too short."""
+    churned, censored = to_counts(rows)
+    K = len(churned)
+    k = K - max(1, K // 3)
+    if k < sbg.MIN_PERIODS:
+        return None
+    try:
+        return sbg.holdout_counts(churned, censored, k)
+    except ModelError:
+        return None
 
 
 __all__ = ["PERIODS", "PROJECTED_PERIODS", "DISCOUNT_PER_YEAR", "CohortRetention", "RetentionResult",

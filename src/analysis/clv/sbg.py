@@ -263,7 +263,8 @@ class RetentionHoldout:
     def to_dict(self) -> dict:
         return {"calibration_periods": self.calibration_periods, "alpha": self.fit.alpha, "beta": self.fit.beta,
                 "mean_absolute_error": self.mean_absolute_error,
-                "comparison": self.comparison.to_dict("records")}
+                "comparison": [{"period": int(r.period), "observed": float(r.observed), "projected": float(r.projected)}
+                               for r in self.comparison.itertuples()]}
 
 
 def holdout_check(survivors, calibration_periods: int) -> RetentionHoldout:
@@ -275,14 +276,26 @@ def holdout_check(survivors, calibration_periods: int) -> RetentionHoldout:
     >>> h.comparison["period"].tolist()[:2], h.mean_absolute_error < 0.01
     ([8, 9], True)
     """
-    s = np.asarray(survivors, float)
-    k = int(calibration_periods)
-    if not MIN_PERIODS <= k <= len(s) - 2:
-        raise ParameterError(f"calibration_periods: got {calibration_periods!r}, expected {MIN_PERIODS}.."
-                             f"{len(s) - 2} for {len(s)} survivor counts.")
-    fit = fit_survivors(s[: k + 1])
-    t = np.arange(k + 1, len(s))
-    observed, projected = s[k + 1:] / s[0], fit.survival(t)
+    return holdout_counts(*counts_from_survivors(survivors), calibration_periods)
+
+
+def holdout_counts(churned, censored, calibration_periods: int) -> RetentionHoldout:
+    """:func:`holdout_check` on counts whose observation ends at different tenures (a base of many cohorts).
+
+    The calibration data is the same subscribers seen only up to ``calibration_periods``: endings after
+    it and observation beyond it become "still running at ``calibration_periods``". The projection is
+    compared with the observed (product-limit) survival of the later periods.
+    """
+    churned, censored = _check_counts(churned, censored)
+    K, k = len(churned), int(calibration_periods)
+    if not MIN_PERIODS <= k <= K - 1:
+        raise ParameterError(f"calibration_periods: got {calibration_periods!r}, expected {MIN_PERIODS}..{K - 1} "
+                             f"for {K} observed periods.")
+    cal_censored = censored[: k + 1].copy()
+    cal_censored[k] += churned[k:].sum() + censored[k + 1:].sum()
+    fit = fit_sbg(churned[:k], cal_censored)
+    t = np.arange(k + 1, K + 1)
+    observed, projected = kaplan_meier(churned, censored)[k + 1:], fit.survival(t)
     return RetentionHoldout(fit, k, pd.DataFrame({"period": t, "observed": observed, "projected": projected,
                                                   "error": projected - observed}))
 
@@ -298,4 +311,4 @@ def kaplan_meier(churned, censored) -> np.ndarray:
 
 __all__ = ["SBGFit", "RetentionHoldout", "fit_sbg", "fit_survivors", "counts_from_survivors", "survival",
            "churn_probability", "retention_rate", "derl", "residual_value", "sbg_loglik", "holdout_check",
-           "kaplan_meier", "MIN_PERIODS"]
+           "holdout_counts", "kaplan_meier", "MIN_PERIODS"]

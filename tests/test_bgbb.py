@@ -129,6 +129,13 @@ def test_inconsistent_rows_are_refused():
         bgbb.fit_bgbb([1, 3], [2, 2], [6, 6])
 
 
+def test_customers_without_spread_are_a_boundary_finding():
+    """60 customers whose buying chances do not differ: the fit runs off to beta -> infinity, a finding, not numbers."""
+    with pytest.raises(ModelError) as exc:
+        bgbb.fit_bgbb([0, 1, 2, 3, 1, 2], [0, 1, 3, 6, 5, 6], [6] * 6, [30, 10, 8, 12, 6, 9])
+    assert exc.value.reason == "boundary_fit"
+
+
 def test_too_few_repeat_customers_is_a_model_error():
     with pytest.raises(ModelError) as exc:
         bgbb.fit_bgbb([0, 1], [0, 3], [6, 6], [500, 3])

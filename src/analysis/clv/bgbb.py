@@ -129,9 +129,13 @@ def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
 
     Example
     -------
-    >>> fit = fit_bgbb([0, 1, 2, 3, 1, 2], [0, 1, 3, 6, 5, 6], [6] * 6, [30, 10, 8, 12, 6, 9])
-    >>> sorted(fit.params)
-    ['alpha', 'beta', 'delta', 'gamma']
+    >>> x = [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 6]
+    >>> t_x = [0, 1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 3, 4, 5, 6, 4, 5, 6, 5, 6, 6]
+    >>> donors = [3464, 1091, 277, 129, 78, 119, 129, 613, 255, 155, 173, 234, 322, 181, 225, 357, 240, 284, 512, 335,
+    ...           728, 1203]
+    >>> fit = fit_bgbb(x, t_x, [6] * 22, donors)  # the donations data of FHS (2010)
+    >>> {k: round(v, 3) for k, v in fit.params.items()}
+    {'alpha': 1.204, 'beta': 0.75, 'gamma': 0.657, 'delta': 2.783}
     """
     x, t_x, n, w = check_counts(x, t_x, n, weights)
     repeat = float(w[x > 0].sum())
@@ -152,13 +156,19 @@ def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
 
     best = None
     for start in (np.zeros(4), np.log([1.0, 1.0, 0.5, 3.0])):
-        with threadpool_limits(1):  # 4 parameters: a threaded BLAS only stalls
-            out = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
-                           options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
-        if best is None or out.fun < best.fun:
-            best = out
+        for _ in range(3):  # a line search that stops short (finite-difference gradient) resumes from where it was
+            with threadpool_limits(1):  # 4 parameters: a threaded BLAS only stalls
+                out = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
+                               options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+            if best is None or out.fun < best.fun:
+                best = out
+            if out.success:
+                break
+            start = out.x
     theta = best.x
-    at_bound = [k for k, t in zip(PARAMS, theta) if abs(t) >= LOG_BOUND - 1e-3]
+    # a run towards the edge that stopped before it: a parameter beyond e^10 (or below e^-10) is on its way there
+    edge = LOG_BOUND - 1e-3 if best.success else 10.0
+    at_bound = [k for k, t in zip(PARAMS, theta) if abs(t) >= edge]
     if at_bound:
         k = at_bound[0]
         raise ModelError(f"BG/BB: the fit ran to the boundary of the parameter space ({k} = "

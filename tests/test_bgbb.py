@@ -97,6 +97,16 @@ def test_likelihood_equals_the_papers_sum_term_by_term():
     assert bgbb.bgbb_loglik(np.log([a, b, g, d]), x, t, n, w) == pytest.approx(expected, rel=1e-12)
 
 
+def test_analytic_gradient_matches_finite_differences():
+    x, t, n = np.array([0, 1, 2, 4, 7, 1, 3, 0]), np.array([0, 1, 5, 4, 25, 29, 12, 0]), np.array([3, 3, 9, 30, 30, 30, 12, 0])
+    d = bgbb._Rows(*(v.astype(float) for v in (x, t, n)), np.ones(len(x)))
+    theta = np.log([1.3, 0.8, 0.7, 2.5])
+    _, g = bgbb._log_terms(theta, d, True)
+    numeric = np.stack([(bgbb._log_terms(theta + e, d) - bgbb._log_terms(theta - e, d)) / 2e-6
+                        for e in np.eye(4) * 1e-6], axis=1)
+    assert np.allclose(g, numeric, atol=1e-6)
+
+
 def test_counts_are_sufficient_statistics(donations, fitted):
     """Ten times the donors with the same histories: the same estimates, standard errors / sqrt(10)."""
     big = bgbb.fit_bgbb(donations["frequency"], donations["recency"], donations["periods"], 10 * donations["weights"])

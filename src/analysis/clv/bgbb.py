@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, psi
 from threadpoolctl import threadpool_limits
 
 from analysis.clv.likelihoods import codes
@@ -55,7 +55,8 @@ class _Rows:
         self.ti, self.ni = t_x.astype(int), n.astype(int)
 
 
-def _log_terms(theta, d: _Rows):
+def _log_terms(theta, d: _Rows, gradient: bool = False):
+    """Per-row log-likelihood and, with ``gradient``, its derivatives in ``theta`` (rows x 4)."""
     alpha, beta, gamma, delta = np.exp(theta)
     lab, lgd = betaln(alpha, beta), betaln(gamma, delta)
     A = betaln(alpha + d.x, beta + d.n - d.x) - lab + betaln(gamma, delta + d.n) - lgd
@@ -64,10 +65,28 @@ def _log_terms(theta, d: _Rows):
         lf = np.where(d.valid, betaln(alpha + ux, beta + j - ux) + betaln(gamma + 1, delta + j), -np.inf) - lab - lgd
         top = lf.max(axis=1)
         e = np.exp(lf - top[:, None])
-        # tail[k] = sum_{j >= k} e[j]: the terms fall with j, so tail(t_x) - tail(n) keeps its digits
-        tail = np.concatenate([np.cumsum(e[:, ::-1], axis=1)[:, ::-1], np.zeros((len(d.ux), 1))], axis=1)
-        B = top[d.ix] + np.log(np.clip(tail[d.ix, d.ti] - tail[d.ix, d.ni], 0.0, None))
-    return np.logaddexp(A, B)
+
+        def span(v):  # sum over j = t_x .. n - 1 of v[x, j] per row, as a difference of tail sums
+            tail = np.concatenate([np.cumsum(v[:, ::-1], axis=1)[:, ::-1], np.zeros((len(d.ux), 1))], axis=1)
+            return tail[d.ix, d.ti] - tail[d.ix, d.ni]
+
+        # the terms fall with j, so tail(t_x) - tail(n) keeps its digits
+        S = np.clip(span(e), 0.0, None)
+        B = top[d.ix] + np.log(S)
+        L = np.logaddexp(A, B)
+        if not gradient:
+            return L
+        pab, pgd = psi(alpha) - psi(alpha + beta), psi(gamma) - psi(gamma + delta)
+        qb, qd = psi(beta) - psi(alpha + beta), psi(delta) - psi(gamma + delta)
+        x, n = d.x, d.n
+        dA = np.stack([psi(alpha + x) - psi(alpha + beta + n) - pab, psi(beta + n - x) - psi(alpha + beta + n) - qb,
+                       psi(gamma) - psi(gamma + delta + n) - pgd, psi(delta + n) - psi(gamma + delta + n) - qd], axis=1)
+        grid = (psi(alpha + ux) - psi(alpha + beta + j) - pab, psi(beta + j - ux) - psi(alpha + beta + j) - qb,
+                np.broadcast_to(psi(gamma + 1) - psi(gamma + delta + j + 1) - pgd, e.shape),
+                np.broadcast_to(psi(delta + j) - psi(gamma + delta + j + 1) - qd, e.shape))
+        dB = np.stack([np.where(S > 0, span(np.where(d.valid, e * g, 0.0)) / S, 0.0) for g in grid], axis=1)
+        wA = np.exp(A - L)[:, None]
+    return L, (wA * dA + (1 - wA) * np.nan_to_num(dB)) * np.array([alpha, beta, gamma, delta])
 
 
 def bgbb_loglik(theta, x, t_x, n, w=None) -> float:
@@ -100,15 +119,6 @@ class BGBBFit:
     def to_dict(self) -> dict:
         return {"params": dict(self.params), "standard_errors": dict(self.standard_errors),
                 "log_likelihood": self.log_likelihood, "n_customers": self.n_customers, "n_rows": self.n_rows}
-
-
-def _grad(f, theta, h=1e-6):
-    g = np.empty(len(theta))
-    for k in range(len(theta)):
-        e = np.zeros(len(theta))
-        e[k] = h
-        g[k] = (f(theta + e) - f(theta - e)) / (2 * h)
-    return g
 
 
 def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
@@ -151,8 +161,13 @@ def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
             v = -float(np.dot(w, _log_terms(theta, d))) / total
         return v if np.isfinite(v) else 1e10
 
+    def grad(theta):
+        with np.errstate(all="ignore"):
+            return -(w @ _log_terms(theta, d, True)[1]) / total
+
     def fun(theta):
-        return neg(theta), _grad(neg, theta)
+        v = neg(theta)
+        return v, grad(theta) if v < 1e10 else np.zeros(4)
 
     best = None
     for start in (np.zeros(4), np.log([1.0, 1.0, 0.5, 3.0])):
@@ -174,7 +189,7 @@ def fit_bgbb(x, t_x, n, weights=None) -> BGBBFit:
         raise ModelError(f"BG/BB: the fit ran to the boundary of the parameter space ({k} = "
                          f"{np.exp(theta[PARAMS.index(k)]):.3g}); P(alive) cannot be estimated from this data.",
                          reason="boundary_fit", facts={"model": "bgbb", "parameter": k})
-    H = np.array([_grad(lambda th, j=j: _grad(neg, th)[j], theta, 1e-4) for j in range(4)]) * total
+    H = np.array([(grad(theta + e) - grad(theta - e)) / 2e-4 for e in np.eye(4) * 1e-4]) * total
     H = (H + H.T) / 2
     ok = bool(np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0)
     if not (best.success or ok):

@@ -84,6 +84,7 @@ COMMANDS = {  # command -> arguments after the source (with a good --as-of and o
     "validate": ["--as-of", AS_OF],
     "customers": ["--as-of", AS_OF, "--out", "{tmp}/out.csv"],
     "clv": ["--as-of", AS_OF, "--out", "{tmp}/out.csv"],
+    "retention": ["--as-of", AS_OF, "--out", "{tmp}/out.json"],
     "churn": ["--as-of", AS_OF, "--out", "{tmp}/out.csv"],
     "segments": ["--as-of", AS_OF, "--out", "{tmp}/out.csv"],
     "experiment": ["--as-of", AS_OF, "--id", "reactivation-2026-03", "--out", "{tmp}/out.json"],

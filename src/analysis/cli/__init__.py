@@ -11,12 +11,12 @@ import argparse
 import sys
 
 from analysis import __version__
-from analysis.cli import churn, clv, contacts, experiments, foundation, report, segments
+from analysis.cli import churn, clv, contacts, experiments, foundation, report, retention, segments
 from analysis.cli.arguments import apply_timezone
 from analysis.errors import KantaError
 
 #: Command modules in the order their commands appear in ``kanta --help``.
-COMMANDS = (foundation, clv, churn, segments, experiments, contacts, report)
+COMMANDS = (foundation, clv, retention, churn, segments, experiments, contacts, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from analysis.cli.arguments import add_as_of, add_source
 #: Columns of the per-customer output file, in order.
 OUTPUT_COLUMNS = ["customer_id", "p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
                   "frequency", "recency", "T", "monetary_value"]
-MODEL_FLAGS = ("bgnbd", "mbgnbd", "pareto-nbd", "auto")
+MODEL_FLAGS = ("bgnbd", "mbgnbd", "pareto-nbd", "auto", "bgbb")
 
 
 def _check_params_out(path: str | None) -> None:
@@ -23,6 +23,9 @@ def _check_params_out(path: str | None) -> None:
 
 
 def _cmd_clv(args) -> int:
+    if args.model == "bgbb":  # discrete opportunities: its own path (analysis.cli.clv_discrete)
+        from analysis.cli.clv_discrete import run_bgbb
+        return run_bgbb(args)
     import sys
 
     from analysis import clv
@@ -74,4 +77,6 @@ def add_cli(subparsers) -> None:
     p.add_argument("--freq", choices=list(UNIT_DAYS), default="D", help="time unit of the model fit (default D)")
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--params-out", default=None, help="write fitted parameters to this JSON file")
+    p.add_argument("--opportunity", choices=["year", "month", "week"], default=None,
+                   help="with --model bgbb: the calendar period a customer can buy at most once in")
     p.set_defaults(func=_cmd_clv)

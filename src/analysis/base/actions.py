@@ -87,7 +87,8 @@ def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers
     return out.reset_index(drop=True)
 
 
-def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_BELOW) -> list[Action]:
+def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_BELOW,
+                  permission: bool = True) -> list[Action]:
     """The month's actions by the rules of this module's docstring (empty lists are kept: "nobody to contact").
 
     Parameters
@@ -98,16 +99,22 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
         ``win_back`` keeps customers silent for fewer than this many days beyond the churn rule.
     falling_below : float
         ``retain_early``'s P(alive) line (:data:`FALLING_BELOW`).
+    permission : bool
+        Keep only customers who allow marketing (default). False gives every customer the rules select, so the
+        contact plan (:mod:`analysis.base.plan`) can count those it leaves out for want of permission.
     """
     t = base.customers
     allowed, filtered = _permission(t)
+    if not permission:
+        allowed = pd.Series(True, index=t.index)
     active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)
     days = base.settings.inactivity_days
     silent = t["days_silent"].astype(float)
     out = []
 
     if base.estimated("clv"):  # the one contact-first list of every page
-        ids = set(base.contact_list()["customer_id"])
+        at_risk = t["is_at_risk"].fillna(False).astype(bool) & (t["p_alive"] >= base.settings.contact_p_alive_floor)
+        ids = set(t.loc[at_risk & allowed, "customer_id"])  # = base.contact_list() when permission is required
         lst = _list(t, t["customer_id"].isin(ids), "retain", "active_at_risk_still_likely_alive", "value_at_stake",
                     ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
         out.append(Action("retain", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))

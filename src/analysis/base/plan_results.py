@@ -1,0 +1,121 @@
+"""Last month's contact plan measured: each action's contact group against its holdout over the month after the plan.
+
+The plan of month M (:mod:`analysis.base.plan`) is handed over at M's end; the customers of its contact groups are
+contacted in M+1, the holdouts are not. The report of M+1 compares the groups over M+1: the share who bought
+(two-proportion test, Newcombe interval for the difference), spend and margin per customer (Welch intervals).
+Language-free; the report words it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.contacts.table import date_sql
+from analysis.stats.tests import two_proportion_test, welch_test
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One action of a past plan, contact group against holdout over the month after the plan.
+
+    ``difference`` = purchase rate of contact minus holdout with its 95 % interval (``ci_low``, ``ci_high``);
+    None when a group is empty. ``value_difference`` is the same for value per customer in the data's
+    basis (margin when there is margin, else spend), with a Welch interval.
+    """
+
+    action: str
+    month: str
+    contact: int
+    holdout: int
+    buyers_contact: int
+    buyers_holdout: int
+    purchase_rate_contact: float | None
+    purchase_rate_holdout: float | None
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    value_basis: str
+    value_per_customer_contact: float | None
+    value_per_customer_holdout: float | None
+    value_difference: float | None
+    value_ci_low: float | None
+    value_ci_high: float | None
+
+    @property
+    def paid(self) -> bool | None:
+        """True when contacting raised value per customer beyond doubt (interval above 0), False when below, None
+        when the interval includes 0 or could not be computed."""
+        if self.value_ci_low is None:
+            return None
+        if self.value_ci_low > 0:
+            return True
+        if self.value_ci_high < 0:
+            return False
+        return None
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}  # unrounded: a reader recomputes the difference
+        return {k: (float(v) if isinstance(v, float) else v) for k, v in out.items()} | {"paid": self.paid}
+
+
+def _window_values(source, plan_month: str, as_of) -> pd.DataFrame:
+    start = pd.Period(plan_month, freq="M").end_time.normalize() + pd.Timedelta(days=1)
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    margin = "sum(margin)" if "margin" in source.columns("transactions") else "NULL"
+    return source.sql(f"""
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+               max(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS bought, sum(amount) AS spend,
+               {margin} AS margin
+        FROM transactions WHERE timestamp >= {date_sql(start)} AND timestamp < {date_sql(end)} GROUP BY 1""")
+
+
+def measure_plan(source, rows: pd.DataFrame, plan_month: str, as_of) -> list[ActionResult]:
+    """Measure every action of a past plan.
+
+    Parameters
+    ----------
+    source : analysis.data.Source
+        The validated source of the month that measures (it holds the month after the plan).
+    rows : DataFrame
+        The plan's list rows: ``customer_id``, ``action``, ``group`` (``contact``/``holdout``).
+    plan_month : str
+        ``YYYY-MM``, the month the plan was made; the window is the months after it up to ``as_of``.
+    as_of : date-like
+        End of the measuring month.
+    """
+    if rows is None or not len(rows):
+        return []
+    win = _window_values(source, plan_month, as_of)
+    basis = "margin" if win["margin"].notna().any() else "spend"
+    r = rows.assign(customer_id=rows["customer_id"].astype(str)).merge(win, on="customer_id", how="left")
+    r["bought"] = r["bought"].fillna(0).astype(int)
+    r["value"] = pd.to_numeric(r[basis], errors="coerce").fillna(0.0).astype(float)
+    out = []
+    for action in dict.fromkeys(rows["action"]):  # in the plan's order
+        a = r[r["action"] == action]
+        c, h = a[a["group"] == "contact"], a[a["group"] == "holdout"]
+        nc, nh = len(c), len(h)
+        bc, bh = int(c["bought"].sum()), int(h["bought"].sum())
+        rate_c = bc / nc if nc else None
+        rate_h = bh / nh if nh else None
+        diff = lo = hi = p = None
+        if nc and nh:
+            t = two_proportion_test(bh, nh, bc, nc)
+            diff, lo, hi, p = t.estimate, t.ci_low, t.ci_high, t.p_value
+        vd = vlo = vhi = None
+        if nc >= 2 and nh >= 2:
+            w = welch_test(h["value"].to_numpy(), c["value"].to_numpy())
+            vd, vlo, vhi = w.estimate, w.ci_low, w.ci_high
+        out.append(ActionResult(str(action), plan_month, nc, nh, bc, bh, rate_c, rate_h, diff, lo, hi, p, basis,
+                                float(c["value"].mean()) if nc else None, float(h["value"].mean()) if nh else None,
+                                vd, vlo, vhi))
+    return out
+
+
+def results_frame(results: list[ActionResult]) -> pd.DataFrame:
+    """The results as a table (one row per action)."""
+    return pd.DataFrame([x.to_dict() for x in results]) if results else pd.DataFrame(
+        columns=list(ActionResult.__dataclass_fields__))
+

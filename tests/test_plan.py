@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import nbformat
 import pandas as pd
@@ -153,35 +154,146 @@ def _tiny_notebook(folder):
     nbformat.write(nb, folder / "customer_base.ipynb")
 
 
-def test_publishing_two_months_measures_the_first_months_plan_in_the_second(tmp_path):
+@pytest.fixture(scope="module")
+def two_months(tmp_path_factory):
+    """2026-09 (holdout share 0.2) then 2026-10 published into one folder, with a one-cell notebook as the only page."""
     from analysis import report
 
-    _tiny_notebook(tmp_path)
-    out = tmp_path / "reports"
+    folder = tmp_path_factory.mktemp("plan-notebooks")
+    _tiny_notebook(folder)
+    out = folder / "reports"
     specs = [report.NotebookSpec("customer_base")]
-    first = report.render_month("2026-09", data=SAMPLE, out=out, notebooks=tmp_path, quiet=True, specs=specs,
+    first = report.render_month("2026-09", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs,
                                 params=["holdout_share=0.2"])
-    assert first.manifest["action_results"] == []
-    assert first.manifest["plan"]["holdout_share"] == 0.2 and first.manifest["contact_threshold"] >= 1
-    rows = pd.concat([pd.read_csv(out / "2026-09" / a["list"], dtype={"customer_id": str})
-                      for a in first.manifest["actions"]])
+    second = report.render_month("2026-10", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs)
+    return {"out": out, "first": first.manifest, "second": second.manifest,
+            "landing": (out / "2026-10" / "index.html").read_text(encoding="utf-8")}
+
+
+def test_publishing_two_months_measures_the_first_months_plan_in_the_second(two_months):
+    out, first = two_months["out"], two_months["first"]
+    assert first["action_results"] == []
+    assert first["plan"]["holdout_share"] == 0.2 and first["contact_threshold"] >= 1
+    rows = pd.concat([pd.read_csv(out / "2026-09" / a["list"], dtype={"customer_id": str}) for a in first["actions"]])
     assert list(rows.columns[:5]) == ["customer_id", "pseudonym", "action", "reason", "group"]
     assert rows["customer_id"].is_unique
-    second = report.render_month("2026-10", data=SAMPLE, out=out, notebooks=tmp_path, quiet=True, specs=specs)
     m = json.loads((out / "2026-10" / "manifest.json").read_text(encoding="utf-8"))
+    assert m == json.loads(json.dumps(two_months["second"]))
     results = {r["action"]: r for r in m["action_results"]}
-    sized = [a["name"] for a in first.manifest["actions"] if a["customers"]]
+    sized = [a["name"] for a in first["actions"] if a["customers"]]
     assert list(results) == sized and all(r["month"] == "2026-09" for r in results.values())
     for name in sized:
         r = results[name]
         lst = rows[rows["action"] == name]
         assert (r["contact"], r["holdout"]) == ((lst["group"] == "contact").sum(), (lst["group"] == "holdout").sum())
-        assert r["difference"] == pytest.approx(r["purchase_rate_contact"] - r["purchase_rate_holdout"], abs=1e-6)
+        assert r["purchase_rate_contact"] == pytest.approx(r["buyers_contact"] / r["contact"])
+        assert r["difference"] == pytest.approx(r["purchase_rate_contact"] - r["purchase_rate_holdout"])
         assert r["ci_low"] <= r["difference"] <= r["ci_high"]
     assert m["plan"]["excluded"]["previous_plan_not_measured"] == 0
-    assert second.manifest["plan"]["holdout_share"] == 0.1
-    landing = (out / "2026-10" / "index.html").read_text(encoding="utf-8")
-    assert "2026-09" in landing or "September" in landing
+    assert m["plan"]["holdout_share"] == 0.1 and m["contact_threshold"] == 4
+
+
+# --- the landing page: every sentence of the plan recomputed from the manifest ------------------------
+def _li(landing: str, concept: str) -> str:
+    return re.search(rf"<li class='kanta-(\w+)' data-concept='{concept}'>([^<]*)</li>", landing).groups()
+
+
+def test_summary_says_good_or_bad_as_each_numbers_change_is(two_months):
+    from analysis.report.plan_page import SUMMARY_DIRECTIONS
+
+    numbers = {n["concept"]: n for n in two_months["second"]["numbers"] if n["page"] == "index.html"}
+    seen = 0
+    for concept_id, up in SUMMARY_DIRECTIONS.items():
+        n = numbers.get(concept_id)
+        if n is None or n.get("previous") is None:
+            continue
+        css, text = _li(two_months["landing"], concept_id)
+        change = n["value"] - n["previous"]
+        expected = "flat" if change == 0 else ("good" if (change > 0) == (up > 0) else "bad")
+        assert css == expected and text.endswith({"good": ": good", "bad": ": bad", "flat": ": no change"}[expected])
+        seen += 1
+    # equity and at risk have no model value for last month: the previous report's published value is used
+    assert seen >= 3 and numbers["customer_equity"]["previous"] == pytest.approx(
+        next(n["value"] for n in two_months["first"]["numbers"]
+             if n["page"] == "index.html" and n["concept"] == "customer_equity"))
+
+
+def test_summary_plan_sentence_adds_up_from_the_manifest(two_months):
+    m = two_months["second"]
+    c = sum(a["contact"] for a in m["actions"])
+    h = sum(a["holdout"] for a in m["actions"])
+    at_stake = sum(a["value"] for a in m["actions"] if a["value_kind"] in ("value_at_stake", "past_yearly_value"))
+    assert c + h == sum(a["customers"] for a in m["actions"])
+    assert f"The plan: {c:,} customers to contact on 5 lists and {h} held out; €{at_stake:,.0f} of value at stake" \
+        in two_months["landing"]
+    assert "potential value" not in two_months["landing"].split("Key numbers")[0]
+
+
+def test_plan_paragraph_states_priority_exclusions_and_holdout(two_months):
+    m, landing = two_months["second"], two_months["landing"]
+    ex = m["plan"]["excluded"]
+    assert "gets the first of: Retain, Retain early, Win back, Second purchase, Grow." in landing
+    assert f"{ex['open_complaint']} with an open complaint" in landing
+    assert f"{ex['over_contact_threshold']} with more than {m['contact_threshold']} marketing contacts" in landing
+    assert f"{ex['no_permission']} without marketing permission" in landing
+    assert f"{m['plan']['overlap_removed']} rows were dropped" in landing
+    assert "keeps 10% of its customers" in landing
+
+
+def test_each_measured_action_sentence_recomputes_from_its_result(two_months):
+    landing = two_months["landing"]
+    for r in two_months["second"]["action_results"]:
+        if r["difference"] is None:
+            continue
+        name = re.escape(_name(r["action"]))
+        sentence = re.search(rf"<li>({name} \(plan of September 2026\)[^<]*)</li>", landing).group(1)
+        assert (f"{r['buyers_contact']} of {r['contact']} contacted customers bought this month "
+                f"({100 * r['buyers_contact'] / r['contact']:.1f}%)") in sentence
+        assert f"a difference of {100 * r['difference']:+.1f} pp" in sentence.replace("−", "-")
+        lo, hi = r["value_ci_low"], r["value_ci_high"]
+        if lo is None:
+            assert "per customer" not in sentence
+        elif lo > 0:
+            assert sentence.endswith("Contacting raised it (before the cost of contacting).")
+        elif hi < 0:
+            assert sentence.endswith("Contacting lowered it.")
+        else:
+            assert sentence.endswith("the interval includes zero.")
+
+
+def _name(action: str) -> str:
+    return {"retain": "Retain", "retain_early": "Retain early", "win_back": "Win back",
+            "second_purchase": "Second purchase", "grow": "Grow"}[action]
+
+
+def test_win_back_value_is_margin_never_scaled_up_from_less_than_a_year(two_months, base):
+    lst = pd.read_csv(two_months["out"] / "2026-10" / "lists" / "win_back.csv", dtype={"customer_id": str})
+    t = base.customers.set_index("customer_id").loc[lst["customer_id"]]
+    years = (pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days / 365.25
+    margin = t["total_spend"] * t["margin_rate"]  # the sample's margin rate per customer
+    expected = (margin / years.clip(lower=1)).to_numpy()
+    assert lst["past_yearly_value"].to_numpy() == pytest.approx(expected)
+    short = (years < 1).to_numpy()
+    assert short.any() and lst["past_yearly_value"].to_numpy()[short] == pytest.approx(margin.to_numpy()[short])
+    value = next(a["value"] for a in two_months["second"]["actions"] if a["name"] == "win_back")
+    assert value == pytest.approx(lst["past_yearly_value"].sum(), abs=0.01)
+
+
+def test_grow_keeps_no_customer_at_risk_and_claims_expected_value_not_potential(two_months, base):
+    lst = pd.read_csv(two_months["out"] / "2026-10" / "lists" / "grow.csv", dtype={"customer_id": str})
+    t = base.customers.set_index("customer_id").loc[lst["customer_id"]]
+    assert not t["is_at_risk"].any()
+    a = next(a for a in two_months["second"]["actions"] if a["name"] == "grow")
+    assert a["value_kind"] == "clv" and a["value"] == pytest.approx(t["clv"].sum(), abs=0.01)
+
+
+def test_no_sentence_calls_customers_under_even_odds_still_likely():
+    from pathlib import Path
+
+    strings = Path(__file__).resolve().parents[1] / "src" / "analysis" / "strings"
+    for f in strings.glob("*.json"):
+        text = f.read_text(encoding="utf-8")
+        assert "still likely" not in text and "yhä todennäköisesti asiakkaita" not in text, f.name
 
 
 def test_exclusion_reasons_are_stated_in_order():

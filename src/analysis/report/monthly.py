@@ -49,7 +49,7 @@ from analysis.report.notebooks import (
 from analysis.report.numbers import KeyNumber, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
-from analysis.report.plan_lists import measure_previous, write_lists
+from analysis.report.plan_lists import measure_previous, with_published_previous, write_lists
 from analysis.report.run import (display_path, git_commit, last_complete_period,
                                  last_data_date, library_versions, manifest_common, month_end, package_version,
                                  parse_period, resolve_inputs)
@@ -312,7 +312,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                             measured=tuple(r.action for r in results if r.difference is not None))
         actions = plan.actions
         write_lists(plan, staged / "lists")
-        landing_numbers = landing_key_numbers(base, numbers, len(ended))
+        landing_numbers = with_published_previous(landing_key_numbers(base, numbers, len(ended)), out, month)
         numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
         degraded += [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f.analysis, "code": f.reason}
                      for f in base.findings if any(n.concept in f.affects for n in landing_numbers)]

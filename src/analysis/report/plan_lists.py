@@ -1,10 +1,12 @@
-"""The month's contact plan on disk: its lists for the campaign tool, and last month's lists read back to measure them.
+"""The month's contact plan on disk: its lists for the campaign tool, and last month's lists read back to measure them;
+last month's published key numbers for the numbers the customer state cannot recompute for last month.
 
 Only the report layer turns the report folder into data; the plan and its measurement live in
 :mod:`analysis.base.plan` and :mod:`analysis.base.plan_results`.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -55,3 +57,15 @@ def measure_previous(source, out: Path, month: pd.Period, as_of) -> tuple[list, 
         return [], None
     plan_month, rows = found
     return measure_plan(source, rows, plan_month, as_of), rows
+
+
+def with_published_previous(numbers: list, out: Path, month: pd.Period) -> list:
+    """Key numbers whose last-month value is unknown (model numbers: equity, at risk) get the value last month's
+    report published in ``out``, when there is one; the others are returned as they are."""
+    manifest = out / str(month - 1) / "manifest.json"
+    if not manifest.is_file():
+        return numbers
+    published = {n["concept"]: n.get("value") for n in json.loads(manifest.read_text(encoding="utf-8")).get("numbers", [])
+                 if n.get("page") == "index.html"}
+    return [dataclasses.replace(n, previous=published[n.concept])
+            if n.previous is None and published.get(n.concept) is not None else n for n in numbers]

@@ -196,21 +196,39 @@ def lessons(report: CampaignReport, language: str = "en") -> list[str]:
     r, planner = report.result, report.planner
     if r.verdict == "withheld":
         return [tx("lesson_fix_guard")]
+    # the ROI's own interval decides the money lesson, whatever the verdict on the primary metric
+    unprofitable = [tx("lesson_unprofitable")] if report.roi is not None and (
+        report.roi_high < 0 or (r.verdict == "better" and report.roi < 0)) else []
     if r.verdict == "better":
-        return [tx("lesson_rollout")] + ([tx("lesson_unprofitable")] if report.roi is not None and report.roi < 0 else [])
+        return [tx("lesson_rollout")] + unprofitable
     if r.verdict == "worse":
         return [tx("lesson_stop")]
     if r.verdict == "non_inferior":
-        return [tx("lesson_non_inferior")]
+        return [tx("lesson_non_inferior")] + unprofitable
     out = []
     if planner["mde_now"] > planner["mde_abs"]:
         if r.primary == "conversion":
-            out.append(tx("lesson_bigger", mde_now=points(tx, planner["mde_now"]), mde=points(tx, planner["mde_abs"]),
-                          n=tx.number(planner["n_per_arm"])))
+            out.append(capped(tx, planner, planner["n_per_arm"], "conversion") or tx(
+                "lesson_bigger", mde_now=points(tx, planner["mde_now"]), mde=points(tx, planner["mde_abs"]),
+                n=tx.number(planner["n_per_arm"])))
         elif planner["n_per_arm_revenue"]:
-            out.append(tx("lesson_bigger_revenue", mde_now=tx.money(planner["revenue_mde_now"], 2),
-                          mde=tx.money(planner["revenue_mde"], 2), n=tx.number(planner["n_per_arm_revenue"])))
-    return out + [tx("lesson_no_effect")]
+            out.append(capped(tx, planner, planner["n_per_arm_revenue"], "revenue") or tx(
+                "lesson_bigger_revenue", mde_now=tx.money(planner["revenue_mde_now"], 2),
+                mde=tx.money(planner["revenue_mde"], 2), n=tx.number(planner["n_per_arm_revenue"])))
+    return out + [tx("lesson_no_effect")] + unprofitable
+
+
+def capped(tx: Text, planner: dict, n: int | None, metric: str) -> str | None:
+    """When ``n`` customers per group is more than the base allows: the sentence saying so and the smallest
+    difference the whole base could detect instead (None when ``n`` fits)."""
+    most = planner.get("n_base_per_arm")
+    if not n or not most or n <= most:
+        return None
+    mde = planner["mde_at_base"] if metric == "conversion" else planner["revenue_mde_at_base"]
+    if mde is None:
+        return tx("advice_capped_no_mde", n=tx.number(n), max=tx.number(most))
+    shown = points(tx, mde) if metric == "conversion" else tx.money(mde, 2)
+    return tx("advice_capped", n=tx.number(n), max=tx.number(most), mde_max=shown)
 
 
 # --- the report's sentences ----------------------------------------------------------------------

@@ -772,3 +772,11 @@ def test_sample_size_advice_never_exceeds_the_base_and_says_the_mde_instead(samp
     capped = campaign.lessons(sample_reports["reactivation-2026-03"], "en")[0]
     assert capped.startswith("6,298 customers per group is more than the customer base allows (1,000 per group")
     assert "3.5 percentage points" in capped
+
+
+def test_data_texts_are_shown_as_data_on_a_finnish_page(sample_reports):
+    rep = sample_reports["vip-bonus-2026-08"]
+    fi, en = campaign.campaign_text(rep, "fi"), campaign.campaign_text(rep, "en")
+    assert en["goal"] == rep.brief.goal  # English data on an English page: as it is
+    assert fi["goal"] == f"”{rep.brief.goal}” (aineiston teksti)"  # not translated, and it says so
+    assert f"”{rep.brief.channel}” (aineiston teksti)" in fi["execution"]

@@ -298,3 +298,16 @@ def test_no_sentence_calls_customers_under_even_odds_still_likely():
 
 def test_exclusion_reasons_are_stated_in_order():
     assert EXCLUSIONS == ("open_complaint", "over_contact_threshold", "no_permission", "previous_plan_not_measured")
+
+
+def test_one_finnish_term_per_concept():
+    """The glossary's words: asiakkuuspääoma (not asiakaspääoma), vaarassa oleva arvo (not "arvoa pelissä" or
+    "riskissä oleva arvo"), the strategy group Kehitettävät (not "Kehitä")."""
+    from pathlib import Path
+
+    strings = Path(__file__).resolve().parents[1] / "src" / "analysis" / "strings"
+    for f in strings.glob("*.json"):
+        fi = " ".join(v["fi"] for v in json.loads(f.read_text(encoding="utf-8")).values()
+                      if isinstance(v, dict) and isinstance(v.get("fi"), str))
+        for wrong in ("asiakaspääom", "arvoa pelissä", "pelissä oleva", "riskissä oleva arvo", "ryhmässä Kehitä "):
+            assert wrong not in fi, (f.name, wrong)

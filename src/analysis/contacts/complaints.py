@@ -62,7 +62,9 @@ def complaint_handling(source, as_of=None, months: int = 13) -> ComplaintHandlin
         GROUP BY 1 ORDER BY 1""")
     grid = pd.DataFrame({"month": pd.date_range(start, as_of, freq="MS")})
     m["month"] = pd.to_datetime(m["month"])
-    m = m.drop(columns="median_hours_to_resolution").merge(_median_hours(src, start, as_of), on="month", how="left")
+    med = _median_hours(src, start, as_of)
+    med["month"] = pd.to_datetime(med["month"]).astype(m["month"].dtype)  # an empty frame has no dtype of its own
+    m = m.drop(columns="median_hours_to_resolution").merge(med, on="month", how="left")
     m = grid.merge(m, on="month", how="left")
     m[["complaints", "resolved"]] = m[["complaints", "resolved"]].fillna(0).astype(int)
     m["month"] = m["month"].dt.to_period("M")

@@ -232,6 +232,12 @@ def capped(tx: Text, planner: dict, n: int | None, metric: str) -> str | None:
 
 
 # --- the report's sentences ----------------------------------------------------------------------
+def given(tx: Text, text: str | None) -> str | None:
+    """A text from the data (the campaigns table's goal, audience, channel) shown as data: as it is on an English
+    page, quoted and marked as the data's own words on a page in another language (it is not translated)."""
+    return tx("data_text", text=text) if text else None
+
+
 def execution_text(report: CampaignReport, language: str = "en") -> str:
     """Who, when, through which channel and how the customers were split."""
     tx = Text("experiments", language)
@@ -240,9 +246,9 @@ def execution_text(report: CampaignReport, language: str = "en") -> str:
                          planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in report.split)
     until = tx("until", end=tx.date(report.last_assigned)) \
         if report.last_assigned.normalize() != report.start.normalize() else ""
-    audience = (brief.audience if brief is not None else None) or \
+    audience = given(tx, brief.audience if brief is not None else None) or \
         tx("audience_default", n=tx.number(sum(n for _, n, _, _ in report.split)))
-    channel = (brief.channel if brief is not None else None) or tx("channel_unknown")
+    channel = given(tx, brief.channel if brief is not None else None) or tx("channel_unknown")
     return tx("execution_text", audience=audience, start=tx.date(report.start), until=until,
               window=report.result.params["conversion_window_days"], channel=channel, split=split)
 
@@ -285,7 +291,7 @@ def campaign_text(report: CampaignReport, language: str = "en") -> dict:
     tx = Text("experiments", language)
     brief = report.brief
     out = {
-        "goal": (brief.goal if brief is not None else None) or tx("goal_unknown"),
+        "goal": given(tx, brief.goal if brief is not None else None) or tx("goal_unknown"),
         "execution": execution_text(report, language),
         "verdict": verdict_sentence(report.result, language),
         "guards": [guard_message(g, language) for g in report.result.guards],

@@ -311,3 +311,39 @@ def test_one_finnish_term_per_concept():
                       if isinstance(v, dict) and isinstance(v.get("fi"), str))
         for wrong in ("asiakaspääom", "arvoa pelissä", "pelissä oleva", "riskissä oleva arvo", "ryhmässä Kehitä "):
             assert wrong not in fi, (f.name, wrong)
+
+
+def test_an_unusual_month_says_whether_it_is_good_or_bad_news():
+    from analysis.base import KeyNumber, Trend
+    from analysis.report.numbers import cards_html
+    from analysis.report.text import Text
+
+    months = tuple(f"2025-{m:02d}" for m in range(1, 9))
+    up = Trend("customers_lost", months, (5, 6, 5, 6, 5, 6, 5, 9), "highest")
+    active = Trend("customers_active", months, (5, 6, 5, 6, 5, 6, 5, 9), "highest")
+    html = cards_html([KeyNumber("customers_lost", 9), KeyNumber("customers_active", 9)], Text("report", "en"),
+                      {"customers_lost": up, "customers_active": active})
+    assert "<div class='kanta-unusual kanta-bad'>highest of the last 8 months: bad</div>" in html
+    assert "<div class='kanta-unusual kanta-good'>highest of the last 8 months: good</div>" in html
+    fi = cards_html([KeyNumber("customers_lost", 9)], Text("report", "fi"), {"customers_lost": up})
+    assert ": huono</div>" in fi
+
+
+def test_the_clv_pages_equity_interval_includes_the_models_own_backtest_miss():
+    """The committed CLV page on the sample: its interval (±7 %) is narrower than its backtest miss (-8.5 %), so it
+    says so and gives the interval widened to the miss, recomputed here from the page's own numbers."""
+    from pathlib import Path
+
+    nb = (Path(__file__).resolve().parents[1] / "notebooks" / "clv.ipynb").read_text(encoding="utf-8")
+    money = lambda s: float(s.replace(",", ""))  # noqa: E731
+    equity = money(re.search(r"Customer equity \(margin\)</div><div class='kanta-value'>€([\d,]+)", nb).group(1))
+    lo, hi = map(money, re.search(r"customer equity lies between €([\d,]+) and €([\d,]+) \(a 90% interval\)",
+                                  nb).groups())
+    miss = float(re.search(r"Total purchases were off by (-?[\d.]+)%", nb).group(1)) / 100
+    sentence = re.search(r"The backtest missed total purchases by (-?[\d.]+)%, more than the equity interval above "
+                         r"allows: with the model's own error counted, customer equity lies between €([\d,]+) and "
+                         r"€([\d,]+)\.", nb)
+    assert equity * (1 - abs(miss)) < lo and sentence is not None
+    wide_lo, wide_hi = money(sentence.group(2)), money(sentence.group(3))
+    assert wide_lo == pytest.approx(min(lo, equity * (1 - abs(miss))), rel=0.001)  # the miss is shown rounded
+    assert wide_hi == pytest.approx(max(hi, equity * (1 + abs(miss))), rel=0.001)

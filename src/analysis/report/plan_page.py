@@ -7,11 +7,12 @@ from typing import Mapping
 
 import pandas as pd
 
-from analysis.report.numbers import format_change, format_value, label
+from analysis.report.numbers import GOOD_WHEN_UP, format_change, format_value, label
 from analysis.report.text import Text, fmt_money, fmt_number
 
 #: The summary's key numbers and which way is good for each (+1: up is good, -1: up is bad).
-SUMMARY_DIRECTIONS = {"customers_active": 1, "customer_equity": 1, "customers_at_risk": -1, "monthly_churn_rate": -1}
+SUMMARY_DIRECTIONS = {c: GOOD_WHEN_UP[c] for c in ("customers_active", "customer_equity", "customers_at_risk",
+                                                   "monthly_churn_rate")}
 #: Actions whose value is value at stake (the plan's sum in the summary); grow and second purchase carry
 #: expected value that is already part of customer equity.
 AT_STAKE_KINDS = ("value_at_stake", "past_yearly_value")
@@ -66,7 +67,8 @@ def summary_html(manifest: Mapping, numbers: list, tx: Text) -> str:
         d = direction(n, up)
         change = format_change(n, tx)
         text = (tx("summary_item", label=label(n, tx), value=format_value(n.value, n.unit, tx), change=change,
-                   direction=tx(f"direction_{d}")) if d else f"{label(n, tx)}: {format_value(n.value, n.unit, tx)}")
+                   direction=tx(f"direction_{d}")) if d else
+                tx("summary_item_new", label=label(n, tx), value=format_value(n.value, n.unit, tx)))
         items.append(f"<li class='kanta-{d or 'flat'}' data-concept='{concept_id}'>{html.escape(text)}</li>")
     acts = manifest["actions"]
     contact, holdout = sum(a["contact"] for a in acts), sum(a["holdout"] for a in acts)

@@ -347,3 +347,20 @@ def test_the_clv_pages_equity_interval_includes_the_models_own_backtest_miss():
     wide_lo, wide_hi = money(sentence.group(2)), money(sentence.group(3))
     assert wide_lo == pytest.approx(min(lo, equity * (1 - abs(miss))), rel=0.001)  # the miss is shown rounded
     assert wide_hi == pytest.approx(max(hi, equity * (1 + abs(miss))), rel=0.001)
+
+
+def test_expected_gain_only_where_the_holdout_measured_one(two_months):
+    m = two_months["second"]
+    results = {r["action"]: r for r in m["action_results"]}
+    gains = []
+    for a in m["actions"]:
+        r = results.get(a["name"])
+        if r is not None and r["value_ci_low"] is not None and r["value_ci_low"] > 0:
+            assert a["expected_gain"] == pytest.approx(r["value_difference"] * a["contact"])
+            gains.append(a["expected_gain"])
+        else:
+            assert a["expected_gain"] is None
+    if gains:
+        assert f"Expected gain where last month's holdout measured one: €{sum(gains):,.0f}" in two_months["landing"]
+    else:
+        assert "Expected gain" not in two_months["landing"]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from analysis.base.actions import trends
 from analysis.base.plan import HOLDOUT_SHARE, check_share, contact_plan
+from analysis.base.plan_results import expected_gain
 from analysis.base import BaseSettings, CustomerBase
 from analysis import data as data_mod
 from analysis.data import location
@@ -311,6 +312,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         plan = contact_plan(base, holdout_share, previous_rows,
                             measured=tuple(r.action for r in results if r.difference is not None))
         actions = plan.actions
+        measured = {r.action: r for r in results}
         write_lists(plan, staged / "lists")
         landing_numbers = with_published_previous(landing_key_numbers(base, numbers, len(ended)), out, month)
         numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
@@ -331,7 +333,9 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "numbers": numbers,
             "glossary": base.glossary(),
             "degraded": degraded,
-            "actions": [{**a, "list": f"lists/{a['name']}.csv"} for a in plan.to_dict()["actions"]],
+            "actions": [{**a, "list": f"lists/{a['name']}.csv",
+                         "expected_gain": expected_gain(measured.get(a["name"]), a["contact"])}
+                        for a in plan.to_dict()["actions"]],
             "plan": {k: v for k, v in plan.to_dict().items() if k != "actions"},
             "contact_threshold": plan.contact_threshold,
             "action_results": [{k: r.to_dict()[k] for k in ACTION_RESULT_KEYS} | r.to_dict() for r in results],

@@ -76,6 +76,10 @@ def summary_html(manifest: Mapping, numbers: list, tx: Text) -> str:
               h=tx.number(holdout), value=tx.money(plan_value_at_stake(manifest)))
     parts = [f"<h2>{html.escape(tx('summary_heading'))}</h2><ul class='kanta-summary'>{''.join(items)}</ul>",
              f"<p>{html.escape(plan)}</p>"]
+    gains = [(a["name"], a["expected_gain"]) for a in acts if a.get("expected_gain") is not None]
+    if gains:
+        names = ", ".join(tx(f"action_name_{name}") for name, _ in gains)
+        parts.append(f"<p>{html.escape(tx('summary_gain', value=tx.money(sum(g for _, g in gains)), names=names))}</p>")
     verdicts = [result_verdict(r) for r in manifest.get("action_results", [])]
     if verdicts:
         parts.append(f"<p>{html.escape(tx('summary_results', m=tx.number(len(verdicts)), paid=verdicts.count('paid'), lost=verdicts.count('lost'), unclear=len(verdicts) - verdicts.count('paid') - verdicts.count('lost')))}</p>")

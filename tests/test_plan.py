@@ -7,8 +7,10 @@ import json
 import re
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis.base import BaseSettings, CustomerBase
@@ -250,15 +252,17 @@ def test_each_measured_action_sentence_recomputes_from_its_result(two_months):
         assert (f"{r['buyers_contact']} of {r['contact']} contacted customers bought this month "
                 f"({100 * r['buyers_contact'] / r['contact']:.1f}%)") in sentence
         assert f"a difference of {100 * r['difference']:+.1f} pp" in sentence.replace("−", "-")
-        lo, hi = r["value_ci_low"], r["value_ci_high"]
+        lo, hi, p = r["value_ci_low"], r["value_ci_high"], r["value_p_value"]
         if lo is None:
             assert "per customer" not in sentence
-        elif lo > 0:
-            assert sentence.endswith("Contacting raised it (before the cost of contacting).")
-        elif hi < 0:
-            assert sentence.endswith("Contacting lowered it.")
+            continue
+        end = f"(randomisation test p = {p:.3f}"
+        if p < 0.05 and lo > 0:
+            assert sentence.endswith(f"Contacting raised it {end}; before the cost of contacting).") and r["paid"]
+        elif p < 0.05 and hi < 0:
+            assert sentence.endswith(f"Contacting lowered it {end}).") and r["paid"] is False
         else:
-            assert sentence.endswith("the interval includes zero.")
+            assert f"not clear yet {end}:" in sentence and r["paid"] is None
 
 
 def _name(action: str) -> str:
@@ -364,3 +368,22 @@ def test_expected_gain_only_where_the_holdout_measured_one(two_months):
         assert f"Expected gain where last month's holdout measured one: €{sum(gains):,.0f}" in two_months["landing"]
     else:
         assert "Expected gain" not in two_months["landing"]
+
+
+def test_a_small_quiet_holdout_does_not_make_an_action_look_paid():
+    """Nobody acted on the sample's September plan, so any 'paid' is chance. Grow's holdout of 28 bought little:
+    Welch's interval lies above zero, the randomisation test (the exact null of a random split) does not agree."""
+    from analysis.base.plan_results import ActionResult, permutation_p_value
+
+    rng = np.random.default_rng(3)
+    contact = np.where(rng.random(255) < 0.3, rng.lognormal(1.5, 1.0, 255), 0.0)
+    holdout = np.zeros(28)
+    holdout[:4] = [1.0, 1.5, 2.0, 1.2]
+    welch = scipy_stats.ttest_ind(contact, holdout, equal_var=False)
+    assert welch.confidence_interval().low > 0 and welch.pvalue < 0.05  # the false alarm
+    p = permutation_p_value(holdout, contact)
+    pooled = scipy_stats.ttest_ind(contact, holdout, equal_var=True).pvalue
+    assert p == pytest.approx(pooled, abs=0.05) and p > 0.05
+    r = ActionResult("grow", "2026-09", 255, 28, 0, 0, None, None, None, None, None, None, "margin", None, None,
+                     welch.statistic, welch.confidence_interval().low, welch.confidence_interval().high, p)
+    assert r.paid is None

@@ -3,12 +3,15 @@
 The plan of month M (:mod:`analysis.base.plan`) is handed over at M's end; the customers of its contact groups are
 contacted in M+1, the holdouts are not. The report of M+1 compares the groups over M+1: the share who bought
 (two-proportion test, Newcombe interval for the difference), spend and margin per customer (Welch intervals).
-Language-free; the report words it.
+Whether contacting paid is decided by a randomisation test of value per customer (the groups were drawn at
+random, so reshuffling them is the exact null): a small holdout with a few big or no big buyers makes Welch's
+interval far too sure, and a false "it paid" would then set next month's priorities. Language-free.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis.contacts.table import date_sql
@@ -42,12 +45,14 @@ class ActionResult:
     value_difference: float | None
     value_ci_low: float | None
     value_ci_high: float | None
+    value_p_value: float | None = None  # randomisation test of value per customer (two-sided)
+    alpha: float = 0.05
 
     @property
     def paid(self) -> bool | None:
-        """True when contacting raised value per customer beyond doubt (interval above 0), False when below, None
-        when the interval includes 0 or could not be computed."""
-        if self.value_ci_low is None:
+        """True when contacting raised value per customer (randomisation p below ``alpha`` and the Welch interval
+        above 0), False when it lowered it (the same, below 0), None when not clear or not computed."""
+        if self.value_ci_low is None or self.value_p_value is None or self.value_p_value >= self.alpha:
             return None
         if self.value_ci_low > 0:
             return True
@@ -58,6 +63,31 @@ class ActionResult:
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}  # unrounded: a reader recomputes the difference
         return {k: (float(v) if isinstance(v, float) else v) for k, v in out.items()} | {"paid": self.paid}
+
+
+def permutation_p_value(a, b, n_perm: int = 4000, seed: int = 0, batch: int = 200) -> float:
+    """Two-sided randomisation test of ``mean(b) - mean(a)``: the share of random re-splits of the pooled values
+    into groups of the same sizes whose difference is at least as large (with the observed split counted).
+
+    Example
+    -------
+    >>> permutation_p_value([0, 0, 0, 0], [0, 0, 0, 0]), round(permutation_p_value([0] * 20, [5] * 20), 4)
+    (1.0, 0.0002)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    pooled, nb = np.concatenate([a, b]), len(b)
+    observed = abs(b.mean() - a.mean())
+    total, n = pooled.sum(), len(pooled)
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < n_perm:  # in batches: a large action never holds n_perm copies of itself at once
+        k = min(batch, n_perm - done)
+        shuffled = rng.permuted(np.broadcast_to(pooled, (k, n)), axis=1)
+        sb = shuffled[:, :nb].sum(axis=1)
+        diff = np.abs(sb / nb - (total - sb) / (n - nb))
+        hits += int((diff >= observed - 1e-12).sum())
+        done += k
+    return float((hits + 1) / (n_perm + 1))
 
 
 def _window_values(source, plan_month: str, as_of) -> pd.DataFrame:
@@ -104,13 +134,14 @@ def measure_plan(source, rows: pd.DataFrame, plan_month: str, as_of) -> list[Act
         if nc and nh:
             t = two_proportion_test(bh, nh, bc, nc)
             diff, lo, hi, p = t.estimate, t.ci_low, t.ci_high, t.p_value
-        vd = vlo = vhi = None
+        vd = vlo = vhi = vp = None
         if nc >= 2 and nh >= 2:
             w = welch_test(h["value"].to_numpy(), c["value"].to_numpy())
             vd, vlo, vhi = w.estimate, w.ci_low, w.ci_high
+            vp = permutation_p_value(h["value"].to_numpy(), c["value"].to_numpy())
         out.append(ActionResult(str(action), plan_month, nc, nh, bc, bh, rate_c, rate_h, diff, lo, hi, p, basis,
                                 float(c["value"].mean()) if nc else None, float(h["value"].mean()) if nh else None,
-                                vd, vlo, vhi))
+                                vd, vlo, vhi, vp))
     return out
 
 
@@ -129,7 +160,7 @@ def expected_gain(result: ActionResult | None, contact: int) -> float | None:
     Example
     -------
     >>> r = ActionResult("grow", "2026-09", 255, 28, 88, 7, .345, .25, .095, -.097, .232, .3, "margin", 5.1, 3.0,
-    ...                  2.09, 0.77, 3.40)
+    ...                  2.09, 0.77, 3.40, 0.003)
     >>> round(expected_gain(r, 265), 2), expected_gain(None, 265)
     (553.85, None)
     """

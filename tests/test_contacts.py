@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -341,3 +343,28 @@ def test_promoters_stay_more_than_detractors(demo):
         "SELECT count(DISTINCT customer_id) AS n FROM contacts WHERE satisfaction_scale = '0-10' "
         "AND timestamp < TIMESTAMP '2026-06-03'")["n"][0]
     assert r.loc["promoter", "ci_low"] > r.loc["detractor", "ci_high"]
+
+
+def test_median_resolution_time_counts_open_complaints_as_open():
+    """Kaplan-Meier median per month from the raw contacts file: a complaint still open at the month end (or
+    closed only after it) is censored there, not left out; the old closed-only median was lower."""
+    from lifelines import KaplanMeierFitter
+
+    from analysis.contacts import complaint_handling
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    end = pd.Timestamp("2026-11-01")
+    c = pd.read_csv(sample / "contacts.csv", parse_dates=["timestamp", "resolved_at"])
+    c = c[(c["type"] == "complaint") & (c["timestamp"] >= "2025-10-01") & (c["timestamp"] < end)]
+    closed = c["resolved_at"].notna() & (c["resolved_at"] < end)
+    hours = ((c["resolved_at"].where(closed, end) - c["timestamp"]).dt.total_seconds() / 3600)
+    h = complaint_handling(sample, "2026-10-31").monthly.set_index("month")["median_hours_to_resolution"]
+    lower = 0
+    for month, g in c.assign(hours=hours, closed=closed).groupby(c["timestamp"].dt.to_period("M")):
+        expected = KaplanMeierFitter().fit(g["hours"], g["closed"]).median_survival_time_
+        if np.isfinite(expected):
+            assert h[month] == pytest.approx(expected), month
+        else:
+            assert np.isnan(h[month]), month
+        lower += g.loc[g["closed"], "hours"].median() < expected
+    assert lower >= 3  # leaving the open ones out made several months look faster than they were

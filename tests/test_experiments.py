@@ -723,3 +723,60 @@ def test_a_purchase_refunded_the_same_day_is_not_a_conversion(tmp_path):
     out = ex.experiment_outcomes(str(tmp_path), "e1", as_of="2024-03-31").set_index("customer_id")
     assert not out.loc["c1", "converted"] and out.loc["c1", "revenue"] == 0
     assert out.loc["c2", "converted"] and out.loc["c2", "revenue"] == 6 and out.loc["c2", "n_purchases"] == 1
+
+
+# --- every card and sentence true as worded (issue 23) --------------------------------------------------
+SAMPLE_EXPERIMENTS = ("vip-bonus-2026-08", "newsletter-2026-09", "reactivation-2026-03")
+
+
+@pytest.fixture(scope="module")
+def sample_reports(sample):
+    return {e: ex.campaign_report(sample, e, include_clv=False, n_boot=200) for e in SAMPLE_EXPERIMENTS}
+
+
+def test_roi_card_reproduces_from_the_cards_beside_it(sample_reports):
+    for e, rep in sample_reports.items():
+        cards = {n.concept: n for n in page.ExperimentPage(e, rep).key_numbers()}
+        cost, roi = cards["experiment_campaign_cost"].value, cards["experiment_roi"].value
+        margin = cards["experiment_incremental_margin"].value  # the sample's campaigns have a margin rate
+        assert margin == pytest.approx(cards["experiment_incremental_revenue"].value * 0.35)
+        assert roi == pytest.approx((margin - cost) / cost), e
+        assert cards["experiment_roi"].label_key == "label_experiment_roi_margin"
+    label = campaign.Text("concepts", "en")("label_experiment_roi_margin")
+    assert label == "ROI = (extra margin − cost) ÷ cost"
+
+
+def test_lessons_say_it_lost_money_exactly_when_the_roi_interval_is_below_zero(sample_reports):
+    for e, rep in sample_reports.items():
+        said = any("did not cover the campaign cost" in x for x in campaign.lessons(rep, "en"))
+        assert said == (rep.roi_high < 0 or (rep.result.verdict == "better" and rep.roi < 0)), e
+        assert said  # on the sample every campaign's ROI interval lies below zero
+
+
+def test_sample_size_advice_never_exceeds_the_base_and_says_the_mde_instead(sample_reports, sample_dir):
+    import re
+
+    customers = len(pd.read_csv(sample_dir / "customers.csv"))
+    for e, rep in sample_reports.items():
+        pl = rep.planner
+        assert pl["n_base_per_arm"] == customers // 2
+        assert pl["mde_at_base"] == pytest.approx(stats.mde_proportions(pl["baseline"], customers // 2))
+        p = page.ExperimentPage(e, rep)
+        texts = " ".join(p.next_test().texts() + campaign.lessons(rep, "en"))
+        for sentence in re.split(r"(?<=\.) ", texts):
+            for n in re.findall(r"plan ([\d,]+) customers per group", sentence):
+                assert int(n.replace(",", "")) <= customers // 2, (e, sentence)
+            for n in re.findall(r"([\d,]+) customers per group is more than the customer base allows", sentence):
+                assert int(n.replace(",", "")) > customers // 2
+                assert "smallest detectable difference is" in sentence
+    capped = campaign.lessons(sample_reports["reactivation-2026-03"], "en")[0]
+    assert capped.startswith("6,298 customers per group is more than the customer base allows (1,000 per group")
+    assert "3.5 percentage points" in capped
+
+
+def test_data_texts_are_shown_as_data_on_a_finnish_page(sample_reports):
+    rep = sample_reports["vip-bonus-2026-08"]
+    fi, en = campaign.campaign_text(rep, "fi"), campaign.campaign_text(rep, "en")
+    assert en["goal"] == rep.brief.goal  # English data on an English page: as it is
+    assert fi["goal"] == f"”{rep.brief.goal}” (aineiston teksti)"  # not translated, and it says so
+    assert f"”{rep.brief.channel}” (aineiston teksti)" in fi["execution"]

@@ -7,12 +7,16 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.state`: :class:`CustomerBase`, the month's states per customer, flows and numbers.
 - :mod:`~analysis.base.store`: saving and loading a state for the notebooks of the same run.
 - :mod:`~analysis.base.concepts`: every number's concept id, unit and definition; :class:`KeyNumber`.
-- :mod:`~analysis.base.actions`: the month's action lists and the trends of its key numbers.
+- :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
+- :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).
+- :mod:`~analysis.base.plan_results`: last month's plan measured, contact group against holdout.
 """
 from analysis.base.actions import (ACTIONS, FALLING_BELOW, LIST_COLUMNS, TREND_COLUMNS, Action, Trend, month_actions,
                                    trends, unusual)
 from analysis.base.concepts import (CONCEPTS, MARGIN_CONCEPTS, MONEY_BASES, UNITS, Concept, KeyNumber, concept,
                                     label_key, plain_value)
+from analysis.base.plan import EXCLUSIONS, HOLDOUT_SHARE, PRIORITY, ContactPlan, contact_plan, holdout_size
+from analysis.base.plan_results import ActionResult, measure_plan
 from analysis.base.settings import BaseSettings
 from analysis.base.state import (CLV_COLUMNS, FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, margin_rates,
                                  previous_p_alive)
@@ -30,4 +34,7 @@ __all__ = [
     # actions and trends
     "ACTIONS", "FALLING_BELOW", "LIST_COLUMNS", "TREND_COLUMNS", "Action", "Trend", "month_actions", "trends",
     "unusual",
+    # the contact plan and its measurement
+    "EXCLUSIONS", "HOLDOUT_SHARE", "PRIORITY", "ContactPlan", "contact_plan", "holdout_size", "ActionResult",
+    "measure_plan",
 ]

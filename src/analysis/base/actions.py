@@ -17,15 +17,16 @@ language-free; the report words them. The rules, in the order the landing page s
 ``win_back``
     Customers lost recently (churned under the one rule, silent fewer than ``win_back_days``
     days beyond the threshold) who bought on at least two days and allow marketing. Long-gone
-    customers are not on it. Value: their average yearly spend while active (no model predicts
-    the value of a lost customer); a test of the offer comes first when no past experiment showed
-    win-back paying.
+    customers are not on it. Value at stake: what they were worth a year while active, in the data's basis
+    (:func:`past_yearly_value`: never annualised from less than a year; no model predicts the value of a lost
+    customer, and it is not a gain unless a measured uplift shows one).
 ``second_purchase``
     Customers who made their first purchase in the last ``new_days`` days and have bought once,
     with permission: the second purchase is the step most new customers never take.
 ``grow``
-    Active class B and C customers in strategy group "develop" (high potential, low value so far)
-    with permission, highest potential value first.
+    Active class B and C customers in strategy group "develop" (high potential, low value so far), not at
+    risk, with permission, highest potential value first. Value: their expected value (CLV, already part of
+    customer equity); the potential value is a run-rate ranking, not a forecast, and is not summed.
 
 When the data has no marketing permission column, permission is not filtered and each list says so.
 """
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from analysis.base.state import margin_rates
 
 #: The action rules in page order.
 ACTIONS = ("retain", "retain_early", "win_back", "second_purchase", "grow")
@@ -87,7 +90,26 @@ def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers
     return out.reset_index(drop=True)
 
 
-def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_BELOW) -> list[Action]:
+def past_yearly_value(t: pd.DataFrame) -> pd.Series:
+    """What a customer was worth a year while they bought, in the data's basis (margin when there is margin):
+    their whole value divided by their years from first to last purchase, never scaled up from less than a year
+    (a customer of three months is worth their three months' value, not four times it).
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"total_spend": [100.0, 600.0], "first_purchase": ["2026-01-01", "2023-01-01"],
+    ...                   "last_purchase": ["2026-03-01", "2026-01-01"], "is_buyer": [True, True]})
+    >>> past_yearly_value(t).round(2).tolist()
+    [100.0, 199.93]
+    """
+    years = ((pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days / 365.25).clip(lower=1)
+    rate = margin_rates(t)
+    value = t["total_spend"].astype(float) * (1.0 if rate is None else rate)
+    return (value / years).where(t["is_buyer"].astype(bool))
+
+
+def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_BELOW,
+                  permission: bool = True) -> list[Action]:
     """The month's actions by the rules of this module's docstring (empty lists are kept: "nobody to contact").
 
     Parameters
@@ -98,16 +120,22 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
         ``win_back`` keeps customers silent for fewer than this many days beyond the churn rule.
     falling_below : float
         ``retain_early``'s P(alive) line (:data:`FALLING_BELOW`).
+    permission : bool
+        Keep only customers who allow marketing (default). False gives every customer the rules select, so the
+        contact plan (:mod:`analysis.base.plan`) can count those it leaves out for want of permission.
     """
     t = base.customers
     allowed, filtered = _permission(t)
+    if not permission:
+        allowed = pd.Series(True, index=t.index)
     active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)
     days = base.settings.inactivity_days
     silent = t["days_silent"].astype(float)
     out = []
 
     if base.estimated("clv"):  # the one contact-first list of every page
-        ids = set(base.contact_list()["customer_id"])
+        at_risk = t["is_at_risk"].fillna(False).astype(bool) & (t["p_alive"] >= base.settings.contact_p_alive_floor)
+        ids = set(t.loc[at_risk & allowed, "customer_id"])  # = base.contact_list() when permission is required
         lst = _list(t, t["customer_id"].isin(ids), "retain", "active_at_risk_still_likely_alive", "value_at_stake",
                     ("p_alive", "clv", "value_at_stake", "days_silent", "abc_class", "lifecycle_stage"))
         out.append(Action("retain", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
@@ -120,13 +148,9 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
         out.append(Action("retain_early", lst, float(lst["value_at_stake"].sum()), "value_at_stake", filtered))
 
     recent_loss = churned & (silent < days + win_back_days) & (t["n_purchases"].fillna(0) >= 2) & allowed
-    tenure_years = ((pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days
-                    .clip(lower=30) / 365.25)
-    yearly = (t["total_spend"].astype(float) / tenure_years).where(t["is_buyer"])
-    wb = t.assign(yearly_spend=yearly)
-    lst = _list(wb, recent_loss, "win_back", "lost_recently_repeat_buyer", "yearly_spend",
-                ("yearly_spend", "days_silent", "n_purchases", "total_spend", "abc_class"))
-    out.append(Action("win_back", lst, float(lst["yearly_spend"].sum()), "yearly_spend", filtered))
+    lst = _list(t.assign(past_yearly_value=past_yearly_value(t)), recent_loss, "win_back", "lost_recently_repeat_buyer",
+                "past_yearly_value", ("past_yearly_value", "days_silent", "n_purchases", "total_spend", "abc_class"))
+    out.append(Action("win_back", lst, float(lst["past_yearly_value"].sum()), "past_yearly_value", filtered))
 
     new_days = base.segment_settings.new_days if base.segment_settings is not None else 30
     since_first = (base.as_of - pd.to_datetime(t["first_purchase"])).dt.days
@@ -137,10 +161,13 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
                       "clv", filtered))
 
     if "strategy_group" in t and t["strategy_group"].notna().any():
-        develop = active & (t["strategy_group"] == "develop") & t["abc_class"].isin(["B", "C"]) & allowed
+        not_at_risk = ~t["is_at_risk"].fillna(False).astype(bool) if "is_at_risk" in t else True
+        develop = (active & (t["strategy_group"] == "develop") & t["abc_class"].isin(["B", "C"]) & not_at_risk
+                   & allowed)
         lst = _list(t, develop, "grow", "develop_group_high_potential", "potential_value",
-                    ("potential_value", "total_spend", "abc_class", "p_alive"))
-        out.append(Action("grow", lst, float(lst["potential_value"].sum()), "potential_value", filtered))
+                    ("potential_value", "total_spend", "abc_class", "p_alive", "clv"))
+        value = float(lst["clv"].sum()) if base.estimated("clv") and "clv" in lst else None
+        out.append(Action("grow", lst, value, "clv", filtered))
     return out
 
 

@@ -75,6 +75,8 @@ _ALL = (
     Concept("experiment_conversion_control", "share", in_glossary=False),
     Concept("experiment_conversion_treatment", "share", in_glossary=False),
     Concept("experiment_incremental_revenue", "money", in_glossary=False),
+    Concept("experiment_incremental_margin", "money", in_glossary=False),
+    Concept("experiment_campaign_cost", "money", in_glossary=False),
     Concept("experiment_roi", "share", in_glossary=False),
     Concept("experiment_cost_per_purchase", "money_cents", in_glossary=False),
     # contacts (only a source with a contacts table has them; defined on the contacts page, not the glossary)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis.contacts.dropout import FIRST_CONTACT_HOURS, MIN_COMPLAINT_PURCHASES, DropoutModel
@@ -44,8 +45,9 @@ class ComplaintHandling:
 
 
 def complaint_handling(source, as_of=None, months: int = 13) -> ComplaintHandling:
-    """Complaints per month of the last ``months``: count, resolved, median hours to resolution, share
-    resolved at first contact (closed within :data:`FIRST_CONTACT_HOURS` hours), still open at ``as_of``."""
+    """Complaints per month of the last ``months``: count, resolved, median hours to resolution (open complaints
+    counted as open, :func:`_median_hours`), share resolved at first contact (closed within
+    :data:`FIRST_CONTACT_HOURS` hours), still open at ``as_of``."""
     src = open_source(source, as_of)
     require_contacts(src)
     as_of = src.as_of if as_of is None else pd.Timestamp(as_of).normalize()
@@ -60,11 +62,35 @@ def complaint_handling(source, as_of=None, months: int = 13) -> ComplaintHandlin
         GROUP BY 1 ORDER BY 1""")
     grid = pd.DataFrame({"month": pd.date_range(start, as_of, freq="MS")})
     m["month"] = pd.to_datetime(m["month"])
+    med = _median_hours(src, start, as_of)
+    med["month"] = pd.to_datetime(med["month"]).astype(m["month"].dtype)  # an empty frame has no dtype of its own
+    m = m.drop(columns="median_hours_to_resolution").merge(med, on="month", how="left")
     m = grid.merge(m, on="month", how="left")
     m[["complaints", "resolved"]] = m[["complaints", "resolved"]].fillna(0).astype(int)
     m["month"] = m["month"].dt.to_period("M")
     n_open = int(src.sql("SELECT count(*) AS n FROM contacts WHERE type = 'complaint' AND resolved_at IS NULL")["n"][0])
     return ComplaintHandling(m, n_open)
+
+
+def _median_hours(src, start: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Median hours to resolution per month with complaints still open at ``as_of`` counted as open (Kaplan-Meier,
+    open ones censored at the month end): the median of closed complaints alone would leave out the slowest.
+    NaN when more than half of a month's complaints are still open."""
+    from lifelines import KaplanMeierFitter  # local: heavy import, needed only here
+
+    end = as_of + pd.Timedelta(days=1)
+    c = src.sql(f"""
+        SELECT date_trunc('month', timestamp) AS month,
+               date_diff('second', timestamp, coalesce(resolved_at, {date_sql(end)})) / 3600.0 AS hours,
+               resolved_at IS NOT NULL AS resolved
+        FROM contacts WHERE type = 'complaint' AND timestamp >= {date_sql(start)} AND timestamp < {date_sql(end)}""")
+    rows = []
+    for month, g in c.groupby("month"):  # one fit per month (13), not per complaint
+        km = KaplanMeierFitter().fit(g["hours"].clip(lower=0), g["resolved"].astype(bool))
+        median = float(km.median_survival_time_)
+        rows.append({"month": pd.Timestamp(month), "median_hours_to_resolution": median if np.isfinite(median)
+                     else np.nan})
+    return pd.DataFrame(rows, columns=["month", "median_hours_to_resolution"])
 
 
 def month_numbers(source, as_of) -> dict:

@@ -198,7 +198,8 @@ def campaign_report(source_or_path, experiment_id: str, as_of=None, campaign_cos
         values = customer_values if customer_values is not None else _customer_values(src)
         clv_diff = None if values is None else _clv_difference(out, r, values)
     return CampaignReport(r, brief, start, last, end, split, n_t, inc, inc_lo, inc_hi, campaign_cost, cost_source,
-                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff, _planner(out, r, planner_mde_abs), margin_rate, basis)
+                          roi, roi_lo, roi_hi, cpo, cpio, clv_diff,
+                          _planner(out, r, planner_mde_abs, _base_customers(src)), margin_rate, basis)
 
 
 def _customer_values(src) -> pd.Series | None:
@@ -217,8 +218,18 @@ def _clv_difference(out: pd.DataFrame, r: ExperimentResult, values: pd.Series) -
     return welch_test(a, b, r.params["alpha"]) if len(a) > 1 and len(b) > 1 else None
 
 
-def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> dict:
-    """Sample sizes for the next test: to detect a 20 % lift, what this test could detect, and to confirm it."""
+def _base_customers(src) -> int:
+    """Customers in the data (the customers table, else the buyers): the most a test can ever split."""
+    table = "customers" if src.has("customers") else "transactions"
+    return int(src.sql(f"SELECT count(DISTINCT customer_id) AS n FROM {table}")["n"][0])
+
+
+def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None, base_customers: int | None = None) -> dict:
+    """Sample sizes for the next test: to detect a 20 % lift, what this test could detect, and to confirm it.
+
+    ``n_base_per_arm`` is half the customer base (two groups of everyone): advice above it is not a plan, so the
+    page says the smallest difference that many customers can detect (``mde_at_base``, ``revenue_mde_at_base``).
+    """
     ctrl = out[out["variant"] == r.control]
     base = float(np.clip(ctrl["converted"].mean(), 0.005, 0.95))
     mde = float(mde_abs or max(round(PLANNER_RELATIVE_MDE * base, 3), 0.005))
@@ -240,4 +251,14 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None) -> d
         "revenue_sd": sd, "revenue_mde": mde_rev, "n_per_arm_revenue": n_rev,
         "revenue_mde_now": mde_means(sd, max(n_now, 2)) if sd > 0 else float("nan"),
         "observed_difference": seen, "n_per_arm_to_confirm": confirm,
+        **_at_base(base, sd, base_customers),
     }
+
+
+def _at_base(rate: float, sd: float, base_customers: int | None) -> dict:
+    """The largest test the base allows (everyone, split in two) and the smallest differences it detects."""
+    if not base_customers or base_customers < 4:
+        return {"n_base_per_arm": None, "mde_at_base": None, "revenue_mde_at_base": None}
+    n = int(base_customers // 2)
+    return {"n_base_per_arm": n, "mde_at_base": mde_proportions(rate, n) if rate + 1e-6 < 1 else None,
+            "revenue_mde_at_base": mde_means(sd, n) if sd > 0 else None}

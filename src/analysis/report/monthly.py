@@ -19,7 +19,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from analysis.base.actions import month_actions, trends
+from analysis.base.actions import trends
+from analysis.base.plan import HOLDOUT_SHARE, check_share, contact_plan
+from analysis.base.plan_results import expected_gain
 from analysis.base import BaseSettings, CustomerBase
 from analysis import data as data_mod
 from analysis.data import location
@@ -50,6 +52,7 @@ from analysis.report.numbers import KeyNumber, collect_verdict, degrades, findin
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.series import month_threshold, series_threshold
+from analysis.report.plan_lists import measure_previous, with_published_previous, write_lists
 from analysis.report.run import (display_path, git_commit, last_complete_period,
                                  last_data_date, library_versions, manifest_common, month_end, package_version,
                                  parse_period, resolve_inputs)
@@ -198,6 +201,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
     base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}
     overrides = parse_overrides(params) if not isinstance(params, Mapping) else dict(params)
+    holdout_share = check_share(overrides.pop("holdout_share", HOLDOUT_SHARE))  # the contact plan's, no notebook's
     settings = _base_settings(overrides)
     # One churn threshold per report series: the published months' one unless the operator sets another.
     series = series_threshold(out, month, settings.inactivity_days)
@@ -314,11 +318,14 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                                      "degraded": any(degrades(f) for f in page_findings)})
 
         base = CustomerBase.load(base_file, source=source)
-        actions = month_actions(base)
-        (staged / "lists").mkdir()
-        for action in actions:
-            data_mod.write_table(action.customers, staged / "lists" / f"{action.name}.csv")
-        landing_numbers = landing_key_numbers(base, numbers, len(ended))
+        # last month's plan measured over this month, then this month's plan (each customer once, with holdouts)
+        results, previous_rows = measure_previous(source, out, month, as_of)
+        plan = contact_plan(base, holdout_share, previous_rows,
+                            measured=tuple(r.action for r in results if r.difference is not None))
+        actions = plan.actions
+        measured = {r.action: r for r in results}
+        write_lists(plan, staged / "lists")
+        landing_numbers = with_published_previous(landing_key_numbers(base, numbers, len(ended)), out, month)
         numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
         degraded += [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f.analysis, "code": f.reason}
                      for f in base.findings if any(n.concept in f.affects for n in landing_numbers)]
@@ -340,7 +347,12 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "glossary": base.glossary(),
             "degraded": degraded,
             "left_out": left_out,  # sections left out because the source lacks optional data (the page is whole)
-            "actions": [{**a.to_dict(), "list": f"lists/{a.name}.csv"} for a in actions],
+            "actions": [{**a, "list": f"lists/{a['name']}.csv",
+                         "expected_gain": expected_gain(measured.get(a["name"]), a["contact"])}
+                        for a in plan.to_dict()["actions"]],
+            "plan": {k: v for k, v in plan.to_dict().items() if k != "actions"},
+            "contact_threshold": plan.contact_threshold,
+            "action_results": [{k: r.to_dict()[k] for k in ACTION_RESULT_KEYS} | r.to_dict() for r in results],
             "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,
             "experiments_ended": ended,
@@ -367,6 +379,11 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         shutil.rmtree(failed_dir, ignore_errors=True)
         _remove_if_empty(failed_dir.parent)
     return MonthReport(out / str(month) / "index.html", manifest)
+
+
+#: The contract's fields of ``manifest.json`` ``action_results`` (more follow them).
+ACTION_RESULT_KEYS = ("action", "month", "contact", "holdout", "purchase_rate_contact", "purchase_rate_holdout",
+                      "difference", "ci_low", "ci_high")
 
 
 #: The landing page's key numbers, in order: the month's customer flows and value, then retention.

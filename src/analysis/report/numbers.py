@@ -16,6 +16,13 @@ from analysis.base.concepts import KeyNumber, plain_value  # noqa: F401  (KeyNum
 from analysis.findings import Finding
 from analysis.report.text import Text, fmt_money, fmt_number
 
+#: Which way is good for a key number (+1: up is good, -1: up is bad); a number not here has no good direction.
+GOOD_WHEN_UP = {"customers_active": 1, "customers_new": 1, "customers_lost": -1, "customers_returned": 1,
+                "customers_churned": -1, "revenue": 1, "avg_purchase": 1, "purchase_frequency": 1,
+                "customer_equity": 1, "value_at_risk": -1, "customers_at_risk": -1, "retention_rate": 1,
+                "monthly_churn_rate": -1, "complaints_month": -1, "complaints_first_contact_share": 1,
+                "customers_over_contact_threshold": -1}
+
 NUMBERS_MIME = "application/vnd.kanta.numbers+json"
 FINDING_MIME = "application/vnd.kanta.finding+json"
 #: An experiment page's verdict code (``better``, ``worse``, ``withheld``, ...) for the manifest and landing page.
@@ -135,9 +142,13 @@ def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = 
         extra = ""
         if trend is not None:
             extra = sparkline_svg(trend.values)
-            if trend.unusual:
-                extra += (f"<div class='kanta-unusual'>"
-                          f"{html.escape(report_words('unusual_' + trend.unusual, n=len(trend.values)))}</div>")
+            if trend.unusual:  # the flag says whether the unusual month is good or bad news
+                up = GOOD_WHEN_UP.get(n.concept)
+                good = None if up is None else (trend.unusual == "highest") == (up > 0)
+                verdict = "" if good is None else ": " + report_words("direction_good" if good else "direction_bad")
+                tone = "" if good is None else (" kanta-good" if good else " kanta-bad")
+                extra += (f"<div class='kanta-unusual{tone}'>"
+                          f"{html.escape(report_words('unusual_' + trend.unusual, n=len(trend.values)) + verdict)}</div>")
         ch = f"<div class='kanta-change'>{html.escape(note)}</div>" if note else ""
         cards.append(f"<div class='kanta-card{' kanta-card-unusual' if trend is not None and trend.unusual else ''}'>"
                      f"<div class='kanta-label'>{html.escape(label(n, tx))}</div>"

@@ -24,6 +24,7 @@ from analysis.data import write_text
 from analysis.errors import KantaError
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 from analysis.report.numbers import RECORD_MIMES, cards_html, finding_text
+from analysis.report.plan_page import plan_html, results_html, summary_html
 from analysis.report.publishing import check_out
 from analysis.report.text import Text
 
@@ -333,8 +334,8 @@ def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: s
     return simple_page(title, body, tx.language, nav_html=nav_html, run_details_html=run_details_html)
 
 
-#: Action values that are margin when the data has margin (win-back's past yearly spend stays sales).
-MARGIN_VALUE_KINDS = ("value_at_stake", "clv", "potential_value")
+#: Action values that are margin when the data has margin (all of them: values are in the data's basis).
+MARGIN_VALUE_KINDS = ("value_at_stake", "clv", "potential_value", "past_yearly_value")
 
 
 def actions_html(actions: list, base, tx: Text) -> str:
@@ -369,12 +370,15 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
 
     month = pd.Period(manifest["period"], freq="M")
     situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
-    parts = [f"<p>{html.escape(situation)}</p>"]
+    parts = [summary_html(manifest, numbers, tx) if "plan" in manifest else "", f"<p>{html.escape(situation)}</p>"]
     days = base.settings.inactivity_days
     parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))} "
                  f"<a href='#glossary'>{html.escape(tx('see_glossary'))}</a></p>")
     if actions:
         parts.append(actions_html(list(actions), base, tx))
+    if "plan" in manifest:
+        parts.append(plan_html(manifest, tx))
+        parts.append(results_html(manifest, tx))
     parts.append(f"<h2>{html.escape(tx('key_numbers'))}</h2>")
     parts.append(cards_html(numbers, tx, trends))
     if manifest.get("degraded"):

@@ -196,24 +196,48 @@ def lessons(report: CampaignReport, language: str = "en") -> list[str]:
     r, planner = report.result, report.planner
     if r.verdict == "withheld":
         return [tx("lesson_fix_guard")]
+    # the ROI's own interval decides the money lesson, whatever the verdict on the primary metric
+    unprofitable = [tx("lesson_unprofitable")] if report.roi is not None and (
+        report.roi_high < 0 or (r.verdict == "better" and report.roi < 0)) else []
     if r.verdict == "better":
-        return [tx("lesson_rollout")] + ([tx("lesson_unprofitable")] if report.roi is not None and report.roi < 0 else [])
+        return [tx("lesson_rollout")] + unprofitable
     if r.verdict == "worse":
         return [tx("lesson_stop")]
     if r.verdict == "non_inferior":
-        return [tx("lesson_non_inferior")]
+        return [tx("lesson_non_inferior")] + unprofitable
     out = []
     if planner["mde_now"] > planner["mde_abs"]:
         if r.primary == "conversion":
-            out.append(tx("lesson_bigger", mde_now=points(tx, planner["mde_now"]), mde=points(tx, planner["mde_abs"]),
-                          n=tx.number(planner["n_per_arm"])))
+            out.append(capped(tx, planner, planner["n_per_arm"], "conversion") or tx(
+                "lesson_bigger", mde_now=points(tx, planner["mde_now"]), mde=points(tx, planner["mde_abs"]),
+                n=tx.number(planner["n_per_arm"])))
         elif planner["n_per_arm_revenue"]:
-            out.append(tx("lesson_bigger_revenue", mde_now=tx.money(planner["revenue_mde_now"], 2),
-                          mde=tx.money(planner["revenue_mde"], 2), n=tx.number(planner["n_per_arm_revenue"])))
-    return out + [tx("lesson_no_effect")]
+            out.append(capped(tx, planner, planner["n_per_arm_revenue"], "revenue") or tx(
+                "lesson_bigger_revenue", mde_now=tx.money(planner["revenue_mde_now"], 2),
+                mde=tx.money(planner["revenue_mde"], 2), n=tx.number(planner["n_per_arm_revenue"])))
+    return out + [tx("lesson_no_effect")] + unprofitable
+
+
+def capped(tx: Text, planner: dict, n: int | None, metric: str) -> str | None:
+    """When ``n`` customers per group is more than the base allows: the sentence saying so and the smallest
+    difference the whole base could detect instead (None when ``n`` fits)."""
+    most = planner.get("n_base_per_arm")
+    if not n or not most or n <= most:
+        return None
+    mde = planner["mde_at_base"] if metric == "conversion" else planner["revenue_mde_at_base"]
+    if mde is None:
+        return tx("advice_capped_no_mde", n=tx.number(n), max=tx.number(most))
+    shown = points(tx, mde) if metric == "conversion" else tx.money(mde, 2)
+    return tx("advice_capped", n=tx.number(n), max=tx.number(most), mde_max=shown)
 
 
 # --- the report's sentences ----------------------------------------------------------------------
+def given(tx: Text, text: str | None) -> str | None:
+    """A text from the data (the campaigns table's goal, audience, channel) shown as data: as it is on an English
+    page, quoted and marked as the data's own words on a page in another language (it is not translated)."""
+    return tx("data_text", text=text) if text else None
+
+
 def execution_text(report: CampaignReport, language: str = "en") -> str:
     """Who, when, through which channel and how the customers were split."""
     tx = Text("experiments", language)
@@ -222,9 +246,9 @@ def execution_text(report: CampaignReport, language: str = "en") -> str:
                          planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in report.split)
     until = tx("until", end=tx.date(report.last_assigned)) \
         if report.last_assigned.normalize() != report.start.normalize() else ""
-    audience = (brief.audience if brief is not None else None) or \
+    audience = given(tx, brief.audience if brief is not None else None) or \
         tx("audience_default", n=tx.number(sum(n for _, n, _, _ in report.split)))
-    channel = (brief.channel if brief is not None else None) or tx("channel_unknown")
+    channel = given(tx, brief.channel if brief is not None else None) or tx("channel_unknown")
     return tx("execution_text", audience=audience, start=tx.date(report.start), until=until,
               window=report.result.params["conversion_window_days"], channel=channel, split=split)
 
@@ -267,7 +291,7 @@ def campaign_text(report: CampaignReport, language: str = "en") -> dict:
     tx = Text("experiments", language)
     brief = report.brief
     out = {
-        "goal": (brief.goal if brief is not None else None) or tx("goal_unknown"),
+        "goal": given(tx, brief.goal if brief is not None else None) or tx("goal_unknown"),
         "execution": execution_text(report, language),
         "verdict": verdict_sentence(report.result, language),
         "guards": [guard_message(g, language) for g in report.result.guards],

@@ -271,6 +271,22 @@ def _page_step(step):
     return out
 
 
+def with_backtest(lower: float, upper: float, point: float, error: float) -> tuple[float, float, bool]:
+    """The equity interval widened to the model's own backtest miss (``error``, the holdout's relative error of
+    total purchases) when the miss reaches outside it: ``(lower, upper, widened)``.
+
+    Example
+    -------
+    >>> with_backtest(97.8, 102.2, 100.0, -0.045)
+    (95.5, 104.5, True)
+    >>> with_backtest(93.0, 107.0, 100.0, -0.045)
+    (93.0, 107.0, False)
+    """
+    e = abs(float(error))
+    lo, hi = min(lower, point * (1 - e)), max(upper, point * (1 + e))
+    return round(lo, 6), round(hi, 6), bool(lo < lower or hi > upper)
+
+
 class ClvPage:
     """The CLV page's sections in the report's language, read from the month's customer base.
 
@@ -340,6 +356,8 @@ class ClvPage:
             key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
             say(tx(key, lo=tx.money(interval["lower"] * scale), hi=tx.money(interval["upper"] * scale),
                    level=tx.pct(interval["level"], 0)))
+            self.equity_interval = (interval["lower"] * scale, interval["upper"] * scale,
+                                    float(base.customers["clv"].sum()))
         else:
             self._show_finding("clv_interval")
 
@@ -370,6 +388,11 @@ class ClvPage:
         sc, comparison = holdout
         say(tx("holdout_intro", cal_end=tx.date(sc.calibration_end), months=holdout_months,
                agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
+        if getattr(self, "equity_interval", None) is not None:
+            lo, hi, widened = with_backtest(*self.equity_interval, sc.aggregate_error)
+            if widened:  # an interval narrower than the model's own miss would claim more than the model knows
+                say(tx("interval_backtest", agg=tx.pct(sc.aggregate_error, signed=True), lo=tx.money(lo),
+                       hi=tx.money(hi)))
         import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
         if diagnostics is not None:

@@ -267,7 +267,9 @@ class ContactsPage:
             self._finding("contacts.pressure")
             return
         p = a.pressure
-        say(tx("pressure_text", k=p.threshold, low=p.ci_low, high=p.ci_high,
+        level = tx("pressure_level_one") if p.ci_low == p.ci_high else \
+            tx("pressure_level_range", low=p.ci_low, high=p.ci_high)  # never "between 4 and 4"
+        say(tx("pressure_text", k=p.threshold, level=level,
                ratio=tx.number(p.per_contact_above.hazard_ratio, 2),
                over=tx.number(a.customers_over_threshold) if a.customers_over_threshold is not None else "–"))
         fig, ax = plt.subplots(figsize=(8, 3.5))

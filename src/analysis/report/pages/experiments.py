@@ -20,7 +20,7 @@ from analysis.experiments import CampaignReport, ExperimentResult
 from analysis.findings import Estimation, Finding
 from analysis.report.display import heading, say, show_figure
 from analysis.report.numbers import KeyNumber, record_verdict, show_finding, show_numbers
-from analysis.report.pages.campaign import (arm_order, arms_table, campaign_text, caveats, clv_text, guards_table,
+from analysis.report.pages.campaign import (arm_order, arms_table, capped, campaign_text, caveats, clv_text, guards_table,
                                             lessons, measures_table, money_text, points, pv, verdict_sentence)
 from analysis.report.pii import show_group_table
 from analysis.report.text import Text
@@ -231,8 +231,12 @@ class ExperimentPage:
         out = [KeyNumber("experiment_conversion_control", r.conversion.rate_a),
                KeyNumber("experiment_conversion_treatment", r.conversion.rate_b),
                KeyNumber("experiment_incremental_revenue", rep.incremental_revenue)]
-        if rep.roi is not None:
-            out += [KeyNumber("experiment_roi", rep.roi),
+        if rep.roi is not None:  # the ROI card's formula reproduces from the cards beside it
+            if rep.roi_basis == "margin":
+                out += [KeyNumber("experiment_incremental_margin", rep.incremental_revenue * rep.margin_rate)]
+            out += [KeyNumber("experiment_campaign_cost", rep.campaign_cost),
+                    KeyNumber("experiment_roi", rep.roi,
+                              label_key="label_experiment_roi_margin" if rep.roi_basis == "margin" else None),
                     KeyNumber("experiment_cost_per_purchase", rep.cost_per_order)]
         return out
 
@@ -347,10 +351,16 @@ class ExperimentPage:
             n=tx.number(pl["n_per_arm"]), n_now=tx.number(pl["n_now"]), mde_now=points(tx, pl["mde_now"]),
             sd=tx.money(pl["revenue_sd"], 2), mde_rev=tx.money(pl["revenue_mde"], 2),
             n_rev=tx.number(pl["n_per_arm_revenue"]) if pl["n_per_arm_revenue"] else "–"))
+        over = [x for x in (capped(tx, pl, pl["n_per_arm"], "conversion"),
+                            capped(tx, pl, pl["n_per_arm_revenue"], "revenue")) if x]
+        if over:
+            s.text(" ".join(over))
         if pl["n_per_arm_to_confirm"]:
             seen = points(tx, pl["observed_difference"]) if pl["primary"] == "conversion" \
                 else tx.money(pl["observed_difference"], 2)
-            s.text(tx("planner_confirm", effect=seen, n=tx.number(pl["n_per_arm_to_confirm"])))
+            over = capped(tx, pl, pl["n_per_arm_to_confirm"], pl["primary"])
+            s.text(tx("planner_confirm_capped", effect=seen) + " " + over if over else
+                   tx("planner_confirm", effect=seen, n=tx.number(pl["n_per_arm_to_confirm"])))
         return s
 
     def caveats_and_lessons(self) -> Section:

@@ -18,6 +18,8 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 from scipy.special import betaln, expit, gammaln, hyp2f1, psi
 
+from analysis.clv.expectation import bgnbd_purchases_if_alive_integral, needs_integral
+
 #: Parameter names of each model, in the order of the parameter vector.
 PARAMS = {
     "bgnbd": ("r", "alpha", "a", "b"),
@@ -443,18 +445,24 @@ def expected_purchases_if_alive(model: str, params: dict, t, x, t_x, T) -> np.nd
         frac = -lg if abs(s - 1) < 1e-12 else -np.expm1((s - 1) * lg) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * frac
     r, alpha, a, b = (params[k] for k in PARAMS[model])
-    if model == "bgnbd":
-        _a, _b, _c, lead = r + x, b + x, a + b + x - 1, (a + b + x - 1) / (a - 1)
-    elif model == "mbgnbd":
-        _a, _b, _c, lead = r + x, b + x + 1, a + b + x, (a + b + x) / (a - 1)
-    else:
+    if model not in ("bgnbd", "mbgnbd"):
         raise KeyError(model)
+    _a, _b, _c = (r + x, b + x, a + b + x - 1) if model == "bgnbd" else (r + x, b + x + 1, a + b + x)
     z = t / (alpha + T + t)
     with np.errstate(all="ignore"):
+        lead = _c / (a - 1)
         h = np.log(hyp2f1(_a, _b, _c, z))
         alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)  # Euler, when h overflows
-    h = np.where(np.isfinite(h), h, alt)
-    return lead * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+        h = np.where(np.isfinite(h), h, alt)
+        out = lead * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+    # 2F1 undefined at c <= 0 (BG/NBD one-time buyers when a + b < 1) and 0/0 at a = 1: integrate instead
+    extra = 0.0 if model == "bgnbd" else 1.0
+    out = np.broadcast_to(out, shape).copy()
+    bad = needs_integral(a, b, np.broadcast_to(x, shape), extra) | ~np.isfinite(out)
+    if bad.any():
+        tt, xx, TT = (np.broadcast_to(v, shape)[bad] for v in (t, x, T))
+        out[bad] = bgnbd_purchases_if_alive_integral(r, alpha, a, b, tt, xx, TT, extra)
+    return out
 
 
 def expected_purchases(model: str, params: dict, t, x, t_x, T) -> np.ndarray:

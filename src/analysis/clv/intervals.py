@@ -325,8 +325,8 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
     for c, stack in per.items():
         stack = np.array(stack)[finite]
         pt = point[c].to_numpy()[pick]
-        with np.errstate(all="ignore"):
-            lo, hi = (np.nanquantile(stack, q, axis=0) if len(stack) else np.full((2, len(srows)), np.nan))
+        # NaN stays NaN (a model without P(alive)); every draw kept has finite values where the point has one
+        lo, hi = np.quantile(stack, q, axis=0) if len(stack) else np.full((2, len(srows)), np.nan)
         lo, hi = lo[spos], hi[spos]
         ok = np.isfinite(pt)
         out[c] = pt

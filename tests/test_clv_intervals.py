@@ -239,3 +239,41 @@ def test_cli_interval_columns_are_empty_when_no_model_can_be_fitted(tmp_path_fac
                          "--interval", "0.9", "--out", out)
     v = pd.read_csv(out)
     assert code == 0 and set(INTERVAL_COLUMNS) <= set(v.columns) and v[list(INTERVAL_COLUMNS)].isna().all().all()
+
+
+# --------------------------------------------------------------------------- coverage on simulated bases
+#: Bases, customers per base and resamples of the coverage test. Every customer's interval in a base
+#: moves with the same estimate, so the bases (not the customers) are the independent trials.
+COVERAGE_BASES, COVERAGE_CUSTOMERS, COVERAGE_RESAMPLES = 40, 250, 50
+
+
+@pytest.mark.slow
+def test_90_percent_intervals_cover_the_true_expected_values_about_90_percent_of_the_time():
+    # Each base: 250 customers drawn from BG/NBD + Gamma-Gamma with CDNOW's parameters; the truth per
+    # customer is their expected value given their own history at the TRUE parameters; the interval
+    # is the bootstrap's from the fit on that base. Coverage = share of (base, customer) pairs inside.
+    # P(alive) is scored on repeat customers only (a one-time buyer's BG/NBD P(alive) is 1 whatever
+    # the parameters, which would count as covered for free).
+    # A base whose fit (or most of its resamples) runs to the boundary gets no interval (a finding):
+    # such bases are counted, and must stay rare; coverage is over the bases that do get intervals.
+    inside = {"p_alive": [], "expected_purchases": [], "clv": []}
+    refused = 0
+    for b in range(COVERAGE_BASES):
+        T = np.random.default_rng(1000 + b).uniform(27, 39, COVERAGE_CUSTOMERS)
+        table = simulate_rfm(T, CDNOW_BGNBD, CDNOW_GG, seed=b)
+        try:
+            model = clv.CLVModel(time_unit="W", model="bgnbd").fit(table)
+            v = customer_intervals(model, table, 0.9, n_resamples=COVERAGE_RESAMPLES, seed=b, process=False).values
+        except ModelError as exc:  # the fit itself, or most of its resamples, at the boundary
+            assert exc.reason in ("interval_not_estimable", "boundary_fit", "boundary_common_dropout")
+            refused += 1
+            continue
+        truth = clv_from_params(CDNOW_BGNBD, CDNOW_GG, table["frequency"], table["recency"], table["T"],
+                                table["monetary_value"], model="bgnbd", time_unit="W")
+        repeat = table["frequency"].to_numpy() > 0
+        for c in inside:
+            hit = ((v[f"{c}_low"] <= truth[c] * (1 + 1e-12)) & (truth[c] <= v[f"{c}_high"] * (1 + 1e-12))).to_numpy()
+            inside[c].append(hit[repeat] if c == "p_alive" else hit)
+    coverage = {c: float(np.concatenate(h).mean()) for c, h in inside.items()}
+    assert refused <= COVERAGE_BASES // 10, refused
+    assert all(0.85 <= v <= 0.95 for v in coverage.values()), (coverage, refused)

@@ -9,6 +9,8 @@ chosen (``auto``'s choice is not redone per resample).
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +19,6 @@ import pandas as pd
 from analysis.clv.fitting import MIN_REPEAT_CUSTOMERS, check_boundary, compress, fit_model
 from analysis.clv.model import CLVModel
 from analysis.clv.portfolio import process_sd
-from analysis.clv.value import combine, discounted_purchases, gg_expected_value
 from analysis.errors import ModelError, ParameterError
 from analysis.units import DAYS_PER_MONTH
 
@@ -76,8 +77,15 @@ class ParameterDraws:
         return len(self.purchase)
 
     def standard_errors(self) -> dict:
-        """Standard deviation of each parameter over the draws (the bootstrap's standard errors)."""
-        return {self.model: self.purchase.std(ddof=1).to_dict(), "gamma_gamma": self.gamma_gamma.std(ddof=1).to_dict()}
+        """Each parameter's spread over the draws: half its central 68 % range (the standard deviation of a normal).
+
+        Robust on purpose: near a ridge of the likelihood (Gamma-Gamma's p, q, v) a few resamples run
+        far out, which would swamp a plain standard deviation without moving the intervals.
+        """
+        def half68(d: pd.DataFrame) -> dict:
+            return ((d.quantile(0.8413) - d.quantile(0.1587)) / 2).to_dict()
+
+        return {self.model: half68(self.purchase), "gamma_gamma": half68(self.gamma_gamma)}
 
     def to_dict(self) -> dict:
         return {"method": self.method, "requested": self.requested, "valid": self.n_valid,
@@ -238,12 +246,12 @@ class CustomerIntervals:
         return pd.DataFrame(rows)
 
 
-def _score(key, pp, gg, prows, ppos, x, m, time_unit, horizon_months, discount_rate, days_per_month):
-    """Per-customer p_alive, expected_purchases and clv with one parameter set (distinct histories scored once)."""
-    purchases = discounted_purchases(pp, prows["frequency"], prows["recency"], prows["T"], model=key,
-                                     time_unit=time_unit, horizon_months=horizon_months,
-                                     discount_rate=discount_rate, days_per_month=days_per_month)
-    return combine(purchases.iloc[ppos].reset_index(drop=True), gg_expected_value(gg, x, m))
+def _scored_by(model: CLVModel, purchase: dict, gamma_gamma: dict) -> CLVModel:
+    """A copy of ``model`` that scores with other parameters: every draw goes through the model's own ``predict``."""
+    m = copy.copy(model)
+    m.purchase_ = dataclasses.replace(model.purchase_, params=dict(purchase))
+    m.gamma_gamma_ = dataclasses.replace(model.gamma_gamma_, params=dict(gamma_gamma))
+    return m
 
 
 def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFAULT_LEVEL, *,
@@ -291,43 +299,37 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
     if draws is None:
         draws = parameter_draws(model, table, method, n_resamples, seed)
     table = table.reset_index(drop=True)
-    key = model.purchase_model_
     point = model.predict(table, horizon_months, discount_rate, days_per_month)
-    x = table["frequency"].to_numpy(float)
-    m = np.minimum(np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0), model.spend_bound_)
-    prows, ppos = compress(table, ["frequency", "recency", "T"])
-    everyone_wanted = customers is None
-    if everyone_wanted:
+    if customers is None:
         pick = np.arange(len(table))
     else:
         wanted = pd.Index(pd.Series(list(customers), dtype=object).astype(str))
         pick = np.flatnonzero(table["customer_id"].astype(str).isin(wanted).to_numpy())
-    # the requested customers' distinct histories are scored per draw; equity from every customer
-    sub = table.iloc[pick]
-    srows, spos = (table, pick) if everyone_wanted else compress(sub, ["frequency", "recency", "T", "monetary_value"])
-    sx = srows["frequency"].to_numpy(float)
-    sm = np.minimum(np.where(sx > 0, srows["monetary_value"].to_numpy(float), 0.0), model.spend_bound_)
-    sp, sppos = compress(srows, ["frequency", "recency", "T"])
-    settings = (model.time_unit, horizon_months, discount_rate, days_per_month)
+    # each distinct history is scored once per draw: equity from all of them, bounds for the requested ones
+    rows, pos = compress(table, ["frequency", "recency", "T", "monetary_value"])
+    weight = rows.pop("weight").to_numpy(float)
+    rows.insert(0, "customer_id", np.arange(len(rows)))
+    need = np.unique(pos[pick])
+    settings = (horizon_months, discount_rate, days_per_month)
     per = {c: [] for c in ("p_alive", "expected_purchases", "clv")}
     totals = []
     with np.errstate(all="ignore"):
         for ppv, ggv in zip(draws.purchase.to_dict("records"), draws.gamma_gamma.to_dict("records")):
-            everyone = _score(key, ppv, ggv, prows, ppos, x, m, *settings)
-            totals.append(float(everyone["clv"].sum()))
-            mine = everyone if everyone_wanted else _score(key, ppv, ggv, sp, sppos, sx, sm, *settings)
+            scored = _scored_by(model, ppv, ggv).predict(rows, *settings)
+            totals.append(float(weight @ scored["clv"].to_numpy()))
             for c in per:
-                per[c].append(mine[c].to_numpy())
+                per[c].append(scored[c].to_numpy()[need])
     totals = np.array(totals)
     finite = np.isfinite(totals)  # a draw the formulas cannot evaluate is left out and counted, never averaged in
+    sub = table.iloc[pick]
     out = pd.DataFrame({"customer_id": sub["customer_id"].to_numpy(), "frequency": sub["frequency"].to_numpy()})
     q = [(1 - level) / 2, (1 + level) / 2]
+    at = np.searchsorted(need, pos[pick])
     for c, stack in per.items():
         stack = np.array(stack)[finite]
         pt = point[c].to_numpy()[pick]
         # NaN stays NaN (a model without P(alive)); every draw kept has finite values where the point has one
-        lo, hi = np.quantile(stack, q, axis=0) if len(stack) else np.full((2, len(srows)), np.nan)
-        lo, hi = lo[spos], hi[spos]
+        lo, hi = np.quantile(stack, q, axis=0)[:, at] if len(stack) else np.full((2, len(pick)), np.nan)
         ok = np.isfinite(pt)
         out[c] = pt
         out[f"{c}_low"] = np.where(ok, np.fmin(lo, pt), np.nan)
@@ -337,6 +339,8 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
     param_sd = float(t_ok.std(ddof=1)) if len(t_ok) > 1 else 0.0
     p_sd = 0.0
     if process:
+        x = table["frequency"].to_numpy(float)
+        m = np.minimum(np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0), model.spend_bound_)
         purchases = model.purchases(table, horizon_months, discount_rate, days_per_month)
         p_sd = process_sd(model, x, table["recency"].to_numpy(float), table["T"].to_numpy(float), m,
                           horizon_months * days_per_month, purchases, np.random.default_rng(draws.seed + 1))
@@ -346,6 +350,20 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
               "parameter_sd": param_sd, "process_sd": p_sd}
     return CustomerIntervals(level, out, equity, draws, int(horizon_months), float(discount_rate),
                              int((~finite).sum()))
+
+
+def result_intervals(result, customers=None, level: float = DEFAULT_LEVEL, draws: ParameterDraws | None = None,
+                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, process: bool = True) -> CustomerIntervals:
+    """:func:`customer_intervals` for a :class:`~analysis.clv.pipeline.CLVResult`, with its horizon and discounting.
+
+    For the report: make the draws once a month (``draws = parameter_draws(result.model,
+    result.values)``) and pass them for each list (``customers=`` the contact list, the top customers);
+    the equity interval is the same in each.
+    """
+    return customer_intervals(result.model, result.values, level, customers=customers, draws=draws,
+                              n_resamples=n_resamples, seed=seed, horizon_months=result.horizon_months,
+                              discount_rate=result.discount_rate, days_per_month=result.days_per_month,
+                              process=process)
 
 
 # --------------------------------------------------------------------------- the command's columns
@@ -359,9 +377,7 @@ def with_intervals(result, level: float, n_resamples: int = DEFAULT_RESAMPLES, s
     values = result.values if columns is None else result.values[list(columns)]
     values = values.reset_index(drop=True).copy()
     try:
-        ci = customer_intervals(result.model, result.values, level, n_resamples=n_resamples, seed=seed,
-                                horizon_months=result.horizon_months, discount_rate=result.discount_rate,
-                                days_per_month=result.days_per_month)
+        ci = result_intervals(result, level=level, n_resamples=n_resamples, seed=seed)
     except ModelError as exc:
         for c in INTERVAL_COLUMNS:
             values[c] = np.nan
@@ -375,4 +391,4 @@ def with_intervals(result, level: float, n_resamples: int = DEFAULT_RESAMPLES, s
 
 __all__ = ["METHODS", "DEFAULT_LEVEL", "DEFAULT_RESAMPLES", "INTERVAL_COLUMNS", "COVERS", "EQUITY_COVERS",
            "ParameterDraws", "CustomerIntervals", "check_level", "check_interval", "parameter_draws", "customer_intervals",
-           "with_intervals"]
+           "result_intervals", "with_intervals"]

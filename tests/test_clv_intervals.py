@@ -244,7 +244,7 @@ def test_cli_interval_columns_are_empty_when_no_model_can_be_fitted(tmp_path_fac
 # --------------------------------------------------------------------------- coverage on simulated bases
 #: Bases, customers per base and resamples of the coverage test. Every customer's interval in a base
 #: moves with the same estimate, so the bases (not the customers) are the independent trials.
-COVERAGE_BASES, COVERAGE_CUSTOMERS, COVERAGE_RESAMPLES = 40, 250, 50
+COVERAGE_BASES, COVERAGE_CUSTOMERS, COVERAGE_RESAMPLES = 40, 250, 100
 
 
 @pytest.mark.slow

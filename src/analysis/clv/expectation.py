@@ -41,8 +41,8 @@ def bgnbd_purchases_if_alive_integral(r: float, alpha: float, a: float, b: float
 
     Example
     -------
-    >>> float(bgnbd_purchases_if_alive_integral(0.5, 10.0, 0.3, 0.5, 50.0, 0.0, 40.0)).__round__(6)
-    0.291851
+    >>> round(float(bgnbd_purchases_if_alive_integral(0.5, 10.0, 0.3, 0.5, 50.0, 0.0, 40.0)), 6)  # a + b < 1
+    0.409485
     """
     t, x, T = np.broadcast_arrays(*(np.asarray(v, float) for v in (t, x, T)))
     out = np.empty(t.shape)

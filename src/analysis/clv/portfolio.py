@@ -109,7 +109,7 @@ def concentration(clv, n_points: int = 201) -> Concentration:
 
 # --------------------------------------------------------------------------- uncertainty
 def process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: pd.DataFrame, rng,
-                n_customers: int = 5000, n_sims: int = 200) -> float:
+               n_customers: int = 5000, n_sims: int = 200) -> float:
     """Standard deviation of total equity from customer-level randomness, by simulation.
 
     For a random sample of customers (at the fitted parameters): alive now with P(alive); purchase
@@ -195,7 +195,7 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     if process:
         point = model.purchases(table, horizon_months, discount_rate, days_per_month)
         p_sd = process_sd(model, x, table["recency"].to_numpy(float), table["T"].to_numpy(float), m,
-                                 horizon_months * days_per_month, point, rng)
+                          horizon_months * days_per_month, point, rng)
         totals = totals + rng.normal(0.0, p_sd, len(totals))
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
     return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped,

@@ -30,11 +30,14 @@ def _cmd_clv(args) -> int:
 
     from analysis import clv
     from analysis import data
+    from analysis.clv.intervals import INTERVAL_COLUMNS, check_interval, with_intervals
     from analysis.errors import ModelError
 
     data.check_output_path(args.out)  # every check before the work, so bad input writes nothing
     _check_params_out(args.params_out)
     clv.check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
+    if args.interval is not None:
+        check_interval(args.interval, args.resamples)
     src = data.load_source(args.source, as_of=args.as_of)
     table = clv.as_table(src, src.as_of, args.freq)
     try:
@@ -42,7 +45,8 @@ def _cmd_clv(args) -> int:
                              args.freq, model=args.model.replace("-", "_"), holdout=src)
     except ModelError as exc:  # valid data, no model: the file says so with empty values, never a silent 1
         out = table.reindex(columns=OUTPUT_COLUMNS)
-        for c in ("p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive"):
+        for c in ("p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive",
+                  *(INTERVAL_COLUMNS if args.interval is not None else ())):
             out[c] = float("nan")
         data.write_table(out, args.out)
         if args.params_out:
@@ -52,9 +56,13 @@ def _cmd_clv(args) -> int:
         print(f"kanta: no P(alive) or CLV ({exc.reason}): {exc}", file=sys.stderr)
         print(f"{len(out)} customers, P(alive) and CLV left empty -> {args.out}")
         return 0
-    data.write_table(result.values[OUTPUT_COLUMNS], args.out)
+    values, params = result.values[OUTPUT_COLUMNS], result.parameters()
+    if args.interval is not None:  # per-customer intervals (customer-level bootstrap) and the equity interval
+        values, extra = with_intervals(result, args.interval, args.resamples, columns=OUTPUT_COLUMNS)
+        params.update(extra)
+    data.write_table(values, args.out)
     if args.params_out:
-        data.write_json(result.parameters(), args.params_out)
+        data.write_json(params, args.params_out)
     choice = result.model.choice_
     print(f"{len(result.values)} customers, customer equity {result.values['clv'].sum():,.0f} "
           f"over {args.horizon_months} months, model {choice['model']} ({choice['criterion']}) -> {args.out}")
@@ -79,4 +87,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--params-out", default=None, help="write fitted parameters to this JSON file")
     p.add_argument("--opportunity", choices=["year", "month", "week"], default=None,
                    help="with --model bgbb: the calendar period a customer can buy at most once in")
+    p.add_argument("--interval", type=float, default=None, metavar="LEVEL",
+                   help="add clv_low, clv_high, p_alive_low, p_alive_high at this level (e.g. 0.9) from a "
+                        "customer-level bootstrap, and customer_equity {value, low, high} to the params JSON")
+    p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples for --interval (default 200)")
     p.set_defaults(func=_cmd_clv)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from scipy.special import betaln, expit, gammaln, hyp2f1, psi
+
+from analysis.clv.expectation import bgnbd_purchases_if_alive_integral, needs_integral
 
 #: Parameter names of each model, in the order of the parameter vector.
 PARAMS = {
@@ -29,6 +31,9 @@ PURCHASE_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd")
 #: Bounds of the log-parameters during the fit (time scaled so that the oldest customer's age is 1).
 #: A fit that stops on one of them has run to the edge of the parameter space.
 LOG_BOUND = 23.0
+#: Loaded once: a fresh ``threadpool_limits`` inspects the loaded libraries again, ~8 ms a fit
+#: (a bootstrap refits hundreds of times).
+_THREADS = ThreadpoolController()
 
 
 # --------------------------------------------------------------------------- prepared rows
@@ -364,7 +369,7 @@ def fit(model: str, data: dict, weights=None, start: dict | None = None, polish:
     gtol = 1e-6 if model == "pareto_nbd" else 1e-8
     best = None
     for label, theta0 in starts:
-        with np.errstate(all="ignore"), threadpool_limits(1):  # 4 parameters: threads only cost
+        with np.errstate(all="ignore"), _THREADS.limit(limits=1):  # 4 parameters: threads only cost
             out = minimize(neg, np.clip(theta0, -LOG_BOUND + 1, LOG_BOUND - 1), jac=True, method="L-BFGS-B",
                            bounds=bounds, options={"maxiter": 2000, "ftol": 1e-13, "gtol": gtol})
         if not np.isfinite(out.fun):
@@ -443,18 +448,25 @@ def expected_purchases_if_alive(model: str, params: dict, t, x, t_x, T) -> np.nd
         frac = -lg if abs(s - 1) < 1e-12 else -np.expm1((s - 1) * lg) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * frac
     r, alpha, a, b = (params[k] for k in PARAMS[model])
-    if model == "bgnbd":
-        _a, _b, _c, lead = r + x, b + x, a + b + x - 1, (a + b + x - 1) / (a - 1)
-    elif model == "mbgnbd":
-        _a, _b, _c, lead = r + x, b + x + 1, a + b + x, (a + b + x) / (a - 1)
-    else:
+    if model not in ("bgnbd", "mbgnbd"):
         raise KeyError(model)
+    _a, _b, _c = (r + x, b + x, a + b + x - 1) if model == "bgnbd" else (r + x, b + x + 1, a + b + x)
     z = t / (alpha + T + t)
     with np.errstate(all="ignore"):
+        lead = _c / (a - 1)
         h = np.log(hyp2f1(_a, _b, _c, z))
-        alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)  # Euler, when h overflows
-    h = np.where(np.isfinite(h), h, alt)
-    return lead * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+        if not np.all(np.isfinite(h)):  # Euler's transformation, when h overflows
+            h = np.where(np.isfinite(h), h, np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z))
+        out = lead * (1 - np.exp(h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+    # 2F1 undefined at c <= 0 (BG/NBD one-time buyers when a + b < 1) and 0/0 at a = 1: integrate instead
+    extra = 0.0 if model == "bgnbd" else 1.0
+    full = np.broadcast(t, x, T).shape
+    out = np.broadcast_to(out, full).copy()
+    bad = needs_integral(a, b, np.broadcast_to(x, full), extra) | ~np.isfinite(out)
+    if bad.any():
+        tt, xx, TT = (np.broadcast_to(v, full)[bad] for v in (t, x, T))
+        out[bad] = bgnbd_purchases_if_alive_integral(r, alpha, a, b, tt, xx, TT, extra)
+    return out
 
 
 def expected_purchases(model: str, params: dict, t, x, t_x, T) -> np.ndarray:

@@ -108,13 +108,14 @@ def concentration(clv, n_points: int = 201) -> Concentration:
 
 
 # --------------------------------------------------------------------------- uncertainty
-def _process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: pd.DataFrame, rng,
-                n_customers: int = 5000, n_sims: int = 200) -> float:
+def process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: pd.DataFrame, rng,
+               n_customers: int = 5000, n_sims: int = 200) -> float:
     """Standard deviation of total equity from customer-level randomness, by simulation.
 
     For a random sample of customers (at the fitted parameters): alive now with P(alive); purchase
     rate from its posterior Gamma(r + x, alpha + T); drop-out after each purchase with a probability
-    from Beta(a, b + x) (Pareto/NBD: an exponential lifetime with rate from Gamma(s, beta + T));
+    from Beta(a, b + x) (Pareto/NBD: an exponential lifetime with rate from Gamma(s, beta + T); a model
+    without drop-out parameters, such as the NBD, keeps every customer: no P(alive), no drop-out);
     purchases in the horizon; each purchase's value from the Gamma-Gamma posterior of the
     customer's mean spend; discounted at the customer's own expected discount share. Customers are
     independent, so the variance of the total is the customer count times the mean variance.
@@ -124,14 +125,16 @@ def _process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases:
     pp, gg = model.purchase_.params, model.gamma_gamma_.params
     key = model.purchase_model_
     h = horizon_days / UNIT_DAYS[model.time_unit]
-    pa = purchases["p_alive"].to_numpy()[pick]
+    pa = np.nan_to_num(purchases["p_alive"].to_numpy(float)[pick], nan=1.0)  # no P(alive): nobody leaves
     exp_if_alive = (purchases["expected_purchases"].to_numpy()[pick] / np.clip(pa, 1e-300, None))
     rho = np.where(exp_if_alive > 0, purchases["discounted_purchases_if_alive"].to_numpy()[pick]
                    / np.clip(exp_if_alive, 1e-300, None), 0.0)
     size = (n_sims, len(x))
     alive = rng.random(size) < pa
     lam = rng.gamma(pp["r"] + x, 1.0, size) / (pp["alpha"] + T)
-    if key == "pareto_nbd":
+    if "s" not in pp and "a" not in pp:
+        n = rng.poisson(lam * h)
+    elif key == "pareto_nbd":
         mu = rng.gamma(pp["s"], 1.0, size) / (pp["beta"] + T)
         n = rng.poisson(lam * np.minimum(rng.exponential(1.0, size) / mu, h))
     else:
@@ -152,7 +155,7 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     normal distributions (inverse Hessian) and the base re-scored; draws giving q <= 1 (undefined
     expected spend) are dropped (and counted). Process: even with known parameters, which
     customers buy, how often and for how much is random; its standard deviation for the total
-    is simulated customer by customer (:func:`_process_sd`, at the fitted parameters) and added
+    is simulated customer by customer (:func:`process_sd`, at the fitted parameters) and added
     to each parameter draw as a normal deviation (a sum over many independent customers).
     ``"covers"`` says which: ``"parameters+process"`` or ``"parameters"``; ``process_sd`` and
     ``parameter_sd`` give the size of each part.
@@ -184,15 +187,18 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")
     totals = np.array(totals)
+    if not np.all(np.isfinite(totals)):
+        raise ModelError(f"equity interval: {int((~np.isfinite(totals)).sum())} of {len(totals)} parameter draws "
+                         "gave no finite equity; no interval.")
     param_sd = float(totals.std(ddof=1)) if len(totals) > 1 else 0.0
-    process_sd = 0.0
+    p_sd = 0.0
     if process:
         point = model.purchases(table, horizon_months, discount_rate, days_per_month)
-        process_sd = _process_sd(model, x, table["recency"].to_numpy(float), table["T"].to_numpy(float), m,
-                                 horizon_months * days_per_month, point, rng)
-        totals = totals + rng.normal(0.0, process_sd, len(totals))
+        p_sd = process_sd(model, x, table["recency"].to_numpy(float), table["T"].to_numpy(float), m,
+                          horizon_months * days_per_month, point, rng)
+        totals = totals + rng.normal(0.0, p_sd, len(totals))
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
     return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped,
             "covers": "parameters+process" if process else "parameters", "parameter_sd": param_sd,
-            "process_sd": process_sd}
+            "process_sd": p_sd}
 

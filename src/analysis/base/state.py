@@ -198,7 +198,8 @@ class CustomerBase:
         rate = margin_rates(t)
         t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
         # P(alive) not estimable (NBD: no evidence of leaving): nobody can be called at risk by it
-        t["is_at_risk"] = (t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)).where(t["p_alive"].notna())
+        t["is_at_risk"] = (t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)).astype("boolean")
+        t.loc[t["p_alive"].isna(), "is_at_risk"] = pd.NA
         if fitted is not None and t.loc[t["is_buyer"], "p_alive"].isna().all():
             est.add(Finding("at_risk", "p_alive_not_estimable", facts={"model": fitted.model.purchase_model_},
                             detail="P(alive) cannot be estimated (no evidence that customers leave), so no customer "

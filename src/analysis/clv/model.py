@@ -342,7 +342,8 @@ def model_facts(model: CLVModel) -> dict:
     """The fitted models in everyday quantities (days, shares, euros) for a plain-language summary.
 
     ``dropout_per_purchase`` (BG/NBD, MBG/NBD: mean chance of leaving after a purchase) or
-    ``dropout_per_year`` (Pareto/NBD: mean chance that an active customer leaves within 365 days).
+    ``dropout_per_year`` (Pareto/NBD: mean chance that an active customer leaves within 365 days) or
+    ``no_dropout`` (NBD: no evidence of leaving, so no drop-out chance is estimated).
     """
     pp, gg = model.purchase_.params, model.gamma_gamma_.params
     unit_days = UNIT_DAYS[model.time_unit]
@@ -359,7 +360,9 @@ def model_facts(model: CLVModel) -> dict:
         "n_customers": model.purchase_.n_customers,
         "n_rows": model.purchase_.n_rows,
     }
-    if key == "pareto_nbd":
+    if key == "nbd":  # no drop-out estimated: no drop-out fact (never a made-up 0)
+        facts["no_dropout"] = True
+    elif key == "pareto_nbd":
         facts["dropout_per_year"] = float(1 - (pp["beta"] / (pp["beta"] + 365.0 / unit_days)) ** pp["s"])
     else:
         facts["dropout_per_purchase"] = float(pp["a"] / (pp["a"] + pp["b"]))

@@ -15,7 +15,7 @@ from analysis.clv.fitting import (MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, MODEL_
                                   SPEND_OUTLIER_MADS, FitResult, check_boundary, check_horizon, check_rfm, check_unit,
                                   compress, fit_model, spend_outliers, warm_start)
 from analysis.clv.holdout import HOLDOUT_MONTHS, holdout_mae
-from analysis.clv.selection import TIE_TOLERANCE, choose, dropout_test, eligibility
+from analysis.clv.selection import TIE_TOLERANCE, choose, common_rate, dropout_test, eligibility
 from analysis.clv.value import combine, discounted_purchases, gg_expected_value
 from analysis.data.privacy import pseudonymize
 from analysis.errors import ModelError, NotFittedError, ParameterError
@@ -164,6 +164,8 @@ class CLVModel:
                 except ModelError as exc:
                     boundary, detail = exc.reason, exc.facts.get("moved")
                     errors[name] = exc
+                if name == "nbd" and boundary is not None and common_rate(res):
+                    boundary = None  # r, alpha -> inf: one purchase rate for all, a Poisson limit that predicts well
                 if name in pm.DROPOUT_MODELS and nbd is not None:
                     test = dropout_test(name, res.log_likelihood, nbd.log_likelihood)
             eligible, reason = eligibility(name, res, boundary if res is not None else
@@ -173,7 +175,7 @@ class CLVModel:
                 "log_likelihood": None if res is None else res.log_likelihood,
                 "bic": None if res is None else res.bic, "aic": None if res is None else res.aic,
                 "holdout_mae": None, "holdout_aggregate_error": None,
-                "boundary": boundary is not None, "boundary_detail": detail,
+                "boundary": detail is not None, "boundary_detail": detail,
                 "lr_statistic": None if test is None else test.statistic,
                 "lr_p_value": None if test is None else test.p_value,
                 "eligible": eligible, "reason": reason,
@@ -211,7 +213,8 @@ class CLVModel:
         self.dropout_tests_ = {r["model"]: {"statistic": r["lr_statistic"], "p_value": r["lr_p_value"]}
                                for r in records if r["lr_statistic"] is not None}
         self.purchase_model_ = chosen
-        self.purchase_ = check_boundary(fit_model(chosen, rows, rows["weight"], initial=fits[chosen].params))
+        final = fit_model(chosen, rows, rows["weight"], initial=fits[chosen].params)
+        self.purchase_ = final if chosen == "nbd" and common_rate(final) else check_boundary(final)
 
     @staticmethod
     def _refusal(records: list, errors: dict) -> ModelError:
@@ -248,15 +251,22 @@ class CLVModel:
                 f"customer table: only {len(spend)} repeat customers with positive spend below the outlier bound; "
                 f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}.",
                 reason="too_few_repeat_customers", facts={"n": len(spend), "minimum": MIN_REPEAT_CUSTOMERS})
-        srows = self._rows(spend, ["frequency", "monetary_value"])
-        big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
-        start = warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
-        self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
-        corr = float(np.corrcoef(spend["frequency"], spend["monetary_value"])[0, 1]) if len(spend) > 2 else np.nan
+        mv = spend["monetary_value"].to_numpy(float)
+        constant = bool(np.ptp(mv) <= 1e-9 * abs(mv[0]))
+        if constant:  # a counts-only log: one amount on every purchase, nothing for the spend model to estimate
+            self.gamma_gamma_ = constant_spend(float(mv[0]), len(spend))
+            self.notes_.append({"code": "spend_constant", "amount": float(mv[0])})
+        else:
+            srows = self._rows(spend, ["frequency", "monetary_value"])
+            big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
+            start = warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
+            self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
+        with np.errstate(all="ignore"):
+            corr = float(np.corrcoef(spend["frequency"], mv)[0, 1]) if len(spend) > 2 and not constant else np.nan
         q = self.gamma_gamma_.params["q"]
         self.checks_ = {
             "frequency_spend_correlation": corr,
-            "correlation_ok": bool(abs(corr) < 0.3) if np.isfinite(corr) else False,
+            "correlation_ok": bool(abs(corr) < 0.3) if np.isfinite(corr) else constant,
             "q": q,
             "q_ok": bool(q > 1),
             "n_spend_customers": int(len(spend)),
@@ -336,6 +346,14 @@ class CLVModel:
         unit = "days" if self.time_unit == "D" else "weeks"
         return pd.DataFrame(grid, index=pd.Index(freqs, name="frequency"),
                             columns=pd.Index(np.round(rec, 1), name=f"recency_{unit}"))
+
+
+def constant_spend(amount: float, n_customers: int) -> FitResult:
+    """The Gamma-Gamma limit of one amount on every purchase: ``v p / (q - 1) = amount`` and no spread, so every
+    customer's expected spend per purchase is exactly ``amount`` (nothing estimated: no standard errors)."""
+    p = q = 1e6
+    return FitResult("gamma_gamma", {"p": p, "q": q + 1, "v": amount}, {"p": np.nan, "q": np.nan, "v": np.nan},
+                     float("nan"), n_customers, 1, "constant spend", ("constant spend: not estimated",))
 
 
 def model_facts(model: CLVModel) -> dict:

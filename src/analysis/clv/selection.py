@@ -64,6 +64,14 @@ def dropout_test(model: str, ll_dropout: float, ll_nbd: float, level: float = LR
     return DropoutTest(model, stat if np.isfinite(stat) else float("nan"), p, level)
 
 
+def common_rate(fit) -> bool:
+    """Whether an NBD fit ran off only along ``r, alpha -> inf`` with a finite ratio: every customer buys at one
+    rate (the Poisson limit). Its predictions, ``(r + x) / (alpha + T)`` per unit of time, are the well-defined
+    limit, so such a fit stays eligible (the record still says it reached the boundary)."""
+    r, alpha = fit.params["r"], fit.params["alpha"]
+    return bool(np.isfinite(r) and np.isfinite(alpha) and r > 1e2 and alpha > 0 and np.isfinite(r / alpha))
+
+
 def eligibility(model: str, fit, boundary_reason: str | None, test: DropoutTest | None) -> tuple[bool, str | None]:
     """Whether a candidate may be chosen, and the reason code when not.
 

@@ -46,6 +46,8 @@ def note_text(note: Mapping, language="en") -> str:
         return tx("note_refund_customers_excluded", n=tx.number(facts["n"]))
     if code == "spend_correlated":
         return tx("note_spend_correlated", r=tx.number(facts["r"], 2))
+    if code == "spend_constant":
+        return tx("note_spend_constant", amount=tx.money(facts["amount"], 2))
     if code == "spend_model_undefined":
         return tx("note_spend_model_undefined", q=tx.number(facts["q"], 2))
     if code == "spend_outliers_excluded":

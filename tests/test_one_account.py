@@ -245,3 +245,21 @@ def test_month_of_a_base_with_one_month_of_history_publishes_with_value_degraded
     assert ("clv.html", "history_too_short") in {(d["page"], d["code"]) for d in m["degraded"]}
     landing = {n["concept"]: n for n in m["numbers"] if n["page"] == "index.html"}
     assert landing["customer_equity"]["value"] is None and landing["customers_new"]["value"] > 0
+
+
+def test_kanta_clv_values_customers_exactly_as_the_monthly_report(base, tmp_path, capsys):
+    out, params = tmp_path / "clv.csv", tmp_path / "clv.json"
+    code = kanta(["clv", str(SAMPLE), "--as-of", "2026-10-31", "--out", str(out), "--params-out", str(params)])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    v = pd.read_csv(out)
+    assert list(v.columns[:6]) == ["customer_id", "pseudonym", "p_alive", "expected_purchases", "expected_avg_value",
+                                   "clv"]
+    p = json.loads(params.read_text(encoding="utf-8"))
+    assert p["value_basis"] == base.money_basis == "margin"
+    assert v["clv"].sum() == pytest.approx(base.numbers()["customer_equity"], rel=1e-9)
+    assert p["model"] == base.clv.model.purchase_model_
+    equity = f"{base.numbers()['customer_equity']:,.0f}"
+    assert f"customer equity EUR {equity} (margin) over 12 months" in captured.out
+    state = base.customers.set_index("customer_id")
+    assert (v.set_index("customer_id")["pseudonym"] == state.loc[v["customer_id"], "pseudonym"]).all()

@@ -22,7 +22,7 @@ from analysis import data, segments
 from analysis.base.concepts import CONCEPTS, KeyNumber
 from analysis.base.concepts import label_key as basis_label_key
 from analysis.base.settings import BaseSettings
-from analysis.base.value import CLV_COLUMNS, attach_value, fit_customer_value, margin_rates
+from analysis.base.value import attach_value, fit_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
 from analysis.churn import churn_threshold
 from analysis.contacts.complaints import month_numbers

@@ -7,6 +7,8 @@ with a ``reason`` code. Words, tables and figures: :mod:`analysis.report.pages.c
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -213,7 +215,9 @@ class CLVModel:
         self.dropout_tests_ = {r["model"]: {"statistic": r["lr_statistic"], "p_value": r["lr_p_value"]}
                                for r in records if r["lr_statistic"] is not None}
         self.purchase_model_ = chosen
-        final = fit_model(chosen, rows, rows["weight"], initial=fits[chosen].params)
+        first = fits[chosen]  # polished from where the comparison fit stopped; it says how that one started
+        final = dataclasses.replace(fit_model(chosen, rows, rows["weight"], initial=first.params), step=first.step,
+                                    attempts=first.attempts)
         self.purchase_ = final if chosen == "nbd" and common_rate(final) else check_boundary(final)
 
     @staticmethod

@@ -216,3 +216,30 @@ def test_online_retail_month_end_values_every_customer(as_of, tmp_path):
     assert v["p_alive"].isna().all()  # not estimable under the NBD, never 1
     chosen = _recompute(p["candidates"], p["choice_rule"], p["tie_tolerance"], p["tie_break"])
     assert chosen == p["model"]
+
+
+def test_kanta_clv_picks_the_same_model_with_freq_d_and_w(tmp_path):
+    picks = {}
+    for freq in ("D", "W"):
+        params = tmp_path / f"{freq}.json"
+        run = _kanta_clv(ROOT / "data" / "sample", "--as-of", "2026-10-31", "--freq", freq, "--out",
+                         tmp_path / f"{freq}.csv", "--params-out", params)
+        assert run.returncode == 0 and run.stderr == "", run.stderr
+        p = json.loads(params.read_text())
+        picks[freq] = (p["model"], p["choice_rule"], [c["eligible"] for c in p["candidates"]])
+        assert p["model"] == _recompute(p["candidates"], p["choice_rule"], p["tie_tolerance"], p["tie_break"])
+    assert picks["D"] == picks["W"]
+
+
+# --------------------------------------------------------------------------- the page's words
+def test_page_says_what_no_drop_out_means_in_both_languages(no_dropout):
+    from analysis.report.pages import clv as page
+
+    src, table = no_dropout
+    model = clv.analyse(table, "2026-10-31", model="auto", holdout=src).model
+    en = " ".join(page.model_sentences(model, "en", 12))
+    fi = " ".join(page.model_sentences(model, "fi", 12))
+    assert "no evidence that customers leave" in en and "next 12 months" in en and "churn" in en
+    assert "ei näy merkkejä" in fi and "12 kuukautta" in fi
+    t = page.candidates_table(model, "en")
+    assert len(t) == 4 and "not eligible" in " ".join(t["Status"])

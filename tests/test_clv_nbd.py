@@ -203,7 +203,7 @@ def _kanta_clv(*args):
                                                     "PATH": "/usr/bin:/bin"})
 
 
-@pytest.mark.parametrize("as_of", ["2011-03-31", "2011-05-31"])
+@pytest.mark.parametrize("as_of", ["2011-03-31", pytest.param("2011-09-30", marks=pytest.mark.slow)])  # BIC; holdout
 def test_online_retail_month_end_values_every_customer(as_of, tmp_path):
     out, params = tmp_path / "clv.csv", tmp_path / "clv.json"
     run = _kanta_clv(RETAIL, "--as-of", as_of, "--model", "auto", "--out", out, "--params-out", params)

@@ -111,7 +111,7 @@ def nbd_loglik(theta, x, t_x, T, w, gradient: bool = False):
     -------
     >>> one = np.array([1.0])
     >>> round(float(nbd_loglik(np.log([0.5, 10.0]), 2 * one, 30.0 * one, 40.0 * one, one)), 4)
-    -7.0536
+    -8.9164
     """
     return _nbd(theta, _Rows(*(np.asarray(v, float) for v in (x, t_x, T, w))), gradient)
 

@@ -109,7 +109,8 @@ def test_cdnow_gamma_gamma_reproduces_fader_hardie_lee_2005_rfm_clv(cdnow_model)
 
 def test_model_comparison_prefers_nothing_silently_and_reports_aic(cdnow_table, cdnow_cal):
     table = clv.compare_models(cdnow_table, cdnow_cal)
-    assert list(table["model"]) == ["bgnbd", "mbgnbd", "pareto_nbd"]
+    # release 3: the NBD (no drop-out) is a candidate too
+    assert list(table["model"]) == ["bgnbd", "mbgnbd", "pareto_nbd", "nbd"]
     assert (table["status"] == "fitted").all()
     bg = table.set_index("model").loc["bgnbd"]
     assert bg["aic"] == pytest.approx(2 * 4 + 2 * 9582.4, abs=0.2)
@@ -219,9 +220,9 @@ def test_pareto_nbd_likelihood_is_finite_for_heavy_buyers_over_long_histories():
 def test_auto_chooses_by_holdout_error_on_cdnow_and_reports_every_candidate(cdnow_table, cdnow_cal):
     model = clv.CLVModel(time_unit="W").fit(cdnow_table, holdout=cdnow_cal)
     comp = model.comparison_.set_index("model")
-    assert list(comp.index) == ["bgnbd", "mbgnbd", "pareto_nbd"]
+    assert list(comp.index) == ["bgnbd", "mbgnbd", "pareto_nbd", "nbd"]  # release 3: the NBD is a candidate
     assert model.choice_["criterion"] == "holdout_mae" and comp.loc[model.purchase_model_, "status"] == "chosen"
-    best = comp["holdout_mae"].min()
+    best = comp.loc[comp["eligible"], "holdout_mae"].min()
     assert comp.loc[model.purchase_model_, "holdout_mae"] <= best * (1 + clv.HOLDOUT_TIE)
     bic = clv.CLVModel(time_unit="W").fit(cdnow_table)  # no holdout table: BIC
     assert bic.choice_["criterion"] == "bic"
@@ -391,12 +392,17 @@ def _poisson_buyers_who_never_leave(n=3000, seed=0) -> pd.DataFrame:
                          "recency": last, "T": T, "monetary_value": np.where(N > 0, rng.gamma(5, 10, n), 0.0)})
 
 
-def test_base_without_drop_out_is_a_boundary_finding_not_numbers():
+def test_base_without_drop_out_is_valued_by_the_nbd_and_a_dropout_model_is_refused():
+    # release 3: no drop-out is a model (NBD); until then auto refused every value here ("no sign of leaving")
     table = _poisson_buyers_who_never_leave()
-    with pytest.raises(ModelError, match="no sign of leaving") as exc:
-        clv.analyse(table)
-    assert exc.value.reason == "boundary_fit"
-    assert exc.value.facts["parameter"] in {"a", "b"} and exc.value.facts["value"] < 1e-6
+    res = clv.analyse(table)
+    assert res.model.purchase_model_ == "nbd"
+    assert res.values["p_alive"].isna().all() and np.isfinite(res.values["clv"]).all()
+    with pytest.raises(ModelError) as exc:
+        clv.analyse(table, model="bgnbd")
+    assert exc.value.reason in {"boundary_fit", "no_evidence_of_dropout"}
+    if exc.value.reason == "boundary_fit":
+        assert exc.value.facts["parameter"] in {"a", "b"}
 
 
 def test_boundary_check_flags_degenerate_and_non_finite_fits():
@@ -437,7 +443,7 @@ def test_first_month_of_the_demo_base_is_a_finding_not_numbers():
 def test_boundary_fit_is_named_not_rescued_by_a_penalty():
     """No penalizer ladder: a no-drop-out base gives a boundary finding for every candidate."""
     rows, _ = clv.compress(_poisson_buyers_who_never_leave(), ["frequency", "recency", "T"])
-    for name in clv.PURCHASE_MODELS:
+    for name in ("bgnbd", "mbgnbd", "pareto_nbd"):  # the drop-out models (the NBD is their limit)
         with pytest.raises(ModelError) as exc:
             clv.check_boundary(clv.fit_model(name, rows, rows["weight"]))
         assert exc.value.reason == "boundary_fit" and exc.value.facts["parameter"] in clv.DROPOUT_PARAMS + ("r", "alpha")
@@ -725,18 +731,20 @@ def test_mostly_one_time_buyers_gives_a_model_or_a_named_finding(generated):
         assert res.values["p_alive"].between(0, 1).all() and np.isfinite(res.equity)
 
 
-def test_cli_on_a_base_without_drop_out_writes_empty_p_alive_and_says_why(generated, tmp_path, capsys):
+def test_cli_on_a_base_without_drop_out_values_by_the_nbd_with_p_alive_empty(generated, tmp_path, capsys):
+    # release 3: P(alive) stays empty (not estimable), CLV is the NBD's over the horizon (was: all empty)
     from analysis.cli import main
 
     source = generated("no_dropout_base")
     out, params = tmp_path / "clv.csv", tmp_path / "p.json"
     assert main(["clv", str(source), "--as-of", AS_OF, "--out", str(out), "--params-out", str(params)]) == 0
     table = pd.read_csv(out)
-    assert len(table) > 0 and table["p_alive"].isna().all() and table["clv"].isna().all()
-    err = capsys.readouterr().err
-    assert "boundary_fit" in err and "no sign of leaving" in err
+    assert len(table) > 0 and table["p_alive"].isna().all() and table["clv"].notna().all()
+    assert capsys.readouterr().err == ""
     p = json.loads(params.read_text())
-    assert p["model"] is None and p["finding"]["reason"] == "boundary_fit" and p["time_unit"] == "D"
+    assert p["model"] == "nbd" and set(p["nbd"]) == {"r", "alpha"} and p["time_unit"] == "D"
+    dropout = [c for c in p["candidates"] if c["model"] != "nbd"]
+    assert dropout and not any(c["eligible"] for c in dropout) and all(c["reason"] for c in dropout)
 
 
 @pytest.mark.parametrize("flag, key", [("bgnbd", "bgnbd"), ("pareto-nbd", "pareto_nbd")])

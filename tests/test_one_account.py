@@ -152,21 +152,24 @@ def test_month_of_awkward_but_valid_data_publishes_degraded_with_exit_3(tmp_path
     assert "degraded" in err
 
 
-def test_base_without_drop_out_publishes_the_month_with_the_value_pages_degraded(tmp_path, capsys, monkeypatch):
+def test_base_without_drop_out_is_valued_by_the_nbd_and_at_risk_is_a_finding(tmp_path, capsys, monkeypatch):
+    # Until release 3 this month published no customer equity ("no sign of leaving"); no drop-out is now a
+    # model (NBD): values over the horizon exist, P(alive) does not, and "at risk" says why it has no number.
     monkeypatch.setenv("KANTA_PSEUDONYM_KEY", "a-long-random-test-secret")  # not the demo data: a real key is needed
     src = no_dropout_base(tmp_path / "nodrop")
     out = tmp_path / "reports"
     code = kanta(["report", "--period", PERIOD, "--data", str(src), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 3, err
+    assert code in (0, 3), err
     m = json.loads((out / PERIOD / "manifest.json").read_text(encoding="utf-8"))
-    pages = {d["page"] for d in m["degraded"]}
-    assert "clv.html" in pages and "index.html" in pages
     landing = {n["concept"]: n for n in m["numbers"] if n["page"] == "index.html"}
-    assert landing["customer_equity"]["value"] is None and landing["customer_equity"]["reason"]
+    assert landing["customer_equity"]["value"] > 0
     assert landing["customers_active"]["value"] > 0  # the rest of the month is published
-    html = (out / PERIOD / "index.html").read_text(encoding="utf-8")
-    assert "–" in html
+    numbers = {n["concept"]: n for n in m["numbers"]}
+    assert numbers["customers_at_risk"]["value"] is None
+    assert numbers["customers_at_risk"]["reason"] == "p_alive_not_estimable"
+    html = (out / PERIOD / "clv.html").read_text(encoding="utf-8")
+    assert "no evidence that customers leave" in html and "NBD" in html
 
 
 def test_bad_data_still_publishes_nothing(tmp_path, capsys):
@@ -242,3 +245,21 @@ def test_month_of_a_base_with_one_month_of_history_publishes_with_value_degraded
     assert ("clv.html", "history_too_short") in {(d["page"], d["code"]) for d in m["degraded"]}
     landing = {n["concept"]: n for n in m["numbers"] if n["page"] == "index.html"}
     assert landing["customer_equity"]["value"] is None and landing["customers_new"]["value"] > 0
+
+
+def test_kanta_clv_values_customers_exactly_as_the_monthly_report(base, tmp_path, capsys):
+    out, params = tmp_path / "clv.csv", tmp_path / "clv.json"
+    code = kanta(["clv", str(SAMPLE), "--as-of", "2026-10-31", "--out", str(out), "--params-out", str(params)])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    v = pd.read_csv(out)
+    assert list(v.columns[:6]) == ["customer_id", "pseudonym", "p_alive", "expected_purchases", "expected_avg_value",
+                                   "clv"]
+    p = json.loads(params.read_text(encoding="utf-8"))
+    assert p["value_basis"] == base.money_basis == "margin"
+    assert v["clv"].sum() == pytest.approx(base.numbers()["customer_equity"], rel=1e-9)
+    assert p["model"] == base.clv.model.purchase_model_
+    equity = f"{base.numbers()['customer_equity']:,.0f}"
+    assert f"customer equity EUR {equity} (margin) over 12 months" in captured.out
+    state = base.customers.set_index("customer_id")
+    assert (v.set_index("customer_id")["pseudonym"] == state.loc[v["customer_id"], "pseudonym"]).all()

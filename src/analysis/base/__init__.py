@@ -5,6 +5,7 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 
 - :mod:`~analysis.base.settings`: :class:`BaseSettings`, the churn rule, CLV and segment settings.
 - :mod:`~analysis.base.state`: :class:`CustomerBase`, the month's states per customer, flows and numbers.
+- :mod:`~analysis.base.value`: the month's CLV fit and its margin basis, shared with ``kanta clv``.
 - :mod:`~analysis.base.store`: saving and loading a state for the notebooks of the same run.
 - :mod:`~analysis.base.concepts`: every number's concept id, unit and definition; :class:`KeyNumber`.
 - :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
@@ -18,14 +19,16 @@ from analysis.base.concepts import (CONCEPTS, MARGIN_CONCEPTS, MONEY_BASES, UNIT
 from analysis.base.plan import EXCLUSIONS, HOLDOUT_SHARE, PRIORITY, ContactPlan, contact_plan, holdout_size
 from analysis.base.plan_results import ActionResult, measure_plan
 from analysis.base.settings import BaseSettings
-from analysis.base.state import (CLV_COLUMNS, FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, margin_rates,
-                                 previous_p_alive)
+from analysis.base.state import FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, previous_p_alive
+from analysis.base.value import CLV_COLUMNS, attach_value, fit_customer_value, margin_rates, value_basis
 from analysis.base.store import STORED_PARTS, load_state, save_state
 
 __all__ = [
     # the month's state
     "BaseSettings", "CustomerBase", "FLOW_MONTHS", "CLV_COLUMNS", "SEGMENT_COLUMNS", "STATE_COLUMNS", "margin_rates",
     "previous_p_alive",
+    # the month's customer value (one path for the report and kanta clv)
+    "fit_customer_value", "attach_value", "value_basis",
     # saving and loading it
     "STORED_PARTS", "load_state", "save_state",
     # concepts and key numbers

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import clv as clv_mod
 from analysis import data, segments
 from analysis.base.concepts import CONCEPTS, KeyNumber
 from analysis.base.concepts import label_key as basis_label_key
 from analysis.base.settings import BaseSettings
+from analysis.base.value import attach_value, fit_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
 from analysis.churn import churn_threshold
 from analysis.contacts.complaints import month_numbers
@@ -36,8 +36,7 @@ from analysis.findings import Estimation, Finding
 #: Months of flows kept with the state (this month, the previous 12, and one in front for "previous" counts).
 FLOW_MONTHS = 13
 
-#: Columns the model and segment steps add (empty when the step could not be estimated).
-CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_avg_value", "clv", "clv_if_alive")
+#: Columns the segment step adds (empty when the step could not be estimated); the CLV columns: base.value.
 SEGMENT_COLUMNS = ("abc_class", "strategy_group", "lifecycle_stage", "rfm_segment", "cluster", "potential_value")
 STATE_COLUMNS = ("is_buyer", "is_active", "is_churned", "lifecycle_stage", "abc_class", "strategy_group")
 
@@ -86,30 +85,6 @@ def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity
         g["strategy_group"] = segments.strategy_groups(g.assign(total_spend=g["current_margin"]), g["potential_value"],
                                                        s.keep_share, s.potential_share)
     return seg
-
-
-def margin_rates(table: pd.DataFrame) -> pd.Series | None:
-    """Each customer's margin rate (margin / sales) when the customer table has one, else None.
-
-    A customer without a rate of their own (no net sales) gets the sales-weighted rate of the
-    others, so a margin value is never silently a sales value.
-
-    Example
-    -------
-    >>> t = pd.DataFrame({"total_spend": [100.0, 300.0, 0.0], "margin_rate": [0.2, 0.4, None]})
-    >>> margin_rates(t).round(3).tolist()
-    [0.2, 0.4, 0.35]
-    >>> margin_rates(t.drop(columns="margin_rate")) is None
-    True
-    """
-    if "margin_rate" not in table or not table["margin_rate"].notna().any():
-        return None
-    rate = pd.to_numeric(table["margin_rate"], errors="coerce").astype(float)
-    spend = table["total_spend"].astype(float).fillna(0.0).clip(lower=0) if "total_spend" in table \
-        else pd.Series(1.0, index=table.index)
-    known = rate.notna() & (spend > 0)
-    overall = float((rate[known] * spend[known]).sum() / spend[known].sum()) if known.any() else float(rate.mean())
-    return rate.fillna(overall)
 
 
 def previous_p_alive(fitted, previous_table: pd.DataFrame) -> pd.Series:
@@ -219,24 +194,20 @@ class CustomerBase:
         t["has_permission"] = _has_permission(t)
 
         buyers = t[t["is_buyer"]]
-        fitted = est.attempt("clv", lambda: clv_mod.analyse(buyers.reset_index(drop=True), as_of,
-                                                            settings.horizon_months, settings.discount_rate,
-                                                            model=settings.clv_model, holdout=src),
+        fitted = est.attempt("clv", lambda: fit_customer_value(src, buyers, as_of, settings),
                              reason="not_estimable", affects=("customer_equity", "value_at_risk", "customers_at_risk",
                                                               "customers_valued", "customers_to_contact"))
-        if fitted is not None:
-            v = fitted.values.set_index(fitted.values["customer_id"].astype(str))
-            for c in CLV_COLUMNS:
-                t[c] = t["customer_id"].map(v[c]).astype(float)
-        else:
-            for c in CLV_COLUMNS:
-                t[c] = np.nan
+        t = attach_value(t, fitted)
         rate = margin_rates(t)
-        if rate is not None:  # value is what the company keeps: margin, not sales
-            t["clv_sales"] = t["clv"]
-            t["clv"], t["clv_if_alive"] = t["clv"] * rate, t["clv_if_alive"] * rate
         t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
-        t["is_at_risk"] = t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)
+        # P(alive) not estimable (NBD: no evidence of leaving): nobody can be called at risk by it
+        t["is_at_risk"] = (t["is_active"] & (t["p_alive"] < settings.p_alive_threshold)).astype("boolean")
+        t.loc[t["p_alive"].isna(), "is_at_risk"] = pd.NA
+        if fitted is not None and t.loc[t["is_buyer"], "p_alive"].isna().all():
+            est.add(Finding("at_risk", "p_alive_not_estimable", facts={"model": fitted.model.purchase_model_},
+                            detail="P(alive) cannot be estimated (no evidence that customers leave), so no customer "
+                                   "is called at risk by it; the churn rule still decides who has churned.",
+                            affects=("customers_at_risk", "value_at_risk", "customers_to_contact")))
 
         previous_end = data.previous_month_end(as_of)
         prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
@@ -325,7 +296,9 @@ class CustomerBase:
         t, f = self.customers, self.flows.iloc[-1]
         buyers = t["is_buyer"]
         clv_ok = self.estimated("clv")  # a loaded state's fit stays on file
-        at_risk = t["is_at_risk"].fillna(False).astype(bool)
+        at_risk = t["is_at_risk"].astype("boolean").fillna(False).astype(bool)
+        # with P(alive) not estimable (NBD) "at risk" has no value: a finding, never a silent 0
+        risk_ok = clv_ok and bool(t.loc[buyers, "p_alive"].notna().any())
         out = {
             "customers_registered": int(f["registered"]),
             "customers_buyers": int(buyers.sum()),
@@ -339,9 +312,9 @@ class CustomerBase:
             "purchase_frequency": None if pd.isna(f["purchase_frequency"]) else float(f["purchase_frequency"]),
             "customer_equity": float(t["clv"].sum()) if clv_ok else None,
             "customers_valued": int(t["clv"].notna().sum()) if clv_ok else None,
-            "customers_at_risk": int(at_risk.sum()) if clv_ok else None,
-            "value_at_risk": float(t.loc[at_risk, "value_at_stake"].sum()) if clv_ok else None,
-            "customers_to_contact": int(len(self.contact_list())) if clv_ok else None,
+            "customers_at_risk": int(at_risk.sum()) if risk_ok else None,
+            "value_at_risk": float(t.loc[at_risk, "value_at_stake"].sum()) if risk_ok else None,
+            "customers_to_contact": int(len(self.contact_list())) if risk_ok else None,
         }
         if "lifecycle_stage" in t and t["lifecycle_stage"].notna().any():
             stages = t["lifecycle_stage"].value_counts()
@@ -407,7 +380,7 @@ class CustomerBase:
         t = self.customers
         has_permission_data = "has_permission" in t and t["has_permission"].notna().any()
         allowed = t["has_permission"].fillna(False).astype(bool) if has_permission_data else True
-        mask = (t["is_at_risk"].fillna(False).astype(bool) & allowed
+        mask = (t["is_at_risk"].astype("boolean").fillna(False).astype(bool) & allowed
                 & (t["p_alive"] >= self.settings.contact_p_alive_floor))
         cols = ["customer_id", "pseudonym", "p_alive", "clv", "clv_if_alive", "value_at_stake", "days_silent",
                 "n_purchases", "total_spend", "abc_class", "lifecycle_stage"]

@@ -19,7 +19,8 @@ from analysis.clv.fitting import (
 from analysis.clv.holdout import (
     HOLDOUT_MONTHS, HoldoutScorecard, compare_models, holdout_mae, holdout_scorecard, holdout_split, scorecard,
 )
-from analysis.clv.model import BIC_TIE, HOLDOUT_TIE, CLVModel, model_facts
+from analysis.clv.model import HOLDOUT_TIE, CLVModel, model_facts
+from analysis.clv.selection import LR_LEVEL, TIE_BREAK, TIE_TOLERANCE, DropoutTest, choose, dropout_test
 from analysis.clv.pipeline import CLVResult, analyse, as_table, customer_value
 from analysis.clv.portfolio import Concentration, ValueAtRisk, concentration, equity, equity_interval, value_at_risk
 from analysis.clv.simulation import simulate_rfm
@@ -42,5 +43,7 @@ __all__ = [
     # settings
     "RFM_COLUMNS", "PURCHASE_MODELS", "MODEL_CHOICES", "MIN_REPEAT_CUSTOMERS", "MIN_HISTORY_DAYS",
     "BOUNDARY_LOWER", "BOUNDARY_UPPER", "DROPOUT_PARAMS", "SPEND_OUTLIER_MADS", "HOLDOUT_MONTHS", "HOLDOUT_TIE",
-    "BIC_TIE",
+    "LR_LEVEL", "TIE_TOLERANCE", "TIE_BREAK",
+    # model choice
+    "DropoutTest", "dropout_test", "choose",
 ]

@@ -157,7 +157,7 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None
 
     Parameters
     ----------
-    model : {"bgnbd", "mbgnbd", "pareto_nbd", "gamma_gamma"}
+    model : {"nbd", "bgnbd", "mbgnbd", "pareto_nbd", "gamma_gamma"}
     data : DataFrame
         ``frequency, recency, T`` (purchase models) or ``frequency, monetary_value``
         (Gamma-Gamma), one row per distinct pattern.
@@ -194,6 +194,70 @@ def fit_model(model: str, data: pd.DataFrame, weights=None, initial: dict | None
                      at_bound=est.at_bound)
 
 
+def _moved(res: FitResult) -> list[tuple]:
+    """The parameters that ran off: ``(name, value, standard_error, towards)``, drop-out parameters first.
+
+    ``towards`` is ``"0"`` (a drop-out parameter below 1e-3 or on the lower bound), ``"inf"`` (any
+    parameter above 1e3 or on the upper bound) or ``"flat"`` (an ordinary value whose standard error
+    is not finite or ten times the value: the likelihood is flat along it).
+    """
+    out = []
+    order = [k for k in res.params if k in DROPOUT_PARAMS] + [k for k in res.params if k not in DROPOUT_PARAMS]
+    for k in order:
+        v, se = res.params[k], res.standard_errors.get(k, np.nan)
+        if not np.isfinite(v):
+            out.append((k, v, se, "inf"))
+        elif (k in DROPOUT_PARAMS and v < 1e-3) or (k in res.at_bound and v < 1):
+            out.append((k, v, se, "0"))
+        elif v > 1e3 or (k in res.at_bound and v >= 1):
+            out.append((k, v, se, "inf"))
+        elif k in DROPOUT_PARAMS and (not np.isfinite(se) or se > 10 * v):
+            out.append((k, v, se, "flat"))
+    if not out:  # the flat direction lies along a purchase parameter only
+        out = [(k, v, se, "flat") for k, v in res.params.items()
+               if not np.isfinite(se := res.standard_errors.get(k, np.nan)) or se > 10 * v]
+    return out
+
+
+def describe_boundary(res: FitResult) -> str:
+    """The parameters that moved, in words a log can carry, e.g. ``"a -> 0 and b -> 1e+04 (b's standard error 8e+05)"``.
+
+    Example
+    -------
+    >>> res = FitResult("bgnbd", {"r": 0.834, "alpha": 39.0, "a": 2e-9, "b": 1.2e4},
+    ...                 {"r": float("nan"), "alpha": float("nan"), "a": float("nan"), "b": 8e5}, -100.0, 3000, 2000, "moments")
+    >>> describe_boundary(res)
+    "a -> 0 and b -> 1.2e+04 (b's standard error 8e+05)"
+    """
+    parts = []
+    for k, v, se, towards in _moved(res):
+        text = f"{k} -> 0" if towards == "0" else f"{k} -> {v:.2g}" if towards == "inf" else f"{k} = {v:.3g}"
+        if np.isfinite(se) and towards != "0":
+            text += f" ({k}'s standard error {se:.2g})"
+        parts.append(text)
+    return " and ".join(parts)
+
+
+def boundary_problem(res: FitResult) -> tuple | None:
+    """``(parameter, value)`` of the first parameter that ran to the edge of the space, or None.
+
+    The edge: a drop-out parameter (a, b, s, beta) below :data:`BOUNDARY_LOWER`, any parameter
+    above :data:`BOUNDARY_UPPER` or on the optimiser's bound, or a maximum without finite standard
+    errors. The parameter named is one that moved (:func:`describe_boundary`), never an ordinary
+    value whose standard error is merely undefined because another parameter ran off.
+    """
+    hit = any(not np.isfinite(v) or v > BOUNDARY_UPPER or (k in DROPOUT_PARAMS and v < BOUNDARY_LOWER)
+              for k, v in res.params.items()) or bool(res.at_bound) \
+        or any(not np.isfinite(res.standard_errors.get(k, np.nan)) for k in res.params)
+    if not hit:
+        return None
+    moved = _moved(res)
+    if not moved:
+        k = next(k for k in res.params if not np.isfinite(res.standard_errors.get(k, np.nan)))
+        return k, res.params[k]
+    return moved[0][0], moved[0][1]
+
+
 def check_boundary(res: FitResult) -> FitResult:
     """Raise :class:`ModelError` (reason ``boundary_fit``) when a purchase model ran to the edge of its space.
 
@@ -201,7 +265,8 @@ def check_boundary(res: FitResult) -> FitResult:
     leave) drives the drop-out parameters towards 0 or infinity (the NBD no-drop-out limit); the
     optimiser stops at a number such as ``a = 6e-14`` that says nothing about the customers, and
     the log-likelihood has no proper maximum (its Hessian is singular there). Such a fit must not
-    produce P(alive) or CLV.
+    produce P(alive) or CLV; whether the drop-out model is better than the NBD at all is the
+    likelihood-ratio test's decision (:func:`analysis.clv.selection.dropout_test`).
 
     Example
     -------
@@ -213,34 +278,24 @@ def check_boundary(res: FitResult) -> FitResult:
     ...     print(exc.reason, exc.facts["parameter"])
     boundary_fit a
     """
-    problem = None
-    for k, v in res.params.items():
-        if not np.isfinite(v) or v > BOUNDARY_UPPER or (k in DROPOUT_PARAMS and v < BOUNDARY_LOWER):
-            problem = (k, v)
-            break
-    if problem is None and res.at_bound:
-        problem = (res.at_bound[0], res.params[res.at_bound[0]])
-    if problem is None:
-        bad_se = [k for k in res.params if not np.isfinite(res.standard_errors.get(k, np.nan))]
-        if bad_se:
-            problem = (bad_se[0], res.params[bad_se[0]])
+    problem = boundary_problem(res)
     if problem is None:
         return res
     k, v = problem
+    moved = describe_boundary(res)
+    facts = {"model": res.model, "parameter": k, "value": float(v), "moved": moved}
     pair = {"bgnbd": ("a", "b"), "mbgnbd": ("a", "b"), "pareto_nbd": ("s", "beta")}.get(res.model, ())
-    if k in pair and np.isfinite(v) and v > BOUNDARY_UPPER and all(res.params[p] > 1e3 for p in pair):
+    if k in pair and all(np.isfinite(res.params[p]) and res.params[p] > 1e3 for p in pair):
         # both shape parameters of the drop-out mix run off together: every customer gets the same
         # drop-out chance, so the model has no spread across customers left to estimate
         raise ModelError(
-            f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}); the customers' "
-            "chances of leaving do not differ in this data as the model assumes, so P(alive) cannot be estimated "
-            "and no CLV is reported.",
-            reason="boundary_common_dropout", facts={"model": res.model, "parameter": k, "value": float(v)})
+            f"{res.model}: the fit ran to the boundary of the parameter space ({moved}); the customers' "
+            "chances of leaving do not differ in this data as the model assumes, so this model gives no P(alive).",
+            reason="boundary_common_dropout", facts=facts)
     raise ModelError(
-        f"{res.model}: the fit ran to the boundary of the parameter space ({k} = {v:.3g}); "
-        "customers in this data show no sign of leaving within the period observed, so P(alive) "
-        "cannot be estimated and no CLV is reported.",
-        reason="boundary_fit", facts={"model": res.model, "parameter": k, "value": float(v)},
+        f"{res.model}: the fit ran to the boundary of the parameter space ({moved}); "
+        "this model's drop-out cannot be estimated from this data, so it gives no P(alive).",
+        reason="boundary_fit", facts=facts,
     )
 
 

@@ -22,10 +22,15 @@ HOLDOUT_MONTHS = 6
 
 
 def holdout_mae(model: str, cal: pd.DataFrame, warm: dict | None = None) -> dict:
-    """Fit ``model`` on the calibration period and score its holdout predictions (MAE, aggregate error)."""
+    """Fit ``model`` on the calibration period and score its holdout predictions (MAE, aggregate error).
+
+    The calibration fit is scored wherever it stopped (a drop-out fit that ran towards "nobody leaves"
+    predicts like the NBD): eligibility is decided on the whole history, the holdout only ranks.
+    Raises :class:`ModelError` when the calibration fit does not converge.
+    """
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, _ = compress(t, ["frequency", "recency", "T"])
-    res = check_boundary(fit_model(model, rows, rows["weight"], initial=warm, polish=False))
+    res = fit_model(model, rows, rows["weight"], initial=warm, polish=False)
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     keys = compress(t, ["frequency", "recency", "T"])[1]
     pred = pm.expected_purchases(model, res.params, t["duration_holdout"].to_numpy(float),
@@ -55,6 +60,7 @@ def holdout_split(source, as_of, freq: str = "D", holdout_months: int = HOLDOUT_
     if cal.empty or float(cal["T_cal"].max()) * unit_days < MIN_HISTORY_DAYS \
             or int((cal["frequency_cal"] > 0).sum()) < MIN_REPEAT_CUSTOMERS:
         return None
+    cal.attrs.update(calibration_end=str(cal_end.date()), holdout_end=str(end.date()), holdout_months=holdout_months)
     return cal
 
 

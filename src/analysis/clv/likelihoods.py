@@ -1,4 +1,4 @@
-"""Purchase and spend models of customer value: BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma.
+"""Purchase and spend models of customer value: NBD, BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma.
 
 Log-likelihoods (vectorised, weighted rows, log-parameters, analytic gradients except Pareto/NBD),
 maximum-likelihood fits with scipy, and the conditional predictions CLV needs: P(alive), expected
@@ -22,12 +22,15 @@ from analysis.clv.expectation import bgnbd_purchases_if_alive_integral, needs_in
 
 #: Parameter names of each model, in the order of the parameter vector.
 PARAMS = {
+    "nbd": ("r", "alpha"),
     "bgnbd": ("r", "alpha", "a", "b"),
     "mbgnbd": ("r", "alpha", "a", "b"),
     "pareto_nbd": ("r", "alpha", "s", "beta"),
     "gamma_gamma": ("p", "q", "v"),
 }
-PURCHASE_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd")
+PURCHASE_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd", "nbd")
+#: Purchase models with drop-out; each nests the NBD (no drop-out) as a limit of its drop-out parameters.
+DROPOUT_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd")
 #: Bounds of the log-parameters during the fit (time scaled so that the oldest customer's age is 1).
 #: A fit that stops on one of them has run to the edge of the parameter space.
 LOG_BOUND = 23.0
@@ -90,6 +93,34 @@ class _Spend:
 
 
 # --------------------------------------------------------------------------- log-likelihoods
+def _nbd(theta, d: _Rows, gradient: bool):
+    r, alpha = np.exp(theta)
+    lT = np.log(alpha + d.T_T)  # per (x, T) pair
+    total = _dot(d.wx, gammaln(r + d.ux) - gammaln(r)) + d.n * r * np.log(alpha) - _dot(d.wT, (r + d.T_x) * lT)
+    if not gradient:
+        return total
+    d_r = _dot(d.wx, psi(r + d.ux) - psi(r)) + d.n * np.log(alpha) - _dot(d.wT, lT)
+    d_alpha = d.n * r / alpha - _dot(d.wT, (r + d.T_x) / (alpha + d.T_T))
+    return total, np.array([d_r, d_alpha]) * np.array([r, alpha])
+
+
+def nbd_loglik(theta, x, t_x, T, w, gradient: bool = False):
+    """NBD log-likelihood (purchases without drop-out) in the BG/NBD convention (FHL 2005, eq. 6 with a -> 0).
+
+    Per row ``lnG(r+x) - lnG(r) + r ln(alpha) - (r+x) ln(alpha+T)``: the density of the purchase
+    times, so it is comparable with the drop-out models' log-likelihoods on the same data (the
+    likelihood-ratio test of drop-out). ``t_x`` does not enter: without drop-out, when the last
+    purchase happened says nothing more. ``theta`` is ``log(r, alpha)``.
+
+    Example
+    -------
+    >>> one = np.array([1.0])
+    >>> round(float(nbd_loglik(np.log([0.5, 10.0]), 2 * one, 30.0 * one, 40.0 * one, one)), 4)
+    -8.9164
+    """
+    return _nbd(theta, _Rows(*(np.asarray(v, float) for v in (x, t_x, T, w))), gradient)
+
+
 def _bgnbd(theta, d: _Rows, gradient: bool):
     r, alpha, a, b = np.exp(theta)
     ux = d.ux
@@ -246,9 +277,9 @@ def gamma_gamma_loglik(theta, x, m, w, gradient: bool = False):
     return _gamma_gamma(theta, _Spend(*(np.asarray(v, float) for v in (x, m, w))), gradient)
 
 
-LOGLIK = {"bgnbd": bgnbd_loglik, "mbgnbd": mbgnbd_loglik, "pareto_nbd": pareto_nbd_loglik,
+LOGLIK = {"nbd": nbd_loglik, "bgnbd": bgnbd_loglik, "mbgnbd": mbgnbd_loglik, "pareto_nbd": pareto_nbd_loglik,
           "gamma_gamma": gamma_gamma_loglik}
-_PREPARED = {"bgnbd": _bgnbd, "mbgnbd": _mbgnbd, "pareto_nbd": _pareto, "gamma_gamma": _gamma_gamma}
+_PREPARED = {"nbd": _nbd, "bgnbd": _bgnbd, "mbgnbd": _mbgnbd, "pareto_nbd": _pareto, "gamma_gamma": _gamma_gamma}
 
 
 # --------------------------------------------------------------------------- fitting
@@ -292,6 +323,8 @@ def _moment_start(model: str, args) -> np.ndarray:
     rate = max(float(np.average(x, weights=w)) / max(float(np.average(T, weights=w)), 1e-9), 1e-3)
     if model == "pareto_nbd":
         return np.log([1.0, 1.0 / rate, 1.0, 1.0])
+    if model == "nbd":
+        return np.log([1.0, 1.0 / rate])
     return np.log([1.0, 1.0 / rate, 1.0, 3.0])
 
 
@@ -300,7 +333,7 @@ def fit(model: str, data: dict, weights=None, start: dict | None = None, polish:
 
     Parameters
     ----------
-    model : {"bgnbd", "mbgnbd", "pareto_nbd", "gamma_gamma"}
+    model : {"nbd", "bgnbd", "mbgnbd", "pareto_nbd", "gamma_gamma"}
     data : dict of arrays
         ``frequency, recency, T`` (purchase models) or ``frequency, monetary_value`` (Gamma-Gamma,
         repeat customers with positive spend only).
@@ -414,8 +447,14 @@ def fit(model: str, data: dict, weights=None, start: dict | None = None, polish:
 
 # --------------------------------------------------------------------------- predictions
 def p_alive(model: str, params: dict, x, t_x, T) -> np.ndarray:
-    """Probability that a customer with history ``(x, t_x, T)`` is still active at ``T``."""
+    """Probability that a customer with history ``(x, t_x, T)`` is still active at ``T``.
+
+    NaN for every customer under the NBD: a model without drop-out cannot estimate it (it is not 1:
+    the data showed no evidence of leaving, which is not evidence that nobody leaves).
+    """
     x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
+    if model == "nbd":
+        return np.full(np.broadcast(x, t_x, T).shape, np.nan)
     if model == "bgnbd":
         r, alpha, a, b = (params[k] for k in PARAMS[model])
         log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
@@ -441,6 +480,8 @@ def expected_purchases_if_alive(model: str, params: dict, t, x, t_x, T) -> np.nd
     shape = np.broadcast(t, x).shape
     if np.all(t == 0):
         return np.zeros(shape)
+    if model == "nbd":  # the posterior mean rate (r + x) / (alpha + T) times the window
+        return (params["r"] + x) / (params["alpha"] + T) * t
     if model == "pareto_nbd":
         r, alpha, s, beta = (params[k] for k in PARAMS[model])
         lg = np.log((beta + T) / (beta + T + t))
@@ -469,9 +510,17 @@ def expected_purchases_if_alive(model: str, params: dict, t, x, t_x, T) -> np.nd
     return out
 
 
+def survival_weight(model: str, params: dict, x, t_x, T) -> np.ndarray:
+    """The factor that turns "expected if alive" into "expected": P(alive), or 1 under the NBD (no drop-out)."""
+    if model == "nbd":
+        return np.ones(np.broadcast(np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)).shape)
+    return p_alive(model, params, x, t_x, T)
+
+
 def expected_purchases(model: str, params: dict, t, x, t_x, T) -> np.ndarray:
-    """Conditional expected repeat purchases in ``(T, T + t]``: P(alive) x expected purchases if alive."""
-    return p_alive(model, params, x, t_x, T) * expected_purchases_if_alive(model, params, t, x, t_x, T)
+    """Conditional expected repeat purchases in ``(T, T + t]``: P(alive) x expected purchases if alive
+    (under the NBD: the expected purchases themselves)."""
+    return survival_weight(model, params, x, t_x, T) * expected_purchases_if_alive(model, params, t, x, t_x, T)
 
 
 def expected_spend(params: dict, x, m) -> np.ndarray:
@@ -489,5 +538,6 @@ def expected_spend(params: dict, x, m) -> np.ndarray:
     return (1 - wt) * (v * p / (q - 1)) + wt * m
 
 
-__all__ = ["PARAMS", "PURCHASE_MODELS", "Estimate", "fit", "bgnbd_loglik", "mbgnbd_loglik", "pareto_nbd_loglik",
-           "gamma_gamma_loglik", "p_alive", "expected_purchases_if_alive", "expected_purchases", "expected_spend"]
+__all__ = ["PARAMS", "PURCHASE_MODELS", "DROPOUT_MODELS", "Estimate", "fit", "nbd_loglik", "bgnbd_loglik", "mbgnbd_loglik", "pareto_nbd_loglik",
+           "gamma_gamma_loglik", "p_alive", "survival_weight", "expected_purchases_if_alive", "expected_purchases",
+           "expected_spend"]

@@ -7,6 +7,8 @@ with a ``reason`` code. Words, tables and figures: :mod:`analysis.report.pages.c
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -15,16 +17,15 @@ from analysis.clv.fitting import (MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, MODEL_
                                   SPEND_OUTLIER_MADS, FitResult, check_boundary, check_horizon, check_rfm, check_unit,
                                   compress, fit_model, spend_outliers, warm_start)
 from analysis.clv.holdout import HOLDOUT_MONTHS, holdout_mae
+from analysis.clv.selection import TIE_TOLERANCE, choose, common_rate, dropout_test, eligibility
 from analysis.clv.value import combine, discounted_purchases, gg_expected_value
 from analysis.data.privacy import pseudonymize
 from analysis.errors import ModelError, NotFittedError, ParameterError
 from analysis.units import DAYS_PER_MONTH, UNIT_DAYS
 
-#: Candidates whose holdout error is within this share of the best (or whose BIC is within
-#: BIC_TIE of the best) count as tied; ties go to the earlier model in PURCHASE_MODELS, so the
-#: chosen model does not flip from month to month on differences the data cannot tell apart.
-HOLDOUT_TIE = 0.01
-BIC_TIE = 2.0
+#: Candidates whose holdout error is within this share of the best count as tied (the tie goes
+#: to the lowest BIC: :mod:`analysis.clv.selection`).
+HOLDOUT_TIE = TIE_TOLERANCE
 #: Most outliers a note names one by one.
 MAX_NAMED_OUTLIERS = 20
 
@@ -46,11 +47,13 @@ class CLVModel:
     min_history_days : float
         Shortest observation period (the oldest customer's age in days) the model is
         fitted on (default :data:`MIN_HISTORY_DAYS`).
-    model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
-        The purchase model. ``auto`` fits all three, discards boundary fits and picks the one
-        with the smallest holdout error (mean absolute error of holdout purchases per customer)
-        when :meth:`fit` gets a calibration/holdout table, else the smallest BIC (near-ties, see
-        :data:`HOLDOUT_TIE`, go to the earlier candidate: BG/NBD, MBG/NBD, Pareto/NBD).
+    model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd", "nbd"}
+        The purchase model. ``auto`` fits all four; a drop-out model is eligible only when its fit
+        stayed inside the parameter space and a likelihood-ratio test finds it significantly better
+        than the NBD (no drop-out); among the eligible ones it picks the smallest holdout error (mean
+        absolute error of holdout purchases per customer) when :meth:`fit` gets a calibration/holdout
+        table, else the smallest BIC (:func:`analysis.clv.selection.choose` states the rule and its tie
+        break). A requested drop-out model is refused (``no_evidence_of_dropout``) when it fails that test.
 
     Attributes
     ----------
@@ -58,12 +61,16 @@ class CLVModel:
         The chosen purchase model's key.
     purchase_, gamma_gamma_ : FitResult
     comparison_ : DataFrame
-        One row per candidate: ``model, status`` (``chosen``, ``fitted``, ``boundary_fit``,
-        ``no_convergence``), ``log_likelihood, aic, bic``, holdout error columns when scored,
-        and the boundary ``parameter``.
+        One row per candidate: ``model, status`` (``chosen``, ``fitted`` or the reason it is not
+        eligible), ``n_params, log_likelihood, aic, bic, holdout_mae, holdout_aggregate_error, boundary,
+        boundary_detail, lr_statistic, lr_p_value, eligible, reason``.
+    candidates_ : list of dict
+        The same records with each candidate's ``params`` (the params JSON's ``candidates``).
     choice_ : dict
-        ``{"model", "criterion"}``: criterion ``requested``, ``holdout_mae``, ``bic`` or ``only_valid``
-        (every other candidate ran to its boundary).
+        ``{"model", "choice_rule", "choice_reason", "tie_tolerance", "tie_break", "holdout"}``: rule
+        ``requested``, ``holdout_mae`` or ``bic`` (reason ``no_holdout`` or ``holdout_not_scored``);
+        ``holdout`` is the split (calibration end, holdout end, months, customers) or None;
+        ``criterion`` repeats the rule.
     checks_ : dict
         Gamma-Gamma assumption checks (frequency-spend correlation, q > 1).
     notes_ : list of dict
@@ -136,51 +143,99 @@ class CLVModel:
     def _fit_one(self, model: str, rows: pd.DataFrame, polish: bool = True) -> FitResult:
         big = self.warm_start_rows is not None and len(rows) > self.warm_start_rows
         start = warm_start(model, rows, self.warm_start_rows) if big else None
-        return check_boundary(fit_model(model, rows, rows["weight"], initial=start, polish=polish))
+        return fit_model(model, rows, rows["weight"], initial=start, polish=polish)
 
     def _fit_purchase(self, table: pd.DataFrame, holdout: pd.DataFrame | None) -> None:
+        """Fit the candidates, test drop-out against the NBD, and choose by the stated rule (:mod:`~analysis.clv.selection`)."""
         rows = self._rows(table, ["frequency", "recency", "T"])
-        candidates = PURCHASE_MODELS if self.model == "auto" else (self.model,)
-        fits, records, errors = {}, [], {}
-        for name in candidates:
-            try:
-                # candidates are compared at the optimiser's precision; the chosen one is polished below
-                fits[name] = res = self._fit_one(name, rows, polish=len(candidates) == 1)
-                records.append({"model": name, "status": "fitted", "log_likelihood": res.log_likelihood,
-                                "aic": res.aic, "bic": res.bic})
+        auto = self.model == "auto"
+        # a requested drop-out model is still tested against the NBD: its P(alive) needs evidence of leaving
+        names = PURCHASE_MODELS if auto else tuple(dict.fromkeys((self.model, "nbd")))
+        fits, errors, records = {}, {}, []
+        for name in names:
+            try:  # candidates are compared at the optimiser's precision; the chosen one is polished below
+                fits[name] = self._fit_one(name, rows, polish=False)
             except ModelError as exc:
                 errors[name] = exc
-                records.append({"model": name, "status": exc.reason, "parameter": exc.facts.get("parameter")})
-        if not fits:
-            raise errors[candidates[0]]
-        comparison = pd.DataFrame(records)
-        criterion = "requested" if self.model != "auto" else "bic"
-        if self.model == "auto" and holdout is not None and len(fits) > 1:
-            scores = {}
-            for name, res in fits.items():
+        nbd = fits.get("nbd")
+        for name in names:
+            res, boundary, detail, test = fits.get(name), None, None, None
+            if res is not None:
                 try:
-                    scores[name] = holdout_mae(name, holdout, warm=res.params)
+                    check_boundary(res)
+                except ModelError as exc:
+                    boundary, detail = exc.reason, exc.facts.get("moved")
+                    errors[name] = exc
+                if name == "nbd" and boundary is not None and common_rate(res):
+                    boundary = None  # r, alpha -> inf: one purchase rate for all, a Poisson limit that predicts well
+                if name in pm.DROPOUT_MODELS and nbd is not None:
+                    test = dropout_test(name, res.log_likelihood, nbd.log_likelihood)
+            eligible, reason = eligibility(name, res, boundary if res is not None else
+                                           getattr(errors.get(name), "reason", None), test)
+            records.append({
+                "model": name, "n_params": len(pm.PARAMS[name]),
+                "log_likelihood": None if res is None else res.log_likelihood,
+                "bic": None if res is None else res.bic, "aic": None if res is None else res.aic,
+                "holdout_mae": None, "holdout_aggregate_error": None,
+                "boundary": detail is not None, "boundary_detail": detail,
+                "lr_statistic": None if test is None else test.statistic,
+                "lr_p_value": None if test is None else test.p_value,
+                "eligible": eligible, "reason": reason,
+                "params": None if res is None else dict(res.params)})
+        split = None
+        if auto and holdout is not None:
+            split = {"calibration_end": holdout.attrs.get("calibration_end"),
+                     "holdout_end": holdout.attrs.get("holdout_end"),
+                     "holdout_months": holdout.attrs.get("holdout_months", HOLDOUT_MONTHS),
+                     "n_customers": int(len(holdout))}
+            for rec in records:
+                if rec["log_likelihood"] is None:
+                    continue
+                try:
+                    score = holdout_mae(rec["model"], holdout, warm=fits[rec["model"]].params)
                 except ModelError:
                     continue
-            for key in ("holdout_mae", "holdout_aggregate_error"):
-                comparison[key] = comparison["model"].map({k: v[key] for k, v in scores.items()})
-            if scores:
-                criterion = "holdout_mae"
-                best = min(v["holdout_mae"] for v in scores.values())
-                chosen = next(k for k in candidates if k in scores
-                              and scores[k]["holdout_mae"] <= best * (1 + HOLDOUT_TIE))
-        if self.model == "auto" and len(fits) == 1:
-            criterion = "only_valid"
-        if criterion not in ("holdout_mae",):
-            best = min(f.bic for f in fits.values())
-            chosen = next(k for k in candidates if k in fits and fits[k].bic <= best + BIC_TIE)
+                rec.update(score)
+        if auto:
+            choice = choose(records, holdout=split is not None)
+        else:
+            rec = records[0]
+            choice = {"model": self.model if rec["eligible"] else None, "choice_rule": "requested",
+                      "choice_reason": None, "tie_tolerance": None, "tie_break": None}
+        self.candidates_ = records
+        chosen = choice["model"]
+        if chosen is None:
+            raise self._refusal(records, errors)
+        comparison = pd.DataFrame([{k: v for k, v in r.items() if k != "params"} for r in records])
+        comparison["status"] = np.where(comparison["eligible"], "fitted", comparison["reason"])
         comparison.loc[comparison["model"] == chosen, "status"] = "chosen"
         self.comparison_ = comparison
-        self.choice_ = {"model": chosen, "criterion": criterion,
-                        "holdout_months": HOLDOUT_MONTHS if criterion == "holdout_mae" else None}
-        if len(candidates) > 1:
-            fits[chosen] = check_boundary(fit_model(chosen, rows, rows["weight"], initial=fits[chosen].params))
-        self.purchase_model_, self.purchase_ = chosen, fits[chosen]
+        self.choice_ = {**choice, "criterion": choice["choice_rule"], "holdout": split,
+                        "holdout_months": split["holdout_months"] if choice["choice_rule"] == "holdout_mae" else None}
+        self.dropout_tests_ = {r["model"]: {"statistic": r["lr_statistic"], "p_value": r["lr_p_value"]}
+                               for r in records if r["lr_statistic"] is not None}
+        self.purchase_model_ = chosen
+        first = fits[chosen]  # polished from where the comparison fit stopped; it says how that one started
+        final = dataclasses.replace(fit_model(chosen, rows, rows["weight"], initial=first.params), step=first.step,
+                                    attempts=first.attempts)
+        self.purchase_ = final if chosen == "nbd" and common_rate(final) else check_boundary(final)
+
+    @staticmethod
+    def _refusal(records: list, errors: dict) -> ModelError:
+        """The one error when no candidate may be chosen: the first candidate's own reason, with every candidate's."""
+        first = records[0]
+        exc = errors.get(first["model"])
+        facts = {"candidates": [{k: r[k] for k in ("model", "eligible", "reason", "boundary_detail", "lr_statistic",
+                                                   "lr_p_value")} for r in records]}
+        if first["reason"] == "no_evidence_of_dropout":
+            return ModelError(
+                f"{first['model']}: not significantly better than purchases without drop-out (NBD; likelihood-ratio "
+                f"statistic {first['lr_statistic']:.3g}, p = {first['lr_p_value']:.3g}): the data show no evidence "
+                "that customers leave, so this model gives no P(alive); use --model nbd or auto.",
+                reason="no_evidence_of_dropout", facts={"model": first["model"], **facts})
+        if exc is not None:
+            return ModelError(str(exc), reason=exc.reason, facts={**dict(exc.facts or {}), **facts})
+        return ModelError("no purchase model could be fitted to this data.", reason="no_convergence", facts=facts)
 
     def _fit_spend(self, table: pd.DataFrame, spend: pd.DataFrame, repeat) -> None:
         nonpos = int((repeat & (table["monetary_value"] <= 0)).sum())
@@ -200,15 +255,22 @@ class CLVModel:
                 f"customer table: only {len(spend)} repeat customers with positive spend below the outlier bound; "
                 f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}.",
                 reason="too_few_repeat_customers", facts={"n": len(spend), "minimum": MIN_REPEAT_CUSTOMERS})
-        srows = self._rows(spend, ["frequency", "monetary_value"])
-        big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
-        start = warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
-        self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
-        corr = float(np.corrcoef(spend["frequency"], spend["monetary_value"])[0, 1]) if len(spend) > 2 else np.nan
+        mv = spend["monetary_value"].to_numpy(float)
+        constant = bool(np.ptp(mv) <= 1e-9 * abs(mv[0]))
+        if constant:  # a counts-only log: one amount on every purchase, nothing for the spend model to estimate
+            self.gamma_gamma_ = constant_spend(float(mv[0]), len(spend))
+            self.notes_.append({"code": "spend_constant", "amount": float(mv[0])})
+        else:
+            srows = self._rows(spend, ["frequency", "monetary_value"])
+            big = self.warm_start_rows is not None and len(srows) > self.warm_start_rows
+            start = warm_start("gamma_gamma", srows, self.warm_start_rows) if big else None
+            self.gamma_gamma_ = fit_model("gamma_gamma", srows, srows["weight"], initial=start)
+        with np.errstate(all="ignore"):
+            corr = float(np.corrcoef(spend["frequency"], mv)[0, 1]) if len(spend) > 2 and not constant else np.nan
         q = self.gamma_gamma_.params["q"]
         self.checks_ = {
             "frequency_spend_correlation": corr,
-            "correlation_ok": bool(abs(corr) < 0.3) if np.isfinite(corr) else False,
+            "correlation_ok": bool(abs(corr) < 0.3) if np.isfinite(corr) else constant,
             "q": q,
             "q_ok": bool(q > 1),
             "n_spend_customers": int(len(spend)),
@@ -290,11 +352,20 @@ class CLVModel:
                             columns=pd.Index(np.round(rec, 1), name=f"recency_{unit}"))
 
 
+def constant_spend(amount: float, n_customers: int) -> FitResult:
+    """The Gamma-Gamma limit of one amount on every purchase: ``v p / (q - 1) = amount`` and no spread, so every
+    customer's expected spend per purchase is exactly ``amount`` (nothing estimated: no standard errors)."""
+    p = q = 1e6
+    return FitResult("gamma_gamma", {"p": p, "q": q + 1, "v": amount}, {"p": np.nan, "q": np.nan, "v": np.nan},
+                     float("nan"), n_customers, 1, "constant spend", ("constant spend: not estimated",))
+
+
 def model_facts(model: CLVModel) -> dict:
     """The fitted models in everyday quantities (days, shares, euros) for a plain-language summary.
 
     ``dropout_per_purchase`` (BG/NBD, MBG/NBD: mean chance of leaving after a purchase) or
-    ``dropout_per_year`` (Pareto/NBD: mean chance that an active customer leaves within 365 days).
+    ``dropout_per_year`` (Pareto/NBD: mean chance that an active customer leaves within 365 days) or
+    ``no_dropout`` (NBD: no evidence of leaving, so no drop-out chance is estimated).
     """
     pp, gg = model.purchase_.params, model.gamma_gamma_.params
     unit_days = UNIT_DAYS[model.time_unit]
@@ -311,7 +382,9 @@ def model_facts(model: CLVModel) -> dict:
         "n_customers": model.purchase_.n_customers,
         "n_rows": model.purchase_.n_rows,
     }
-    if key == "pareto_nbd":
+    if key == "nbd":  # no drop-out estimated: no drop-out fact (never a made-up 0)
+        facts["no_dropout"] = True
+    elif key == "pareto_nbd":
         facts["dropout_per_year"] = float(1 - (pp["beta"] / (pp["beta"] + 365.0 / unit_days)) ** pp["s"])
     else:
         facts["dropout_per_purchase"] = float(pp["a"] / (pp["a"] + pp["b"]))

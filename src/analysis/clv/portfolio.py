@@ -125,14 +125,16 @@ def process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: 
     pp, gg = model.purchase_.params, model.gamma_gamma_.params
     key = model.purchase_model_
     h = horizon_days / UNIT_DAYS[model.time_unit]
-    pa = np.nan_to_num(purchases["p_alive"].to_numpy(float)[pick], nan=1.0)  # no P(alive): nobody leaves
+    # the NBD has no drop-out: every customer counts as alive (its P(alive) is NaN, not estimable)
+    pa = (purchases["survival_weight"] if "survival_weight" in purchases else purchases["p_alive"]).to_numpy(float)[pick]
+    pa = np.nan_to_num(pa, nan=1.0)
     exp_if_alive = (purchases["expected_purchases"].to_numpy()[pick] / np.clip(pa, 1e-300, None))
     rho = np.where(exp_if_alive > 0, purchases["discounted_purchases_if_alive"].to_numpy()[pick]
                    / np.clip(exp_if_alive, 1e-300, None), 0.0)
     size = (n_sims, len(x))
     alive = rng.random(size) < pa
     lam = rng.gamma(pp["r"] + x, 1.0, size) / (pp["alpha"] + T)
-    if "s" not in pp and "a" not in pp:
+    if key == "nbd" or ("s" not in pp and "a" not in pp):
         n = rng.poisson(lam * h)
     elif key == "pareto_nbd":
         mu = rng.gamma(pp["s"], 1.0, size) / (pp["beta"] + T)
@@ -182,7 +184,7 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
                                          model=model.purchase_model_, time_unit=model.time_unit,
                                          horizon_months=horizon_months, discount_rate=discount_rate,
                                          days_per_month=days_per_month)
-        per_history = (purchases["p_alive"] * purchases["discounted_purchases_if_alive"]).to_numpy()
+        per_history = (purchases["survival_weight"] * purchases["discounted_purchases_if_alive"]).to_numpy()
         totals.append(float((per_history[pos] * gg_expected_value(gg, x, m)).sum()))
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")

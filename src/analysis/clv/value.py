@@ -62,12 +62,15 @@ def clv_from_params(purchase: dict, gamma_gamma: dict, frequency, recency, T, mo
 
 
 def combine(purchases: pd.DataFrame, value: np.ndarray) -> pd.DataFrame:
+    """Per-customer value from the purchase side and the spend per purchase (CLV = survival x value if alive)."""
     clv_if_alive = value * purchases["discounted_purchases_if_alive"].to_numpy()
+    survival = purchases["survival_weight"].to_numpy() if "survival_weight" in purchases \
+        else purchases["p_alive"].to_numpy()
     return pd.DataFrame({
         "p_alive": purchases["p_alive"].to_numpy(),
         "expected_purchases": purchases["expected_purchases"].to_numpy(),
         "expected_avg_value": value,
-        "clv": purchases["p_alive"].to_numpy() * clv_if_alive,
+        "clv": survival * clv_if_alive,
         "clv_if_alive": clv_if_alive,
     })
 
@@ -75,9 +78,11 @@ def combine(purchases: pd.DataFrame, value: np.ndarray) -> pd.DataFrame:
 def discounted_purchases(params: dict, frequency, recency, T, *, model: str = "bgnbd", time_unit: str = "D",
                          horizon_months: int = 12, discount_rate: float = 0.01,
                          days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
-    """The purchase side of CLV: ``p_alive``, ``expected_purchases`` over the horizon and
+    """The purchase side of CLV: ``p_alive``, ``expected_purchases`` over the horizon,
     ``discounted_purchases_if_alive`` (sum over months of expected purchases in the month if
-    alive, discounted); CLV = ``p_alive * discounted_purchases_if_alive * expected_avg_value``.
+    alive, discounted) and ``survival_weight``; CLV = ``survival_weight * discounted_purchases_if_alive
+    * expected_avg_value``. The weight is P(alive), or 1 under the NBD, whose P(alive) is NaN
+    (not estimable) while its purchases and value over the finite horizon are.
     """
     _check_purchase(params, model)
     check_horizon(horizon_months, discount_rate, days_per_month)
@@ -91,10 +96,12 @@ def discounted_purchases(params: dict, frequency, recency, T, *, model: str = "b
     px, pT = x[first], T[first]
     cum_alive = np.stack([pm.expected_purchases_if_alive(model, params, ti, px, t_x[first], pT) for ti in t], axis=0)
     p_alive = pm.p_alive(model, params, x, t_x, T)
+    survival = pm.survival_weight(model, params, x, t_x, T)
     disc = (1.0 + discount_rate) ** -months[1:]
     return pd.DataFrame({
         "p_alive": p_alive,
-        "expected_purchases": p_alive * cum_alive[-1][pair],
+        "expected_purchases": survival * cum_alive[-1][pair],
+        "survival_weight": survival,
         "discounted_purchases_if_alive": (disc[:, None] * np.diff(cum_alive, axis=0)).sum(axis=0)[pair],
     })
 

@@ -24,7 +24,8 @@ from analysis.report.text import Text
 
 #: Customer attributes the page breaks customer equity down by (those present in the data).
 EQUITY_ATTRIBUTES = ("region", "acquisition_channel", "age_band", "main_channel")
-MODEL_NAMES = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD", "gamma_gamma": "Gamma-Gamma"}
+MODEL_NAMES = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto_nbd": "Pareto/NBD", "nbd": "NBD",
+               "gamma_gamma": "Gamma-Gamma"}
 
 
 def _tx(language_or_tx) -> Text:
@@ -47,6 +48,8 @@ def note_text(note: Mapping, language="en") -> str:
         return tx("note_refund_customers_excluded", n=tx.number(facts["n"]))
     if code == "spend_correlated":
         return tx("note_spend_correlated", r=tx.number(facts["r"], 2))
+    if code == "spend_constant":
+        return tx("note_spend_constant", amount=tx.money(facts["amount"], 2))
     if code == "spend_model_undefined":
         return tx("note_spend_model_undefined", q=tx.number(facts["q"], 2))
     if code == "spend_outliers_excluded":
@@ -56,13 +59,16 @@ def note_text(note: Mapping, language="en") -> str:
     raise KeyError(f"clv note {code!r} has no words in strings/clv.json")
 
 
-def model_sentences(model: clv.CLVModel, language="en") -> list[str]:
+def model_sentences(model: clv.CLVModel, language="en", horizon_months: int = 12) -> list[str]:
     """The fitted models in everyday words: which purchase model and why, pace, drop-out, spend, checks, notes."""
     tx = _tx(language)
     facts = clv.model_facts(model)
     choice = model.choice_
     out = [choice_sentence(model, tx)]
-    if "dropout_per_year" in facts:
+    if facts.get("no_dropout"):
+        out.append(tx("model_plain_nbd", days=tx.number(facts["days_between_purchases"]), months=horizon_months,
+                      spend=tx.money(facts["mean_spend"], 2)))
+    elif "dropout_per_year" in facts:
         out.append(tx("model_plain_pareto", days=tx.number(facts["days_between_purchases"]),
                       drop=tx.pct(facts["dropout_per_year"]), spend=tx.money(facts["mean_spend"], 2)))
     else:
@@ -77,33 +83,37 @@ def model_sentences(model: clv.CLVModel, language="en") -> list[str]:
 
 
 def choice_sentence(model: clv.CLVModel, language="en") -> str:
-    """Which purchase model was used and why (requested, smallest holdout error, smallest BIC)."""
+    """Which purchase model was used and by which stated rule (requested, holdout error, BIC and why)."""
     tx = _tx(language)
     choice = model.choice_
     name = MODEL_NAMES[choice["model"]]
-    n_out = int((model.comparison_["status"].isin(["boundary_fit", "no_convergence"])).sum())
+    n_out = int((~model.comparison_["eligible"].astype(bool)).sum()) if "eligible" in model.comparison_ else 0
     dropped = tx("choice_discarded", n=n_out) if n_out else ""
-    if choice["criterion"] == "requested":
+    rule = choice.get("choice_rule", choice.get("criterion"))
+    if rule == "requested":
         return tx("choice_requested", model=name)
-    if choice["criterion"] == "only_valid":
-        return tx("choice_only_valid", model=name)
-    if choice["criterion"] == "holdout_mae":
+    if rule == "holdout_mae":
         mae = model.comparison_.set_index("model").loc[choice["model"], "holdout_mae"]
-        return tx("choice_holdout", model=name, months=choice["holdout_months"], mae=tx.number(mae, 2)) + dropped
-    return tx("choice_bic", model=name) + dropped
+        return tx("choice_holdout", model=name, months=choice["holdout_months"], mae=tx.number(mae, 2),
+                  tol=tx.pct(choice["tie_tolerance"], 0)) + dropped
+    key = "choice_bic_not_scored" if choice.get("choice_reason") == "holdout_not_scored" else "choice_bic"
+    return tx(key, model=name) + dropped
 
 
 def candidates_table(model: clv.CLVModel, language="en") -> pd.DataFrame:
-    """The candidate purchase models of this fit: status, log-likelihood, BIC, holdout error."""
+    """Every candidate purchase model: eligibility (status and reason), log-likelihood, BIC, the likelihood-ratio
+    statistic against the NBD and the holdout error."""
     tx = _tx(language)
     c = model.comparison_
     col = lambda name: c[name] if name in c else pd.Series(np.nan, index=c.index)  # noqa: E731
+    num = lambda v, d: tx.number(v, d) if v is not None and pd.notna(v) else "–"  # noqa: E731
     return pd.DataFrame({tx("col_model"): c["model"].map(MODEL_NAMES),
                          tx("col_status"): [tx(f"status_{s}") if tx.has(f"status_{s}") else tx("status_not_estimable")
                                             for s in c["status"]],
-                         tx("col_loglik"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("log_likelihood")],
-                         tx("col_bic"): [tx.number(v, 1) if pd.notna(v) else "–" for v in col("bic")],
-                         tx("col_mae"): [tx.number(v, 3) if pd.notna(v) else "–" for v in col("holdout_mae")]})
+                         tx("col_loglik"): [num(v, 1) for v in col("log_likelihood")],
+                         tx("col_bic"): [num(v, 1) for v in col("bic")],
+                         tx("col_lr"): [num(v, 1) for v in col("lr_statistic")],
+                         tx("col_mae"): [num(v, 3) for v in col("holdout_mae")]})
 
 
 # --------------------------------------------------------------------------- tables
@@ -143,7 +153,7 @@ def top_customers_table(customers: pd.DataFrame, language="en", n: int = 15) -> 
     top = customers.nlargest(n, "clv")
     return pd.DataFrame({tx("col_customer"): top["pseudonym"].to_numpy(),
                          tx("col_clv"): [tx.money(v) for v in top["clv"]],
-                         tx("col_palive"): [tx.pct(v, 0) for v in top["p_alive"]],
+                         tx("col_palive"): [tx.pct(v, 0) if pd.notna(v) else "–" for v in top["p_alive"]],
                          tx("col_exp_purchases"): [tx.number(v, 1) for v in top["expected_purchases"]],
                          tx("col_avg_value"): [tx.money(v, 2) for v in top["expected_avg_value"]]})
 
@@ -366,10 +376,9 @@ class ClvPage:
         if self.result is None:
             return
         heading(self.tx("model_heading"))
-        for sentence in model_sentences(self.result.model, self.tx):
+        for sentence in model_sentences(self.result.model, self.tx, self.result.horizon_months):
             say(sentence)
-        if len(self.result.model.comparison_) > 1:
-            show_table(candidates_table(self.result.model, self.tx), self.tx("candidates_caption"))
+        show_table(candidates_table(self.result.model, self.tx), self.tx("candidates_caption"))
         show_table(params_table(self.result, self.tx), self.tx("params_caption"))
 
     def holdout_section(self, holdout: tuple | None, holdout_months: int = 6, diagnostics=None) -> None:
@@ -402,7 +411,8 @@ class ClvPage:
             fig, ax = plt.subplots(figsize=(6.5, 4))
             plot_holdout(sc, tx, ax)
             show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
-        show_table(calibration_table(sc, tx), tx("palive_cal_caption"))
+        if len(sc.p_alive_calibration):  # none under the NBD: P(alive) is not estimable
+            show_table(calibration_table(sc, tx), tx("palive_cal_caption"))
         show_table(comparison_table(comparison, tx), tx("comparison_caption"))
 
     def _diagnostics(self, d) -> None:
@@ -434,6 +444,9 @@ class ClvPage:
 
         tx = self.tx
         heading(tx("heatmap_heading"))
+        if self.result.model.purchase_model_ == "nbd":
+            say(tx("p_alive_not_estimable", months=self.result.horizon_months))
+            return
         grid = self.result.model.p_alive_grid()
         say(tx("heatmap_intro", days=tx.number(grid.columns.max())))
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -492,6 +505,9 @@ class ClvPage:
         contacts = base.contact_list()
         to_contact = KeyNumber("customers_to_contact", len(contacts))
         thr = tx.pct(base.settings.p_alive_threshold, 0)
+        if at_risk.value is None:  # P(alive) not estimable: at risk is a finding, never a silent 0
+            self._show_finding("at_risk")
+            return
         if not at_risk.value:
             say(tx("no_risk", thr=thr))
             return

@@ -23,6 +23,10 @@ def _check_params_out(path: str | None) -> None:
 
 
 def _cmd_clv(args) -> int:
+    if getattr(args, "covariates", None):
+        from analysis.cli.clv_covariates import run_covariates  # local: the covariate path, loaded only when asked
+
+        return run_covariates(args)
     import sys
 
     from analysis import clv
@@ -74,4 +78,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--freq", choices=list(UNIT_DAYS), default="D", help="time unit of the model fit (default D)")
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.add_argument("--params-out", default=None, help="write fitted parameters to this JSON file")
+    p.add_argument("--covariates", default=None, metavar="COLS",
+                   help="customers columns (comma-separated) on the purchase and drop-out rates; needs --model "
+                        "pareto-nbd or bgnbd; the params JSON gets their effects as rate multipliers")
+    p.add_argument("--l2", type=float, default=0.0,
+                   help="L2 penalty on the covariate coefficients (as CLVTools' reg.lambdas; default 0 = none)")
     p.set_defaults(func=_cmd_clv)

@@ -325,3 +325,83 @@ def fit_covariates(model: str, table: pd.DataFrame, purchase: Design, dropout: D
 
 
 __all__ = ["MODELS", "BLOCKS", "CovariateFit", "fit_covariates"]
+
+
+# --------------------------------------------------------------------------- effects
+def _mean_dropout_log_ratio(v, ia, ib, ja, jb):
+    """log of E[p | term] / E[p | reference] for BG/NBD, ``E[p] = a / (a + b)``, from the parameter vector."""
+    la, lb = v[ia], v[ib]
+    la1, lb1 = la + v[ja], lb + v[jb]
+    return (la1 - np.logaddexp(la1, lb1)) - (la - np.logaddexp(la, lb))
+
+
+def effects(fit: CovariateFit) -> pd.DataFrame:
+    """Each term's effect as a multiplier of the process's rate against the reference level, with 95 % interval.
+
+    Columns ``process`` (``purchase``, ``dropout``), ``key`` (``COL=LEVEL`` or ``COL``), ``column``, ``level``,
+    ``customers``, ``multiplier``, ``ci_low``, ``ci_high``, ``log_multiplier``, ``std_error``.
+    Purchase: the purchase rate multiplier ``exp(gamma)``; drop-out: Pareto/NBD's drop-out rate
+    multiplier ``exp(gamma)``, BG/NBD's ratio of the mean drop-out probability per purchase
+    (interval by the delta method on the log ratio). A numeric column's effect is per standard deviation.
+    Intervals are NaN when the fit has no covariance (no proper maximum).
+    """
+    rows = []
+    cov = fit.cov
+    sizes = [len(fit.purchase_design.terms)] + [len(fit.dropout_design.terms)] * (len(BLOCKS[fit.model]) - 1)
+    starts = 4 + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+    v = fit.vector
+
+    def add(process, term, logm, se):
+        lo, hi = (logm - Z95 * se, logm + Z95 * se) if np.isfinite(se) else (np.nan, np.nan)
+        rows.append({"process": process, "key": term.key, "column": term.column, "level": term.level,
+                     "customers": term.customers, "multiplier": float(np.exp(logm)), "ci_low": float(np.exp(lo)),
+                     "ci_high": float(np.exp(hi)), "log_multiplier": float(logm), "std_error": float(se)})
+
+    for j, t in enumerate(fit.purchase_design.terms):
+        i = starts[0] + j
+        add("purchase", t, v[i], np.sqrt(cov[i, i]) if cov is not None else np.nan)
+    for j, t in enumerate(fit.dropout_design.terms):
+        if fit.model == "pareto_nbd":
+            i = starts[1] + j
+            add("dropout", t, v[i], np.sqrt(cov[i, i]) if cov is not None else np.nan)
+            continue
+        ja, jb = starts[1] + j, starts[2] + j
+        logm = _mean_dropout_log_ratio(v, 2, 3, ja, jb)
+        se = np.nan
+        if cov is not None:
+            grad = np.zeros(len(v))
+            for i in (2, 3, ja, jb):
+                e = np.zeros(len(v))
+                e[i] = 1e-6
+                grad[i] = (_mean_dropout_log_ratio(v + e, 2, 3, ja, jb)
+                           - _mean_dropout_log_ratio(v - e, 2, 3, ja, jb)) / 2e-6
+            se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+        add("dropout", t, logm, se)
+    return pd.DataFrame(rows)
+
+
+def covariates_json(fit: CovariateFit) -> dict:
+    """The params JSON's ``covariates``: ``{purchase|dropout: {key: {multiplier, ci_low, ci_high}}}`` and the design.
+
+    The reference levels are not listed among the effects (they are 1 by definition); ``reference``,
+    ``pooled`` (levels under the small-group rule, pooled into ``other``) and ``per_sd`` (numeric columns,
+    effects per standard deviation) say how to read them.
+    """
+    eff = effects(fit)
+
+    def num(v):
+        return None if not np.isfinite(v) else float(v)
+
+    out = {p: {r.key: {"multiplier": num(r.multiplier), "ci_low": num(r.ci_low), "ci_high": num(r.ci_high)}
+               for r in eff[eff["process"] == p].itertuples()} for p in ("purchase", "dropout")}
+    d = fit.design
+    out.update({"reference": dict(d.reference), "pooled": {c: list(v) for c, v in d.pooled.items()},
+                "per_sd": {c: {"mean": m, "sd": s} for c, (m, s) in d.scale.items()},
+                "coefficients": {b: dict(c) for b, c in fit.coefficients.items()},
+                "standard_errors": {b: dict(c) for b, c in fit.standard_errors.items() if b != "params"},
+                "l2": fit.l2, "converged": fit.converged, "hessian_ok": fit.cov is not None,
+                "drop_out_measure": "rate" if fit.model == "pareto_nbd" else "mean_probability_per_purchase"})
+    return out
+
+
+__all__ += ["effects", "covariates_json"]

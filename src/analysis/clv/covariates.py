@@ -30,7 +30,7 @@ from scipy.special import betaln, expit, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
 from analysis.clv import likelihoods as pm
-from analysis.clv.covariate_design import Design
+from analysis.clv.covariate_design import MIN_LEVEL_CUSTOMERS, Design
 from analysis.errors import ModelError, ParameterError
 
 MODELS = ("pareto_nbd", "bgnbd")
@@ -436,7 +436,7 @@ def covariates_json(fit: CovariateFit) -> dict:
                 "per_sd": {c: {"mean": m, "sd": s} for c, (m, s) in d.scale.items()},
                 "coefficients": {b: dict(c) for b, c in fit.coefficients.items()},
                 "standard_errors": {b: dict(c) for b, c in fit.standard_errors.items() if b != "params"},
-                "l2": fit.l2, "converged": fit.converged, "hessian_ok": fit.cov is not None,
+                "min_level_customers": MIN_LEVEL_CUSTOMERS, "l2": fit.l2, "converged": fit.converged, "hessian_ok": fit.cov is not None,
                 "drop_out_measure": "rate" if fit.model == "pareto_nbd" else "mean_probability_per_purchase"})
     return out
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
 from analysis.clv import likelihoods as pm
@@ -349,7 +349,7 @@ def fit_covariates(model: str, table: pd.DataFrame, purchase: Design, dropout: D
     se_all = np.sqrt(np.clip(np.diag(cov), 0, None)) if cov is not None else np.full(prob.size, np.nan)
     ses = {"params": {k: float(params[k] * se_all[i]) for i, k in enumerate(names)}}
     coefs = {}
-    for k, sign, Z, sl, name in prob.blocks:
+    for *_, sl, name in prob.blocks:
         terms = (purchase if name == "purchase" else dropout).terms
         coefs[name] = {t.key: float(vector[sl][j]) for j, t in enumerate(terms)}
         ses[name] = {t.key: float(se_all[sl][j]) for j, t in enumerate(terms)}

@@ -51,12 +51,15 @@ class Design:
     def matrix(self, table: pd.DataFrame) -> np.ndarray:
         """The design matrix (customers x terms) of ``table``: dummies 0/1, numeric columns standardised."""
         out = np.zeros((len(table), len(self.terms)))
+        levels = {}
         for j, t in enumerate(self.terms):
             if t.level is None:
                 mean, sd = self.scale[t.column]
                 out[:, j] = (pd.to_numeric(table[t.column]).to_numpy(float) - mean) / sd
             else:
-                out[:, j] = (_levels(table[t.column], self.pooled.get(t.column, ())) == t.level).to_numpy(float)
+                if t.column not in levels:
+                    levels[t.column] = _levels(table[t.column], self.pooled.get(t.column, ())).to_numpy(object)
+                out[:, j] = levels[t.column] == t.level
         return out
 
     def to_dict(self) -> dict:

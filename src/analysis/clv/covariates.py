@@ -43,7 +43,7 @@ BLOCKS = {
 Z95 = 1.959963984540054
 #: Above this many customers the fit starts from a fit on a random subsample of this size, and steps with
 #: that fit's Hessian (quasi-Newton: a few gradients on the full data instead of a whole L-BFGS-B run).
-WARM_CUSTOMERS = 20_000
+WARM_CUSTOMERS = 50_000
 _H_GRAD, _H_HESS = 1e-5, 1e-4
 
 
@@ -319,7 +319,7 @@ def fit_covariates(model: str, table: pd.DataFrame, purchase: Design, dropout: D
                 start = base.params
             p0 = np.zeros(prob.size)
             p0[:4] = np.log([start[k] for k in pm.PARAMS[model]]) + shift[:4]
-            out = minimize(lambda q: prob.value_grad(q, central=False), p0, jac=True, method="L-BFGS-B",
+            out = minimize(prob.value_grad, p0, jac=True, method="L-BFGS-B",
                            options={"maxiter": 3000, "ftol": 1e-14, "gtol": 1e-9})
             p = out.x
             if not np.isfinite(out.fun):

@@ -34,6 +34,10 @@ def _json_candidates(records) -> list:
 
 
 def _cmd_clv(args) -> int:
+    if getattr(args, "covariates", None):
+        from analysis.cli.clv_covariates import run_covariates  # local: the covariate path, loaded only when asked
+
+        return run_covariates(args)
     import sys
     import warnings
 
@@ -46,10 +50,6 @@ def _cmd_clv(args) -> int:
         from analysis.cli.clv_discrete import run_bgbb
 
         return run_bgbb(args)
-    if getattr(args, "covariates", None):  # covariates on the purchase and drop-out processes
-        from analysis.cli.clv_covariates import run_covariates
-
-        return run_covariates(args)
     data.check_output_path(args.out)  # every check before the work, so bad input writes nothing
     _check_params_out(args.params_out)
     clv.check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
@@ -149,4 +149,9 @@ def add_cli(subparsers) -> None:
                    help="add clv_low, clv_high, p_alive_low, p_alive_high at this level (e.g. 0.9) from a "
                         "customer-level bootstrap, and customer_equity {value, low, high} to the params JSON")
     p.add_argument("--resamples", type=int, default=200, help="bootstrap resamples for --interval (default 200)")
+    p.add_argument("--covariates", default=None, metavar="COLS",
+                   help="customers columns (comma-separated) on the purchase and drop-out rates; needs --model "
+                        "pareto-nbd or bgnbd; the params JSON gets their effects as rate multipliers")
+    p.add_argument("--l2", type=float, default=0.0,
+                   help="L2 penalty on the covariate coefficients (as CLVTools' reg.lambdas; default 0 = none)")
     p.set_defaults(func=_cmd_clv)

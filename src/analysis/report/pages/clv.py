@@ -18,6 +18,7 @@ from analysis.errors import ModelError
 from analysis.findings import Estimation, Finding
 from analysis.report.display import heading, say, show_figure, show_table
 from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
+from analysis.report.pages.clv_covariates import effect_sentences
 from analysis.report.pages.clv_diagnostics import diagnostic_labels, plot_conditional_expectations, plot_tracking
 from analysis.report.pii import show_group_table
 from analysis.report.text import Text
@@ -494,6 +495,25 @@ class ClvPage:
         for attribute in present:
             show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
                              tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
+
+    def covariates_section(self, covariates: Mapping | None, attributes: Sequence[str]) -> None:
+        """Who buys more often and who leaves sooner, holding the other attributes equal (covariate Pareto/NBD).
+
+        ``covariates`` is :func:`analysis.clv.covariates.covariates_json` of the fit (None when there was no
+        attribute to use or the fit could not be estimated: its finding is shown).
+        """
+        if self.result is None:
+            return
+        tx = self.tx
+        heading(tx("covariates_heading"))
+        if not attributes:
+            say(tx("covariates_none"))
+            return
+        if covariates is None:
+            self._show_finding("clv_covariates")
+            return
+        for sentence in effect_sentences(covariates, self.language, model="pareto_nbd"):
+            say(sentence)
 
     def contact_section(self, n: int = 15) -> None:
         """Value at risk and the contact-first list: the same list as on the churn page."""

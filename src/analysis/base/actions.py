@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis.base.state import allowed_to_contact
+
 #: The action rules in page order.
 ACTIONS = ("retain", "retain_early", "win_back", "second_purchase", "grow")
 #: ``retain_early``: P(alive) at least this at the previous month end and below it now.
@@ -70,14 +72,6 @@ class Action:
         return self.summary().to_html(index=False)
 
 
-def _permission(t: pd.DataFrame) -> tuple[pd.Series, bool]:
-    """Allowed to contact: the permission when the data has one, else everyone (and say so)."""
-    known = "has_permission" in t and t["has_permission"].notna().any()
-    if not known:
-        return pd.Series(True, index=t.index), False
-    return t["has_permission"].fillna(False).astype(bool), True
-
-
 def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers: tuple[str, ...]) -> pd.DataFrame:
     cols = ["customer_id", "pseudonym", *[c for c in numbers if c in t], "has_permission"]
     out = t.loc[mask, [c for c in cols if c in t]].copy()
@@ -100,7 +94,7 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
         ``retain_early``'s P(alive) line (:data:`FALLING_BELOW`).
     """
     t = base.customers
-    allowed, filtered = _permission(t)
+    allowed, filtered = allowed_to_contact(t)
     active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)
     days = base.settings.inactivity_days
     silent = t["days_silent"].astype(float)

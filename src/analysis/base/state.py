@@ -29,6 +29,7 @@ from analysis.contacts.complaints import month_numbers
 from analysis.customers import table as customers
 from analysis.customers.activity import monthly_activity
 from analysis.data import location
+from analysis.data.contract import permission_values
 from analysis.data.privacy import pseudonymize
 from analysis.errors import ParameterError
 from analysis.findings import Estimation, Finding
@@ -55,12 +56,22 @@ def _customer_states(table: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
 
 
 def _has_permission(t: pd.DataFrame) -> pd.Series:
+    """The data contract's reading of marketing_permission (NA everywhere when the data has no such column)."""
     if "marketing_permission" not in t:
         return pd.Series(pd.NA, index=t.index, dtype="boolean")
-    raw = t["marketing_permission"].astype("string").str.strip().str.lower()
-    yes = raw.isin(["true", "t", "1", "yes", "y", "kyllä", "k"])
-    no = raw.isin(["false", "f", "0", "no", "n", "ei", "e"])
-    return pd.Series(np.where(yes, True, np.where(no, False, pd.NA)), index=t.index, dtype="boolean")
+    return permission_values(t["marketing_permission"]).fillna(False)
+
+
+def allowed_to_contact(t: pd.DataFrame) -> tuple[pd.Series, bool]:
+    """Who a marketing list may hold, and whether permission was filtered at all.
+
+    With a permission column only customers with a recorded yes (a blank, an unknown customer: no); without one
+    the data cannot say, so nobody is filtered out and every list says so.
+    """
+    filtered = "has_permission" in t and t["has_permission"].notna().any()  # a column read: never NA (blank = no)
+    if not filtered:
+        return pd.Series(True, index=t.index), False
+    return t["has_permission"].fillna(False).astype(bool), True
 
 
 def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity_days: int, clv_values,
@@ -402,8 +413,7 @@ class CustomerBase:
         marketing permission when the data has permission.
         """
         t = self.customers
-        has_permission_data = "has_permission" in t and t["has_permission"].notna().any()
-        allowed = t["has_permission"].fillna(False).astype(bool) if has_permission_data else True
+        allowed, _ = allowed_to_contact(t)
         mask = (t["is_at_risk"].fillna(False).astype(bool) & allowed
                 & (t["p_alive"] >= self.settings.contact_p_alive_floor))
         cols = ["customer_id", "pseudonym", "p_alive", "clv", "clv_if_alive", "value_at_stake", "days_silent",

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis.data import REQUIRED, near_miss_error, parse_date, privacy
-from analysis.data.contract import NULL_WORDS, OFFSET_RE, SHOW_ROWS, TIME_WORDS, plural, rows_text
+from analysis.data.contract import (NULL_WORDS, OFFSET_RE, PERMISSION_BLANKS, PERMISSION_NO, PERMISSION_YES, SHOW_ROWS,
+                                     TIME_WORDS, plural, rows_text)
 from analysis.errors import DataError
 
 if TYPE_CHECKING:
@@ -349,9 +350,12 @@ def validate_customers(spark, src: SparkSource) -> None:
     kinds = list(privacy.PATTERNS)
     perm = "CAST(NULL AS BOOLEAN)"
     if "marketing_permission" in types:
-        b = "lower(trim(CAST(marketing_permission AS STRING)))"
-        perm = (f"CASE WHEN {b} IN ('true','t','1','yes','y','kyllä','k') THEN TRUE "
-                f"WHEN {b} IN ('false','f','0','no','n','ei','e') THEN FALSE ELSE NULL END")
+        # the data contract's vocabulary (analysis.data.contract), in Spark SQL
+        b = "trim(lower(coalesce(CAST(marketing_permission AS STRING), '')))"
+        b = f"regexp_replace(regexp_replace({b}, '([a-z])[\\\\s_-]+([a-z])', '$1$2'), '^([01])\\\\.0+$', '$1')"
+        yes = ", ".join(_slit(w) for w in PERMISSION_YES)
+        no = ", ".join(_slit(w) for w in (*PERMISSION_NO, *PERMISSION_BLANKS))
+        perm = f"CASE WHEN {b} IN ({yes}) THEN TRUE WHEN {b} IN ({no}) THEN FALSE ELSE NULL END"
     checks["no_perm"] = f"({perm}) IS NULL"
     for i, c in enumerate(text):
         for j, rx in enumerate(privacy.PATTERNS.values()):

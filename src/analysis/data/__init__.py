@@ -7,8 +7,9 @@ sentence. Also personal data (:mod:`analysis.data.privacy`) and the seeded demo 
 May import only the root modules ``analysis.errors``, ``analysis.units`` and ``analysis.findings``.
 """
 from analysis.data import privacy
-from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES, PII_COLUMNS,
-                                    REQUIRED, SATISFACTION_SCALES, TABLES)
+from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES,
+                                    PERMISSION_NO, PERMISSION_YES, PII_COLUMNS, REQUIRED, SATISFACTION_SCALES, TABLES,
+                                    permission_values)
 from analysis.data.databases import load_database
 from analysis.data.dates import (BUSINESS_TIMEZONE, TIMEZONE_VARIABLE, business_timezone, month_end, parse_date,
                                  period_end, previous_month_end)
@@ -28,7 +29,7 @@ __all__ = [
     "Source", "load_source", "reopen_source", "data_end", "validate_tables", "load_database", "near_miss_error",
     # the data contract
     "TABLES", "REQUIRED", "CAMPAIGN_NUMBERS", "PII_COLUMNS", "CONTACT_DIRECTIONS", "CONTACT_TYPES",
-    "CONTACT_COLUMNS", "SATISFACTION_SCALES",
+    "CONTACT_COLUMNS", "SATISFACTION_SCALES", "PERMISSION_YES", "PERMISSION_NO", "permission_values",
     # dates and the business time zone
     "parse_date", "month_end", "previous_month_end", "period_end", "business_timezone", "BUSINESS_TIMEZONE",
     "TIMEZONE_VARIABLE",

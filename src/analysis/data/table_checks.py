@@ -11,7 +11,9 @@ import pandas as pd
 
 from analysis.data import privacy
 from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES, REQUIRED,
-                                    SATISFACTION_SCALES, SHOW_ROWS, plural, rows_text)
+                                    PERMISSION_BLANKS, PERMISSION_WORDS, SATISFACTION_SCALES, SHOW_ROWS,
+                                    permission_sql, permission_word_sql, plural,
+                                    rows_text)
 from analysis.data.engine import quote_ident, quote_literal
 from analysis.data.source import Source
 from analysis.errors import DataError
@@ -24,6 +26,21 @@ def _bool_sql(col: str) -> str:
     c = f"lower(trim(CAST({quote_ident(col)} AS VARCHAR)))"
     return (f"CASE WHEN {c} IN ('true','t','1','yes','y','kyllä','k') THEN TRUE "
             f"WHEN {c} IN ('false','f','0','no','n','ei','e') THEN FALSE ELSE NULL END")
+
+
+def _check_permission(con) -> None:
+    """Refuse a marketing_permission column with a value outside the vocabulary (:data:`PERMISSION_YES` / ``NO``)."""
+    col = quote_ident("marketing_permission")
+    bad = con.execute(f"""
+        SELECT v, count(*) OVER () AS kinds, sum(n) OVER () AS rows FROM (
+            SELECT CAST({col} AS VARCHAR) AS v, count(*) AS n FROM raw_customers
+            WHERE ({permission_sql(col)}) IS NULL GROUP BY 1)
+        ORDER BY v LIMIT {SHOW_ROWS + 2}""").fetchall()
+    if bad:
+        shown = ", ".join(repr(v if len(v) <= 24 else v[:24] + "…") for v, _, _ in bad)
+        raise DataError(f"customers.marketing_permission: {plural(int(bad[0][2]), 'row holds', 'rows hold')} "
+                        f"{plural(int(bad[0][1]), 'value', 'values')} that are not a recognised permission "
+                        f"({shown}); expected {PERMISSION_WORDS}, a blank meaning no permission.")
 
 
 def customers(v: Validator, src: Source) -> None:
@@ -39,18 +56,26 @@ def customers(v: Validator, src: Source) -> None:
         if c in ("customer_id", "signup_date", "churn_date", "marketing_permission"):
             continue
         extra.append(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}")
-    perm = _bool_sql("marketing_permission") if "marketing_permission" in cols else "CAST(NULL AS BOOLEAN)"
+    # the view carries marketing_permission only when the data has it: no column means "not filtered, said so"
+    perm = ""
+    if "marketing_permission" in cols:
+        if not v.trusted:
+            _check_permission(con)
+        perm = f", {permission_sql(quote_ident('marketing_permission'))} AS marketing_permission"
     churn = "CAST(churn_date AS DATE)" if "churn_date" in cols else "CAST(NULL AS DATE)"
     con.execute(f"""
         CREATE VIEW customers AS
-        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(signup_date AS DATE) AS signup_date,
-               {perm} AS marketing_permission, {churn} AS churn_date{''.join(', ' + e for e in extra)}
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(signup_date AS DATE) AS signup_date{perm},
+               {churn} AS churn_date{''.join(', ' + e for e in extra)}
         FROM raw_customers""")
     if v.trusted:  # counts, notes and personal columns come with the run's record (reopen_source)
         return
-    n, no_perm, unknown_buyers = con.execute("""
+    blank = permission_word_sql(quote_ident("marketing_permission"))
+    no_perm_sql = (f"(SELECT count(*) FROM raw_customers WHERE {blank} IN ({', '.join(map(quote_literal, PERMISSION_BLANKS))}))"
+                   if "marketing_permission" in cols else "0")
+    n, no_perm, unknown_buyers = con.execute(f"""
         SELECT (SELECT count(*) FROM customers),
-               (SELECT count(*) FROM customers WHERE marketing_permission IS NULL),
+               {no_perm_sql},
                (SELECT count(DISTINCT t.customer_id) FROM transactions t ANTI JOIN customers c USING (customer_id))
     """).fetchone()
     if unknown_buyers:
@@ -59,8 +84,8 @@ def customers(v: Validator, src: Source) -> None:
     src.quality.update(customers=n, missing_marketing_permission=no_perm, buyers_not_in_customers=unknown_buyers)
     _find_personal_columns(v, src, [c for c in cols if c not in ("customer_id", "signup_date", "churn_date",
                                                                   "marketing_permission")])
-    if no_perm and "marketing_permission" in cols:
-        src.notes.append(f"{no_perm:,} customers have no recorded marketing permission.")
+    if no_perm:
+        src.notes.append(f"{no_perm:,} customers have no recorded marketing permission (they are left off every list).")
     if unknown_buyers:
         src.notes.append(f"{unknown_buyers:,} customers in transactions are missing from the customers table.")
 

@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 import pandas as pd
 
 from analysis.data import (Source, atomic_write, check_output_path, load_source, parse_date, quote_ident,
-                           quote_literal)
+                           quote_literal, spreadsheet_safe_sql)
 from analysis.data.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
 
@@ -437,6 +437,8 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
         src.con.execute("SET preserve_insertion_order = false")
         try:
             with _in_passes(src, query) as sql, src.spill_watch():
+                if out.suffix.lower() == ".csv":  # for people: formula-like text cells neutralised
+                    sql = spreadsheet_safe_sql(src.con, sql)
                 counted["n"] = src.con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} {fmt}").fetchone()[0]
         finally:
             src.con.execute("RESET preserve_insertion_order")

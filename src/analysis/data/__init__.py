@@ -22,7 +22,8 @@ from analysis.data.privacy import MIN_GROUP_SIZE, pseudonym_key_kind, pseudonymi
 from analysis.data.source import Source
 from analysis.data.table_checks import near_miss_error
 from analysis.data.validation import validate_tables
-from analysis.data.writing import atomic_write, check_output_path, write_bytes, write_json, write_table, write_text
+from analysis.data.writing import (FORMULA_STARTS, atomic_write, check_output_path, spreadsheet_safe, spreadsheet_safe_sql,
+                                   write_bytes, write_json, write_table, write_text)
 
 __all__ = [
     # loading and the validated source
@@ -39,7 +40,7 @@ __all__ = [
     # where a source is
     "DatabaseURL", "is_database_url", "location", "child_environment",
     # writing outputs
-    "check_output_path", "atomic_write", "write_table", "write_bytes", "write_text", "write_json",
+    "check_output_path", "atomic_write", "write_table", "spreadsheet_safe", "spreadsheet_safe_sql", "FORMULA_STARTS", "write_bytes", "write_text", "write_json",
     # personal data
     "privacy", "pseudonymize", "pseudonym_key_kind", "suppress_small_groups", "MIN_GROUP_SIZE",
     # the demo base

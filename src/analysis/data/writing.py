@@ -1,15 +1,19 @@
 """Writing outputs atomically: tables (CSV or Parquet), bytes, text and JSON.
 
-A failed run leaves no half-written file behind; the output path is checked before the work starts.
+A failed run leaves no half-written file behind; the output path is checked before the work starts. CSV is
+written for people, who open it in a spreadsheet: a text cell that a spreadsheet would run as a formula is
+neutralised (OWASP "CSV injection": a leading apostrophe).
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.engine import quote_ident
 from analysis.errors import ParameterError
 
 
@@ -39,14 +43,55 @@ def atomic_write(out, write) -> Path:
     return out
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell that starts with one of :data:`FORMULA_STARTS` prefixed by a single ``'``.
+
+    Only text is touched: a negative amount stays a number, an ID is the cell without its ``'``.
+    """
+    out = df.copy()
+    for c in out.columns:
+        col = out[c]
+        if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+                or isinstance(col.dtype, pd.CategoricalDtype)):
+            continue
+        col = col.astype(object)
+        text = col.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+        if text.any():
+            out[c] = col.where(~text, "'" + col[text].astype(str))
+    return out
+
+
+def spreadsheet_safe_sql(con, sql: str) -> str:
+    """The DuckDB counterpart of :func:`spreadsheet_safe` for a query written by ``COPY ... (FORMAT CSV)``."""
+    kinds = con.execute(f"DESCRIBE {sql}").fetchall()
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    swaps = [f"CASE WHEN left({quote_ident(name)}, 1) IN ({starts}) THEN chr(39) || {quote_ident(name)} ELSE {quote_ident(name)} "
+             f"END AS {quote_ident(name)}" for name, kind, *_ in kinds if kind == "VARCHAR"]
+    return f"SELECT * REPLACE ({', '.join(swaps)}) FROM ({sql})" if swaps else sql
+
+
+def _has_carriage_return(df: pd.DataFrame) -> bool:
+    text = [c for c in df.columns if df[c].dtype == object]
+    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in text)
+
+
 def write_table(df: pd.DataFrame, out) -> Path:
     """Write a table to ``.csv`` or ``.parquet`` atomically.
 
-    Parquet timestamps are stored in microseconds so that Spark can read them.
+    CSV is for people: formula-like text cells are neutralised (:func:`spreadsheet_safe`); Parquet is written as
+    it is. Parquet timestamps are stored in microseconds so that Spark can read them.
     """
     out = check_output_path(out)
     if out.suffix.lower() == ".csv":
-        return atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
+        safe = spreadsheet_safe(df)
+        # Python's csv module quotes a field with "\n" but not one with a lone "\r": quote every text cell then
+        quoting = csv.QUOTE_NONNUMERIC if _has_carriage_return(safe) else csv.QUOTE_MINIMAL
+        return atomic_write(out, lambda tmp: safe.to_csv(tmp, index=False, quoting=quoting))
+
     return atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False, coerce_timestamps="us",
                                                        allow_truncated_timestamps=True))
 

@@ -12,8 +12,9 @@ import pandas as pd
 from analysis.data import table_checks
 from analysis.data.contract import NULL_WORDS, OFFSET_RE, REQUIRED, SHOW_ROWS, TIME_WORDS, plural, rows_text
 from analysis.data.dates import business_timezone, parse_date
-from analysis.data.definitions import definition_hint
+from analysis.data.definitions import definition_hint, is_sandboxed
 from analysis.data.engine import first_line, quote_ident, quote_literal
+from analysis.data.sandbox import budget_error, end_of_load
 from analysis.data.source import Source
 from analysis.data.tables import TableFile, register
 from analysis.errors import DataError, ParameterError
@@ -190,10 +191,19 @@ def validate_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile]
         con.execute(f"SET TimeZone = {quote_literal(timezone)}")
     except duckdb.Error:
         raise ParameterError(f"timezone: got {timezone!r}, expected a time zone name like Europe/Helsinki.") from None
+    sandboxed = is_sandboxed(tables)
     try:
-        return _validate(con, tables, path, as_of, timezone, trusted)
+        src = _validate(con, tables, path, as_of, timezone, trusted)
+    except (duckdb.InterruptException, duckdb.OutOfMemoryException) as exc:  # a view beyond the load's budget
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        raise budget_error(con, f"source: {Path(str(path)).name}", [(t.name, t.location) for t in tables.values()],
+                           exc, limit) from None
     except duckdb.Error as exc:  # a view or file that fails while read (a sniffed type that does not hold, ...)
         raise DataError(f"source: {Path(str(path)).name} could not be read ({first_line(exc)}).") from None
+    if sandboxed:
+        end_of_load(con)
+        src.sandboxed = True
+    return src
 
 
 def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile], path, as_of, timezone: str,

@@ -23,6 +23,15 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
             "FLOAT", "DOUBLE", "REAL", "DECIMAL")
 
 
+#: Contract columns besides the required ones that must hold one value per row.
+_OPTIONAL = ("transaction_id", "margin", "churn_date", "marketing_permission", "contact_id", "resolved_at")
+
+
+def _plausible(x: str) -> str:
+    """A date or time a CRM can hold: years 1900-2261 (year 1 and 9999 are placeholders; pandas ends in 2262)."""
+    return f"year({x}) BETWEEN 1900 AND 2261"
+
+
 class Validator:
     """The contract's checks of one source. ``trusted``: the same views without the checks (see :func:`reopen_source`)."""
 
@@ -58,6 +67,11 @@ class Validator:
                 f"{name}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                 f"(found: {', '.join(cols) or 'none'}; expected at least {', '.join(REQUIRED[name])}){hint}."
             )
+        for c in (*REQUIRED[name], *_OPTIONAL):
+            kind = cols.get(c, "").upper()
+            if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION", "JSON", "BLOB", "BIT")):
+                raise DataError(f"{name}.{c}: the column holds {kind.split('(')[0].lower()} values, not one value "
+                                "per row; expected text, a number or a date in each row.")
         if not self.trusted and self.con.execute(f"SELECT count(*) FROM raw_{name}").fetchone()[0] == 0:
             raise DataError(f"{name}: the table is empty (expected at least one row).")
         return cols
@@ -144,11 +158,13 @@ class Validator:
         v = self.value_sql(name, col, target)
         if already:  # a column of the right type cannot hold unparsable values, but a float can be NaN or inf
             cond = f"NOT isfinite({c})" if have in ("FLOAT", "DOUBLE", "REAL") else "FALSE"
+            if target in ("TIMESTAMP", "DATE"):  # typed infinity (PostgreSQL, DuckDB files) and year 1 or 9999
+                cond = f"NOT isfinite({c}) OR NOT ({_plausible(c)})"
         elif target == "DOUBLE":  # 'NaN', 'inf', '-Infinity' parse as floats but are no amounts
             cond = f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}))"
         else:  # 'epoch' and 'infinity' parse as 1970 and 9999
             words = ", ".join(quote_literal(w) for w in TIME_WORDS)
-            cond = (f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}) "
+            cond = (f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}) OR NOT ({_plausible(v)}) "
                     f"OR lower(trim(CAST({c} AS VARCHAR))) IN ({words}))")
         if not allow_null:
             cond = f"({cond}) OR {c} IS NULL"

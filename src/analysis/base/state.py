@@ -31,7 +31,7 @@ from analysis.customers.activity import monthly_activity
 from analysis.data import location
 from analysis.data.contract import permission_values
 from analysis.data.privacy import pseudonymize
-from analysis.errors import ParameterError
+from analysis.errors import DataError, ParameterError
 from analysis.findings import Estimation, Finding
 
 #: Months of flows kept with the state (this month, the previous 12, and one in front for "previous" counts).
@@ -253,8 +253,14 @@ class CustomerBase:
         if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
-        prev_centroids = segments.read_centroids(previous_centroids) \
-            if isinstance(previous_centroids, (str, Path)) else previous_centroids
+        prev_centroids = previous_centroids
+        if isinstance(previous_centroids, (str, Path)):  # last month's file: damaged, it is a finding, not a stop
+            try:
+                prev_centroids = segments.read_centroids(previous_centroids)
+            except (DataError, ParameterError) as exc:
+                prev_centroids = None
+                est.add(Finding("segments.previous_centroids", "previous_centroids_unreadable",
+                                {"file": Path(previous_centroids).name}, str(exc)))
         # noqa below: ruff reads the `del prev_table` further down as the name being undefined in the lambda
         prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,  # noqa: F821
                                                             prev_centroids))

@@ -73,9 +73,11 @@ def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
                 raise DataError(f"{t.name}: {t.files[0].name} is not UTF-8 text{at}; expected UTF-8, "
                                 "e.g. save it from Excel as 'CSV UTF-8'.") from None
             detail = next((ln.strip() for ln in full.splitlines()[1:] if ln.strip()), first_line(exc))[:160]
-            if detail.startswith("Original Line:"):  # DuckDB quotes the row: say how many fields it has
+            if detail.startswith("Original Line:"):  # DuckDB quotes the row: say how many fields, never what
                 row = detail.split(":", 1)[1].strip()
-                detail = f"{row!r} has {len(next(csv.reader([row])))} fields, the header {len(names)}"
+                detail = f"the row has {len(next(csv.reader([row])))} fields, the header {len(names)}"
+            elif "Original Line" in full or len(detail) > 80:  # any other quote of the row (names, notes) stays out
+                detail = first_line(exc).split(":")[0][:60]
             raise DataError(f"{t.name}: {t.files[0].name} could not be read as CSV{at}: {detail}; "
                             "expected comma-separated rows with the header's number of columns "
                             "(quote values that contain commas).") from None

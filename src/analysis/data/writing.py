@@ -7,39 +7,84 @@ neutralised (OWASP "CSV injection": a leading apostrophe).
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from analysis.data.engine import quote_ident
-from analysis.errors import ParameterError
+from analysis.errors import OutputError, ParameterError
+
+
+def shown_name(path) -> str:
+    """A path as a message can print it: a name that is not UTF-8 gets its odd bytes as ``\\x..``."""
+    return os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")
 
 
 def check_output_path(out) -> Path:
-    """An output file name ending in .csv or .parquet, in a folder that exists."""
+    """An output file name ending in .csv or .parquet, in a folder that exists, not itself a folder, UTF-8."""
     out = Path(out)
+    try:
+        str(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParameterError(f"--out: the name {shown_name(out)!r} is not UTF-8 text; expected a file name in "
+                             "UTF-8.") from None
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .csv or .parquet.")
-    if not out.parent.exists():
+    try:
+        is_dir, folder = out.is_dir(), out.parent.exists()
+    except OSError as exc:  # a name too long for the file system, a folder that cannot be searched
+        raise output_error(out, exc) from None
+    if is_dir:
+        raise ParameterError(f"--out: {out.name!r} is a folder; expected a file name ending in .csv or .parquet.")
+    if not folder:
         raise ParameterError(f"--out: folder {out.parent} does not exist.")
     return out
+
+
+#: Why a file could not be written, by errno: one phrase each for the sentence.
+_WHY = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up", errno.EROFS:
+        "the file system is read-only", errno.EACCES: "there is no permission to write there", errno.EPERM:
+        "there is no permission to write there", errno.ENAMETOOLONG: "the name is too long for the file system",
+        errno.EISDIR: "a folder has that name", errno.ENOENT: "its folder does not exist", errno.EFBIG:
+        "the file would be too large for the file system"}
+
+
+def output_error(out, exc: OSError) -> OutputError:
+    """An OSError while writing ``out`` as one sentence (what, why, that nothing was written)."""
+    why = _WHY.get(exc.errno, (exc.strerror or type(exc).__name__).lower())
+    name = shown_name(Path(out).name)
+    name = name if len(name) <= 80 else name[:60] + "…" + name[-12:]
+    return OutputError(f"output: {name!r} in {shown_name(Path(out).parent)[-120:]} could not be written ({why}); "
+                       "nothing was written; expected a writable folder with free space and a shorter name.")
 
 
 def atomic_write(out, write) -> Path:
     """The one atomic writer: ``write(tmp)`` fills a temp file beside ``out``, then it is renamed into place.
 
-    A failed run leaves no half-written file and no temp file behind.
+    A failed run leaves no half-written file and no temp file behind; a disk that is full or read-only, a
+    missing permission or a name too long is one sentence (:class:`~analysis.errors.OutputError`).
     """
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp = out.with_name(f".{out.name[:200]}.tmp-{os.getpid()}")
     try:
         write(tmp)
         os.replace(tmp, out)
+    except OSError as exc:
+        raise output_error(out, exc) from None
+    except (duckdb.IOException, duckdb.PermissionException) as exc:  # DuckDB's COPY on a full or read-only disk
+        code = next((c for c, word in ((errno.ENOSPC, "space"), (errno.EROFS, "read-only"), (errno.EACCES, "ermission"),
+                                       (errno.ENAMETOOLONG, "too long")) if word in str(exc)), None)
+        raise output_error(out, OSError(code, str(exc).splitlines()[0][:80])) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            if tmp.exists():
+                tmp.unlink()
+        except OSError:
+            pass
     return out
 
 

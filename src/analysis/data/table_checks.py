@@ -62,10 +62,11 @@ def customers(v: Validator, src: Source) -> None:
         if not v.trusted:
             _check_permission(con)
         perm = f", {permission_sql(quote_ident('marketing_permission'))} AS marketing_permission"
-    churn = "CAST(churn_date AS DATE)" if "churn_date" in cols else "CAST(NULL AS DATE)"
+    churn = v.value_sql("customers", "churn_date", "DATE") if "churn_date" in cols else "CAST(NULL AS DATE)"
+    signup = v.value_sql("customers", "signup_date", "DATE")  # an instant with an offset: its business-zone day
     con.execute(f"""
         CREATE VIEW customers AS
-        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(signup_date AS DATE) AS signup_date{perm},
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id, {signup} AS signup_date{perm},
                {churn} AS churn_date{''.join(', ' + e for e in extra)}
         FROM raw_customers""")
     if v.trusted:  # counts, notes and personal columns come with the run's record (reopen_source)
@@ -229,6 +230,18 @@ def campaigns(v: Validator, src: Source) -> None:
         else:
             select.append(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}")
     v.con.execute(f"CREATE VIEW campaigns AS SELECT {', '.join(select)} FROM raw_campaigns")
+    # a negative cost or a margin share outside (0, 1] is refused here, not at the end of the month's run
+    for c, bad, expected in (("cost_fixed", "{c} < 0", "a cost >= 0"), ("cost_per_contact", "{c} < 0", "a cost >= 0"),
+                             ("margin_rate", "NOT ({c} > 0 AND {c} <= 1)", "a share above 0 and at most 1 (e.g. 0.35)")):
+        if c not in cols:
+            continue
+        found = v.con.execute(f"SELECT experiment_id, {quote_ident(c)}, count(*) OVER () FROM campaigns "
+                              f"WHERE {bad.format(c=quote_ident(c))} ORDER BY experiment_id LIMIT {SHOW_ROWS}").fetchall()
+        if found:
+            shown = ", ".join(f"{e!r} ({x:g})" for e, x, _ in found)
+            raise DataError(f"campaigns.{c}: {plural(int(found[0][2]), 'experiment has', 'experiments have')} "
+                            f"{'a negative value' if c != 'margin_rate' else 'a value outside (0, 1]'}, e.g. {shown}; "
+                            f"expected {expected}.")
 
 
 def contacts(v: Validator, src: Source) -> None:

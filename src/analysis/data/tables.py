@@ -53,6 +53,10 @@ def _check_csv_header(t: TableFile) -> None:
                 )
 
 
+#: The longest CSV row read (DuckDB's default is 2 MB): a long free-text value is data, not a broken row.
+MAX_LINE_BYTES = 16 * 2**20
+
+
 def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
     """Create ``raw_<name>`` with an original row number ``__row`` (file line for CSV)."""
     raw = f"raw_{t.name}"
@@ -62,7 +66,8 @@ def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
         names = next(csv.reader([open(t.files[0], encoding="utf-8-sig", errors="replace").readline()]))
         cols = "{" + ", ".join(f"{quote_literal(n.strip())}: 'VARCHAR'" for n in names) + "}"
         reader = (f"read_csv({quote_literal(t.location)}, header=true, delim=',', quote='\"', escape='\"', "
-                  f"columns={cols}, auto_detect=false, null_padding=false, strict_mode=true)")
+                  f"columns={cols}, auto_detect=false, null_padding=false, strict_mode=true, "
+                  f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES})")
         try:
             con.execute(f"CREATE TABLE {raw} AS SELECT row_number() OVER () + 1 AS __row, * FROM {reader}")
         except duckdb.Error as exc:

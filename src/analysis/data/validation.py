@@ -146,6 +146,9 @@ class Validator:
                     f"THEN CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST({c} AS TIMESTAMP) END")
         if target == "DATE" and have.startswith("TIMESTAMP"):
             return f"CAST(CAST({c} AS TIMESTAMP) AS DATE)"
+        if target == "DATE" and have == "VARCHAR":  # an instant (2024-01-01T23:30:00Z) is a day in the business zone
+            return (f"CASE WHEN regexp_matches({c}, {quote_literal(OFFSET_RE)}) "
+                    f"THEN CAST(CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) AS DATE) ELSE TRY_CAST({c} AS DATE) END")
         return f"TRY_CAST({c} AS {target})"
 
     def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False,

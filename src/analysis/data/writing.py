@@ -30,7 +30,7 @@ def check_output_path(out) -> Path:
     try:
         str(out).encode("utf-8")
     except UnicodeEncodeError:
-        raise ParameterError(f"--out: the name {shown_name(out)!r} is not UTF-8 text; expected a file name in "
+        raise ParameterError(f"--out: the name '{shown_name(out)}' is not UTF-8 text; expected a file name in "
                              "UTF-8.") from None
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ParameterError(f"--out: got {out.name!r}, expected a file name ending in .csv or .parquet.")

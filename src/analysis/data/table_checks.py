@@ -86,7 +86,7 @@ def customers(v: Validator, src: Source) -> None:
     _find_personal_columns(v, src, [c for c in cols if c not in ("customer_id", "signup_date", "churn_date",
                                                                   "marketing_permission")])
     if no_perm:
-        src.notes.append(f"{no_perm:,} customers have no recorded marketing permission (they are left off every list).")
+        src.notes.append(f"{no_perm:,} customers have no recorded marketing permission.")
     if unknown_buyers:
         src.notes.append(f"{unknown_buyers:,} customers in transactions are missing from the customers table.")
 

@@ -162,7 +162,7 @@ class Validator:
         if already:  # a column of the right type cannot hold unparsable values, but a float can be NaN or inf
             cond = f"NOT isfinite({c})" if have in ("FLOAT", "DOUBLE", "REAL") else "FALSE"
             if target in ("TIMESTAMP", "DATE"):  # typed infinity (PostgreSQL, DuckDB files) and year 1 or 9999
-                cond = f"NOT isfinite({c}) OR NOT ({_plausible(c)})"
+                cond = f"NOT isfinite({v}) OR NOT ({_plausible(v)})"  # v: as TIMESTAMP/DATE (also _NS, TZ)
         elif target == "DOUBLE":  # 'NaN', 'inf', '-Infinity' parse as floats but are no amounts
             cond = f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}))"
         else:  # 'epoch' and 'infinity' parse as 1970 and 9999

@@ -73,7 +73,7 @@ def customers(v: Validator, src: Source) -> None:
         return
     blank = permission_word_sql(quote_ident("marketing_permission"))
     no_perm_sql = (f"(SELECT count(*) FROM raw_customers WHERE {blank} IN ({', '.join(map(quote_literal, PERMISSION_BLANKS))}))"
-                   if "marketing_permission" in cols else "0")
+                   if "marketing_permission" in cols else "(SELECT count(*) FROM customers)")
     n, no_perm, unknown_buyers = con.execute(f"""
         SELECT (SELECT count(*) FROM customers),
                {no_perm_sql},
@@ -85,7 +85,7 @@ def customers(v: Validator, src: Source) -> None:
     src.quality.update(customers=n, missing_marketing_permission=no_perm, buyers_not_in_customers=unknown_buyers)
     _find_personal_columns(v, src, [c for c in cols if c not in ("customer_id", "signup_date", "churn_date",
                                                                   "marketing_permission")])
-    if no_perm:
+    if no_perm and "marketing_permission" in cols:
         src.notes.append(f"{no_perm:,} customers have no recorded marketing permission.")
     if unknown_buyers:
         src.notes.append(f"{unknown_buyers:,} customers in transactions are missing from the customers table.")

@@ -619,13 +619,14 @@ def test_saved_centroids_carry_cluster_numbers_into_next_month(run_cli, sample_d
     assert (a.reindex(b.index) == b).mean() > 0.8  # most customers keep their segment from one month to the next
 
 
-def test_a_broken_centroid_file_is_a_data_error_and_writes_nothing(run_cli, sample_dir, tmp_path):
+def test_a_broken_centroid_file_is_a_note_and_the_segments_are_numbered_afresh(run_cli, sample_dir, tmp_path):
+    """Last month's file damaged: the month's segments still come (issue 22), the note says the numbering is new."""
     bad = tmp_path / "c.csv"
     pd.DataFrame({"cluster": [1, 2], "log_spend": [1.0, 2.0]}).to_csv(bad, index=False)
     code, _, err = run_cli("segments", sample_dir, "--as-of", "2026-10-31", "--out", tmp_path / "s.csv",
                            "--previous-centroids", bad)
-    assert code == 2 and "previous centroids" in err
-    assert not (tmp_path / "s.csv").exists()
+    assert code == 0 and "previous centroids" in err and "numbered afresh" in err
+    assert (tmp_path / "s.csv").exists()
 
 
 def test_stages_order_customers_by_their_true_chance_of_still_buying(sample_segments, sample_dir):

@@ -32,6 +32,10 @@ class ParameterError(KantaError):
     """A parameter given by the user is unknown or out of range."""
 
 
+class OutputError(KantaError):
+    """An output cannot be written (read-only or full disk, no permission, a name too long): nothing was written."""
+
+
 class NotFittedError(KantaError, AttributeError):
     """A model was used before ``fit``: a mistake in the calling code, not in the data (exit code 1)."""
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.base.state import margin_rates
+from analysis.base.state import allowed_to_contact
+from analysis.base.value import margin_rates
 
 #: The action rules in page order.
 ACTIONS = ("retain", "retain_early", "win_back", "second_purchase", "grow")
@@ -71,14 +72,6 @@ class Action:
 
     def _repr_html_(self) -> str:
         return self.summary().to_html(index=False)
-
-
-def _permission(t: pd.DataFrame) -> tuple[pd.Series, bool]:
-    """Allowed to contact: the permission when the data has one, else everyone (and say so)."""
-    known = "has_permission" in t and t["has_permission"].notna().any()
-    if not known:
-        return pd.Series(True, index=t.index), False
-    return t["has_permission"].fillna(False).astype(bool), True
 
 
 def _list(t: pd.DataFrame, mask, action: str, reason: str, sort_by: str, numbers: tuple[str, ...]) -> pd.DataFrame:
@@ -125,7 +118,7 @@ def month_actions(base, win_back_days: int = 90, falling_below: float = FALLING_
         contact plan (:mod:`analysis.base.plan`) can count those it leaves out for want of permission.
     """
     t = base.customers
-    allowed, filtered = _permission(t)
+    allowed, filtered = allowed_to_contact(t)
     if not permission:
         allowed = pd.Series(True, index=t.index)
     active, churned = t["is_active"].astype(bool), t["is_churned"].astype(bool)

@@ -29,8 +29,9 @@ from analysis.contacts.complaints import month_numbers
 from analysis.customers import table as customers
 from analysis.customers.activity import monthly_activity
 from analysis.data import location
+from analysis.data.contract import permission_values
 from analysis.data.privacy import pseudonymize
-from analysis.errors import ParameterError
+from analysis.errors import DataError, ParameterError
 from analysis.findings import Estimation, Finding
 
 #: Months of flows kept with the state (this month, the previous 12, and one in front for "previous" counts).
@@ -54,12 +55,22 @@ def _customer_states(table: pd.DataFrame, inactivity_days: int) -> pd.DataFrame:
 
 
 def _has_permission(t: pd.DataFrame) -> pd.Series:
+    """The data contract's reading of marketing_permission (NA everywhere when the data has no such column)."""
     if "marketing_permission" not in t:
         return pd.Series(pd.NA, index=t.index, dtype="boolean")
-    raw = t["marketing_permission"].astype("string").str.strip().str.lower()
-    yes = raw.isin(["true", "t", "1", "yes", "y", "kyllä", "k"])
-    no = raw.isin(["false", "f", "0", "no", "n", "ei", "e"])
-    return pd.Series(np.where(yes, True, np.where(no, False, pd.NA)), index=t.index, dtype="boolean")
+    return permission_values(t["marketing_permission"]).fillna(False)
+
+
+def allowed_to_contact(t: pd.DataFrame) -> tuple[pd.Series, bool]:
+    """Who a marketing list may hold, and whether permission was filtered at all.
+
+    With a permission column only customers with a recorded yes (a blank, an unknown customer: no); without one
+    the data cannot say, so nobody is filtered out and every list says so.
+    """
+    filtered = "has_permission" in t and t["has_permission"].notna().any()  # a column read: never NA (blank = no)
+    if not filtered:
+        return pd.Series(True, index=t.index), False
+    return t["has_permission"].fillna(False).astype(bool), True
 
 
 def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity_days: int, clv_values,
@@ -216,8 +227,14 @@ class CustomerBase:
         if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
-        prev_centroids = segments.read_centroids(previous_centroids) \
-            if isinstance(previous_centroids, (str, Path)) else previous_centroids
+        prev_centroids = previous_centroids
+        if isinstance(previous_centroids, (str, Path)):  # last month's file: damaged, it is a finding, not a stop
+            try:
+                prev_centroids = segments.read_centroids(previous_centroids)
+            except (DataError, ParameterError) as exc:
+                prev_centroids = None
+                est.add(Finding("segments.previous_centroids", "previous_centroids_unreadable",
+                                {"file": Path(previous_centroids).name}, str(exc)))
         # noqa below: ruff reads the `del prev_table` further down as the name being undefined in the lambda
         prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,  # noqa: F821
                                                             prev_centroids))
@@ -378,8 +395,7 @@ class CustomerBase:
         marketing permission when the data has permission.
         """
         t = self.customers
-        has_permission_data = "has_permission" in t and t["has_permission"].notna().any()
-        allowed = t["has_permission"].fillna(False).astype(bool) if has_permission_data else True
+        allowed, _ = allowed_to_contact(t)
         mask = (t["is_at_risk"].astype("boolean").fillna(False).astype(bool) & allowed
                 & (t["p_alive"] >= self.settings.contact_p_alive_floor))
         cols = ["customer_id", "pseudonym", "p_alive", "clv", "clv_if_alive", "value_at_stake", "days_silent",

@@ -12,7 +12,7 @@ import sys
 
 from analysis import __version__
 from analysis.cli import churn, clv, contacts, experiments, foundation, report, retention, segments
-from analysis.cli.arguments import apply_timezone
+from analysis.cli.arguments import apply_allowed_paths, apply_timezone
 from analysis.errors import KantaError
 
 #: Command modules in the order their commands appear in ``kanta --help``.
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         apply_timezone(args)
+        apply_allowed_paths(args)
         return int(args.func(args) or 0)
     except KantaError as exc:
         print(f"kanta: {exc}", file=sys.stderr)

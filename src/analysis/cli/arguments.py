@@ -13,6 +13,27 @@ def add_source(p: argparse.ArgumentParser, help: str | None = None) -> None:
 def add_timezone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timezone", default=None, metavar="ZONE",
                    help="business time zone that timestamps with an offset are converted to (default Europe/Helsinki)")
+    p.add_argument("--allow-path", action="append", default=None, metavar="FOLDER",
+                   help="a folder a .sql source definition may read besides its own (repeatable; also "
+                        "KANTA_ALLOWED_PATHS, folders separated by ':')")
+
+
+def apply_allowed_paths(args) -> None:
+    """Add ``--allow-path`` folders to the run's KANTA_ALLOWED_PATHS (notebook kernels inherit it)."""
+    import os
+
+    from analysis.data.sandbox import ALLOWED_PATHS_VARIABLE
+    from analysis.errors import ParameterError
+
+    folders = getattr(args, "allow_path", None) or []
+    for f in folders:
+        if not os.path.isdir(f):
+            raise ParameterError(f"--allow-path: {f!r} is not a folder; expected a folder a source definition may "
+                                 "read.")
+    if folders:
+        before = [p for p in os.environ.get(ALLOWED_PATHS_VARIABLE, "").split(os.pathsep) if p]
+        os.environ[ALLOWED_PATHS_VARIABLE] = os.pathsep.join(
+            dict.fromkeys([*before, *(os.path.abspath(f) for f in folders)]))
 
 
 def apply_timezone(args) -> None:

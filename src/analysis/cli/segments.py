@@ -1,6 +1,8 @@
 """``kanta segments``: every customer's segments as a file for a campaign tool."""
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 from analysis.errors import ParameterError
@@ -59,6 +61,9 @@ def _cmd_segments(args) -> int:
     settings = BaseSettings(inactivity_days=args.inactivity_days, value_basis=args.value_basis,
                             n_clusters=args.n_clusters)
     base = CustomerBase.build(args.source, args.as_of, settings, previous_centroids=args.previous_centroids)
+    damaged = base.finding("segments.previous_centroids")
+    if damaged is not None:  # last month's numbering is lost, the month is not
+        print(f"kanta: note: {damaged.detail} This month's clusters are numbered afresh.", file=sys.stderr)
     seg = base.segmentation
     if seg is None:
         f = base.finding("segments")

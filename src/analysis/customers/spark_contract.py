@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis.data import REQUIRED, near_miss_error, parse_date, privacy
-from analysis.data.contract import NULL_WORDS, OFFSET_RE, SHOW_ROWS, TIME_WORDS, plural, rows_text
+from analysis.data.contract import (NULL_WORDS, OFFSET_RE, PERMISSION_BLANKS, PERMISSION_NO, PERMISSION_WORDS,
+                                     PERMISSION_YES, SHOW_ROWS,
+                                     TIME_WORDS, plural, rows_text)
 from analysis.errors import DataError
 
 if TYPE_CHECKING:
@@ -349,10 +351,16 @@ def validate_customers(spark, src: SparkSource) -> None:
     kinds = list(privacy.PATTERNS)
     perm = "CAST(NULL AS BOOLEAN)"
     if "marketing_permission" in types:
-        b = "lower(trim(CAST(marketing_permission AS STRING)))"
-        perm = (f"CASE WHEN {b} IN ('true','t','1','yes','y','kyllä','k') THEN TRUE "
-                f"WHEN {b} IN ('false','f','0','no','n','ei','e') THEN FALSE ELSE NULL END")
-    checks["no_perm"] = f"({perm}) IS NULL"
+        # the data contract's vocabulary (analysis.data.contract), in Spark SQL
+        b = "trim(lower(coalesce(CAST(marketing_permission AS STRING), '')))"
+        b = f"regexp_replace(regexp_replace({b}, '([a-z])[\\\\s_-]+([a-z])', '$1$2'), '^([01])\\\\.0+$', '$1')"
+        yes = ", ".join(_slit(w) for w in PERMISSION_YES)
+        no = ", ".join(_slit(w) for w in (*PERMISSION_NO, *PERMISSION_BLANKS))
+        perm = f"CASE WHEN {b} IN ({yes}) THEN TRUE WHEN {b} IN ({no}) THEN FALSE ELSE NULL END"
+    checks["no_perm"] = "TRUE"  # no column: nobody's permission is recorded
+    if "marketing_permission" in types:
+        checks["no_perm"] = f"{b} IN ({', '.join(_slit(w) for w in PERMISSION_BLANKS)})"
+        checks["bad_perm"] = f"({perm}) IS NULL"
     for i, c in enumerate(text):
         for j, rx in enumerate(privacy.PATTERNS.values()):
             checks[f"pii_{i}_{j}"] = f"{_ident(c)} RLIKE {_slit(rx)}"
@@ -367,6 +375,12 @@ def validate_customers(spark, src: SparkSource) -> None:
         if key in checks and row[key]:
             _raise_parse(spark, "customers", col, checks[key], row[key], "a date", "a date like 2026-10-31")
 
+    if "bad_perm" in checks and row["bad_perm"]:
+        bad = [r[0] for r in spark.sql(f"SELECT DISTINCT CAST(marketing_permission AS STRING) AS v FROM raw_customers "
+                                       f"WHERE {checks['bad_perm']} ORDER BY v LIMIT {SHOW_ROWS + 2}").collect()]
+        raise DataError(f"customers.marketing_permission: {plural(int(row['bad_perm']), 'row holds', 'rows hold')} "
+                        f"values that are not a recognised permission ({', '.join(map(repr, bad))}); expected "
+                        f"{PERMISSION_WORDS}, a blank meaning no permission.")
     for i, c in enumerate(text):
         hits = {k: row[f"pii_{i}_{j}"] for j, k in enumerate(kinds) if row[f"pii_{i}_{j}"]}
         if hits:

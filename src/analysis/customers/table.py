@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import duckdb
 import pandas as pd
 
 from analysis.data import (Source, atomic_write, check_output_path, load_source, parse_date, quote_ident,
-                           quote_literal)
+                           quote_literal, spreadsheet_safe_sql)
 from analysis.data.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
 
@@ -437,7 +438,23 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
         src.con.execute("SET preserve_insertion_order = false")
         try:
             with _in_passes(src, query) as sql, src.spill_watch():
-                counted["n"] = src.con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} {fmt}").fetchone()[0]
+                if out.suffix.lower() == ".csv":  # for people: formula-like text cells neutralised
+                    sql = spreadsheet_safe_sql(src.con, sql)
+                if src.sandboxed:  # a .sql source's connection writes nowhere: a connection of its own does
+                    limit = src.memory_limit
+                    cursor = src.con.cursor()  # a session of its own (a streamed result holds its connection)
+                    cursor.execute(f"SET TimeZone = {quote_literal(src.timezone)}")
+                    cursor.execute("SET preserve_insertion_order = false")
+                    rows = cursor.sql(sql).to_arrow_reader()
+                    try:
+                        with duckdb.connect(config={"memory_limit": limit}) as writer:
+                            writer.register("kanta_rows", rows)
+                            counted["n"] = writer.execute(
+                                f"COPY kanta_rows TO {quote_literal(str(tmp))} {fmt}").fetchone()[0]
+                    finally:
+                        rows.close()
+                else:
+                    counted["n"] = src.con.execute(f"COPY ({sql}) TO {quote_literal(str(tmp))} {fmt}").fetchone()[0]
         finally:
             src.con.execute("RESET preserve_insertion_order")
 

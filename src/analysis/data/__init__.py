@@ -7,8 +7,9 @@ sentence. Also personal data (:mod:`analysis.data.privacy`) and the seeded demo 
 May import only the root modules ``analysis.errors``, ``analysis.units`` and ``analysis.findings``.
 """
 from analysis.data import privacy
-from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES, PII_COLUMNS,
-                                    REQUIRED, SATISFACTION_SCALES, TABLES)
+from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES,
+                                    PERMISSION_NO, PERMISSION_YES, PII_COLUMNS, REQUIRED, SATISFACTION_SCALES, TABLES,
+                                    permission_values)
 from analysis.data.databases import load_database
 from analysis.data.dates import (BUSINESS_TIMEZONE, TIMEZONE_VARIABLE, business_timezone, month_end, parse_date,
                                  period_end, previous_month_end)
@@ -21,14 +22,15 @@ from analysis.data.privacy import MIN_GROUP_SIZE, pseudonym_key_kind, pseudonymi
 from analysis.data.source import Source
 from analysis.data.table_checks import near_miss_error
 from analysis.data.validation import validate_tables
-from analysis.data.writing import atomic_write, check_output_path, write_bytes, write_json, write_table, write_text
+from analysis.data.writing import (FORMULA_STARTS, atomic_write, check_output_path, spreadsheet_safe, spreadsheet_safe_sql,
+                                   write_bytes, write_json, write_table, write_text)
 
 __all__ = [
     # loading and the validated source
     "Source", "load_source", "reopen_source", "data_end", "validate_tables", "load_database", "near_miss_error",
     # the data contract
     "TABLES", "REQUIRED", "CAMPAIGN_NUMBERS", "PII_COLUMNS", "CONTACT_DIRECTIONS", "CONTACT_TYPES",
-    "CONTACT_COLUMNS", "SATISFACTION_SCALES",
+    "CONTACT_COLUMNS", "SATISFACTION_SCALES", "PERMISSION_YES", "PERMISSION_NO", "permission_values",
     # dates and the business time zone
     "parse_date", "month_end", "previous_month_end", "period_end", "business_timezone", "BUSINESS_TIMEZONE",
     "TIMEZONE_VARIABLE",
@@ -38,7 +40,7 @@ __all__ = [
     # where a source is
     "DatabaseURL", "is_database_url", "location", "child_environment",
     # writing outputs
-    "check_output_path", "atomic_write", "write_table", "write_bytes", "write_text", "write_json",
+    "check_output_path", "atomic_write", "write_table", "spreadsheet_safe", "spreadsheet_safe_sql", "FORMULA_STARTS", "write_bytes", "write_text", "write_json",
     # personal data
     "privacy", "pseudonymize", "pseudonym_key_kind", "suppress_small_groups", "MIN_GROUP_SIZE",
     # the demo base

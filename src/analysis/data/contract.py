@@ -4,6 +4,8 @@ Also the words a refusal uses: placeholders that mean "no value", and how a mess
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.data import privacy
 
 TABLES = ("transactions", "customers", "assignments", "campaigns", "contacts")
@@ -36,6 +38,39 @@ TIME_WORDS = ("epoch", "infinity", "+infinity", "-infinity", "allballs", "now", 
 OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?|UTC|GMT)$"
 SHOW_ROWS = 3  # offending rows named in a message
 
+#: customers.marketing_permission: the recognised words, compared after lower-casing, trimming and dropping a space,
+#: ``_`` or ``-`` between letters (so ``Opt-In``, `` opt in `` and ``OPT_IN`` are one word, ``-1`` stays ``-1``) and a trailing ``.0`` of a number
+#: (``1.0``); a blank means no permission; any other value is refused (a guess could mail an opted-out customer).
+PERMISSION_YES = ("true", "t", "1", "yes", "y", "kyllä", "k", "ja", "j", "optin")
+PERMISSION_NO = ("false", "f", "0", "no", "n", "ei", "e", "nej", "optout")
+PERMISSION_BLANKS = tuple(sorted({w.replace(" ", "") for w in NULL_WORDS}))  # "", "null", "n/a", ...: no permission recorded
+PERMISSION_WORDS = "true/false, 1/0, yes/no, y/n, kyllä/ei, ja/nej or opt-in/opt-out"
+
+
+def permission_word_sql(x: str) -> str:
+    """DuckDB SQL: the permission value ``x`` as the word compared with the vocabulary ('' for a blank)."""
+    s = f"regexp_replace(trim(lower(coalesce(CAST({x} AS VARCHAR), ''))), '([a-z])[\\s_-]+([a-z])', '\\1\\2', 'g')"
+    return f"regexp_replace({s}, '^([01])\\.0+$', '\\1')"
+
+
+def permission_sql(x: str) -> str:
+    """DuckDB SQL: TRUE for a recognised yes, FALSE for a no or a blank, NULL for anything else (refused)."""
+    w = permission_word_sql(x)
+    yes = ", ".join(f"'{v}'" for v in PERMISSION_YES)
+    no = ", ".join(f"'{v}'" for v in (*PERMISSION_NO, *PERMISSION_BLANKS))
+    return f"CASE WHEN {w} IN ({yes}) THEN TRUE WHEN {w} IN ({no}) THEN FALSE ELSE NULL END"
+
+
+def permission_values(values: pd.Series) -> pd.Series:
+    """The one reading of a permission column in Python: True/False by the vocabulary, a blank False, else NA."""
+    w = values.astype("string").fillna("").str.lower().str.strip().str.replace(r"([a-z])[\s_-]+([a-z])", r"\1\2",
+                                                                               regex=True)
+    w = w.str.replace(r"^([01])\.0+$", r"\1", regex=True)
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[w.isin(PERMISSION_YES)] = True
+    out[w.isin((*PERMISSION_NO, *PERMISSION_BLANKS))] = False
+    return out
+
 
 def plural(n: int, one: str, many: str) -> str:
     """``1 row is`` / ``3 rows are``: messages read as sentences."""
@@ -43,5 +78,6 @@ def plural(n: int, one: str, many: str) -> str:
 
 
 def rows_text(rows: list, label: str = "line") -> str:
-    shown = ", ".join(f"{label} {r[0]}: {r[1]!r}" for r in rows[:SHOW_ROWS])
+    shown = ", ".join(f"{label} {r[0]}: {r[1]!r}" if isinstance(r[1], str) or r[1] is None else f"{label} {r[0]}: {r[1]}"
+                      for r in rows[:SHOW_ROWS])
     return f"e.g. {shown}"

@@ -74,18 +74,50 @@ def load_database(url, as_of=None, memory_limit: str | None = None, threads: int
             if "transactions" not in found:
                 raise DataError(f"transactions: database {url} has no table 'transactions' in schema {schema!r} "
                                 f"(found: {', '.join(found) or 'none'}).")
+            reading = None
             for name in (n for n in TABLES if n in found):
+                reading = name
+                cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 "
+                            "AND table_name = $2 ORDER BY ordinal_position", parameters=(schema, name))
+                columns = ", ".join(_column_sql(c, kind) for c, kind in cur.fetchall())
                 # One pass: the driver streams COPY output as Arrow batches, DuckDB stores them as they come.
-                cur.execute(f"SELECT * FROM {_quoted(schema)}.{_quoted(name)}")
+                cur.execute(f"SELECT {columns} FROM {_quoted(schema)}.{_quoted(name)}")
                 con.from_arrow(cur.fetch_record_batch()).create(f"pg_{name}")
                 tables[name] = TableFile(name, "duckdb", _quoted(f"pg_{name}"))
-    except dbapi.Error as exc:
-        raise DataError(f"source: could not read from {url} ({_detail(exc, url)}).") from None
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver, Arrow or DuckDB: a cut connection surfaces in any of them
+        if not _is_read_error(exc, dbapi):
+            raise
+        what = f" table {reading}" if reading else ""
+        raise DataError(f"source: could not read{what} from {url} ({_detail(exc, url)}); expected a connection "
+                        "that stays open while the tables are read.") from None
     finally:
-        conn.close()
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a connection the server already cut
+            pass
     src = validate_tables(con, tables, url, as_of, timezone=timezone)
     src._fingerprint = _fingerprint(con, tables)
     return src
+
+
+def _column_sql(column: str, kind: str) -> str:
+    """A column as read: ``money`` in currency units (the driver gives cents) and ``numeric`` of any precision as
+    its exact text (parsed by the contract's checks like a CSV value); everything else as stored."""
+    c = _quoted(column)
+    if kind == "money":
+        return f"CAST(CAST({c} AS numeric) AS text) AS {c}"
+    if kind == "numeric":
+        return f"CAST({c} AS text) AS {c}"
+    return c
+
+
+def _is_read_error(exc: Exception, dbapi) -> bool:
+    import duckdb  # local: only to name the errors a cut stream surfaces as
+    import pyarrow  # local: only to name the errors a cut stream surfaces as
+
+    return isinstance(exc, (dbapi.Error, duckdb.Error, pyarrow.ArrowException, OSError))
 
 
 def _detail(exc: Exception, url: DatabaseURL) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from analysis.data import privacy
+from analysis.data import privacy, sandbox
 from analysis.data.contract import REQUIRED, TABLES
 from analysis.data.engine import first_line, quote_ident, quote_literal
 from analysis.data.tables import TableFile
@@ -34,13 +34,17 @@ def _without_leading_comments(sql: str) -> str:
             return sql
 
 
-def sql_definition(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, TableFile]:
-    """Run a ``.sql`` source definition: only ``CREATE VIEW`` statements, in a catalog of their own.
+_COLUMNS_AS = re.compile(r'\s*(\((?:[^()"]|"(?:[^"]|"")*")*\))?\s*AS\b', re.I | re.S)
+
+
+def sql_definition(path: Path, con: duckdb.DuckDBPyConnection, allow=()) -> dict[str, TableFile]:
+    """Run a ``.sql`` source definition in the sandbox (:mod:`analysis.data.sandbox`): views only, files only.
 
     DuckDB's own parser splits the statements and names their kind, so nothing that writes, copies,
-    attaches, installs, loads or sets anything runs. Every view is created as
-    ``kanta_src.main.<name>`` (a TEMP view would otherwise shadow the validated views), and
-    relative file paths resolve against the definition's folder.
+    attaches, installs, loads or sets anything runs; each view's table functions are checked against the
+    sandbox's allow-list and its file names against the allowed folders (``allow`` and the definition's own,
+    where relative paths resolve) before DuckDB is locked and the view is created as
+    ``kanta_src.main.<name>`` (a TEMP view would otherwise shadow the validated views).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -51,6 +55,8 @@ def sql_definition(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Tabl
     except duckdb.Error as exc:
         raise DataError(f"source: {path.name} is not valid DuckDB SQL ({first_line(exc)}); expected "
                         "CREATE VIEW transactions AS SELECT ... statements.") from None
+    folders = sandbox.allowed_folders(path, allow)
+    where_name = f"source: {path.name}"
     views, at = [], 0
     for st in statements:
         sql = _without_leading_comments(st.query)
@@ -60,30 +66,44 @@ def sql_definition(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Tabl
         if not sql.rstrip(";").strip():
             continue
         m = _CREATE_VIEW.match(sql) if st.type == duckdb.StatementType.CREATE else None
-        if m is None:
+        columns = _COLUMNS_AS.match(sql, m.end(1)) if m else None
+        if m is None or columns is None:
             what = " ".join(sql.split()[:2]).rstrip(";")
-            raise DataError(f"source: {path.name} line {line}: {what!r} is not allowed; a source definition only "
+            raise DataError(f"{where_name} line {line}: {what!r} is not allowed; a source definition only "
                             "defines views (CREATE VIEW transactions AS SELECT ...) and never writes, copies, "
                             "attaches, installs, loads or sets anything.")
         name = re.findall(_NAME, m.group(1))[-1]
         name = name[1:-1].replace('""', '"') if name.startswith('"') else name
-        views.append((line, name, f"CREATE OR REPLACE VIEW {_SQL_CATALOG}.main.{quote_ident(name)}{sql[m.end(1):]}"))
+        views.append((line, name, columns.group(1) or "", sql[columns.end():].rstrip().rstrip(";"),
+                      (where if where >= 0 else 0) + columns.end()))
+    checked = []
+    for line, name, column_list, body, start in views:  # every statement is a view: now what each one reads
+
+        def line_at(offset: int, start=start) -> int:
+            return text.count("\n", 0, start + offset) + 1
+
+        body = sandbox.checked_view(body, name, line_at, folders, where_name, con)
+        checked.append((line, name, f"CREATE OR REPLACE VIEW {_SQL_CATALOG}.main.{quote_ident(name)}{column_list} "
+                                    f"AS {body}"))
+    views = checked
     if not views:
-        raise DataError(f"source: {path.name} defines no views; expected CREATE VIEW transactions AS SELECT ... "
+        raise DataError(f"{where_name} defines no views; expected CREATE VIEW transactions AS SELECT ... "
                         "(customer_id, timestamp, amount).")
     home = con.execute("SELECT current_database()").fetchone()[0]
     con.execute(f"ATTACH ':memory:' AS {_SQL_CATALOG}")
-    # Relative paths in read_csv(...) etc. resolve against the definition's folder for the whole session
-    # (views are re-bound at every query); extensions are not installed behind the user's back.
-    con.execute(f"SET file_search_path = {quote_literal(str(path.parent.resolve()))}")
-    con.execute("SET autoinstall_known_extensions = false")
+    con.execute(f"SET file_search_path = {quote_literal(str(folders[0]))}")
+    sandbox.lock(con, folders)  # before any view runs: from here on nothing can change a setting or leave the folders
     con.execute(f"USE {_SQL_CATALOG}")
     try:
         for line, name, sql in views:
             try:
                 con.execute(sql)
+            except duckdb.PermissionException as exc:
+                raise DataError(f"{where_name} line {line}: view {name} reads a file outside the folders a source "
+                                f"definition may read ({first_line(exc)[:160]}); expected files in "
+                                f"{', '.join(map(str, folders))}, or name the folder with --allow-path.") from None
             except duckdb.Error as exc:
-                raise DataError(f"source: {path.name} line {line}: view {name} could not be defined "
+                raise DataError(f"{where_name} line {line}: view {name} could not be defined "
                                 f"({first_line(exc)}).") from None
     finally:
         con.execute(f"USE {quote_ident(home)}")
@@ -98,6 +118,11 @@ def sql_definition(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, Tabl
                         f"{', '.join(sorted(defined.values()))}); expected CREATE VIEW transactions AS SELECT ... "
                         "with customer_id, timestamp and amount.")
     return found
+
+
+def is_sandboxed(tables: dict[str, TableFile]) -> bool:
+    """Whether ``tables`` are the views of a ``.sql`` source definition (a sandboxed connection)."""
+    return any(t.kind == "view" and t.location.startswith(f"{_SQL_CATALOG}.") for t in tables.values())
 
 
 def _referenced_files(text: str, folder: Path) -> list[Path]:

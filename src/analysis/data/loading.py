@@ -7,6 +7,7 @@ raises a one-line :class:`~analysis.errors.DataError` before anything is compute
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,12 @@ from analysis.errors import DataError
 # --- finding the tables -------------------------------------------------------
 def _find_tables(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, TableFile]:
     found: dict[str, TableFile] = {}
+    try:
+        str(path.absolute()).encode("utf-8")
+    except UnicodeEncodeError:  # DuckDB opens UTF-8 paths only: say so, not "the file is not UTF-8"
+        shown = os.fsencode(str(path)).decode("utf-8", errors="backslashreplace")
+        raise DataError(f"source: the path '{shown}' is not UTF-8 text, so its files cannot be opened; expected a "
+                        "folder or file name in UTF-8 (rename it, or link it under a UTF-8 name).") from None
     if path.is_dir():
         for name in TABLES:
             csv_f, pq_f, pq_dir = path / f"{name}.csv", path / f"{name}.parquet", path / name

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from analysis.errors import ParameterError
 
@@ -28,6 +28,11 @@ def is_database_url(value) -> bool:
     return isinstance(value, str) and value.lower().startswith(SCHEMES)
 
 
+def _url(scheme: str, netloc: str, path: str, query: str) -> str:
+    """A URL from its parts, keeping ``//`` when the host is empty (``postgresql:///crm?host=/run/pg``)."""
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
 class DatabaseURL(str):
     """A database URL whose text never holds the password (it is kept apart, for connecting only).
 
@@ -47,23 +52,29 @@ class DatabaseURL(str):
     def __new__(cls, url: str):
         if isinstance(url, DatabaseURL):
             return url
-        parts = urlsplit(str(url).strip())
-        if parts.scheme.lower() not in ("postgresql", "postgres"):
-            raise ParameterError(f"source: {parts.scheme}:// URLs are not supported; expected postgresql://.")
-        userinfo, at, hostinfo = parts.netloc.rpartition("@")
+        text = str(url).strip()
+        scheme, sep, rest = text.partition("://")
+        if scheme.lower() not in ("postgresql", "postgres") or not sep:
+            raise ParameterError(f"source: {scheme}:// URLs are not supported; expected postgresql://.")
+        # The user information ends at the last "@" before the host: a password with an unencoded "#", "/", "?"
+        # or "@" would otherwise end the host part early and be shown as host, path or fragment.
+        userinfo, at, hostpart = rest.rpartition("@")
+        parts = urlsplit(f"{scheme}://{hostpart}")
         user, colon, password = userinfo.partition(":")
-        query = parse_qsl(parts.query, keep_blank_values=True)
+        query = parse_qsl(parts.query, keep_blank_values=True)  # decodes the query's values once
         schema = next((v for k, v in query if k == "schema"), None)
-        password = next((v for k, v in query if k == "password"), password if colon else None)
+        password = next((v for k, v in query if k == "password"), unquote(password) if colon else None)
         shown_query = urlencode([(k, v) for k, v in query if k != "password"], safe="/")
-        shown = urlunsplit((parts.scheme, f"{user}{at}{hostinfo}", parts.path, shown_query, ""))
+        shown = _url(parts.scheme, f"{user}{at}{parts.netloc}", parts.path, shown_query)
         self = super().__new__(cls, shown)
         self.schema = schema or None
-        self._password = password or None
+        self._password = password or None  # decoded, once: libpq, PGPASSWORD and the notebooks get the same
+        self._given = {p for p in (rest[len(user) + 1:len(userinfo)] if colon else None, self._password) if p}
         if self._password:
             _PASSWORDS[shown] = self._password
-        self._connect = urlunsplit((parts.scheme, parts.netloc, parts.path,
-                                    urlencode([(k, v) for k, v in query if k != "schema"]), ""))
+        credentials = f"{user}:{quote(self._password, safe='')}@" if self._password else f"{user}{at}"
+        self._connect = _url(parts.scheme, f"{credentials}{parts.netloc}", parts.path,
+                             urlencode([(k, v) for k, v in query if k not in ("schema", "password")]))
         return self
 
     def __repr__(self) -> str:
@@ -75,8 +86,10 @@ class DatabaseURL(str):
     def mask(self, text: str) -> str:
         """``text`` with the password (as given, percent-encoded, or from ``PGPASSWORD``) replaced by ``***``."""
         text = str(text)
-        for password in {self._password, os.environ.get("PGPASSWORD")} - {None, ""}:
-            for form in {password, quote(password, safe="")}:
+        given = getattr(self, "_given", set())
+        for password in sorted({self._password, os.environ.get("PGPASSWORD"), *given} - {None, ""}, key=len,
+                               reverse=True):
+            for form in sorted({password, quote(password, safe=""), quote(password)}, key=len, reverse=True):
                 text = text.replace(form, "***")
         return text
 

@@ -55,6 +55,9 @@ class Source:
         #: ``email`` / ``phone`` / ``identity_code`` = by value); kept out of the customer table.
         self.personal_columns: dict[str, str] = {}
         self._fingerprint: str | None = None
+        #: a ``.sql`` source definition's connection: locked to its folders (:mod:`analysis.data.sandbox`), so
+        #: outputs are written through a connection of their own
+        self.sandboxed = False
 
     @property
     def notes(self) -> list[str]:

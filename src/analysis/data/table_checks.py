@@ -11,7 +11,9 @@ import pandas as pd
 
 from analysis.data import privacy
 from analysis.data.contract import (CAMPAIGN_NUMBERS, CONTACT_COLUMNS, CONTACT_DIRECTIONS, CONTACT_TYPES, REQUIRED,
-                                    SATISFACTION_SCALES, SHOW_ROWS, plural, rows_text)
+                                    PERMISSION_BLANKS, PERMISSION_WORDS, SATISFACTION_SCALES, SHOW_ROWS,
+                                    permission_sql, permission_word_sql, plural,
+                                    rows_text)
 from analysis.data.engine import quote_ident, quote_literal
 from analysis.data.source import Source
 from analysis.errors import DataError
@@ -24,6 +26,21 @@ def _bool_sql(col: str) -> str:
     c = f"lower(trim(CAST({quote_ident(col)} AS VARCHAR)))"
     return (f"CASE WHEN {c} IN ('true','t','1','yes','y','kyllä','k') THEN TRUE "
             f"WHEN {c} IN ('false','f','0','no','n','ei','e') THEN FALSE ELSE NULL END")
+
+
+def _check_permission(con) -> None:
+    """Refuse a marketing_permission column with a value outside the vocabulary (:data:`PERMISSION_YES` / ``NO``)."""
+    col = quote_ident("marketing_permission")
+    bad = con.execute(f"""
+        SELECT v, count(*) OVER () AS kinds, sum(n) OVER () AS rows FROM (
+            SELECT CAST({col} AS VARCHAR) AS v, count(*) AS n FROM raw_customers
+            WHERE ({permission_sql(col)}) IS NULL GROUP BY 1)
+        ORDER BY v LIMIT {SHOW_ROWS + 2}""").fetchall()
+    if bad:
+        shown = ", ".join(repr(v if len(v) <= 24 else v[:24] + "…") for v, _, _ in bad)
+        raise DataError(f"customers.marketing_permission: {plural(int(bad[0][2]), 'row holds', 'rows hold')} "
+                        f"{plural(int(bad[0][1]), 'value', 'values')} that are not a recognised permission "
+                        f"({shown}); expected {PERMISSION_WORDS}, a blank meaning no permission.")
 
 
 def customers(v: Validator, src: Source) -> None:
@@ -39,18 +56,27 @@ def customers(v: Validator, src: Source) -> None:
         if c in ("customer_id", "signup_date", "churn_date", "marketing_permission"):
             continue
         extra.append(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}")
-    perm = _bool_sql("marketing_permission") if "marketing_permission" in cols else "CAST(NULL AS BOOLEAN)"
-    churn = "CAST(churn_date AS DATE)" if "churn_date" in cols else "CAST(NULL AS DATE)"
+    # the view carries marketing_permission only when the data has it: no column means "not filtered, said so"
+    perm = ""
+    if "marketing_permission" in cols:
+        if not v.trusted:
+            _check_permission(con)
+        perm = f", {permission_sql(quote_ident('marketing_permission'))} AS marketing_permission"
+    churn = v.value_sql("customers", "churn_date", "DATE") if "churn_date" in cols else "CAST(NULL AS DATE)"
+    signup = v.value_sql("customers", "signup_date", "DATE")  # an instant with an offset: its business-zone day
     con.execute(f"""
         CREATE VIEW customers AS
-        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(signup_date AS DATE) AS signup_date,
-               {perm} AS marketing_permission, {churn} AS churn_date{''.join(', ' + e for e in extra)}
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id, {signup} AS signup_date{perm},
+               {churn} AS churn_date{''.join(', ' + e for e in extra)}
         FROM raw_customers""")
     if v.trusted:  # counts, notes and personal columns come with the run's record (reopen_source)
         return
-    n, no_perm, unknown_buyers = con.execute("""
+    blank = permission_word_sql(quote_ident("marketing_permission"))
+    no_perm_sql = (f"(SELECT count(*) FROM raw_customers WHERE {blank} IN ({', '.join(map(quote_literal, PERMISSION_BLANKS))}))"
+                   if "marketing_permission" in cols else "(SELECT count(*) FROM customers)")
+    n, no_perm, unknown_buyers = con.execute(f"""
         SELECT (SELECT count(*) FROM customers),
-               (SELECT count(*) FROM customers WHERE marketing_permission IS NULL),
+               {no_perm_sql},
                (SELECT count(DISTINCT t.customer_id) FROM transactions t ANTI JOIN customers c USING (customer_id))
     """).fetchone()
     if unknown_buyers:
@@ -204,6 +230,18 @@ def campaigns(v: Validator, src: Source) -> None:
         else:
             select.append(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}")
     v.con.execute(f"CREATE VIEW campaigns AS SELECT {', '.join(select)} FROM raw_campaigns")
+    # a negative cost or a margin share outside (0, 1] is refused here, not at the end of the month's run
+    for c, bad, expected in (("cost_fixed", "{c} < 0", "a cost >= 0"), ("cost_per_contact", "{c} < 0", "a cost >= 0"),
+                             ("margin_rate", "NOT ({c} > 0 AND {c} <= 1)", "a share above 0 and at most 1 (e.g. 0.35)")):
+        if c not in cols:
+            continue
+        found = v.con.execute(f"SELECT experiment_id, {quote_ident(c)}, count(*) OVER () FROM campaigns "
+                              f"WHERE {bad.format(c=quote_ident(c))} ORDER BY experiment_id LIMIT {SHOW_ROWS}").fetchall()
+        if found:
+            shown = ", ".join(f"{e!r} ({x:g})" for e, x, _ in found)
+            raise DataError(f"campaigns.{c}: {plural(int(found[0][2]), 'experiment has', 'experiments have')} "
+                            f"{'a negative value' if c != 'margin_rate' else 'a value outside (0, 1]'}, e.g. {shown}; "
+                            f"expected {expected}.")
 
 
 def contacts(v: Validator, src: Source) -> None:

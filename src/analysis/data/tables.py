@@ -53,6 +53,10 @@ def _check_csv_header(t: TableFile) -> None:
                 )
 
 
+#: The longest CSV row read (DuckDB's default is 2 MB): a long free-text value is data, not a broken row.
+MAX_LINE_BYTES = 16 * 2**20
+
+
 def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
     """Create ``raw_<name>`` with an original row number ``__row`` (file line for CSV)."""
     raw = f"raw_{t.name}"
@@ -62,7 +66,8 @@ def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
         names = next(csv.reader([open(t.files[0], encoding="utf-8-sig", errors="replace").readline()]))
         cols = "{" + ", ".join(f"{quote_literal(n.strip())}: 'VARCHAR'" for n in names) + "}"
         reader = (f"read_csv({quote_literal(t.location)}, header=true, delim=',', quote='\"', escape='\"', "
-                  f"columns={cols}, auto_detect=false, null_padding=false, strict_mode=true)")
+                  f"columns={cols}, auto_detect=false, null_padding=false, strict_mode=true, "
+                  f"max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES})")
         try:
             con.execute(f"CREATE TABLE {raw} AS SELECT row_number() OVER () + 1 AS __row, * FROM {reader}")
         except duckdb.Error as exc:
@@ -73,9 +78,11 @@ def register(con: duckdb.DuckDBPyConnection, t: TableFile) -> None:
                 raise DataError(f"{t.name}: {t.files[0].name} is not UTF-8 text{at}; expected UTF-8, "
                                 "e.g. save it from Excel as 'CSV UTF-8'.") from None
             detail = next((ln.strip() for ln in full.splitlines()[1:] if ln.strip()), first_line(exc))[:160]
-            if detail.startswith("Original Line:"):  # DuckDB quotes the row: say how many fields it has
+            if detail.startswith("Original Line:"):  # DuckDB quotes the row: say how many fields, never what
                 row = detail.split(":", 1)[1].strip()
-                detail = f"{row!r} has {len(next(csv.reader([row])))} fields, the header {len(names)}"
+                detail = f"the row has {len(next(csv.reader([row])))} fields, the header {len(names)}"
+            elif "Original Line" in full or len(detail) > 80:  # any other quote of the row (names, notes) stays out
+                detail = first_line(exc).split(":")[0][:60]
             raise DataError(f"{t.name}: {t.files[0].name} could not be read as CSV{at}: {detail}; "
                             "expected comma-separated rows with the header's number of columns "
                             "(quote values that contain commas).") from None

@@ -12,14 +12,24 @@ import pandas as pd
 from analysis.data import table_checks
 from analysis.data.contract import NULL_WORDS, OFFSET_RE, REQUIRED, SHOW_ROWS, TIME_WORDS, plural, rows_text
 from analysis.data.dates import business_timezone, parse_date
-from analysis.data.definitions import definition_hint
+from analysis.data.definitions import definition_hint, is_sandboxed
 from analysis.data.engine import first_line, quote_ident, quote_literal
+from analysis.data.sandbox import budget_error, end_of_load
 from analysis.data.source import Source
 from analysis.data.tables import TableFile, register
 from analysis.errors import DataError, ParameterError
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
             "FLOAT", "DOUBLE", "REAL", "DECIMAL")
+
+
+#: Contract columns besides the required ones that must hold one value per row.
+_OPTIONAL = ("transaction_id", "margin", "churn_date", "marketing_permission", "contact_id", "resolved_at")
+
+
+def _plausible(x: str) -> str:
+    """A date or time a CRM can hold: years 1900-2261 (year 1 and 9999 are placeholders; pandas ends in 2262)."""
+    return f"year({x}) BETWEEN 1900 AND 2261"
 
 
 class Validator:
@@ -57,6 +67,11 @@ class Validator:
                 f"{name}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                 f"(found: {', '.join(cols) or 'none'}; expected at least {', '.join(REQUIRED[name])}){hint}."
             )
+        for c in (*REQUIRED[name], *_OPTIONAL):
+            kind = cols.get(c, "").upper()
+            if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION", "JSON", "BLOB", "BIT")):
+                raise DataError(f"{name}.{c}: the column holds {kind.split('(')[0].lower()} values, not one value "
+                                "per row; expected text, a number or a date in each row.")
         if not self.trusted and self.con.execute(f"SELECT count(*) FROM raw_{name}").fetchone()[0] == 0:
             raise DataError(f"{name}: the table is empty (expected at least one row).")
         return cols
@@ -131,6 +146,9 @@ class Validator:
                     f"THEN CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE TRY_CAST({c} AS TIMESTAMP) END")
         if target == "DATE" and have.startswith("TIMESTAMP"):
             return f"CAST(CAST({c} AS TIMESTAMP) AS DATE)"
+        if target == "DATE" and have == "VARCHAR":  # an instant (2024-01-01T23:30:00Z) is a day in the business zone
+            return (f"CASE WHEN regexp_matches({c}, {quote_literal(OFFSET_RE)}) "
+                    f"THEN CAST(CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) AS DATE) ELSE TRY_CAST({c} AS DATE) END")
         return f"TRY_CAST({c} AS {target})"
 
     def parses(self, name: str, col: str, target: str, expected: str, allow_null: bool = False,
@@ -143,11 +161,13 @@ class Validator:
         v = self.value_sql(name, col, target)
         if already:  # a column of the right type cannot hold unparsable values, but a float can be NaN or inf
             cond = f"NOT isfinite({c})" if have in ("FLOAT", "DOUBLE", "REAL") else "FALSE"
+            if target in ("TIMESTAMP", "DATE"):  # typed infinity (PostgreSQL, DuckDB files) and year 1 or 9999
+                cond = f"NOT isfinite({v}) OR NOT ({_plausible(v)})"  # v: as TIMESTAMP/DATE (also _NS, TZ)
         elif target == "DOUBLE":  # 'NaN', 'inf', '-Infinity' parse as floats but are no amounts
             cond = f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}))"
         else:  # 'epoch' and 'infinity' parse as 1970 and 9999
             words = ", ".join(quote_literal(w) for w in TIME_WORDS)
-            cond = (f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}) "
+            cond = (f"{c} IS NOT NULL AND ({v} IS NULL OR NOT isfinite({v}) OR NOT ({_plausible(v)}) "
                     f"OR lower(trim(CAST({c} AS VARCHAR))) IN ({words}))")
         if not allow_null:
             cond = f"({cond}) OR {c} IS NULL"
@@ -190,10 +210,19 @@ def validate_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile]
         con.execute(f"SET TimeZone = {quote_literal(timezone)}")
     except duckdb.Error:
         raise ParameterError(f"timezone: got {timezone!r}, expected a time zone name like Europe/Helsinki.") from None
+    sandboxed = is_sandboxed(tables)
     try:
-        return _validate(con, tables, path, as_of, timezone, trusted)
+        src = _validate(con, tables, path, as_of, timezone, trusted)
+    except (duckdb.InterruptException, duckdb.OutOfMemoryException) as exc:  # a view beyond the load's budget
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        raise budget_error(con, f"source: {Path(str(path)).name}", [(t.name, t.location) for t in tables.values()],
+                           exc, limit) from None
     except duckdb.Error as exc:  # a view or file that fails while read (a sniffed type that does not hold, ...)
         raise DataError(f"source: {Path(str(path)).name} could not be read ({first_line(exc)}).") from None
+    if sandboxed:
+        end_of_load(con)
+        src.sandboxed = True
+    return src
 
 
 def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile], path, as_of, timezone: str,

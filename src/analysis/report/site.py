@@ -6,6 +6,7 @@ with a "Run details" section, and take every word and number format from ``strin
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import html
 import json
 import posixpath
@@ -441,7 +442,15 @@ def _experiment_label(experiment_id: str, verdict: str | None, tx: Text) -> str:
 
 
 def safe_id(experiment_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(experiment_id)).strip("._") or "experiment"
+    """An experiment's folder name: the ID when it is a short plain name, else its plain part and a short hash.
+
+    Two IDs never share a folder (``a/b`` and ``a_b``), and a 300-character ID fits the file system's 255 bytes.
+    """
+    text = str(experiment_id)
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "experiment"
+    if plain == text and len(plain) <= 80:
+        return plain
+    return f"{plain[:80].rstrip('._-')}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 def write_index(out: Path, language: str = "en") -> Path:

@@ -339,7 +339,16 @@ def read_centroids(path) -> pd.DataFrame | None:
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"previous centroids: file {path.name!r} does not exist.")
-    return _previous_centroids(pd.read_csv(path))
+    try:
+        table = pd.read_csv(path, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        raise DataError(f"previous centroids: {path.name} could not be read as CSV ({type(exc).__name__}); expected "
+                        "the segments_centroids.csv a previous run wrote.") from None
+    try:
+        return _previous_centroids(table)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"previous centroids: {path.name} does not hold a centroid table ({type(exc).__name__}); "
+                        "expected the segments_centroids.csv a previous run wrote.") from None
 
 
 def write_centroids(seg: Segmentation, path) -> None:

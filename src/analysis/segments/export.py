@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
+from analysis.data.contract import permission_values
 from analysis.data.privacy import pseudonymize
 from analysis.segments.segmentation import Segmentation
 
@@ -22,7 +24,8 @@ def export_table(seg: Segmentation, cluster_names: Mapping[int, str] | pd.Series
     Columns: customer_id, pseudonym, abc_class (empty for prospects), strategy_group,
     lifecycle_stage, rfm_segment, r_score, f_score, m_score, cluster (empty for prospects),
     cluster_name (from ``cluster_names``, e.g. :func:`analysis.report.pages.segments.cluster_names`),
-    and marketing_permission when the source has it (a campaign may only contact those).
+    and marketing_permission when the source has it, as ``true``/``false`` (a blank is ``false``: a campaign may only
+    contact those with ``true``).
     """
     t = seg.table
     out = t[[c for c in _EXPORT_COLUMNS if c in t.columns]].copy()
@@ -31,6 +34,7 @@ def export_table(seg: Segmentation, cluster_names: Mapping[int, str] | pd.Series
     names = pd.Series(cluster_names if cluster_names is not None else {}, dtype=object)
     out["cluster_name"] = t["cluster"].map(names).astype(object).where(t["cluster"].notna(), None)
     if "marketing_permission" in t.columns:
-        out["marketing_permission"] = t["marketing_permission"]
+        allowed = permission_values(t["marketing_permission"]).fillna(False).astype(bool)
+        out["marketing_permission"] = np.where(allowed, "true", "false")
     return out.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
 

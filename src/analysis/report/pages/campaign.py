@@ -261,8 +261,10 @@ def money_text(report: CampaignReport, language: str = "en") -> str | None:
     m = lambda x: tx.money(x, 0)  # noqa: E731
     values = dict(incr=m(report.incremental_revenue), low=m(report.incremental_revenue_low),
                   high=m(report.incremental_revenue_high))
-    if not report.campaign_cost:
+    if report.campaign_cost is None or pd.isna(report.campaign_cost):
         return tx("money_no_cost", **values)
+    if report.campaign_cost == 0:  # known, and nothing: not "unknown", and no ROI to divide by
+        return tx("money_zero_cost", **values)
     cpio = tx.money(report.cost_per_incremental_order, 2) if report.cost_per_incremental_order else tx("not_available")
     text = tx("money_text", cost=m(report.campaign_cost), roi=tx.pct(report.roi, 0), roi_low=tx.pct(report.roi_low, 0),
               roi_high=tx.pct(report.roi_high, 0), cpo=tx.money(report.cost_per_order, 2), cpio=cpio, **values)

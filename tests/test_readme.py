@@ -55,6 +55,6 @@ def test_every_command_and_flag_in_the_readme_exists():
         assert name in commands, f"README names `kanta {name}`, which does not exist"
         seen.add(name)
         known = commands[name]._option_string_actions
-        for flag in re.findall(r"(--[a-z][a-z-]*)", usage):
+        for flag in re.findall(r"(--[a-z][a-z0-9-]*)", usage):
             assert flag in known, f"README: `kanta {name} {flag}` is not a flag of the command"
     assert seen == set(commands), f"commands missing from the README table: {sorted(set(commands) - seen)}"

@@ -152,20 +152,24 @@ class KeyNumber:
         return concept(self.concept).unit
 
     def to_dict(self) -> dict:
-        out = {"concept": self.concept, "value": plain_value(self.value), "unit": self.unit}
+        """JSON-able: money rounded to cents (sums of floats carry noise like 138226.38000000006)."""
+        cents = self.unit in ("money", "money_cents")
+        out = {"concept": self.concept, "value": plain_value(self.value, cents), "unit": self.unit}
         if self.previous is not None:
-            out["previous"] = plain_value(self.previous)
+            out["previous"] = plain_value(self.previous, cents)
         if self.reason:
             out["reason"] = self.reason
         return out
 
 
-def plain_value(value):
-    """numpy scalars to Python; NaN and infinities to None (JSON has neither)."""
+def plain_value(value, cents: bool = False):
+    """numpy scalars to Python; NaN and infinities to None (JSON has neither); ``cents``: rounded to 0.01."""
     if value is None:
         return None
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if cents and isinstance(value, float):
+        return round(value, 2)
     return value

@@ -93,7 +93,7 @@ def past_yearly_value(t: pd.DataFrame) -> pd.Series:
     >>> t = pd.DataFrame({"total_spend": [100.0, 600.0], "first_purchase": ["2026-01-01", "2023-01-01"],
     ...                   "last_purchase": ["2026-03-01", "2026-01-01"], "is_buyer": [True, True]})
     >>> past_yearly_value(t).round(2).tolist()
-    [100.0, 199.93]
+    [100.0, 199.95]
     """
     years = ((pd.to_datetime(t["last_purchase"]) - pd.to_datetime(t["first_purchase"])).dt.days / 365.25).clip(lower=1)
     rate = margin_rates(t)

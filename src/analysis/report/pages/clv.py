@@ -148,15 +148,49 @@ def comparison_table(comparison: pd.DataFrame, language="en") -> pd.DataFrame:
                          tx("col_agg"): [tx.pct(v, signed=True) for v in col("holdout_aggregate_error")]})
 
 
-def top_customers_table(customers: pd.DataFrame, language="en", n: int = 15) -> pd.DataFrame:
-    """The ``n`` customers with the highest CLV, by pseudonym."""
+def interval_bounds(customers: pd.DataFrame, intervals) -> pd.DataFrame:
+    """``clv_low, clv_high`` of ``customers`` in the page's basis, from :class:`analysis.clv.CustomerIntervals`.
+
+    The intervals are computed on the sales CLV of the fit; with margin (``clv_sales`` in the base) each
+    bound is scaled by the customer's own margin rate, as the CLV itself is. Customers without an
+    interval get NaN.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> c = pd.DataFrame({"customer_id": ["a", "b"], "clv": [20.0, 5.0], "clv_sales": [100.0, 50.0]})
+    >>> ci = SimpleNamespace(values=pd.DataFrame({"customer_id": ["a"], "clv_low": [80.0], "clv_high": [130.0]}))
+    >>> interval_bounds(c, ci).round(2).to_dict("list")
+    {'clv_low': [16.0, nan], 'clv_high': [26.0, nan]}
+    """
+    v = intervals.values.set_index(intervals.values["customer_id"].astype(str))
+    key = customers["customer_id"].astype(str)
+    out = pd.DataFrame({c: key.map(v[c]).astype(float).to_numpy() for c in ("clv_low", "clv_high")},
+                       index=customers.index)
+    if "clv_sales" in customers:  # margin: the customer's own rate, as in the base
+        rate = (customers["clv"] / customers["clv_sales"]).where(customers["clv_sales"] > 0)
+        out = out.mul(rate.to_numpy(), axis=0)
+    return out
+
+
+def _interval_text(tx: Text, low, high) -> str:
+    return "–" if pd.isna(low) or pd.isna(high) else tx("interval_range", low=tx.money(low), high=tx.money(high))
+
+
+def top_customers_table(customers: pd.DataFrame, language="en", n: int = 15, intervals=None) -> pd.DataFrame:
+    """The ``n`` customers with the highest CLV, by pseudonym (with the CLV's interval when ``intervals`` is given)."""
     tx = _tx(language)
     top = customers.nlargest(n, "clv")
-    return pd.DataFrame({tx("col_customer"): top["pseudonym"].to_numpy(),
-                         tx("col_clv"): [tx.money(v) for v in top["clv"]],
-                         tx("col_palive"): [tx.pct(v, 0) if pd.notna(v) else "–" for v in top["p_alive"]],
-                         tx("col_exp_purchases"): [tx.number(v, 1) for v in top["expected_purchases"]],
-                         tx("col_avg_value"): [tx.money(v, 2) for v in top["expected_avg_value"]]})
+    table = pd.DataFrame({tx("col_customer"): top["pseudonym"].to_numpy(),
+                          tx("col_clv"): [tx.money(v) for v in top["clv"]],
+                          tx("col_palive"): [tx.pct(v, 0) if pd.notna(v) else "–" for v in top["p_alive"]],
+                          tx("col_exp_purchases"): [tx.number(v, 1) for v in top["expected_purchases"]],
+                          tx("col_avg_value"): [tx.money(v, 2) for v in top["expected_avg_value"]]})
+    if intervals is not None:
+        b = interval_bounds(top, intervals)
+        table.insert(2, tx("col_clv_interval", level=tx.pct(intervals.level, 0)),
+                     [_interval_text(tx, lo, hi) for lo, hi in zip(b["clv_low"], b["clv_high"])])
+    return table
 
 
 def level_label(value, language="en") -> str:
@@ -179,15 +213,21 @@ def equity_table(equity: pd.DataFrame, attribute: str, language="en") -> pd.Data
     return suppress_small_groups(table, e["n_customers"], keep=[tx("col_group")], count_column=tx("col_customers"))
 
 
-def contact_table(contacts: pd.DataFrame, language="en") -> pd.DataFrame:
-    """The contact-first list (:meth:`CustomerBase.contact_list`) by pseudonym, formatted."""
+def contact_table(contacts: pd.DataFrame, language="en", intervals=None) -> pd.DataFrame:
+    """The contact-first list (:meth:`CustomerBase.contact_list`) by pseudonym, formatted (with CLV intervals)."""
     tx = _tx(language)
     c = contacts
-    return pd.DataFrame({tx("col_customer"): c["pseudonym"].to_numpy(),
-                         tx("col_value_at_stake"): [tx.money(v) for v in c["value_at_stake"]],
-                         tx("col_value_if_active"): [tx.money(v) for v in c["clv_if_alive"]],
-                         tx("col_palive"): [tx.pct(v, 0) for v in c["p_alive"]],
-                         tx("col_days_since"): [tx.number(v) for v in c["days_silent"]]})
+    table = pd.DataFrame({tx("col_customer"): c["pseudonym"].to_numpy(),
+                          tx("col_value_at_stake"): [tx.money(v) for v in c["value_at_stake"]],
+                          tx("col_value_if_active"): [tx.money(v) for v in c["clv_if_alive"]],
+                          tx("col_palive"): [tx.pct(v, 0) for v in c["p_alive"]],
+                          tx("col_days_since"): [tx.number(v) for v in c["days_silent"]]})
+    if intervals is not None and "clv" in c:  # the CLV itself beside its interval: "€40 (€35 – €45)"
+        b = interval_bounds(c, intervals)
+        table.insert(3, tx("col_clv_interval", level=tx.pct(intervals.level, 0)),
+                     [tx.money(v) + ("" if pd.isna(lo) else f" ({_interval_text(tx, lo, hi)})")
+                      for v, lo, hi in zip(c["clv"], b["clv_low"], b["clv_high"])])
+    return table
 
 
 # --------------------------------------------------------------------------- figures (return Axes)
@@ -475,12 +515,17 @@ class ClvPage:
         plot_lorenz(conc, tx, ax)
         show_figure(fig, tx("lorenz_figure"), tx("lorenz_alt"))
 
-    def top_customers_section(self, n: int = 15) -> None:
+    def top_customers_section(self, n: int = 15, intervals=None) -> None:
+        """The most valuable customers; with ``intervals`` (:func:`analysis.clv.result_intervals`) each CLV's interval."""
         if self.result is None:
             return
         heading(self.tx("top_heading"))
-        top = top_customers_table(self.valued, self.tx, n)
+        top = top_customers_table(self.valued, self.tx, n, intervals)
         show_table(top, self.tx("top_caption", n=len(top)))
+        if intervals is not None:
+            say(self.tx("interval_note", level=self.tx.pct(intervals.level, 0)))
+        else:
+            self._show_finding("clv_customer_intervals")
 
     def equity_by_group_section(self, attributes: Sequence[str] = EQUITY_ATTRIBUTES) -> None:
         if self.result is None:
@@ -515,8 +560,8 @@ class ClvPage:
         for sentence in effect_sentences(covariates, self.language, model="pareto_nbd"):
             say(sentence)
 
-    def contact_section(self, n: int = 15) -> None:
-        """Value at risk and the contact-first list: the same list as on the churn page."""
+    def contact_section(self, n: int = 15, intervals=None) -> None:
+        """Value at risk and the contact-first list: the same list as on the churn page (with CLV intervals)."""
         if self.result is None:
             return
         tx, base = self.tx, self.base
@@ -536,7 +581,12 @@ class ClvPage:
                floor=tx.pct(base.settings.contact_p_alive_floor, 0)))
         record([to_contact])  # customers at risk and value at risk are on the cards above
         if len(contacts):
-            show_table(contact_table(contacts.head(n), tx), tx("risk_caption", n=min(n, len(contacts))))
+            shown = contacts.head(n)
+            if intervals is not None:  # the base's CLV (and sales CLV with margin) beside the list's own columns
+                state = base.customers.set_index("customer_id")
+                shown = shown.assign(**{c: shown["customer_id"].map(state[c]).to_numpy()
+                                        for c in ("clv", "clv_sales") if c in state})
+            show_table(contact_table(shown, tx, intervals), tx("risk_caption", n=min(n, len(contacts))))
 
     def method_section(self) -> None:
         say(self.tx("method_note"))

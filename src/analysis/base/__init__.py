@@ -20,12 +20,13 @@ from analysis.base.plan import EXCLUSIONS, HOLDOUT_SHARE, PRIORITY, ContactPlan,
 from analysis.base.plan_results import ActionResult, measure_plan
 from analysis.base.settings import BaseSettings
 from analysis.base.state import FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, previous_p_alive
-from analysis.base.value import CLV_COLUMNS, attach_value, fit_customer_value, margin_rates, value_basis
+from analysis.base.value import CLV_COLUMNS, attach_intervals, attach_value, fit_customer_value, margin_rates, value_basis
 from analysis.base.store import STORED_PARTS, load_state, save_state
 
 __all__ = [
     # the month's state
     "BaseSettings", "CustomerBase", "FLOW_MONTHS", "CLV_COLUMNS", "SEGMENT_COLUMNS", "STATE_COLUMNS", "margin_rates",
+    "attach_intervals",
     "previous_p_alive",
     # the month's customer value (one path for the report and kanta clv)
     "fit_customer_value", "attach_value", "value_basis",

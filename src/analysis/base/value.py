@@ -73,3 +73,27 @@ def attach_value(table: pd.DataFrame, fitted) -> pd.DataFrame:
         t["clv_sales"] = t["clv"]
         t["clv"], t["clv_if_alive"] = t["clv"] * rate, t["clv_if_alive"] * rate
     return t
+
+
+def attach_intervals(table: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataFrame:
+    """Per-customer interval bounds (:mod:`analysis.clv.intervals`, on the sales CLV of the fit) for ``table``'s
+    customers, in the table's value basis: ``clv_low``/``clv_high`` scaled by each customer's margin rate as
+    :func:`attach_value` scales the CLV itself; P(alive) bounds as they are. Customers without a bound get NaN.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"customer_id": ["a", "b"], "total_spend": [10.0, 30.0], "margin_rate": [0.2, 0.4]})
+    >>> b = pd.DataFrame({"customer_id": ["a"], "clv_low": [80.0], "clv_high": [130.0],
+    ...                   "p_alive_low": [0.5], "p_alive_high": [0.9]})
+    >>> attach_intervals(t, b).round(2).to_dict("list")
+    {'clv_low': [16.0, nan], 'clv_high': [26.0, nan], 'p_alive_low': [0.5, nan], 'p_alive_high': [0.9, nan]}
+    """
+    b = bounds.set_index(bounds["customer_id"].astype(str))
+    key = table["customer_id"].astype(str)
+    rate = margin_rates(table)
+    out = pd.DataFrame(index=table.index)
+    for c in [c for c in ("clv_low", "clv_high", "p_alive_low", "p_alive_high") if c in b]:
+        out[c] = key.map(b[c]).astype(float).to_numpy()
+        if rate is not None and c.startswith("clv_"):
+            out[c] = out[c] * rate.to_numpy()
+    return out

@@ -80,15 +80,9 @@ def _cmd_clv(args) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ci, interval = with_intervals(fitted, args.interval, args.resamples, columns=["customer_id"])
-            ci = ci.set_index(ci["customer_id"].astype(str))
-            key = out["customer_id"].astype(str)
-            rate = base.margin_rates(out)  # bounds in the file's basis: margin when the values are margin
-            for c in INTERVAL_COLUMNS:
-                out[c] = key.map(ci[c]).astype(float)
-                if rate is not None and c.startswith("clv_"):
-                    out[c] = out[c] * rate
+            out[list(INTERVAL_COLUMNS)] = base.attach_intervals(out, ci)[list(INTERVAL_COLUMNS)]  # the file's basis
             eq = interval.get("customer_equity", {})
-            if rate is not None and eq.get("low") is not None:  # the sales interval scaled to the margin equity
+            if "clv_sales" in out and eq.get("low") is not None:  # the sales interval scaled to the margin equity
                 scale = float(out["clv"].sum()) / float(out["clv_sales"].sum())
                 eq["low"], eq["high"] = eq["low"] * scale, eq["high"] * scale
     data.write_table(out[columns], args.out)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import clv
+from analysis.base import attach_intervals
 from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
 from analysis.errors import ModelError
@@ -149,28 +150,9 @@ def comparison_table(comparison: pd.DataFrame, language="en") -> pd.DataFrame:
 
 
 def interval_bounds(customers: pd.DataFrame, intervals) -> pd.DataFrame:
-    """``clv_low, clv_high`` of ``customers`` in the page's basis, from :class:`analysis.clv.CustomerIntervals`.
-
-    The intervals are computed on the sales CLV of the fit; with margin (``clv_sales`` in the base) each
-    bound is scaled by the customer's own margin rate, as the CLV itself is. Customers without an
-    interval get NaN.
-
-    Example
-    -------
-    >>> from types import SimpleNamespace
-    >>> c = pd.DataFrame({"customer_id": ["a", "b"], "clv": [20.0, 5.0], "clv_sales": [100.0, 50.0]})
-    >>> ci = SimpleNamespace(values=pd.DataFrame({"customer_id": ["a"], "clv_low": [80.0], "clv_high": [130.0]}))
-    >>> interval_bounds(c, ci).round(2).to_dict("list")
-    {'clv_low': [16.0, nan], 'clv_high': [26.0, nan]}
-    """
-    v = intervals.values.set_index(intervals.values["customer_id"].astype(str))
-    key = customers["customer_id"].astype(str)
-    out = pd.DataFrame({c: key.map(v[c]).astype(float).to_numpy() for c in ("clv_low", "clv_high")},
-                       index=customers.index)
-    if "clv_sales" in customers:  # margin: the customer's own rate, as in the base
-        rate = (customers["clv"] / customers["clv_sales"]).where(customers["clv_sales"] > 0)
-        out = out.mul(rate.to_numpy(), axis=0)
-    return out
+    """``clv_low, clv_high`` of ``customers`` in the page's basis (margin by each customer's own rate, as the CLV):
+    :func:`analysis.base.attach_intervals` of :class:`analysis.clv.CustomerIntervals` ``.values``."""
+    return attach_intervals(customers, intervals.values)[["clv_low", "clv_high"]]
 
 
 def _interval_text(tx: Text, low, high) -> str:
@@ -585,7 +567,7 @@ class ClvPage:
             if intervals is not None:  # the base's CLV (and sales CLV with margin) beside the list's own columns
                 state = base.customers.set_index("customer_id")
                 shown = shown.assign(**{c: shown["customer_id"].map(state[c]).to_numpy()
-                                        for c in ("clv", "clv_sales") if c in state})
+                                        for c in ("clv", "total_spend", "margin_rate") if c in state})
             show_table(contact_table(shown, tx, intervals), tx("risk_caption", n=min(n, len(contacts))))
 
     def method_section(self) -> None:

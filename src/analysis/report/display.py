@@ -63,9 +63,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, index: bool = False
 
 def figure_html(fig, title: str, alt: str, dpi: int = 100) -> str:
     """A matplotlib figure as an embedded PNG ``<figure>`` with title and alt text."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = figure_png(fig, dpi)
     t, a = html.escape(title, quote=True), html.escape(alt, quote=True)
     return (
         f"<figure class='kanta-figure' style='margin:0 0 1em 0'>"
@@ -74,13 +72,29 @@ def figure_html(fig, title: str, alt: str, dpi: int = 100) -> str:
     )
 
 
-def show_figure(fig, title: str, alt: str) -> None:
-    """Show a figure with a title and alt text, then close it so it is not drawn twice."""
-    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-    from IPython.display import HTML  # local: heavy import, kept off the start-up path
+def figure_png(fig, dpi: int = 100) -> str:
+    """A matplotlib figure as base64 PNG (what an image output carries)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
-    _display(HTML(figure_html(fig, title, alt)))
+
+def show_figure(fig, title: str, alt: str) -> None:
+    """Show a figure as an ordinary image output (``image/png``, so JupyterLab, ``nbconvert --to markdown``
+    and the report all see an image) with its title and alt text in the output's metadata (the report's
+    template turns them into ``<figure>``, ``alt`` and ``<figcaption>``), then close it so it is not drawn twice.
+    """
+    import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
+
+    _display_raw({"image/png": figure_png(fig), "text/plain": str(title)},
+                 metadata={"image/png": {"alt": str(alt), "title": str(title)}})
     plt.close(fig)
+
+
+def _display_raw(data: dict, metadata: dict) -> None:
+    from IPython.display import display  # local: heavy import, kept off the start-up path
+
+    display(data, raw=True, metadata=metadata)
 
 
 def key_numbers_html(items: Mapping[str, tuple[str, str | None]]) -> str:

@@ -6,7 +6,6 @@ codes), sentences from :mod:`analysis.report.pages.campaign`. ``notebooks/experi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,11 +17,10 @@ from analysis.base.state import CustomerBase
 from analysis.data import load_source
 from analysis.experiments import CampaignReport, ExperimentResult
 from analysis.findings import Estimation, Finding
-from analysis.report.display import heading, say, show_figure
-from analysis.report.numbers import KeyNumber, record_verdict, show_finding, show_numbers
+from analysis.report.numbers import KeyNumber
+from analysis.report.section import Section
 from analysis.report.pages.campaign import (arm_order, arms_table, capped, campaign_text, caveats, clv_text, guards_table,
                                             lessons, measures_table, money_text, points, pv, verdict_sentence)
-from analysis.report.pii import show_group_table
 from analysis.report.text import Text
 from analysis.stats import RetentionComparison, SequentialResult, simulate_peeking, wilson_interval
 
@@ -88,75 +86,6 @@ def plot_sequential(sequential: SequentialResult, language: str = "en", ax=None)
     ax.set_ylabel(tx("axis_difference"))
     ax.spines[["top", "right"]].set_visible(False)
     return ax
-
-
-# --- sections of the page ------------------------------------------------------------------------
-@dataclass
-class Section:
-    """What one notebook section shows, in order: headings, paragraphs, tables, figures, key numbers, findings.
-
-    Displayed in a notebook (``_ipython_display_``) it shows its parts with :mod:`analysis.report.display`
-    and records key numbers and findings with :mod:`analysis.report.numbers`; built without a
-    notebook it is plain data for tests (``texts()``).
-    """
-
-    language: str
-    parts: list = field(default_factory=list)
-
-    def heading(self, text: str, level: int = 2) -> "Section":
-        self.parts.append(("heading", text, level))
-        return self
-
-    def text(self, text: str | None) -> "Section":
-        if text:
-            self.parts.append(("text", text))
-        return self
-
-    def table(self, df: pd.DataFrame, caption: str | None = None) -> "Section":
-        self.parts.append(("table", df, caption))
-        return self
-
-    def figure(self, ax, title: str, alt: str) -> "Section":
-        self.parts.append(("figure", ax.figure, title, alt))
-        return self
-
-    def numbers(self, numbers: list[KeyNumber]) -> "Section":
-        if numbers:
-            self.parts.append(("numbers", list(numbers)))
-        return self
-
-    def finding(self, finding: Finding) -> "Section":
-        self.parts.append(("finding", finding))
-        return self
-
-    def verdict(self, experiment_id: str, code: str) -> "Section":
-        """Record the page's verdict code for the manifest (shows nothing)."""
-        self.parts.append(("verdict", experiment_id, code))
-        return self
-
-    def texts(self) -> list[str]:
-        """The headings and paragraphs as plain strings (for tests and logs)."""
-        return [p[1] for p in self.parts if p[0] in ("heading", "text")]
-
-    def __bool__(self) -> bool:
-        return bool(self.parts)
-
-    def _ipython_display_(self) -> None:
-        for kind, *rest in self.parts:
-            if kind == "heading":
-                heading(rest[0], rest[1])
-            elif kind == "text":
-                say(rest[0])
-            elif kind == "table":
-                show_group_table(rest[0], rest[1], self.language)  # with the footnote when small groups are blank
-            elif kind == "figure":
-                show_figure(*rest)
-            elif kind == "numbers":
-                show_numbers(rest[0], self.language)
-            elif kind == "finding":
-                show_finding(rest[0], self.language)
-            elif kind == "verdict":
-                record_verdict(*rest)
 
 
 class ExperimentPage:

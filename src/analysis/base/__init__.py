@@ -12,16 +12,69 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).
 - :mod:`~analysis.base.plan_results`: last month's plan measured, contact group against holdout.
 """
-from analysis.base.actions import (ACTIONS, FALLING_BELOW, LIST_COLUMNS, TREND_COLUMNS, Action, Trend, month_actions,
-                                   trends, unusual)
-from analysis.base.concepts import (CONCEPTS, MARGIN_CONCEPTS, MONEY_BASES, UNITS, Concept, KeyNumber, concept,
-                                    label_key, plain_value)
-from analysis.base.plan import EXCLUSIONS, HOLDOUT_SHARE, PRIORITY, ContactPlan, contact_plan, holdout_size
-from analysis.base.plan_results import ActionResult, measure_plan
-from analysis.base.settings import BaseSettings
-from analysis.base.state import FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, previous_p_alive
-from analysis.base.value import CLV_COLUMNS, attach_intervals, attach_value, fit_customer_value, margin_rates, value_basis
-from analysis.base.store import STORED_PARTS, load_state, save_state
+from __future__ import annotations
+
+import importlib
+
+#: Where each public name lives. Names are imported on first use (PEP 562), so ``import analysis.base.settings``
+#: (the CLI's argument defaults) does not load the whole month's machinery (segments, scikit-learn, ...).
+_HOMES = {
+    "ACTIONS": "analysis.base.actions",
+    "FALLING_BELOW": "analysis.base.actions",
+    "LIST_COLUMNS": "analysis.base.actions",
+    "TREND_COLUMNS": "analysis.base.actions",
+    "Action": "analysis.base.actions",
+    "Trend": "analysis.base.actions",
+    "month_actions": "analysis.base.actions",
+    "trends": "analysis.base.actions",
+    "unusual": "analysis.base.actions",
+    "CONCEPTS": "analysis.base.concepts",
+    "MARGIN_CONCEPTS": "analysis.base.concepts",
+    "MONEY_BASES": "analysis.base.concepts",
+    "UNITS": "analysis.base.concepts",
+    "Concept": "analysis.base.concepts",
+    "KeyNumber": "analysis.base.concepts",
+    "concept": "analysis.base.concepts",
+    "label_key": "analysis.base.concepts",
+    "plain_value": "analysis.base.concepts",
+    "EXCLUSIONS": "analysis.base.plan",
+    "HOLDOUT_SHARE": "analysis.base.plan",
+    "PRIORITY": "analysis.base.plan",
+    "ContactPlan": "analysis.base.plan",
+    "contact_plan": "analysis.base.plan",
+    "holdout_size": "analysis.base.plan",
+    "ActionResult": "analysis.base.plan_results",
+    "measure_plan": "analysis.base.plan_results",
+    "BaseSettings": "analysis.base.settings",
+    "FLOW_MONTHS": "analysis.base.state",
+    "SEGMENT_COLUMNS": "analysis.base.state",
+    "STATE_COLUMNS": "analysis.base.state",
+    "CustomerBase": "analysis.base.state",
+    "previous_p_alive": "analysis.base.state",
+    "CLV_COLUMNS": "analysis.base.value",
+    "attach_intervals": "analysis.base.value",
+    "attach_value": "analysis.base.value",
+    "fit_customer_value": "analysis.base.value",
+    "margin_rates": "analysis.base.value",
+    "value_basis": "analysis.base.value",
+    "STORED_PARTS": "analysis.base.store",
+    "load_state": "analysis.base.store",
+    "save_state": "analysis.base.store",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'analysis.base' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     # the month's state

@@ -13,6 +13,8 @@ from analysis.cli.arguments import add_as_of, add_source
 #: Columns of the per-customer output file, in order (``clv_sales`` follows when the values are margin).
 OUTPUT_COLUMNS = ["customer_id", "pseudonym", "p_alive", "expected_purchases", "expected_avg_value", "clv",
                   "clv_if_alive", "frequency", "recency", "T", "monetary_value"]
+#: The tables customer value reads (the contacts, experiments and campaigns are neither loaded nor checked).
+VALUE_TABLES = ("transactions", "customers")
 MODEL_FLAGS = ("bgnbd", "mbgnbd", "pareto-nbd", "nbd", "auto", "bgbb")
 
 
@@ -57,7 +59,7 @@ def _cmd_clv(args) -> int:
         check_interval(args.interval, args.resamples)
     model = args.model.replace("-", "_")
     settings = base.BaseSettings(horizon_months=args.horizon_months, discount_rate=args.discount_rate, clv_model=model)
-    src = data.load_source(args.source, as_of=args.as_of)
+    src = data.load_source(args.source, as_of=args.as_of, tables=VALUE_TABLES)
     table = customers.customer_table(src, src.as_of, freq=args.freq)
     buyers = table[table["n_purchases"].fillna(0).astype(int) > 0] if "n_purchases" in table else table
     basis = base.value_basis(table)

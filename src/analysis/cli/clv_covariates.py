@@ -64,7 +64,7 @@ def run_covariates(args) -> int:
     l2 = float(getattr(args, "l2", 0.0) or 0.0)
     data.check_output_path(args.out)
     clv.check_horizon(args.horizon_months, args.discount_rate, args.days_per_month)
-    src = data.load_source(args.source, as_of=args.as_of)
+    src = data.load_source(args.source, as_of=args.as_of, tables=("transactions", "customers"))
     attributes = customer_columns(src)
     unknown = [c for c in columns if c not in attributes]
     if unknown:

@@ -9,6 +9,7 @@ way and could be plugged in beside :func:`load_database`; only PostgreSQL is tes
 from __future__ import annotations
 
 import hashlib
+from typing import Iterable
 
 from analysis.data.contract import TABLES
 from analysis.data.engine import duckdb_connection
@@ -36,7 +37,7 @@ def _quoted(identifier: str) -> str:
 
 
 def load_database(url, as_of=None, memory_limit: str | None = None, threads: int | None = None,
-                  timezone: str | None = None) -> Source:
+                  timezone: str | None = None, tables: Iterable[str] = TABLES) -> Source:
     """Read the contract's tables from a PostgreSQL database and validate them like files.
 
     Parameters
@@ -44,7 +45,7 @@ def load_database(url, as_of=None, memory_limit: str | None = None, threads: int
     url : str
         ``postgresql://user@host:port/dbname[?schema=crm]``; credentials from the URL, the
         ``PG*`` environment variables or ``~/.pgpass`` (libpq's usual order).
-    as_of, memory_limit, threads, timezone
+    as_of, memory_limit, threads, timezone, tables
         As in :func:`analysis.data.loading.load_source`.
 
     Returns
@@ -63,6 +64,7 @@ def load_database(url, as_of=None, memory_limit: str | None = None, threads: int
         conn = dbapi.connect(url._connect)
     except dbapi.Error as exc:
         raise DataError(f"source: could not connect to {url} ({_detail(exc, url)}).") from None
+    wanted = set(tables)
     tables: dict[str, TableFile] = {}
     try:
         with conn.cursor() as cur:
@@ -75,7 +77,7 @@ def load_database(url, as_of=None, memory_limit: str | None = None, threads: int
                 raise DataError(f"transactions: database {url} has no table 'transactions' in schema {schema!r} "
                                 f"(found: {', '.join(found) or 'none'}).")
             reading = None
-            for name in (n for n in TABLES if n in found):
+            for name in (n for n in TABLES if n in found and n in wanted):
                 reading = name
                 cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 "
                             "AND table_name = $2 ORDER BY ordinal_position", parameters=(schema, name))

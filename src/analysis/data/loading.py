@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import duckdb
 import pandas as pd
@@ -21,7 +22,7 @@ from analysis.data.engine import duckdb_connection, first_line, quote_ident, quo
 from analysis.data.source import Source
 from analysis.data.tables import TableFile
 from analysis.data.validation import validate_tables
-from analysis.errors import DataError
+from analysis.errors import DataError, ParameterError
 
 
 # --- finding the tables -------------------------------------------------------
@@ -78,7 +79,7 @@ def _find_tables(path: Path, con: duckdb.DuckDBPyConnection) -> dict[str, TableF
 
 
 def load_source(path, as_of=None, memory_limit: str | None = None, threads: int | None = None,
-                timezone: str | None = None) -> Source:
+                timezone: str | None = None, tables: Iterable[str] | None = None) -> Source:
     """Open and validate a data source.
 
     Parameters
@@ -96,6 +97,9 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     timezone : str
         The business time zone (IANA name): timestamps with an offset and TIMESTAMPTZ
         columns are converted to its wall-clock time, whatever the machine's ``TZ``.
+    tables : iterable of str, optional
+        Read and validate only these of the contract's tables (``transactions`` always): a command that
+        never reads contacts does not pay for checking them. Default: every table the source has.
 
     Returns
     -------
@@ -112,14 +116,36 @@ def load_source(path, as_of=None, memory_limit: str | None = None, threads: int 
     >>> src = load_source("data/sample", as_of="2026-10-31")  # doctest: +SKIP
     >>> src.sql("SELECT count(*) AS n FROM transactions")     # doctest: +SKIP
     """
+    wanted = wanted_tables(tables)
     if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        return load_database(path, as_of, memory_limit, threads, timezone)
+        return load_database(path, as_of, memory_limit, threads, timezone, tables=wanted)
     if isinstance(path, Source):
         return path if as_of is None or parse_date(as_of) == path.as_of else \
             load_source(path.path, as_of, timezone=path.timezone)
     path = Path(path)
     con = duckdb_connection(memory_limit, threads)
-    return validate_tables(con, _find_tables(path, con), path, as_of, timezone=timezone)
+    found = _find_tables(path, con)
+    return validate_tables(con, {n: t for n, t in found.items() if n in wanted}, path, as_of, timezone=timezone)
+
+
+def wanted_tables(tables: Iterable[str] | None) -> frozenset[str]:
+    """The contract's tables a load reads: ``tables`` and ``transactions``, or all of them.
+
+    Example
+    -------
+    >>> sorted(wanted_tables(["customers"]))
+    ['customers', 'transactions']
+    >>> wanted_tables(["orders"])
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ParameterError: tables: got 'orders', expected some of transactions, customers, assignments, campaigns, contacts.
+    """
+    if tables is None:
+        return frozenset(TABLES)
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        raise ParameterError(f"tables: got {', '.join(map(repr, unknown))}, expected some of {', '.join(TABLES)}.")
+    return frozenset(tables) | {"transactions"}
 
 
 def reopen_source(record: dict, memory_limit: str | None = None, threads: int | None = None) -> Source:

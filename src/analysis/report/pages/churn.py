@@ -6,7 +6,6 @@ results computed once (:func:`analysis.churn.analyse`) and figures drawn in the 
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -157,6 +156,8 @@ class ChurnPage:
         s = self._section().heading(tx("h_cohorts"))
         if c.empty:
             if ax is not None:
+                import matplotlib.pyplot as plt  # local: pyplot is heavy; only this case needs it
+
                 plt.close(ax.figure)  # nothing to show: the notebook's empty figure is not drawn either
             return s.text(tx("cohorts_none"))
         s.text(tx("cohorts_text") if c.attrs.get("cohort_by") == "signup" else tx("cohorts_text_fp"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator
@@ -26,6 +25,8 @@ FIGURE_WIDTH, FONT_SIZE = 6.4, 9
 
 
 def _axes(ax, height: float):
+    import matplotlib.pyplot as plt  # local: pyplot is heavy; the CLI imports these pages for their words only
+
     return ax if ax is not None else plt.subplots(figsize=(FIGURE_WIDTH, height), layout="constrained")[1]
 
 

@@ -6,7 +6,6 @@ it never computes and never shows. Sized for a phone: 6.4 in wide at 100 dpi, fo
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -25,6 +24,8 @@ PLOT_POINTS = 50_000
 
 
 def _axes(ax, height: float):
+    import matplotlib.pyplot as plt  # local: pyplot is heavy; the CLI imports these pages for their words only
+
     return ax if ax is not None else plt.subplots(figsize=(FIGURE_WIDTH, height), layout="constrained")[1]
 
 

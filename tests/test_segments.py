@@ -689,29 +689,25 @@ def test_every_section_renders_in_both_languages_without_placeholders(sample_bas
     monkeypatch.setattr(numbers, "_publish", lambda data: shown.append(data.get("text/html", "")))
     for language in ("en", "fi"):
         p = page.SegmentsPage.from_base(sample_base, language)
-        for section in ("key_numbers_section", "pyramid_section", "strategy_section", "stages_section",
-                        "rfm_section", "clusters_section", "transitions_section", "actions_section"):
-            getattr(p, section)()
+        for section in p.sections():
+            section._ipython_display_()  # as the notebook shows it
     text = "\n".join(str(x) for x in shown)
     assert len(shown) > 60 and not re.search(r"\{[a-z_]+\}", text)
     assert "Returned within the last 30 days" in text and "Palannut viimeisen 30 päivän aikana" in text
 
 
 def test_a_big_base_draws_a_seeded_sample_in_the_strategy_grid_and_says_so(sample_base, monkeypatch):
-    from analysis.report import display
-
     cur = seg.MonthlySegments.from_base(sample_base).current
     buyers = int((cur.table["n_purchases"] > 0).sum())
     points = lambda ax: sum(len(c.get_offsets()) for c in ax.collections)  # noqa: E731
-    assert points(page.plot_strategy_grid(cur.table)) == buyers  # the sample is far below PLOT_POINTS: everyone
-    one, again = (page.plot_strategy_grid(cur.table, max_points=300) for _ in range(2))
+    tx = page.words("en")
+    assert points(page.plot_strategy_grid(cur.table, labels=tx)) == buyers  # the sample is far below PLOT_POINTS
+    one, again = (page.plot_strategy_grid(cur.table, labels=tx, max_points=300) for _ in range(2))
     assert points(one) == 300
     assert all((a.get_offsets() == b.get_offsets()).all() for a, b in zip(one.collections, again.collections))
     monkeypatch.setattr(page, "PLOT_POINTS", 300)  # as if the base were big
-    shown = []
-    monkeypatch.setattr(display, "_display", lambda obj: shown.append(str(getattr(obj, "data", obj))))
     for language, words in (("en", "random sample of 300 of the"), ("fi", "satunnaisotos: 300 asiakasta")):
-        page.SegmentsPage.from_base(sample_base, language).strategy_section()
+        shown = page.SegmentsPage.from_base(sample_base, language).strategy().texts()
         assert any(words in s for s in shown), language
 
 
@@ -724,10 +720,84 @@ def test_a_base_without_segmentation_publishes_the_page_with_the_reason(sample_b
                                  findings=[Finding("segments", "not_estimable", {}, "no buyers")])
     p = page.SegmentsPage.from_base(broken, "en")
     assert p.degraded and p.finding.reason == "not_estimable"
-    p.key_numbers_section()
-    p.pyramid_section()
+    sections = p.sections()
+    assert [part[0] for part in sections[0].parts] == ["heading", "finding"] and sections[0].parts[1][1] is p.finding
+    assert not any(sections[1:])  # every other section is empty: nothing to say without a segmentation
+    sections[0]._ipython_display_()
     out = capsys.readouterr().out
     assert "could not be estimated" in out and "pyramid" not in out.lower()
+
+
+def readable_on_a_phone(ax) -> None:
+    """At most 6.4 in wide (640 px at 100 dpi), no text under 9 pt, no two tick labels on top of each other."""
+    from matplotlib.text import Text as MplText
+
+    fig = ax.figure
+    assert fig.get_figwidth() <= 6.4
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.findobj(MplText) if t.get_visible() and t.get_text()]
+    assert min(t.get_fontsize() for t in texts) >= 9
+    for a in fig.axes:
+        for ticks in (a.get_xticklabels(), a.get_yticklabels()):
+            ticks = [t for t in ticks if t.get_visible() and t.get_text()]
+            turned = [t for t in ticks if t.get_rotation() % 90]
+            if turned:  # parallel slanted lines: apart by the anchors' distance x sin(angle), at least a line high
+                at = [np.array(t.get_transform().transform(t.get_position())) for t in turned]
+                gap = min(np.linalg.norm(q - p) for p, q in zip(at, at[1:])) * np.sin(np.radians(turned[0].get_rotation()))
+                assert gap >= turned[0].get_fontsize() * fig.dpi / 72, [t.get_text() for t in ticks]
+            else:
+                boxes = [t.get_window_extent(renderer) for t in ticks]
+                assert not any(b.overlaps(c) for b, c in zip(boxes, boxes[1:])), [t.get_text() for t in ticks]
+
+
+def test_every_segments_section_is_a_section_made_from_the_result(sample_base):
+    from analysis.report.section import Section
+
+    p = page.SegmentsPage.from_base(sample_base, "en")
+    sections = dict(zip(p.SECTIONS, p.sections()))
+    assert all(isinstance(s, Section) and s for s in sections.values())
+    tx, cur, numbers = page.words("en"), p.cur, sample_base.numbers()
+    # five cards shown, every other stage and class count recorded, all read from the month's base
+    kinds = {part[0]: part[1] for part in sections["headline"].parts if part[0] in ("numbers", "record")}
+    assert [n.concept for n in kinds["numbers"]] == list(page.CARD_CONCEPTS)
+    assert {n.concept: n.value for n in kinds["numbers"] + kinds["record"]} == {
+        n.concept: n.value for n in page.key_numbers(p.monthly, sample_base)}
+    assert {n.concept: n.value for n in kinds["numbers"]}["stage_passive"] == numbers["customers_churned"] == 837
+    # the pyramid's A row: 92 customers (the notebook's check), its revenue share in the sentence and the table
+    pyramid = cur.pyramid().set_index("abc_class")
+    assert pyramid.loc["A", "customers"] == 92
+    assert tx.pct(pyramid.loc["A", "revenue_share"], 0) in sections["pyramid"].texts()[1]
+    tables = [part[1] for part in sections["pyramid"].parts if part[0] == "table"]
+    assert tables[0][tx("col_customers")].tolist()[0] == "92"
+    # one transition map per column, in order, with its own title
+    titles = [part[2] for part in sections["transitions"].parts if part[0] == "figure"]
+    assert titles == [tx(f"fig_{key}_transitions") for _, key in page.TRANSITIONS]
+    # the RFM grid keeps its row labels (R 5 .. R 1) as the first column
+    grid = [part[1] for part in sections["rfm"].parts if part[0] == "table"][0]
+    assert grid.iloc[:, 0].tolist() == ["R 5", "R 4", "R 3", "R 2", "R 1"]
+    # a figure drawn in the notebook is the one the section shows
+    ax = page.plot_pyramid(cur.pyramid(), labels=tx)
+    assert [part[1] for part in p.pyramid(cur.pyramid(), ax).parts if part[0] == "figure"] == [ax.figure]
+
+
+def test_segments_plots_take_the_table_and_words_and_return_an_axes_readable_on_a_phone(sample_base):
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
+    for language in ("en", "fi"):
+        p = page.SegmentsPage.from_base(sample_base, language)
+        cur, tx = p.cur, p.tx
+        shares, counts = p.transition_matrices("lifecycle_stage")
+        for plot, data, extra in ((page.plot_pyramid, cur.pyramid(), {}), (page.plot_strategy_grid, cur.table, {}),
+                                  (page.plot_k_selection, cur.clusters.selection_, {}),
+                                  (page.plot_transitions, shares, {"counts": counts})):
+            ax = plot(data, labels=tx, **extra)
+            assert isinstance(ax, Axes)
+            readable_on_a_phone(ax)
+            _, given = plt.subplots()
+            assert plot(data, labels=tx, ax=given, **extra) is given and given.has_data()
+            plt.close("all")
 
 
 def test_clusters_used_before_fit_say_so():

@@ -129,7 +129,7 @@ def test_churn_page_says_how_many_months_the_average_covers(monkeypatch):
     shown = []
     monkeypatch.setattr(display, "_display", lambda obj: shown.append(str(obj.data)))
     base = CustomerBase.build(SAMPLE, "2024-10-31", BaseSettings(inactivity_days=90, n_clusters=3))
-    ChurnPage(analyse(base=base), base, "en").kpis_section()
+    ChurnPage(analyse(base=base), base, "en").kpis()._ipython_display_()  # as the notebook shows it
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", " ".join(shown))).split())
     assert "The average covers only the 7 of these 12 months" in text
     assert "not yet observable" in text

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -373,10 +372,7 @@ def test_a_big_landmark_set_fits_cox_on_a_seeded_subsample_and_the_page_says_so(
     a = churn.analyse(src, AS_OF, use_clv=False)
     for language, words in (("en", "random sample of"), ("fi", "satunnaisotokseen")):
         capsys.readouterr()
-        p = page.ChurnPage(dataclasses.replace(a, cox=one), None, language)
-        shown = []
-        with patch("analysis.report.pages.churn.say", side_effect=shown.append):
-            p.cox_section()
+        shown = page.ChurnPage(dataclasses.replace(a, cox=one), None, language).cox().texts()
         assert any(words in s and Text("churn", language).number(n) in s for s in shown), shown
 
 
@@ -520,9 +516,10 @@ def test_churn_page_renders_with_findings_when_models_cannot_be_estimated(tiny_s
     assert a.kpis is not None and a.overall.n == 12
     for language in ("en", "fi"):
         p = page.ChurnPage(a, None, language)
-        for section in (p.key_numbers_section, p.definition_section, p.curves_section, p.cohorts_section,
-                        p.cox_section, p.ph_section, p.kpis_section, p.risk_section, p.contact_section):
-            section()
+        sections = dict(zip(p.SECTIONS, p.sections()))
+        shown = [part[1] for sec in sections.values() for part in sec.parts if part[0] == "finding"]
+        assert [f.analysis for f in shown] == ["survival.groups", "survival.cox"]  # on the curves and the Cox section
+        assert sections["cox"].texts() == [Text("churn", language)("h_cox")] and not sections["ph"]
         for f in a.findings:
             text = finding_text(page.localised_finding(f, language), Text("report", language))
             assert "{" not in text and f.detail not in text  # the reason's own sentence, not the generic one
@@ -568,6 +565,73 @@ def test_churn_key_numbers_share_the_customer_base_values(base):
         assert numbers[concept] == base.numbers()[concept], concept
     assert numbers["customers_due_next_month"] == a.risk.attrs["n_due"]
     assert a.risk["value_basis"].eq("clv").all()  # the base's one CLV fit values the list
+
+
+def readable_on_a_phone(ax) -> None:
+    """At most 6.4 in wide (640 px at 100 dpi), no text under 9 pt, no two tick labels on top of each other."""
+    from matplotlib.text import Text as MplText
+
+    fig = ax.figure
+    assert fig.get_figwidth() <= 6.4
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.findobj(MplText) if t.get_visible() and t.get_text()]
+    assert min(t.get_fontsize() for t in texts) >= 9
+    for a in fig.axes:
+        for ticks in (a.get_xticklabels(), a.get_yticklabels()):
+            ticks = [t for t in ticks if t.get_visible() and t.get_text()]
+            turned = [t for t in ticks if t.get_rotation() % 90]
+            if turned:  # parallel slanted lines: apart by the anchors' distance x sin(angle), at least a line high
+                at = [np.array(t.get_transform().transform(t.get_position())) for t in turned]
+                gap = min(np.linalg.norm(q - p) for p, q in zip(at, at[1:])) * np.sin(np.radians(turned[0].get_rotation()))
+                assert gap >= turned[0].get_fontsize() * fig.dpi / 72, [t.get_text() for t in ticks]
+            else:
+                boxes = [t.get_window_extent(renderer) for t in ticks]
+                assert not any(b.overlaps(c) for b, c in zip(boxes, boxes[1:])), [t.get_text() for t in ticks]
+
+
+def test_every_churn_section_is_a_section_made_from_the_result(base):
+    from analysis.report.section import Section
+
+    a = churn.analyse(base=base, group_by="acquisition_channel")
+    p = page.ChurnPage(a, base, "en")
+    sections = dict(zip(p.SECTIONS, p.sections()))
+    assert all(isinstance(s, Section) and s for s in sections.values())
+    tx = Text("churn", "en")
+    # the key numbers are the page's own and the base's, recorded as they are
+    (numbers,) = [part[1] for part in sections["headline"].parts if part[0] == "numbers"]
+    assert [(n.concept, n.value) for n in numbers] == [(n.concept, n.value) for n in page.key_numbers(a, base)]
+    # 312 days (the sample's median lifetime, notebook check) / 30.44 days a month = 10.3 months
+    assert round(a.overall.median) == 312
+    assert "Half of the customers have churned 10.3 months after their first purchase" in sections["curves"].texts()[1]
+    figures = {s: [part[2] for part in sec.parts if part[0] == "figure"] for s, sec in sections.items()}
+    assert figures["curves"] == [tx("fig_curves", group_by="acquisition channel")]
+    assert figures["cohorts"] == [tx("fig_cohorts")] and figures["cox"] == [tx("fig_forest")]
+    # the lists are the results' rows, pseudonyms only
+    (risk,) = [part[1] for part in sections["risk"].parts if part[0] == "table"]
+    assert list(risk[tx("col_customer")]) == list(a.risk["pseudonym"])
+    (contacts,) = [part[1] for part in sections["contact"].parts if part[0] == "table"]
+    assert list(contacts[tx("col_customer")]) == list(base.contact_list()["pseudonym"].head(20))
+    # a figure drawn in the notebook is the one the section shows
+    ax = page.plot_survival(a.overall, labels=tx, max_months=12)
+    assert [part[1] for part in p.curves(ax).parts if part[0] == "figure"] == [ax.figure]
+
+
+def test_churn_plots_take_the_result_and_words_and_return_an_axes_readable_on_a_phone(base):
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
+    a = churn.analyse(base=base, group_by="acquisition_channel")
+    for language in ("en", "fi"):
+        tx = page.words(language)
+        for plot, data in ((page.plot_survival, a.by_group), (page.plot_survival, a.overall),
+                           (page.plot_forest, a.cox.cox), (page.plot_cohort_heatmap, a.cohorts)):
+            ax = plot(data, labels=tx)
+            assert isinstance(ax, Axes)
+            readable_on_a_phone(ax)
+            _, given = plt.subplots()
+            assert plot(data, labels=tx, ax=given) is given and given.has_data()
+            plt.close("all")
 
 
 def test_silent_for_exactly_the_threshold_is_churned_on_the_churn_page_too(tmp_path):

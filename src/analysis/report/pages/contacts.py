@@ -226,7 +226,7 @@ class ContactsPage:
     >>> from analysis import contacts
     >>> a = contacts.analyse("data/sample", "2026-10-31")                       # doctest: +SKIP
     >>> ContactsPage(a, "en").complaints(a.handling).texts()[0]                 # doctest: +SKIP
-    'Complaints and their handling'
+    'Complaints and how they are handled'
     """
 
     SECTIONS = ("title_and_key_numbers", "complaints", "after_complaint", "pressure", "satisfaction", "frequency")

@@ -87,7 +87,7 @@ def plot_conversion(result: ExperimentResult, *, labels: Text, ax: Axes | None =
     -------
     >>> r = experiments.analyse_experiment("data/sample", "reactivation-2026-03", as_of="2026-10-31", n_boot=200)
     >>> plot_conversion(r, labels=Text("experiments", "en")).get_ylabel()
-    'Share who bought'
+    'Bought'
     """
     tx = labels
     ax = _axes(ax, 3.5)

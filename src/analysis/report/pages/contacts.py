@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from analysis.contacts import (COMPLAINT_STATES, FIRST_CONTACT_HOURS, ComplaintHandling, ContactsAnalysis,
                                DropoutModel, MarketingPressure)
@@ -187,6 +188,7 @@ def plot_complaints(monthly: pd.DataFrame, *, labels: Text, ax: Axes | None = No
     x = np.arange(len(m))
     ax.bar(x, m["complaints"], color="#4C72B0", label=tx("col_complaints"))
     ax.set_xticks(x, [month_label(p, tx.language) for p in m["month"]], rotation=45, ha="right")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # complaints are counted: no 17.5
     ax.set_ylabel(tx("col_complaints"))
     ax2 = ax.twinx()
     share = np.where(m["complaints"] > 0, m["first_contact_share"], np.nan)

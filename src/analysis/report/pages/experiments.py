@@ -119,7 +119,7 @@ def plot_activity(activity: RetentionComparison, *, labels: Text, ax: Axes | Non
     ax.yaxis.set_major_formatter(lambda y, _: tx.pct(y, 0))
     ax.set_xlabel(tx("axis_days"))
     ax.set_ylabel(tx("axis_active"))
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 

@@ -307,7 +307,7 @@ def test_channel_names_from_the_data_stay_text_on_the_page(small, tmp_path):
     d = _with_contacts(small, tmp_path, hostile)
     base = CustomerBase.build(d, AS_OF)
     a = contacts.analyse(base=base)
-    html = table_html(channel_table(a, "abc_class"))
+    html = table_html(channel_table(a.frequency["abc_class"], "abc_class"))
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
@@ -368,3 +368,88 @@ def test_median_resolution_time_counts_open_complaints_as_open():
             assert np.isnan(h[month]), month
         lower += g.loc[g["closed"], "hours"].median() < expected
     assert lower >= 3  # leaving the open ones out made several months look faster than they were
+
+
+# --- the page: one Section per notebook section, from the results passed in (issue 20) --------------------------
+def test_every_contacts_section_is_a_section_whose_words_come_from_the_results(result):
+    from analysis.report.pages.contacts import ContactsPage
+    from analysis.report.section import Section
+    from analysis.report.text import Text
+
+    page = ContactsPage(result, "en")
+    sections = page.sections()
+    assert [type(s) for s in sections] == [Section] * len(ContactsPage.SECTIONS) and all(sections)
+    assert [s.texts()[0] for s in sections[1:]] == [
+        "Complaints and how they are handled", "What follows a complaint", "Marketing pressure", "Satisfaction",
+        "Who is contacted"]
+    tx = Text("contacts", "en")
+    m = result.handling.this_month()  # the sentence recomputed from the result
+    assert sections[1].texts()[1] == tx("complaints_text", n=tx.number(m["complaints"]), hours=24,
+                                        share=tx.pct(m["first_contact_share"], 0),
+                                        open=tx.number(result.handling.open_at_as_of))
+    p = result.pressure
+    assert f"Up to {p.threshold} outbound marketing contacts a month" in sections[3].texts()[1]
+    assert [k.concept for k in sections[0].parts[-1][1]] == [
+        "complaints_month", "complaints_first_contact_share", "customers_over_contact_threshold"]
+    kinds = [[part[0] for part in s.parts] for s in sections]
+    assert kinds[1] == ["heading", "text", "figure", "table"] and kinds[3] == ["heading", "text", "figure", "table"]
+    assert sections[4].texts()[1] == tx("satisfaction_text")
+    assert sections[5].texts()[1:] == [tx("frequency_none")]  # analysed without a customer base: no segments
+
+
+def test_a_section_shows_the_part_the_notebook_passes_in(result, demo):
+    """An analyst recomputes a part with other arguments and passes it: the page shows that one."""
+    from analysis.report.pages.contacts import ContactsPage
+
+    page = ContactsPage(result, "en")
+    longer = contacts.complaint_handling(demo, AS_OF, months=25)
+    assert len(longer.monthly) > len(result.handling.monthly)
+    table = [p for p in page.complaints(longer).parts if p[0] == "table"][0][1]
+    assert len(table) == len(longer.monthly)
+    assert page.pressure(None, 7).texts()[1].endswith("7 customers got more than "
+                                                      f"{result.pressure.threshold}.")
+
+
+def test_without_a_drop_out_model_the_sections_say_why(result):
+    import dataclasses
+
+    from analysis.findings import Finding
+    from analysis.report.pages.contacts import ContactsPage
+
+    finding = Finding("contacts.dropout", "dropout_too_few", {}, "too few", ("customers_over_contact_threshold",))
+    a = dataclasses.replace(result, complaint=None, pressure=None, customers_over_threshold=None, findings=[finding])
+    page = ContactsPage(a, "fi")
+    for section in (page.after_complaint(), page.pressure()):
+        assert [p[0] for p in section.parts] == ["heading", "finding"] and section.parts[1][1] is finding
+    over = page.title_and_key_numbers().parts[-1][1][-1]
+    assert over.value is None and over.reason == "dropout_too_few"
+
+
+@pytest.mark.parametrize("name", ["plot_complaints", "plot_pressure"])
+def test_contacts_plots_take_data_and_labels_and_return_their_axes(result, name):
+    import matplotlib.pyplot as plt
+
+    from analysis.report.pages import contacts as page
+    from analysis.report.text import Text
+
+    data = result.handling.monthly if name == "plot_complaints" else result.pressure
+    plot = getattr(page, name)
+    ax = plot(data, labels=Text("contacts", "fi"))
+    assert ax.figure.get_figwidth() <= 6.4  # 640 px at dpi 100: readable on a phone
+    fig, given = plt.subplots()
+    assert plot(data, labels=Text("contacts", "en"), ax=given) is given
+    assert given.get_ylabel() in ("Complaints", "Last purchase in the month (%)")
+    with pytest.raises(TypeError):
+        plot(data, Text("contacts", "en"))  # labels by name only
+    plt.close("all")
+
+
+def test_contacts_notebook_parameters_are_typed_for_papermill():
+    from analysis.report.notebooks import notebook_parameters, notebooks_dir
+
+    params = notebook_parameters(notebooks_dir() / "contacts.ipynb")
+    assert list(params) == ["source", "as_of", "language", "inactivity_days", "customer_base"]
+    assert {n: p["inferred_type_name"] for n, p in params.items()} == {
+        "source": "str", "as_of": "str", "language": "str", "inactivity_days": "Optional[int]",
+        "customer_base": "Optional[str]"}
+    assert all(p["help"] for p in params.values())

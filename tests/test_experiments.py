@@ -780,3 +780,71 @@ def test_data_texts_are_shown_as_data_on_a_finnish_page(sample_reports):
     assert en["goal"] == rep.brief.goal  # English data on an English page: as it is
     assert fi["goal"] == f"”{rep.brief.goal}” (aineiston teksti)"  # not translated, and it says so
     assert f"”{rep.brief.channel}” (aineiston teksti)" in fi["execution"]
+
+
+# --- the page: Sections from results the notebook computes (issue 20) -------------------------------------------
+def test_every_experiment_section_is_a_section_and_the_figures_follow_one_signature(sample_reports):
+    import matplotlib.pyplot as plt
+
+    from analysis.report.section import Section
+    from analysis.report.text import Text
+
+    rep = sample_reports["reactivation-2026-03"]
+    p = page.ExperimentPage("reactivation-2026-03", rep, "en")
+    sections = p.sections()
+    assert [type(s) for s in sections] == [Section] * len(page.ExperimentPage.SECTIONS) and all(sections)
+    r = rep.result
+    for plot, data in ((page.plot_conversion, r), (page.plot_activity, r.activity),
+                       (page.plot_sequential, r.sequential)):
+        ax = plot(data, labels=Text("experiments", "fi"))
+        assert ax.figure.get_figwidth() <= 6.4  # 640 px at dpi 100: readable on a phone
+        fig, given = plt.subplots()
+        assert plot(data, labels=Text("experiments", "en"), ax=given) is given
+        with pytest.raises(TypeError):
+            plot(data, "en")  # labels by name only
+    assert given.get_ylabel() == "Difference (points)"
+    plt.close("all")
+
+
+def test_the_notebooks_visible_calls_reproduce_what_the_analysis_computed(sample):
+    """The experiment notebook recomputes the weekly looks and the retention comparison in its cells (so an analyst
+    can change them): with the analysis's own arguments they are the analysis's own results, and the page says them."""
+    out = ex.experiment_outcomes(sample, "newsletter-2026-09", conversion_window_days=30, retention_window_days=90)
+    r = ex.analyse_experiment(sample, "newsletter-2026-09", outcomes=out, n_boot=200)
+    looks = ex.sequential_looks(sample, "newsletter-2026-09", control=r.control, treatment=r.treatment,
+                                conversion_window_days=30, look_every_days=7, alpha=0.05)
+    pd.testing.assert_frame_equal(looks.looks, r.sequential.looks)
+    assert looks.p_value == r.sequential.p_value
+    c, t = out[out["variant"] == r.control], out[out["variant"] == r.treatment]
+    activity = stats.compare_retention(c["active_days"], c["lapsed"], t["active_days"], t["lapsed"],
+                                       horizon_days=r.activity.horizon_days, alpha=0.05)
+    assert (activity.estimate, activity.ci_low, activity.p_value) == (r.activity.estimate, r.activity.ci_low,
+                                                                     r.activity.p_value)
+    rep = ex.campaign_report(sample, "newsletter-2026-09", result=r, outcomes=out, include_clv=False)
+    p = page.ExperimentPage("newsletter-2026-09", rep, "en")
+    assert p.retention(activity).texts() == p.retention().texts()
+    peeking = stats.simulate_peeking(**page.PEEKING)
+    assert p.monitoring(looks, peeking).texts() == p.monitoring().texts()
+    fewer = p.monitoring(looks, stats.simulate_peeking(n_sims=100, n_looks=4, seed=1)).texts()[1]
+    assert "in a simulation of 100 campaigns without any effect, weekly peeking over 4 weeks" in fewer
+
+
+def test_the_month_values_come_from_the_saved_customer_state(tmp_path):
+    from analysis.base import CustomerBase
+
+    assert page.MonthValues.load(None) == page.MonthValues("sales", True, None)
+    base = CustomerBase.build("data/sample", AS_OF)
+    month = page.MonthValues.load(base.save(tmp_path / "base.pkl"))
+    assert month.money_basis == base.money_basis and month.include_clv
+    pd.testing.assert_series_equal(month.customer_values, base.customers.set_index("customer_id")["clv"])
+
+
+def test_experiment_notebook_parameters_are_typed_for_papermill():
+    from analysis.report.notebooks import notebook_parameters, notebooks_dir
+
+    params = notebook_parameters(notebooks_dir() / "experiment.ipynb")
+    assert {n: p["inferred_type_name"] for n, p in params.items()} == {
+        "source": "str", "as_of": "str", "experiment_id": "str", "conversion_window_days": "int",
+        "retention_window_days": "int", "alpha": "float", "campaign_cost": "Optional[float]", "primary": "str",
+        "customer_base": "Optional[str]", "language": "str"}
+    assert all(p["help"] for p in params.values())

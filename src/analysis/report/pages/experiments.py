@@ -1,22 +1,26 @@
 """The experiment page: a campaign's final report in words, tables and figures, in English or Finnish.
 
 Numbers come from :mod:`analysis.experiments` and :mod:`analysis.stats` (language-free results and verdict
-codes), sentences from :mod:`analysis.report.pages.campaign`. ``notebooks/experiment.ipynb`` builds an
-:class:`ExperimentPage` and shows one :class:`Section` per notebook section.
+codes), sentences from :mod:`analysis.report.pages.campaign`. ``notebooks/experiment.ipynb`` runs the analysis
+in its cells (outcomes, tests, money, the weekly looks, the retention comparison, the figures) and passes the
+results to one :class:`ExperimentPage` method per section, each returning a :class:`Section`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from analysis import experiments
 from analysis.base.state import CustomerBase
 from analysis.data import load_source
+from analysis.errors import ModelError
 from analysis.experiments import CampaignReport, ExperimentResult
-from analysis.findings import Estimation, Finding
+from analysis.findings import Finding
 from analysis.report.numbers import KeyNumber
 from analysis.report.section import Section
 from analysis.report.pages.campaign import (arm_order, arms_table, capped, campaign_text, caveats, clv_text, guards_table,
@@ -24,21 +28,69 @@ from analysis.report.pages.campaign import (arm_order, arms_table, capped, campa
 from analysis.report.text import Text
 from analysis.stats import RetentionComparison, SequentialResult, simulate_peeking, wilson_interval
 
-__all__ = ["ExperimentPage", "Section", "plot_conversion", "plot_activity", "plot_sequential", "ANALYSIS"]
+__all__ = ["ExperimentPage", "MonthValues", "Section", "experiment_finding", "plot_conversion", "plot_activity",
+           "plot_sequential", "ANALYSIS", "PEEKING"]
 
 #: The analysis id of the experiment comparison in findings (``strings/findings.json``).
 ANALYSIS = "experiments.arms"
+#: The peeking simulation the monitoring section quotes (:func:`analysis.stats.simulate_peeking`).
+PEEKING = {"n_sims": 1000, "n_looks": 8, "seed": 2026}
+#: Figure width in inches: 640 px at dpi 100, readable on a 390 px phone screen when scaled.
+FIGURE_WIDTH = 6.4
 
 
-# --- figures -------------------------------------------------------------------------------------
-def _axes(ax, figsize):
-    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+def experiment_finding(exc: ModelError) -> Finding:
+    """The page's finding for an experiment whose groups cannot be compared on valid data (one arm, too few).
+
+    Example
+    -------
+    >>> experiment_finding(ModelError("every customer is in offer", reason="one_arm")).reason
+    'one_arm'
+    """
+    return Finding(ANALYSIS, getattr(exc, "reason", None) or "not_estimable", dict(getattr(exc, "facts", {}) or {}),
+                   str(exc), ("experiments_concluded",))
 
 
-def plot_conversion(result: ExperimentResult, language: str = "en", ax=None):
-    """Share who bought per group with Wilson 95 % intervals; returns the Axes."""
-    tx = Text("experiments", language)
-    ax = _axes(ax, (6, 3.5))
+@dataclass(frozen=True)
+class MonthValues:
+    """The month's customer values for the experiment's value comparison, from its saved customer state.
+
+    ``include_clv`` and ``customer_values`` are :func:`analysis.experiments.campaign_report`'s arguments:
+    without a saved state the report fits its own CLV; a month whose CLV could not be estimated compares none.
+    ``money_basis`` is what the values are (``"margin"`` or ``"sales"``), for the page's words.
+    """
+
+    money_basis: str = "sales"
+    include_clv: bool = True
+    customer_values: pd.Series | None = None
+
+    @classmethod
+    def load(cls, customer_base=None) -> "MonthValues":
+        """From a saved :class:`~analysis.base.state.CustomerBase` (a path), or the defaults when None."""
+        if not customer_base:
+            return cls()
+        base = CustomerBase.load(customer_base)
+        if not base.estimated("clv"):
+            return cls(base.money_basis, include_clv=False)
+        return cls(base.money_basis, True, base.customers.set_index("customer_id")["clv"])
+
+
+# --- figures: plot_x(data, *, labels, ax=None) -> Axes ----------------------------------------------
+def _axes(ax, height: float) -> Axes:
+    return ax if ax is not None else plt.subplots(figsize=(FIGURE_WIDTH, height))[1]
+
+
+def plot_conversion(result: ExperimentResult, *, labels: Text, ax: Axes | None = None) -> Axes:
+    """Share who bought per group with Wilson intervals at the result's alpha; returns the Axes.
+
+    Example
+    -------
+    >>> r = experiments.analyse_experiment("data/sample", "reactivation-2026-03", as_of="2026-10-31", n_boot=200)
+    >>> plot_conversion(r, labels=Text("experiments", "en")).get_ylabel()
+    'Bought'
+    """
+    tx = labels
+    ax = _axes(ax, 3.5)
     a = result.arms.loc[arm_order(result)]
     lo_hi = [wilson_interval(int(c), int(n), result.params["alpha"])
              for c, n in zip(a["conversions"], a["customers"])]
@@ -54,10 +106,10 @@ def plot_conversion(result: ExperimentResult, language: str = "en", ax=None):
     return ax
 
 
-def plot_activity(activity: RetentionComparison, language: str = "en", ax=None):
-    """Kaplan-Meier curves of the share still active per group; returns the Axes."""
-    tx = Text("experiments", language)
-    ax = _axes(ax, (7, 3.8))
+def plot_activity(activity: RetentionComparison, *, labels: Text, ax: Axes | None = None) -> Axes:
+    """Kaplan-Meier curves of the share still active per group, with their intervals; returns the Axes."""
+    tx = labels
+    ax = _axes(ax, 3.5)
     for arm, color in (("control", "#9e9e9e"), ("treatment", "#1f77b4")):
         c = activity.curves[activity.curves["arm"] == arm]
         ax.step(c["day"], c["survival"], where="post", color=color, label=tx(f"arm_{arm}"))
@@ -72,10 +124,10 @@ def plot_activity(activity: RetentionComparison, language: str = "en", ax=None):
     return ax
 
 
-def plot_sequential(sequential: SequentialResult, language: str = "en", ax=None):
+def plot_sequential(sequential: SequentialResult, *, labels: Text, ax: Axes | None = None) -> Axes:
     """Estimate and always-valid interval at each weekly look; returns the Axes."""
-    tx = Text("experiments", language)
-    ax = _axes(ax, (7, 3.5))
+    tx = labels
+    ax = _axes(ax, 3.5)
     lk = sequential.looks
     x = pd.to_datetime(lk["date"])
     ax.fill_between(x, 100 * lk["cs_low"], 100 * lk["cs_high"], color="#1f77b4", alpha=0.2, step="post")
@@ -92,7 +144,9 @@ class ExperimentPage:
     """One experiment's page: one method per notebook section, each returning a :class:`Section`.
 
     ``report`` is None when the experiment is not in the data or when its groups cannot be
-    compared (``finding`` says why); every section then returns what can still be said.
+    compared (``finding`` says why); every section then returns what can still be said. A section
+    whose figure or second analysis the notebook computed takes it as an argument (``ax``,
+    ``activity``, ``sequential``, ``peeking``); without it the section uses the report's own.
 
     Example
     -------
@@ -106,7 +160,7 @@ class ExperimentPage:
                 "monitoring", "next_test", "caveats_and_lessons")
 
     def __init__(self, experiment_id: str, report: CampaignReport | None, language: str = "en",
-                 finding: Finding | None = None, known: tuple[str, ...] = ()):
+                 finding: Finding | None = None, known: tuple[str, ...] = (), money_basis: str = "sales"):
         self.experiment_id = str(experiment_id)
         self.report = report
         self.result = report.result if report is not None else None
@@ -114,7 +168,7 @@ class ExperimentPage:
         self.finding = finding
         self.known = tuple(known)
         self.tx = Text("experiments", language)
-        self.money_basis = "sales"  # "margin" when the month's customer values are margin (set by build)
+        self.money_basis = money_basis  # "margin" when the month's customer values are margin
 
     @classmethod
     def build(cls, source, experiment_id: str, language: str = "en", as_of=None, customer_base=None,
@@ -123,26 +177,23 @@ class ExperimentPage:
 
         A one-arm experiment or a group too small to compare becomes the page's finding.
         ``customer_base`` (a saved month state) gives the customers' CLV for the incremental-value
-        comparison, so the page uses the month's one CLV instead of fitting its own.
+        comparison, so the page uses the month's one CLV instead of fitting its own (:class:`MonthValues`).
+        The notebook makes the same calls in its cells.
         """
         src = load_source(source, as_of=as_of)
-        basis = "sales"
+        month = MonthValues.load(customer_base)
         if customer_base:
-            base = CustomerBase.load(customer_base)
-            basis = base.money_basis
-            if not base.estimated("clv"):
-                params.setdefault("include_clv", False)
-            else:
-                params.setdefault("customer_values", base.customers.set_index("customer_id")["clv"])
+            params.setdefault("include_clv", month.include_clv)
+            if month.customer_values is not None:
+                params.setdefault("customer_values", month.customer_values)
         known = tuple(experiments.experiment_ids(src))
         if str(experiment_id) not in known:
-            return cls(experiment_id, None, language, known=known)
-        est = Estimation()
-        report = est.attempt(ANALYSIS, lambda: experiments.campaign_report(src, experiment_id, **params),
-                             reason="not_estimable", affects=("experiments_concluded",))
-        page = cls(experiment_id, report, language, est.findings[0] if est.findings else None, known)
-        page.money_basis = basis
-        return page
+            return cls(experiment_id, None, language, known=known, money_basis=month.money_basis)
+        try:
+            report, finding = experiments.campaign_report(src, experiment_id, **params), None
+        except ModelError as exc:  # valid data, no comparison: the page says why
+            report, finding = None, experiment_finding(exc)
+        return cls(experiment_id, report, language, finding, known, month.money_basis)
 
     def _section(self) -> Section:
         return Section(self.language)
@@ -201,12 +252,14 @@ class ExperimentPage:
         text = campaign_text(self.report, self.language)
         return s.heading(tx("h_goal")).text(text["goal"]).heading(tx("h_execution")).text(text["execution"])
 
-    def results(self) -> Section:
+    def results(self, ax: Axes | None = None) -> Section:
+        """The groups' table, the buying share per group (``ax``: :func:`plot_conversion` of the result) and every test."""
         tx, s = self.tx, self._section()
         if not self.compared:
             return s
         s.heading(tx("h_results")).table(arms_table(self.result, self.language), tx("h_arms"))
-        s.figure(plot_conversion(self.result, self.language), tx("fig_conversion"), tx("fig_conversion_alt"))
+        ax = ax if ax is not None else plot_conversion(self.result, labels=tx)
+        s.figure(ax, tx("fig_conversion"), tx("fig_conversion_alt"))
         return s.table(measures_table(self.result, self.language))
 
     def money(self) -> Section:
@@ -233,7 +286,9 @@ class ExperimentPage:
                                              loss=tx.number(100 * r.bayes.expected_loss_b, 2)))
         return s
 
-    def retention(self) -> Section:
+    def retention(self, activity: RetentionComparison | None = None, ax: Axes | None = None) -> Section:
+        """Retention after the window and the share still active per group (``activity``: the Kaplan-Meier
+        comparison, default the result's; ``ax``: :func:`plot_activity` of it)."""
         tx, s, r = self.tx, self._section(), self.result
         if not self.compared:
             return s
@@ -245,29 +300,34 @@ class ExperimentPage:
                       d=points(tx, t.estimate), low=tx.number(100 * t.ci_low, 1), high=tx.number(100 * t.ci_high, 1)))
         else:
             s.text(tx("retention_open", days=horizon))
-        if r.activity is None:
+        a = activity if activity is not None else r.activity
+        if a is None:
             return s.text(tx("retention_missing"))
-        a = r.activity
         s.text(tx("retention_text", gap=window, horizon=tx.number(a.horizon_days), diff=tx.number(a.estimate, 1),
                   low=tx.number(a.ci_low, 1), high=tx.number(a.ci_high, 1), p=pv(tx, a.p_value)))
-        return s.figure(plot_activity(a, self.language), tx("fig_retention"), tx("fig_retention_alt"))
+        ax = ax if ax is not None else plot_activity(a, labels=tx)
+        return s.figure(ax, tx("fig_retention"), tx("fig_retention_alt"))
 
-    def monitoring(self, n_sims: int = 1000, n_looks: int = 8, seed: int = 2026) -> Section:
-        """Weekly always-valid monitoring, with a simulation of what naive weekly peeking does."""
+    def monitoring(self, sequential: SequentialResult | None = None, peeking: dict | None = None,
+                   ax: Axes | None = None) -> Section:
+        """Weekly always-valid monitoring (``sequential``: the weekly looks, default the result's; ``ax``:
+        :func:`plot_sequential` of them) beside what naive weekly peeking does (``peeking``:
+        :func:`analysis.stats.simulate_peeking`, default with :data:`PEEKING`)."""
         tx, s, r = self.tx, self._section(), self.result
         if not self.compared:
             return s
         s.heading(tx("h_sequential"))
-        if r.sequential is None:
+        q = sequential if sequential is not None else r.sequential
+        if q is None:
             return s.text(tx("sequential_missing"))
-        peeking = simulate_peeking(n_sims=n_sims, n_looks=n_looks, seed=seed)
-        q = r.sequential
+        peeking = peeking if peeking is not None else simulate_peeking(**PEEKING)
         s.text(tx("sequential_text", sims=tx.number(peeking["n_sims"]), looks=peeking["n_looks"],
                   naive=tx.pct(peeking["naive_false_positive_rate"], 0),
                   naive_ill=tx.pct(peeking["naive_false_positive_rate"], 0, case="illative"),
                   msprt=tx.pct(peeking["msprt_false_positive_rate"], 1), p=pv(tx, q.p_value),
                   low=points(tx, q.ci_low), high=points(tx, q.ci_high)))
-        return s.figure(plot_sequential(q, self.language), tx("fig_sequential"), tx("fig_sequential_alt"))
+        ax = ax if ax is not None else plot_sequential(q, labels=tx)
+        return s.figure(ax, tx("fig_sequential"), tx("fig_sequential_alt"))
 
     def next_test(self) -> Section:
         """The planner: customers per group the next test needs."""

@@ -597,63 +597,47 @@ def test_cli_missing_source_is_one_line_error(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- the page (report layer)
-@pytest.fixture
-def shown(monkeypatch):
-    """What the page's sections display, as (kind, payload) in order."""
-    from analysis.report import display
-    from analysis.report import numbers
-
-    out = []
-    monkeypatch.setattr(display, "_display", lambda obj: out.append(("display", obj)))
-    monkeypatch.setattr(numbers, "_publish", lambda data: out.append(("publish", data)))
-    return out
-
-
 def _run_page(base, language):
+    """Every section of the page as the notebook builds them (page-only analyses computed first)."""
     from analysis.report.pages.clv import ClvPage
 
     page = ClvPage(base, language)
     interval = page.attempt("clv_interval", lambda: clv.equity_interval(base.clv.model, base.clv.values, n_draws=40))
     holdout = page.attempt("clv_holdout", lambda: clv.scorecard(base.source, base.as_of, holdout_months=6))
-    page.key_numbers_section(interval)
-    page.model_section()
-    page.holdout_section(holdout)
-    page.p_alive_section()
-    page.distribution_section()
-    page.top_customers_section()
-    page.equity_by_group_section()
-    page.contact_section()
-    page.method_section()
-    return page
+    sections = [page.key_numbers(interval), page.model(), page.holdout(holdout, 6, interval=interval), page.p_alive(),
+                page.distribution(), page.top_customers(), page.equity_by_group(), page.contact(), page.method()]
+    return page, sections
 
 
-def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections(shown):
+def _parts(sections, kind):
+    return [p for s in sections for p in s.parts if p[0] == kind]
+
+
+def test_page_without_a_model_shows_the_finding_and_skips_the_model_sections():
     from analysis.base import BaseSettings, CustomerBase
-    from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), "2024-02-29", BaseSettings(inactivity_days=150))
     assert base.clv is None and base.finding("clv").reason in {"history_too_short", "too_few_repeat_customers"}
-    _run_page(base, "fi")
-    findings = [d[FINDING_MIME] for kind, d in shown if kind == "publish" and FINDING_MIME in d]
-    assert [f["analysis"] for f in findings] == ["clv"]
-    numbers = next(d[NUMBERS_MIME] for kind, d in shown if kind == "publish" and NUMBERS_MIME in d)
-    assert {n["concept"]: n["value"] for n in numbers}["customer_equity"] is None
-    assert len(shown) < 10  # title, intro, cards, finding, method note: no model sections
+    page, sections = _run_page(base, "fi")
+    assert [f.analysis for _, f in _parts(sections, "finding")] == ["clv"]
+    numbers = {n.concept: n.value for _, ns in _parts(sections, "numbers") for n in ns}
+    assert numbers["customer_equity"] is None
+    # title, intro, key numbers heading, cards, finding, method note: no model sections
+    assert [len(s.parts) for s in sections] == [5, 0, 0, 0, 0, 0, 0, 0, 1]
 
 
-def test_page_numbers_are_the_customer_base_numbers(shown):
+def test_page_numbers_are_the_customer_base_numbers():
     from analysis.base import BaseSettings, CustomerBase
-    from analysis.report.numbers import FINDING_MIME, NUMBERS_MIME
 
     base = CustomerBase.build(str(SAMPLE), AS_OF, BaseSettings(n_clusters=3))
-    _run_page(base, "en")
-    assert not [d for kind, d in shown if kind == "publish" and FINDING_MIME in d]
-    recorded = [n for kind, d in shown if kind == "publish" and NUMBERS_MIME in d for n in d[NUMBERS_MIME]]
+    page, sections = _run_page(base, "en")
+    assert not _parts(sections, "finding")
+    recorded = [n for kind in ("numbers", "record") for _, ns in _parts(sections, kind) for n in ns]
     expected = base.numbers()
-    assert {n["concept"] for n in recorded} == {"customer_equity", "customers_valued", "value_at_risk",
-                                                "customers_at_risk", "customers_to_contact"}
+    assert {n.concept for n in recorded} == {"customer_equity", "customers_valued", "value_at_risk",
+                                             "customers_at_risk", "customers_to_contact"}
     for n in recorded:
-        assert n["value"] == pytest.approx(expected[n["concept"]]), n["concept"]
+        assert n.value == pytest.approx(expected[n.concept]), n.concept
 
 
 def test_model_used_before_fit_says_so():

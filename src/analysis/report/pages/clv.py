@@ -2,7 +2,9 @@
 
 Sentences, formatted tables, labels and figures are made here from language-free results
 (:mod:`analysis.clv`, :class:`analysis.base.state.CustomerBase`); the words are in
-``strings/clv.json``. ``notebooks/clv.ipynb`` calls one :class:`ClvPage` method per section.
+``strings/clv.json``; figures in :mod:`.clv_figures` and :mod:`.clv_diagnostics`. ``notebooks/clv.ipynb`` runs
+each analysis in a visible cell and shows it with one :class:`ClvPage` method per section, each returning a
+:class:`~analysis.report.section.Section`.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
 from analysis.errors import ModelError
 from analysis.findings import Estimation, Finding
-from analysis.report.display import heading, say, show_figure, show_table
-from analysis.report.numbers import KeyNumber, record, show_finding, show_numbers
+from analysis.report.numbers import KeyNumber, record
 from analysis.report.pages.clv_covariates import effect_sentences
-from analysis.report.pages.clv_diagnostics import diagnostic_labels, plot_conditional_expectations, plot_tracking
-from analysis.report.pii import show_group_table
+from analysis.report.pages.clv_diagnostics import plot_conditional_expectations, tracking_figure
+from analysis.report.pages.clv_figures import plot_clv_distribution, plot_holdout, plot_lorenz, plot_p_alive_heatmap
+from analysis.report.section import Section
 from analysis.report.text import Text
 
 #: Customer attributes the page breaks customer equity down by (those present in the data).
@@ -212,79 +214,6 @@ def contact_table(contacts: pd.DataFrame, language="en", intervals=None) -> pd.D
     return table
 
 
-# --------------------------------------------------------------------------- figures (return Axes)
-def _ax(ax, figsize=(6, 4)):
-    if ax is None:
-        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def _formatter(func):
-    from matplotlib.ticker import FuncFormatter  # local: heavy import, kept off the start-up path
-
-    return FuncFormatter(lambda v, _: func(v))
-
-
-def plot_holdout(scorecard: clv.HoldoutScorecard, language="en", ax=None):
-    """Fader-Hardie plot: actual vs predicted holdout purchases per calibration frequency."""
-    tx = _tx(language)
-    by = scorecard.by_frequency
-    ax = _ax(ax, (6.5, 4))
-    x = np.arange(len(by))
-    ax.plot(x, by["actual"], "o-", color="#1f4e79", label=tx("actual"))
-    ax.plot(x, by["predicted"], "s--", color="#d9822b", label=tx("predicted"))
-    ax.set_xticks(x, by["frequency_cal"])
-    ax.set(xlabel=tx("x_cal_purchases"), ylabel=tx("y_holdout_purchases"))
-    ax.yaxis.set_major_formatter(_formatter(lambda v: tx.number(v, 1)))
-    ax.legend(frameon=False)
-    return ax
-
-
-def plot_p_alive_heatmap(grid: pd.DataFrame, language="en", ax=None):
-    """Heat map of P(alive) by repeat purchases (rows) and recency (columns), from :meth:`CLVModel.p_alive_grid`."""
-    tx = _tx(language)
-    ax = _ax(ax, (7, 4.5))
-    im = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="RdYlGn", vmin=0, vmax=1,
-                   extent=[grid.columns.min(), grid.columns.max(), -0.5, grid.index.max() + 0.5])
-    bar = ax.figure.colorbar(im, ax=ax, label=tx("p_alive"))
-    bar.ax.yaxis.set_major_formatter(_formatter(lambda v: tx.pct(v, 0)))
-    ax.set(xlabel=tx("x_recency_days"), ylabel=tx("y_repeat"))
-    return ax
-
-
-def plot_clv_distribution(clv_values, language="en", ax=None, bins: int = 40):
-    """Histogram of CLV on log-spaced bins (value is skewed)."""
-    tx = _tx(language)
-    ax = _ax(ax)
-    v = np.asarray(clv_values, float)
-    v = v[np.isfinite(v) & (v > 0)]
-    edges = np.geomspace(max(v.min(), 0.01), v.max(), bins) if len(v) else bins
-    ax.hist(v, bins=edges, color="#1f4e79")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(_formatter(lambda x: tx.money(x, 2 if x < 1 else 0)))
-    ax.set(xlabel=tx("x_clv"), ylabel=tx("y_customers"))
-    return ax
-
-
-def plot_lorenz(conc: clv.Concentration, language="en", ax=None):
-    """Concentration curve of value with the 50 % and 80 % marks."""
-    tx = _tx(language)
-    ax = _ax(ax, (5, 4.5))
-    c = conc.curve
-    ax.plot(c["customer_share"], c["value_share"], color="#1f4e79")
-    ax.plot([0, 1], [0, 1], ":", color="grey", label=tx("equal_value"))
-    for share, level in ((conc.share_for_50, 0.5), (conc.share_for_80, 0.8)):
-        ax.plot([share, share, 0], [0, level, level], "--", color="#d9822b", lw=0.8)
-    ax.set(xlabel=tx("x_share_customers"), ylabel=tx("y_share_value"), xlim=(0, 1), ylim=(0, 1.01))
-    pct = _formatter(lambda v: tx.pct(v, 0))
-    ax.xaxis.set_major_formatter(pct)
-    ax.yaxis.set_major_formatter(pct)
-    ax.legend(frameon=False, loc="lower right")
-    return ax
-
-
 # --------------------------------------------------------------------------- the page
 def _page_step(step):
     """Run a page-only step (an interval, a holdout refit) so that a numerical failure is a finding of its section.
@@ -320,15 +249,42 @@ def with_backtest(lower: float, upper: float, point: float, error: float) -> tup
     return round(lo, 6), round(hi, 6), bool(lo < lower or hi > upper)
 
 
+class ClvSection(Section):
+    """A :class:`Section` that can also record a number its sentences state (no card; for the manifest)."""
+
+    def record(self, numbers: list[KeyNumber]) -> "ClvSection":
+        if numbers:
+            self.parts.append(("record", list(numbers)))
+        return self
+
+    def _ipython_display_(self) -> None:
+        super()._ipython_display_()
+        for kind, *rest in self.parts:
+            if kind == "record":
+                record(rest[0])
+
+
 class ClvPage:
     """The CLV page's sections in the report's language, read from the month's customer base.
 
-    Every shared number (customer equity, value at risk, customers at risk, the contact-first
-    list) comes from ``base``, so it equals the same number on every other page. When the CLV
-    model could not be estimated (``base.clv is None``) the key-number section shows the finding
-    and the model sections show nothing; extra analyses run through :meth:`attempt` show their
-    own finding in their section.
+    Every method returns a :class:`Section` (displayed in a notebook, data in a test). Every shared
+    number (customer equity, value at risk, customers at risk, the contact-first list) comes from
+    ``base``, so it equals the same number on every other page; the page-only analyses (the equity
+    interval, the holdout check, covariates, customer intervals) are computed in the notebook and
+    passed in, each through :meth:`attempt` so that a failure is its section's finding. When the CLV
+    model could not be estimated (``base.clv is None``) the key-number section shows the finding and
+    the model sections are empty. A figure argument left at None is drawn with this module's plot.
+
+    Example
+    -------
+    >>> from analysis.base import BaseSettings, CustomerBase
+    >>> page = ClvPage(CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3)), "en")
+    >>> page.key_numbers().texts()[0]
+    'Customer lifetime value'
     """
+
+    SECTIONS = ("key_numbers", "model", "holdout", "p_alive", "distribution", "top_customers", "equity_by_group",
+                "covariates", "contact", "method")
 
     def __init__(self, base, language: str = "en"):
         self.base = base
@@ -354,221 +310,228 @@ class ClvPage:
             return None
         return self._estimation.attempt(analysis, lambda: _page_step(step))
 
-    def _show_finding(self, analysis: str) -> None:
+    def _section(self) -> ClvSection:
+        return ClvSection(self.language)
+
+    def _finding(self, s: Section, analysis: str) -> Section:
         f = next((f for f in [*self.base.findings, *self._estimation.findings] if f.analysis == analysis), None)
-        if f is not None:
-            show_finding(f, self.language)
+        return s.finding(f) if f is not None else s
 
     @property
     def findings(self) -> list[Finding]:
         return list(self._estimation.findings)
 
+    def equity_interval(self, interval: Mapping | None) -> tuple[float, float, float] | None:
+        """``(lower, upper, equity)`` of :func:`analysis.clv.equity_interval` in the page's value basis.
+
+        The interval is of the sales forecast; on margin it is scaled by the base's margin share of it.
+        """
+        if interval is None or self.result is None:
+            return None
+        scale = self._margin_share() if self.base.money_basis == "margin" else 1.0
+        return interval["lower"] * scale, interval["upper"] * scale, float(self.base.customers["clv"].sum())
+
+    def _margin_share(self) -> float:
+        sales = float(self.base.customers["clv_sales"].sum())  # equity = sum of sales CLV x each customer's margin rate
+        return float(self.base.customers["clv"].sum()) / sales if sales else float("nan")
+
     # sections
-    def key_numbers_section(self, interval: Mapping | None = None) -> None:
+    def key_numbers(self, interval: Mapping | None = None) -> Section:
         """Title, what the page is about, the key-number cards (from the base) and the equity interval."""
-        tx, base = self.tx, self.base
-        s = base.settings
-        heading(tx("title"), 1)
+        tx, base, s = self.tx, self.base, self._section()
+        st = base.settings
         dpm = self.result.days_per_month if self.result is not None else DAYS_PER_MONTH
-        say(tx("intro", months=s.horizon_months, date=tx.date(base.as_of), rate=tx.pct(s.discount_rate),
-               dpm=tx.number(dpm, 4)))
-        heading(tx("key_numbers"))
-        show_numbers([base.key_number(c) for c in ("customer_equity", "customers_valued", "value_at_risk",
-                                                   "customers_at_risk")], self.language)
+        s.heading(tx("title"), 1).text(tx("intro", months=st.horizon_months, date=tx.date(base.as_of),
+                                          rate=tx.pct(st.discount_rate), dpm=tx.number(dpm, 4)))
+        s.heading(tx("key_numbers")).numbers([base.key_number(c) for c in ("customer_equity", "customers_valued",
+                                                                           "value_at_risk", "customers_at_risk")])
         if self.result is None:
-            self._show_finding("clv")
-            return
-        margin = base.money_basis == "margin"
-        if margin:  # equity = sum of sales CLV x each customer's margin rate
-            sales = float(base.customers["clv_sales"].sum())
-            ratio = float(base.customers["clv"].sum()) / sales if sales else float("nan")
-            say(tx("margin_note", rate=tx.pct(ratio, 0)))
-        if interval is not None:
-            # the interval is of the sales forecast; on margin it is scaled by the base's margin share of it
-            scale = ratio if margin else 1.0
-            key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
-            say(tx(key, lo=tx.money(interval["lower"] * scale), hi=tx.money(interval["upper"] * scale),
-                   level=tx.pct(interval["level"], 0)))
-            self.equity_interval = (interval["lower"] * scale, interval["upper"] * scale,
-                                    float(base.customers["clv"].sum()))
-        else:
-            self._show_finding("clv_interval")
+            return self._finding(s, "clv")
+        if base.money_basis == "margin":
+            s.text(tx("margin_note", rate=tx.pct(self._margin_share(), 0)))
+        bounds = self.equity_interval(interval)
+        if bounds is None:
+            return self._finding(s, "clv_interval")
+        key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
+        return s.text(tx(key, lo=tx.money(bounds[0]), hi=tx.money(bounds[1]), level=tx.pct(interval["level"], 0)))
 
-    def model_section(self) -> None:
-        """The fitted models in plain words and their parameters."""
+    def model(self) -> Section:
+        """The fitted models in plain words, every candidate and the chosen models' parameters."""
+        s = self._section()
         if self.result is None:
-            return
-        heading(self.tx("model_heading"))
-        for sentence in model_sentences(self.result.model, self.tx, self.result.horizon_months):
-            say(sentence)
-        show_table(candidates_table(self.result.model, self.tx), self.tx("candidates_caption"))
-        show_table(params_table(self.result, self.tx), self.tx("params_caption"))
+            return s
+        tx, model = self.tx, self.result.model
+        s.heading(tx("model_heading"))
+        for sentence in model_sentences(model, tx, self.result.horizon_months):
+            s.text(sentence)
+        return s.table(candidates_table(model, tx), tx("candidates_caption")).table(params_table(self.result, tx),
+                                                                                     tx("params_caption"))
 
-    def holdout_section(self, holdout: tuple | None, holdout_months: int = 6, diagnostics=None) -> None:
+    def holdout(self, holdout: tuple | None, holdout_months: int = 6, diagnostics=None, interval: Mapping | None = None,
+                *, tracking=None, conditional=None, plain=None) -> Section:
         """Holdout check: ``holdout`` is :func:`analysis.clv.scorecard`'s ``(scorecard, comparison)``.
 
-        ``diagnostics`` (:func:`analysis.clv.diagnostics.diagnose` of the same calibration fit) adds the
-        tracking plot and draws the conditional expectations from it; without it the section says why.
+        ``diagnostics`` (:func:`analysis.clv.diagnostics.diagnose` of the same calibration fit) gives the
+        tracking plot (``tracking``: an Axes of that figure) and the conditional expectations
+        (``conditional``); without it the section says why and shows the plain holdout plot (``plain``).
+        ``interval`` (the key numbers' equity interval) is widened to the model's own backtest miss when narrower.
         """
+        s = self._section()
         if self.result is None:
-            return
+            return s
         tx = self.tx
-        heading(tx("holdout_heading"))
+        s.heading(tx("holdout_heading"))
         if holdout is None:
-            self._show_finding("clv_holdout")
-            return
+            return self._finding(s, "clv_holdout")
         sc, comparison = holdout
-        say(tx("holdout_intro", cal_end=tx.date(sc.calibration_end), months=holdout_months,
-               agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
-        if getattr(self, "equity_interval", None) is not None:
-            lo, hi, widened = with_backtest(*self.equity_interval, sc.aggregate_error)
+        s.text(tx("holdout_intro", cal_end=tx.date(sc.calibration_end), months=holdout_months,
+                  agg=tx.pct(sc.aggregate_error, signed=True), mae=tx.number(sc.mae, 2), bias=tx.number(sc.bias, 2)))
+        bounds = self.equity_interval(interval)
+        if bounds is not None:
+            lo, hi, widened = with_backtest(*bounds, sc.aggregate_error)
             if widened:  # an interval narrower than the model's own miss would claim more than the model knows
-                say(tx("interval_backtest", agg=tx.pct(sc.aggregate_error, signed=True), lo=tx.money(lo),
-                       hi=tx.money(hi)))
-        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-
+                s.text(tx("interval_backtest", agg=tx.pct(sc.aggregate_error, signed=True), lo=tx.money(lo),
+                          hi=tx.money(hi)))
         if diagnostics is not None:
-            self._diagnostics(diagnostics)
+            self._diagnostics(s, diagnostics, tracking, conditional)
         else:
-            self._show_finding("clv_diagnostics")
-            fig, ax = plt.subplots(figsize=(6.5, 4))
-            plot_holdout(sc, tx, ax)
-            show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
+            self._finding(s, "clv_diagnostics")
+            s.figure(plain if plain is not None else plot_holdout(sc, labels=tx), tx("holdout_figure"),
+                     tx("holdout_alt"))
         if len(sc.p_alive_calibration):  # none under the NBD: P(alive) is not estimable
-            show_table(calibration_table(sc, tx), tx("palive_cal_caption"))
-        show_table(comparison_table(comparison, tx), tx("comparison_caption"))
+            s.table(calibration_table(sc, tx), tx("palive_cal_caption"))
+        return s.table(comparison_table(comparison, tx), tx("comparison_caption"))
 
-    def _diagnostics(self, d) -> None:
-        """The tracking plot (weekly and cumulative) and the conditional expectations (FHL 2005)."""
-        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-
+    def _diagnostics(self, s: Section, d, tracking=None, conditional=None) -> None:
+        """The tracking plot (weekly above, cumulative below) and the conditional expectations (FHL 2005)."""
         tx, t = self.tx, d.tracking
-        labels = diagnostic_labels(self.language)
         hold = t[t["holdout"]]
         err = hold["expected"].sum() / hold["actual"].sum() - 1 if hold["actual"].sum() else float("nan")
-        say(tx("tracking_text", n=tx.number(t.attrs.get("customers", 0)), cal_end=tx.date(d.calibration_end),
-               weeks=len(hold), actual=tx.number(hold["actual"].sum()), expected=tx.number(hold["expected"].sum()),
-               err=tx.pct(err, 1, signed=True)))
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-        plot_tracking(t, labels=labels, ax=axes[0])
-        plot_tracking(t, labels=labels, cumulative=True, ax=axes[1])
-        fig.tight_layout()
-        show_figure(fig, tx("tracking_figure"), tx("tracking_alt"))
-        say(tx("conditional_text"))
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        plot_conditional_expectations(d.conditional, labels=labels, ax=ax, number=lambda v: tx.number(v, 1))
-        show_figure(fig, tx("holdout_figure"), tx("holdout_alt"))
+        s.text(tx("tracking_text", n=tx.number(t.attrs.get("customers", 0)), cal_end=tx.date(d.calibration_end),
+                  weeks=len(hold), actual=tx.number(hold["actual"].sum()), expected=tx.number(hold["expected"].sum()),
+                  err=tx.pct(err, 1, signed=True)))
+        s.figure(tracking if tracking is not None else tracking_figure(t, labels=tx), tx("tracking_figure"),
+                 tx("tracking_alt"))
+        s.text(tx("conditional_text"))
+        s.figure(conditional if conditional is not None else plot_conditional_expectations(d.conditional, labels=tx),
+                 tx("holdout_figure"), tx("holdout_alt"))
 
-    def p_alive_section(self) -> None:
-        """Who is still active: P(alive) by purchase history."""
+    def p_alive(self, grid: pd.DataFrame | None = None, ax=None) -> Section:
+        """Who is still active: ``grid`` is :meth:`CLVModel.p_alive_grid` (P(alive) by purchases and recency)."""
+        s = self._section()
         if self.result is None:
-            return
-        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-
+            return s
         tx = self.tx
-        heading(tx("heatmap_heading"))
+        s.heading(tx("heatmap_heading"))
         if self.result.model.purchase_model_ == "nbd":
-            say(tx("p_alive_not_estimable", months=self.result.horizon_months))
-            return
-        grid = self.result.model.p_alive_grid()
-        say(tx("heatmap_intro", days=tx.number(grid.columns.max())))
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        plot_p_alive_heatmap(grid, tx, ax)
-        show_figure(fig, tx("heatmap_figure"), tx("heatmap_alt"))
+            return s.text(tx("p_alive_not_estimable", months=self.result.horizon_months))
+        grid = self.result.model.p_alive_grid() if grid is None else grid
+        s.text(tx("heatmap_intro", days=tx.number(grid.columns.max())))
+        return s.figure(ax if ax is not None else plot_p_alive_heatmap(grid, labels=tx), tx("heatmap_figure"),
+                        tx("heatmap_alt"))
 
-    def distribution_section(self) -> None:
-        """How value is spread: histogram and concentration curve."""
+    def distribution(self, conc: clv.Concentration | None = None, values=None, *, histogram=None,
+                     lorenz=None) -> Section:
+        """How value is spread: ``conc`` is :func:`analysis.clv.concentration` of ``values`` (the buyers' CLV);
+        ``histogram`` and ``lorenz`` the figures (drawn here when None)."""
+        s = self._section()
         if self.result is None:
-            return
-        import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
-
+            return s
         tx = self.tx
-        values = self.valued["clv"]
-        heading(tx("distribution_heading"))
-        if not (values > 0).any():  # nothing to spread (concentration is undefined)
-            return
-        conc = clv.concentration(values)
-        say(tx("distribution_intro", s50=tx.pct(conc.share_for_50), s80=tx.pct(conc.share_for_80),
-               top20=tx.pct(conc.top20_share)))
-        fig, ax = plt.subplots(figsize=(6, 4))
-        plot_clv_distribution(values, tx, ax)
-        show_figure(fig, tx("hist_figure"), tx("hist_alt"))
-        fig, ax = plt.subplots(figsize=(5, 4.5))
-        plot_lorenz(conc, tx, ax)
-        show_figure(fig, tx("lorenz_figure"), tx("lorenz_alt"))
+        values = self.valued["clv"] if values is None else values
+        s.heading(tx("distribution_heading"))
+        if conc is None:
+            if not (values > 0).any():  # nothing to spread (concentration is undefined)
+                return s
+            conc = clv.concentration(values)
+        s.text(tx("distribution_intro", s50=tx.pct(conc.share_for_50), s80=tx.pct(conc.share_for_80),
+                  top20=tx.pct(conc.top20_share)))
+        s.figure(histogram if histogram is not None else plot_clv_distribution(values, labels=tx), tx("hist_figure"),
+                 tx("hist_alt"))
+        return s.figure(lorenz if lorenz is not None else plot_lorenz(conc, labels=tx), tx("lorenz_figure"),
+                        tx("lorenz_alt"))
 
-    def top_customers_section(self, n: int = 15, intervals=None) -> None:
-        """The most valuable customers; with ``intervals`` (:func:`analysis.clv.result_intervals`) each CLV's interval."""
+    def top_customers(self, top: pd.DataFrame | None = None, intervals=None, n: int = 15) -> Section:
+        """The most valuable customers (``top``: rows of :attr:`valued`, the ``n`` largest CLV when None); with
+        ``intervals`` (:func:`analysis.clv.result_intervals`) each CLV's interval."""
+        s = self._section()
         if self.result is None:
-            return
-        heading(self.tx("top_heading"))
-        top = top_customers_table(self.valued, self.tx, n, intervals)
-        show_table(top, self.tx("top_caption", n=len(top)))
+            return s
+        tx = self.tx
+        top = self.valued.nlargest(n, "clv") if top is None else top
+        table = top_customers_table(top, tx, len(top), intervals)
+        s.heading(tx("top_heading")).table(table, tx("top_caption", n=len(table)))
         if intervals is not None:
-            say(self.tx("interval_note", level=self.tx.pct(intervals.level, 0)))
-        else:
-            self._show_finding("clv_customer_intervals")
+            return s.text(tx("interval_note", level=tx.pct(intervals.level, 0)))
+        return self._finding(s, "clv_customer_intervals")
 
-    def equity_by_group_section(self, attributes: Sequence[str] = EQUITY_ATTRIBUTES) -> None:
+    def equity_by_group(self, equity: Mapping[str, pd.DataFrame] | None = None,
+                        attributes: Sequence[str] = EQUITY_ATTRIBUTES) -> Section:
+        """Customer equity by each of ``attributes``: ``equity`` maps an attribute to :func:`analysis.clv.equity` by it
+        (computed here when None); an attribute without a table is one the data does not hold, and the page says so."""
+        s = self._section()
         if self.result is None:
-            return
+            return s
         tx, values = self.tx, self.valued
-        heading(tx("segment_heading"))
-        present = [a for a in attributes if a in values.columns and values[a].notna().any()]
-        missing = [a for a in attributes if a not in present]
+        if equity is None:
+            equity = {a: clv.equity(values, by=a) for a in attributes if a in values and values[a].notna().any()}
+        s.heading(tx("segment_heading"))
+        missing = [a for a in attributes if a not in equity]
         if missing:  # optional attributes the source does not hold: left out, and said so (the page is whole)
             names = ", ".join(tx("attr_" + a) if tx.has("attr_" + a) else a for a in missing)
-            say(tx("segment_none" if not present else "segment_missing", attributes=names))
-        for attribute in present:
-            show_group_table(equity_table(clv.equity(values, by=attribute), attribute, tx),
-                             tx("segment_caption", attribute=tx("attr_" + attribute)), self.language)
+            s.text(tx("segment_none" if not equity else "segment_missing", attributes=names))
+        for attribute, table in equity.items():
+            label = tx("attr_" + attribute) if tx.has("attr_" + attribute) else attribute
+            s.table(equity_table(table, attribute, tx), tx("segment_caption", attribute=label))
+        return s
 
-    def covariates_section(self, covariates: Mapping | None, attributes: Sequence[str]) -> None:
+    def covariates(self, covariates: Mapping | None, attributes: Sequence[str]) -> Section:
         """Who buys more often and who leaves sooner, holding the other attributes equal (covariate Pareto/NBD).
 
         ``covariates`` is :func:`analysis.clv.covariates.covariates_json` of the fit (None when there was no
         attribute to use or the fit could not be estimated: its finding is shown).
         """
+        s = self._section()
         if self.result is None:
-            return
+            return s
         tx = self.tx
-        heading(tx("covariates_heading"))
+        s.heading(tx("covariates_heading"))
         if not attributes:
-            say(tx("covariates_none"))
-            return
+            return s.text(tx("covariates_none"))
         if covariates is None:
-            self._show_finding("clv_covariates")
-            return
+            return self._finding(s, "clv_covariates")
         for sentence in effect_sentences(covariates, self.language, model="pareto_nbd"):
-            say(sentence)
+            s.text(sentence)
+        return s
 
-    def contact_section(self, n: int = 15, intervals=None) -> None:
-        """Value at risk and the contact-first list: the same list as on the churn page (with CLV intervals)."""
+    def contact(self, contacts: pd.DataFrame | None = None, intervals=None, n: int = 15) -> Section:
+        """Value at risk and the contact-first list (``contacts``: :meth:`CustomerBase.contact_list`, the same list as
+        on the churn page; its first ``n`` shown, with CLV intervals when ``intervals`` is given)."""
+        s = self._section()
         if self.result is None:
-            return
+            return s
         tx, base = self.tx, self.base
-        heading(tx("risk_heading"))
+        s.heading(tx("risk_heading"))
         at_risk, var = base.key_number("customers_at_risk"), base.key_number("value_at_risk")
-        contacts = base.contact_list()
+        contacts = base.contact_list() if contacts is None else contacts
         to_contact = KeyNumber("customers_to_contact", len(contacts))
         thr = tx.pct(base.settings.p_alive_threshold, 0)
         if at_risk.value is None:  # P(alive) not estimable: at risk is a finding, never a silent 0
-            self._show_finding("at_risk")
-            return
+            return self._finding(s, "at_risk")
         if not at_risk.value:
-            say(tx("no_risk", thr=thr))
-            return
-        say(tx("risk_intro", n=tx.number(at_risk.value), thr=thr, var=tx.money(var.value),
-               k=tx.number(to_contact.value), days=base.settings.inactivity_days,
-               floor=tx.pct(base.settings.contact_p_alive_floor, 0)))
-        record([to_contact])  # customers at risk and value at risk are on the cards above
+            return s.text(tx("no_risk", thr=thr))
+        s.text(tx("risk_intro", n=tx.number(at_risk.value), thr=thr, var=tx.money(var.value),
+                  k=tx.number(to_contact.value), days=base.settings.inactivity_days,
+                  floor=tx.pct(base.settings.contact_p_alive_floor, 0)))
+        s.record([to_contact])  # customers at risk and value at risk are on the cards above
         if len(contacts):
             shown = contacts.head(n)
             if intervals is not None:  # the base's CLV (and sales CLV with margin) beside the list's own columns
                 state = base.customers.set_index("customer_id")
                 shown = shown.assign(**{c: shown["customer_id"].map(state[c]).to_numpy()
                                         for c in ("clv", "total_spend", "margin_rate") if c in state})
-            show_table(contact_table(shown, tx, intervals), tx("risk_caption", n=min(n, len(contacts))))
+            s.table(contact_table(shown, tx, intervals), tx("risk_caption", n=min(n, len(contacts))))
+        return s
 
-    def method_section(self) -> None:
-        say(self.tx("method_note"))
+    def method(self) -> Section:
+        return self._section().text(self.tx("method_note"))

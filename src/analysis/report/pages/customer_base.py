@@ -1,92 +1,106 @@
-"""The customer-base page of the monthly report: one builder per section.
+"""The customer-base page of the monthly report: the month's customer counts, sales and data quality.
 
-``notebooks/customer_base.ipynb`` calls one ``show_*`` function per section; every number comes from
-the month's :class:`~analysis.base.state.CustomerBase` and every word from ``strings/customer_base.json``
-and ``strings/concepts.json``.
+``notebooks/customer_base.ipynb`` shows each section with one :class:`CustomerBasePage` method returning a
+:class:`~analysis.report.section.Section`; every number comes from the month's
+:class:`~analysis.base.state.CustomerBase` and every word from ``strings/customer_base.json`` and
+``strings/concepts.json``. Plots take the monthly flows and their words: ``plot_x(monthly, *, labels, ax=None)``.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import pandas as pd
 
-from analysis.report.display import heading, say, show_figure, show_table
-from analysis.report.numbers import show_numbers
+from analysis.report.pages.plot_labels import plot_words
+from analysis.report.section import Section
 from analysis.report.site import month_label
 from analysis.report.text import Text
+
+__all__ = ["CustomerBasePage", "monthly_table", "plot_active", "plot_flows", "plot_revenue", "quality_table", "story"]
 
 CARD_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
                  "customers_registered", "revenue", "avg_purchase", "purchase_frequency")
 GLOSSARY_CONCEPTS = ("customers_active", "customers_new", "customers_lost", "customers_returned", "customers_churned",
                      "avg_purchase", "customers_registered")
+Labels = Text | Mapping[str, str]
 
 
-def show_intro(base, language: str) -> None:
-    """Page title and what the page covers."""
+class CustomerBasePage:
+    """The customer-base page's sections in the report's language, read from the month's customer base.
 
-    tx = Text("customer_base", language)
-    month, previous = base.flows["month"].iloc[-1], base.flows["month"].iloc[-2]
-    heading(tx("title", month=month_label(month, language)), 1)
-    say(tx("intro", month=month_label(month, language), month_in=month_label(month, language, inessive=True),
-           previous=month_label(previous, language)))
+    ``monthly`` arguments are the base's monthly flows (``base.flows``: one row per month, oldest first) or a
+    slice of them; a figure argument left at None is drawn with this module's plot.
 
+    Example
+    -------
+    >>> from analysis.base import BaseSettings, CustomerBase
+    >>> page = CustomerBasePage(CustomerBase.build("data/sample", "2026-10-31", BaseSettings(n_clusters=3)), "en")
+    >>> page.intro().texts()[0]
+    'Customer base, October 2026'
+    """
 
-def show_key_numbers(base, language: str) -> None:
-    """The month's customer counts and sales as cards, each read from the month's customer base."""
+    SECTIONS = ("intro", "key_numbers", "in_words", "trends", "monthly_table", "definitions", "quality")
 
-    heading(Text("customer_base", language)("key_numbers"))
-    show_numbers([base.key_number(c) for c in CARD_CONCEPTS], language)
+    def __init__(self, base, language: str = "en"):
+        self.base = base
+        self.language = language
+        self.tx = Text("customer_base", language)
 
+    def _section(self) -> Section:
+        return Section(self.language)
 
-def show_story(base, language: str) -> None:
-    """The month in plain sentences."""
+    def intro(self) -> Section:
+        """Page title and what the page covers."""
+        tx, lang, flows = self.tx, self.language, self.base.flows
+        month, previous = flows["month"].iloc[-1], flows["month"].iloc[-2]
+        return self._section().heading(tx("title", month=month_label(month, lang)), 1).text(tx(
+            "intro", month=month_label(month, lang), month_in=month_label(month, lang, inessive=True),
+            previous=month_label(previous, lang)))
 
-    tx = Text("customer_base", language)
-    heading(tx("in_words"))
-    say("\n".join(f"- {s}" for s in story(base.flows, tx)))
+    def key_numbers(self) -> Section:
+        """The month's customer counts and sales as cards, each read from the month's customer base."""
+        return self._section().heading(self.tx("key_numbers")).numbers(
+            [self.base.key_number(c) for c in CARD_CONCEPTS])
 
+    def in_words(self, monthly: pd.DataFrame | None = None) -> Section:
+        """The month in plain sentences (:func:`story` of the monthly flows)."""
+        monthly = self.base.flows if monthly is None else monthly
+        return self._section().heading(self.tx("in_words")).text("\n".join(f"- {s}" for s in story(monthly, self.tx)))
 
-def show_trends(base, language: str) -> None:
-    """Active customers, flows and revenue over the last months, as figures."""
+    def trends(self, monthly: pd.DataFrame | None = None, *, active=None, flows=None, revenue=None) -> Section:
+        """Active customers, flows and revenue over the months of ``monthly``, as figures (Axes of
+        :func:`plot_active`, :func:`plot_flows`, :func:`plot_revenue`)."""
+        tx, lang = self.tx, self.language
+        monthly = self.base.flows if monthly is None else monthly
+        first, last = month_label(monthly["month"].iloc[0], lang), month_label(monthly["month"].iloc[-1], lang)
+        now = monthly.iloc[-1]
+        s = self._section().heading(tx("trend_heading"))
+        s.figure(active if active is not None else plot_active(monthly, labels=tx), tx("fig_active_title"),
+                 tx("fig_active_alt", first=first, last=last, a0=tx.number(monthly["active"].iloc[0]),
+                    a1=tx.number(now["active"])))
+        s.figure(flows if flows is not None else plot_flows(monthly, labels=tx), tx("fig_flows_title"),
+                 tx("fig_flows_alt", last=last, new=tx.number(now["new"]), returned=tx.number(now["returned"]),
+                    lost=tx.number(now["lost"])))
+        return s.figure(revenue if revenue is not None else plot_revenue(monthly, labels=tx), tx("fig_revenue_title"),
+                        tx("fig_revenue_alt", first=first, last=last, revenue=tx.money(now["revenue"])))
 
-    tx = Text("customer_base", language)
-    monthly = base.flows
-    heading(tx("trend_heading"))
-    first, last = month_label(monthly["month"].iloc[0], language), month_label(monthly["month"].iloc[-1], language)
-    now = monthly.iloc[-1]
-    ax = plot_active(monthly, tx)
-    show_figure(ax.figure, tx("fig_active_title"),
-                tx("fig_active_alt", first=first, last=last, a0=tx.number(monthly["active"].iloc[0]),
-                   a1=tx.number(now["active"])))
-    ax = plot_flows(monthly, tx)
-    show_figure(ax.figure, tx("fig_flows_title"),
-                tx("fig_flows_alt", last=last, new=tx.number(now["new"]), returned=tx.number(now["returned"]),
-                   lost=tx.number(now["lost"])))
-    ax = plot_revenue(monthly, tx)
-    show_figure(ax.figure, tx("fig_revenue_title"),
-                tx("fig_revenue_alt", first=first, last=last, revenue=tx.money(now["revenue"])))
+    def monthly_table(self, monthly: pd.DataFrame | None = None) -> Section:
+        """The monthly figures as a table, newest month first."""
+        monthly = self.base.flows if monthly is None else monthly
+        return self._section().table(monthly_table(monthly, self.tx), self.tx("table_caption"))
 
+    def definitions(self) -> Section:
+        """The definitions this page uses, from the month's one glossary (same words on every page)."""
+        words = Text("concepts", self.language)
+        values = {"inactivity_days": self.base.settings.inactivity_days}
+        return self._section().heading(self.tx("definitions")).text(
+            "\n".join(f"- **{words('label_' + c)}**: {words('define_' + c, **values)}" for c in GLOSSARY_CONCEPTS))
 
-def show_monthly_table(base, language: str) -> None:
-
-    tx = Text("customer_base", language)
-    show_table(monthly_table(base.flows, tx), caption=tx("table_caption"))
-
-
-def show_definitions(base, language: str) -> None:
-    """The definitions this page uses, from the month's one glossary (same words on every page)."""
-
-    tx = Text("customer_base", language)
-    words = Text("concepts", language)
-    heading(tx("definitions"))
-    values = {"inactivity_days": base.settings.inactivity_days}
-    say("\n".join(f"- **{words('label_' + c)}**: {words('define_' + c, **values)}" for c in GLOSSARY_CONCEPTS))
-
-
-def show_quality(base, language: str) -> None:
-
-    tx = Text("customer_base", language)
-    heading(tx("quality"))
-    say(tx("quality_intro"))
-    show_table(quality_table(base.source, tx))
+    def quality(self, source=None) -> Section:
+        """The data-quality checks of the month's load (``source``: the base's :class:`~analysis.data.Source`)."""
+        tx = self.tx
+        source = self.base.source if source is None else source
+        return self._section().heading(tx("quality")).text(tx("quality_intro")).table(quality_table(source, tx))
 
 
 def story(monthly: pd.DataFrame, tx: Text) -> list[str]:
@@ -146,49 +160,54 @@ def quality_table(source, tx: Text) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[tx("q_check"), tx("q_count"), tx("q_meaning")])
 
 
-def _month_axes(ax, monthly: pd.DataFrame, tx: Text, ylabel: str) -> None:
-    """Month labels below, numbers in the report's language on the left, light grid."""
+def _month_axes(ax, monthly: pd.DataFrame, tx, ylabel: str) -> None:
+    """Month labels below (every other one past 13 months, so they never overlap), numbers in the report's
+    language on the left, light grid."""
     from matplotlib.ticker import FuncFormatter  # local: heavy import, kept off the start-up path
 
     labels = [month_label(m, "en")[:3] + " " + m[2:4] if tx.language == "en" else f"{int(m[5:])}/{m[2:4]}"
               for m in monthly["month"]]
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    step = 1 if len(labels) <= 13 else 2
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tx.number(v)))
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_active(monthly: pd.DataFrame, tx: Text, ax=None):
-    """Active customers at each month end (line)."""
+def plot_active(monthly: pd.DataFrame, *, labels: Labels, ax=None):
+    """Active customers at each month end (line): ``monthly`` is ``base.flows``; returns the Axes."""
     import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
-    ax = ax or plt.subplots(figsize=(8, 3.2))[1]
+    tx = plot_words(labels)
+    ax = ax or plt.subplots(figsize=(6.4, 3.2))[1]
     ax.plot(range(len(monthly)), monthly["active"], marker="o", color="#1f5f99")
     ax.set_ylim(bottom=0)
     _month_axes(ax, monthly, tx, tx("axis_customers"))
     return ax
 
 
-def plot_flows(monthly: pd.DataFrame, tx: Text, ax=None):
-    """New and returned customers above zero, lost customers below, per month."""
+def plot_flows(monthly: pd.DataFrame, *, labels: Labels, ax=None):
+    """New and returned customers above zero, lost customers below, per month: ``monthly`` is ``base.flows``; returns the Axes."""
     import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
-    ax = ax or plt.subplots(figsize=(8, 3.2))[1]
+    tx = plot_words(labels)
+    ax = ax or plt.subplots(figsize=(6.4, 3.2))[1]
     x = range(len(monthly))
     ax.bar(x, monthly["new"], color="#2e8b57", label=tx("series_new"))
     ax.bar(x, monthly["returned"], bottom=monthly["new"], color="#8fbc8f", label=tx("series_returned"))
     ax.bar(x, -monthly["lost"], color="#c0504d", label=tx("series_lost"))
     ax.axhline(0, color="#333", linewidth=0.8)
-    ax.legend(loc="upper left", ncols=3, frameon=False, fontsize="small")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=3, frameon=False, fontsize=9)  # above the bars
     _month_axes(ax, monthly, tx, tx("axis_customers"))
     return ax
 
 
-def plot_revenue(monthly: pd.DataFrame, tx: Text, ax=None):
-    """Revenue per month (bars)."""
+def plot_revenue(monthly: pd.DataFrame, *, labels: Labels, ax=None):
+    """Revenue per month (bars): ``monthly`` is ``base.flows``; returns the Axes."""
     import matplotlib.pyplot as plt  # local: heavy import, kept off the start-up path
 
-    ax = ax or plt.subplots(figsize=(8, 3.2))[1]
+    tx = plot_words(labels)
+    ax = ax or plt.subplots(figsize=(6.4, 3.2))[1]
     ax.bar(range(len(monthly)), monthly["revenue"], color="#1f5f99")
     _month_axes(ax, monthly, tx, tx("axis_revenue"))
     return ax

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.findings import Finding
 from analysis.report.display import heading, say, show_figure
-from analysis.report.numbers import KeyNumber, record_verdict, show_finding, show_numbers
+from analysis.report.numbers import KeyNumber, record, record_verdict, show_finding, show_numbers
 from analysis.report.pii import show_group_table
 
 __all__ = ["Section"]
@@ -40,8 +40,8 @@ class Section:
             self.parts.append(("text", text))
         return self
 
-    def table(self, df: pd.DataFrame, caption: str | None = None) -> "Section":
-        self.parts.append(("table", df, caption))
+    def table(self, df: pd.DataFrame, caption: str | None = None, index: bool = False) -> "Section":
+        self.parts.append(("table", df, caption, index))
         return self
 
     def figure(self, ax, title: str, alt: str) -> "Section":
@@ -51,6 +51,12 @@ class Section:
     def numbers(self, numbers: list[KeyNumber]) -> "Section":
         if numbers:
             self.parts.append(("numbers", list(numbers)))
+        return self
+
+    def record(self, numbers: list[KeyNumber]) -> "Section":
+        """Record key numbers for the manifest without a card (numbers a sentence states, or the rest of a list)."""
+        if numbers:
+            self.parts.append(("record", list(numbers)))
         return self
 
     def finding(self, finding: Finding) -> "Section":
@@ -76,12 +82,14 @@ class Section:
             elif kind == "text":
                 say(rest[0])
             elif kind == "table":
-                show_group_table(rest[0], rest[1], self.language)  # with the footnote when small groups are blank
+                show_group_table(rest[0], rest[1], self.language, index=rest[2])  # with the footnote when small groups are blank
             elif kind == "figure":
                 show_figure(*rest)
             elif kind == "numbers":
                 show_numbers(rest[0], self.language)
             elif kind == "finding":
                 show_finding(rest[0], self.language)
+            elif kind == "record":
+                record(rest[0])
             elif kind == "verdict":
                 record_verdict(*rest)

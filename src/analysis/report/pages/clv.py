@@ -19,7 +19,7 @@ from analysis.units import DAYS_PER_MONTH
 from analysis.data.privacy import suppress_small_groups
 from analysis.errors import ModelError
 from analysis.findings import Estimation, Finding
-from analysis.report.numbers import KeyNumber, record
+from analysis.report.numbers import KeyNumber
 from analysis.report.pages.clv_covariates import effect_sentences
 from analysis.report.pages.clv_diagnostics import plot_conditional_expectations, tracking_figure
 from analysis.report.pages.clv_figures import plot_clv_distribution, plot_holdout, plot_lorenz, plot_p_alive_heatmap
@@ -249,21 +249,6 @@ def with_backtest(lower: float, upper: float, point: float, error: float) -> tup
     return round(lo, 6), round(hi, 6), bool(lo < lower or hi > upper)
 
 
-class ClvSection(Section):
-    """A :class:`Section` that can also record a number its sentences state (no card; for the manifest)."""
-
-    def record(self, numbers: list[KeyNumber]) -> "ClvSection":
-        if numbers:
-            self.parts.append(("record", list(numbers)))
-        return self
-
-    def _ipython_display_(self) -> None:
-        super()._ipython_display_()
-        for kind, *rest in self.parts:
-            if kind == "record":
-                record(rest[0])
-
-
 class ClvPage:
     """The CLV page's sections in the report's language, read from the month's customer base.
 
@@ -310,8 +295,8 @@ class ClvPage:
             return None
         return self._estimation.attempt(analysis, lambda: _page_step(step))
 
-    def _section(self) -> ClvSection:
-        return ClvSection(self.language)
+    def _section(self) -> Section:
+        return Section(self.language)
 
     def _finding(self, s: Section, analysis: str) -> Section:
         f = next((f for f in [*self.base.findings, *self._estimation.findings] if f.analysis == analysis), None)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis.errors import ModelError
 from analysis.findings import Finding
-from analysis.report.numbers import KeyNumber, record
+from analysis.report.numbers import KeyNumber
 from analysis.report.pages.segments_figures import (PLOT_POINTS, plot_k_selection, plot_pyramid, plot_strategy_grid,
                                                     plot_transitions)
 from analysis.report.pages.segments_text import (cluster_names, localise_matrix, pyramid_report, rfm_grid_report,
@@ -20,7 +20,7 @@ from analysis.report.pages.segments_text import (cluster_names, localise_matrix,
 from analysis.report.section import Section
 from analysis.segments import CLASS_CONCEPTS, STAGE_CONCEPTS, STAGES, STRATEGY_GROUPS, MonthlySegments
 
-__all__ = ["CARD_CONCEPTS", "PLOT_POINTS", "TRANSITIONS", "RecordingSection", "SegmentsPage", "cluster_names",
+__all__ = ["CARD_CONCEPTS", "PLOT_POINTS", "TRANSITIONS", "SegmentsPage", "cluster_names",
            "key_numbers", "localise_matrix", "plot_k_selection", "plot_pyramid", "plot_strategy_grid",
            "plot_transitions", "profile_report", "pyramid_report", "rfm_grid_report", "rfm_report", "segment_advice",
            "stage_counts_report", "stage_label", "stage_rules", "strategy_report", "strategy_rules", "words"]
@@ -50,25 +50,6 @@ def key_numbers(monthly: MonthlySegments, base=None) -> list:
     return [KeyNumber(c, values[c]["value"], previous=values[c]["previous"]) for c in ids]
 
 
-
-
-class RecordingSection(Section):
-    """A :class:`Section` that can also record key numbers without showing them (``record``), in part order.
-
-    The segments page shows five cards and records every other stage and class count for the manifest.
-    """
-
-    def record(self, numbers: list[KeyNumber]) -> "RecordingSection":
-        if numbers:
-            self.parts.append(("record", list(numbers)))
-        return self
-
-    def _ipython_display_(self) -> None:
-        for part in self.parts:
-            if part[0] == "record":
-                record(part[1])
-            else:
-                Section(self.language, [part])._ipython_display_()
 
 
 # --- the page -------------------------------------------------------------------------------------------
@@ -127,7 +108,7 @@ class SegmentsPage:
     def headline(self, numbers: list[KeyNumber] | None = None) -> Section:
         """Title, intro, the key-number cards (the other numbers recorded for the manifest) and the biggest move."""
         tx = self.tx
-        s = RecordingSection(self.language).heading(tx("title"), 1)
+        s = Section(self.language).heading(tx("title"), 1)
         if self.degraded:
             return s.finding(self.finding)
         s.text(tx("intro", date=tx.date(self.cur.as_of), previous=tx.date(self.prev.as_of),

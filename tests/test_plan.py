@@ -353,21 +353,21 @@ def test_the_clv_pages_equity_interval_includes_the_models_own_backtest_miss():
     assert wide_hi == pytest.approx(max(hi, equity * (1 + abs(miss))), rel=0.001)
 
 
-def test_expected_gain_only_where_the_holdout_measured_one(two_months):
+def test_expected_gain_only_where_the_pooled_holdouts_measured_one(two_months):
+    """Nobody acted on the sample's September plan: no action's pooled result decides, so no value is called a gain
+    and the priority stays the rule of thumb (the three-month publication in test_plan_uplift shows the other case)."""
     m = two_months["second"]
-    results = {r["action"]: r for r in m["action_results"]}
-    gains = []
+    ups = {u["action"]: u for u in m["action_uplift"]}
+    assert set(ups) == {r["action"] for r in m["action_results"]}
     for a in m["actions"]:
-        r = results.get(a["name"])
-        if r is not None and r["value_ci_low"] is not None and r["value_ci_low"] > 0:
-            assert a["expected_gain"] == pytest.approx(r["value_difference"] * a["contact"])
-            gains.append(a["expected_gain"])
+        u = ups.get(a["name"])
+        if u is not None and u["decides_priority"]:
+            assert a["expected_gain"] == pytest.approx(u["gain_per_customer"] * a["contact"])
         else:
             assert a["expected_gain"] is None
-    if gains:
-        assert f"Expected gain where last month's holdout measured one: €{sum(gains):,.0f}" in two_months["landing"]
-    else:
-        assert "Expected gain" not in two_months["landing"]
+    if not any(u["decides_priority"] for u in ups.values()):
+        assert m["plan"]["priority"] == list(PRIORITY)
+        assert "No action has paid measurably yet." in two_months["landing"]
 
 
 def test_a_small_quiet_holdout_does_not_make_an_action_look_paid():

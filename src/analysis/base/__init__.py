@@ -11,6 +11,7 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
 - :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).
 - :mod:`~analysis.base.plan_results`: last month's plan measured, contact group against holdout.
+- :mod:`~analysis.base.plan_uplift`: each action's results pooled over the last months; the priority they decide.
 """
 from analysis.base.actions import (ACTIONS, FALLING_BELOW, LIST_COLUMNS, TREND_COLUMNS, Action, Trend, month_actions,
                                    trends, unusual)
@@ -18,6 +19,7 @@ from analysis.base.concepts import (CONCEPTS, MARGIN_CONCEPTS, MONEY_BASES, UNIT
                                     label_key, plain_value)
 from analysis.base.plan import EXCLUSIONS, HOLDOUT_SHARE, PRIORITY, ContactPlan, contact_plan, holdout_size
 from analysis.base.plan_results import ActionResult, measure_plan
+from analysis.base.plan_uplift import ActionUplift, expected_gain, measured_priority, pool_results
 from analysis.base.settings import BaseSettings
 from analysis.base.state import FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, previous_p_alive
 from analysis.base.value import CLV_COLUMNS, attach_intervals, attach_value, fit_customer_value, margin_rates, value_basis
@@ -40,5 +42,5 @@ __all__ = [
     "unusual",
     # the contact plan and its measurement
     "EXCLUSIONS", "HOLDOUT_SHARE", "PRIORITY", "ContactPlan", "contact_plan", "holdout_size", "ActionResult",
-    "measure_plan",
+    "measure_plan", "ActionUplift", "expected_gain", "measured_priority", "pool_results",
 ]

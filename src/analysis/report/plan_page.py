@@ -87,11 +87,15 @@ def uplift_html(manifest: Mapping, tx: Text) -> str:
             items.append(("", u, pw("uplift_too_few", name=name, months=months, nc=tx.number(u["contact"]),
                                     nh=tx.number(u["holdout"]))))
             continue
-        text = pw("uplift_counts", name=name, months=months, bc=tx.number(u["buyers_contact"]),
-                  nc=tx.number(u["contact"]), rc=tx.pct(u["buyers_contact"] / u["contact"]),
-                  bh=tx.number(u["buyers_holdout"]), nh=tx.number(u["holdout"]),
-                  rh=tx.pct(u["buyers_holdout"] / u["holdout"]), diff=_signed_pp(u["difference"], tx),
-                  lo=_signed_pp(u["ci_low"], tx), hi=_signed_pp(u["ci_high"], tx))
+        just_measured = [r["month"] for r in manifest.get("action_results", []) if r["action"] == u["action"]]
+        if list(u["months"]) == just_measured:  # one plan: its numbers are in the section above
+            text = pw("uplift_one_plan", name=name, month=months)
+        else:
+            text = pw("uplift_counts", name=name, months=months, bc=tx.number(u["buyers_contact"]),
+                      nc=tx.number(u["contact"]), rc=tx.pct(u["buyers_contact"] / u["contact"]),
+                      bh=tx.number(u["buyers_holdout"]), nh=tx.number(u["holdout"]),
+                      rh=tx.pct(u["buyers_holdout"] / u["holdout"]), diff=_signed_pp(u["difference"], tx),
+                      lo=_signed_pp(u["ci_low"], tx), hi=_signed_pp(u["ci_high"], tx))
         verdict, basis = u["verdict"], u["value_basis"]
         words = {"basis": pw(f"uplift_basis_{basis}"), "basis_partitive": pw(f"uplift_basis_partitive_{basis}"),
                  "nh": tx.number(u["holdout"]), "enough": tx.number(ENOUGH_HOLDOUT)}
@@ -140,12 +144,9 @@ def summary_html(manifest: Mapping, numbers: list, tx: Text) -> str:
               h=tx.number(holdout), value=tx.money(plan_value_at_stake(manifest)))
     parts = [f"<h2>{html.escape(tx('summary_heading'))}</h2><ul class='kanta-summary'>{''.join(items)}</ul>",
              f"<p>{html.escape(plan)}</p>"]
-    paid = paid_sentence(manifest, tx)
+    paid = paid_sentence(manifest, tx)  # one answer to "did it pay": the pooled measurement that decides
     if paid:
         parts.append(f"<p>{html.escape(paid)}</p>")
-    verdicts = [result_verdict(r) for r in manifest.get("action_results", [])]
-    if verdicts:
-        parts.append(f"<p>{html.escape(tx('summary_results', m=tx.number(len(verdicts)), paid=verdicts.count('paid'), lost=verdicts.count('lost'), unclear=len(verdicts) - verdicts.count('paid') - verdicts.count('lost')))}</p>")
     return f"<section class='kanta-glance'>{''.join(parts)}</section>"
 
 

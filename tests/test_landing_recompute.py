@@ -17,10 +17,16 @@ import pytest
 
 from analysis.base.concepts import CONCEPTS
 from analysis.report.text import Text
-from test_plan import _name, two_months  # noqa: F401  (the fixture: September and October 2026 in one folder)
+from plan_months import published_two_months
+from test_plan import _name
 
 WORDS = Text("concepts", "en")
 MONTHS = ("January February March April May June July August September October November December").split()
+
+
+@pytest.fixture(scope="module")
+def two_months(tmp_path_factory):
+    return published_two_months(tmp_path_factory)
 
 
 def _labels(concept: str) -> set:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from analysis.base.plan import (EXCLUSIONS, PRIORITY, assign_groups, contact_pla
 from analysis.base.plan_results import measure_plan
 from analysis.contacts import dropout_model
 from analysis.errors import ParameterError
+from plan_months import published_two_months
 from report_month import SAMPLE
 
 AS_OF = "2026-10-31"
@@ -148,28 +148,9 @@ def test_measurement_matches_an_independent_count(base, plan):
         assert r.value_per_customer_contact == pytest.approx(margin.reindex(c).fillna(0).mean())
 
 
-def _tiny_notebook(folder):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('source = ""\nas_of = ""\nlanguage = "en"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_markdown_cell("# Tiny")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "customer_base.ipynb")
-
-
 @pytest.fixture(scope="module")
 def two_months(tmp_path_factory):
-    """2026-09 (holdout share 0.2) then 2026-10 published into one folder, with a one-cell notebook as the only page."""
-    from analysis import report
-
-    folder = tmp_path_factory.mktemp("plan-notebooks")
-    _tiny_notebook(folder)
-    out = folder / "reports"
-    specs = [report.NotebookSpec("customer_base")]
-    first = report.render_month("2026-09", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs,
-                                params=["holdout_share=0.2"])
-    second = report.render_month("2026-10", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs)
-    return {"out": out, "first": first.manifest, "second": second.manifest,
-            "landing": (out / "2026-10" / "index.html").read_text(encoding="utf-8")}
+    return published_two_months(tmp_path_factory)
 
 
 def test_publishing_two_months_measures_the_first_months_plan_in_the_second(two_months):

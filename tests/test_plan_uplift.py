@@ -15,7 +15,8 @@ from analysis.base.plan import PRIORITY, contact_plan
 from analysis.base.plan_uplift import ENOUGH_HOLDOUT, POOL_MONTHS, ActionUplift, measured_priority, pool_results
 from analysis.errors import ParameterError
 from report_month import SAMPLE
-from test_plan import _name, _tiny_notebook
+from plan_months import tiny_notebook
+from test_plan import _name
 
 MONTHS = ("2026-08", "2026-09", "2026-10")
 
@@ -89,7 +90,7 @@ def three_months(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uplift")
     data = folder / "data"
     shutil.copytree(SAMPLE, data)
-    _tiny_notebook(folder)
+    tiny_notebook(folder)
     out = folder / "reports"
     specs = [report.NotebookSpec("customer_base")]
     manifests = {}

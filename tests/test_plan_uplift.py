@@ -164,7 +164,7 @@ def test_which_actions_paid_sentences_recompute_from_the_manifest(three_months):
         assert (f"{u['buyers_contact']:,} of {u['contact']:,} contacted customers bought "
                 f"({100 * u['buyers_contact'] / u['contact']:.1f}%) and {u['buyers_holdout']:,} of "
                 f"{u['holdout']:,} held-out customers ({100 * u['buyers_holdout'] / u['holdout']:.1f}%), a difference "
-                f"of {_pp(u['difference'])} (95 % interval {_pp(u['ci_low'])} to {_pp(u['ci_high'])})") in text
+                f"of {_pp(u['difference'])} (95\u00a0% interval {_pp(u['ci_low'])} to {_pp(u['ci_high'])})") in text
         if u["verdict"] == "paid":
             a = actions[u["action"]]
             assert (f"It paid: at €{u['value_per_buyer']:,.2f} of margin per contacted buyer, "

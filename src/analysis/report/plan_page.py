@@ -3,6 +3,7 @@ month's actions measured and which actions paid over the last months. Every sent
 from __future__ import annotations
 
 import html
+import re
 from typing import Mapping
 
 import pandas as pd
@@ -17,6 +18,19 @@ SUMMARY_DIRECTIONS = {c: GOOD_WHEN_UP[c] for c in ("customers_active", "customer
 #: Actions whose value is value at stake (the plan's sum in the summary); grow and second purchase carry
 #: expected value that is already part of customer equity.
 AT_STAKE_KINDS = ("value_at_stake", "past_yearly_value")
+
+
+_DATE_RE = re.compile(r"(?<![\w/.-])(\d{4}-\d{2}-\d{2})(?![\w/-])")
+
+
+def keep_together(fragment: str) -> str:
+    """``fragment`` (escaped HTML text) with every ISO date kept on one line: a phone or a printed page otherwise
+    breaks "2026-10-31" after a hyphen.
+
+    >>> keep_together("<p>Situation on 2026-10-31.</p><a href='2026-10/index.html'>")
+    "<p>Situation on <span class='kanta-nowrap'>2026-10-31</span>.</p><a href='2026-10/index.html'>"
+    """
+    return _DATE_RE.sub(r"<span class='kanta-nowrap'>\1</span>", fragment)
 
 
 def direction(number, good_when_up: int) -> str | None:

@@ -171,7 +171,7 @@ def test_which_actions_paid_sentences_recompute_from_the_manifest(three_months):
                     f"€{u['difference'] * u['value_per_buyer']:,.2f} per contacted customer, "
                     f"€{a['expected_gain']:,.0f} expected from this month's {a['contact']:,} customers") in text
         else:
-            assert u["verdict"] == "not_yet" and f"includes 0, with {u['holdout']:,} held out so far" in text
+            assert u["verdict"] == "not_yet" and f"Not shown yet ({u['holdout']:,} held out so far)" in text
             assert "value at stake, not a gain" in text
     paid = [u["action"] for u in m["action_uplift"] if u["verdict"] == "paid"]
     gain = sum(actions[a]["expected_gain"] for a in paid)

@@ -15,7 +15,7 @@ from analysis.base.plan import PRIORITY, contact_plan
 from analysis.base.plan_uplift import ENOUGH_HOLDOUT, POOL_MONTHS, ActionUplift, measured_priority, pool_results
 from analysis.errors import ParameterError
 from report_month import SAMPLE
-from plan_months import tiny_notebook
+from plan_months import plain, tiny_notebook
 from test_plan import _name
 
 MONTHS = ("2026-08", "2026-09", "2026-10")
@@ -100,11 +100,11 @@ def three_months(tmp_path_factory):
                 month, data=data, out=out, notebooks=folder, quiet=True, specs=specs, language=language,
                 params=["holdout_share=0.2"]).manifest
             if month == MONTHS[-1] and language == "fi":
-                fi = (out / month / "index.html").read_text(encoding="utf-8")
+                fi = plain((out / month / "index.html").read_text(encoding="utf-8"))
         if month != MONTHS[-1]:
             _lift(data, out / month / "lists", month)
     return {"out": out, "m": manifests, "fi": fi,
-            "en": (out / MONTHS[-1] / "index.html").read_text(encoding="utf-8")}
+            "en": plain((out / MONTHS[-1] / "index.html").read_text(encoding="utf-8"))}
 
 
 def test_three_months_the_measured_action_decides_the_priority(three_months):

@@ -20,17 +20,18 @@ SUMMARY_DIRECTIONS = {c: GOOD_WHEN_UP[c] for c in ("customers_active", "customer
 AT_STAKE_KINDS = ("value_at_stake", "past_yearly_value")
 
 
-_DATE_RE = re.compile(r"(?<![\w/.-])(\d{4}-\d{2}-\d{2})(?![\w/-])")
+#: An ISO date, or a signed euro amount in English ("+€1.74": a browser may break after the sign).
+_TOGETHER_RE = re.compile(r"(?<![\w/.-])(\d{4}-\d{2}-\d{2})(?![\w/-])|(?<![\w])([+\-−]€[\d,]+(?:\.\d+)?)")
 
 
 def keep_together(fragment: str) -> str:
-    """``fragment`` (escaped HTML text) with every ISO date kept on one line: a phone or a printed page otherwise
-    breaks "2026-10-31" after a hyphen.
+    """``fragment`` (escaped HTML text) with every ISO date and signed euro amount kept on one line: a phone or a
+    printed page otherwise breaks "2026-10-31" after a hyphen and "+€1.74" after its sign.
 
-    >>> keep_together("<p>Situation on 2026-10-31.</p><a href='2026-10/index.html'>")
-    "<p>Situation on <span class='kanta-nowrap'>2026-10-31</span>.</p><a href='2026-10/index.html'>"
+    >>> keep_together("<p>Situation on 2026-10-31: +€1.74.</p><a href='2026-10/index.html'>")
+    "<p>Situation on <span class='kanta-nowrap'>2026-10-31</span>: <span class='kanta-nowrap'>+€1.74</span>.</p><a href='2026-10/index.html'>"
     """
-    return _DATE_RE.sub(r"<span class='kanta-nowrap'>\1</span>", fragment)
+    return _TOGETHER_RE.sub(lambda m: f"<span class='kanta-nowrap'>{m.group(0)}</span>", fragment)
 
 
 def direction(number, good_when_up: int) -> str | None:

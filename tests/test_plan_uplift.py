@@ -188,3 +188,9 @@ def test_the_finnish_page_says_the_same(three_months):
     n = f"{grow['contact']:,}".replace(",", "\u00a0")
     assert f"Kasvata (suunnitelmat elokuu 2026, syyskuu 2026): yhteydenotetuista {n} asiakkaasta" in _items(fi)["grow"]
     assert "Se kannatti:" in _items(fi)["grow"]
+
+
+def test_more_buyers_who_bring_no_value_is_not_paid():
+    refunds = [_result("win_back", "2026-09", 400, 100, 200, 30, value=-1.0)]  # buyers returned more than they bought
+    u = pool_results(refunds, "2026-10")[0]
+    assert u.ci_low > 0 and u.value_per_buyer < 0 and u.verdict == "lost" and u.gain_per_customer < 0

@@ -54,12 +54,13 @@ class ActionUplift:
 
     @property
     def verdict(self) -> str:
-        """``paid``/``lost`` when the interval excludes 0, ``no_clear_gain`` when it does not but enough customers were
-        held out, ``not_yet`` otherwise (or without a value per buyer to price the uplift)."""
+        """``paid`` when the interval lies above 0 (and a buyer brings value), ``lost`` when it lies below 0,
+        ``no_clear_gain`` when it includes 0 but enough customers were held out, ``not_yet`` otherwise (or without a
+        value per buyer to price the uplift)."""
         if self.difference is None or self.value_per_buyer is None:
             return "not_yet"
-        if self.ci_low > 0:
-            return "paid"
+        if self.ci_low > 0:  # more buyers; it pays only if a buyer brings value (refunds can make it negative)
+            return "paid" if self.value_per_buyer > 0 else "lost"
         if self.ci_high < 0:
             return "lost"
         return "no_clear_gain" if self.holdout >= self.enough_holdout else "not_yet"

@@ -154,6 +154,7 @@ def test_which_actions_paid_sentences_recompute_from_the_manifest(three_months):
     items = _items(landing)
     actions = {a["name"]: a for a in m["actions"]}
     assert "Which actions paid" in landing
+    assert list(items) == m["plan"]["priority"]  # in this month's priority: the action that paid first
     for u in m["action_uplift"]:
         text = items[u["action"]]
         months = ", ".join(pd.Period(x, freq="M").strftime("%B %Y") for x in u["months"])

@@ -63,10 +63,17 @@ def _months(months, tx: Text) -> str:
     return ", ".join(_month(m, tx) for m in months)
 
 
+def _by_priority(manifest: Mapping) -> list:
+    """``action_uplift`` in this month's priority order (the actions that paid first)."""
+    order = list(manifest.get("plan", {}).get("priority", []))
+    ups = manifest.get("action_uplift") or []
+    return sorted(ups, key=lambda u: order.index(u["action"]) if u["action"] in order else len(order))
+
+
 def paid_sentence(manifest: Mapping, tx: Text) -> str | None:
     """Which actions paid, which did not and which are not measured enough yet (``action_uplift``); None before any
     action has been measured. The expected value is the sum of the paid actions' ``expected_gain``."""
-    ups = manifest.get("action_uplift") or []
+    ups = _by_priority(manifest)
     if not ups:
         return None
     pw = Text("plan", tx.language)
@@ -93,6 +100,7 @@ def uplift_html(manifest: Mapping, tx: Text) -> str:
             f"{html.escape(pw('uplift_intro', n=POOL_MONTHS, enough=tx.number(ENOUGH_HOLDOUT)))}</p>")
     if not ups:
         return head + f"<p>{html.escape(pw('uplift_none'))}</p>"
+    ups = _by_priority(manifest)
     actions = {a["name"]: a for a in manifest["actions"]}
     cls = lambda css: f" class='kanta-{css}'" if css else ""  # noqa: E731
     items = []

@@ -195,3 +195,24 @@ def test_more_buyers_who_bring_no_value_is_not_paid():
     refunds = [_result("win_back", "2026-09", 400, 100, 200, 30, value=-1.0)]  # buyers returned more than they bought
     u = pool_results(refunds, "2026-10")[0]
     assert u.ci_low > 0 and u.value_per_buyer < 0 and u.verdict == "lost" and u.gain_per_customer < 0
+
+
+def test_an_action_measured_to_lose_says_so_and_goes_last():
+    from analysis.base.plan_uplift import expected_gain
+    from analysis.report.plan_page import paid_sentence, uplift_html
+    from analysis.report.text import Text
+
+    lost = ActionUplift("win_back", ("2026-08", "2026-09"), 400, 100, 20, 30, -0.25, -0.35, -0.15, 0.001, "margin", 12.0)
+    priority = measured_priority([lost])
+    assert lost.verdict == "lost" and priority[-1] == "win_back"
+    m = {"actions": [{"name": "win_back", "contact": 90, "expected_gain": expected_gain(lost, 90)}],
+         "plan": {"priority": list(priority)}, "action_uplift": [lost.to_dict()], "action_results": []}
+    text = html.unescape(uplift_html(m, Text("report", "en")))
+    gain = lost.difference * lost.value_per_buyer
+    assert m["actions"][0]["expected_gain"] == pytest.approx(gain * 90)
+    assert (f"<li class='kanta-bad' data-action='win_back'>Win back (plans of August 2026, September 2026): 20 of 400 "
+            f"contacted customers bought (5.0%) and 30 of 100 held-out customers (30.0%), a difference of -25.0 pp "
+            f"(95\u00a0% interval -35.0 pp to -15.0 pp). It did not pay: -€{abs(gain):.2f} of margin per contacted "
+            "customer as measured. It goes after the actions not yet measured.</li>") in text
+    assert paid_sentence(m, Text("report", "en")) == ("No action has paid measurably yet. Did not pay: Win back. "
+                                                      "Not measured enough yet: none.")

@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from analysis.base.plan import (EXCLUSIONS, PRIORITY, assign_groups, contact_pla
 from analysis.base.plan_results import measure_plan
 from analysis.contacts import dropout_model
 from analysis.errors import ParameterError
+from plan_months import published_two_months
 from report_month import SAMPLE
 
 AS_OF = "2026-10-31"
@@ -148,28 +148,9 @@ def test_measurement_matches_an_independent_count(base, plan):
         assert r.value_per_customer_contact == pytest.approx(margin.reindex(c).fillna(0).mean())
 
 
-def _tiny_notebook(folder):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('source = ""\nas_of = ""\nlanguage = "en"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_markdown_cell("# Tiny")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "customer_base.ipynb")
-
-
 @pytest.fixture(scope="module")
 def two_months(tmp_path_factory):
-    """2026-09 (holdout share 0.2) then 2026-10 published into one folder, with a one-cell notebook as the only page."""
-    from analysis import report
-
-    folder = tmp_path_factory.mktemp("plan-notebooks")
-    _tiny_notebook(folder)
-    out = folder / "reports"
-    specs = [report.NotebookSpec("customer_base")]
-    first = report.render_month("2026-09", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs,
-                                params=["holdout_share=0.2"])
-    second = report.render_month("2026-10", data=SAMPLE, out=out, notebooks=folder, quiet=True, specs=specs)
-    return {"out": out, "first": first.manifest, "second": second.manifest,
-            "landing": (out / "2026-10" / "index.html").read_text(encoding="utf-8")}
+    return published_two_months(tmp_path_factory)
 
 
 def test_publishing_two_months_measures_the_first_months_plan_in_the_second(two_months):
@@ -353,21 +334,21 @@ def test_the_clv_pages_equity_interval_includes_the_models_own_backtest_miss():
     assert wide_hi == pytest.approx(max(hi, equity * (1 + abs(miss))), rel=0.001)
 
 
-def test_expected_gain_only_where_the_holdout_measured_one(two_months):
+def test_expected_gain_only_where_the_pooled_holdouts_measured_one(two_months):
+    """Nobody acted on the sample's September plan: no action's pooled result decides, so no value is called a gain
+    and the priority stays the rule of thumb (the three-month publication in test_plan_uplift shows the other case)."""
     m = two_months["second"]
-    results = {r["action"]: r for r in m["action_results"]}
-    gains = []
+    ups = {u["action"]: u for u in m["action_uplift"]}
+    assert set(ups) == {r["action"] for r in m["action_results"]}
     for a in m["actions"]:
-        r = results.get(a["name"])
-        if r is not None and r["value_ci_low"] is not None and r["value_ci_low"] > 0:
-            assert a["expected_gain"] == pytest.approx(r["value_difference"] * a["contact"])
-            gains.append(a["expected_gain"])
+        u = ups.get(a["name"])
+        if u is not None and u["decides_priority"]:
+            assert a["expected_gain"] == pytest.approx(u["gain_per_customer"] * a["contact"])
         else:
             assert a["expected_gain"] is None
-    if gains:
-        assert f"Expected gain where last month's holdout measured one: €{sum(gains):,.0f}" in two_months["landing"]
-    else:
-        assert "Expected gain" not in two_months["landing"]
+    if not any(u["decides_priority"] for u in ups.values()):
+        assert m["plan"]["priority"] == list(PRIORITY)
+        assert "No action has paid measurably yet." in two_months["landing"]
 
 
 def test_a_small_quiet_holdout_does_not_make_an_action_look_paid():

@@ -11,6 +11,7 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
 - :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).
 - :mod:`~analysis.base.plan_results`: last month's plan measured, contact group against holdout.
+- :mod:`~analysis.base.plan_uplift`: each action's results pooled over the last months; the priority they decide.
 """
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ _HOMES = {
     "holdout_size": "analysis.base.plan",
     "ActionResult": "analysis.base.plan_results",
     "measure_plan": "analysis.base.plan_results",
+    "ActionUplift": "analysis.base.plan_uplift",
+    "expected_gain": "analysis.base.plan_uplift",
+    "measured_priority": "analysis.base.plan_uplift",
+    "pool_results": "analysis.base.plan_uplift",
     "BaseSettings": "analysis.base.settings",
     "FLOW_MONTHS": "analysis.base.state",
     "SEGMENT_COLUMNS": "analysis.base.state",
@@ -93,5 +98,5 @@ __all__ = [
     "unusual",
     # the contact plan and its measurement
     "EXCLUSIONS", "HOLDOUT_SHARE", "PRIORITY", "ContactPlan", "contact_plan", "holdout_size", "ActionResult",
-    "measure_plan",
+    "measure_plan", "ActionUplift", "expected_gain", "measured_priority", "pool_results",
 ]

@@ -8,8 +8,10 @@ complaints or marketing pressure. The plan makes them one list an operator can h
    in the calendar month than the month's threshold k (the contacts page's irritation threshold,
    :func:`analysis.contacts.marketing_pressure` with the month's churn rule); no marketing permission; on the
    contact group of last month's plan when that plan could not be measured (its result is still open).
-2. **One action per customer** by :data:`PRIORITY` (retain before retain_early before win_back before
-   second_purchase before grow): the customer most likely to be lost, with most value at stake, comes first.
+2. **One action per customer** by the month's priority: by default :data:`PRIORITY` (retain before retain_early
+   before win_back before second_purchase before grow: the customer most likely to be lost, with most value at
+   stake, comes first); once holdouts have measured actions, by their measured gain
+   (:func:`analysis.base.plan_uplift.measured_priority`).
 3. **A holdout per action**: exactly ``round(share x n)`` of the action's ``n`` customers (at least one for an
    action of 10 or more), those with the smallest ``sha256(month + pseudonym)``: random with respect to every
    customer trait, and the same every time the month is run. The operator contacts only ``group == "contact"``;
@@ -144,7 +146,7 @@ def contact_flags(base, threshold: int | None) -> pd.DataFrame:
 
 
 def contact_plan(base, share: float = HOLDOUT_SHARE, previous: pd.DataFrame | None = None,
-                 measured: tuple = (), win_back_days: int = 90) -> ContactPlan:
+                 measured: tuple = (), win_back_days: int = 90, priority: tuple = PRIORITY) -> ContactPlan:
     """The month's contact plan by the rules of this module's docstring.
 
     Parameters
@@ -157,8 +159,13 @@ def contact_plan(base, share: float = HOLDOUT_SHARE, previous: pd.DataFrame | No
         Last month's list rows (``customer_id``, ``action``, ``group``) as published.
     measured : tuple of str
         Last month's actions measured in this run; contact-group customers of the others are left out.
+    priority : tuple of str
+        Every action of :data:`PRIORITY` once, in the order a customer picked by several rules gets them.
     """
     share = check_share(share)
+    if sorted(priority) != sorted(PRIORITY):
+        raise ParameterError(f"priority: got {list(priority)!r}, expected each of {', '.join(PRIORITY)} once.")
+    priority = tuple(priority)
     month = str(base.period)
     k = contact_threshold(base)
     t = base.customers
@@ -182,7 +189,7 @@ def contact_plan(base, share: float = HOLDOUT_SHARE, previous: pd.DataFrame | No
     excluded = {r: set() for r in EXCLUSIONS}
     overlap = 0
     actions = []
-    for name in PRIORITY:
+    for name in priority:
         if name not in rules:
             continue
         a = rules[name]
@@ -203,4 +210,4 @@ def contact_plan(base, share: float = HOLDOUT_SHARE, previous: pd.DataFrame | No
         filtered = a.permission_filtered if known else False
         actions.append(dataclasses.replace(a, customers=c, value=value, permission_filtered=filtered))
     counts = {r: len(excluded[r]) for r in EXCLUSIONS}
-    return ContactPlan(month, actions, counts, overlap, k, share)
+    return ContactPlan(month, actions, counts, overlap, k, share, priority)

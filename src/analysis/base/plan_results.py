@@ -149,21 +149,3 @@ def results_frame(results: list[ActionResult]) -> pd.DataFrame:
     """The results as a table (one row per action)."""
     return pd.DataFrame([x.to_dict() for x in results]) if results else pd.DataFrame(
         columns=list(ActionResult.__dataclass_fields__))
-
-
-
-def expected_gain(result: ActionResult | None, contact: int) -> float | None:
-    """The gain to expect from contacting ``contact`` customers of an action whose last measurement showed contacting
-    raise value per customer (its interval above 0): the measured uplift per customer times them. None otherwise:
-    without a measured uplift an action's value is at stake, not a gain.
-
-    Example
-    -------
-    >>> r = ActionResult("grow", "2026-09", 255, 28, 88, 7, .345, .25, .095, -.097, .232, .3, "margin", 5.1, 3.0,
-    ...                  2.09, 0.77, 3.40, 0.003)
-    >>> round(expected_gain(r, 265), 2), expected_gain(None, 265)
-    (553.85, None)
-    """
-    if result is None or result.paid is not True:
-        return None
-    return float(result.value_difference * contact)

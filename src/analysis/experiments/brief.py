@@ -4,6 +4,7 @@ Goal, channel, audience, the declared primary metric and the cost; nothing is as
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 
 import pandas as pd
@@ -18,8 +19,10 @@ __all__ = ["CampaignBrief", "campaign_brief"]
 class CampaignBrief(Result):
     """What the source's optional ``campaigns`` table says about one experiment (any field may be missing).
 
-    Text fields (``goal``, ``channel``, ``audience``) are shown as the data has them. ``cost_fixed``
-    plus ``cost_per_contact`` times the customers contacted is the campaign's cost.
+    Text fields (``goal``, ``channel``, ``audience``) are shown as the data has them; a column of the same name
+    with a language suffix (``goal_fi``, ``audience_en``) gives the text in that language (``translations``:
+    ``(field, language, text)`` triples; :meth:`text_in`). ``cost_fixed`` plus ``cost_per_contact`` times the
+    customers contacted is the campaign's cost.
     """
 
     experiment_id: str
@@ -30,6 +33,15 @@ class CampaignBrief(Result):
     cost_fixed: float | None = None
     cost_per_contact: float | None = None
     margin_rate: float | None = None
+    translations: tuple = ()
+
+    def text_in(self, name: str, language: str) -> str | None:
+        """The text field ``name`` as the data gives it in ``language`` (its ``<name>_<language>`` column), or None.
+
+        >>> CampaignBrief("e", goal="Grow spend", translations=(("goal", "fi", "Kasvata ostoja"),)).text_in("goal", "fi")
+        'Kasvata ostoja'
+        """
+        return next((t for f, lang, t in self.translations if f == name and lang == language), None)
 
     def cost(self, contacts: int) -> float | None:
         """The campaign's cost for ``contacts`` customers contacted; None when the brief gives no cost."""
@@ -44,6 +56,8 @@ class CampaignBrief(Result):
 
 _BRIEF_TEXT = ("goal", "channel", "audience", "primary_metric")
 _BRIEF_NUMBERS = ("cost_fixed", "cost_per_contact", "margin_rate")
+#: A text field in one language: ``goal_fi``, ``audience_en``, ...
+_TRANSLATED = re.compile(r"^(goal|channel|audience)_([a-z]{2})$")
 
 
 def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
@@ -71,8 +85,10 @@ def campaign_brief(source, experiment_id: str) -> CampaignBrief | None:
             return None
         return str(row[name]) if kind is str else float(row[name])
 
+    translations = tuple((m.group(1), m.group(2), value(c, str)) for c in sorted(cols)
+                         if (m := _TRANSLATED.match(c)) and value(c, str))
     brief = CampaignBrief(str(experiment_id), **{k: value(k, str) for k in _BRIEF_TEXT},
-                          **{k: value(k, float) for k in _BRIEF_NUMBERS})
+                          **{k: value(k, float) for k in _BRIEF_NUMBERS}, translations=translations)
     for k in ("cost_fixed", "cost_per_contact"):
         if getattr(brief, k) is not None and getattr(brief, k) < 0:
             raise DataError(f"campaigns.{k}: experiment {experiment_id!r} has {getattr(brief, k)}; expected a cost >= 0.")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from analysis.base.actions import trends
 from analysis.base.plan import HOLDOUT_SHARE, check_share, contact_plan
-from analysis.base.plan_results import expected_gain
+from analysis.base.plan_uplift import expected_gain, measured_priority
 from analysis.base import BaseSettings, CustomerBase
 from analysis import data as data_mod
 from analysis.data import location
@@ -52,7 +52,7 @@ from analysis.report.numbers import KeyNumber, collect_verdict, degrades, findin
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.series import month_threshold, series_threshold
-from analysis.report.plan_lists import measure_previous, with_published_previous, write_lists
+from analysis.report.plan_lists import action_uplift, measure_previous, with_published_previous, write_lists
 from analysis.report.run import (display_path, git_commit, last_complete_period,
                                  last_data_date, library_versions, manifest_common, month_end, package_version,
                                  parse_period, resolve_inputs)
@@ -320,10 +320,12 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         base = CustomerBase.load(base_file, source=source)
         # last month's plan measured over this month, then this month's plan (each customer once, with holdouts)
         results, previous_rows = measure_previous(source, out, month, as_of)
+        uplift = action_uplift(out, month, results)  # each action's results pooled over the last months' plans
         plan = contact_plan(base, holdout_share, previous_rows,
-                            measured=tuple(r.action for r in results if r.difference is not None))
+                            measured=tuple(r.action for r in results if r.difference is not None),
+                            priority=measured_priority(uplift))
         actions = plan.actions
-        measured = {r.action: r for r in results}
+        measured = {u.action: u for u in uplift}
         write_lists(plan, staged / "lists")
         landing_numbers = with_published_previous(landing_key_numbers(base, numbers, len(ended)), out, month)
         numbers = [{**n.to_dict(), "page": "index.html"} for n in landing_numbers] + numbers
@@ -353,6 +355,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             "plan": {k: v for k, v in plan.to_dict().items() if k != "actions"},
             "contact_threshold": plan.contact_threshold,
             "action_results": [{k: r.to_dict()[k] for k in ACTION_RESULT_KEYS} | r.to_dict() for r in results],
+            "action_uplift": [u.to_dict() for u in uplift],
             "pseudonym_key": key_kind,
             "experiment_reports": experiment_records,
             "experiments_ended": ended,

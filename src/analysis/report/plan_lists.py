@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.base.plan import GROUPS, PRIORITY
 from analysis.base.plan_results import measure_plan
+from analysis.base.plan_uplift import POOL_MONTHS, pool_results
 from analysis.data import write_table
 
 
@@ -57,6 +58,24 @@ def measure_previous(source, out: Path, month: pd.Period, as_of) -> tuple[list, 
         return [], None
     plan_month, rows = found
     return measure_plan(source, rows, plan_month, as_of), rows
+
+
+def published_results(out: Path, month: pd.Period, n_months: int = POOL_MONTHS) -> list[dict]:
+    """The ``action_results`` published by the reports of the ``n_months`` months before ``month`` in ``out``,
+    earliest first (a month without a report, or a report from before results were kept, adds nothing)."""
+    found = []
+    for k in range(n_months, 0, -1):
+        manifest = out / str(month - k) / "manifest.json"
+        if manifest.is_file():
+            found += json.loads(manifest.read_text(encoding="utf-8")).get("action_results", [])
+    return found
+
+
+def action_uplift(out: Path, month: pd.Period, results: list, n_months: int = POOL_MONTHS) -> list:
+    """Each action's uplift pooled over the plans of the ``n_months`` months before ``month``: the results published
+    in ``out`` and this run's ``results`` (last month's plan, measured now)."""
+    fresh = [r.to_dict() for r in results]
+    return pool_results([*published_results(out, month, n_months), *fresh], str(month), n_months)
 
 
 def with_published_previous(numbers: list, out: Path, month: pd.Period) -> list:

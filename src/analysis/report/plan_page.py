@@ -1,12 +1,14 @@
-"""The landing page's plan parts: the one-screen summary, the contact plan (priority, exclusions, holdout) and last
-month's actions measured. Every sentence is made from ``manifest.json`` numbers, so a reader can recompute it."""
+"""The landing page's plan parts: the one-screen summary, the contact plan (priority, exclusions, holdout), last
+month's actions measured and which actions paid over the last months. Every sentence is made from ``manifest.json`` numbers, so a reader can recompute it."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Mapping
 
 import pandas as pd
 
+from analysis.base.plan_uplift import ENOUGH_HOLDOUT, POOL_MONTHS
 from analysis.report.numbers import GOOD_WHEN_UP, format_change, format_value, label
 from analysis.report.text import Text, fmt_money, fmt_number
 
@@ -16,6 +18,20 @@ SUMMARY_DIRECTIONS = {c: GOOD_WHEN_UP[c] for c in ("customers_active", "customer
 #: Actions whose value is value at stake (the plan's sum in the summary); grow and second purchase carry
 #: expected value that is already part of customer equity.
 AT_STAKE_KINDS = ("value_at_stake", "past_yearly_value")
+
+
+#: An ISO date, or a signed euro amount in English ("+€1.74": a browser may break after the sign).
+_TOGETHER_RE = re.compile(r"(?<![\w/.-])(\d{4}-\d{2}-\d{2})(?![\w/-])|(?<![\w])([+\-−]€[\d,]+(?:\.\d+)?)")
+
+
+def keep_together(fragment: str) -> str:
+    """``fragment`` (escaped HTML text) with every ISO date and signed euro amount kept on one line: a phone or a
+    printed page otherwise breaks "2026-10-31" after a hyphen and "+€1.74" after its sign.
+
+    >>> keep_together("<p>Situation on 2026-10-31: +€1.74.</p><a href='2026-10/index.html'>")
+    "<p>Situation on <span class='kanta-nowrap'>2026-10-31</span>: <span class='kanta-nowrap'>+€1.74</span>.</p><a href='2026-10/index.html'>"
+    """
+    return _TOGETHER_RE.sub(lambda m: f"<span class='kanta-nowrap'>{m.group(0)}</span>", fragment)
 
 
 def direction(number, good_when_up: int) -> str | None:
@@ -37,6 +53,85 @@ def direction(number, good_when_up: int) -> str | None:
 def _month(month: str, tx: Text) -> str:
     p = pd.Period(month, freq="M")
     return f"{Text('report', tx.language)('months')[p.month - 1]} {p.year}"
+
+
+def _signed_pp(x: float, tx: Text) -> str:
+    return f"{fmt_number(100 * x, tx.language, 1, signed=True)} {Text('report', tx.language)('pp')}"
+
+
+def _months(months, tx: Text) -> str:
+    return ", ".join(_month(m, tx) for m in months)
+
+
+def _by_priority(manifest: Mapping) -> list:
+    """``action_uplift`` in this month's priority order (the actions that paid first)."""
+    order = list(manifest.get("plan", {}).get("priority", []))
+    ups = manifest.get("action_uplift") or []
+    return sorted(ups, key=lambda u: order.index(u["action"]) if u["action"] in order else len(order))
+
+
+def paid_sentence(manifest: Mapping, tx: Text) -> str | None:
+    """Which actions paid, which did not and which are not measured enough yet (``action_uplift``); None before any
+    action has been measured. The expected value is the sum of the paid actions' ``expected_gain``."""
+    ups = _by_priority(manifest)
+    if not ups:
+        return None
+    pw = Text("plan", tx.language)
+    names = lambda verdicts: ", ".join(tx(f"action_name_{u['action']}") for u in ups  # noqa: E731
+                                       if u["verdict"] in verdicts) or pw("none_word")
+    unpaid, still_open = names(("lost", "no_clear_gain")), names(("not_yet",))
+    paid = [u["action"] for u in ups if u["verdict"] == "paid"]
+    if not paid:
+        return pw("summary_none_paid", unpaid=unpaid, open=still_open)
+    gain = sum(a["expected_gain"] or 0.0 for a in manifest["actions"] if a["name"] in paid)
+    basis = next(u["value_basis"] for u in ups if u["verdict"] == "paid")
+    return pw("summary_paid", names=names(("paid",)), value=tx.money(gain), basis=pw(f"uplift_basis_{basis}"),
+              basis_partitive=pw(f"uplift_basis_partitive_{basis}"), unpaid=unpaid, open=still_open)
+
+
+def uplift_html(manifest: Mapping, tx: Text) -> str:
+    """Which actions paid: each action's results pooled over its last plans (``action_uplift``), what the measured
+    uplift is worth and whether it decides the action's value and priority."""
+    ups = manifest.get("action_uplift")
+    if ups is None:
+        return ""
+    pw = Text("plan", tx.language)
+    head = (f"<h2>{html.escape(pw('uplift_heading'))}</h2><p class='kanta-muted'>"
+            f"{html.escape(pw('uplift_intro', n=POOL_MONTHS, enough=tx.number(ENOUGH_HOLDOUT)))}</p>")
+    if not ups:
+        return head + f"<p>{html.escape(pw('uplift_none'))}</p>"
+    ups = _by_priority(manifest)
+    actions = {a["name"]: a for a in manifest["actions"]}
+    cls = lambda css: f" class='kanta-{css}'" if css else ""  # noqa: E731
+    items = []
+    for u in ups:
+        name, months = tx(f"action_name_{u['action']}"), _months(u["months"], tx)
+        if u["difference"] is None:
+            items.append(("", u, pw("uplift_too_few", name=name, months=months, nc=tx.number(u["contact"]),
+                                    nh=tx.number(u["holdout"]))))
+            continue
+        just_measured = [r["month"] for r in manifest.get("action_results", []) if r["action"] == u["action"]]
+        if list(u["months"]) == just_measured:  # one plan: its numbers are in the section above
+            text = pw("uplift_one_plan", name=name, month=months)
+        else:
+            text = pw("uplift_counts", name=name, months=months, bc=tx.number(u["buyers_contact"]),
+                      nc=tx.number(u["contact"]), rc=tx.pct(u["buyers_contact"] / u["contact"]),
+                      bh=tx.number(u["buyers_holdout"]), nh=tx.number(u["holdout"]),
+                      rh=tx.pct(u["buyers_holdout"] / u["holdout"]), diff=_signed_pp(u["difference"], tx),
+                      lo=_signed_pp(u["ci_low"], tx), hi=_signed_pp(u["ci_high"], tx))
+        verdict, basis = u["verdict"], u["value_basis"]
+        words = {"basis": pw(f"uplift_basis_{basis}"), "basis_partitive": pw(f"uplift_basis_partitive_{basis}"),
+                 "nh": tx.number(u["holdout"]), "enough": tx.number(ENOUGH_HOLDOUT)}
+        if verdict == "paid":
+            a = actions.get(u["action"], {})
+            words |= {"vpb": tx.money(u["value_per_buyer"], 2), "g": tx.money(u["gain_per_customer"], 2),
+                      "total": tx.money(a.get("expected_gain") or 0.0), "c": tx.number(a.get("contact", 0))}
+        elif verdict in ("lost", "no_clear_gain"):
+            words["g"] = fmt_money(u["gain_per_customer"], tx.language, 2, signed=True)
+        items.append(({"paid": "good", "lost": "bad", "no_clear_gain": "bad"}.get(verdict, ""), u,
+                      text + " " + pw(f"uplift_{verdict}", **words)))
+    li = "".join(f"<li{cls(css)} data-action='{u['action']}'>{html.escape(t)}</li>" for css, u, t in items)
+    return head + f"<ul class='kanta-actions kanta-uplift'>{li}</ul>"
 
 
 def result_verdict(r: Mapping) -> str | None:
@@ -72,13 +167,9 @@ def summary_html(manifest: Mapping, numbers: list, tx: Text) -> str:
               h=tx.number(holdout), value=tx.money(plan_value_at_stake(manifest)))
     parts = [f"<h2>{html.escape(tx('summary_heading'))}</h2><ul class='kanta-summary'>{''.join(items)}</ul>",
              f"<p>{html.escape(plan)}</p>"]
-    gains = [(a["name"], a["expected_gain"]) for a in acts if a.get("expected_gain") is not None]
-    if gains:
-        names = ", ".join(tx(f"action_name_{name}") for name, _ in gains)
-        parts.append(f"<p>{html.escape(tx('summary_gain', value=tx.money(sum(g for _, g in gains)), names=names))}</p>")
-    verdicts = [result_verdict(r) for r in manifest.get("action_results", [])]
-    if verdicts:
-        parts.append(f"<p>{html.escape(tx('summary_results', m=tx.number(len(verdicts)), paid=verdicts.count('paid'), lost=verdicts.count('lost'), unclear=len(verdicts) - verdicts.count('paid') - verdicts.count('lost')))}</p>")
+    paid = paid_sentence(manifest, tx)  # one answer to "did it pay": the pooled measurement that decides
+    if paid:
+        parts.append(f"<p>{html.escape(paid)}</p>")
     return f"<section class='kanta-glance'>{''.join(parts)}</section>"
 
 
@@ -87,6 +178,8 @@ def plan_html(manifest: Mapping, tx: Text) -> str:
     plan = manifest["plan"]
     order = ", ".join(tx(f"action_name_{a}") for a in plan["priority"])
     parts = [f"<h2>{html.escape(tx('plan_heading'))}</h2>", f"<p>{html.escape(tx('plan_priority', order=order))}"]
+    if any(u["decides_priority"] for u in manifest.get("action_uplift") or []):
+        parts.append(" " + html.escape(Text("plan", tx.language)("plan_priority_measured")))
     if plan["overlap_removed"]:
         parts.append(" " + html.escape(tx("plan_overlap", n=tx.number(plan["overlap_removed"]))))
     reasons = [tx(f"excluded_{r}", n=tx.number(n), k=plan["contact_threshold"]) for r, n in plan["excluded"].items()
@@ -103,9 +196,8 @@ def results_html(manifest: Mapping, tx: Text) -> str:
     results = manifest.get("action_results", [])
     parts = [f"<h2>{html.escape(tx('results_heading'))}</h2>"]
     if not results:
-        return parts[0] + f"<p>{html.escape(tx('results_none'))}</p>"
-    pp = Text("report", tx.language)("pp")
-    signed_pp = lambda x: f"{fmt_number(100 * x, tx.language, 1, signed=True)} {pp}"  # noqa: E731
+        return parts[0] + f"<p>{html.escape(tx('results_none'))}</p>" + uplift_html(manifest, tx)
+    signed_pp = lambda x: _signed_pp(x, tx)  # noqa: E731
     items = []
     for r in results:
         name, month = tx(f"action_name_{r['action']}"), _month(r["month"], tx)
@@ -126,4 +218,5 @@ def results_html(manifest: Mapping, tx: Text) -> str:
                              diff=m(r["value_difference"])) + " " + tx(
                 f"result_{verdict}", p=tx.number(r["value_p_value"], 3))
         items.append(text)
-    return parts[0] + "<ul class='kanta-actions'>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
+    return (parts[0] + "<ul class='kanta-actions'>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
+            + uplift_html(manifest, tx))

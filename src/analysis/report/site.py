@@ -25,7 +25,7 @@ from analysis.data import write_text
 from analysis.errors import KantaError
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 from analysis.report.numbers import RECORD_MIMES, cards_html, finding_text
-from analysis.report.plan_page import plan_html, results_html, summary_html
+from analysis.report.plan_page import keep_together, plan_html, results_html, summary_html
 from analysis.report.publishing import check_out
 from analysis.report.text import Text
 
@@ -425,7 +425,8 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
                                 **{f"experiment {r['experiment_id']}": timing(r)
                                    for r in manifest.get("experiment_reports", [])}}
     nav = f"<a href='../index.html'>{html.escape(tx('all_months'))}</a>"
-    return simple_page(tx("report_title", month=month_label(month, tx.language)), "\n".join(parts), ctx.language,
+    return simple_page(tx("report_title", month=month_label(month, tx.language)), keep_together("\n".join(parts)),
+                       ctx.language,
                        nav_html=nav, run_details_html=run_details_html(tx, rows))
 
 

@@ -232,9 +232,16 @@ def capped(tx: Text, planner: dict, n: int | None, metric: str) -> str | None:
 
 
 # --- the report's sentences ----------------------------------------------------------------------
-def given(tx: Text, text: str | None) -> str | None:
-    """A text from the data (the campaigns table's goal, audience, channel) shown as data: as it is on an English
-    page, quoted and marked as the data's own words on a page in another language (it is not translated)."""
+def given(tx: Text, brief, name: str) -> str | None:
+    """A text from the data (the campaigns table's goal, audience, channel) shown as data: the data's own text in the
+    page's language when it has one (a ``goal_fi`` column on a Finnish page), else the given text, as it is on an
+    English page, quoted and marked as the data's own words on a page in another language (it is not translated)."""
+    if brief is None:
+        return None
+    own = brief.text_in(name, tx.language)
+    if own:
+        return own
+    text = getattr(brief, name)
     return tx("data_text", text=text) if text else None
 
 
@@ -246,9 +253,9 @@ def execution_text(report: CampaignReport, language: str = "en") -> str:
                          planned=tx.pct(p, 0) if p == p else "–") for v, n, s, p in report.split)
     until = tx("until", end=tx.date(report.last_assigned)) \
         if report.last_assigned.normalize() != report.start.normalize() else ""
-    audience = given(tx, brief.audience if brief is not None else None) or \
+    audience = given(tx, brief, "audience") or \
         tx("audience_default", n=tx.number(sum(n for _, n, _, _ in report.split)))
-    channel = given(tx, brief.channel if brief is not None else None) or tx("channel_unknown")
+    channel = given(tx, brief, "channel") or tx("channel_unknown")
     return tx("execution_text", audience=audience, start=tx.date(report.start), until=until,
               window=report.result.params["conversion_window_days"], channel=channel, split=split)
 
@@ -293,7 +300,7 @@ def campaign_text(report: CampaignReport, language: str = "en") -> dict:
     tx = Text("experiments", language)
     brief = report.brief
     out = {
-        "goal": given(tx, brief.goal if brief is not None else None) or tx("goal_unknown"),
+        "goal": given(tx, brief, "goal") or tx("goal_unknown"),
         "execution": execution_text(report, language),
         "verdict": verdict_sentence(report.result, language),
         "guards": [guard_message(g, language) for g in report.result.guards],

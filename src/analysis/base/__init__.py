@@ -21,7 +21,7 @@ from analysis.base.plan_results import ActionResult, measure_plan
 from analysis.base.settings import BaseSettings
 from analysis.base.state import FLOW_MONTHS, SEGMENT_COLUMNS, STATE_COLUMNS, CustomerBase, previous_p_alive
 from analysis.base.value import CLV_COLUMNS, attach_intervals, attach_value, fit_customer_value, margin_rates, value_basis
-from analysis.base.store import STORED_PARTS, load_state, save_state
+from analysis.base.store import STATE_FORMAT, STORED_PARTS, load_state, save_state
 
 __all__ = [
     # the month's state
@@ -31,7 +31,7 @@ __all__ = [
     # the month's customer value (one path for the report and kanta clv)
     "fit_customer_value", "attach_value", "value_basis",
     # saving and loading it
-    "STORED_PARTS", "load_state", "save_state",
+    "STATE_FORMAT", "STORED_PARTS", "load_state", "save_state",
     # concepts and key numbers
     "CONCEPTS", "MARGIN_CONCEPTS", "MONEY_BASES", "UNITS", "Concept", "KeyNumber", "concept", "label_key",
     "plain_value",

@@ -93,7 +93,7 @@ def columns_to_arrow(columns: list[tuple[str, pd.Series | pd.Index]], pool: Text
             values = column.to_numpy()
             entry["kind"], entry["dtype"] = "numpy", dtype.str
             array = pa.array(values, from_pandas=dtype.kind in "mM")  # NaN stays a value; NaT is a null
-        elif dtype == object:
+        elif isinstance(dtype, np.dtype) and dtype.kind == "O":
             values = column.to_numpy()
             inferred = pd.api.types.infer_dtype(values, skipna=True)
             if inferred not in ("string", "empty"):

@@ -6,7 +6,8 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.settings`: :class:`BaseSettings`, the churn rule, CLV and segment settings.
 - :mod:`~analysis.base.state`: :class:`CustomerBase`, the month's states per customer, flows and numbers.
 - :mod:`~analysis.base.value`: the month's CLV fit and its margin basis, shared with ``kanta clv``.
-- :mod:`~analysis.base.store`: saving and loading a state for the notebooks of the same run.
+- :mod:`~analysis.base.store`: saving and loading a state for the notebooks of a run: a folder of Arrow tables
+  (:mod:`~analysis.base.store_tables`) and ``state.json`` (settings, findings, fitted models as parameters).
 - :mod:`~analysis.base.concepts`: every number's concept id, unit and definition; :class:`KeyNumber`.
 - :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
 - :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).

@@ -455,7 +455,7 @@ class CustomerBase:
         return load_state(cls, path, source)
 
     def __getstate__(self) -> dict:
-        """Every part read (a copy or pickle of a loaded state holds its data, not its file); no source."""
+        """Every part read (a copy or pickle of a loaded state holds its data, not its folder); no source."""
         for name in STORED_PARTS:
             getattr(self, name)
         return {k: v for k, v in self.__dict__.items() if k not in ("_stored", "_source")} | {"_source": None}
@@ -463,7 +463,7 @@ class CustomerBase:
     def estimated(self, part: str) -> bool:
         """Whether the month's ``"clv"`` fit or ``"segmentation"`` could be estimated.
 
-        Unlike ``base.clv is not None`` this does not read the part of a loaded state from its file.
+        Unlike ``base.clv is not None`` this does not read the part of a loaded state from its folder.
         """
         if part not in ("clv", "segmentation", "previous_segmentation"):
             raise ValueError(f"estimated: got {part!r}, expected 'clv', 'segmentation' or 'previous_segmentation'.")

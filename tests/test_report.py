@@ -83,7 +83,7 @@ def test_manifest_records_parameters_fingerprint_versions_and_timings(month):
     nb = {n["name"]: n for n in m["notebooks"]}
     n_days = churn_threshold(SAMPLE, "2026-10-31")
     assert nb["customer_base"]["parameters"] == {"source": "data/sample", "as_of": "2026-10-31", "language": "en",
-                                                 "inactivity_days": n_days, "customer_base": "customer_base.pkl"}
+                                                 "inactivity_days": n_days, "customer_base": "customer_base"}
     # one churn threshold for the whole month: "lost" on one page is "passive" on another
     assert {nb[n]["parameters"]["inactivity_days"] for n in ("customer_base", "churn", "segments")} == {n_days}
     assert m["parameters"]["inactivity_days"] == n_days

@@ -6,7 +6,8 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 - :mod:`~analysis.base.settings`: :class:`BaseSettings`, the churn rule, CLV and segment settings.
 - :mod:`~analysis.base.state`: :class:`CustomerBase`, the month's states per customer, flows and numbers.
 - :mod:`~analysis.base.value`: the month's CLV fit and its margin basis, shared with ``kanta clv``.
-- :mod:`~analysis.base.store`: saving and loading a state for the notebooks of the same run.
+- :mod:`~analysis.base.store`: saving and loading a state for the notebooks of a run: a folder of Arrow tables
+  (:mod:`~analysis.base.store_tables`) and ``state.json`` (settings, findings, fitted models as parameters).
 - :mod:`~analysis.base.concepts`: every number's concept id, unit and definition; :class:`KeyNumber`.
 - :mod:`~analysis.base.actions`: the month's action rules and the trends of its key numbers.
 - :mod:`~analysis.base.plan`: the contact plan (each customer once, exclusions, a holdout per action).
@@ -63,6 +64,7 @@ _HOMES = {
     "margin_rates": "analysis.base.value",
     "value_basis": "analysis.base.value",
     "STORED_PARTS": "analysis.base.store",
+    "STATE_FORMAT": "analysis.base.store",
     "load_state": "analysis.base.store",
     "save_state": "analysis.base.store",
 }
@@ -89,7 +91,7 @@ __all__ = [
     # the month's customer value (one path for the report and kanta clv)
     "fit_customer_value", "attach_value", "value_basis",
     # saving and loading it
-    "STORED_PARTS", "load_state", "save_state",
+    "STATE_FORMAT", "STORED_PARTS", "load_state", "save_state",
     # concepts and key numbers
     "CONCEPTS", "MARGIN_CONCEPTS", "MONEY_BASES", "UNITS", "Concept", "KeyNumber", "concept", "label_key",
     "plain_value",

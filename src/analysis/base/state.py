@@ -431,20 +431,23 @@ class CustomerBase:
 
     # --- storage (one run computes it, every notebook of the run reads it) -------------------------
     def save(self, path) -> Path:
-        """Write this state to ``path`` for the notebooks of the same run (a pickle, not an exchange format).
+        """Write this state to the folder ``path`` for the notebooks of the same run (replaced when it exists).
 
-        Each of :data:`~analysis.base.store.STORED_PARTS` is read back by :meth:`load` only when a page
-        first uses it, its arrays mapped from the file (:func:`analysis.base.store.save_state`).
+        The folder holds one Arrow file per table and ``state.json`` with the rest (settings, findings,
+        the fitted models as their parameters; :func:`analysis.base.store.save_state`). Each of
+        :data:`~analysis.base.store.STORED_PARTS` is read back by :meth:`load` only when a page first uses it,
+        its tables mapped from their files.
         """
         return save_state(self, path)
 
     @classmethod
     def load(cls, path, source=None) -> "CustomerBase":
-        """Read a state written by :meth:`save` in the same run; each stored part is read on first use.
+        """Read a state written by :meth:`save`; each stored part is read on first use.
 
         Parameters
         ----------
         path : path
+            The folder :meth:`save` wrote (a folder in another format is refused with one sentence).
         source : analysis.data.Source, optional
             The validated source of the same data (e.g. in the run that saved the state), so that
             :attr:`source` does not load and validate it again.
@@ -452,7 +455,7 @@ class CustomerBase:
         return load_state(cls, path, source)
 
     def __getstate__(self) -> dict:
-        """Every part read (a copy or pickle of a loaded state holds its data, not its file); no source."""
+        """Every part read (a copy or pickle of a loaded state holds its data, not its folder); no source."""
         for name in STORED_PARTS:
             getattr(self, name)
         return {k: v for k, v in self.__dict__.items() if k not in ("_stored", "_source")} | {"_source": None}
@@ -460,7 +463,7 @@ class CustomerBase:
     def estimated(self, part: str) -> bool:
         """Whether the month's ``"clv"`` fit or ``"segmentation"`` could be estimated.
 
-        Unlike ``base.clv is not None`` this does not read the part of a loaded state from its file.
+        Unlike ``base.clv is not None`` this does not read the part of a loaded state from its folder.
         """
         if part not in ("clv", "segmentation", "previous_segmentation"):
             raise ValueError(f"estimated: got {part!r}, expected 'clv', 'segmentation' or 'previous_segmentation'.")

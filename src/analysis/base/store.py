@@ -1,138 +1,343 @@
-"""Saving and loading a month's customer state: one file per run that every notebook of the run reads.
+"""Saving and loading a month's customer state: a folder of Arrow tables and one JSON file, read by every notebook.
 
-Each stored part is its own pickle stream with its arrays mapped from the file, read when first used.
+``state.json`` holds the settings, findings, numbers and fitted models as their parameters; each table is an
+Arrow IPC (Feather v2) file beside it (:mod:`analysis.base.store_tables`), mapped when a page first uses it.
 """
 from __future__ import annotations
 
 import dataclasses
-import io
-import mmap
-import pickle
-from pathlib import Path
+import datetime
+import importlib
+import json
+import math
+import re
+import shutil
+from pathlib import Path, PurePath
 
-import cloudpickle
 import numpy as np
 import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
+from analysis.base.store_tables import MappedFile, TextPool, columns_to_arrow, read_columns, write_arrow
 from analysis.data import atomic_write
 from analysis.errors import ParameterError
 
-#: First bytes of a state written by :func:`save_state` (the format's version is the last byte).
-_STATE_MAGIC = b"KANTA-CUSTOMER-BASE\x01"
-#: The fields of a saved state that are read from the file when first used.
+#: The version of the folder's layout, written as ``format`` in ``state.json``; another version is refused.
+STATE_FORMAT = "kanta-customer-base/1"
+STATE_FILE = "state.json"
+TEXTS_FILE = "texts.arrow"
+#: The fields of a saved state that are read from the folder when first used.
 STORED_PARTS = ("customers", "previous", "flows", "clv", "segmentation", "previous_segmentation")
+#: Fitted objects from outside the package that a state holds (the segmentation's scaler and cluster model).
+FOREIGN_CLASSES = (StandardScaler, KMeans, GaussianMixture)
+#: Arrays with at least this many values are a table file; smaller ones are lists in the JSON.
+ARRAY_TABLE_MIN = 1000
+#: Text columns of at least this many rows are held as shared objects by :func:`share_text`.
+_TEXT_MIN_SIZE = 1000
 
 
 def save_state(base, path) -> Path:
-    """Write the state ``base`` (:class:`analysis.base.state.CustomerBase`) to ``path`` (see its ``save``).
+    """Write the state ``base`` (:class:`analysis.base.state.CustomerBase`) as a folder at ``path`` (see its ``save``).
 
-    Each of :data:`STORED_PARTS` is its own pickle stream (cloudpickle, so that results holding
-    local functions still pickle) whose array data (numbers, dates, masks) lies page-aligned
-    after it in the same file, outside the stream (pickle protocol 5). :func:`load_state` reads a part
-    only when a page first uses it, and maps its arrays from the file instead of copying them:
-    a column nobody reads never takes memory, and the notebooks of a run share the pages they read.
+    Every DataFrame (and every large array) becomes an Arrow file in ``path``; everything else (settings,
+    findings, the fitted models' parameters, the source's validation record) goes into ``state.json`` as
+    tagged JSON, which :func:`load_state` rebuilds exactly. An existing saved state at ``path`` is replaced.
     """
+    path = Path(path)
+    if path.exists() and not (path / STATE_FILE).is_file():
+        raise ParameterError(f"customer_base: {path.name} exists and is not a saved customer base; expected a new "
+                             "folder or one written by CustomerBase.save.")
     small = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)
              if f.name not in STORED_PARTS and f.name != "_source"}
     small["_segment_settings"] = base.segment_settings
     # what validating the source found, so the notebooks reopen it without the checks (plain values)
-    small["source_record"] = base._source.record() if hasattr(base._source, "record") else None
+    small["source_record"] = base._source.record() if hasattr(base._source, "record") \
+        else base.__dict__.get("source_record")
 
-    def dump(tmp: Path) -> None:  # streamed to the file: no second copy of the state as bytes in memory
-        parts = {}
-        texts = _TextPool()
-        with open(tmp, "wb") as fh:
-            fh.write(_STATE_MAGIC)
-            for name in STORED_PARTS:
-                value = getattr(base, name)
-                if value is None:
-                    small[name] = None
-                    continue
-                buffers: list[pickle.PickleBuffer] = []
-                start = fh.tell()
-                _state_pickler(fh, buffers, texts).dump(value)
-                stream = (start, fh.tell() - start)
-                spans = []
-                for buffer in buffers:
-                    with buffer.raw() as raw:
-                        fh.write(bytes(-fh.tell() % mmap.PAGESIZE))
-                        spans.append((fh.tell(), raw.nbytes))
-                        fh.write(raw)
-                parts[name] = (stream, spans)
-                del buffers
-            start = fh.tell()
-            pickle.dump(texts.texts.tolist(), fh, protocol=5)
-            texts_span = (start, fh.tell() - start)
-            index_at = fh.tell()
-            _state_pickler(fh, None).dump({"fields": small, "parts": parts, "texts": texts_span})
-            fh.write(index_at.to_bytes(8, "little"))
+    def dump(tmp: Path) -> None:
+        tmp.mkdir()
+        try:
+            writer = _Writer(tmp)
+            parts = {name: writer.encode(getattr(base, name), name) for name in STORED_PARTS}
+            fields = {name: writer.encode(value, name) for name, value in small.items()}
+            writer.pool.write(tmp / TEXTS_FILE)
+            text = json.dumps({"format": STATE_FORMAT, "fields": fields, "parts": parts}, allow_nan=False,
+                              ensure_ascii=False)
+            (tmp / STATE_FILE).write_text(text, encoding="utf-8")
+            if path.exists():  # a state saved before at the same place: replaced whole
+                shutil.rmtree(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     return atomic_write(path, dump)
 
 
 def load_state(cls, path, source=None):
-    """A state of class ``cls`` read from a file written by :func:`save_state`; each stored part is read on first use.
+    """A state of class ``cls`` read from a folder written by :func:`save_state`; each stored part is read on first use.
 
     ``source``: the validated source of the same data, or None (see ``CustomerBase.load``).
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        if fh.read(len(_STATE_MAGIC)) != _STATE_MAGIC:
-            raise ParameterError(f"customer_base: {path.name} is not a saved customer base "
-                                 "(expected a file written by CustomerBase.save in the same run).")
-        fh.seek(-8, 2)
-        fh.seek(int.from_bytes(fh.read(8), "little"))
-        index = pickle.load(fh)
+    try:
+        doc = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ParameterError(f"customer_base: {path.name} is not a saved customer base (expected a folder with "
+                             f"{STATE_FILE}, written by CustomerBase.save).") from None
+    found = doc.get("format") if isinstance(doc, dict) else None
+    if found != STATE_FORMAT:
+        raise ParameterError(f"customer_base: {path.name} is in format {found!r}; this version of Kanta reads "
+                             f"{STATE_FORMAT!r} (save the state again with this version).")
+    reader = _Reader(path)
     base = cls.__new__(cls)
-    base.__dict__.update(index["fields"], _source=source,
-                         _stored=_StoredParts(path, index["parts"], index["texts"]))
+    base.__dict__.update({name: reader.decode(value) for name, value in doc["fields"].items()})
+    stored = {name: value for name, value in doc["parts"].items() if value is not None}
+    base.__dict__.update({name: None for name in doc["parts"] if name not in stored},
+                         _source=source, _stored=_StoredParts(reader, stored))
     return base
 
 
-#: Object arrays of at least this many values are written as codes of their distinct values (:func:`_text_reduction`).
-_TEXT_MIN_SIZE = 1000
+def _class_name(cls) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
-#: Stands for the state's :class:`_TextPool` in a part's pickle stream (as the persistent id "texts": stored once).
-_TEXTS = type("TextPoolReference", (), {"__repr__": lambda self: "<the state's texts>"})()
+def _allowed(cls) -> bool:
+    """Classes a state may hold: the package's own, and the few fitted models of :data:`FOREIGN_CLASSES`."""
+    return cls.__module__.split(".")[0] == "analysis" or cls in FOREIGN_CLASSES
 
 
-class _TextPool:
-    """Texts with many distinct values (customer ids, pseudonyms), stored once for every part of a state."""
+class _Writer:
+    """Turns a state's values into JSON, writing each table it meets as an Arrow file in ``folder``."""
 
-    def __init__(self):
-        self.texts = pd.Index([], dtype=object)
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.pool = TextPool()
+        self.files: set[str] = set()
 
-    def codes(self, distinct: list) -> np.ndarray:
-        """Positions of ``distinct`` in the pool, adding the texts it does not hold yet."""
-        values = pd.Index(distinct, dtype=object)
-        at = self.texts.get_indexer(values)
-        new = at < 0
-        if new.any():
-            at[new] = np.arange(len(self.texts), len(self.texts) + int(new.sum()))
-            self.texts = self.texts.append(values[new])
-        return at
+    def _file(self, where: str) -> str:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", where).strip("._")[:100] or "table"
+        name, n = f"{stem}.arrow", 1
+        while name in self.files or name == TEXTS_FILE:
+            n += 1
+            name = f"{stem}_{n}.arrow"
+        self.files.add(name)
+        return name
+
+    def encode(self, obj, where: str):  # noqa: C901 (one branch per kind of value, in one place)
+        """``obj`` as a JSON value; ``where`` names it in file names and error messages."""
+        if obj is None or type(obj) in (bool, str):
+            return obj
+        if isinstance(obj, np.generic):
+            if obj.dtype.kind not in "biufU":
+                raise TypeError(f"customer state: {where} is a numpy {obj.dtype} value, which a saved state cannot hold.")
+            return {"$scalar": obj.dtype.str, "value": self.encode(obj.item(), where)}
+        if type(obj) is int:
+            return obj
+        if type(obj) is float:
+            return obj if math.isfinite(obj) else {"$float": repr(obj)}
+        if obj is pd.NaT:
+            return {"$nat": None}
+        if obj is pd.NA:
+            return {"$na": None}
+        if isinstance(obj, pd.Timestamp):
+            return {"$timestamp": obj.isoformat(), "unit": obj.unit, "tz": None if obj.tz is None else str(obj.tz)}
+        if type(obj) in (datetime.date, datetime.datetime):
+            return {"$" + type(obj).__name__: obj.isoformat()}
+        if isinstance(obj, PurePath):
+            return {"$path": str(obj)}
+        if type(obj) is tuple:
+            return {"$tuple": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if type(obj) is list:
+            return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if type(obj) is dict:
+            if all(type(k) is str and not k.startswith("$") for k in obj):
+                return {k: self.encode(v, f"{where}.{k}") for k, v in obj.items()}
+            return {"$dict": [[self.encode(k, where), self.encode(v, f"{where}[{k!r}]")] for k, v in obj.items()]}
+        if isinstance(obj, pd.DataFrame):
+            return self.table(obj, where)
+        if isinstance(obj, pd.Series):
+            return {"$series": self.table(obj.to_frame("values"), where), "name": self.encode(obj.name, where)}
+        if isinstance(obj, np.ndarray):
+            return self.array(obj, where)
+        if _allowed(type(obj)) and hasattr(obj, "__dict__"):
+            return {"$object": _class_name(type(obj)),
+                    "attributes": {k: self.encode(v, f"{where}.{k}") for k, v in vars(obj).items()}}
+        raise TypeError(f"customer state: {where} is a {_class_name(type(obj))}, which a saved state cannot hold "
+                        "(expected tables, numbers, text, dates and the package's result objects).")
+
+    def array(self, obj: np.ndarray, where: str) -> dict:
+        dtype = obj.dtype
+        if dtype.kind in "biufmM" and (obj.size >= ARRAY_TABLE_MIN or dtype.kind in "mM"):
+            flat = pd.Series(obj.reshape(-1))
+            return {"$array": dtype.str, "shape": list(obj.shape), "table": self.table(flat.to_frame("values"), where)}
+        if dtype.kind not in "biufOU":
+            raise TypeError(f"customer state: {where} is an array of {dtype}, which a saved state cannot hold.")
+        values = [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj.reshape(-1).tolist())]
+        return {"$array": dtype.str, "shape": list(obj.shape), "values": values}
+
+    def table(self, frame: pd.DataFrame, where: str) -> dict:
+        """``frame`` written as an Arrow file; the JSON says how to rebuild its index, labels and column types."""
+        labels = list(frame.columns)
+        names = [c if type(c) is str and not c.startswith("__index_") else f"c{i}" for i, c in enumerate(labels)]
+        columns = [(f"__index_{i}__", frame.index.get_level_values(i)) for i in range(frame.index.nlevels)] \
+            if not isinstance(frame.index, pd.RangeIndex) else []
+        columns += [(name, frame.iloc[:, i]) for i, name in enumerate(names)]
+        table, described = columns_to_arrow(columns, self.pool)
+        file = self._file(where)
+        write_arrow(table, self.folder / file)
+        n_index = len(columns) - len(names)
+        entry = {"$table": file, "rows": len(frame), "columns": described[n_index:],
+                 "labels": [self.encode(c, where) for c in labels], "labels_name": self.encode(frame.columns.name, where)}
+        if isinstance(frame.columns, pd.RangeIndex):
+            entry["labels_range"] = [frame.columns.start, frame.columns.stop, frame.columns.step]
+        if isinstance(frame.index, pd.RangeIndex):
+            entry["index"] = {"range": [frame.index.start, frame.index.stop, frame.index.step]}
+        else:
+            entry["index"] = {"columns": described[:n_index]}
+        entry["index"]["names"] = [self.encode(n, where) for n in frame.index.names]
+        if frame.attrs:
+            entry["attrs"] = self.encode(dict(frame.attrs), f"{where}.attrs")
+        return entry
 
 
-def _state_pickler(fh, buffers: list | None, texts: _TextPool | None = None):
-    """cloudpickle's pickler, protocol 5 (array data out of band into ``buffers`` when given); text columns as
-    codes, into the state's pool of ``texts`` when they have many distinct values."""
-    class StatePickler(cloudpickle.Pickler):
-        def reducer_override(self, obj):
-            if type(obj) is np.ndarray and obj.dtype == object and obj.size >= _TEXT_MIN_SIZE:
-                reduced = _text_reduction(obj)
-                if reduced is not None:
-                    rebuild, (shape, missing, codes, distinct, nulls) = reduced
-                    if texts is not None and len(distinct) >= _TEXT_MIN_SIZE:
-                        codes, distinct = texts.codes(distinct)[codes], _TEXTS
-                    return rebuild, (shape, missing, codes.astype(np.int32 if codes.max(initial=0) < 2**31 else np.int64),
-                                     distinct, nulls)
-            return super().reducer_override(obj)
+class _Reader:
+    """Rebuilds values written by :class:`_Writer` from the folder's JSON and Arrow files."""
 
-        def persistent_id(self, obj):
-            return "texts" if obj is _TEXTS else None
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._texts: np.ndarray | None = None
 
-    return StatePickler(fh, protocol=5, buffer_callback=None if buffers is None else buffers.append)
+    def texts(self) -> np.ndarray:
+        """The state's pool of texts (read once, shared by every table that holds them)."""
+        if self._texts is None:
+            column = MappedFile(self.folder / TEXTS_FILE).table.column("text")
+            self._texts = column.to_numpy()
+        return self._texts
+
+    def decode(self, value):  # noqa: C901 (one branch per tag, in one place)
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        tag = next((k for k in value if k.startswith("$")), None)
+        if tag is None:
+            return {k: self.decode(v) for k, v in value.items()}
+        body = value[tag]
+        if tag == "$scalar":
+            return np.dtype(body).type(self.decode(value["value"]))
+        if tag == "$float":
+            return float(body)
+        if tag == "$nat":
+            return pd.NaT
+        if tag == "$na":
+            return pd.NA
+        if tag == "$timestamp":
+            ts = pd.Timestamp(body).as_unit(value["unit"])
+            return ts.tz_convert(value["tz"]) if value["tz"] is not None else ts
+        if tag == "$date":
+            return datetime.date.fromisoformat(body)
+        if tag == "$datetime":
+            return datetime.datetime.fromisoformat(body)
+        if tag == "$path":
+            return Path(body)
+        if tag == "$tuple":
+            return tuple(self.decode(v) for v in body)
+        if tag == "$dict":
+            return {self.decode(k): self.decode(v) for k, v in body}
+        if tag == "$table":
+            return self.table(value)
+        if tag == "$series":
+            series = self.table(body).iloc[:, 0]
+            series.name = self.decode(value["name"])
+            return series
+        if tag == "$array":
+            return self.array(value)
+        if tag == "$object":
+            obj = _resolve(body).__new__(_resolve(body))
+            obj.__dict__.update({k: self.decode(v) for k, v in value["attributes"].items()})
+            return obj
+        raise ParameterError(f"customer_base: {self.folder.name}/{STATE_FILE} holds an unknown value {tag!r}; "
+                             f"expected a state written by CustomerBase.save in format {STATE_FORMAT!r}.")
+
+    def array(self, value: dict) -> np.ndarray:
+        dtype, shape = np.dtype(value["$array"]), tuple(value["shape"])
+        if "table" in value:
+            return self.table(value["table"])["values"].to_numpy().reshape(shape)
+        values = [self.decode(v) for v in value["values"]]
+        if dtype.kind == "O":
+            out = np.empty(len(values), dtype=object)
+            out[:] = values
+            return out.reshape(shape)
+        return np.array(values, dtype=dtype).reshape(shape)
+
+    def table(self, entry: dict) -> pd.DataFrame:
+        mapped = MappedFile(self.folder / entry["$table"])
+        index_entry = entry["index"]
+        names = [self.decode(n) for n in index_entry["names"]]
+        if "range" in index_entry:
+            index = pd.RangeIndex(*index_entry["range"], name=names[0])
+        else:
+            levels = read_columns(mapped, index_entry["columns"], self.texts)
+            arrays = [pd.Index(v, name=n, copy=False) for v, n in zip(levels.values(), names)]
+            index = arrays[0] if len(arrays) == 1 else pd.MultiIndex.from_arrays(arrays, names=names)
+        values = read_columns(mapped, entry["columns"], self.texts)
+        labels = [self.decode(c) for c in entry["labels"]]
+        frame = pd.DataFrame(dict(zip(range(len(labels)), values.values())), index=index, copy=False)
+        frame.columns = pd.RangeIndex(*entry["labels_range"]) if "labels_range" in entry else pd.Index(labels)
+        frame.columns.name = self.decode(entry["labels_name"])
+        if "attrs" in entry:
+            frame.attrs.update(self.decode(entry["attrs"]))
+        return frame
+
+
+def _resolve(name: str):
+    """The class ``module:qualname`` when a state may hold it; a saved state names no other."""
+    module, _, qualname = name.partition(":")
+    if module.split(".")[0] in ("analysis", "sklearn"):
+        cls = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part, None)
+        if isinstance(cls, type) and _allowed(cls):
+            return cls
+    raise ParameterError(f"customer_base: the saved state names {name!r}, which a saved state may not hold "
+                         f"(expected the package's result objects or {', '.join(c.__name__ for c in FOREIGN_CLASSES)}).")
+
+
+class StoredPart:
+    """A field of :class:`~analysis.base.state.CustomerBase` that a loaded state reads from its folder on first use
+    (:func:`load_state`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            stored = obj.__dict__.get("_stored")
+            if stored is None or self.name not in stored.parts:
+                raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
+            value = obj.__dict__[self.name] = stored.read(self.name)
+            return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
+class _StoredParts:
+    """The parts of a saved state not read yet, as their JSON (their tables stay on disk until read)."""
+
+    def __init__(self, reader: _Reader, parts: dict):
+        self.reader = reader
+        self.parts = dict(parts)
+
+    def read(self, name: str):
+        """Part ``name`` rebuilt, its tables mapped copy-on-write from their files (pages load when touched)."""
+        return self.reader.decode(self.parts.pop(name))
 
 
 def _text_reduction(values: np.ndarray):
@@ -176,60 +381,3 @@ def _text_array(shape: tuple, missing: np.ndarray, codes: np.ndarray, distinct, 
     return out.reshape(shape)
 
 
-class StoredPart:
-    """A field of :class:`~analysis.base.state.CustomerBase` that a loaded state reads from its file on first use
-    (:func:`load_state`)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        try:
-            return obj.__dict__[self.name]
-        except KeyError:
-            stored = obj.__dict__.get("_stored")
-            if stored is None or self.name not in stored.parts:
-                raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
-            value = obj.__dict__[self.name] = stored.read(self.name)
-            return value
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.name] = value
-
-
-class _StoredParts:
-    """The parts of a saved state not read yet: where each part's pickle stream and arrays lie in the file."""
-
-    def __init__(self, path: Path, parts: dict, texts: tuple[int, int]):
-        self.path = path
-        self.parts = dict(parts)
-        self._texts_span = texts
-        self._texts: np.ndarray | None = None
-        self._view: memoryview | None = None
-
-    def read(self, name: str):
-        """Unpickle part ``name`` with its arrays mapped copy-on-write from the file (pages load when touched)."""
-        if self._view is None:
-            with open(self.path, "rb") as fh:
-                self._view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY))
-        (start, length), spans = self.parts.pop(name)
-        buffers = [self._view[offset:offset + size] for offset, size in spans]
-        stored = self
-
-        class Unpickler(pickle.Unpickler):
-            def persistent_load(self, pid):
-                if pid != "texts":
-                    raise pickle.UnpicklingError(f"customer_base: unknown reference {pid!r} in {stored.path.name}")
-                return stored.texts()
-
-        return Unpickler(io.BytesIO(self._view[start:start + length]), buffers=buffers).load()
-
-    def texts(self) -> np.ndarray:
-        """The state's pool of texts (read once, shared by every part that holds them)."""
-        if self._texts is None:
-            start, length = self._texts_span
-            texts = pickle.loads(self._view[start:start + length])
-            self._texts = np.fromiter(texts, dtype=object, count=len(texts))
-        return self._texts

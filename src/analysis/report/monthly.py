@@ -5,8 +5,6 @@ only when every notebook, the key numbers and the privacy check succeeded.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import functools
 import gc
@@ -229,15 +227,15 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             source, as_of, settings, previous_centroids=previous_centroids if previous_centroids.is_file() else None))
         series = month_threshold(series, source, as_of, base.settings.inactivity_days)
         base.series_threshold = series.to_dict()
-        base_file = base.save(scratch / "customer_base.pkl")
+        base_file = base.save(scratch / "customer_base")
         shared = {"customer_base": str(base_file), "inactivity_days": base.settings.inactivity_days}
-        shown_shared = {"customer_base": "customer_base.pkl", "inactivity_days": base.settings.inactivity_days}
+        shown_shared = {"customer_base": "customer_base", "inactivity_days": base.settings.inactivity_days}
         # The notebook kernels read the saved state: this process lets go of its copy while they run
         # and reads the parts the landing page needs back after them.
         base = None
 
         ended = experiments_ended(source, month)
-        release_memory()
+        gc.collect()  # the state's tables are free now; the kernels reading the saved state get the memory
         exp_nb = folder / f"{EXPERIMENT.name}.ipynb"
         exp_todo = [e for e in ended if exp_nb.is_file()]
         for e in ended:  # replaced by the page's own verdict code when its page is rendered
@@ -415,21 +413,6 @@ def landing_key_numbers(base, page_numbers: list[dict], n_experiments: int) -> l
             n = from_pages[concept_id]
             out.append(KeyNumber(concept_id, n.get("value"), previous=n.get("previous"), reason=n.get("reason")))
     return out
-
-
-def release_memory() -> None:
-    """Give memory freed by Python back to the system (collect cycles; trim glibc's heap where there is one).
-
-    Freed tables otherwise stay in the process's heap, which the notebook kernels running beside it
-    cannot use.
-    """
-
-    gc.collect()
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows): the allocator returns memory itself
-        return
-    trim(0)
 
 
 def _remove_if_empty(folder: Path) -> None:

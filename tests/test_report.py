@@ -410,9 +410,11 @@ def test_kanta_notebooks_copies_notebooks_that_run_from_their_folder(tmp_path):
     assert main(["notebooks", str(work), "--data", str(SAMPLE)]) == 0
     copied = sorted(p.name for p in work.glob("*.ipynb"))
     assert copied == sorted(before)
-    params = pm.inspect_notebook(str(work / "customer_base.ipynb"))
-    source = params["source"]["default"].strip('"')
-    assert (work / source).resolve() == SAMPLE.resolve() and not Path(source).is_absolute()
+    for name in copied:  # every notebook, its typed parameter kept (papermill still reads it as a str)
+        params = pm.inspect_notebook(str(work / name))
+        source = params["source"]["default"].strip('"')
+        assert (work / source).resolve() == SAMPLE.resolve() and not Path(source).is_absolute(), name
+        assert params["source"]["inferred_type_name"] == "str" and params["source"]["help"], name
     nb = nbformat.read(work / "clv.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert main(["notebooks", str(work), "--data", str(SAMPLE)]) == 2  # an analyst's edits are never overwritten

@@ -14,7 +14,8 @@ from analysis.data import is_database_url
 from analysis.errors import ParameterError
 from analysis.report.notebooks import notebooks_dir
 
-_SOURCE_LINE = re.compile(r'^source = .*$', re.M)
+#: The parameters cell's source line, typed (``source: str = "..."``) or not, with its help comment.
+_SOURCE_LINE = re.compile(r'^source(?P<annotation>\s*:\s*str)?\s*=\s*"[^"\n]*"(?P<comment>[ \t]*#.*)?$', re.M)
 
 
 def _source_literal(data: str | Path, folder: Path) -> str:
@@ -62,7 +63,8 @@ def copy_notebooks(folder: str | Path, data: str | Path) -> list[Path]:
                 cell.get("metadata", {}).pop("execution", None)
                 if "parameters" in cell.get("metadata", {}).get("tags", []):
                     text = "".join(cell["source"])
-                    text = _SOURCE_LINE.sub(lambda _: f"source = {literal}", text, count=1)
+                    text = _SOURCE_LINE.sub(lambda m: f"source{m['annotation'] or ''} = {literal}{m['comment'] or ''}",
+                                            text, count=1)
                     cell["source"] = text.splitlines(keepends=True)
         target = folder / path.name
         target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -430,7 +430,7 @@ def validate_customers(spark, src: SparkSource) -> None:
         bad = [r[0] for r in spark.sql(f"SELECT DISTINCT CAST(marketing_permission AS STRING) AS v FROM raw_customers "
                                        f"WHERE {checks['bad_perm']} ORDER BY v LIMIT {SHOW_ROWS + 2}").collect()]
         raise DataError(f"customers.marketing_permission: {plural(int(row['bad_perm']), 'row holds', 'rows hold')} "
-                        f"values that are not a recognised permission ({', '.join(map(repr, bad))}); expected "
+                        f"values that are not a recognised permission ({', '.join(map(privacy.shown_value, bad))}); expected "
                         f"{PERMISSION_WORDS}, a blank meaning no permission.")
     for i, c in enumerate(text):
         hits = {k: row[f"pii_{i}_{j}"] for j, k in enumerate(kinds) if row[f"pii_{i}_{j}"]}

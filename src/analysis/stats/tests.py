@@ -55,7 +55,7 @@ def ratio_interval(conversions_1: int, n_1: int, conversions_2: int, n_2: int,
     Example
     -------
     >>> [round(x, 4) for x in ratio_interval(100, 100, 100, 100)]  # everyone converted in both arms
-    [0.963, 1.0385]
+    [0.963, 1.0384]
     """
     if conversions_2 <= 0:
         raise ParameterError("ratio_interval: the denominator's proportion is 0, so the ratio has no value.")

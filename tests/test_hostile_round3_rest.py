@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import math
+import pickle
 import re
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from statistics import NormalDist
+from urllib.parse import quote
 
 import duckdb
 import numpy as np
@@ -492,3 +494,34 @@ def test_mathtext_is_off_in_a_fresh_notebook_kernel(tmp_path):
     p = subprocess.run([sys.executable, "-c", _FRESH_KERNEL, str(tmp_path / "f.png")], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-500:]
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+# --- passwords in database URLs, without a server ------------------------------------------------------------
+PASSWORDS = ["pa#ss/w?rd", "p@ss:w%rd", "x'; DROP ROLE analyst; --", "sp ace+plus", "äöå€", "back\\slash", "tab\there",
+             "@@@", "=HYPERLINK(\"x\")", "k" * 200]
+
+
+@pytest.mark.parametrize("password", PASSWORDS, ids=["hash_slash_question", "at_colon_percent", "sql", "space_plus",
+                                                     "non_ascii", "backslash", "tab", "only_ats", "formula", "long"])
+def test_password_of_any_shape_is_never_printed_when_the_server_cannot_be_reached(run_cli, password):
+    for given in (password, quote(password, safe="")):  # as typed, and percent-encoded
+        code, out, err = run_cli("validate", f"postgresql://analyst:{given}@127.0.0.1:1/crm")
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert "postgresql://analyst@127.0.0.1:1/crm" in err
+        for form in {password, quote(password, safe=""), quote(password)}:
+            assert form not in out + err
+
+
+@pytest.mark.parametrize("password", PASSWORDS[:6])
+def test_password_is_decoded_once_for_every_consumer_and_never_pickled(password):
+    from analysis.data import DatabaseURL, child_environment
+
+    typed = DatabaseURL(f"postgresql://analyst:{password}@db.example.com/crm?schema=sales")
+    encoded = DatabaseURL(f"postgresql://analyst:{quote(password, safe='')}@db.example.com/crm?schema=sales")
+    in_query = DatabaseURL(f"postgresql://analyst@db.example.com/crm?schema=sales&password={quote(password, safe='')}")
+    for url in (typed, encoded, in_query):
+        assert str(url) == "postgresql://analyst@db.example.com/crm?schema=sales" and url.schema == "sales"
+        assert child_environment(url) == {"PGPASSWORD": password}  # the notebooks get what libpq gets
+        assert password not in repr(url) + pickle.dumps(url).decode("latin-1")
+        assert url.mask(f"FATAL: password {password} / {quote(password, safe='')} rejected") == \
+            "FATAL: password *** / *** rejected"

@@ -19,12 +19,12 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis.customers.activity import monthly_activity_sql, monthly_flows_frame
-from analysis.customers.spark_contract import (METASTORE_PREFIX, find_spark_tables, first_line, read_spark_table,
-                                               validate_customers, validate_transactions)
+from analysis.customers.spark_contract import (METASTORE_PREFIX, check_spark_source, find_spark_tables, first_line,
+                                               read_spark_table, validate_customers, validate_transactions)
 from analysis.customers.table import (check_freq, column_levels, customer_columns, customer_table_sql, has_margin,
                                       purchase_days_sql)
 from analysis.data import (atomic_write, business_timezone, check_output_path, parse_date, quote_ident,
-                           quote_literal)
+                           quote_literal, spreadsheet_safe_sql)
 from analysis.errors import DataError, ParameterError
 
 #: The master when none is given and Kanta is not launched by ``spark-submit``.
@@ -186,6 +186,7 @@ def load_spark_source(source, as_of=None, spark=None, master: str | None = None,
         raise ParameterError(f"timezone: got {timezone!r}, expected a time zone name like Europe/Helsinki.") from None
     if as_of is not None:
         as_of = parse_date(as_of)
+    source = check_spark_source(source)  # a .sql definition runs only in DuckDB's sandbox, never as Spark SQL
     if spark is None:
         spark = spark_session(master)
     else:
@@ -200,7 +201,6 @@ def load_spark_source(source, as_of=None, spark=None, master: str | None = None,
     # "name" is an identifier, as in DuckDB (the builders quote column names that way); needs ANSI mode
     spark.conf.set("spark.sql.ansi.enabled", "true")
     spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
-    source = str(source)
     tables = find_spark_tables(spark, source)
     for name, (fmt, location) in tables.items():
         read_spark_table(spark, name, fmt, location).createOrReplaceTempView(f"raw_{name}")
@@ -349,11 +349,14 @@ def write_customer_table(source, as_of, out, freq: str = "D", freq_multiplier: f
     The per-customer rows come back to the driver as Arrow, typed as the DuckDB engine types
     them, and are written by the same DuckDB writer as
     :func:`analysis.customers.table.write_customer_table`: both engines give the same file (columns,
-    types, number format). The file appears only when complete.
+    types, number format; in CSV a text cell a spreadsheet would run as a formula gets a leading ``'``,
+    :func:`analysis.data.spreadsheet_safe_sql`). The file appears only when complete.
     """
     out = check_output_path(out)
     con, select = _collect_as_duckdb(source, as_of, freq, freq_multiplier, include_prospects, spark, master, timezone)
     fmt = "(FORMAT PARQUET)" if out.suffix.lower() == ".parquet" else "(FORMAT CSV, HEADER)"
+    if out.suffix.lower() == ".csv":  # for people: formula-like text cells neutralised, as the DuckDB engine writes them
+        select = spreadsheet_safe_sql(con, select)
 
     def copy(tmp) -> None:
         con.execute(f"COPY ({select}) TO {quote_literal(str(tmp))} {fmt}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis.data import REQUIRED, near_miss_error, parse_date, privacy
+from analysis.data import REQUIRED, is_database_url, near_miss_error, parse_date, privacy
 from analysis.data.contract import (NULL_WORDS, OFFSET_RE, PERMISSION_BLANKS, PERMISSION_NO, PERMISSION_WORDS,
                                      PERMISSION_YES, SHOW_ROWS,
                                      TIME_WORDS, plural, rows_text)
@@ -68,6 +68,42 @@ def _is_file(spark, location: str) -> bool:
         return fs is not None and bool(fs.exists(p)) and bool(fs.getFileStatus(p).isFile())
     except Exception:
         return False
+
+
+def check_spark_source(source) -> str:
+    """``source`` as the Spark engine takes it, or a DataError saying why not, before Spark starts.
+
+    A ``.sql`` source definition runs only in DuckDB's sandbox (:mod:`analysis.data.sandbox`: an
+    allow-list of table functions, files only in named folders, configuration locked). Spark SQL has
+    none of these: a query reads any path (``parquet.`/any/file```), calls Java (``java_method``) and
+    changes settings, so Kanta never runs a definition's SQL on Spark. A DuckDB database file or a
+    database URL is likewise the DuckDB engine's.
+
+    Example
+    -------
+    >>> check_spark_source("s3a://crm/kanta")
+    's3a://crm/kanta'
+    >>> check_spark_source("exports/kanta.sql")
+    Traceback (most recent call last):
+    analysis.errors.DataError: source: kanta.sql is a .sql source definition, which runs only in DuckDB's sandbox; the Spark engine reads Parquet or Delta tables in a folder or metastore:DATABASE (expected --engine duckdb for a definition, or its views exported to Parquet).
+    """
+    text = str(source)
+    if is_database_url(text):
+        raise DataError("source: a database URL is read by the DuckDB engine; the Spark engine reads Parquet or "
+                        f"Delta tables in a folder or {METASTORE_PREFIX}DATABASE (expected --engine duckdb).")
+    if text.startswith(METASTORE_PREFIX) or "://" in text or text.startswith("dbfs:"):
+        return text
+    path = Path(text)
+    if path.suffix.lower() == ".sql" and not path.is_dir():
+        raise DataError(f"source: {path.name} is a .sql source definition, which runs only in DuckDB's sandbox; "
+                        "the Spark engine reads Parquet or Delta tables in a folder or "
+                        f"{METASTORE_PREFIX}DATABASE (expected --engine duckdb for a definition, or its views "
+                        "exported to Parquet).")
+    if path.is_file():
+        raise DataError(f"source: {path.name} is a file; the Spark engine reads a folder of Parquet or Delta "
+                        f"tables or {METASTORE_PREFIX}DATABASE (expected a folder, or --engine duckdb for a DuckDB "
+                        "database file).")
+    return text
 
 
 def find_spark_tables(spark, source: str) -> dict[str, tuple[str, str]]:
@@ -151,6 +187,21 @@ def _null_sql(col: str, kind: str) -> str:
 
 def _ident(col: str) -> str:
     return f"`{col.replace('`', '``')}`"
+
+
+def unquotable_columns(columns) -> list[str]:
+    r"""Column names the shared SQL builders cannot quote for Spark: those with a backslash.
+
+    The builders quote names the ANSI way (``"name"``, :func:`analysis.data.quote_ident`). In Spark a
+    backslash inside double quotes escapes the next character and stays in the name, so ``a\`` cannot
+    be written at all and ``x\" , java_method(...) AS y --`` would end the name early and run the rest as SQL.
+
+    Example
+    -------
+    >>> unquotable_columns(["region", "age band", "x\\", 'x\\" , java_method(1) AS y --'])
+    ['x\\', 'x\\" , java_method(1) AS y --']
+    """
+    return [c for c in columns if "\\" in c]
 
 
 def _timestamp_sql(col: str, kind: str) -> str:
@@ -379,7 +430,7 @@ def validate_customers(spark, src: SparkSource) -> None:
         bad = [r[0] for r in spark.sql(f"SELECT DISTINCT CAST(marketing_permission AS STRING) AS v FROM raw_customers "
                                        f"WHERE {checks['bad_perm']} ORDER BY v LIMIT {SHOW_ROWS + 2}").collect()]
         raise DataError(f"customers.marketing_permission: {plural(int(row['bad_perm']), 'row holds', 'rows hold')} "
-                        f"values that are not a recognised permission ({', '.join(map(repr, bad))}); expected "
+                        f"values that are not a recognised permission ({', '.join(map(privacy.shown_value, bad))}); expected "
                         f"{PERMISSION_WORDS}, a blank meaning no permission.")
     for i, c in enumerate(text):
         hits = {k: row[f"pii_{i}_{j}"] for j, k in enumerate(kinds) if row[f"pii_{i}_{j}"]}
@@ -390,7 +441,12 @@ def validate_customers(spark, src: SparkSource) -> None:
                              f"{plural(hits[kind], 'row', 'rows')}); it stays out of the customer table.")
     src.personal_columns.update(by_name)
     churn = _date_sql("churn_date", types["churn_date"]) if "churn_date" in types else "CAST(NULL AS DATE)"
-    extra = "".join(f", CAST({_ident(c)} AS STRING) AS {_ident(c)}" for c in others if c not in by_name)
+    kept = [c for c in others if c not in by_name and c not in unquotable_columns(others)]
+    for c in unquotable_columns(others):
+        src.notes.append(f"customers.{c}: Spark SQL reads the backslash in this column name as an escape, so the "
+                         "Spark engine leaves the column out of the customer table (rename it in the export, or "
+                         "use --engine duckdb to keep it).")
+    extra = "".join(f", CAST({_ident(c)} AS STRING) AS {_ident(c)}" for c in kept)
     spark.sql(f"""
         CREATE OR REPLACE TEMP VIEW customers AS
         SELECT CAST(customer_id AS STRING) AS customer_id,

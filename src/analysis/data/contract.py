@@ -78,6 +78,7 @@ def plural(n: int, one: str, many: str) -> str:
 
 
 def rows_text(rows: list, label: str = "line") -> str:
-    shown = ", ".join(f"{label} {r[0]}: {r[1]!r}" if isinstance(r[1], str) or r[1] is None else f"{label} {r[0]}: {r[1]}"
+    shown = ", ".join(f"{label} {r[0]}: {privacy.shown_value(r[1])}" if isinstance(r[1], str) or r[1] is None
+                      else f"{label} {r[0]}: {r[1]}"
                       for r in rows[:SHOW_ROWS])
     return f"e.g. {shown}"

@@ -138,6 +138,35 @@ def personal_values(text: str) -> list[tuple[str, str]]:
     return found
 
 
+_KIND_WORDS = {"email": "an e-mail address", "phone": "a phone number", "identity_code": "an identity code",
+               "person_name": "a person's name"}
+
+
+def shown_value(value) -> str:
+    """A value as a refusal quotes it: ``repr(value)``, or only what kind of personal data it holds.
+
+    A refusal names the table, the column, the line and the value that broke the contract; when that
+    value is an e-mail address, a phone number, an identity code or a person's name (an export whose
+    columns slipped, a note in the wrong column), the message says which kind it is and where, never
+    the value: refusals end up in schedulers' logs.
+
+    Example
+    -------
+    >>> shown_value("12,5e"), shown_value("matti@example.fi"), shown_value("Matti Meikäläinen, 040 123 4567")
+    ("'12,5e'", 'an e-mail address (not shown)', "a person's name (not shown)")
+    >>> shown_value("010190-123A"), shown_value("2024-01-02 10:00"), shown_value(None)
+    ('an identity code (not shown)', "'2024-01-02 10:00'", 'None')
+    """
+    text = "" if value is None else str(value)
+    kinds = [k for k, _ in personal_values(text)]
+    if _COMPILED["identity_code"].search(text.upper()):  # a mistyped check mark still identifies a person
+        kinds.append("identity_code")
+    if not kinds:
+        return repr(value)
+    kind = next(k for k in ("person_name", "identity_code", "email", "phone") if k in kinds)
+    return f"{_KIND_WORDS[kind]} (not shown)"
+
+
 def name_like_column_sql(column_sql: str, min_distinct: int = 20, min_share: float = 0.5) -> str:
     """A DuckDB aggregate that is true when a text column looks like a list of person names.
 

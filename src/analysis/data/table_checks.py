@@ -37,7 +37,7 @@ def _check_permission(con) -> None:
             WHERE ({permission_sql(col)}) IS NULL GROUP BY 1)
         ORDER BY v LIMIT {SHOW_ROWS + 2}""").fetchall()
     if bad:
-        shown = ", ".join(repr(v if len(v) <= 24 else v[:24] + "…") for v, _, _ in bad)
+        shown = ", ".join(privacy.shown_value(v if len(v) <= 24 else v[:24] + "…") for v, _, _ in bad)
         raise DataError(f"customers.marketing_permission: {plural(int(bad[0][2]), 'row holds', 'rows hold')} "
                         f"{plural(int(bad[0][1]), 'value', 'values')} that are not a recognised permission "
                         f"({shown}); expected {PERMISSION_WORDS}, a blank meaning no permission.")

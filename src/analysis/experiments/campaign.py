@@ -229,10 +229,15 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None, base
 
     ``n_base_per_arm`` is half the customer base (two groups of everyone): advice above it is not a plan, so the
     page says the smallest difference that many customers can detect (``mde_at_base``, ``revenue_mde_at_base``).
+    The baseline is the control's own buying rate (half a percent when nobody bought). When every control
+    customer bought, or the increase sought would pass 100 %, no test can show it: the conversion sizes are
+    None and the detectable increases NaN, and the revenue plan still stands.
     """
     ctrl = out[out["variant"] == r.control]
-    base = float(np.clip(ctrl["converted"].mean(), 0.005, 0.95))
+    base = max(float(ctrl["converted"].mean()), 0.005)
     mde = float(mde_abs or max(round(PLANNER_RELATIVE_MDE * base, 3), 0.005))
+    if base + mde >= 1 and not mde_abs:
+        mde = float("nan")  # a 20 % rise from this rate passes 100 %: there is no such increase to plan for
     n_now = int(r.arms["customers"].min())
     sd = float(ctrl["revenue"].std(ddof=1)) if len(ctrl) > 1 else float("nan")
     if r.cuped is not None and r.cuped.variance_reduction > 0:  # CUPED shrinks the sd the next test faces
@@ -241,13 +246,13 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None, base
     n_rev = sample_size_means(sd, mde_rev) if sd > 0 and mde_rev > 0 else None
     if r.primary == "conversion":
         seen = r.conversion.estimate if r.conversion is not None else float("nan")
-        confirm = sample_size_proportions(base, seen) if seen > 0 and base + seen < 1 else None
+        confirm = _customers_for(base, seen)
     else:
         seen = r.estimate
         confirm = sample_size_means(sd, seen) if seen > 0 and sd > 0 else None
     return {
-        "primary": r.primary, "baseline": base, "mde_abs": mde, "n_per_arm": sample_size_proportions(base, mde),
-        "n_now": n_now, "mde_now": mde_proportions(base, max(n_now, 2)) if base + 1e-6 < 1 else float("nan"),
+        "primary": r.primary, "baseline": base, "mde_abs": mde, "n_per_arm": _customers_for(base, mde),
+        "n_now": n_now, "mde_now": _detectable_increase(base, max(n_now, 2)),
         "revenue_sd": sd, "revenue_mde": mde_rev, "n_per_arm_revenue": n_rev,
         "revenue_mde_now": mde_means(sd, max(n_now, 2)) if sd > 0 else float("nan"),
         "observed_difference": seen, "n_per_arm_to_confirm": confirm,
@@ -255,10 +260,26 @@ def _planner(out: pd.DataFrame, r: ExperimentResult, mde_abs: float | None, base
     }
 
 
+def _customers_for(rate: float, increase: float) -> int | None:
+    """Customers per arm to detect ``increase`` from ``rate``; None when the rise cannot happen (past 100 %)."""
+    if not (0 < rate < 1 and increase > 0 and rate + increase < 1):  # NaN fails every comparison: None
+        return None
+    return sample_size_proportions(rate, increase)
+
+
+def _detectable_increase(rate: float, n: int) -> float:
+    """The smallest increase ``n`` customers per arm detect from ``rate``; NaN when none below 100 % can be."""
+    try:
+        return mde_proportions(rate, n) if rate + 1e-6 < 1 else float("nan")
+    except ParameterError:  # n customers cannot reach the power at any rate below 100 %
+        return float("nan")
+
+
 def _at_base(rate: float, sd: float, base_customers: int | None) -> dict:
     """The largest test the base allows (everyone, split in two) and the smallest differences it detects."""
     if not base_customers or base_customers < 4:
         return {"n_base_per_arm": None, "mde_at_base": None, "revenue_mde_at_base": None}
     n = int(base_customers // 2)
-    return {"n_base_per_arm": n, "mde_at_base": mde_proportions(rate, n) if rate + 1e-6 < 1 else None,
+    at_base = _detectable_increase(rate, n)
+    return {"n_base_per_arm": n, "mde_at_base": None if math.isnan(at_base) else at_base,
             "revenue_mde_at_base": mde_means(sd, n) if sd > 0 else None}

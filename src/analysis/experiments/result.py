@@ -215,7 +215,9 @@ def sequential_looks(source_or_path, experiment_id: str, as_of=None, control: st
             continue
         pa, pb = a.mean(), b.mean()
         pbar = (a.sum() + b.sum()) / (len(a) + len(b))
-        s2 = max(pbar * (1 - pbar), 1e-9) * (1 / len(a) + 1 / len(b))
+        if pbar * (1 - pbar) == 0:  # everyone (or nobody) bought so far: Laplace's (x + 1) / (n + 2), not a zero variance
+            pbar = (a.sum() + b.sum() + 1) / (len(a) + len(b) + 2)
+        s2 = pbar * (1 - pbar) * (1 / len(a) + 1 / len(b))
         est.append(pb - pa), var.append(s2), ns.append((len(a), len(b)))
     if not est:
         raise ModelError(f"assignments: experiment {experiment_id!r} has too few customers per arm for sequential looks.",

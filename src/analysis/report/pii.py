@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Mapping
 
@@ -135,7 +136,51 @@ def find_pii(html_text: str, source) -> list[str]:
     named = sorted({name for word in lowered & lookup.names.keys() for phrase, name in lookup.names[word]
                     if all(p in lowered for p in phrase.split()) and phrase in lowered_text})
     found += [f"name {name}" for name in named]
+    found += [hit for hit in raw_ids_beyond_words(html_text, text, lookup) if hit not in found]
     return found
+
+
+# attributes a reader sees or follows (tooltips, alt texts, links, labels): style, class and sizes are left alone
+_SHOWN_ATTRIBUTES = ("title", "alt", "href", "src", "aria-label", "aria-description", "placeholder", "value",
+                     "label", "summary", "content", "data-")
+
+
+class _Attributes(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.values += [v for k, v in attrs if v and k.startswith(_SHOWN_ATTRIBUTES) and not v.startswith("data:")]
+
+
+def raw_ids_beyond_words(html_text: str, text: str, lookup: "_Lookup") -> list[str]:
+    """Raw IDs the word lookup of :func:`find_pii` cannot see: in attribute values, and IDs of several words.
+
+    An ID may sit in a tooltip, an alt text or a ``mailto:`` link, and an e-mail address or a Finnish
+    identity code there is a hit whatever its source (as in the text). An ID written with spaces
+    (``+358 40 123 4567`` as a customer number) is not one word: it is found as a phrase of the
+    page's text (``text``, already without tags), looked up by its first word.
+    """
+    parser = _Attributes()
+    parser.feed(_DATA_URI_RE.sub(" ", html_text))
+    shown = " ".join(parser.values)
+    shown = html.unescape(shown.replace("mailto:", " "))
+    found = [f"customer_id {v}" for v in sorted({t.strip(".'-+") for t in _TOKEN_RE.findall(shown)} & lookup.ids)]
+    found += [f"{kind} {v}" for kind, v in privacy.personal_values(shown) if kind in ("email", "identity_code")]
+    phrases = getattr(lookup, "_phrases", None)
+    if phrases is None:  # built once per lookup: IDs that are more than one word, by their first word
+        phrases = {}
+        for v in lookup.ids:
+            words = [w.strip(".'-+") for w in _TOKEN_RE.findall(v)]
+            if len(words) > 1 and words[0]:
+                phrases.setdefault(words[0], []).append(" ".join(v.split()))
+        lookup._phrases = phrases
+    if phrases:
+        both = " ".join((text + " " + shown).replace("\u00a0", " ").split())
+        words = {t.strip(".'-+") for t in _TOKEN_RE.findall(both)}
+        found += [f"customer_id {v}" for w in sorted(words & phrases.keys()) for v in phrases[w] if v in both]
+    return list(dict.fromkeys(found))
 
 
 def check_privacy(pages: Mapping[str, str], pii: dict, failed_dir: Path) -> None:

@@ -12,12 +12,12 @@ from analysis.stats.retention import RetentionComparison, compare_retention
 from analysis.stats.sequential import SequentialResult, msprt, simulate_peeking
 from analysis.stats.tests import (SRM_THRESHOLD, BootstrapResult, CupedResult, MeanTest, ProportionTest, SrmResult,
                                   adjust_p_values, bootstrap_difference, cuped_test, srm_test, two_proportion_test,
-                                  welch_test, wilson_interval)
+                                  ratio_interval, welch_test, wilson_interval)
 
 __all__ = [
     "ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "BayesResult", "SequentialResult",
     "RetentionComparison", "Result",
-    "wilson_interval", "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
+    "wilson_interval", "ratio_interval", "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values",
     "cuped_test", "sample_size_proportions", "mde_proportions", "power_proportions", "sample_size_means", "mde_means",
     "bayes_proportions", "msprt", "simulate_peeking", "compare_retention",
     "check_alpha", "check_counts", "check_margin", "plain", "summary_table", "SRM_THRESHOLD",

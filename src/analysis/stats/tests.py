@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import (confint_proportions_2indep, proportion
 from analysis.errors import ParameterError
 from analysis.stats.results import Result, check_alpha, check_counts, check_margin, summary_table
 
-__all__ = ["ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "wilson_interval",
+__all__ = ["ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "wilson_interval", "ratio_interval",
            "two_proportion_test", "welch_test", "bootstrap_difference", "srm_test", "adjust_p_values", "cuped_test",
            "SRM_THRESHOLD"]
 
@@ -39,13 +39,44 @@ def wilson_interval(conversions: int, n: int, alpha: float = 0.05) -> tuple[floa
     return float(lo), float(hi)
 
 
+def ratio_interval(conversions_1: int, n_1: int, conversions_2: int, n_2: int,
+                   alpha: float = 0.05) -> tuple[float, float]:
+    """Interval for the ratio of two proportions ``p1 / p2`` by MOVER-R from the Wilson intervals.
+
+    The MOVER-R limits of Donner & Zou (2012, Stat Methods Med Res 21: 347-359; see Newcombe 2016,
+    Stat Methods Med Res 25: 1774-1778), both proportions positive, ``(l_i, u_i)`` the Wilson
+    interval of ``p_i``::
+
+        L = (p1 p2 - sqrt((p1 p2)^2 - l1 u2 (2 p1 - l1)(2 p2 - u2))) / (u2 (2 p2 - u2))
+        U = (p1 p2 + sqrt((p1 p2)^2 - u1 l2 (2 p1 - u1)(2 p2 - l2))) / (l2 (2 p2 - l2))
+
+    It stays valid where the delta method has no variance (a rate of 0 or 1). ``p2`` must be > 0.
+
+    Example
+    -------
+    >>> [round(x, 4) for x in ratio_interval(100, 100, 100, 100)]  # everyone converted in both arms
+    [0.963, 1.0384]
+    """
+    if conversions_2 <= 0:
+        raise ParameterError("ratio_interval: the denominator's proportion is 0, so the ratio has no value.")
+    p1, p2 = conversions_1 / n_1, conversions_2 / n_2
+    l1, u1 = wilson_interval(conversions_1, n_1, alpha)
+    l2, u2 = wilson_interval(conversions_2, n_2, alpha)
+    pp = p1 * p2
+    low = (pp - math.sqrt(max(pp**2 - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2), 0.0))) / (u2 * (2 * p2 - u2))
+    high = (pp + math.sqrt(max(pp**2 - u1 * l2 * (2 * p1 - u1) * (2 * p2 - l2), 0.0))) / (l2 * (2 * p2 - l2))
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class ProportionTest(Result):
     """Two-proportion comparison, treatment ``b`` against control ``a``.
 
     ``estimate`` is the difference in conversion rate ``rate_b - rate_a`` (percentage points as a
     fraction), with a Newcombe hybrid score interval; ``relative_lift`` is ``rate_b / rate_a - 1``
-    with a delta-method interval; ``p_value`` is the pooled two-sided z-test.
+    with a delta-method interval (MOVER-R, :func:`ratio_interval`, when a rate is 0 or 1 and the
+    delta method has no variance); ``p_value`` is the pooled two-sided z-test (1 when every customer,
+    or none, converted in both arms: nothing tells the arms apart).
     """
 
     conversions_a: int
@@ -99,7 +130,8 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
     margin : float, optional
         Non-inferiority margin (absolute, e.g. 0.01 = one percentage point). When given,
         ``noninferiority_p_value`` tests H0: ``rate_b - rate_a <= -margin`` with an unpooled
-        one-sided z-test (statsmodels ``test_proportions_2indep``, Wald).
+        one-sided z-test (statsmodels ``test_proportions_2indep``, Wald; the score test when every
+        customer, or none, converted in both arms and Wald has no variance).
 
     Returns
     -------
@@ -131,7 +163,13 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
     # relative lift rate_b / rate_a - 1, delta method on the ratio
     zc = stats.norm.ppf(1 - alpha / 2)
     var_a, var_b = pa * (1 - pa) / n_a, pb * (1 - pb) / n_b
-    if pa > 0:
+    if pa > 0 and (pa == 1 or pb in (0, 1)):
+        # an arm where everyone (or nobody) converted has no Wald variance: the delta method would give a
+        # zero-width interval, so the ratio's interval comes from the arms' Wilson intervals (MOVER-R)
+        lift = pb / pa - 1
+        ratio_lo, ratio_hi = ratio_interval(conversions_b, n_b, conversions_a, n_a, alpha)
+        lift_lo, lift_hi = ratio_lo - 1, ratio_hi - 1
+    elif pa > 0:
         lift = pb / pa - 1
         se_lift = math.sqrt(var_b / pa**2 + pb**2 * var_a / pa**4)
         lift_lo, lift_hi = lift - zc * se_lift, lift + zc * se_lift
@@ -139,11 +177,12 @@ def two_proportion_test(conversions_a: int, n_a: int, conversions_b: int, n_b: i
         lift = lift_lo = lift_hi = float("nan")
     ni_p = None
     if margin is not None:
-        if var_a + var_b > 0:
-            ni_p = float(test_proportions_2indep(conversions_b, n_b, conversions_a, n_a, value=-margin, method="wald",
+        # everyone (or nobody) converted in both arms: Wald has no variance and would call any margin ruled out;
+        # the score test (Farrington-Manning, variance under the null) still measures the arms' sizes
+        method = "wald" if var_a + var_b > 0 else "score"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ni_p = float(test_proportions_2indep(conversions_b, n_b, conversions_a, n_a, value=-margin, method=method,
                                                  compare="diff", alternative="larger", correction=False).pvalue)
-        else:
-            ni_p = float(diff + margin <= 0)
     return ProportionTest(conversions_a, n_a, conversions_b, n_b, pa, pb, diff, ci_low, ci_high, z, p_value,
                           lift, lift_lo, lift_hi, alpha, margin, ni_p)
 

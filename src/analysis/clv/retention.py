@@ -44,6 +44,14 @@ def _has_churn_column(src) -> bool:
         return int(src.sql("SELECT count(churn_date) AS n FROM customers")["n"].iloc[0]) > 0
 
 
+def has_contracts(src) -> bool:
+    """Whether the source records contract ends (``customers.churn_date``): the retention page is made only then."""
+    try:
+        return bool(src.has("customers") and _has_churn_column(src))
+    except duckdb.Error:  # a customers view without the column
+        return False
+
+
 def check_contracts(src) -> None:
     """Raise :class:`DataError` unless the source has contract ends: ``customers.churn_date``, never before signup."""
     if not src.has("customers") or not _has_churn_column(src):
@@ -293,4 +301,4 @@ def _holdout(rows: pd.DataFrame) -> sbg.RetentionHoldout | None:
 
 
 __all__ = ["PERIODS", "PROJECTED_PERIODS", "DISCOUNT_PER_YEAR", "CohortRetention", "RetentionResult",
-           "analyse_retention", "running_outlook", "survivor_counts", "running_contracts", "check_cohort_by", "to_counts", "check_contracts", "value_per_period", "period_discount"]
+           "analyse_retention", "running_outlook", "survivor_counts", "running_contracts", "check_cohort_by", "to_counts", "check_contracts", "has_contracts", "value_per_period", "period_discount"]

@@ -33,7 +33,7 @@ CHANNEL_EFFECTS = {"purchase": {"acquisition_channel=online": 1.4, "acquisition_
 REGIONS = {"Uusimaa": 0.4, "Pirkanmaa": 0.2, "Varsinais-Suomi": 0.15, "Pohjois-Pohjanmaa": 0.25}
 #: Weekly draws: p (chance to play a draw while alive) ~ Beta(alpha, beta), theta (chance to stop at the
 #: start of a draw week) ~ Beta(gamma, delta).
-TRUE_BGBB = {"alpha": 1.2, "beta": 0.8, "gamma": 0.4, "delta": 6.0}
+TRUE_BGBB = {"alpha": 1.2, "beta": 0.8, "gamma": 1.5, "delta": 12.0}
 #: Streams of the three processes, so each is the same whatever the others draw.
 STREAMS = {"customers": 24, "subscriptions": 25, "purchases": 26, "draws": 27}
 
@@ -96,11 +96,12 @@ def _draws(rng, cust: pd.DataFrame) -> pd.DataFrame:
     who, k = who[played], k[played]
     day = week0.to_numpy()[who] + pd.to_timedelta(7 * k + 5, unit="D")
     first = cust["signup"].to_numpy()
-    ts = np.concatenate([first, day]) + pd.to_timedelta(19, unit="h")
+    ts = pd.Series(np.concatenate([first, day]))
     ids = cust["customer_id"].to_numpy()
     out = pd.DataFrame({"customer_id": np.concatenate([ids, ids[who]]), "timestamp": ts,
                         "amount": 2.0, "category": "lottery_draw"})
-    return out[out["timestamp"] <= SIMULATE_UNTIL + pd.Timedelta(hours=23)]
+    out = out[out["timestamp"] <= SIMULATE_UNTIL]
+    return out.assign(timestamp=out["timestamp"].dt.strftime("%Y-%m-%d"))  # a draw is a date
 
 
 def make_subscription_data(n_customers: int = 2_000, seed: int = 2026) -> dict:

@@ -83,7 +83,8 @@ def _axes(ax, figsize=(6.4, 3.8)):
 def _style(ax, labels):
     ax.set_xlabel(labels["x"])
     ax.set_ylabel(labels["y"])
-    ax.yaxis.set_major_formatter(lambda y, _: f"{100 * y:.0f} %")
+    pct = labels.get("pct") or (lambda y: f"{100 * y:.0f}%")
+    ax.yaxis.set_major_formatter(lambda y, _: pct(y))
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=10)
@@ -187,7 +188,7 @@ class RetentionPage:
         tx = self.tx
         return {"x": tx(f"axis_periods_{self.result.period}"), "y": tx(y), "observed": tx("legend_observed"),
                 "fitted": tx("legend_fitted"), "projected": tx("legend_projected"),
-                "calibration": tx("legend_calibration")}
+                "calibration": tx("legend_calibration"), "pct": lambda y: tx.pct(y, 0)}
 
     def _section(self) -> Section:
         return Section(self.language)

@@ -177,3 +177,14 @@ def test_month_with_contract_ends_renders_the_retention_page(tmp_path, language)
     assert {"subscribers_running", "subscriber_renewal_rate", "subscriber_residual_value"} <= set(numbers)
     assert numbers["subscribers_running"]["value"] > 0
     assert np.isfinite(numbers["subscriber_renewal_rate"]["value"])
+
+
+def test_committed_subscription_sample_is_reproducible_from_its_seed(tmp_path):
+    import hashlib
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "data" / "subscriptions"
+    fresh = write_demo_data(tmp_path / "s", n_customers=1000, seed=2026, fmt="csv", subscriptions=True)
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(fresh.iterdir())}
+    assert digest == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(committed.iterdir())}, \
+        "run `kanta demo-data --subscriptions --out data/subscriptions --customers 1000 --seed 2026 --format csv`"

@@ -121,7 +121,7 @@ def plot_retention_rates(data: pd.DataFrame, *, labels: dict, ax=None):
     if data["fitted"].notna().any():
         ax.plot(data["period"], data["fitted"], color=FITTED, lw=2, label=labels["fitted"])
     values = pd.concat([seen["observed"], data["fitted"]]).dropna()
-    ax.set_ylim(max(0.0, float(values.min()) - 0.05) if len(values) else 0.0, 1.0)
+    ax.set_ylim(max(0.0, float(values.min()) - 0.05) if len(values) else 0.0, 1.01)
     return _style(ax, labels)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.clv import retention
 from analysis.clv.retention import RetentionResult
-from analysis.data.privacy import suppress_small_groups
+from analysis.data.privacy import MIN_GROUP_SIZE, suppress_small_groups
 from analysis.findings import Finding
 from analysis.report.numbers import KeyNumber
 from analysis.report.section import Section
@@ -253,8 +253,10 @@ class RetentionPage:
         table = suppress_small_groups(table, [c.customers for c in r.cohorts], keep=[tx("col_cohort")],
                                       count_column=tx("col_subscribers"))
         s.table(table, tx("cap_cohorts", period=tx(f"period_{r.period}")))
-        if len(r.cohorts) and all(c.customers >= 5 for c in r.cohorts):  # every cohort's curve is shown, none too small
-            ax = plot_cohorts(cohort_frame(r), labels=self._labels("axis_survival"))
+        shown_cohorts = {c.cohort for c in r.cohorts if c.customers >= MIN_GROUP_SIZE}  # a small cohort's curve is not drawn
+        if shown_cohorts:
+            data = cohort_frame(r)
+            ax = plot_cohorts(data[data["cohort"].isin(shown_cohorts)], labels=self._labels("axis_survival"))
             s.figure(ax, tx("fig_cohorts"), tx("fig_cohorts_alt"))
         young = [c for c in r.cohorts if c.fit is None]
         if young:

@@ -83,6 +83,12 @@ _ALL = (
     Concept("complaints_month", "count", in_glossary=False),
     Concept("complaints_first_contact_share", "share", in_glossary=False),
     Concept("customers_over_contact_threshold", "count", in_glossary=False),
+    # subscriptions (only a source with customers.churn_date; defined on the retention page, not the glossary)
+    Concept("subscribers_running", "count", in_glossary=False),
+    Concept("subscriber_renewal_rate", "share", in_glossary=False),
+    Concept("subscriber_derl_months", "number", in_glossary=False),
+    Concept("subscriber_derl_years", "number", in_glossary=False),
+    Concept("subscriber_residual_value", "money_cents", in_glossary=False),
 )
 
 #: Every concept by id.

@@ -84,7 +84,9 @@ def _segment(src, table: pd.DataFrame, as_of, settings: BaseSettings, inactivity
                                  lapsing_min_days=min(segments.SegmentSettings.lapsing_min_days, below),
                                  p_alive_threshold=settings.p_alive_threshold, horizon_months=settings.horizon_months)
     back = segments.return_dates(src, as_of, inactivity_days)
-    t = table.merge(back, on="customer_id", how="left")
+    # The month's one churn rule is purchase silence (flows, active, passive alike); a contract end
+    # (customers.churn_date) is the retention page's concept, so the stages do not mix it in.
+    t = table.drop(columns="churn_date", errors="ignore").merge(back, on="customer_id", how="left")
     clv = clv_values if settings.value_basis == "clv" else None
     seg = segments.assign_segments(t, as_of, s, clv=clv, previous_clusters=previous_clusters)
     rate = margin_rates(seg.table)

@@ -8,7 +8,8 @@ from analysis.cli.arguments import add_as_of, add_engine, add_source
 def _cmd_demo_data(args) -> int:
     from analysis.data import demo
 
-    out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed, fmt=args.format)
+    out = demo.write_demo_data(args.out, n_customers=args.customers, seed=args.seed, fmt=args.format,
+                               subscriptions=args.subscriptions)
     print(out)
     return 0
 
@@ -55,6 +56,9 @@ def add_cli(sub) -> None:
     p.add_argument("--customers", type=int, default=20_000, help="number of registered customers (default 20000)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same bytes)")
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format (default parquet)")
+    p.add_argument("--subscriptions", action="store_true",
+                   help="the lottery-subscription company instead: contract ends (customers.churn_date), channel "
+                        "effects on buying and leaving, weekly draws (draws table); truth in truth.json")
     p.set_defaults(func=_cmd_demo_data)
 
     p = sub.add_parser("validate", help="check a data source against the data contract")

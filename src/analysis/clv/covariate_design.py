@@ -71,11 +71,20 @@ class Design:
 
 
 def _levels(col: pd.Series, pooled=()) -> pd.Series:
-    if _is_numeric(col):  # a two-valued numeric column (0/1): levels "0" and "1", not "0.0"
-        v = pd.to_numeric(col)
-        col = v.map(lambda u: MISSING if pd.isna(u) else (str(int(u)) if float(u).is_integer() else repr(float(u))))
-    s = col.astype("string").fillna(MISSING).str.strip().replace("", MISSING)
-    return s.where(~s.isin(list(pooled)), OTHER) if len(pooled) else s
+    """Each row's level name; the names are made once per distinct value (a million rows hold a few levels)."""
+    codes, uniques = pd.factorize(col)  # missing values: code -1
+    names = _level_names(pd.Series(uniques, dtype=col.dtype if _is_numeric(col) else object), pooled)
+    return pd.Series(np.where(codes < 0, MISSING, names[np.maximum(codes, 0)] if len(names) else MISSING),
+                     index=col.index, dtype="string")
+
+
+def _level_names(values: pd.Series, pooled=()) -> np.ndarray:
+    if _is_numeric(values):  # a two-valued numeric column (0/1): levels "0" and "1", not "0.0"
+        v = pd.to_numeric(values)
+        values = v.map(lambda u: MISSING if pd.isna(u) else (str(int(u)) if float(u).is_integer() else repr(float(u))))
+    s = values.astype("string").fillna(MISSING).str.strip().replace("", MISSING)
+    s = s.where(~s.isin(list(pooled)), OTHER) if len(pooled) else s
+    return s.to_numpy(object)
 
 
 def _is_numeric(col: pd.Series) -> bool:

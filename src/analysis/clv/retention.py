@@ -44,6 +44,14 @@ def _has_churn_column(src) -> bool:
         return int(src.sql("SELECT count(churn_date) AS n FROM customers")["n"].iloc[0]) > 0
 
 
+def has_contracts(src) -> bool:
+    """Whether the source records contract ends (``customers.churn_date``): the retention page is made only then."""
+    try:
+        return bool(src.has("customers") and _has_churn_column(src))
+    except duckdb.Error:  # a customers view without the column
+        return False
+
+
 def check_contracts(src) -> None:
     """Raise :class:`DataError` unless the source has contract ends: ``customers.churn_date``, never before signup."""
     if not src.has("customers") or not _has_churn_column(src):
@@ -58,16 +66,28 @@ def check_contracts(src) -> None:
                         f"{pd.Timestamp(r['churn_date']).date()}); expected churn_date on or after signup_date.")
 
 
-def survivor_counts(src, as_of, period: str) -> pd.DataFrame:
+def check_cohort_by(cohort_by: str | None, period: str) -> str:
+    """The cohort length: ``period`` by default; a year of monthly periods is allowed, a month of yearly ones not."""
+    cohort_by = cohort_by or period
+    if cohort_by not in PERIODS or PERIODS.index(cohort_by) > PERIODS.index(period):
+        raise ParameterError(f"cohort_by: got {cohort_by!r}, expected {' or '.join(PERIODS[:PERIODS.index(period) + 1])} "
+                             f"for {period} periods.")
+    return cohort_by
+
+
+def survivor_counts(src, as_of, period: str, cohort_by: str | None = None) -> pd.DataFrame:
     """One row per ``(cohort, t, churned)`` with ``customers``: contracts that ended in period ``t`` (churned)
-    or were still running at ``t``, the last complete period observed (not churned). Computed in DuckDB."""
+    or were still running at ``t``, the last complete period observed (not churned). Computed in DuckDB.
+
+    Cohorts are signup ``period``s, or signup years of monthly contracts with ``cohort_by="year"``."""
     check_period(period)
+    cohort_by = check_cohort_by(cohort_by, period)
     d = f"CAST({quote_literal(str(pd.Timestamp(as_of).date()))} AS DATE)"
     step = f"INTERVAL 1 {period.upper()}"
     return src.sql(f"""
         WITH c AS (
             SELECT CAST(signup_date AS DATE) AS s, CAST(churn_date AS DATE) AS e,
-                   CAST(date_trunc('{period}', signup_date) AS DATE) AS cohort,
+                   CAST(date_trunc('{cohort_by}', signup_date) AS DATE) AS cohort,
                    datediff('{period}', signup_date, {d}) AS m_obs, datediff('{period}', signup_date, churn_date) AS m_end
             FROM customers WHERE signup_date <= {d}
         ), k AS (
@@ -151,6 +171,9 @@ class RetentionResult:
     value_per_period: float | None  # mean net amount per running contract in the last complete period
     residual: pd.DataFrame = field(default_factory=pd.DataFrame)  # tenure, retention_rate, derl, residual_value
     holdout: sbg.RetentionHoldout | None = None  # the base fitted on its first periods, against the later ones
+    cohort_by: str | None = None  # cohorts by signup year or period (None: by period)
+    running: int | None = None  # contracts running at as_of
+    outlook: dict | None = None  # the running subscribers' mean next renewal rate, DERL and residual value
 
     @property
     def findings(self) -> list:
@@ -159,7 +182,8 @@ class RetentionResult:
     def to_dict(self) -> dict:
         base = self.base
         return {
-            "as_of": str(self.as_of.date()), "period": self.period,
+            "as_of": str(self.as_of.date()), "period": self.period, "cohort_by": self.cohort_by or self.period,
+            "running": self.running,
             "sbg": None if base.fit is None else {"alpha": base.fit.alpha, "beta": base.fit.beta},
             "standard_errors": None if base.fit is None else {"alpha": base.fit.alpha_se, "beta": base.fit.beta_se},
             "log_likelihood": None if base.fit is None else base.fit.log_likelihood,
@@ -170,6 +194,7 @@ class RetentionResult:
             "discount_rate": self.discount_rate, "value_per_period": self.value_per_period,
             "residual": self.residual.astype(object).where(self.residual.notna(), None).to_dict("records"),
             "holdout": None if self.holdout is None else self.holdout.to_dict(),
+            "running_outlook": self.outlook,
             "cohorts": [c.to_dict() for c in self.cohorts],
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -190,8 +215,15 @@ def value_per_period(src, as_of, period: str) -> float | None:
     return float(row["amount"]) / float(row["n"])
 
 
+def running_contracts(src, as_of) -> int:
+    """Contracts running at ``as_of``: signed on or before it, not ended by it."""
+    d = f"CAST({quote_literal(str(pd.Timestamp(as_of).date()))} AS DATE)"
+    return int(src.sql(f"SELECT count(*) AS n FROM customers WHERE signup_date <= {d} "
+                       f"AND (churn_date IS NULL OR churn_date > {d})")["n"].iloc[0])
+
+
 def analyse_retention(source, as_of, period: str = "year", projected_periods: int = PROJECTED_PERIODS,
-                      discount_rate: float | None = None) -> RetentionResult:
+                      discount_rate: float | None = None, cohort_by: str | None = None) -> RetentionResult:
     """Cohorts by signup ``period``, their survivors and sBG fits, the base's fit and residual values.
 
     Parameters
@@ -204,6 +236,8 @@ def analyse_retention(source, as_of, period: str = "year", projected_periods: in
         Periods projected beyond the last observed one (at least 5).
     discount_rate : float, optional
         Per period, for DERL (default :data:`DISCOUNT_PER_YEAR` a year).
+    cohort_by : {"year", "month"}, optional
+        Length of the signup cohorts (default ``period``; "year" groups monthly contracts by signup year).
 
     Raises
     ------
@@ -213,16 +247,17 @@ def analyse_retention(source, as_of, period: str = "year", projected_periods: in
     A cohort (or the base) whose fit cannot be made gets a :class:`~analysis.findings.Finding` instead.
     """
     check_period(period)
+    cohort_by = check_cohort_by(cohort_by, period)
     if int(projected_periods) != projected_periods or projected_periods < 5:
         raise ParameterError(f"projected_periods: got {projected_periods!r}, expected a whole number >= 5.")
     src = load_source(source, as_of=as_of)
     as_of = pd.Timestamp(src.as_of)
     check_contracts(src)
     d = period_discount(period) if discount_rate is None else float(discount_rate)
-    rows = survivor_counts(src, as_of, period)
+    rows = survivor_counts(src, as_of, period, cohort_by)
     base_rows = rows.groupby(["t", "churned"], as_index=False)["customers"].sum()
     base = _cohort("all", base_rows, projected_periods)
-    cohorts = tuple(_cohort(cohort_label(c, period), g, projected_periods) for c, g in rows.groupby("cohort"))
+    cohorts = tuple(_cohort(cohort_label(c, cohort_by), g, projected_periods) for c, g in rows.groupby("cohort"))
     value = value_per_period(src, as_of, period)
     residual = pd.DataFrame()
     if base.fit is not None:
@@ -230,7 +265,26 @@ def analyse_retention(source, as_of, period: str = "year", projected_periods: in
         dl = base.fit.derl(d, tenure + 1)
         residual = pd.DataFrame({"tenure": tenure, "retention_rate": base.fit.retention_rate(tenure + 1), "derl": dl,
                                  "residual_value": dl * value if value is not None else np.nan})
-    return RetentionResult(as_of, period, base, cohorts, d, value, residual, _holdout(base_rows))
+    return RetentionResult(as_of, period, base, cohorts, d, value, residual, _holdout(base_rows), cohort_by,
+                           running_contracts(src, as_of), running_outlook(base.fit, base_rows, d, value))
+
+
+def running_outlook(fit: sbg.SBGFit | None, rows: pd.DataFrame, discount_rate: float, value: float | None) -> dict | None:
+    """Means over the subscribers still running at their last complete period ``k`` (weights: how many have each
+    tenure): the chance to renew at ``k + 1``, DERL and residual value. None without a fit.
+
+    A tenure mix matters: the longer a subscriber has stayed, the likelier the next renewal (sBG), so the
+    base's next renewal rate is the tenure-weighted mean of ``r(k + 1)``, not the rate of a new cohort.
+    """
+    running = rows[~rows["churned"]]
+    if fit is None or running["customers"].sum() == 0:
+        return None
+    k, w = running["t"].to_numpy(float), running["customers"].to_numpy(float)
+    dl = fit.derl(discount_rate, k + 1)
+    out = {"subscribers": int(w.sum()), "renewal_rate": float(np.average(fit.retention_rate(k + 1), weights=w)),
+           "derl": float(np.average(dl, weights=w)), "mean_tenure": float(np.average(k, weights=w))}
+    out["residual_value"] = None if value is None else out["derl"] * value
+    return out
 
 
 def _holdout(rows: pd.DataFrame) -> sbg.RetentionHoldout | None:
@@ -247,4 +301,4 @@ def _holdout(rows: pd.DataFrame) -> sbg.RetentionHoldout | None:
 
 
 __all__ = ["PERIODS", "PROJECTED_PERIODS", "DISCOUNT_PER_YEAR", "CohortRetention", "RetentionResult",
-           "analyse_retention", "survivor_counts", "to_counts", "check_contracts", "value_per_period", "period_discount"]
+           "analyse_retention", "running_outlook", "survivor_counts", "running_contracts", "check_cohort_by", "to_counts", "check_contracts", "has_contracts", "value_per_period", "period_discount"]

@@ -23,7 +23,10 @@ from analysis.data.demo_simulation import (
     CONTACT_THRESHOLD, END, EVENTS, EXPERIMENTS, FAST_RESOLUTION_HOURS, MARGIN_RATE, MARGIN_RATES,
     MARKETING_ACTIVE_DAYS, MARKETING_HAZARD_RATIO, MARKETING_INTENSITY, PROSPECT_SHARE, SIMULATE_UNTIL, START,
     TRUE_BGNBD, TRUE_GAMMA_GAMMA)
+from analysis.data.demo_subscriptions import make_subscription_data
 from analysis.errors import ParameterError
+
+TABLES = ("transactions", "customers", "assignments", "campaigns", "contacts")
 
 
 def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
@@ -120,8 +123,13 @@ def make_demo_data(n_customers: int = 20_000, seed: int = 2026) -> dict:
             "contacts": contacts, "truth": truth, "truth_customers": truth_customers}
 
 
-def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str | None = None) -> Path:
-    """Write the demo base to ``out`` (Parquet by default; CSV when ``fmt='csv'``). Same seed, same bytes."""
+def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str | None = None,
+                    subscriptions: bool = False) -> Path:
+    """Write the demo base to ``out`` (Parquet by default; CSV when ``fmt='csv'``). Same seed, same bytes.
+
+    ``subscriptions``: the lottery-subscription company instead (:mod:`analysis.data.demo_subscriptions`:
+    contract ends, channel effects on buying and leaving, weekly draws in ``draws``).
+    """
     out = Path(out)
     fmt = fmt or "parquet"
     if fmt not in ("csv", "parquet"):
@@ -132,17 +140,19 @@ def write_demo_data(out, n_customers: int = 20_000, seed: int = 2026, fmt: str |
                              "or one written by kanta demo-data.")
     if not out.name:
         raise ParameterError(f"--out: got {str(out)!r}, expected a folder name such as data/demo.")
-    d = make_demo_data(n_customers, seed)
+    d = make_subscription_data(n_customers, seed) if subscriptions else make_demo_data(n_customers, seed)
+    tables = ("transactions", "customers", "draws") if subscriptions else TABLES
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=False)
-    for name in ("transactions", "customers", "assignments", "campaigns", "contacts"):
+    for name in tables:
         df = d[name]
         if fmt == "csv":
             df.to_csv(tmp / f"{name}.csv", index=False,
                       float_format="%.2f" if name not in ("assignments", "campaigns") else None)
         else:
             df.to_parquet(tmp / f"{name}.parquet", index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
-    d["truth_customers"].to_csv(tmp / "truth_customers.csv", index=False)
+    if "truth_customers" in d:
+        d["truth_customers"].to_csv(tmp / "truth_customers.csv", index=False)
     (tmp / "truth.json").write_text(json.dumps(d["truth"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if out.exists():
         shutil.rmtree(out)

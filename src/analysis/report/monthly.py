@@ -195,6 +195,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
 
     specs = list(specs) if specs is not None else available_notebooks(folder, (*NOTEBOOKS, CONTACTS))
     specs = [s for s in specs if s.name != CONTACTS.name or source.has("contacts")]  # no contacts table: no page
+    specs = [s for s in specs if s.applies(source)]  # e.g. no contract ends: no retention page
     if not specs:
         raise ParameterError(f"no report notebooks found in {folder} (expected e.g. customer_base.ipynb).")
     base_params = {"source": str(data_path), "as_of": str(as_of.date()), "language": language}

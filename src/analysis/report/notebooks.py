@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Mapping
 
 from analysis.churn import ATTRIBUTES
 from analysis.clv import check_horizon
+from analysis.clv.retention import has_contracts
 from analysis.data import child_environment
 from analysis.errors import KantaError, ParameterError
 from analysis.segments import SegmentSettings
@@ -59,6 +60,12 @@ class NotebookSpec:
     #: (``out_param``) and reads back from the previous month's (``previous_param``), e.g. cluster
     #: centroids, so that what it learned carries over from one monthly report to the next.
     carry: tuple[str, str, str] | None = None
+    #: ``when(source) -> bool``: the notebook is rendered only for a source it applies to (None: always).
+    when: Callable[[object], bool] | None = None
+
+    def applies(self, source) -> bool:
+        """Whether this notebook is rendered for ``source`` (see :attr:`when`)."""
+        return self.when is None or bool(self.when(source))
 
     def carry_params(self, staged_month: Path, previous_month: Path) -> tuple[dict, dict]:
         """The carry-over parameters to run with, and how to show them (paths relative to the month)."""
@@ -77,6 +84,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("clv"),
     NotebookSpec("churn"),
     NotebookSpec("segments", carry=("segments_centroids.csv", "previous_centroids", "centroids_out")),
+    NotebookSpec("retention", when=has_contracts),  # only a source with contract ends (customers.churn_date)
 )
 
 

@@ -188,3 +188,20 @@ def test_committed_subscription_sample_is_reproducible_from_its_seed(tmp_path):
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(fresh.iterdir())}
     assert digest == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(committed.iterdir())}, \
         "run `kanta demo-data --subscriptions --out data/subscriptions --customers 1000 --seed 2026 --format csv`"
+
+
+def test_cli_cohort_by_year_groups_monthly_contracts_like_the_page(tmp_path):
+    """``kanta retention --period month --cohort-by year``: the page's cohorts, from the command."""
+    from pathlib import Path
+
+    from analysis.cli import main
+
+    source = Path(__file__).resolve().parents[1] / "data" / "subscriptions"
+    out = tmp_path / "r.json"
+    assert main(["retention", str(source), "--as-of", "2026-10-31", "--period", "month", "--cohort-by", "year",
+                 "--out", str(out)]) == 0
+    by_year = json.loads(out.read_text())
+    expected = retention.analyse_retention(source, "2026-10-31", "month", cohort_by="year").to_dict()
+    assert by_year == json.loads(json.dumps(expected, default=float))
+    assert main(["retention", str(source), "--as-of", "2026-10-31", "--period", "month", "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["cohorts"]) > len(by_year["cohorts"])  # monthly cohorts: more of them

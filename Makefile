@@ -13,7 +13,7 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 DEV_STAMP := $(VENV)/.kanta-dev-installed
 
-.PHONY: report test lab venv lock demo-data sample-data notebooks browser postgres benchmark spark-check clean
+.PHONY: report test lab venv lock demo-data sample-data subscriptions-data notebooks browser postgres benchmark spark-check clean
 
 # The venv installs exactly the pinned versions of requirements.lock (what the package needs to run:
 # `make report`), then the package itself; `make test` adds requirements-dev.lock (tests, lint, Spark,
@@ -73,6 +73,10 @@ lab: $(DEV_STAMP)
 # Rebuild the committed small sample (2,000 customers) after changing the generator.
 sample-data: $(STAMP)
 	$(BIN)/kanta demo-data --out $(SAMPLE) --customers 2000 --seed 2026 --format csv
+
+# The lottery-subscription company (contract ends, weekly draws): the retention notebook's default source.
+subscriptions-data: $(STAMP)
+	$(BIN)/kanta demo-data --subscriptions --out data/subscriptions --customers 1000 --seed 2026 --format csv
 
 # Re-execute the committed notebooks on the sample (their outputs are what nbval compares).
 notebooks: $(DEV_STAMP)

@@ -44,7 +44,7 @@ def money_sql(expr: str) -> str:
     Example
     -------
     >>> amounts = "(VALUES (0.1::DOUBLE), (0.2::DOUBLE)) t(x)"
-    >>> duckdb.sql(f"SELECT SUM(x) = 0.3, SUM({money_sql('x')}) = 0.3 FROM {amounts}").fetchone()
+    >>> duckdb.connect().execute(f"SELECT SUM(x) = 0.3, SUM({money_sql('x')}) = 0.3 FROM {amounts}").fetchone()
     (False, True)
     """
     return f"CAST({expr} AS {MONEY_TYPE})"

@@ -323,19 +323,30 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
 
 
 def _kernel_manager_class(env: Mapping[str, str]) -> dict:
-    """papermill arguments that start the kernel with ``env`` added to this process's environment.
+    """papermill arguments that start the kernel with ``env`` added to this process's environment, and shut
+    it down without an interrupt.
 
     Per run, not ``os.environ``: notebooks run in parallel threads, and a password set for the
-    whole process would outlive the run.
+    whole process would outlive the run. jupyter_client interrupts a kernel (SIGINT) before asking it to
+    shut down; after the last cell the kernel is idle, and a signal that lands while it is still finishing a
+    message is logged as an "ERROR ... KeyboardInterrupt" on a successful run. A shutdown request is enough
+    (jupyter_client still kills a kernel that does not stop); interrupts while cells run (a cell's timeout)
+    are sent as before.
     """
-    if not env:
-        return {}
     from jupyter_client.manager import AsyncKernelManager  # local: heavy import, kept off the start-up path
 
     class KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
-            kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            if env:
+                kw["env"] = {**os.environ, **kw.get("env", {}), **env}
             return await super().start_kernel(**kw)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel
 
     return {"kernel_manager_class": KernelManager}
 

@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup, escape
 
 __all__ = ["Markup", "escape", "environment", "macros", "render", "template_file", "with_toc", "TOC_MIN_SECTIONS"]
@@ -24,8 +23,11 @@ def template_file(name: str) -> Path:
 
 
 @lru_cache(maxsize=None)
-def environment() -> jinja2.Environment:
-    """The report's Jinja environment: the package's templates, every value escaped unless it is Markup."""
+def environment():
+    """The report's Jinja environment (``jinja2.Environment``): the package's templates, every value escaped
+    unless it is Markup."""
+    import jinja2  # local: heavy import, kept off the start-up path
+
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_file(""))), autoescape=True,
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
 

@@ -22,7 +22,7 @@ from analysis.base.actions import ACTIONS, FALLING_BELOW
 from analysis.base.concepts import label_key
 from analysis.data import write_text
 from analysis.errors import KantaError
-from analysis.report.markup import TOC_MIN_SECTIONS, Markup, macros, render, template_file, with_toc
+from analysis.report.markup import TOC_MIN_SECTIONS, Markup, macros, render, template_file, with_toc  # noqa: F401 (re-exported)
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 from analysis.report.numbers import RECORD_MIMES, cards_html, finding_text
 from analysis.report.plan_page import plan_html, results_html, summary_html
@@ -34,15 +34,8 @@ HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "re
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-__all__ = ["TOC_MIN_SECTIONS", "with_toc"]  # re-exported: the table of contents lives in markup.py
-
-
-def _template_file(name: str) -> Path:
-    return template_file(name)
-
-
 def page_css() -> str:
-    return _template_file("kanta_page.css").read_text(encoding="utf-8")
+    return template_file("kanta_page.css").read_text(encoding="utf-8")
 
 
 def stakeholder_cells(nb):
@@ -146,7 +139,7 @@ def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav
     """A stakeholder page from an executed notebook: no code, no prompts, no CDN scripts."""
     from nbconvert import HTMLExporter  # local: heavy import, kept off the start-up path
 
-    exporter = HTMLExporter(template_name="lab", template_file=str(_template_file("kanta_page.html.j2")),
+    exporter = HTMLExporter(template_name="lab", template_file=str(template_file("kanta_page.html.j2")),
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             exclude_markdown=True, exclude_raw=True, embed_images=True)
     nb = stakeholder_cells(nb)

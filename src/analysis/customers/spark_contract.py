@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis.data import MONEY_LIMIT, REQUIRED, near_miss_error, parse_date, privacy
+from analysis.data import REQUIRED, near_miss_error, parse_date, privacy
 from analysis.data.contract import (NULL_WORDS, OFFSET_RE, PERMISSION_BLANKS, PERMISSION_NO, PERMISSION_WORDS,
                                      PERMISSION_YES, SHOW_ROWS,
                                      TIME_WORDS, plural, rows_text)
+from analysis.data.engine import MONEY_LIMIT
 from analysis.errors import DataError
 
 if TYPE_CHECKING:

@@ -334,7 +334,7 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
                                 **{r["name"]: timing(r) for r in manifest["notebooks"]},
                                 **{f"experiment {r['experiment_id']}": timing(r)
                                    for r in manifest.get("experiment_reports", [])}}
-    nav = str(macros("site.html.j2").all_months_link(tx("all_months")))
+    nav = f"<a href='../index.html'>{html.escape(tx('all_months'))}</a>"
     return simple_page(tx("report_title", month=month_label(month, tx.language)), "\n".join(parts), ctx.language,
                        nav_html=nav, run_details_html=run_details_html(tx, rows))
 

@@ -119,8 +119,9 @@ def seasonal_base(folder: Path, n_customers: int = 1500, end: str = "2026-10-31"
     return _write(folder, rows, [f"S{i:05d}" for i in range(n_customers)], first)
 
 
-#: Average purchase of the extreme spenders in :func:`extreme_spenders_base`.
-EXTREME_SPEND = (2.5e6, 1e300)
+#: Average purchase of the extreme spenders in :func:`extreme_spenders_base` (the larger just under the
+#: largest amount a source accepts, :data:`analysis.data.engine.MONEY_LIMIT`: money is summed as exact decimals).
+EXTREME_SPEND = (2.5e6, 9e13)
 
 
 def extreme_spenders_base(folder: Path, n_customers: int = 1500, end: str = "2026-10-31", seed: int = 14) -> Path:

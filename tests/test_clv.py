@@ -677,7 +677,7 @@ def test_extreme_spenders_are_named_and_left_out_of_the_spend_model(generated):
     assert {c["pseudonym"] for c in note["customers"]} == set(pseudonymize(["XX0", "XX1"]))
     assert res.model.checks_["q_ok"] and np.isfinite(res.equity)
     capped = res.values.set_index("customer_id").loc[["XX0", "XX1"], "expected_avg_value"]
-    assert (capped <= note["bound"] + 1e-9).all()  # valued at the bound, not at 1e300
+    assert (capped <= note["bound"] + 1e-9).all()  # valued at the bound, not at 9e13
     en, fi = page.note_text(note, "en"), page.note_text(note, "fi")
     assert all(c["pseudonym"] in en and c["pseudonym"] in fi for c in note["customers"])
     assert "XX0" not in en

@@ -165,7 +165,8 @@ def test_spark_dialect_carries_margin_rate():
     from analysis.customers.table import customer_table_sql
 
     spark = customer_table_sql("2024-01-31", dialect="spark", margin=True)
-    assert "SUM(margin) AS net_margin" in spark and "AS margin_rate" in spark and "date_diff" not in spark
+    assert "SUM(CAST(margin AS DECIMAL(18, 4))) AS net_margin" in spark and "AS margin_rate" in spark \
+        and "date_diff" not in spark
     assert "margin" not in customer_table_sql("2024-01-31", dialect="spark")
 
 

@@ -39,8 +39,8 @@ def test_money_is_read_in_euros_not_cents(postgres):  # noqa: F811
 
 
 @pytest.mark.parametrize("kind, value, expected", [
-    ("numeric", "12345678901234567890.125", 12345678901234567890.125),
-    ("numeric(40,10)", "123456789012345678901234567890.0123456789", 1.2345678901234568e29),
+    ("numeric", "12345678901234.125", 12345678901234.125),
+    ("numeric(40,10)", "12345678901234.0123456789", 12345678901234.0123456789),
     ("numeric(5,4)", "1.2345", 1.2345),
     ("numeric(1000,900)", "0.5", 0.5),
 ])
@@ -49,6 +49,16 @@ def test_numeric_of_any_precision_is_read(postgres, kind, value, expected):  # n
                       [f"'c1', '2024-01-01', {value}"])
     got = load_database(url, as_of="2024-01-31").sql("SELECT amount FROM transactions")["amount"].iloc[0]
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind, value", [("numeric", "12345678901234567890.125"),
+                                         ("numeric(40,10)", "123456789012345678901234567890.0123456789")])
+def test_numeric_beyond_the_exact_money_range_is_refused_in_one_sentence(postgres, kind, value):  # noqa: F811
+    # money is summed as DECIMAL(18, 4): an amount of 1e14 or more would not fit, and is no amount in currency units
+    url = schema_with(postgres, "t_numeric_huge", f"customer_id text, timestamp timestamp, amount {kind}",
+                      [f"'c1', '2024-01-01', {value}"])
+    with pytest.raises(DataError, match=r"^transactions\.amount: 1 row is 100,000,000,000,000 or more in size"):
+        load_database(url, as_of="2024-01-31")
 
 
 @pytest.mark.parametrize("value", ["infinity", "-infinity", "0001-01-01 00:00:00", "294275-01-01 00:00:00"])

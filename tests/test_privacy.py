@@ -188,3 +188,36 @@ def test_pseudonyms_are_the_keyed_hash_python_computes(key):
     got = pseudonymize(ids, key=key)
     assert got.tolist() == expected and list(got.index) == [5, 4, 3, 2, 1, 0]
     assert pseudonymize((v for v in ["C0001"]), key=key).tolist() == expected[:1]
+
+
+# --------------------------------------------------------------------------- the gate reads pages as a browser would
+_IDS = {"customer_id": {"C000123", "C777"}, "name": {"Anna Korhonen"}, "email": {"anna@example.fi"},
+        "phone": {"040 1234567"}, "other": set()}
+
+
+@pytest.mark.parametrize("page", [
+    "<p>C000<b>123</b></p>",                                   # an ID split by an inline tag
+    "<p>C000<span class='x'></span>123</p>",                    # ... by an empty one
+    "<p>C&#48;00123</p>",                                       # a character reference
+    "<img src='data:image/png;base64,AAAA' alt='churn of C000123'>",  # alt text is read aloud
+    "<abbr title='C000123'>a customer</abbr>",                  # a tooltip
+    "<button aria-label='Call C000123'>x</button>",             # a label for screen readers
+    "<a href='mailto:anna@example.fi'>write</a>",               # a link target a click reveals
+    "<!-- C000123 -->",                                         # one view-source away
+    "<div style='display:none'>C000123</div>",                  # hidden by style, still in the file
+    "<p title=C000123>unquoted attribute</p>",
+    "<td>Anna <i>Korhonen</i></td>",
+])
+def test_privacy_gate_finds_ids_hidden_in_attributes_or_split_by_tags(page):
+    assert pii.find_pii(f"<html><body>{page}</body></html>", _IDS), page
+
+
+@pytest.mark.parametrize("page", [
+    "<style>.c000123{width:777px} td{color:#C777}</style><p>no one</p>",   # a style sheet is not text
+    "<img src='data:image/png;base64,C000123C777' alt='a chart'>",        # nor an embedded image
+    "<td>C000</td><td>123</td>",                                            # two cells are two words
+    "<p class='C000123' id='C777'>class and id are not shown</p>",
+    "<p>K-3fa9c02d1e</p>",                                                  # a pseudonym
+])
+def test_privacy_gate_passes_what_no_reader_sees_as_an_id(page):
+    assert pii.find_pii(page, _IDS) == [], page

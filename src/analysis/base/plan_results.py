@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.contacts.table import date_sql
+from analysis.data import money_sql
 from analysis.stats.tests import two_proportion_test, welch_test
 
 
@@ -93,10 +94,11 @@ def permutation_p_value(a, b, n_perm: int = 4000, seed: int = 0, batch: int = 20
 def _window_values(source, plan_month: str, as_of) -> pd.DataFrame:
     start = pd.Period(plan_month, freq="M").end_time.normalize() + pd.Timedelta(days=1)
     end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
-    margin = "sum(margin)" if "margin" in source.columns("transactions") else "NULL"
+    margin = f"CAST(sum({money_sql('margin')}) AS DOUBLE)" if "margin" in source.columns("transactions") else "NULL"
     return source.sql(f"""
         SELECT CAST(customer_id AS VARCHAR) AS customer_id,
-               max(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS bought, sum(amount) AS spend,
+               max(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS bought,
+               CAST(sum({money_sql('amount')}) AS DOUBLE) AS spend,
                {margin} AS margin
         FROM transactions WHERE timestamp >= {date_sql(start)} AND timestamp < {date_sql(end)} GROUP BY 1""")
 

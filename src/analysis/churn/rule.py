@@ -45,7 +45,7 @@ def purchase_days(source_or_path, as_of=None) -> pd.DataFrame:
     src = source_at(source_or_path, as_of)
     as_of = as_of_date(src, as_of)
     q = f"""
-        SELECT customer_id, day, net_amount AS spend FROM ({purchase_days_sql()})
+        SELECT customer_id, day, CAST(net_amount AS DOUBLE) AS spend FROM ({purchase_days_sql()})
         WHERE is_purchase = 1 AND day <= {sql_date(as_of)} ORDER BY 1, 2"""
     out = src.sql(q)
     out["day"] = pd.to_datetime(out["day"])

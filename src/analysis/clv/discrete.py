@@ -16,7 +16,7 @@ import pandas as pd
 from analysis.clv import bgbb
 from analysis.clv import likelihoods as pm
 from analysis.clv.fitting import MIN_REPEAT_CUSTOMERS, check_horizon, compress, fit_model, spend_outliers
-from analysis.data import load_source, quote_literal
+from analysis.data import load_source, money_sql, quote_literal
 from analysis.errors import ModelError, ParameterError
 
 #: Opportunities per month of the CLV horizon.
@@ -41,7 +41,8 @@ def opportunity_table(source, as_of, opportunity: str) -> pd.DataFrame:
             f"ELSE date_trunc('{p}', {d}) - INTERVAL 1 {p.upper()} END")
     return src.sql(f"""
         WITH o AS (
-            SELECT customer_id, CAST(date_trunc('{p}', timestamp) AS DATE) AS o, sum(amount) AS spend
+            SELECT customer_id, CAST(date_trunc('{p}', timestamp) AS DATE) AS o,
+                   CAST(sum({money_sql('amount')}) AS DOUBLE) AS spend
             FROM transactions WHERE CAST(timestamp AS DATE) <= {d} GROUP BY ALL
         ), i AS (
             SELECT customer_id, spend, datediff('{p}', min(o) OVER (PARTITION BY customer_id), o) AS i,

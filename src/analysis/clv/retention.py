@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.clv import sbg
-from analysis.data import load_source, quote_literal
+from analysis.data import load_source, money_sql, quote_literal
 from analysis.errors import DataError, ModelError, ParameterError
 from analysis.findings import Finding
 
@@ -207,7 +207,7 @@ def value_per_period(src, as_of, period: str) -> float | None:
         WITH running AS (SELECT customer_id FROM customers
                          WHERE signup_date <= {d} - INTERVAL 1 {period.upper()} AND (churn_date IS NULL OR churn_date > {d}))
         SELECT (SELECT count(*) FROM running) AS n,
-               (SELECT sum(amount) FROM transactions t SEMI JOIN running r USING (customer_id)
+               (SELECT CAST(sum({money_sql('amount')}) AS DOUBLE) FROM transactions t SEMI JOIN running r USING (customer_id)
                 WHERE CAST(t.timestamp AS DATE) > {d} - INTERVAL 1 {period.upper()}
                   AND CAST(t.timestamp AS DATE) <= {d}) AS amount""").iloc[0]
     if not row["n"] or pd.isna(row["amount"]):

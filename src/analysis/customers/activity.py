@@ -55,7 +55,8 @@ def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, di
             FROM {days} d WHERE is_purchase = 1 AND day <= {as_of_d}
             GROUP BY customer_id, {dialect_sql(dialect, 'month_start', d='day')}),
         -- the month's revenue: net sales of every customer-day in it, refund-only days included, so the
-        -- months add up to the total over the same window (the purchase counts above stay purchase days)
+        -- months add up to the total over the same window (the purchase counts above stay purchase days);
+        -- summed exactly in the days' decimal type, so the same month gives the same revenue in every run
         mrev AS (
             SELECT {dialect_sql(dialect, 'month_start', d='day')} AS month_start, SUM(net_amount) AS revenue
             FROM {days} d WHERE day <= {as_of_d}
@@ -96,7 +97,7 @@ def monthly_activity_sql(as_of, months: int = 13, inactivity_days: int = 180, di
             FROM in_month GROUP BY month_end)
         SELECT m.month_end, COALESCE(reg.registered, 0) AS registered, COALESCE(act.active, 0) AS active,
                COALESCE(flow.new, 0) AS new, COALESCE(lost.lost, 0) AS lost, COALESCE(flow.returned, 0) AS returned,
-               COALESCE(mrev.revenue, 0) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
+               CAST(COALESCE(mrev.revenue, 0) AS DOUBLE) AS revenue, COALESCE(sales.n_purchases, 0) AS n_purchases,
                COALESCE(sales.buyers, 0) AS buyers
         FROM m LEFT JOIN reg ON reg.month_end = m.month_end LEFT JOIN act ON act.month_end = m.month_end
              LEFT JOIN flow ON flow.month_end = m.month_end LEFT JOIN lost ON lost.month_end = m.month_end

@@ -13,6 +13,7 @@ from analysis.data import REQUIRED, is_database_url, near_miss_error, parse_date
 from analysis.data.contract import (NULL_WORDS, OFFSET_RE, PERMISSION_BLANKS, PERMISSION_NO, PERMISSION_WORDS,
                                      PERMISSION_YES, SHOW_ROWS,
                                      TIME_WORDS, plural, rows_text)
+from analysis.data.engine import MONEY_LIMIT
 from analysis.errors import DataError
 
 if TYPE_CHECKING:
@@ -308,6 +309,9 @@ def validate_transactions(spark, as_of) -> tuple[pd.Timestamp, dict]:
     }
     if "margin" in types:  # margin or gross gaming revenue per transaction, netted like amount
         checks["bad_margin"] = _bad_number_sql("margin", types["margin"])
+    money = ("amount", "margin") if "margin" in types else ("amount",)
+    for col in money:  # summed as exact decimals (MONEY_TYPE), as on DuckDB
+        checks[f"huge_{col}"] = f"coalesce(abs({_amount_sql(col, types[col])}) >= {MONEY_LIMIT}, FALSE)"
     row = spark.sql("SELECT count(*) AS n, " + ", ".join(f"count_if({c}) AS {k}" for k, c in checks.items())
                     + f", max(CAST({ts} AS DATE)) AS last_day FROM raw_transactions").collect()[0]
     if row["n"] == 0:
@@ -323,6 +327,11 @@ def validate_transactions(spark, as_of) -> tuple[pd.Timestamp, dict]:
     if "bad_margin" in checks and row["bad_margin"]:
         _raise_parse(spark, "transactions", "margin", checks["bad_margin"], row["bad_margin"], "a number",
                      "a number like 3.20 (decimal point, no thousands separator)")
+    for col in money:
+        if row[f"huge_{col}"]:
+            rows = _examples(spark, "raw_transactions", checks[f"huge_{col}"], col)
+            raise DataError(f"transactions.{col}: {plural(row[f'huge_{col}'], 'row is', 'rows are')} {MONEY_LIMIT:,} or "
+                            f"more in size, {rows_text(rows, 'row')}; expected an amount in currency units below that.")
     if "transaction_id" in types:
         _raise_duplicates(spark, "transactions", "transaction_id", ("transaction ID", "transaction IDs"))
     as_of_ts = parse_date(as_of) if as_of is not None else pd.Timestamp(row["last_day"])

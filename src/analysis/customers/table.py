@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 import duckdb
 import pandas as pd
 
-from analysis.data import (Source, atomic_write, check_output_path, load_source, parse_date, quote_ident,
+from analysis.data import (Source, atomic_write, check_output_path, load_source, money_sql, parse_date, quote_ident,
                            quote_literal, spreadsheet_safe_sql)
 from analysis.data.privacy import is_personal_column, normalise_column_name
 from analysis.errors import ParameterError
@@ -73,7 +73,7 @@ def check_freq(freq: str, freq_multiplier: float) -> None:
 
 def is_purchase_sql(amount: str = "amount") -> str:
     """:data:`PURCHASE_DAY_RULE` as an aggregate over one customer-day's lines: 1 = a purchase day."""
-    net = f"SUM({amount})"  # no refund line on the day: its smallest line is not negative
+    net = f"SUM({money_sql(amount)})"  # exact: +10.10 and -10.10 net to zero; no refund line: smallest not negative
     return f"CASE WHEN {net} > 0 OR ({net} = 0 AND MIN({amount}) >= 0) THEN 1 ELSE 0 END"
 
 
@@ -81,7 +81,7 @@ def purchase_days_sql(dialect: str = "duckdb", table: str = "transactions") -> s
     """Customer-days with their net amount; ``is_purchase`` per :data:`PURCHASE_DAY_RULE`."""
     return f"""
         SELECT customer_id, {dialect_sql(dialect, 'to_date', x='timestamp')} AS day,
-               SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+               SUM({money_sql('amount')}) AS net_amount, COUNT(*) AS n_lines,
                SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund_lines,
                {is_purchase_sql()} AS is_purchase
         FROM {table}
@@ -96,7 +96,8 @@ def _rfm_from_periods(periods: str, end_period: str, unit: float, dialect: str) 
                    {dialect_sql(dialect, 'days_between', a='MIN(period)', b='MAX(period)')} / {float(unit)} AS recency,
                    {dialect_sql(dialect, 'days_between', a='MIN(period)', b=end_period)} / {float(unit)} AS T,
                    CASE WHEN COUNT(*) > 1
-                        THEN (SUM(value) - {dialect_sql(dialect, 'arg_min', v='value', k='period')}) / (COUNT(*) - 1)
+                        THEN CAST(SUM(value) - {dialect_sql(dialect, 'arg_min', v='value', k='period')} AS DOUBLE)
+                             / (COUNT(*) - 1)
                         ELSE 0.0 END AS monetary_value
             FROM {periods}
             GROUP BY customer_id"""
@@ -169,7 +170,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
     share_cols = [quote_ident(c) for c in level_columns("share_", categories)]
     shares = "".join(f", a.cat_{i} / CAST(a.n_transactions AS DOUBLE) AS {c}" for i, c in enumerate(share_cols))
     attrs = "".join(f", c.{quote_ident(a)}" for a in customer_columns)
-    m_day = ", SUM(margin) AS net_margin" if margin else ""
+    m_day = f", SUM({money_sql('margin')}) AS net_margin" if margin else ""
     if refunds:
         purchase_day = {"n": "SUM(is_purchase)", "amount": "SUM(CASE WHEN is_purchase = 1 THEN net_amount ELSE 0 END)",
                         "first": "MIN(CASE WHEN is_purchase = 1 THEN day END)",
@@ -184,7 +185,7 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         purchase_day = {"n": count, "amount": "SUM(net_amount)", "first": "MIN(day)", "last": "MAX(day)",
                         "first_value": dialect_sql(dialect, "arg_min", v="net_amount", k="day"),
                         "margin": "SUM(net_margin)", "is_purchase": "1", "having": ""}
-    m_agg = f", {purchase_day['margin']} AS purchase_margin" if margin else ""
+    m_agg = f", CAST({purchase_day['margin']} AS DOUBLE) AS purchase_margin" if margin else ""
     m_rate = (", CASE WHEN a.purchase_amount > 0 THEN a.purchase_margin / a.purchase_amount END AS margin_rate"
               if margin else "")
 
@@ -223,19 +224,20 @@ def customer_table_sql(as_of, freq: str = "D", freq_multiplier: float = 1, diale
         n_cat = "ca.n_categories_all"
     return f"""
         WITH pdays AS (
-            SELECT customer_id, {day} AS day, SUM(amount) AS net_amount, COUNT(*) AS n_lines,
+            SELECT customer_id, {day} AS day, SUM({money_sql('amount')}) AS net_amount, COUNT(*) AS n_lines,
                    {purchase_day['is_purchase']} AS is_purchase{m_day}{ch_day}{cat_day}
             FROM {table} WHERE {day} <= {as_of_d}
             GROUP BY customer_id, {day}),{rfm_cte}
         agg AS (
-            SELECT customer_id, SUM(n_lines) AS n_transactions, SUM(net_amount) AS total_spend,
+            SELECT customer_id, SUM(n_lines) AS n_transactions, CAST(SUM(net_amount) AS DOUBLE) AS total_spend,
                    {purchase_day['n']} AS n_purchases,
-                   {purchase_day['amount']} AS purchase_amount,
+                   CAST({purchase_day['amount']} AS DOUBLE) AS purchase_amount,
                    {purchase_day['first']} AS first_purchase,
                    {purchase_day['last']} AS last_purchase,
-                   {purchase_day['first_value']} AS first_value,
-                   SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS spend_last_90d,
-                   SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS spend_prev_90d
+                   CAST({purchase_day['first_value']} AS DOUBLE) AS first_value,
+                   CAST(SUM(CASE WHEN day > {d90} THEN net_amount ELSE 0 END) AS DOUBLE) AS spend_last_90d,
+                   CAST(SUM(CASE WHEN day > {d180} AND day <= {d90} THEN net_amount ELSE 0 END) AS DOUBLE)
+                       AS spend_prev_90d
                    {m_agg}{ch_agg}{cat_agg}
             FROM pdays GROUP BY customer_id {purchase_day['having']}),{cats_cte}
         buyers AS (

@@ -14,8 +14,8 @@ from analysis.data.databases import load_database
 from analysis.data.dates import (BUSINESS_TIMEZONE, TIMEZONE_VARIABLE, business_timezone, month_end, parse_date,
                                  period_end, previous_month_end)
 from analysis.data.demo import make_demo_data, write_demo_data
-from analysis.data.engine import (DEFAULT_MEMORY_CEILING, default_memory_limit, duckdb_connection, machine_memory,
-                                  quote_ident, quote_literal)
+from analysis.data.engine import (DEFAULT_MEMORY_CEILING, MONEY_LIMIT, MONEY_TYPE, default_memory_limit, duckdb_connection,
+                                  machine_memory, money_sql, quote_ident, quote_literal)
 from analysis.data.loading import data_end, load_source, reopen_source
 from analysis.data.locations import DatabaseURL, child_environment, is_database_url, location
 from analysis.data.privacy import MIN_GROUP_SIZE, pseudonym_key_kind, pseudonymize, suppress_small_groups
@@ -36,7 +36,7 @@ __all__ = [
     "TIMEZONE_VARIABLE",
     # the DuckDB engine
     "duckdb_connection", "default_memory_limit", "machine_memory", "DEFAULT_MEMORY_CEILING", "quote_ident",
-    "quote_literal",
+    "quote_literal", "money_sql", "MONEY_TYPE", "MONEY_LIMIT",
     # where a source is
     "DatabaseURL", "is_database_url", "location", "child_environment",
     # writing outputs

@@ -30,6 +30,26 @@ def quote_literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+#: The SQL type money is summed in: exact decimals (a sum of DOUBLEs depends on the order the engine adds
+#: them in, so the same month could differ in its last digits between runs). Four decimals keep sub-cent
+#: prices exact; 18 digits hold every amount below :data:`MONEY_LIMIT`. DuckDB and Spark spell it alike.
+MONEY_TYPE = "DECIMAL(18, 4)"
+#: Amounts and margins must be smaller than this in size (validation refuses larger ones).
+MONEY_LIMIT = 10**14
+
+
+def money_sql(expr: str) -> str:
+    """``expr`` (an amount as DOUBLE) as :data:`MONEY_TYPE`, so ``SUM`` over it is exact in any order.
+
+    Example
+    -------
+    >>> amounts = "(VALUES (0.1::DOUBLE), (0.2::DOUBLE)) t(x)"
+    >>> duckdb.connect().execute(f"SELECT SUM(x) = 0.3, SUM({money_sql('x')}) = 0.3 FROM {amounts}").fetchone()
+    (False, True)
+    """
+    return f"CAST({expr} AS {MONEY_TYPE})"
+
+
 def first_line(exc: Exception) -> str:
     """The first line of an engine's error (at most 200 characters), for a one-sentence message."""
     return str(exc).strip().splitlines()[0][:200]

@@ -13,7 +13,7 @@ from analysis.data import table_checks
 from analysis.data.contract import NULL_WORDS, OFFSET_RE, REQUIRED, SHOW_ROWS, TIME_WORDS, plural, rows_text
 from analysis.data.dates import business_timezone, parse_date
 from analysis.data.definitions import definition_hint, is_sandboxed
-from analysis.data.engine import first_line, quote_ident, quote_literal
+from analysis.data.engine import MONEY_LIMIT, first_line, money_sql, quote_ident, quote_literal
 from analysis.data.sandbox import budget_error, end_of_load
 from analysis.data.source import Source
 from analysis.data.tables import TableFile, register
@@ -245,6 +245,8 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile], path
                  pending=checks)
     ts = v.value_sql("transactions", "timestamp", "TIMESTAMP")
     amount = v.value_sql("transactions", "amount", "DOUBLE")
+    for col in ("amount", "margin") if "margin" in cols else ("amount",):
+        _within_money_limit(v, col, pending=checks)
     as_of_ts = parse_date(as_of) if as_of is not None else None
     # without as_of the window ends with the last transaction's day: no row is after it
     inside = "TRUE" if as_of_ts is None else \
@@ -252,7 +254,8 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile], path
     stats = v.run("transactions", checks, (
         f"count(*) FILTER (WHERE {inside})", f"count(*) FILTER (WHERE NOT ({inside}))",
         f"count(*) FILTER (WHERE {amount} < 0 AND {inside})",
-        f"coalesce(sum({amount}) FILTER (WHERE {amount} < 0 AND {inside}), 0)",
+        # exact, and guarded: this scan runs before a check refuses an amount out of the decimal's range
+        f"coalesce(sum(CASE WHEN {amount} < 0 AND {amount} > -{MONEY_LIMIT} AND {inside} THEN {money_sql(amount)} END), 0)",
         f"min(CAST({ts} AS DATE))", f"max(CAST({ts} AS DATE)) FILTER (WHERE {inside})"))
     if "transaction_id" in cols:
         v.unique("transactions", "transaction_id", ("transaction ID", "transaction IDs"))
@@ -307,6 +310,20 @@ def _validate(con: duckdb.DuckDBPyConnection, tables: dict[str, TableFile], path
         table_checks.contacts(v, src)
     src._loading = False
     return src
+
+
+def _within_money_limit(v: Validator, col: str, pending: list) -> None:
+    """Amounts are summed as exact decimals (:data:`analysis.data.engine.MONEY_TYPE`): none may reach
+    :data:`analysis.data.engine.MONEY_LIMIT` in size."""
+    value = v.value_sql("transactions", col, "DOUBLE")
+    cond = f"abs({value}) >= {MONEY_LIMIT}"
+
+    def refuse(n: int) -> None:
+        n, rows = v.offending("transactions", cond, quote_ident(col))
+        raise DataError(f"transactions.{col}: {plural(n, 'row is', 'rows are')} {MONEY_LIMIT:,} or more in size, "
+                        f"{rows_text(rows, v.label('transactions'))}; expected an amount in currency units below that.")
+
+    v.check("transactions", cond, refuse, pending)
 
 
 def _count_buyers_and_duplicates(src: Source, position: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.customers.table import is_purchase_sql
-from analysis.data import load_source
+from analysis.data import load_source, money_sql
 from analysis.errors import DataError, ParameterError
 
 __all__ = ["experiment_ids", "experiment_outcomes", "load"]
@@ -94,7 +94,7 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
     d AS (
       SELECT a.customer_id, a.assigned_at, CAST(t.timestamp AS DATE) AS day,
         t.timestamp < a.assigned_at + INTERVAL {c} DAY AS in_window,
-        sum(t.amount) AS net_amount, {is_purchase_sql('t.amount')} AS is_purchase
+        sum({money_sql('t.amount')}) AS net_amount, {is_purchase_sql('t.amount')} AS is_purchase
       FROM a JOIN transactions t ON t.customer_id = a.customer_id
        AND t.timestamp >= a.assigned_at AND t.timestamp < a.assigned_at + INTERVAL {r} DAY
       GROUP BY 1, 2, 3, 4),
@@ -105,14 +105,14 @@ def experiment_outcomes(source_or_path, experiment_id: str, as_of=None, conversi
         count(*) FILTER (WHERE NOT in_window AND is_purchase = 1) AS n_later
       FROM d GROUP BY 1, 2),
     pre AS (
-      SELECT a.customer_id, a.assigned_at, sum(t.amount) AS spend
+      SELECT a.customer_id, a.assigned_at, sum({money_sql('t.amount')}) AS spend
       FROM a JOIN transactions t ON t.customer_id = a.customer_id
        AND t.timestamp < a.assigned_at AND t.timestamp >= a.assigned_at - INTERVAL {p} DAY
       GROUP BY 1, 2)
     SELECT a.customer_id, a.variant, {is_control} AS is_control, {share} AS planned_share, a.assigned_at,
-      coalesce(w.n_purchases, 0) > 0 AS converted, coalesce(w.revenue, 0) AS revenue,
+      coalesce(w.n_purchases, 0) > 0 AS converted, CAST(coalesce(w.revenue, 0) AS DOUBLE) AS revenue,
       coalesce(w.n_purchases, 0) AS n_purchases, coalesce(w.n_later, 0) > 0 AS retained_if_complete,
-      coalesce({given_pre}, pre.spend, 0) AS pre_period_spend,
+      coalesce({given_pre}, CAST(pre.spend AS DOUBLE), 0) AS pre_period_spend,
       a.assigned_at + INTERVAL {c} DAY <= $end AS window_complete,
       a.assigned_at + INTERVAL {r} DAY <= $end AS retention_complete
     FROM a LEFT JOIN w ON w.customer_id = a.customer_id AND w.assigned_at = a.assigned_at

@@ -2,7 +2,8 @@
 
 Notebooks call these instead of printing: headings and sentences become Markdown,
 tables become compact responsive HTML, figures become embedded PNG images with a
-title and alt text (self-contained HTML that can be e-mailed and read offline).
+title and alt text (self-contained HTML that can be e-mailed and read offline). The markup is in
+``templates/display.html.j2`` (autoescape on).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import io
 from typing import Mapping
 
 import pandas as pd
+
+from analysis.report.markup import Markup, macros
 
 
 def _display(obj) -> None:
@@ -48,10 +51,14 @@ def say(text: str) -> None:
 
 
 def table_html(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> str:
-    """A DataFrame as a compact HTML table that scrolls sideways on a phone."""
-    body = df.to_html(index=index, border=0, classes="kanta-table", escape=True, na_rep="–")
-    cap = f"<p class='kanta-caption'><strong>{html.escape(caption)}</strong></p>" if caption else ""
-    return f"<div class='kanta-table-wrap' style='overflow-x:auto;max-width:100%'>{cap}{body}</div>"
+    """A DataFrame as a compact HTML table that scrolls sideways on a phone (cells escaped by pandas).
+
+    >>> out = table_html(pd.DataFrame({"a": ["<b>"]}), caption="A & B")
+    >>> out.count("&lt;b&gt;"), "A &amp; B" in out
+    (1, True)
+    """
+    body = Markup(df.to_html(index=index, border=0, classes="kanta-table", escape=True, na_rep="–"))
+    return str(macros("display.html.j2").table(body, caption))
 
 
 def show_table(df: pd.DataFrame, caption: str | None = None, index: bool = False) -> None:
@@ -63,13 +70,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, index: bool = False
 
 def figure_html(fig, title: str, alt: str, dpi: int = 100) -> str:
     """A matplotlib figure as an embedded PNG ``<figure>`` with title and alt text."""
-    data = figure_png(fig, dpi)
-    t, a = html.escape(title, quote=True), html.escape(alt, quote=True)
-    return (
-        f"<figure class='kanta-figure' style='margin:0 0 1em 0'>"
-        f"<img src='data:image/png;base64,{data}' alt='{a}' title='{t}' style='max-width:100%;height:auto'/>"
-        f"<figcaption><strong>{html.escape(title)}</strong></figcaption></figure>"
-    )
+    return str(macros("display.html.j2").figure(figure_png(fig, dpi), title, alt))
 
 
 def figure_png(fig, dpi: int = 100) -> str:
@@ -98,16 +99,13 @@ def _display_raw(data: dict, metadata: dict) -> None:
 
 
 def key_numbers_html(items: Mapping[str, tuple[str, str | None]]) -> str:
-    """Cards of key numbers: ``{label: (value, change_text_or_None)}``."""
-    cards = []
-    for label, (value, change) in items.items():
-        ch = f"<div class='kanta-change' style='font-size:0.85em;color:#555'>{html.escape(change)}</div>" if change else ""
-        cards.append(
-            "<div class='kanta-card' style='flex:1 1 10em;border:1px solid #ddd;border-radius:6px;padding:0.5em 0.8em'>"
-            f"<div class='kanta-label' style='font-size:0.85em;color:#444'>{html.escape(label)}</div>"
-            f"<div class='kanta-value' style='font-size:1.4em;font-weight:bold'>{html.escape(value)}</div>{ch}</div>"
-        )
-    return "<div class='kanta-cards' style='display:flex;flex-wrap:wrap;gap:0.6em'>" + "".join(cards) + "</div>"
+    """Cards of key numbers: ``{label: (value, change_text_or_None)}``.
+
+    >>> "<div class='kanta-value' style='font-size:1.4em;font-weight:bold'>&lt;5</div>" in key_numbers_html(
+    ...     {"Customers": ("<5", None)})
+    True
+    """
+    return str(macros("display.html.j2").cards([(label, value, change) for label, (value, change) in items.items()]))
 
 
 def show_key_numbers(items: Mapping[str, tuple[str, str | None]]) -> None:

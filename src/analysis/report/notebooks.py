@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import numbers
 import os
 import queue
 import re
@@ -121,14 +122,43 @@ def available_notebooks(folder: Path | None = None, specs: Iterable[NotebookSpec
 
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
-    """The parameters declared in a notebook's ``parameters`` cell (papermill's inspection)."""
+    """The parameters declared in a notebook's ``parameters`` cell (papermill's inspection).
+
+    Each is ``{"name", "inferred_type_name", "default", "help"}``: papermill reads ``name: type = value  # help``
+    (``inferred_type_name`` is ``"None"`` for a line without a type). A line papermill cannot read (a type it
+    does not parse, such as ``str | None``) is refused here, since papermill would drop the parameter silently.
+    """
     import papermill as pm  # local: heavy import, kept off the start-up path
 
     params = pm.inspect_notebook(str(path))
     if not params:
         raise ParameterError(f"{Path(path).name}: no cell tagged 'parameters' "
                              f"(expected one with {', '.join(REQUIRED_PARAMETERS)}).")
+    unread = [line for name, line in _assigned_names(path) if name not in params]
+    if unread:
+        raise ParameterError(f"{Path(path).name}: papermill cannot read the parameters line {unread[0]!r}; expected "
+                             "'name: type = value  # comment' with a type such as int, float, str, bool or "
+                             "Optional[str].")
     return params
+
+
+def _assigned_names(path: Path) -> list[tuple[str, str]]:
+    """``(name, line)`` of every top-level assignment in the notebook's parameters cell (Python's own parser)."""
+    import nbformat  # local: heavy import, kept off the start-up path
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    try:
+        tree = ast.parse(cell.source) if cell is not None else None
+    except SyntaxError:
+        return []  # papermill's error, with its line, is clearer than ours
+    lines = cell.source.splitlines() if cell is not None else []
+    found = []
+    for node in tree.body if tree is not None else ():
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) \
+            else []
+        found += [(t.id, lines[node.lineno - 1].strip()) for t in targets if isinstance(t, ast.Name)]
+    return found
 
 
 def check_parameters(path: Path, parameters: Mapping[str, object]) -> None:
@@ -147,15 +177,78 @@ def check_parameters(path: Path, parameters: Mapping[str, object]) -> None:
         raise ParameterError(f"{Path(path).name}: unknown parameter {', '.join(map(repr, unknown))}; "
                              f"the notebook declares {', '.join(sorted(declared))}.")
     for name, value in parameters.items():
+        check_type(name, value, declared[name].get("inferred_type_name"), declared[name].get("default"),
+                   Path(path).name)
         if name not in REQUIRED_PARAMETERS:
             check_value(name, value, declared[name].get("default"))
+
+
+#: What a value must be for a type papermill reads from a parameters cell, and how a sentence says it.
+_TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "int": (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "a whole number"),
+    "float": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    "str": (lambda v: isinstance(v, str), "text"),
+    "bool": (lambda v: isinstance(v, bool), "True or False"),
+    "list": (lambda v: isinstance(v, (list, tuple)), "a list"),
+    "tuple": (lambda v: isinstance(v, (list, tuple)), "a list"),
+    "dict": (lambda v: isinstance(v, Mapping), "a dict"),
+    "None": (lambda v: v is None, "None"),
+}
+
+
+def _type_options(type_name: str) -> list[str] | None:
+    """The plain types a declared type allows (``"Optional[int]"`` -> ``["int", "None"]``); None: not checked.
+
+    >>> _type_options("Optional[int]"), _type_options("list[str]"), _type_options("Union[int, str]"), _type_options("Path")
+    (['int', 'None'], ['list'], ['int', 'str'], None)
+    """
+    text = type_name.replace("typing.", "").replace(" ", "")
+    outer, _, inner = text.partition("[")
+    if outer == "Optional" and inner.endswith("]"):
+        rest = _type_options(inner[:-1])
+        return None if rest is None else [*rest, "None"]
+    if outer == "Union" and inner.endswith("]"):
+        parts = [_type_options(p) for p in inner[:-1].split(",")]  # nested brackets: not checked
+        return None if any(p is None for p in parts) or "[" in inner[:-1] else [t for p in parts for t in p]
+    name = {"List": "list", "Tuple": "tuple", "Dict": "dict", "Sequence": "list", "Mapping": "dict",
+            "NoneType": "None"}.get(outer, outer)
+    return [name] if name in _TYPES else None
+
+
+def check_type(name: str, value, type_name: str | None, default: str | None = None, notebook: str = "the notebook") -> None:
+    """Raise :class:`ParameterError` when ``value`` is not of the type the parameters cell declares
+    (``name: type = value``, papermill's ``inferred_type_name``); a cell without types is not checked here.
+
+    A parameter whose default is ``None`` also takes ``None``; an int is a float; a type papermill reads but
+    this check does not know (``Path``) passes.
+
+    Example
+    -------
+    >>> check_type("horizon_months", 12.5, "int", "12", "clv.ipynb")
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ParameterError: --param horizon_months: got 12.5, expected a whole number (clv.ipynb declares horizon_months: int).
+    >>> check_type("group_by", None, "Optional[str]"), check_type("discount_rate", 1, "float"), check_type("x", 3, "None")
+    (None, None, None)
+    """
+    if not type_name or type_name == "None":
+        return
+    options = _type_options(type_name)
+    if options is None:
+        return
+    if default is not None and default.strip() == "None" and "None" not in options:
+        options = [*options, "None"]
+    if not any(_TYPES[t][0](value) for t in options):
+        expected = " or ".join(dict.fromkeys(_TYPES[t][1] for t in options))
+        raise ParameterError(f"--param {name}: got {value!r}, expected {expected} ({notebook} declares "
+                             f"{name}: {type_name}).")
 
 
 def check_value(name: str, value, default: str | None = None) -> None:
     """Raise :class:`ParameterError` for a value the analysis would reject, before any notebook runs.
 
-    A number where the notebook's default is a number, then the owning module's own range
-    check (a bad value would otherwise fail inside the notebook: exit 1, not bad input).
+    A number where the notebook's default is a number (a cell without types), then the owning module's
+    own range check (a bad value would otherwise fail inside the notebook: exit 1, not bad input).
 
     Example
     -------
@@ -238,19 +331,30 @@ def execute_notebook(path: Path, output: Path, parameters: Mapping[str, object],
 
 
 def _kernel_manager_class(env: Mapping[str, str]) -> dict:
-    """papermill arguments that start the kernel with ``env`` added to this process's environment.
+    """papermill arguments that start the kernel with ``env`` added to this process's environment, and shut
+    it down without an interrupt.
 
     Per run, not ``os.environ``: notebooks run in parallel threads, and a password set for the
-    whole process would outlive the run.
+    whole process would outlive the run. jupyter_client interrupts a kernel (SIGINT) before asking it to
+    shut down; after the last cell the kernel is idle, and a signal that lands while it is still finishing a
+    message is logged as an "ERROR ... KeyboardInterrupt" on a successful run. A shutdown request is enough
+    (jupyter_client still kills a kernel that does not stop); interrupts while cells run (a cell's timeout)
+    are sent as before.
     """
-    if not env:
-        return {}
     from jupyter_client.manager import AsyncKernelManager  # local: heavy import, kept off the start-up path
 
     class KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
-            kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            if env:
+                kw["env"] = {**os.environ, **kw.get("env", {}), **env}
             return await super().start_kernel(**kw)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel
 
     return {"kernel_manager_class": KernelManager}
 

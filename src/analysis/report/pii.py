@@ -30,17 +30,77 @@ class PrivacyError(KantaError):
 
 #: Columns of the customers table holding personal data: the data contract's list and common variants.
 PII_COLUMNS = frozenset(DATA_PII_COLUMNS) | {"full_name", "e_mail", "phone_number", "mobile"}
-_TAG_RE = re.compile(r"<[^>]*>")
-_DATA_URI_RE = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 _TOKEN_RE = re.compile(r"[\w@.+'-]+", re.UNICODE)
+_DATA_URI_RE = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
+
+#: Elements whose content a reader never sees as text (a style sheet's numbers are no customer IDs).
+_UNSHOWN_ELEMENTS = frozenset({"style"})
+#: Attributes a reader sees (tooltips, alt text, labels read aloud, form hints).
+_SHOWN_ATTRIBUTES = frozenset({"alt", "title", "aria-label", "aria-description", "placeholder", "label"})
+#: Inline elements: text on both sides of their tags reads as one word (``C000<b>123</b>`` is ``C000123``).
+_INLINE_ELEMENTS = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i",
+                              "kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time",
+                              "u", "var", "wbr"})
+
+
+class _TextCollector(HTMLParser):
+    """A page's text as a reader meets it: text nodes, shown attribute values, ``mailto:``/``tel:`` targets
+    and comments (published bytes, one "view source" away); style sheets and embedded images left out."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._unshown = 0
+
+    def _attributes(self, tag: str, attrs) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in _SHOWN_ATTRIBUTES or (name in ("href", "src") and value.strip().lower().startswith(("mailto:", "tel:"))):
+                self.parts.append(f" {value.split(':', 1)[1] if name in ('href', 'src') else value} ")
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _UNSHOWN_ELEMENTS:
+            self._unshown += 1
+        self._attributes(tag, attrs)
+        if tag not in _INLINE_ELEMENTS:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag, attrs):
+        self._attributes(tag, attrs)
+        if tag not in _INLINE_ELEMENTS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in _UNSHOWN_ELEMENTS and self._unshown:
+            self._unshown -= 1
+        if tag not in _INLINE_ELEMENTS:
+            self.parts.append(" ")
+
+    def handle_data(self, data):
+        if not self._unshown:
+            self.parts.append(data)
+
+    def handle_comment(self, data):
+        self.parts.append(f" {data} ")
 
 
 def visible_text(html_text: str) -> str:
-    """Text of an HTML page without tags, styles, scripts or embedded images."""
-    text = re.sub(r"<(style|script)\b.*?</\1>", " ", html_text, flags=re.S | re.I)
-    text = _DATA_URI_RE.sub(" ", text)
-    text = _TAG_RE.sub(" ", text)
-    return html.unescape(text)
+    """The text of an HTML page a reader can meet, for the privacy check (an HTML parser, not patterns).
+
+    Text nodes (character references decoded, inline tags joining their neighbours), the shown attributes
+    (``alt``, ``title``, ``aria-label`` ...), ``mailto:`` and ``tel:`` link targets, script text and comments;
+    style sheets and embedded images are left out.
+
+    Example
+    -------
+    >>> " ".join(visible_text("<p>C000<b>123</b> <img alt='C9' src='data:image/png;base64,AAA='></p>").split())
+    'C000123 C9'
+    """
+    parser = _TextCollector()
+    parser.feed(html_text)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def _kind_of_column(name: str) -> str:
@@ -141,7 +201,7 @@ def find_pii(html_text: str, source) -> list[str]:
 
 
 # attributes a reader sees or follows (tooltips, alt texts, links, labels): style, class and sizes are left alone
-_SHOWN_ATTRIBUTES = ("title", "alt", "href", "src", "aria-label", "aria-description", "placeholder", "value",
+_ATTRIBUTE_PREFIXES = ("title", "alt", "href", "src", "aria-label", "aria-description", "placeholder", "value",
                      "label", "summary", "content", "data-")
 
 
@@ -151,7 +211,7 @@ class _Attributes(HTMLParser):
         self.values: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        self.values += [v for k, v in attrs if v and k.startswith(_SHOWN_ATTRIBUTES) and not v.startswith("data:")]
+        self.values += [v for k, v in attrs if v and k.startswith(_ATTRIBUTE_PREFIXES) and not v.startswith("data:")]
 
 
 def raw_ids_beyond_words(html_text: str, text: str, lookup: "_Lookup") -> list[str]:

@@ -18,11 +18,19 @@ from analysis.base.plan_uplift import POOL_MONTHS, pool_results
 from analysis.data import write_table
 
 
+#: List columns in money (the data's basis): written rounded to cents, so a campaign tool reads 102.13, not
+#: 102.13000000000001.
+MONEY_COLUMNS = ("clv", "value_at_stake", "past_yearly_value", "total_spend", "potential_value")
+
+
 def write_lists(plan, folder: Path) -> None:
-    """One CSV per action in ``folder``: customer_id, pseudonym, action, reason, group, then the numbers behind it."""
+    """One CSV per action in ``folder``: customer_id, pseudonym, action, reason, group, then the numbers behind it
+    (money rounded to cents)."""
     folder.mkdir()
     for action in plan.actions:
-        write_table(action.customers, folder / f"{action.name}.csv")
+        rows = action.customers
+        money = [c for c in MONEY_COLUMNS if c in rows]
+        write_table(rows.assign(**{c: rows[c].astype(float).round(2) for c in money}), folder / f"{action.name}.csv")
 
 
 def previous_plan(out: Path, month: pd.Period) -> tuple[str, pd.DataFrame] | None:

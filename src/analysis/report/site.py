@@ -2,6 +2,7 @@
 
 Pages are self-contained (figures embedded, one inline style sheet, no scripts or CDN), end
 with a "Run details" section, and take every word and number format from ``strings/report.json``.
+Their markup is in ``templates/`` (``page.html.j2``, the macros of ``site.html.j2``; autoescape on).
 """
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import html
 import json
 import posixpath
 import re
-import unicodedata
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +22,7 @@ from analysis.base.actions import ACTIONS, FALLING_BELOW
 from analysis.base.concepts import label_key
 from analysis.data import write_text
 from analysis.errors import KantaError
+from analysis.report.markup import TOC_MIN_SECTIONS, Markup, macros, render, template_file, with_toc  # noqa: F401 (re-exported)
 from analysis.report.notebooks import EXPERIMENT, NotebookSpec
 from analysis.report.numbers import RECORD_MIMES, cards_html, finding_text
 from analysis.report.plan_page import keep_together, plan_html, results_html, summary_html
@@ -34,12 +34,8 @@ HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "re
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-def _template_file(name: str) -> Path:
-    return Path(str(resources.files("analysis") / "templates" / name))
-
-
 def page_css() -> str:
-    return _template_file("kanta_page.css").read_text(encoding="utf-8")
+    return template_file("kanta_page.css").read_text(encoding="utf-8")
 
 
 def stakeholder_cells(nb):
@@ -92,75 +88,6 @@ def wrap_tables(fragment: str) -> str:
     return fragment
 
 
-#: A page gets a table of contents from this many ``<h2>`` sections on.
-TOC_MIN_SECTIONS = 4
-_H2_RE = re.compile(r"<h2(?P<attrs>(?:\s[^>]*)?)>(?P<inner>.*?)</h2>", re.S | re.I)
-_ID_RE = re.compile(r"""\sid\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
-_OPENED_WITH_ID_RE = re.compile(r"""<(?:section|div)\b[^>]*\sid\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>\s*\Z""", re.I)
-
-
-def _slug(text: str) -> str:
-    """``"Who to contact first?"`` -> ``"who-to-contact-first"`` (ASCII, for a link target)."""
-
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "section"
-
-
-def _heading_text(inner: str) -> str:
-    inner = re.sub(r"""<a\s[^>]*class=["']anchor-link["'][^>]*>.*?</a>""", "", inner, flags=re.S)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", inner)).split())
-
-
-def with_toc(page: str, title: str) -> str:
-    """``page`` with an id on every ``<h2>`` and, when it has ``TOC_MIN_SECTIONS`` or more, a
-    ``<nav class='kanta-toc'>`` list of them after the page's ``<h1>`` (plain links, no script).
-
-    >>> sections = "".join(f"<h2>Part {i}</h2><p>text</p>" for i in range(4))
-    >>> out = with_toc(f"<main><h1>Title</h1>{sections}</main>", "On this page")
-    >>> out.count("<a href='#part-"), "<h2 id='part-3'>" in out, out.index("kanta-toc") > out.index("</h1>")
-    (4, True, True)
-    >>> with_toc("<h1>T</h1><h2>Only one</h2>", "On this page")
-    "<h1>T</h1><h2 id='only-one'>Only one</h2>"
-    >>> with_toc("<section id='glossary'><h2>Words</h2></section>", "On this page")
-    "<section id='glossary'><h2>Words</h2></section>"
-    """
-    taken = {a or b for a, b in _ID_RE.findall(page)}
-    entries = []
-
-    def add_id(m: re.Match) -> str:
-        attrs, inner = m.group("attrs"), m.group("inner")
-        text = _heading_text(inner)
-        found = _ID_RE.search(attrs)
-        opened = _OPENED_WITH_ID_RE.search(page, max(0, m.start() - 400), m.start())  # <section id='glossary'><h2>: link the section
-        if found:
-            target = found.group(1) or found.group(2)
-        elif opened:
-            target = opened.group(1) or opened.group(2)
-        else:
-            base = target = _slug(text)
-            n = 2
-            while target in taken:
-                target, n = f"{base}-{n}", n + 1
-            taken.add(target)
-            attrs = f" id='{target}'{attrs}"
-        entries.append((target, text))
-        return f"<h2{attrs}>{inner}</h2>"
-
-    page = _H2_RE.sub(add_id, page)
-    if len(entries) < TOC_MIN_SECTIONS:
-        return page
-    items = "".join(f"<li><a href='#{html.escape(t, quote=True)}'>{html.escape(text)}</a></li>" for t, text in entries)
-    toc = (f"<nav class='kanta-toc' aria-label='{html.escape(title, quote=True)}'>"
-           f"<p class='kanta-toc-title'>{html.escape(title)}</p><ol>{items}</ol></nav>")
-    end_h1 = page.find("</h1>")
-    if end_h1 >= 0:
-        at = end_h1 + len("</h1>")
-    else:
-        first = _H2_RE.search(page)
-        at = first.start() if first else len(page)
-    return page[:at] + toc + page[at:]
-
-
 def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], current: str | None = None,
                    root: str = "../index.html", landing: str = "index.html", prefix: str = "") -> str:
     """The navigation line of a month's page: all reports, the month's landing page and its other pages.
@@ -174,15 +101,9 @@ def month_nav_html(tx: Text, month_text: str, pages: list[tuple[str, str]], curr
     >>> "<a href='churn.html'>Churn</a>" in nav, "<span aria-current='page'>CLV</span>" in nav
     (True, True)
     """
-    links = [f"<a href='{html.escape(root, quote=True)}'>{html.escape(tx('all_months'))}</a>",
-             f"<a href='{html.escape(landing, quote=True)}'>{html.escape(tx('back_to_month', month=month_text))}</a>"]
-    others = [f"<span aria-current='page'>{html.escape(title)}</span>" if href == current
-              else f"<a href='{html.escape(_joined_href(prefix, href), quote=True)}'>{html.escape(title)}</a>"
-              for href, title in pages]
-    line = " · ".join(links)
-    if others:
-        line += f" <span class='kanta-nav-pages'>{' · '.join(others)}</span>"
-    return line
+    others = [(_joined_href(prefix, href), title, href == current) for href, title in pages]
+    return str(macros("site.html.j2").nav(root, tx("all_months"), landing, tx("back_to_month", month=month_text),
+                                          others))
 
 
 def _joined_href(prefix: str, href: str) -> str:
@@ -218,7 +139,7 @@ def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav
     """A stakeholder page from an executed notebook: no code, no prompts, no CDN scripts."""
     from nbconvert import HTMLExporter  # local: heavy import, kept off the start-up path
 
-    exporter = HTMLExporter(template_name="lab", template_file=str(_template_file("kanta_page.html.j2")),
+    exporter = HTMLExporter(template_name="lab", template_file=str(template_file("kanta_page.html.j2")),
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             exclude_markdown=True, exclude_raw=True, embed_images=True)
     nb = stakeholder_cells(nb)
@@ -233,25 +154,17 @@ def notebook_html(nb, title: str, language: str, run_details_html: str = "", nav
 def simple_page(title: str, body_html: str, language: str, subtitle: str = "",
                 nav_html: str = "", run_details_html: str = "") -> str:
     """The landing and index pages: same style sheet as the notebook pages, no scripts."""
-    import jinja2  # local: heavy import, kept off the start-up path
-
-    template = jinja2.Template(_template_file("page.html.j2").read_text(encoding="utf-8"), autoescape=False)
-    page = template.render(lang=language, title=html.escape(title), subtitle=html.escape(subtitle),
-                           css=page_css(), body=body_html, nav_html=nav_html, run_details_html=run_details_html)
-    return with_toc(page, Text("report", language)("toc_title"))
+    # the body, navigation and run details are this module's own markup; the title is text
+    page = render("page.html.j2", lang=language, title=title, subtitle=subtitle, css=Markup(page_css()),
+                  body=Markup(body_html), nav_html=Markup(nav_html), run_details_html=Markup(run_details_html))
+    return with_toc(str(page), Text("report", language)("toc_title"))
 
 
 def run_details_html(tx: Text, rows: Mapping[str, object]) -> str:
     """The visible "Run details" section: a small two-column table."""
-    def cell(value) -> str:
-        if isinstance(value, Mapping):
-            return "<br>".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in value.items())
-        return html.escape(str(value))
-
-    body = "".join(f"<tr><th scope='row'>{html.escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in rows.items())
-    return (f"<section class='kanta-run-details' id='run-details'><h2>{html.escape(tx('run_details'))}</h2>"
-            f"<p class='kanta-muted'>{html.escape(tx('rd_intro'))}</p>"
-            f"<div class='kanta-table-wrap'><table class='kanta-details'>{body}</table></div></section>")
+    shown = {str(k): ({str(a): str(b) for a, b in v.items()} if isinstance(v, Mapping) else str(v))
+             for k, v in rows.items()}
+    return str(macros("site.html.j2").run_details(tx("run_details"), tx("rd_intro"), shown))
 
 
 def month_label(month, language: str, inessive: bool = False) -> str:
@@ -310,28 +223,25 @@ def glossary_html(base, tx: Text) -> str:
             continue
         text = words(key, **{k: shown(k, v) for k, v in entry["settings"].items()})
         label = words(label_key(entry["concept"], base.money_basis))
-        rows.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>")
+        rows.append((label, text))
     seg = base.segment_settings
     rule_values = {"thr": tx.pct(base.settings.p_alive_threshold, 0), "days": 90, "n": base.settings.inactivity_days,
                    "floor": tx.pct(base.settings.contact_p_alive_floor, 0),
                    "line": tx.pct(FALLING_BELOW, 0), "line_gen": tx.pct(FALLING_BELOW, 0, case="genitive"),
                    "new_days": seg.new_days if seg is not None else 30}
     for name in ACTIONS:
-        rows.append(f"<dt>{html.escape(tx('action_name_' + name))}</dt>"
-                    f"<dd>{html.escape(tx('action_rule_' + name, **rule_values))}</dd>")
+        rows.append((tx("action_name_" + name), tx("action_rule_" + name, **rule_values)))
     intro = words("glossary_intro", date=tx.date(base.as_of))
     if base.money_basis == "margin":
         intro += " " + words("glossary_margin")
-    return (f"<section id='glossary'><h2>{html.escape(words('glossary_title'))}</h2>"
-            f"<p class='kanta-muted'>{html.escape(intro)}</p><dl class='kanta-glossary'>{''.join(rows)}</dl></section>")
+    return str(macros("site.html.j2").glossary(words("glossary_title"), intro, rows))
 
 
 def degraded_page_html(title: str, findings: list, tx: Text, run_details_html: str = "", nav_html: str = "") -> str:
     """A page whose analysis could not be estimated this month: what is missing and why, nothing else."""
 
     words = Text("findings", tx.language)
-    body = "".join(f"<div class='kanta-finding' role='note'><p><strong>{html.escape(words('not_computed'))}</strong> "
-                   f"{html.escape(finding_text(f, tx))}</p></div>" for f in findings)
+    body = str(macros("site.html.j2").findings(words("not_computed"), [finding_text(f, tx) for f in findings]))
     return simple_page(title, body, tx.language, nav_html=nav_html, run_details_html=run_details_html)
 
 
@@ -465,20 +375,13 @@ def write_index(out: Path, language: str = "en") -> Path:
     tx = Text("report", language)
     months = sorted((p for p in out.iterdir() if p.is_dir() and PERIOD_RE.match(p.name) and (p / "index.html").exists()),
                     key=lambda p: p.name, reverse=True)
-    parts = [f"<p>{html.escape(tx('index_intro'))}</p>", f"<h2>{html.escape(tx('index_months'))}</h2>"]
-    parts.append("<ul class='kanta-links'>")
-    for p in months:
-        label = month_label(pd.Period(p.name, freq="M"), tx.language)
-        parts.append(f"<li><a href='{p.name}/index.html'>{html.escape(label)}</a> <span class='kanta-muted'>({p.name})</span></li>")
-    parts.append("</ul>")
     exp_root = out / "experiments"
     exps = sorted(p for p in exp_root.iterdir() if (p / "index.html").exists()) if exp_root.is_dir() else []
-    if exps:
-        parts.append(f"<h2>{html.escape(tx('index_experiments'))}</h2><ul class='kanta-links'>")
-        parts += [f"<li><a href='experiments/{p.name}/index.html'>{html.escape(tx('experiment_link', id=p.name))}</a></li>"
-                  for p in exps]
-        parts.append("</ul>")
-    page = simple_page(tx("index_title"), "\n".join(parts), language)
+    body = macros("site.html.j2").index(
+        tx("index_intro"), tx("index_months"),
+        [(p.name, month_label(pd.Period(p.name, freq="M"), tx.language)) for p in months],
+        tx("index_experiments"), [(p.name, tx("experiment_link", id=p.name)) for p in exps])
+    page = simple_page(tx("index_title"), str(body), language)
     target = out / "index.html"
     write_text(page, target)
     return target

@@ -468,9 +468,11 @@ def test_dollar_labels_in_segment_heatmaps_and_legends_are_drawn_as_text(tmp_pat
     import matplotlib.pyplot as plt
 
     from analysis.report.pages.segments import plot_transitions
+    from analysis.report.text import Text
 
     matrix = pd.DataFrame([[0.5, 0.5], [0.2, 0.8]], index=[label, "plain"], columns=[label, "other"])
-    ax = plot_transitions(matrix, row_label=label, col_label="to " + label)
+    ax = plot_transitions(matrix, labels=Text("segments", "en"))
+    ax.set_title("to " + label)
     ax.plot([0, 1], [0, 1], label=label)
     ax.legend(title=label)
     ax.figure.savefig(tmp_path / "figure.png")

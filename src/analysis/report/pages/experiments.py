@@ -393,6 +393,11 @@ def _plain(x):
     return x
 
 
+def _pairs(value):
+    """A mapping of arms (a check's split and plan) as ``[[arm, value], ...]``: the sentence's order survives JSON."""
+    return [[k, v] for k, v in value.items()] if isinstance(value, dict) else value
+
+
 def _interval(t) -> dict | None:
     return None if t is None else {"estimate": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high,
                                    "p_value": t.p_value}
@@ -414,7 +419,8 @@ def page_details(report: CampaignReport, money_basis: str = "sales", activity: R
     out = {"verdict": {"code": r.verdict, "primary": r.primary, "primary_source": r.params.get("primary_source"),
                        "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high, "alpha": r.params["alpha"],
                        "margin": r.params.get("margin")},
-           "guards": [{"name": g.name, "status": g.status, **g.facts} for g in r.guards],
+           "guards": [{"name": g.name, "status": g.status, **{k: _pairs(v) for k, v in g.facts.items()}}
+                      for g in r.guards],
            "execution": {"start": report.start, "last_assigned": report.last_assigned,
                          "conversion_window_days": r.params["conversion_window_days"],
                          "retention_window_days": r.params["retention_window_days"],
@@ -423,9 +429,9 @@ def page_details(report: CampaignReport, money_basis: str = "sales", activity: R
         a = r.arms.loc[arm_order(r)]
         columns = ("customers", "conversion_rate", "revenue_per_customer", "purchases_per_customer", "retention_rate",
                    "pre_period_spend")
-        out["arms"] = [{"arm": arm, "control": arm == r.control,
-                        **{c: (row[c] if row["customers"] >= MIN_GROUP_SIZE or row["customers"] == 0 else None)
-                           for c in columns}} for arm, row in a.iterrows()]
+        shown = (a["customers"] >= MIN_GROUP_SIZE) | (a["customers"] == 0)  # as the page's table blanks them
+        out["arms"] = [{"arm": arm, "control": arm == r.control, **{c: a.at[arm, c] if shown[arm] else None
+                                                                    for c in columns}} for arm in a.index]
         s = r.summary()
         out["results"] = [{"measure": key, "role": s.loc[key, "role"], "arm": r.treatment, "control": r.control,
                            **{c: s.loc[key, c] for c in ("estimate", "ci_low", "ci_high", "p_value", "p_holm")}}

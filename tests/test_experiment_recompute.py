@@ -364,3 +364,26 @@ def test_every_card_in_both_languages_recomputes_from_the_manifest(both, experim
 def test_the_weekly_looks_end_at_the_sentences_interval(both):
     d = both["newsletter-2026-09", "en"]["m"]["details"]["sequential"]
     assert (d["looks"][-1]["cs_low"], d["looks"][-1]["cs_high"]) == pytest.approx((d["ci_low"], d["ci_high"]))
+
+
+@pytest.mark.parametrize("n_control, n_treatment, status", [(455, 545, "warning"), (440, 560, "failed")])
+def test_a_check_that_did_not_pass_recomputes_from_the_manifest(tmp_path, n_control, n_treatment, status):
+    """Off the sample: a sample-ratio warning (verdict stands) and a failure (verdict withheld); the checks table and
+    the caveat rebuild from the recorded guard facts, which are plain JSON."""
+    from analysis.report.pages.experiments import ExperimentPage
+    from test_experiments import _split_source
+
+    page = ExperimentPage.build(_split_source(tmp_path, n_control, n_treatment), "e1", "fi", as_of="2024-03-31",
+                                campaign_cost=None, include_clv=False, n_boot=100)
+    sections = page.sections()
+    [(_, d)] = [p for p in sections[-1].parts if p[0] == "details"]
+    d = json.loads(json.dumps(d, allow_nan=False))
+    tx = Text("experiments", "fi")
+    [srm] = [g for g in d["guards"] if g["name"] == "sample_ratio"]
+    assert srm["status"] == status and srm["split"] == [["control", n_control], ["offer", n_treatment]]
+    checks = [p[1] for s in sections for p in s.parts if p[0] == "table" and tx("col_check") in p[1].columns][0]
+    assert list(checks[tx("col_explanation")]) == [guard_message(_guard(g), "fi") for g in d["guards"]]
+    caveats = [s for s in sections if tx("h_caveats") in s.texts()][0].texts()[1]
+    key = "caveat_guard" if status == "failed" else "caveat_guard_warning"
+    assert f"- {tx(key, message=guard_message(_guard(srm), 'fi'))}" in caveats.split("\n")
+    assert (d["verdict"]["code"] == "withheld") == (status == "failed")

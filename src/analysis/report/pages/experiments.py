@@ -7,6 +7,7 @@ results to one :class:`ExperimentPage` method per section, each returning a :cla
 """
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass
 
@@ -384,7 +385,8 @@ def _plain(x):
         return {str(k): _plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
-    if isinstance(x, pd.Timestamp):
+    if isinstance(x, (pd.Timestamp, np.datetime64, datetime.date)):
+        x = pd.Timestamp(x)
         return str(x.date()) if x == x.normalize() else x.isoformat()
     if hasattr(x, "item"):
         x = x.item()

@@ -26,16 +26,10 @@ EXPERIMENTS = ("newsletter-2026-09", "vip-bonus-2026-08")  # a conversion verdic
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory):
-    from analysis.report.monthly import build_experiment_report
-
-    out = tmp_path_factory.mktemp("experiment-pages") / "reports"
-    found = {}
-    for e in EXPERIMENTS:
-        page = build_experiment_report(e, data=SAMPLE, out=out, period="2026-10", quiet=True)
-        found[e] = {"html": html.unescape(page.read_text(encoding="utf-8")).replace("−", "-"),
-                    "m": json.loads((page.parent / "manifest.json").read_text(encoding="utf-8"))}
-    return found
+def pages(both):
+    """The English pages as text, for the tests of the cards and the sentences that state them."""
+    return {e: {"html": html.unescape(both[e, "en"]["raw"]).replace("−", "-"), "m": both[e, "en"]["m"]}
+            for e in EXPERIMENTS}
 
 
 def _fmt(v, unit: str) -> str:

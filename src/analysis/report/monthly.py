@@ -46,7 +46,7 @@ from analysis.report.notebooks import (
     timed,
     utc_now,
 )
-from analysis.report.numbers import KeyNumber, collect_verdict, degrades, finding_text
+from analysis.report.numbers import KeyNumber, collect_details, collect_verdict, degrades, finding_text
 from analysis.report.numbers import collect as collect_numbers
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.series import month_threshold, series_threshold
@@ -466,6 +466,7 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
                 "parameters": shown, **manifest_common(ctx), "started_at": started.isoformat(),
                 "duration_s": round(duration, 3),
                 "numbers": [{**n, "page": "index.html"} for n in numbers],
+                "details": collect_details(nb),  # the numbers behind the page's sentences and tables
                 "degraded": [{"page": "index.html", "reason": finding_text(f, tx), "analysis": f["analysis"],
                               "code": f["reason"]} for f in findings],
                 "notebooks": [{"name": EXPERIMENT.name, "notebook": f"notebooks/{nb_path.name}", "html": "index.html",

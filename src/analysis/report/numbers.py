@@ -27,7 +27,10 @@ NUMBERS_MIME = "application/vnd.kanta.numbers+json"
 FINDING_MIME = "application/vnd.kanta.finding+json"
 #: An experiment page's verdict code (``better``, ``worse``, ``withheld``, ...) for the manifest and landing page.
 VERDICT_MIME = "application/vnd.kanta.verdict+json"
-RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME, VERDICT_MIME)
+#: The numbers behind a page's sentences and tables that are not key numbers (an experiment page's intervals,
+#: p-values, checks, planner), language-free, by section; the run puts them in ``manifest.json`` ``details``.
+DETAILS_MIME = "application/vnd.kanta.details+json"
+RECORD_MIMES = (NUMBERS_MIME, FINDING_MIME, VERDICT_MIME, DETAILS_MIME)
 
 #: Finding reasons that say what the data does not hold (an optional attribute, a table the source lacks):
 #: the section is left out and says so, but the page is whole, so the month is not degraded by them.
@@ -176,6 +179,12 @@ def record_verdict(experiment_id: str, verdict: str) -> None:
               "text/plain": f"verdict {verdict}"})
 
 
+def record_details(details: Mapping) -> None:
+    """Record the numbers behind a page's sentences and tables (a JSON-able mapping, nothing visible)."""
+    if details:
+        _publish({DETAILS_MIME: dict(details), "text/plain": f"details: {', '.join(details)}"})
+
+
 def show_numbers(numbers: Iterable[KeyNumber], language: str) -> None:
     """Show key numbers as cards and record them for the manifest."""
     numbers = list(numbers)
@@ -204,6 +213,15 @@ def collect_verdict(nb) -> str | None:
             if VERDICT_MIME in data:
                 verdict = data[VERDICT_MIME].get("verdict") or verdict
     return verdict
+
+
+def collect_details(nb) -> dict:
+    """The details an executed notebook recorded (:func:`record_details`), merged in page order."""
+    details = {}
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            details.update((out.get("data", {}) or {}).get(DETAILS_MIME, {}))
+    return details
 
 
 def collect(nb) -> tuple[list[dict], list[dict]]:

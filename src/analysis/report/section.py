@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.findings import Finding
 from analysis.report.display import heading, say, show_figure
-from analysis.report.numbers import KeyNumber, record, record_verdict, show_finding, show_numbers
+from analysis.report.numbers import KeyNumber, record, record_details, record_verdict, show_finding, show_numbers
 from analysis.report.pii import show_group_table
 
 __all__ = ["Section"]
@@ -59,6 +59,12 @@ class Section:
             self.parts.append(("record", list(numbers)))
         return self
 
+    def details(self, details: dict) -> "Section":
+        """Record the language-free numbers behind the sentences and tables for the manifest (shows nothing)."""
+        if details:
+            self.parts.append(("details", dict(details)))
+        return self
+
     def finding(self, finding: Finding) -> "Section":
         self.parts.append(("finding", finding))
         return self
@@ -93,3 +99,5 @@ class Section:
                 record(rest[0])
             elif kind == "verdict":
                 record_verdict(*rest)
+            elif kind == "details":
+                record_details(rest[0])

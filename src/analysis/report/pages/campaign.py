@@ -6,6 +6,8 @@ Numbers come from :mod:`analysis.experiments` (language-free results and verdict
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from analysis.data.privacy import suppress_small_groups
@@ -13,7 +15,7 @@ from analysis.experiments import CampaignReport, ExperimentResult, Guard
 from analysis.report.text import Text, fmt_number
 
 __all__ = ["p_text", "points", "pv", "arm_order", "guard_message", "verdict_sentence", "guards_table", "arms_table",
-           "measures_table", "caveats", "lessons", "execution_text", "money_text", "clv_text", "campaign_text"]
+           "measures_table", "MEASURES", "caveats", "lessons", "execution_text", "money_text", "clv_text", "campaign_text"]
 
 
 # --- small formatters ----------------------------------------------------------------------------
@@ -46,6 +48,22 @@ def _effect(tx: Text, primary: str):
     """Formatter of the primary metric's effect: percentage points for conversion, euros for revenue."""
     return (lambda x, signed=False: points(tx, x, signed)) if primary == "conversion" else \
         (lambda x, signed=False: _money(tx, x, signed))
+
+
+#: Joins a sign to its amount ("+€7.83" is never split after the "+"); U+2060 WORD JOINER, invisible.
+JOINER = "\u2060"
+
+
+def together(text: str) -> str:
+    """A signed amount or an interval kept on one line in a table cell (the cell's text is escaped, so no span):
+    a word joiner after each sign and no-break spaces.
+
+    Example
+    -------
+    >>> together("-€1.24 … +€7.83") == "-\u2060€1.24\u00a0…\u00a0+\u2060€7.83"
+    True
+    """
+    return re.sub(r"(?<![\w.,])([+\-−])(?=\S)", rf"\1{JOINER}", text).replace(" ", "\u00a0")
 
 
 def pv(tx: Text, p: float) -> str:
@@ -135,7 +153,8 @@ def arms_table(result: ExperimentResult, language: str = "en") -> pd.DataFrame:
     return suppress_small_groups(table, a["customers"], keep=[tx("col_group")], count_column=tx("col_customers"))
 
 
-_MEASURES = {"conversion_difference": ("m_conversion", "points"), "conversion_relative_lift": ("m_lift", "pct"),
+#: The results table's measures (``ExperimentResult.summary()`` rows): label key and number kind, in table order.
+MEASURES = {"conversion_difference": ("m_conversion", "points"), "conversion_relative_lift": ("m_lift", "pct"),
              "revenue_per_customer_difference": ("m_revenue", "money"),
              "revenue_per_customer_bootstrap": ("m_bootstrap", "money"),
              "revenue_per_customer_cuped": ("m_cuped", "money"), "retention_difference": ("m_retention", "points"),
@@ -153,13 +172,13 @@ def measures_table(result: ExperimentResult, language: str = "en") -> pd.DataFra
     fmt = {"points": lambda x: _signed(tx, 100 * x, 1), "pct": lambda x: tx.pct(x, 0, signed=True),
            "money": lambda x: _money(tx, x, True), "days": lambda x: _signed(tx, x, 1)}
     rows = []
-    for key, (label, kind) in _MEASURES.items():
+    for key, (label, kind) in MEASURES.items():
         if key in s.index:
             e, lo, hi, p, p_holm, role = s.loc[key, ["estimate", "ci_low", "ci_high", "p_value", "p_holm", "role"]]
             f = fmt[kind]
             name = tx("primary_mark", label=tx(label)) if role == "primary" else tx(label)
-            rows.append({tx("col_metric"): name, tx("col_estimate"): f(e),
-                         tx("col_interval"): f"{f(lo)} … {f(hi)}", tx("col_p"): p_text(p, language),
+            rows.append({tx("col_metric"): name, tx("col_estimate"): together(f(e)),
+                         tx("col_interval"): together(f"{f(lo)} … {f(hi)}"), tx("col_p"): p_text(p, language),
                          tx("col_p_holm"): "–" if pd.isna(p_holm) else p_text(p_holm, language)})
     return pd.DataFrame(rows)
 

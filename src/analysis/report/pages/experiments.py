@@ -7,6 +7,8 @@ results to one :class:`ExperimentPage` method per section, each returning a :cla
 """
 from __future__ import annotations
 
+import datetime
+import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -18,12 +20,13 @@ from matplotlib.ticker import MaxNLocator
 from analysis import experiments
 from analysis.base.state import CustomerBase
 from analysis.data import load_source
+from analysis.data.privacy import MIN_GROUP_SIZE
 from analysis.errors import ModelError
 from analysis.experiments import CampaignReport, ExperimentResult
 from analysis.findings import Finding
 from analysis.report.numbers import KeyNumber
 from analysis.report.section import Section
-from analysis.report.pages.campaign import (arm_order, arms_table, capped, campaign_text, caveats, clv_text, guards_table,
+from analysis.report.pages.campaign import (MEASURES, arm_order, arms_table, capped, campaign_text, caveats, clv_text, guards_table,
                                             lessons, measures_table, money_text, points, pv, verdict_sentence)
 from analysis.report.text import Text
 from analysis.stats import RetentionComparison, SequentialResult, simulate_peeking, wilson_interval
@@ -157,7 +160,7 @@ class ExperimentPage:
     """
 
     SECTIONS = ("verdict", "checks", "campaign", "results", "money", "sharper_estimates", "retention",
-                "monitoring", "next_test", "caveats_and_lessons")
+                "monitoring", "next_test", "caveats_and_lessons", "details")
 
     def __init__(self, experiment_id: str, report: CampaignReport | None, language: str = "en",
                  finding: Finding | None = None, known: tuple[str, ...] = (), money_basis: str = "sales"):
@@ -169,6 +172,7 @@ class ExperimentPage:
         self.known = tuple(known)
         self.tx = Text("experiments", language)
         self.money_basis = money_basis  # "margin" when the month's customer values are margin
+        self.shown: dict = {}  # the analyses a section was given (retention, weekly looks, peeking), for details()
 
     @classmethod
     def build(cls, source, experiment_id: str, language: str = "en", as_of=None, customer_base=None,
@@ -301,6 +305,7 @@ class ExperimentPage:
         else:
             s.text(tx("retention_open", days=horizon))
         a = activity if activity is not None else r.activity
+        self.shown["activity"] = a
         if a is None:
             return s.text(tx("retention_missing"))
         s.text(tx("retention_text", gap=window, horizon=tx.number(a.horizon_days), diff=tx.number(a.estimate, 1),
@@ -321,6 +326,7 @@ class ExperimentPage:
         if q is None:
             return s.text(tx("sequential_missing"))
         peeking = peeking if peeking is not None else simulate_peeking(**PEEKING)
+        self.shown.update(sequential=q, peeking=peeking)
         s.text(tx("sequential_text", sims=tx.number(peeking["n_sims"]), looks=peeking["n_looks"],
                   naive=tx.pct(peeking["naive_false_positive_rate"], 0),
                   naive_ill=tx.pct(peeking["naive_false_positive_rate"], 0, case="illative"),
@@ -359,6 +365,105 @@ class ExperimentPage:
         s.heading(tx("h_caveats")).text("\n".join(f"- {c}" for c in caveats(self.report, self.language)))
         return s.heading(tx("h_lessons")).text("\n".join(f"- {c}" for c in lessons(self.report, self.language)))
 
+    def details(self) -> Section:
+        """Record, without showing anything, the language-free numbers behind every sentence and table of the
+        page (:func:`page_details`) for ``manifest.json`` ``details``; call it after the other sections."""
+        s = self._section()
+        if self.report is None:
+            return s
+        return s.details(page_details(self.report, self.money_basis, **self.shown))
+
     def sections(self) -> list[Section]:
         """Every section in page order."""
         return [getattr(self, name)() for name in self.SECTIONS]
+
+
+# --- the numbers behind the sentences, for the manifest ------------------------------------------------------
+def _plain(x):
+    """JSON-able: numpy scalars to Python, NaN to None, dates to ``YYYY-MM-DD``, containers recursively."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (pd.Timestamp, np.datetime64, datetime.date)):
+        x = pd.Timestamp(x)
+        return str(x.date()) if x == x.normalize() else x.isoformat()
+    if hasattr(x, "item"):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _pairs(value):
+    """A mapping of arms (a check's split and plan) as ``[[arm, value], ...]``: the sentence's order survives JSON."""
+    return [[k, v] for k, v in value.items()] if isinstance(value, dict) else value
+
+
+def _interval(t) -> dict | None:
+    return None if t is None else {"estimate": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high,
+                                   "p_value": t.p_value}
+
+
+def page_details(report: CampaignReport, money_basis: str = "sales", activity: RetentionComparison | None = None,
+                 sequential: SequentialResult | None = None, peeking: dict | None = None) -> dict:
+    """Every number the experiment page's sentences and tables state that is not a card, as codes and numbers.
+
+    Read from the same result objects the sentences are made of (nothing is recomputed here): ``verdict``
+    (code, primary metric, estimate and interval), ``guards`` (name, status and the facts of the sentence),
+    ``execution`` (dates, window and the split), ``arms`` (the groups table; a group smaller than
+    :data:`~analysis.data.privacy.MIN_GROUP_SIZE` has no numbers, as on the page), ``results`` (every
+    measure: estimate, interval, p-value, Holm-corrected p-value), ``money``, ``clv``, ``cuped``, ``bayes``,
+    ``retention``, ``activity``, ``sequential`` (the weekly looks and the peeking simulation) and
+    ``sample_size`` (the planner, with the minimum detectable effects).
+    """
+    r = report.result
+    out = {"verdict": {"code": r.verdict, "primary": r.primary, "primary_source": r.params.get("primary_source"),
+                       "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high, "alpha": r.params["alpha"],
+                       "margin": r.params.get("margin")},
+           "guards": [{"name": g.name, "status": g.status, **{k: _pairs(v) for k, v in g.facts.items()}}
+                      for g in r.guards],
+           "execution": {"start": report.start, "last_assigned": report.last_assigned,
+                         "conversion_window_days": r.params["conversion_window_days"],
+                         "retention_window_days": r.params["retention_window_days"],
+                         "split": [{"arm": v, "customers": n, "share": s, "planned": p} for v, n, s, p in report.split]}}
+    if r.conversion is not None:
+        a = r.arms.loc[arm_order(r)]
+        columns = ("customers", "conversion_rate", "revenue_per_customer", "purchases_per_customer", "retention_rate",
+                   "pre_period_spend")
+        shown = (a["customers"] >= MIN_GROUP_SIZE) | (a["customers"] == 0)  # as the page's table blanks them
+        out["arms"] = [{"arm": arm, "control": arm == r.control, **{c: a.at[arm, c] if shown[arm] else None
+                                                                    for c in columns}} for arm in a.index]
+        s = r.summary()
+        out["results"] = [{"measure": key, "role": s.loc[key, "role"], "arm": r.treatment, "control": r.control,
+                           **{c: s.loc[key, c] for c in ("estimate", "ci_low", "ci_high", "p_value", "p_holm")}}
+                          for key in MEASURES if key in s.index]
+        if r.adjusted is not None:
+            out["adjusted"] = [{"metric": m, "p_value": row["p_value"], "p_holm": row["p_holm"]}
+                               for m, row in r.adjusted.iterrows()]
+    out["money"] = {"incremental_revenue": report.incremental_revenue, "ci_low": report.incremental_revenue_low,
+                    "ci_high": report.incremental_revenue_high, "campaign_cost": report.campaign_cost,
+                    "cost_source": report.cost_source, "roi": report.roi, "roi_low": report.roi_low,
+                    "roi_high": report.roi_high, "roi_basis": report.roi_basis, "margin_rate": report.margin_rate,
+                    "cost_per_order": report.cost_per_order,
+                    "cost_per_incremental_order": report.cost_per_incremental_order}
+    c = report.clv_difference
+    out["clv"] = None if c is None else {**_interval(c), "money_basis": money_basis, "customers": report.n_treatment}
+    if r.cuped is not None:
+        out["cuped"] = {**_interval(r.cuped), "pre_period_days": r.params["pre_period_days"],
+                        "variance_reduction": r.cuped.variance_reduction, "theta": r.cuped.theta,
+                        "unadjusted": _interval(r.cuped.unadjusted)}
+    if r.bayes is not None:
+        out["bayes"] = {"prob_b_better": r.bayes.prob_b_better, "expected_loss_b": r.bayes.expected_loss_b}
+    t = r.retention
+    out["retention"] = None if t is None else {**_interval(t), "rate_a": t.rate_a, "rate_b": t.rate_b}
+    if activity is not None:
+        out["activity"] = {**_interval(activity), "horizon_days": activity.horizon_days}
+    if sequential is not None:
+        looks = sequential.looks[["date", "estimate", "cs_low", "cs_high"]]
+        out["sequential"] = {"p_value": sequential.p_value, "ci_low": sequential.ci_low, "ci_high": sequential.ci_high,
+                             "looks": [dict(zip(looks.columns, row)) for row in looks.itertuples(index=False)],
+                             "peeking": {k: peeking[k] for k in ("n_sims", "n_looks", "naive_false_positive_rate",
+                                                                 "msprt_false_positive_rate")} if peeking else None}
+    out["sample_size"] = dict(report.planner)
+    return _plain(out)

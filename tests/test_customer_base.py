@@ -117,6 +117,14 @@ def test_text_with_every_kind_of_missing_value_reads_back_as_it_was(base, tmp_pa
         assert [repr(v) for v in again.customers[c]] == [repr(v) for v in odd[c]], c
 
 
+def test_a_table_of_no_rows_reads_back_empty_with_its_columns_and_dtypes(base, tmp_path):
+    """A base with one month of history has empty tables (no month before it): they save and load."""
+    empty = base.customers.head(0).copy()
+    again = CustomerBase.load(dataclasses.replace(base, customers=empty).save(tmp_path / "empty"))
+    assert again.customers.empty and list(again.customers.columns) == list(empty.columns)
+    assert again.customers.dtypes.to_dict() == empty.dtypes.to_dict()
+
+
 def test_every_table_reads_back_with_the_same_columns_dtypes_and_values(base, saved):
     again = CustomerBase.load(saved)
     for where, table in tables(base).items():

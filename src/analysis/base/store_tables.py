@@ -135,7 +135,8 @@ class MappedFile:
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
-    return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks)
+    # a table of no rows has no chunk: combine_chunks gives the empty array of the column's type
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _numpy_column(mapped: MappedFile, column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:

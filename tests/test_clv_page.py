@@ -169,3 +169,22 @@ def test_holdout_widens_a_narrow_interval_to_the_models_own_miss(base):
     assert widened and lo == pytest.approx(equity * 0.95) and hi == pytest.approx(equity * 1.05)
     assert tx("interval_backtest", agg=tx.pct(-0.05, signed=True), lo=tx.money(lo), hi=tx.money(hi)) in section.texts()
     assert [p[0] for p in section.parts].count("figure") == 1  # the plain holdout plot: no diagnostics given
+
+
+def test_covariates_fitted_on_a_subsample_say_so_with_their_numbers(base):
+    """Above 200,000 buyers the report fits covariates on a seeded subsample; the page names both counts."""
+    from analysis.clv.covariate_design import COVARIATE_CUSTOMERS, build_design, fit_sample
+    from analysis.clv.covariates import covariates_json, fit_covariates
+
+    buyers = base.customers[base.customers["is_buyer"]].reset_index(drop=True)
+    fitted = fit_sample(buyers, max_customers=500, seed=0)
+    assert len(fitted) == 500 and fitted.equals(fit_sample(buyers, max_customers=500, seed=0))
+    assert fit_sample(buyers) is buyers and len(buyers) < COVARIATE_CUSTOMERS
+    design = build_design(fitted, ["acquisition_channel"])
+    fit = covariates_json(fit_covariates("pareto_nbd", fitted, design, design))
+    for language in ("en", "fi"):
+        page, tx = ClvPage(base, language), Text("clv", language)
+        texts = page.covariates(fit, ["acquisition_channel"], sample=(500, len(buyers))).texts()
+        assert tx("covariates_sample", n=tx.number(500), total=tx.number(len(buyers))) in texts
+        whole = page.covariates(fit, ["acquisition_channel"], sample=(len(buyers), len(buyers))).texts()
+        assert whole == texts[:-1]

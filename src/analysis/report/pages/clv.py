@@ -470,11 +470,13 @@ class ClvPage:
             s.table(equity_table(table, attribute, tx), tx("segment_caption", attribute=label))
         return s
 
-    def covariates(self, covariates: Mapping | None, attributes: Sequence[str]) -> Section:
+    def covariates(self, covariates: Mapping | None, attributes: Sequence[str],
+                   sample: tuple[int, int] | None = None) -> Section:
         """Who buys more often and who leaves sooner, holding the other attributes equal (covariate Pareto/NBD).
 
         ``covariates`` is :func:`analysis.clv.covariates.covariates_json` of the fit (None when there was no
-        attribute to use or the fit could not be estimated: its finding is shown).
+        attribute to use or the fit could not be estimated: its finding is shown). ``sample`` is
+        (customers fitted, buyers) when the fit ran on a subsample (:func:`analysis.clv.covariate_design.fit_sample`).
         """
         s = self._section()
         if self.result is None:
@@ -487,6 +489,8 @@ class ClvPage:
             return self._finding(s, "clv_covariates")
         for sentence in effect_sentences(covariates, self.language, model="pareto_nbd"):
             s.text(sentence)
+        if sample is not None and sample[0] < sample[1]:
+            s.text(tx("covariates_sample", n=tx.number(sample[0]), total=tx.number(sample[1])))
         return s
 
     def contact(self, contacts: pd.DataFrame | None = None, intervals=None, n: int = 15) -> Section:

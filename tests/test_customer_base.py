@@ -256,3 +256,26 @@ def test_ids_are_read_once_for_every_part(saved):
     same = dict(zip(ids, ids))
     for table in (again.previous, again.clv.values, again.previous_segmentation.table):
         assert all(same[c] is c for c in table["customer_id"])  # the same string objects, not copies
+
+
+def test_the_churn_rule_is_kept_with_how_it_was_decided(base, tmp_path):
+    from analysis.churn.rule import define_churn
+
+    assert base.churn_rule == define_churn(SAMPLE, SAMPLE_AS_OF, None, method="inactivity")
+    assert base.churn_rule.data_driven and base.churn_rule.inactivity_days == base.settings.inactivity_days
+    given = CustomerBase.build(SAMPLE, SAMPLE_AS_OF, BaseSettings(inactivity_days=120, n_clusters=3))
+    assert not given.churn_rule.data_driven and given.churn_rule.inactivity_days == 120
+    assert CustomerBase.load(given.save(tmp_path / "given")).churn_rule == given.churn_rule
+
+
+def test_numbers_are_computed_once_per_state(base, monkeypatch):
+    expected = base.numbers()
+    calls = []
+    compute = CustomerBase._numbers
+    monkeypatch.setattr(CustomerBase, "_numbers", lambda self: calls.append(1) or compute(self))
+    state = dataclasses.replace(base)
+    first = state.numbers()
+    first["customers_active"] = -1  # a caller's change never reaches the cache
+    assert state.numbers() == expected and len(calls) == 1
+    state.customers = base.customers.head(10)  # a replaced table is counted afresh
+    assert state.numbers()["customers_buyers"] == int(base.customers.head(10)["is_buyer"].sum()) and len(calls) == 2

@@ -24,7 +24,7 @@ from analysis.base.concepts import label_key as basis_label_key
 from analysis.base.settings import BaseSettings
 from analysis.base.value import attach_value, fit_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
-from analysis.churn import churn_threshold
+from analysis.churn.rule import define_churn
 from analysis.contacts.complaints import month_numbers
 from analysis.customers import table as customers
 from analysis.customers.activity import monthly_activity
@@ -178,6 +178,9 @@ class CustomerBase:
     #: In a monthly run: where the month's churn threshold came from in its report series
     #: (:meth:`analysis.report.series.SeriesThreshold.to_dict`); empty outside a series.
     series_threshold: dict = field(default_factory=dict)
+    #: The month's churn rule as decided (:class:`analysis.churn.rule.ChurnDefinition`: the days and whether they
+    #: came from the gap distribution); pages read it instead of deciding the rule again.
+    churn_rule: object = None
 
     # --- building ------------------------------------------------------------------------------
     @classmethod
@@ -198,7 +201,8 @@ class CustomerBase:
         src = source if isinstance(source, data.Source) else data.load_source(source, as_of=as_of)
         as_of = data.parse_date(as_of) if as_of is not None else src.as_of
         est = Estimation()
-        days = int(churn_threshold(src, as_of, settings.inactivity_days))
+        rule = define_churn(src, as_of, settings.inactivity_days, method="inactivity")  # decided once, kept with how
+        days = int(rule.inactivity_days)
         settings = dataclasses.replace(settings, inactivity_days=days)
 
         table = customers.customer_table(src, as_of, include_prospects=True)
@@ -257,7 +261,7 @@ class CustomerBase:
         base = cls(as_of=pd.Timestamp(as_of), settings=settings, customers=t,
                    previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
-                   _source=src)
+                   _source=src, churn_rule=rule)
         if src.has("contacts"):
             base.contact_numbers = month_numbers(src, as_of)
         base.check()
@@ -311,7 +315,18 @@ class CustomerBase:
         return next((f for f in self.findings if f.analysis == analysis), None)
 
     def numbers(self) -> dict:
-        """Every concept this state defines, by concept id (None where it could not be computed)."""
+        """Every concept this state defines, by concept id (None where it could not be computed).
+
+        Computed once per state (each key-number card reads it): the cache is keyed on the parts it reads, so a
+        state whose tables are replaced computes afresh. The dict returned is a copy.
+        """
+        parts = (self.customers, self.flows, getattr(self, "contact_numbers", None))  # the CLV lives in customers
+        cached = self.__dict__.get("_numbers_cache")
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts)):
+            cached = self.__dict__["_numbers_cache"] = (parts, self._numbers())
+        return dict(cached[1])
+
+    def _numbers(self) -> dict:
         t, f = self.customers, self.flows.iloc[-1]
         buyers = t["is_buyer"]
         clv_ok = self.estimated("clv")  # a loaded state's fit stays on file

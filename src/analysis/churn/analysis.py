@@ -119,8 +119,10 @@ def analyse(source_or_path=None, as_of=None, inactivity_days: int | None = None,
         raise ParameterError("analyse: give a source or the month's customer base (base=...).")
     method = "inactivity" if base is not None else "auto"
     src, as_of, days, gaps, definition, table = _churn_basis(source_or_path, as_of, inactivity_days, method)
-    if base is not None and not definition.data_driven:
-        # the base holds the resolved number; say "data-driven" when that is where it came from
+    if base is not None and getattr(base, "churn_rule", None) is not None:
+        definition = base.churn_rule  # the month's rule as the base decided it (days and how), not decided again
+    elif base is not None and not definition.data_driven:
+        # a state saved without its rule holds only the number; say "data-driven" when that is where it came from
         try:
             derived = define_churn(src, as_of, None, days=days, gaps=gaps, method="inactivity")
         except ModelError:  # no repeat purchases: the number can only have been given

@@ -124,6 +124,10 @@ def test_a_subset_of_customers_gets_the_same_bounds_as_in_the_whole_base(small_b
     whole = small_intervals.values.set_index("customer_id").loc[ids].reset_index()
     pd.testing.assert_frame_equal(sub.values, whole, check_exact=False, rtol=1e-12)
     assert sub.equity == small_intervals.equity  # equity is over the whole base either way
+    # without equity only the requested histories are scored: the same bounds, no equity interval
+    lean = customer_intervals(model, table, 0.9, customers=ids, draws=small_intervals.draws, equity=False)
+    pd.testing.assert_frame_equal(lean.values, whole, check_exact=False, rtol=1e-12)
+    assert lean.equity == {"value": None, "low": None, "high": None} and lean.not_finite == sub.not_finite == 0
 
 
 def test_a_higher_level_gives_wider_intervals(small_base, small_intervals):

@@ -258,7 +258,7 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
                        customers=None, draws: ParameterDraws | None = None, method: str = "bootstrap",
                        n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, horizon_months: int = 12,
                        discount_rate: float = 0.01, days_per_month: float = DAYS_PER_MONTH,
-                       process: bool = True) -> CustomerIntervals:
+                       process: bool = True, equity: bool = True) -> CustomerIntervals:
     """Intervals of CLV, P(alive) and expected purchases per customer, and of customer equity.
 
     Parameters
@@ -281,6 +281,10 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
         The CLV settings the point values were computed with.
     process : bool
         Add the process variance of a finite base to the equity interval (default True).
+    equity : bool
+        Also the customer-equity interval (default True): every distinct history is scored in every draw. False
+        scores only the requested customers' histories (a page's lists of a million-customer base: 30
+        histories, not a million) and leaves ``equity`` without bounds.
 
     Every draw re-scores each customer from their own history with the model's own formulas;
     the bounds are percentiles over the draws.
@@ -299,26 +303,29 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
     if draws is None:
         draws = parameter_draws(model, table, method, n_resamples, seed)
     table = table.reset_index(drop=True)
-    point = model.predict(table, horizon_months, discount_rate, days_per_month)
     if customers is None:
         pick = np.arange(len(table))
     else:
         wanted = pd.Index(pd.Series(list(customers), dtype=object).astype(str))
         pick = np.flatnonzero(table["customer_id"].astype(str).isin(wanted).to_numpy())
+    settings = (horizon_months, discount_rate, days_per_month)
+    point = model.predict(table if equity else table.iloc[pick], *settings)
+    point_at = pick if equity else np.arange(len(pick))
     # each distinct history is scored once per draw: equity from all of them, bounds for the requested ones
     rows, pos = compress(table, ["frequency", "recency", "T", "monetary_value"])
     weight = rows.pop("weight").to_numpy(float)
     rows.insert(0, "customer_id", np.arange(len(rows)))
     need = np.unique(pos[pick])
-    settings = (horizon_months, discount_rate, days_per_month)
+    scored_rows = rows if equity else rows.iloc[need].reset_index(drop=True)
     per = {c: [] for c in ("p_alive", "expected_purchases", "clv")}
     totals = []
     with np.errstate(all="ignore"):
         for ppv, ggv in zip(draws.purchase.to_dict("records"), draws.gamma_gamma.to_dict("records")):
-            scored = _scored_by(model, ppv, ggv).predict(rows, *settings)
-            totals.append(float(weight @ scored["clv"].to_numpy()))
+            scored = _scored_by(model, ppv, ggv).predict(scored_rows, *settings)
+            # without equity a draw is judged on the histories it scored (a sum, so NaN anywhere leaves it out)
+            totals.append(float(weight @ scored["clv"].to_numpy()) if equity else float(scored["clv"].to_numpy().sum()))
             for c in per:
-                per[c].append(scored[c].to_numpy()[need])
+                per[c].append(scored[c].to_numpy()[need] if equity else scored[c].to_numpy())
     totals = np.array(totals)
     finite = np.isfinite(totals)  # a draw the formulas cannot evaluate is left out and counted, never averaged in
     sub = table.iloc[pick]
@@ -327,13 +334,16 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
     at = np.searchsorted(need, pos[pick])
     for c, stack in per.items():
         stack = np.array(stack)[finite]
-        pt = point[c].to_numpy()[pick]
+        pt = point[c].to_numpy()[point_at]
         # NaN stays NaN (a model without P(alive)); every draw kept has finite values where the point has one
         lo, hi = np.quantile(stack, q, axis=0)[:, at] if len(stack) else np.full((2, len(pick)), np.nan)
         ok = np.isfinite(pt)
         out[c] = pt
         out[f"{c}_low"] = np.where(ok, np.fmin(lo, pt), np.nan)
         out[f"{c}_high"] = np.where(ok, np.fmax(hi, pt), np.nan)
+    if not equity:
+        return CustomerIntervals(level, out, {"value": None, "low": None, "high": None}, draws, int(horizon_months),
+                                 float(discount_rate), int((~finite).sum()))
     total = float(point["clv"].sum())
     t_ok = totals[finite]
     param_sd = float(t_ok.std(ddof=1)) if len(t_ok) > 1 else 0.0
@@ -353,7 +363,8 @@ def customer_intervals(model: CLVModel, table: pd.DataFrame, level: float = DEFA
 
 
 def result_intervals(result, customers=None, level: float = DEFAULT_LEVEL, draws: ParameterDraws | None = None,
-                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, process: bool = True) -> CustomerIntervals:
+                     n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, process: bool = True,
+                     equity: bool = True) -> CustomerIntervals:
     """:func:`customer_intervals` for a :class:`~analysis.clv.pipeline.CLVResult`, with its horizon and discounting.
 
     For the report: make the draws once a month (``draws = parameter_draws(result.model,
@@ -363,7 +374,7 @@ def result_intervals(result, customers=None, level: float = DEFAULT_LEVEL, draws
     return customer_intervals(result.model, result.values, level, customers=customers, draws=draws,
                               n_resamples=n_resamples, seed=seed, horizon_months=result.horizon_months,
                               discount_rate=result.discount_rate, days_per_month=result.days_per_month,
-                              process=process)
+                              process=process, equity=equity)
 
 
 # --------------------------------------------------------------------------- the command's columns

@@ -20,6 +20,15 @@ Z95 = 1.959963984540054
 RAW_ID = re.compile(r"S1\d{5}")
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """A page's sections draw figures; close them after each test (no pile of open figures)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def subscriptions(tmp_path_factory):
     return write_demo_data(tmp_path_factory.mktemp("subs") / "subs", n_customers=4000, seed=11, fmt="csv",

@@ -12,6 +12,7 @@ in :attr:`CustomerBase.findings`.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,10 @@ def previous_p_alive(fitted, previous_table: pd.DataFrame) -> pd.Series:
         out[buyers] = fitted.model.purchases(rows, fitted.horizon_months, fitted.discount_rate,
                                              fitted.days_per_month)["p_alive"].to_numpy()
     return out
+
+
+#: Each live state's key numbers with the parts they were computed from (:meth:`CustomerBase.numbers`).
+_NUMBERS: dict[int, tuple] = {}
 
 
 @dataclass
@@ -321,9 +326,11 @@ class CustomerBase:
         state whose tables are replaced computes afresh. The dict returned is a copy.
         """
         parts = (self.customers, self.flows, getattr(self, "contact_numbers", None))  # the CLV lives in customers
-        cached = self.__dict__.get("_numbers_cache")
+        cached = _NUMBERS.get(id(self))
         if cached is None or any(a is not b for a, b in zip(cached[0], parts)):
-            cached = self.__dict__["_numbers_cache"] = (parts, self._numbers())
+            if cached is None:  # kept beside the state, not in it (its fields stay its fields), freed with it
+                weakref.finalize(self, _NUMBERS.pop, id(self), None)
+            cached = _NUMBERS[id(self)] = (parts, self._numbers())
         return dict(cached[1])
 
     def _numbers(self) -> dict:

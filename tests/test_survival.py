@@ -12,6 +12,7 @@ from analysis.data import pseudonymize
 from analysis.errors import ModelError
 from analysis.report.text import Text
 from analysis.report.pages import churn as page
+from phone_figures import readable_on_a_phone
 
 # R: survival::coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = Rossi)
 # (Efron ties). Published to 4 decimals in Fox & Weisberg's "Cox Proportional-Hazards Regression
@@ -565,29 +566,6 @@ def test_churn_key_numbers_share_the_customer_base_values(base):
         assert numbers[concept] == base.numbers()[concept], concept
     assert numbers["customers_due_next_month"] == a.risk.attrs["n_due"]
     assert a.risk["value_basis"].eq("clv").all()  # the base's one CLV fit values the list
-
-
-def readable_on_a_phone(ax) -> None:
-    """At most 6.4 in wide (640 px at 100 dpi), no text under 9 pt, no two tick labels on top of each other."""
-    from matplotlib.text import Text as MplText
-
-    fig = ax.figure
-    assert fig.get_figwidth() <= 6.4
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    texts = [t for t in fig.findobj(MplText) if t.get_visible() and t.get_text()]
-    assert min(t.get_fontsize() for t in texts) >= 9
-    for a in fig.axes:
-        for ticks in (a.get_xticklabels(), a.get_yticklabels()):
-            ticks = [t for t in ticks if t.get_visible() and t.get_text()]
-            turned = [t for t in ticks if t.get_rotation() % 90]
-            if turned:  # parallel slanted lines: apart by the anchors' distance x sin(angle), at least a line high
-                at = [np.array(t.get_transform().transform(t.get_position())) for t in turned]
-                gap = min(np.linalg.norm(q - p) for p, q in zip(at, at[1:])) * np.sin(np.radians(turned[0].get_rotation()))
-                assert gap >= turned[0].get_fontsize() * fig.dpi / 72, [t.get_text() for t in ticks]
-            else:
-                boxes = [t.get_window_extent(renderer) for t in ticks]
-                assert not any(b.overlaps(c) for b, c in zip(boxes, boxes[1:])), [t.get_text() for t in ticks]
 
 
 def test_every_churn_section_is_a_section_made_from_the_result(base):

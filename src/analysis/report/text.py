@@ -33,7 +33,25 @@ def _strings(domain: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-class Text:
+class LanguageFormats:
+    """Number formats bound to ``self.language``, so notebooks and plots write ``tx.money(x)``."""
+
+    language: str
+
+    def number(self, x, decimals: int = 0) -> str:
+        return fmt_number(x, self.language, decimals)
+
+    def money(self, x, decimals: int = 0, case: str | None = None) -> str:
+        return fmt_money(x, self.language, decimals, case=case)
+
+    def pct(self, x, decimals: int = 1, signed: bool = False, case: str | None = None) -> str:
+        return fmt_pct(x, self.language, decimals, signed, case=case)
+
+    def date(self, d) -> str:
+        return fmt_date(d, self.language)
+
+
+class Text(LanguageFormats):
     """Look up report strings of one domain in one language.
 
     Example
@@ -58,19 +76,6 @@ class Text:
 
     def has(self, key: str) -> bool:
         return key in self._table
-
-    # number formats bound to this language, so notebooks write tx.money(x)
-    def number(self, x, decimals: int = 0) -> str:
-        return fmt_number(x, self.language, decimals)
-
-    def money(self, x, decimals: int = 0, case: str | None = None) -> str:
-        return fmt_money(x, self.language, decimals, case=case)
-
-    def pct(self, x, decimals: int = 1, signed: bool = False, case: str | None = None) -> str:
-        return fmt_pct(x, self.language, decimals, signed, case=case)
-
-    def date(self, d) -> str:
-        return fmt_date(d, self.language)
 
     def count(self, n, noun_key: str) -> str:
         """``n`` with the noun of ``noun_key`` (``"singular|plural"``; Finnish: nominative|partitive) in agreement.

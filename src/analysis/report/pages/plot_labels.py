@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from analysis.report.text import Text, fmt_date, fmt_money, fmt_number, fmt_pct
+from analysis.report.text import LanguageFormats, Text
 
 __all__ = ["PlotWords", "plot_words"]
 
 
-class PlotWords:
+class PlotWords(LanguageFormats):
     """A mapping of words with :class:`Text`'s call and number formats (for plots given plain labels).
 
     Example
@@ -32,18 +32,6 @@ class PlotWords:
 
     def has(self, key: str) -> bool:
         return key in self._words
-
-    def number(self, x, decimals: int = 0) -> str:
-        return fmt_number(x, self.language, decimals)
-
-    def money(self, x, decimals: int = 0, case: str | None = None) -> str:
-        return fmt_money(x, self.language, decimals, case=case)
-
-    def pct(self, x, decimals: int = 1, signed: bool = False, case: str | None = None) -> str:
-        return fmt_pct(x, self.language, decimals, signed, case=case)
-
-    def date(self, d) -> str:
-        return fmt_date(d, self.language)
 
 
 def plot_words(labels: Text | Mapping[str, str]) -> Text | PlotWords:

@@ -102,9 +102,14 @@ def test_equity_interval_is_scaled_to_margin_by_the_bases_own_share(base):
     t = base.customers
     share = t["clv"].sum() / t["clv_sales"].sum()
     page, tx = ClvPage(base, "en"), Text("clv", "en")
-    interval = {"lower": 20000.0, "upper": 40000.0, "level": 0.9, "covers": "parameters+process"}
+    interval = {"lower": 20000.0, "upper": 40000.0, "level": 0.9, "covers": "parameters+process",
+                "process_sd": 3000.0, "parameter_sd": 2000.0}
     texts = page.key_numbers(interval).texts()
     assert tx("equity_interval_process", lo=tx.money(20000 * share), hi=tx.money(40000 * share), level="90%") in texts
+    # the sentence names the larger part of the width, as the two standard deviations say
+    texts = page.key_numbers({**interval, "process_sd": 1000.0}).texts()
+    assert tx("equity_interval_process_params", lo=tx.money(20000 * share), hi=tx.money(40000 * share),
+              level="90%") in texts
     assert tx("margin_note", rate=tx.pct(share, 0)) in texts
     assert texts[1] == tx("intro", months=12, date=tx.date(AS_OF), rate=tx.pct(0.01), dpm=tx.number(365.25 / 12, 4))
 

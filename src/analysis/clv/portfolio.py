@@ -148,14 +148,38 @@ def process_sd(model: "CLVModel", x, t_x, T, m, horizon_days: float, purchases: 
     return float(np.sqrt(len(purchases) * value.var(axis=0, ddof=1).mean()))
 
 
+#: Up to this many distinct (x, t_x, T) histories the equity interval re-scores every parameter draw exactly.
+EXACT_HISTORIES = 50_000
+
+
+def _per_history(model: CLVModel, params: dict, rows: pd.DataFrame, horizon_months: int, discount_rate: float,
+                 days_per_month: float) -> np.ndarray:
+    """Discounted purchases in the horizon times the survival weight, per distinct ``(x, t_x, T)`` row."""
+    p = discounted_purchases(params, rows["frequency"], rows["recency"], rows["T"], model=model.purchase_model_,
+                             time_unit=model.time_unit, horizon_months=horizon_months, discount_rate=discount_rate,
+                             days_per_month=days_per_month)
+    return (p["survival_weight"] * p["discounted_purchases_if_alive"]).to_numpy()
+
+
 def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 12, discount_rate: float = 0.01,
                     days_per_month: float = DAYS_PER_MONTH, n_draws: int = 200, level: float = 0.9,
-                    seed: int = 0, process: bool = True) -> dict:
+                    seed: int = 0, process: bool = True, first_order: bool | None = None,
+                    step: float = 1e-4) -> dict:
     """Interval for total customer equity: parameter uncertainty and, with ``process``, customers' own randomness.
 
     Parameters: the purchase-model and Gamma-Gamma log-parameters are drawn from their asymptotic
     normal distributions (inverse Hessian) and the base re-scored; draws giving q <= 1 (undefined
-    expected spend) are dropped (and counted). Process: even with known parameters, which
+    expected spend) are dropped (and counted). Each draw's expected spend is exact. Each distinct
+    history's discounted purchases are re-scored exactly per draw when there are at most
+    :data:`EXACT_HISTORIES` distinct histories; above that (``first_order`` forces either way) they are
+    taken to first order in the purchase model's log-parameters around the fit
+    (``f(theta) + J (theta - theta_hat)``, ``J`` by central differences of log-step ``step``), so the
+    horizon sum is computed ``2k + 2`` times for ``k`` parameters instead of once per draw: at
+    1,000,000 customers 10 times instead of 100. Draws lie within a few standard errors of the fit, where
+    the first-order term is exact to the square of those errors, and those errors shrink with the base:
+    ``linear_error`` is the largest relative difference between the first-order and the exact value over
+    all histories at the drawn parameter set farthest from the fit (``method``: ``exact`` or
+    ``first_order``). Process: even with known parameters, which
     customers buy, how often and for how much is random; its standard deviation for the total
     is simulated customer by customer (:func:`process_sd`, at the fitted parameters) and added
     to each parameter draw as a normal deviation (a sum over many independent customers).
@@ -163,6 +187,8 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     ``parameter_sd`` give the size of each part.
     """
     model.check_fitted()
+    if n_draws < 2:
+        raise ParameterError(f"n_draws: got {n_draws!r}, expected at least 2 parameter draws.")
     rng = np.random.default_rng(seed)
     x = table["frequency"].to_numpy(float)
     m = np.minimum(np.where(x > 0, table["monetary_value"].to_numpy(float), 0.0), model.spend_bound_)
@@ -172,19 +198,36 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
         if res.cov_log_params is None:
             raise ModelError(f"{res.model}: no parameter covariance, so no equity interval.")
         mu = np.log(list(res.params.values()))
-        draws.append(np.exp(rng.multivariate_normal(mu, np.array(res.cov_log_params), size=n_draws)))
-    totals, dropped = [], 0
+        draws.append(rng.multivariate_normal(mu, np.array(res.cov_log_params), size=n_draws))
     names = pm.PARAMS[model.purchase_model_]
-    for ppv, ggv in zip(*draws):
-        pp, gg = dict(zip(names, ppv)), dict(zip(("p", "q", "v"), ggv))
+    theta = np.log([model.purchase_.params[k] for k in names])
+    score = lambda th: _per_history(model, dict(zip(names, np.exp(th))), rows, horizon_months,  # noqa: E731
+                                    discount_rate, days_per_month)
+    method = ("first_order" if len(rows) > EXACT_HISTORIES else "exact") if first_order is None \
+        else ("first_order" if first_order else "exact")
+    delta = draws[0] - theta
+    linear_error = None
+    if method == "exact":
+        per_draw = (score(th) for th in draws[0])
+    else:
+        base = score(theta)
+        jac = np.empty((len(base), len(names)))
+        for k in range(len(names)):
+            e = np.zeros(len(names))
+            e[k] = step
+            jac[:, k] = (score(theta + e) - score(theta - e)) / (2 * step)
+        # the first-order term checked where it is least exact: the drawn set farthest from the fit (Mahalanobis)
+        far = int(np.argmax(np.einsum("ij,jk,ik->i", delta, np.linalg.pinv(np.array(model.purchase_.cov_log_params)),
+                                      delta)))
+        exact = score(draws[0][far])
+        linear_error = float(np.abs(base + jac @ delta[far] - exact).max() / max(float(np.abs(exact).max()), 1e-300))
+        per_draw = (np.clip(base + jac @ d, 0.0, None) for d in delta)
+    totals, dropped = [], 0
+    for per_history, ggv in zip(per_draw, np.exp(draws[1])):
+        gg = dict(zip(("p", "q", "v"), ggv))
         if gg["q"] <= 1:
             dropped += 1
             continue
-        purchases = discounted_purchases(pp, rows["frequency"], rows["recency"], rows["T"],
-                                         model=model.purchase_model_, time_unit=model.time_unit,
-                                         horizon_months=horizon_months, discount_rate=discount_rate,
-                                         days_per_month=days_per_month)
-        per_history = (purchases["survival_weight"] * purchases["discounted_purchases_if_alive"]).to_numpy()
         totals.append(float((per_history[pos] * gg_expected_value(gg, x, m)).sum()))
     if len(totals) < n_draws / 2:
         raise ModelError(f"equity interval: {dropped} of {n_draws} parameter draws were invalid; no interval.")
@@ -202,5 +245,4 @@ def equity_interval(model: CLVModel, table: pd.DataFrame, horizon_months: int = 
     lo, hi = np.quantile(totals, [(1 - level) / 2, (1 + level) / 2])
     return {"level": level, "lower": float(lo), "upper": float(hi), "n_draws": len(totals), "n_dropped": dropped,
             "covers": "parameters+process" if process else "parameters", "parameter_sd": param_sd,
-            "process_sd": p_sd}
-
+            "process_sd": p_sd, "method": method, "linear_error": linear_error}

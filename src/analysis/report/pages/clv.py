@@ -151,6 +151,15 @@ def comparison_table(comparison: pd.DataFrame, language="en") -> pd.DataFrame:
                          tx("col_agg"): [tx.pct(v, signed=True) for v in col("holdout_aggregate_error")]})
 
 
+def equity_interval_key(interval: Mapping) -> str:
+    """The sentence of :func:`analysis.clv.equity_interval`: parameters only, or both parts with the larger named
+    (the standard deviations ``process_sd`` and ``parameter_sd`` it returns)."""
+    if interval.get("covers") != "parameters+process":
+        return "equity_interval"
+    return "equity_interval_process" if interval["process_sd"] > interval["parameter_sd"] else \
+        "equity_interval_process_params"
+
+
 def interval_bounds(customers: pd.DataFrame, intervals) -> pd.DataFrame:
     """``clv_low, clv_high`` of ``customers`` in the page's basis (margin by each customer's own rate, as the CLV):
     :func:`analysis.base.attach_intervals` of :class:`analysis.clv.CustomerIntervals` ``.values``."""
@@ -337,8 +346,8 @@ class ClvPage:
         bounds = self.equity_interval(interval)
         if bounds is None:
             return self._finding(s, "clv_interval")
-        key = "equity_interval_process" if interval.get("covers") == "parameters+process" else "equity_interval"
-        return s.text(tx(key, lo=tx.money(bounds[0]), hi=tx.money(bounds[1]), level=tx.pct(interval["level"], 0)))
+        return s.text(tx(equity_interval_key(interval), lo=tx.money(bounds[0]), hi=tx.money(bounds[1]),
+                         level=tx.pct(interval["level"], 0)))
 
     def model(self) -> Section:
         """The fitted models in plain words, every candidate and the chosen models' parameters."""

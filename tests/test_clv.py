@@ -559,6 +559,22 @@ def test_equity_interval_first_order_purchases_match_exact_rescoring(simulated_m
     assert 0 <= fast["linear_error"] < 0.01
 
 
+def test_scorecard_reads_the_choices_calibration_fits_on_the_same_split(sample_model):
+    """The page's holdout table shows the errors auto chose by: the base's calibration fits, not a second fit."""
+    m = sample_model
+    assert m.choice_["choice_rule"] == "holdout_mae"
+    sc, comp = clv.scorecard(str(SAMPLE), AS_OF, model=m.purchase_model_, fitted=m)
+    ref_sc, ref = clv.scorecard(str(SAMPLE), AS_OF, model=m.purchase_model_)  # fitted again, from scratch
+    mine = comp.set_index("model")["holdout_mae"]
+    assert mine.to_dict() == m.comparison_.set_index("model")["holdout_mae"].to_dict()
+    assert mine.to_dict() == pytest.approx(ref.set_index("model")["holdout_mae"].to_dict(), rel=1e-4)
+    assert sc.fit.params == next(r["calibration_fit"]["params"] for r in m.candidates_ if r["model"] == m.purchase_model_)
+    assert sc.mae == pytest.approx(ref_sc.mae, rel=1e-4) and len(sc.calibration) == sc.n_customers
+    # another split than the choice's: fitted on it
+    _, other = clv.scorecard(str(SAMPLE), AS_OF, holdout_months=3, model=m.purchase_model_, fitted=m)
+    assert other.set_index("model")["holdout_mae"].to_dict() != mine.to_dict()
+
+
 def test_results_have_summary_dict_and_html(sample_result):
     var = clv.value_at_risk(sample_result.values)
     conc = clv.concentration(sample_result.values["clv"])

@@ -163,14 +163,16 @@ class Diagnostics:
                 "conditional": self.conditional.to_dict("records")}
 
 
-def diagnose(source, as_of, fit, calibration_end, *, unit_days: float = 1.0, max_frequency: int = 7) -> Diagnostics:
+def diagnose(source, as_of, fit, calibration_end, *, unit_days: float = 1.0, max_frequency: int = 7,
+             calibration: pd.DataFrame | None = None) -> Diagnostics:
     """Both diagnostics of a purchase model fitted on the calibration period up to ``calibration_end``.
 
     ``fit`` is the calibration fit (:class:`analysis.clv.fitting.FitResult`, e.g. the holdout scorecard's
-    ``fit``, in units of ``unit_days`` days); ``as_of`` ends the holdout period.
+    ``fit``, in units of ``unit_days`` days); ``as_of`` ends the holdout period. ``calibration``: the
+    calibration/holdout table of that split when already made (the scorecard's ``.calibration``), else read.
     """
-    cal = calibration_holdout(source, calibration_end=calibration_end, holdout_end=as_of, freq="D",
-                              freq_multiplier=unit_days)
+    cal = calibration if calibration is not None else calibration_holdout(
+        source, calibration_end=calibration_end, holdout_end=as_of, freq="D", freq_multiplier=unit_days)
     return Diagnostics(tracking(source, as_of, fit.model, fit.params, calibration_end, unit_days=unit_days),
                        conditional_expectations(cal, fit.model, fit.params, max_frequency),
                        fit.model, parse_date(calibration_end, "calibration_end"), parse_date(as_of))

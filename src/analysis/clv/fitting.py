@@ -136,6 +136,13 @@ class FitResult:
         return self.summary().to_html(index=False)
 
 
+def fit_from_dict(d: dict) -> FitResult:
+    """The :class:`FitResult` of its ``to_dict()`` (as a candidate record keeps it; no covariance)."""
+    return FitResult(d["model"], dict(d["params"]), dict(d["standard_errors"]), float(d["log_likelihood"]),
+                     int(d["n_customers"]), int(d["n_rows"]), d["step"], tuple(d.get("attempts", ())),
+                     None, tuple(d.get("at_bound", ())))
+
+
 def warm_start(model: str, rows: pd.DataFrame, n: int, seed: int = 0) -> dict | None:
     """Parameters from a fit on ``n`` customers drawn from the distinct rows (by weight), or None."""
     w = rows["weight"].to_numpy(float)

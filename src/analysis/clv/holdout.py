@@ -12,7 +12,7 @@ import pandas as pd
 from analysis import customers, data
 from analysis.clv import likelihoods as pm
 from analysis.clv.fitting import (MIN_HISTORY_DAYS, MIN_REPEAT_CUSTOMERS, PURCHASE_MODELS, FitResult, check_boundary,
-                                  check_unit, compress, fit_model)
+                                  check_unit, compress, fit_from_dict, fit_model)
 from analysis.errors import DataError, ModelError, ParameterError
 from analysis.units import DAYS_PER_MONTH
 
@@ -26,7 +26,8 @@ def holdout_mae(model: str, cal: pd.DataFrame, warm: dict | None = None) -> dict
 
     The calibration fit is scored wherever it stopped (a drop-out fit that ran towards "nobody leaves"
     predicts like the NBD): eligibility is decided on the whole history, the holdout only ranks.
-    Raises :class:`ModelError` when the calibration fit does not converge.
+    Raises :class:`ModelError` when the calibration fit does not converge. ``calibration_fit`` is that fit
+    (``FitResult.to_dict()``), which :func:`scorecard` reuses instead of fitting the same split again.
     """
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, _ = compress(t, ["frequency", "recency", "T"])
@@ -37,7 +38,8 @@ def holdout_mae(model: str, cal: pd.DataFrame, warm: dict | None = None) -> dict
                                  x[keys], tx[keys], T[keys])
     act = t["frequency_holdout"].to_numpy(float)
     return {"holdout_mae": float(np.mean(np.abs(pred - act))),
-            "holdout_aggregate_error": float(pred.sum() / act.sum() - 1) if act.sum() else np.nan}
+            "holdout_aggregate_error": float(pred.sum() / act.sum() - 1) if act.sum() else np.nan,
+            "calibration_fit": res.to_dict()}
 
 
 def holdout_split(source, as_of, freq: str = "D", holdout_months: int = HOLDOUT_MONTHS,
@@ -93,6 +95,39 @@ def compare_models(table: pd.DataFrame, holdout: pd.DataFrame | None = None,
     return pd.DataFrame(out)
 
 
+def scored_candidates(fitted, calibration_end, holdout_end, freq: str = "D") -> list[dict] | None:
+    """The candidate records of a fitted :class:`analysis.clv.CLVModel` whose automatic choice scored them on
+    this very split (same calibration and holdout ends and time unit), or None.
+
+    Each scored record carries its ``calibration_fit``: :func:`scorecard` reads those instead of fitting the
+    same models on the same split again, so the holdout section reports the errors the choice was made on.
+    """
+    split = (getattr(fitted, "choice_", None) or {}).get("holdout")
+    if not split or getattr(fitted, "time_unit", None) != freq:
+        return None
+    if (split.get("calibration_end"), split.get("holdout_end")) != (str(pd.Timestamp(calibration_end).date()),
+                                                                  str(pd.Timestamp(holdout_end).date())):
+        return None
+    records = getattr(fitted, "candidates_", None) or []
+    return records if any(r.get("calibration_fit") for r in records) else None
+
+
+def comparison_of(records: list[dict]) -> pd.DataFrame:
+    """:func:`compare_models`' table from candidate records scored on a split (their calibration fits):
+    calibration log-likelihood, AIC, BIC and parameters, holdout error; ``status`` says why a row has no numbers."""
+    out = []
+    for r in records:
+        fit = r.get("calibration_fit")
+        if not fit:
+            out.append({"model": r["model"], "status": r.get("reason") or "no_convergence"})
+            continue
+        res = fit_from_dict(fit)
+        out.append({"model": r["model"], "status": "fitted", "log_likelihood": res.log_likelihood, "aic": res.aic,
+                    "bic": res.bic, **{f"param_{k}": v for k, v in res.params.items()},
+                    "holdout_mae": r["holdout_mae"], "holdout_aggregate_error": r["holdout_aggregate_error"]})
+    return pd.DataFrame(out)
+
+
 @dataclass(frozen=True)
 class HoldoutScorecard:
     """Calibration/holdout validation of the purchase model (Fader-Hardie style)."""
@@ -106,6 +141,8 @@ class HoldoutScorecard:
     fit: FitResult
     calibration_end: pd.Timestamp | None = None
     holdout_end: pd.Timestamp | None = None
+    #: the per-customer calibration/holdout table it was computed from (for the diagnostics; not in ``to_dict``)
+    calibration: pd.DataFrame | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"metric": ["customers", "aggregate_error", "mae", "bias"],
@@ -135,14 +172,15 @@ def _p_no_purchase_if_alive(model: str, params: dict, dur, x, T, n_draws: int = 
 
 
 def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: int = 7,
-                      model: str = "bgnbd") -> HoldoutScorecard:
+                      model: str = "bgnbd", fit: FitResult | None = None) -> HoldoutScorecard:
     """Fit the purchase model on the calibration period and compare predicted with actual holdout purchases.
 
     ``cal`` is the output of :func:`analysis.customers.table.calibration_holdout`
     (``frequency_cal, recency_cal, T_cal, frequency_holdout, duration_holdout``).
     The P(alive) check compares, per P(alive) band, the predicted probability of
     at least one holdout purchase, ``P(alive) * (1 - P(no purchase | alive))``,
-    with the share of customers who did buy.
+    with the share of customers who did buy. ``fit``: the calibration fit when already made (it is checked
+    for the boundary like a new one).
     """
     check_unit(time_unit)
     need = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
@@ -151,7 +189,7 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
         raise DataError(f"calibration/holdout table: missing column(s) {', '.join(missing)}.")
     t = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     rows, pos = compress(t, ["frequency", "recency", "T"])
-    res = check_boundary(fit_model(model, rows, rows["weight"], polish=False))  # a check, not the estimates
+    res = check_boundary(fit if fit is not None else fit_model(model, rows, rows["weight"], polish=False))
     p = res.params
     x, tx, T = (t[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     dur = t["duration_holdout"].to_numpy(float)
@@ -179,11 +217,16 @@ def holdout_scorecard(cal: pd.DataFrame, time_unit: str = "D", max_frequency: in
 
 
 def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
-              days_per_month: float = DAYS_PER_MONTH, model: str = "bgnbd") -> tuple[HoldoutScorecard, pd.DataFrame]:
+              days_per_month: float = DAYS_PER_MONTH, model: str = "bgnbd",
+              fitted=None) -> tuple[HoldoutScorecard, pd.DataFrame]:
     """Holdout check at ``as_of``: calibrate up to ``holdout_months`` before it, predict the rest.
 
     Returns the :class:`HoldoutScorecard` of ``model`` (the page passes the chosen one) and the
-    model comparison (:func:`compare_models`) on the same split.
+    model comparison (:func:`compare_models`) on the same split. ``fitted``: the month's
+    :class:`analysis.clv.CLVModel`; when its automatic choice scored the candidates on this split
+    (:func:`scored_candidates`), their calibration fits are read instead of made again, so the table
+    shows the holdout errors the choice was made on. The scorecard keeps the calibration table
+    (``.calibration``) for :func:`analysis.clv.diagnostics.diagnose`.
     """
     if holdout_months < 1:
         raise ParameterError(f"holdout_months: got {holdout_months!r}, expected at least 1.")
@@ -192,7 +235,12 @@ def scorecard(source, as_of, holdout_months: int = 6, freq: str = "D",
     cal_end = (end - pd.Timedelta(days=round(holdout_months * days_per_month))).normalize()
     cal = customers.calibration_holdout(source, calibration_end=cal_end, holdout_end=end, freq="D",
                                         freq_multiplier=unit_days)
-    sc = dataclasses.replace(holdout_scorecard(cal, freq, model=model), calibration_end=cal_end, holdout_end=end)
+    records = scored_candidates(fitted, cal_end, end, freq) if fitted is not None else None
+    fit = next((fit_from_dict(r["calibration_fit"]) for r in records or ()
+                if r["model"] == model and r.get("calibration_fit")), None)
+    sc = dataclasses.replace(holdout_scorecard(cal, freq, model=model, fit=fit), calibration_end=cal_end,
+                             holdout_end=end, calibration=cal)
+    if records is not None:
+        return sc, comparison_of(records)
     table = cal.rename(columns={"frequency_cal": "frequency", "recency_cal": "recency", "T_cal": "T"})
     return sc, compare_models(table, cal)
-

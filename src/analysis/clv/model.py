@@ -206,7 +206,8 @@ class CLVModel:
         chosen = choice["model"]
         if chosen is None:
             raise self._refusal(records, errors)
-        comparison = pd.DataFrame([{k: v for k, v in r.items() if k != "params"} for r in records])
+        comparison = pd.DataFrame([{k: v for k, v in r.items() if k not in ("params", "calibration_fit")}
+                                   for r in records])
         comparison["status"] = np.where(comparison["eligible"], "fitted", comparison["reason"])
         comparison.loc[comparison["model"] == chosen, "status"] = "chosen"
         self.comparison_ = comparison

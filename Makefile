@@ -65,7 +65,7 @@ postgres:
 # tests/ includes the docstring examples of every module (test_doctests.py) and a non-editable install (test_install.py).
 test: $(DEV_STAMP) browser postgres
 	$(BIN)/ruff check src tests benchmarks
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env tests notebooks
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --nbval-lax --nbval-current-env tests notebooks
 
 lab: $(DEV_STAMP)
 	$(BIN)/jupyter lab notebooks/

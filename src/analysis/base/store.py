@@ -16,9 +16,6 @@ from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
-from sklearn.preprocessing import StandardScaler
 
 from analysis.base.store_tables import MappedFile, TextPool, columns_to_arrow, read_columns, write_arrow
 from analysis.data import atomic_write
@@ -30,8 +27,11 @@ STATE_FILE = "state.json"
 TEXTS_FILE = "texts.arrow"
 #: The fields of a saved state that are read from the folder when first used.
 STORED_PARTS = ("customers", "previous", "flows", "clv", "segmentation", "previous_segmentation")
-#: Fitted objects from outside the package that a state holds (the segmentation's scaler and cluster model).
-FOREIGN_CLASSES = (StandardScaler, KMeans, GaussianMixture)
+#: Fitted objects from outside the package that a state holds (the segmentation's scaler and cluster model): class
+#: name -> the module that exports it. Imported when a state holding one is written or read (scikit-learn takes a
+#: second to import, which a page that never reads the segmentation does not pay).
+FOREIGN_CLASSES = {"StandardScaler": "sklearn.preprocessing", "KMeans": "sklearn.cluster",
+                   "GaussianMixture": "sklearn.mixture"}
 #: Arrays with at least this many values are a table file; smaller ones are lists in the JSON.
 ARRAY_TABLE_MIN = 1000
 #: Text columns of at least this many rows are held as shared objects by :func:`share_text`.
@@ -105,7 +105,11 @@ def _class_name(cls) -> str:
 
 def _allowed(cls) -> bool:
     """Classes a state may hold: the package's own, and the few fitted models of :data:`FOREIGN_CLASSES`."""
-    return cls.__module__.split(".")[0] == "analysis" or cls in FOREIGN_CLASSES
+    if cls.__module__.split(".")[0] == "analysis":
+        return True
+    home = FOREIGN_CLASSES.get(cls.__qualname__)
+    return home is not None and cls.__module__.split(".")[0] == home.split(".")[0] \
+        and getattr(importlib.import_module(home), cls.__qualname__, None) is cls
 
 
 class _Writer:
@@ -302,7 +306,7 @@ def _resolve(name: str):
         if isinstance(cls, type) and _allowed(cls):
             return cls
     raise ParameterError(f"customer_base: the saved state names {name!r}, which a saved state may not hold "
-                         f"(expected the package's result objects or {', '.join(c.__name__ for c in FOREIGN_CLASSES)}).")
+                         f"(expected the package's result objects or {', '.join(FOREIGN_CLASSES)}).")
 
 
 class StoredPart:

@@ -27,7 +27,7 @@ def _cmd_experiment(args) -> int:
     from analysis.report.pages.campaign import campaign_text
 
     out = _check_out(args.out)
-    src = load_source(args.source, as_of=args.as_of)
+    src = load_source(args.source, as_of=args.as_of, tables=experiments.SOURCE_TABLES)
     if not args.id:
         ids = experiments.experiment_ids(src)
         print("\n".join(ids) if ids else "no experiments (no assignments table)")

@@ -9,12 +9,12 @@ from analysis.experiments.campaign import PLANNER_RELATIVE_MDE, CampaignReport, 
 from analysis.experiments.guards import (MIN_CUSTOMERS_TO_ESTIMATE, SRM_WARNING, Guard, check_guards,
                                          control_and_treatments)
 from analysis.experiments.month import ended_experiments, headline
-from analysis.experiments.outcomes import experiment_ids, experiment_outcomes
+from analysis.experiments.outcomes import SOURCE_TABLES, experiment_ids, experiment_outcomes
 from analysis.experiments.result import (AUTO_CONVERSION_BELOW, VERDICTS, ExperimentResult, analyse_experiment,
                                          arm_table, sequential_looks)
 
 __all__ = [
-    "CampaignBrief", "CampaignReport", "ExperimentResult", "Guard",
+    "SOURCE_TABLES", "CampaignBrief", "CampaignReport", "ExperimentResult", "Guard",
     "experiment_ids", "experiment_outcomes", "check_guards", "control_and_treatments", "arm_table",
     "sequential_looks", "analyse_experiment", "campaign_brief", "campaign_report", "ended_experiments", "headline",
     "VERDICTS", "AUTO_CONVERSION_BELOW", "PLANNER_RELATIVE_MDE", "MIN_CUSTOMERS_TO_ESTIMATE", "SRM_WARNING",

@@ -10,13 +10,17 @@ from analysis.customers.table import is_purchase_sql
 from analysis.data import load_source, money_sql
 from analysis.errors import DataError, ParameterError
 
-__all__ = ["experiment_ids", "experiment_outcomes", "load"]
+__all__ = ["SOURCE_TABLES", "experiment_ids", "experiment_outcomes", "load"]
+
+#: The tables an experiment's analysis reads (the customers table only for the base's size): a page or
+#: command loads and validates these, not the contacts table it never uses.
+SOURCE_TABLES = ("transactions", "customers", "assignments", "campaigns")
 
 
 # --- outcomes from data -----------------------------------------------------
 def load(source_or_path, as_of=None):
     # A Source loaded at another date is reloaded at as_of: outcomes must not see later purchases.
-    return load_source(source_or_path, as_of=as_of)
+    return load_source(source_or_path, as_of=as_of, tables=SOURCE_TABLES)
 
 
 def _check_windows(conversion_window_days: int, retention_window_days: int, pre_period_days: int) -> None:

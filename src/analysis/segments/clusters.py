@@ -10,10 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.mixture import GaussianMixture
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from analysis.data import write_table
@@ -135,6 +131,10 @@ class BehaviourClusters:
         self.selection_sample = selection_sample
 
     def _new_model(self, k):
+        # scikit-learn takes a second to import: only fitting clusters needs it, not every page of the month
+        from sklearn.cluster import KMeans  # local: scikit-learn only when clusters are fitted
+        from sklearn.mixture import GaussianMixture  # local: as above
+
         if self.method == "gmm":
             return GaussianMixture(n_components=k, covariance_type="full", random_state=self.random_state,
                                    reg_covar=1e-4)
@@ -163,6 +163,8 @@ class BehaviourClusters:
                 f"clustering: got {len(feats)} buying customers, expected at least {max(need + 1, 10)}.",
                 reason="too_few_buyers_to_cluster", facts={"buyers": len(feats), "needed": max(need + 1, 10)},
             )
+        from sklearn.preprocessing import StandardScaler  # local: see _new_model
+
         self.scaler_ = StandardScaler().fit(feats)
         z = self.scaler_.transform(feats)
         # "auto" chooses k from the data once; later months keep last month's k so the numbers persist
@@ -193,6 +195,8 @@ class BehaviourClusters:
         return self
 
     def _select_k(self, z: np.ndarray, fixed, keep_k: int | None = None) -> pd.DataFrame:
+        from sklearn.metrics import silhouette_score  # local: see _new_model
+
         rng = np.random.default_rng(self.random_state)
         sub = z if len(z) <= self.selection_sample else z[np.sort(rng.choice(len(z), self.selection_sample, False))]
         k_min, k_max = self.k_range
@@ -218,6 +222,8 @@ class BehaviourClusters:
         return sel
 
     def _gmm(self, k):
+        from sklearn.mixture import GaussianMixture  # local: see _new_model
+
         return GaussianMixture(n_components=k, covariance_type="full", random_state=self.random_state, reg_covar=1e-4)
 
     def predict(self, table: pd.DataFrame) -> pd.Series:

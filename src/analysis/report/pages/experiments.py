@@ -184,7 +184,7 @@ class ExperimentPage:
         comparison, so the page uses the month's one CLV instead of fitting its own (:class:`MonthValues`).
         The notebook makes the same calls in its cells.
         """
-        src = load_source(source, as_of=as_of)
+        src = load_source(source, as_of=as_of, tables=experiments.SOURCE_TABLES)
         month = MonthValues.load(customer_base)
         if customer_base:
             params.setdefault("include_clv", month.include_clv)

@@ -369,3 +369,22 @@ def test_a_small_quiet_holdout_does_not_make_an_action_look_paid():
     r = ActionResult("grow", "2026-09", 255, 28, 0, 0, None, None, None, None, None, None, "margin", None, None,
                      welch.statistic, welch.confidence_interval().low, welch.confidence_interval().high, p)
     assert r.paid is None
+
+
+def test_the_contact_threshold_is_fitted_once_and_the_page_and_the_plan_read_it(base, plan, monkeypatch, tmp_path):
+    """The base fits the drop-out model once; the contacts page and the plan read that fit (no second fit)."""
+    import analysis.contacts.analysis as contacts_analysis
+    from analysis import contacts
+
+    calls = []
+    monkeypatch.setattr(contacts_analysis, "dropout_model", lambda *a, **k: calls.append(a) or dropout_model(*a, **k))
+    page = contacts.analyse(base=base)
+    again = contact_plan(base)
+    assert calls == []
+    fitted = dropout_model(SAMPLE, AS_OF)  # the definition, fitted here from scratch
+    assert page.pressure.threshold == plan.contact_threshold == again.contact_threshold == fitted.threshold \
+        == base.contact_models.threshold
+    assert page.complaint is base.contact_models.model
+    # a saved and reloaded month gives the page the same fit
+    loaded = CustomerBase.load(base.save(tmp_path / "state"))
+    assert contacts.analyse(base=loaded).pressure.threshold == plan.contact_threshold and calls == []

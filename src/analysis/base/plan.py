@@ -26,10 +26,8 @@ import duckdb
 import pandas as pd
 
 from analysis.base.actions import ACTIONS, month_actions
-from analysis.contacts.dropout import dropout_model
-from analysis.contacts.pressure import marketing_pressure
 from analysis.contacts.table import date_sql
-from analysis.errors import ModelError, ParameterError
+from analysis.errors import ParameterError
 
 #: Which action a customer picked by several rules gets: the first of these.
 PRIORITY = ACTIONS
@@ -114,15 +112,10 @@ def group_counts(customers: pd.DataFrame) -> dict:
 
 
 def contact_threshold(base) -> int | None:
-    """The month's marketing-contact threshold k (the contacts page's), None without contacts or a fit."""
-    src = base.source
-    if not src.has("contacts"):
-        return None
-    try:
-        model = dropout_model(src, base.as_of)
-        return int(marketing_pressure(model, src, base.as_of, base.settings.inactivity_days).threshold)
-    except ModelError:
-        return None
+    """The month's marketing-contact threshold k (the contacts page's: the base's one fit), None without contacts
+    or a fit."""
+    fits = getattr(base, "contact_models", None)
+    return None if fits is None else fits.threshold
 
 
 def contact_flags(base, threshold: int | None) -> pd.DataFrame:

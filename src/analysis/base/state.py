@@ -26,6 +26,7 @@ from analysis.base.settings import BaseSettings
 from analysis.base.value import attach_value, fit_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
 from analysis.churn.rule import define_churn
+from analysis.contacts.analysis import contact_models
 from analysis.contacts.complaints import month_numbers
 from analysis.customers import table as customers
 from analysis.customers.activity import monthly_activity
@@ -180,6 +181,9 @@ class CustomerBase:
     _source: object = field(default=None, repr=False, compare=False)
     #: The month's complaint numbers when the source has contacts (:func:`analysis.contacts.complaints.month_numbers`).
     contact_numbers: dict = field(default_factory=dict)
+    #: The month's drop-out model and marketing-contact threshold when the source has contacts
+    #: (:class:`analysis.contacts.analysis.ContactModels`), fitted once: the contacts page and the plan read it.
+    contact_models: object = None
     #: In a monthly run: where the month's churn threshold came from in its report series
     #: (:meth:`analysis.report.series.SeriesThreshold.to_dict`); empty outside a series.
     series_threshold: dict = field(default_factory=dict)
@@ -269,6 +273,7 @@ class CustomerBase:
                    _source=src, churn_rule=rule)
         if src.has("contacts"):
             base.contact_numbers = month_numbers(src, as_of)
+            base.contact_models = contact_models(src, as_of, days)
         base.check()
         return base
 

@@ -17,6 +17,33 @@ from analysis.findings import Estimation
 
 
 @dataclass
+class ContactModels:
+    """The month's drop-out model (complaint states and marketing pressure) and its marketing-pressure threshold,
+    fitted once a month (:func:`contact_models`): the customer base keeps them, and the contacts page and the
+    contact plan read the same threshold. ``findings`` say why a part is None."""
+
+    model: DropoutModel | None
+    pressure: MarketingPressure | None
+    findings: list = field(default_factory=list)
+
+    @property
+    def threshold(self) -> int | None:
+        """Monthly marketing contacts above which leaving grows faster; None without a pressure fit."""
+        return None if self.pressure is None else int(self.pressure.threshold)
+
+
+def contact_models(src, as_of, inactivity_days: int | None) -> ContactModels:
+    """Fit the drop-out model and the marketing pressure on it; what valid data defeats is a finding."""
+    est = Estimation()
+    model = est.attempt("contacts.dropout", lambda: dropout_model(src, as_of),
+                        affects=("customers_over_contact_threshold",))
+    pressure = est.attempt("contacts.pressure", lambda: marketing_pressure(model, src, as_of, inactivity_days),
+                           reason="pressure_too_few", affects=("customers_over_contact_threshold",)) \
+        if model is not None else None
+    return ContactModels(model, pressure, est.findings)
+
+
+@dataclass
 class ContactsAnalysis:
     """Everything the contacts page shows; ``None`` parts could not be estimated (see ``findings``)."""
 
@@ -66,7 +93,8 @@ class ContactsAnalysis:
 def analyse(source=None, as_of=None, *, base=None, inactivity_days: int | None = None) -> ContactsAnalysis:
     """The contacts page's analysis: complaint handling and effect, marketing pressure, satisfaction, frequency.
 
-    ``base`` (a :class:`analysis.base.state.CustomerBase`) supplies the churn rule and the segments;
+    ``base`` (a :class:`analysis.base.state.CustomerBase`) supplies the churn rule, the segments and the month's
+    drop-out and pressure fits (:class:`ContactModels`);
     without it the data-driven churn rule is used and the by-segment tables are left empty. What cannot be
     estimated on valid data becomes a finding (``findings``) and its part is None.
     """
@@ -77,13 +105,18 @@ def analyse(source=None, as_of=None, *, base=None, inactivity_days: int | None =
         inactivity_days = base.settings.inactivity_days
     est = Estimation()
     handling = complaint_handling(src, as_of)
-    model = est.attempt("contacts.dropout", lambda: dropout_model(src, as_of),
-                        affects=("customers_over_contact_threshold",))
-    effect = pressure = None
-    if model is not None:
-        effect = est.attempt("contacts.complaints", lambda: complaint_effect(model), reason="complaints_too_few")
-        pressure = est.attempt("contacts.pressure", lambda: marketing_pressure(model, src, as_of, inactivity_days),
-                               reason="pressure_too_few", affects=("customers_over_contact_threshold",))
+    # the month's fits when the base holds them (computed once, read by the contact plan too)
+    fits = getattr(base, "contact_models", None) if base is not None else None
+    fits = fits if fits is not None else contact_models(src, as_of, inactivity_days)
+    model, pressure = fits.model, fits.pressure
+    for f in fits.findings:
+        if f.analysis != "contacts.pressure":
+            est.add(f)
+    effect = est.attempt("contacts.complaints", lambda: complaint_effect(model),
+                         reason="complaints_too_few") if model is not None else None
+    for f in fits.findings:
+        if f.analysis == "contacts.pressure":
+            est.add(f)
     over = customers_over_threshold(src, as_of, pressure.threshold) if pressure is not None else None
     groups = None
     frequency = {}

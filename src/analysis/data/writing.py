@@ -104,10 +104,18 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
                 or isinstance(col.dtype, pd.CategoricalDtype)):
             continue
         col = col.astype(object)
-        text = col.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+        text = _text_cells(col, lambda t: t.startswith(FORMULA_STARTS))
         if text.any():
             out[c] = col.where(~text, "'" + col[text].astype(str))
     return out
+
+
+def _text_cells(col: pd.Series, test) -> pd.Series:
+    """``test(col.str)`` for the text cells of an object column, False elsewhere (vectorised: no loop per row)."""
+    try:
+        return test(col.str).eq(True)  # a cell that is not text gives NaN, which is not True
+    except AttributeError:  # no text in the column at all (only numbers, Decimals, dates)
+        return pd.Series(False, index=col.index)
 
 
 def spreadsheet_safe_sql(con, sql: str) -> str:
@@ -121,7 +129,7 @@ def spreadsheet_safe_sql(con, sql: str) -> str:
 
 def _has_carriage_return(df: pd.DataFrame) -> bool:
     text = [c for c in df.columns if df[c].dtype == object]
-    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in text)
+    return any(_text_cells(df[c], lambda t: t.contains("\r", regex=False)).any() for c in text)
 
 
 def write_table(df: pd.DataFrame, out) -> Path:

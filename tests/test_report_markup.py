@@ -132,6 +132,70 @@ def test_text_from_the_data_is_escaped_in_every_fragment():
         assert "<script>" not in html and "&lt;script&gt;" in html, html[:200]
 
 
+class _HostileText(Text):
+    """Report words with text from the data in every sentence, as a label or an experiment id could carry it."""
+
+    def __call__(self, key: str, **values):
+        word = super().__call__(key, **values)
+        return [HOSTILE + w for w in word] if isinstance(word, list) else HOSTILE + word
+
+
+def _escaped(page: str) -> bool:
+    return "<script>" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
+
+
+def test_key_number_cards_keep_a_label_with_html_as_text(monkeypatch):
+    from analysis.base import KeyNumber
+    from analysis.report import numbers
+
+    monkeypatch.setattr(numbers, "label", lambda number, tx: HOSTILE)
+    out = numbers.cards_html([KeyNumber("customers_active", 1125, previous=1090)], Text("report", "en"))
+    assert _escaped(out)
+    assert out.startswith("<div class='kanta-cards'><div class='kanta-card'><div class='kanta-label'>&lt;script&gt;")
+    assert "<div class='kanta-value'>1,125</div><div class='kanta-change'>+35 (+3.2%) vs previous month</div>" in out
+
+
+def test_actions_and_plan_sentences_keep_html_as_text():
+    from types import SimpleNamespace
+
+    from analysis.report import plan_page
+
+    tx = _HostileText("report", "en")
+    base = SimpleNamespace(settings=SimpleNamespace(p_alive_threshold=0.3, contact_p_alive_floor=0.1),
+                           segment_settings=None, money_basis="revenue")
+    actions = [SimpleNamespace(name="win_back", size=0, value=None, value_kind=None, permission_filtered=False),
+               SimpleNamespace(name="retain", size=12, value=99.5, value_kind="value_at_stake", permission_filtered=True)]
+    out = site.actions_html(actions, base, tx)
+    assert _escaped(out) and out.count("<li>") == 2 and out.startswith("<h2>&lt;script&gt;")
+    manifest = {"actions": [{"name": "retain", "contact": 9, "holdout": 1, "customers": 10, "value": 5.0,
+                             "value_kind": "value_at_stake"}],
+                "plan": {"priority": ["retain"], "overlap_removed": 1, "excluded": {"no_permission": 2},
+                         "contact_threshold": 4, "holdout_share": 0.1},
+                "action_results": [], "action_uplift": []}
+    for part in (plan_page.summary_html(manifest, [], tx), plan_page.plan_html(manifest, tx),
+                 plan_page.results_html(manifest, tx)):
+        assert _escaped(part), part[:200]
+
+
+def test_an_experiment_id_and_a_degraded_page_with_html_stay_text_on_the_landing_page(tmp_path):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    tx = Text("report", "en")
+    settings = SimpleNamespace(inactivity_days=90, p_alive_threshold=0.3, contact_p_alive_floor=0.1)
+    base = SimpleNamespace(settings=settings, segment_settings=None, money_basis="revenue",
+                           as_of=pd.Timestamp("2026-10-31"), glossary=lambda: [])
+    timing = {"started_at": "2026-11-01T08:00:00", "duration_s": 1.0}
+    manifest = {"period": "2026-10", "as_of": "2026-10-31", "previous_as_of": "2026-09-30", "notebooks": [],
+                "experiments_ended": [{"id": HOSTILE, "verdict": None}, {"id": "b", "report": HOSTILE}],
+                "degraded": [{"page": HOSTILE, "reason": HOSTILE}], "customer_base": timing, **timing}
+    ctx = site.RunInfo(tx, "en", "data", "f" * 8, "abc", {}, dt.datetime(2026, 11, 1), "1.0")
+    page = site.landing_html(manifest, [], base, [], tx, ctx, tmp_path)
+    assert _escaped(page)
+    assert f"<li>{HOSTILE.replace('<', '&lt;').replace('>', '&gt;')[:20]}" in page  # the id, as text, in its item
+    assert "<a href='&lt;script&gt;alert(&#39;x&#39;)" in page  # a report link from the data stays in its attribute
+
+
 def test_a_figure_keeps_quotes_in_its_alt_text_inside_the_attribute():
     import matplotlib
 

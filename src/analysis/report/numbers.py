@@ -9,11 +9,11 @@ pages never show the records themselves.
 """
 from __future__ import annotations
 
-import html
 from typing import Iterable, Mapping
 
 from analysis.base.concepts import KeyNumber, plain_value  # noqa: F401  (KeyNumber: re-exported for notebooks)
 from analysis.findings import Finding
+from analysis.report.markup import Markup, macros
 from analysis.report.text import Text, fmt_money, fmt_number
 
 #: Which way is good for a key number (+1: up is good, -1: up is bad); a number not here has no good direction.
@@ -122,9 +122,7 @@ def sparkline_svg(values, width: int = 120, height: int = 28) -> str:
     step = (width - 4) / (len(v) - 1)
     pts = " ".join(f"{2 + i * step:.1f},{height - 3 - (x - lo) / span * (height - 6):.1f}" for i, x in enumerate(v))
     last_x, last_y = pts.split(" ")[-1].split(",")
-    return (f"<svg class='kanta-spark' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
-            f"role='img' aria-hidden='true'><polyline fill='none' stroke='#1f5f99' stroke-width='1.5' "
-            f"points='{pts}'/><circle cx='{last_x}' cy='{last_y}' r='2.5' fill='#1f5f99'/></svg>")
+    return str(macros("display.html.j2").sparkline(width, height, pts, last_x, last_y))
 
 
 def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = None) -> str:
@@ -141,22 +139,19 @@ def cards_html(numbers: Iterable[KeyNumber], tx: Text, trends: Mapping | None = 
         if n.value is None and n.reason:
             why = words(f"short_{n.reason}") if words.has(f"short_{n.reason}") else words("short_not_estimable")
             note = words("missing_value", reason=why)
+        card = {"label": label(n, tx), "value": format_value(n.value, n.unit, tx), "note": note, "spark": "",
+                "unusual": None, "tone": None}
         trend = (trends or {}).get(n.concept)
-        extra = ""
         if trend is not None:
-            extra = sparkline_svg(trend.values)
+            card["spark"] = Markup(sparkline_svg(trend.values))
             if trend.unusual:  # the flag says whether the unusual month is good or bad news
                 up = GOOD_WHEN_UP.get(n.concept)
                 good = None if up is None else (trend.unusual == "highest") == (up > 0)
                 verdict = "" if good is None else ": " + report_words("direction_good" if good else "direction_bad")
-                tone = "" if good is None else (" kanta-good" if good else " kanta-bad")
-                extra += (f"<div class='kanta-unusual{tone}'>"
-                          f"{html.escape(report_words('unusual_' + trend.unusual, n=len(trend.values)) + verdict)}</div>")
-        ch = f"<div class='kanta-change'>{html.escape(note)}</div>" if note else ""
-        cards.append(f"<div class='kanta-card{' kanta-card-unusual' if trend is not None and trend.unusual else ''}'>"
-                     f"<div class='kanta-label'>{html.escape(label(n, tx))}</div>"
-                     f"<div class='kanta-value'>{html.escape(format_value(n.value, n.unit, tx))}</div>{ch}{extra}</div>")
-    return "<div class='kanta-cards'>" + "".join(cards) + "</div>"
+                card["tone"] = None if good is None else ("good" if good else "bad")
+                card["unusual"] = report_words("unusual_" + trend.unusual, n=len(trend.values)) + verdict
+        cards.append(card)
+    return str(macros("display.html.j2").number_cards(cards))
 
 
 # --- notebook side -----------------------------------------------------------------------------
@@ -196,11 +191,9 @@ def show_numbers(numbers: Iterable[KeyNumber], language: str) -> None:
 def show_finding(finding: Finding, language: str) -> None:
     """Say on the page what could not be computed and why, and record it (the page counts as degraded)."""
     tx = Text("report", language)
-    sentence = html.escape(finding_text(finding, tx))
     lead = "not_computed" if degrades(finding.to_dict()) else "left_out"
-    _publish({"text/html": f"<div class='kanta-finding' role='note'><p><strong>{html.escape(Text('findings', language)(lead))}</strong> "
-                           f"{sentence}</p></div>",
-              FINDING_MIME: finding.to_dict(), "text/plain": finding.detail})
+    shown = macros("site.html.j2").findings(Text("findings", language)(lead), [finding_text(finding, tx)])
+    _publish({"text/html": str(shown), FINDING_MIME: finding.to_dict(), "text/plain": finding.detail})
 
 
 # --- run side ----------------------------------------------------------------------------------

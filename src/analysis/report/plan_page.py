@@ -1,14 +1,15 @@
 """The landing page's plan parts: the one-screen summary, the contact plan (priority, exclusions, holdout), last
-month's actions measured and which actions paid over the last months. Every sentence is made from ``manifest.json`` numbers, so a reader can recompute it."""
+month's actions measured and which actions paid over the last months. Every sentence is made from ``manifest.json`` numbers, so a reader can recompute it.
+Their markup is in ``templates/plan.html.j2`` (autoescape on): this module computes the sentences."""
 from __future__ import annotations
 
-import html
 import re
 from typing import Mapping
 
 import pandas as pd
 
 from analysis.base.plan_uplift import ENOUGH_HOLDOUT, POOL_MONTHS
+from analysis.report.markup import Markup, macros
 from analysis.report.numbers import GOOD_WHEN_UP, format_change, format_value, label
 from analysis.report.text import Text, fmt_money, fmt_number
 
@@ -31,7 +32,8 @@ def keep_together(fragment: str) -> str:
     >>> keep_together("<p>Situation on 2026-10-31: +€1.74.</p><a href='2026-10/index.html'>")
     "<p>Situation on <span class='kanta-nowrap'>2026-10-31</span>: <span class='kanta-nowrap'>+€1.74</span>.</p><a href='2026-10/index.html'>"
     """
-    return _TOGETHER_RE.sub(lambda m: f"<span class='kanta-nowrap'>{m.group(0)}</span>", fragment)
+    nowrap = macros("plan.html.j2").nowrap
+    return _TOGETHER_RE.sub(lambda m: str(nowrap(m.group(0))), fragment)
 
 
 def direction(number, good_when_up: int) -> str | None:
@@ -96,19 +98,14 @@ def uplift_html(manifest: Mapping, tx: Text) -> str:
     if ups is None:
         return ""
     pw = Text("plan", tx.language)
-    head = (f"<h2>{html.escape(pw('uplift_heading'))}</h2><p class='kanta-muted'>"
-            f"{html.escape(pw('uplift_intro', n=POOL_MONTHS, enough=tx.number(ENOUGH_HOLDOUT)))}</p>")
-    if not ups:
-        return head + f"<p>{html.escape(pw('uplift_none'))}</p>"
     ups = _by_priority(manifest)
-    actions = {a["name"]: a for a in manifest["actions"]}
-    cls = lambda css: f" class='kanta-{css}'" if css else ""  # noqa: E731
+    actions = {a["name"]: a for a in manifest["actions"]} if ups else {}
     items = []
     for u in ups:
         name, months = tx(f"action_name_{u['action']}"), _months(u["months"], tx)
         if u["difference"] is None:
-            items.append(("", u, pw("uplift_too_few", name=name, months=months, nc=tx.number(u["contact"]),
-                                    nh=tx.number(u["holdout"]))))
+            items.append(("", u["action"], pw("uplift_too_few", name=name, months=months,
+                                              nc=tx.number(u["contact"]), nh=tx.number(u["holdout"]))))
             continue
         just_measured = [r["month"] for r in manifest.get("action_results", []) if r["action"] == u["action"]]
         if list(u["months"]) == just_measured:  # one plan: its numbers are in the section above
@@ -128,10 +125,11 @@ def uplift_html(manifest: Mapping, tx: Text) -> str:
                       "total": tx.money(a.get("expected_gain") or 0.0), "c": tx.number(a.get("contact", 0))}
         elif verdict in ("lost", "no_clear_gain"):
             words["g"] = fmt_money(u["gain_per_customer"], tx.language, 2, signed=True)
-        items.append(({"paid": "good", "lost": "bad", "no_clear_gain": "bad"}.get(verdict, ""), u,
+        items.append(({"paid": "good", "lost": "bad", "no_clear_gain": "bad"}.get(verdict, ""), u["action"],
                       text + " " + pw(f"uplift_{verdict}", **words)))
-    li = "".join(f"<li{cls(css)} data-action='{u['action']}'>{html.escape(t)}</li>" for css, u, t in items)
-    return head + f"<ul class='kanta-actions kanta-uplift'>{li}</ul>"
+    return str(macros("plan.html.j2").uplift(pw("uplift_heading"),
+                                             pw("uplift_intro", n=POOL_MONTHS, enough=tx.number(ENOUGH_HOLDOUT)),
+                                             pw("uplift_none"), items))
 
 
 def result_verdict(r: Mapping) -> str | None:
@@ -160,43 +158,36 @@ def summary_html(manifest: Mapping, numbers: list, tx: Text) -> str:
         text = (tx("summary_item", label=label(n, tx), value=format_value(n.value, n.unit, tx), change=change,
                    direction=tx(f"direction_{d}")) if d else
                 tx("summary_item_new", label=label(n, tx), value=format_value(n.value, n.unit, tx)))
-        items.append(f"<li class='kanta-{d or 'flat'}' data-concept='{concept_id}'>{html.escape(text)}</li>")
+        items.append((d or "flat", concept_id, text))
     acts = manifest["actions"]
     contact, holdout = sum(a["contact"] for a in acts), sum(a["holdout"] for a in acts)
     plan = tx("summary_plan", c=tx.number(contact), k=tx.number(sum(1 for a in acts if a["customers"])),
               h=tx.number(holdout), value=tx.money(plan_value_at_stake(manifest)))
-    parts = [f"<h2>{html.escape(tx('summary_heading'))}</h2><ul class='kanta-summary'>{''.join(items)}</ul>",
-             f"<p>{html.escape(plan)}</p>"]
     paid = paid_sentence(manifest, tx)  # one answer to "did it pay": the pooled measurement that decides
-    if paid:
-        parts.append(f"<p>{html.escape(paid)}</p>")
-    return f"<section class='kanta-glance'>{''.join(parts)}</section>"
+    return str(macros("plan.html.j2").summary(tx("summary_heading"), items, plan, paid))
 
 
 def plan_html(manifest: Mapping, tx: Text) -> str:
     """The plan's rules in words: the priority, who was left out and why, the holdout."""
     plan = manifest["plan"]
     order = ", ".join(tx(f"action_name_{a}") for a in plan["priority"])
-    parts = [f"<h2>{html.escape(tx('plan_heading'))}</h2>", f"<p>{html.escape(tx('plan_priority', order=order))}"]
+    sentences = [tx("plan_priority", order=order)]
     if any(u["decides_priority"] for u in manifest.get("action_uplift") or []):
-        parts.append(" " + html.escape(Text("plan", tx.language)("plan_priority_measured")))
+        sentences.append(Text("plan", tx.language)("plan_priority_measured"))
     if plan["overlap_removed"]:
-        parts.append(" " + html.escape(tx("plan_overlap", n=tx.number(plan["overlap_removed"]))))
+        sentences.append(tx("plan_overlap", n=tx.number(plan["overlap_removed"])))
     reasons = [tx(f"excluded_{r}", n=tx.number(n), k=plan["contact_threshold"]) for r, n in plan["excluded"].items()
                if n]
     if reasons:
-        parts.append(" " + html.escape(tx("plan_excluded", reasons="; ".join(reasons))))
+        sentences.append(tx("plan_excluded", reasons="; ".join(reasons)))
     h = sum(a["holdout"] for a in manifest["actions"])
-    parts.append(f"</p><p>{html.escape(tx('plan_holdout', share=tx.pct(plan['holdout_share'], 0), h=tx.number(h)))}</p>")
-    return "".join(parts)
+    holdout = tx("plan_holdout", share=tx.pct(plan["holdout_share"], 0), h=tx.number(h))
+    return str(macros("plan.html.j2").plan(tx("plan_heading"), sentences, holdout))
 
 
 def results_html(manifest: Mapping, tx: Text) -> str:
     """Last month's actions measured: purchase rates and value per customer of contact against holdout."""
     results = manifest.get("action_results", [])
-    parts = [f"<h2>{html.escape(tx('results_heading'))}</h2>"]
-    if not results:
-        return parts[0] + f"<p>{html.escape(tx('results_none'))}</p>" + uplift_html(manifest, tx)
     signed_pp = lambda x: _signed_pp(x, tx)  # noqa: E731
     items = []
     for r in results:
@@ -218,5 +209,5 @@ def results_html(manifest: Mapping, tx: Text) -> str:
                              diff=m(r["value_difference"])) + " " + tx(
                 f"result_{verdict}", p=tx.number(r["value_p_value"], 3))
         items.append(text)
-    return (parts[0] + "<ul class='kanta-actions'>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
-            + uplift_html(manifest, tx))
+    return str(macros("plan.html.j2").results(tx("results_heading"), tx("results_none"), items,
+                                              Markup(uplift_html(manifest, tx))))

@@ -2,13 +2,13 @@
 
 Pages are self-contained (figures embedded, one inline style sheet, no scripts or CDN), end
 with a "Run details" section, and take every word and number format from ``strings/report.json``.
-Their markup is in ``templates/`` (``page.html.j2``, the macros of ``site.html.j2``; autoescape on).
+Their markup is in ``templates/`` (``page.html.j2``, the macros of ``site.html.j2`` and, for the landing page,
+``landing.html.j2`` and ``plan.html.j2``; autoescape on).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import html
 import json
 import posixpath
 import re
@@ -257,7 +257,7 @@ def actions_html(actions: list, base, tx: Text) -> str:
     for a in actions:
         name = tx(f"action_name_{a.name}")
         if not a.size:
-            items.append(f"<li>{html.escape(tx('action_nobody', name=name))}</li>")
+            items.append(tx("action_nobody", name=name))
             continue
         perm = tx("action_permission") if a.permission_filtered else tx("action_no_permission_data")
         value = "–" if a.value is None else tx.money(a.value)
@@ -269,9 +269,8 @@ def actions_html(actions: list, base, tx: Text) -> str:
                   "valuetext": "" if a.value is None else tx("action_value_clv", value=value)}
         if a.name == "second_purchase":
             values["days"] = seg.new_days if seg is not None else 30
-        items.append(f"<li>{html.escape(tx(f'action_{a.name}', **values))}</li>")
-    return (f"<h2>{html.escape(tx('actions_heading'))}</h2><p class='kanta-muted'>{html.escape(tx('actions_intro'))}</p>"
-            f"<ul class='kanta-actions'>{''.join(items)}</ul>")
+        items.append(tx(f"action_{a.name}", **values))
+    return str(macros("landing.html.j2").actions(tx("actions_heading"), tx("actions_intro"), items))
 
 
 def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpec], tx: Text, ctx: RunInfo,
@@ -280,51 +279,32 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
     experiments, glossary."""
 
     month = pd.Period(manifest["period"], freq="M")
-    situation = tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"]))
-    parts = [summary_html(manifest, numbers, tx) if "plan" in manifest else "", f"<p>{html.escape(situation)}</p>"]
-    days = base.settings.inactivity_days
-    parts.append(f"<p>{html.escape(tx('threshold', n=tx.number(days)))} "
-                 f"<a href='#glossary'>{html.escape(tx('see_glossary'))}</a></p>")
-    if actions:
-        parts.append(actions_html(list(actions), base, tx))
-    if "plan" in manifest:
-        parts.append(plan_html(manifest, tx))
-        parts.append(results_html(manifest, tx))
-    parts.append(f"<h2>{html.escape(tx('key_numbers'))}</h2>")
-    parts.append(cards_html(numbers, tx, trends))
-    if manifest.get("degraded"):
-        parts.append(f"<h2>{html.escape(tx('degraded_heading'))}</h2><ul class='kanta-links'>")
-        for d in manifest["degraded"]:
-            parts.append(f"<li>{html.escape(d['page'])}: {html.escape(d['reason'])}</li>")
-        parts.append("</ul>")
-
+    has_plan = "plan" in manifest
     by_name = {s.name: s for s in [*specs, EXPERIMENT]}
-    parts.append(f"<h2>{html.escape(tx('detail_pages'))}</h2><ul class='kanta-links'>")
+    pages = []
     for rec in manifest["notebooks"]:
         spec = by_name[rec["name"]]
         about = tx(f"nb_{spec.name}_about") if tx.has(f"nb_{spec.name}_about") else ""
-        parts.append(f"<li><a href='{html.escape(rec['html'])}'>{html.escape(notebook_title(spec, tx))}</a>"
-                     + (f" – {html.escape(about)}" if about else "") + "</li>")
-    parts.append("</ul>")
-    if manifest.get("contacts_page") is False:
-        parts.append(f"<p>{html.escape(tx('no_contacts_page'))}</p>")
-
-    ended = manifest["experiments_ended"]
-    parts.append(f"<h2>{html.escape(tx('experiments_ended'))}</h2>")
-    if ended:
-        parts.append("<ul class='kanta-links'>")
-        for e in ended:
-            label = html.escape(_experiment_label(e["id"], e.get("verdict"), tx))
-            link = e.get("report") or (f"../experiments/{safe_id(e['id'])}/index.html"
-                                       if (out / "experiments" / safe_id(e["id"]) / "index.html").exists() else None)
-            if link:
-                parts.append(f"<li><a href='{html.escape(link)}'>{label}</a></li>")
-            else:
-                parts.append(f"<li>{label} ({html.escape(tx('no_report_yet', id=e['id']))})</li>")
-        parts.append("</ul>")
-    else:
-        parts.append(f"<p>{html.escape(tx('no_experiments_ended'))}</p>")
-    parts.append(glossary_html(base, tx))
+        pages.append((rec["html"], notebook_title(spec, tx), about))
+    ended = []
+    for e in manifest["experiments_ended"]:
+        link = e.get("report") or (f"../experiments/{safe_id(e['id'])}/index.html"
+                                   if (out / "experiments" / safe_id(e["id"]) / "index.html").exists() else None)
+        ended.append((_experiment_label(e["id"], e.get("verdict"), tx), link, tx("no_report_yet", id=e["id"])))
+    # the parts the functions above made are markup from their own templates: placed as they are
+    plan, results = ((Markup(plan_html(manifest, tx)), Markup(results_html(manifest, tx))) if has_plan else ("", ""))
+    body = macros("landing.html.j2").body(
+        summary=Markup(summary_html(manifest, numbers, tx)) if has_plan else "",
+        situation=tx("situation", date=tx.date(manifest["as_of"]), previous=tx.date(manifest["previous_as_of"])),
+        threshold=tx("threshold", n=tx.number(base.settings.inactivity_days)), see_glossary=tx("see_glossary"),
+        actions=Markup(actions_html(list(actions), base, tx)) if actions else "", plan=plan, results=results,
+        key_numbers=tx("key_numbers"), cards=Markup(cards_html(numbers, tx, trends)),
+        degraded_heading=tx("degraded_heading"),
+        degraded=[(d["page"], d["reason"]) for d in manifest.get("degraded") or []],
+        detail_pages=tx("detail_pages"), pages=pages,
+        no_contacts_page=tx("no_contacts_page") if manifest.get("contacts_page") is False else "",
+        experiments_heading=tx("experiments_ended"), ended=ended, no_experiments=tx("no_experiments_ended"),
+        glossary=Markup(glossary_html(base, tx)))
 
     rows = {tx("rd_period"): manifest["period"],
             **common_rows(ctx, {"period": manifest["period"], "source": ctx.source_display, "language": ctx.language},
@@ -334,8 +314,8 @@ def landing_html(manifest: Mapping, numbers: list, base, specs: list[NotebookSpe
                                 **{r["name"]: timing(r) for r in manifest["notebooks"]},
                                 **{f"experiment {r['experiment_id']}": timing(r)
                                    for r in manifest.get("experiment_reports", [])}}
-    nav = f"<a href='../index.html'>{html.escape(tx('all_months'))}</a>"
-    return simple_page(tx("report_title", month=month_label(month, tx.language)), keep_together("\n".join(parts)),
+    nav = str(macros("landing.html.j2").nav(tx("all_months")))
+    return simple_page(tx("report_title", month=month_label(month, tx.language)), keep_together(str(body)),
                        ctx.language,
                        nav_html=nav, run_details_html=run_details_html(tx, rows))
 

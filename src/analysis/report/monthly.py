@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import html
 import shutil
 import time
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from analysis.report.notebooks import (
 )
 from analysis.report.numbers import KeyNumber, collect_details, collect_verdict, degrades, finding_text
 from analysis.report.numbers import collect as collect_numbers
+from analysis.report.markup import macros
 from analysis.report.pii import check_privacy, pii_values
 from analysis.report.series import month_threshold, series_threshold
 from analysis.report.plan_lists import action_uplift, measure_previous, with_published_previous, write_lists
@@ -451,9 +451,9 @@ def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: 
     duration = time.perf_counter() - t0
     shown = {**params, "source": ctx.source_display}
     if "customer_base" in shown:
-        shown["customer_base"] = "../" + str(pd.Timestamp(as_of).strftime("%Y-%m")) + "/customer_base.pkl"
+        shown["customer_base"] = "customer_base"  # the month's saved state, as on the month's own pages
     rows = {tx("rd_notebook"): nb_path.name, **common_rows(ctx, shown, started.isoformat(), duration)}
-    nav = f"<a href='../../index.html'>{html.escape(tx('all_months'))}</a>"
+    nav = str(macros("landing.html.j2").nav(tx("all_months"), "../../index.html"))
     if base_file is not None:  # in the monthly run: the month's landing page and its other pages, as on them
         nav = experiment_nav_html(tx, pd.Timestamp(as_of).strftime("%Y-%m"), list(month_pages or []), experiment_id)
     nb = nbformat.read(executed, as_version=4)

@@ -21,16 +21,82 @@ estimated on valid data raises :class:`~analysis.errors.ModelError` with a ``rea
 :class:`~analysis.findings.Finding` and computes the rest of the page. Levels too small to estimate are
 pooled first (:data:`OTHER`).
 """
-from analysis.churn.analysis import ChurnAnalysis, analyse
-from analysis.churn.cox import CoxResult, PHCheck, fit_cox, one_hot, ph_check, scaled_schoenfeld_residuals
-from analysis.churn.drivers import (COX_CUSTOMERS, MIN_COX_EVENTS, MIN_LEVEL_CUSTOMERS, MIN_LEVEL_EVENTS, ChurnCox,
-                                    cox_dataset, early_behaviour, early_categories, fit_churn_cox)
-from analysis.churn.kaplan_meier import (MIN_GROUP_CUSTOMERS, OTHER, SURVIVAL_MONTHS, GroupSurvival,
-                                         KaplanMeierResult, kaplan_meier, kaplan_meier_by_group, pool_small_groups)
-from analysis.churn.retention import RetentionKPIs, annualise_churn, cohort_retention, retention_kpis
-from analysis.churn.risk import churn_risk, export_table, gap_survival
-from analysis.churn.rule import (ATTRIBUTES, ChurnDefinition, churn_table, churn_threshold, default_inactivity_days,
-                                 define_churn, gap_table, interpurchase_gaps, purchase_days)
+import importlib
+import sys
+import types
+
+# The names below load their module on first use (PEP 562), so importing one submodule (e.g. the churn rule the
+# month's state uses) does not import them all (lifelines, papermill and the month's run take seconds in a kernel).
+_HOMES = {
+    "ChurnAnalysis": "analysis.churn.analysis",
+    "analyse": "analysis.churn.analysis",
+    "CoxResult": "analysis.churn.cox",
+    "PHCheck": "analysis.churn.cox",
+    "fit_cox": "analysis.churn.cox",
+    "one_hot": "analysis.churn.cox",
+    "ph_check": "analysis.churn.cox",
+    "scaled_schoenfeld_residuals": "analysis.churn.cox",
+    "COX_CUSTOMERS": "analysis.churn.drivers",
+    "MIN_COX_EVENTS": "analysis.churn.drivers",
+    "MIN_LEVEL_CUSTOMERS": "analysis.churn.drivers",
+    "MIN_LEVEL_EVENTS": "analysis.churn.drivers",
+    "ChurnCox": "analysis.churn.drivers",
+    "cox_dataset": "analysis.churn.drivers",
+    "early_behaviour": "analysis.churn.drivers",
+    "early_categories": "analysis.churn.drivers",
+    "fit_churn_cox": "analysis.churn.drivers",
+    "MIN_GROUP_CUSTOMERS": "analysis.churn.kaplan_meier",
+    "OTHER": "analysis.churn.kaplan_meier",
+    "SURVIVAL_MONTHS": "analysis.churn.kaplan_meier",
+    "GroupSurvival": "analysis.churn.kaplan_meier",
+    "KaplanMeierResult": "analysis.churn.kaplan_meier",
+    "kaplan_meier": "analysis.churn.kaplan_meier",
+    "kaplan_meier_by_group": "analysis.churn.kaplan_meier",
+    "pool_small_groups": "analysis.churn.kaplan_meier",
+    "RetentionKPIs": "analysis.churn.retention",
+    "annualise_churn": "analysis.churn.retention",
+    "cohort_retention": "analysis.churn.retention",
+    "retention_kpis": "analysis.churn.retention",
+    "churn_risk": "analysis.churn.risk",
+    "export_table": "analysis.churn.risk",
+    "gap_survival": "analysis.churn.risk",
+    "ATTRIBUTES": "analysis.churn.rule",
+    "ChurnDefinition": "analysis.churn.rule",
+    "churn_table": "analysis.churn.rule",
+    "churn_threshold": "analysis.churn.rule",
+    "default_inactivity_days": "analysis.churn.rule",
+    "define_churn": "analysis.churn.rule",
+    "gap_table": "analysis.churn.rule",
+    "interpurchase_gaps": "analysis.churn.rule",
+    "purchase_days": "analysis.churn.rule",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'analysis.churn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
+
+class _Package(types.ModuleType):
+    """``analysis.churn.kaplan_meier`` is the function, as it was when this package imported it eagerly: importing
+    the submodule of the same name must not put the module in its place."""
+
+    def __setattr__(self, name, value):
+        if name in _HOMES and isinstance(value, types.ModuleType):
+            return  # the submodule stays reachable as sys.modules["analysis.churn.kaplan_meier"]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     # the churn rule and the duration / event table

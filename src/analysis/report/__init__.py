@@ -14,12 +14,50 @@ Modules: ``run`` (periods, inputs, run metadata), ``monthly`` (the month's run a
 module per page (``customer_base``, ``clv``, ``churn``, ``segments``, ``contacts``, ``experiments`` with
 ``campaign``).
 """
-from analysis.report.monthly import MonthReport, build_experiment_report, build_report, experiments_ended, render_month
-from analysis.report.run import ensure_demo_data, last_complete_period, month_end, package_version, parse_period
-from analysis.report.notebooks import (EXPERIMENT, NOTEBOOKS, NotebookFailed, NotebookSpec, check_parameters,
-                                       default_jobs, execute_notebook, notebook_parameters, parse_overrides)
-from analysis.report.site import month_label, write_index
-from analysis.report.pii import PrivacyError, find_pii, pii_values
+import importlib
+
+# The names below load their module on first use (PEP 562), so importing one submodule (e.g. the churn rule the
+# month's state uses) does not import them all (lifelines, papermill and the month's run take seconds in a kernel).
+_HOMES = {
+    "MonthReport": "analysis.report.monthly",
+    "build_experiment_report": "analysis.report.monthly",
+    "build_report": "analysis.report.monthly",
+    "experiments_ended": "analysis.report.monthly",
+    "render_month": "analysis.report.monthly",
+    "ensure_demo_data": "analysis.report.run",
+    "last_complete_period": "analysis.report.run",
+    "month_end": "analysis.report.run",
+    "package_version": "analysis.report.run",
+    "parse_period": "analysis.report.run",
+    "EXPERIMENT": "analysis.report.notebooks",
+    "NOTEBOOKS": "analysis.report.notebooks",
+    "NotebookFailed": "analysis.report.notebooks",
+    "NotebookSpec": "analysis.report.notebooks",
+    "check_parameters": "analysis.report.notebooks",
+    "default_jobs": "analysis.report.notebooks",
+    "execute_notebook": "analysis.report.notebooks",
+    "notebook_parameters": "analysis.report.notebooks",
+    "parse_overrides": "analysis.report.notebooks",
+    "month_label": "analysis.report.site",
+    "write_index": "analysis.report.site",
+    "PrivacyError": "analysis.report.pii",
+    "find_pii": "analysis.report.pii",
+    "pii_values": "analysis.report.pii",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'analysis.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = ["EXPERIMENT", "MonthReport", "NOTEBOOKS", "NotebookFailed", "NotebookSpec", "PrivacyError",
            "build_experiment_report", "build_report", "check_parameters", "default_jobs", "ensure_demo_data",

@@ -4,15 +4,58 @@ Layer 3: imports only the root modules (``errors``) and the scientific libraries
 scipy, statsmodels, lifelines); never ``data``, ``customers``, ``clv`` or anything above. Every test
 returns a small frozen result (estimate, interval, p-value, ``summary()``, ``to_dict()``) in no language.
 """
-from analysis.stats.bayes import BayesResult, bayes_proportions
-from analysis.stats.power import (mde_means, mde_proportions, power_proportions, sample_size_means,
-                                  sample_size_proportions)
-from analysis.stats.results import Result, check_alpha, check_counts, check_margin, plain, summary_table
-from analysis.stats.retention import RetentionComparison, compare_retention
-from analysis.stats.sequential import SequentialResult, msprt, simulate_peeking
-from analysis.stats.tests import (SRM_THRESHOLD, BootstrapResult, CupedResult, MeanTest, ProportionTest, SrmResult,
-                                  adjust_p_values, bootstrap_difference, cuped_test, srm_test, two_proportion_test,
-                                  ratio_interval, welch_test, wilson_interval)
+import importlib
+
+# The names below load their module on first use (PEP 562): importing one test does not import lifelines (the
+# retention comparison's) into every page that uses the package.
+_HOMES = {
+    "BayesResult": "analysis.stats.bayes",
+    "bayes_proportions": "analysis.stats.bayes",
+    "mde_means": "analysis.stats.power",
+    "mde_proportions": "analysis.stats.power",
+    "power_proportions": "analysis.stats.power",
+    "sample_size_means": "analysis.stats.power",
+    "sample_size_proportions": "analysis.stats.power",
+    "Result": "analysis.stats.results",
+    "check_alpha": "analysis.stats.results",
+    "check_counts": "analysis.stats.results",
+    "check_margin": "analysis.stats.results",
+    "plain": "analysis.stats.results",
+    "summary_table": "analysis.stats.results",
+    "RetentionComparison": "analysis.stats.retention",
+    "compare_retention": "analysis.stats.retention",
+    "SequentialResult": "analysis.stats.sequential",
+    "msprt": "analysis.stats.sequential",
+    "simulate_peeking": "analysis.stats.sequential",
+    "SRM_THRESHOLD": "analysis.stats.tests",
+    "BootstrapResult": "analysis.stats.tests",
+    "CupedResult": "analysis.stats.tests",
+    "MeanTest": "analysis.stats.tests",
+    "ProportionTest": "analysis.stats.tests",
+    "SrmResult": "analysis.stats.tests",
+    "adjust_p_values": "analysis.stats.tests",
+    "bootstrap_difference": "analysis.stats.tests",
+    "cuped_test": "analysis.stats.tests",
+    "srm_test": "analysis.stats.tests",
+    "two_proportion_test": "analysis.stats.tests",
+    "ratio_interval": "analysis.stats.tests",
+    "welch_test": "analysis.stats.tests",
+    "wilson_interval": "analysis.stats.tests",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'analysis.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "BayesResult", "SequentialResult",

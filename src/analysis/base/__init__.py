@@ -16,7 +16,7 @@ Layer 6: may import everything below (``data``, ``customers``, ``stats``, ``clv`
 """
 from __future__ import annotations
 
-import importlib
+from analysis.lazy import lazy_exports
 
 #: Where each public name lives. Names are imported on first use (PEP 562), so ``import analysis.base.settings``
 #: (the CLI's argument defaults) does not load the whole month's machinery (segments, scikit-learn, ...).
@@ -70,17 +70,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'analysis.base' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

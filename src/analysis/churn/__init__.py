@@ -21,9 +21,7 @@ estimated on valid data raises :class:`~analysis.errors.ModelError` with a ``rea
 :class:`~analysis.findings.Finding` and computes the rest of the page. Levels too small to estimate are
 pooled first (:data:`OTHER`).
 """
-import importlib
-import sys
-import types
+from analysis.lazy import lazy_exports
 
 # The names below load their module on first use (PEP 562), so importing one submodule (e.g. the churn rule the
 # month's state uses) does not import them all (lifelines, papermill and the month's run take seconds in a kernel).
@@ -72,30 +70,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'analysis.churn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
-
-
-class _Package(types.ModuleType):
-    """``analysis.churn.kaplan_meier`` is the function, as it was when this package imported it eagerly: importing
-    the submodule of the same name must not put the module in its place."""
-
-    def __setattr__(self, name, value):
-        if name in _HOMES and isinstance(value, types.ModuleType):
-            return  # the submodule stays reachable as sys.modules["analysis.churn.kaplan_meier"]
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

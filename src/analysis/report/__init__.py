@@ -14,7 +14,7 @@ Modules: ``run`` (periods, inputs, run metadata), ``monthly`` (the month's run a
 module per page (``customer_base``, ``clv``, ``churn``, ``segments``, ``contacts``, ``experiments`` with
 ``campaign``).
 """
-import importlib
+from analysis.lazy import lazy_exports
 
 # The names below load their module on first use (PEP 562), so importing one submodule (e.g. the churn rule the
 # month's state uses) does not import them all (lifelines, papermill and the month's run take seconds in a kernel).
@@ -46,17 +46,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'analysis.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = ["EXPERIMENT", "MonthReport", "NOTEBOOKS", "NotebookFailed", "NotebookSpec", "PrivacyError",

@@ -4,7 +4,7 @@ Layer 3: imports only the root modules (``errors``) and the scientific libraries
 scipy, statsmodels, lifelines); never ``data``, ``customers``, ``clv`` or anything above. Every test
 returns a small frozen result (estimate, interval, p-value, ``summary()``, ``to_dict()``) in no language.
 """
-import importlib
+from analysis.lazy import lazy_exports
 
 # The names below load their module on first use (PEP 562): importing one test does not import lifelines (the
 # retention comparison's) into every page that uses the package.
@@ -44,17 +44,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'analysis.stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

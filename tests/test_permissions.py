@@ -66,6 +66,11 @@ def test_permission_values_is_the_one_reading_for_python_callers():
     s = pd.Series(["Opt-In", "opt-out", "1.0", "0", "", None, "Ja", "nej", "kyllä", "what"], dtype=object)
     assert permission_values(s).tolist() == [True, False, True, False, False, False, True, False, True, pd.NA]
     assert permission_values(pd.Series([True, False, None], dtype="boolean")).tolist() == [True, False, False]
+    # each distinct spelling is read once and spread back to its rows, in order, on any index
+    many = pd.Series(np.tile(s.to_numpy(), 500), index=np.arange(5000)[::-1] * 3)
+    read = permission_values(many)
+    assert (read.index == many.index).all()
+    assert read.tolist() == permission_values(s).tolist() * 500
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ Also the words a refusal uses: placeholders that mean "no value", and how a mess
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis.data import privacy
@@ -62,14 +63,18 @@ def permission_sql(x: str) -> str:
 
 
 def permission_values(values: pd.Series) -> pd.Series:
-    """The one reading of a permission column in Python: True/False by the vocabulary, a blank False, else NA."""
-    w = values.astype("string").fillna("").str.lower().str.strip().str.replace(r"([a-z])[\s_-]+([a-z])", r"\1\2",
-                                                                               regex=True)
-    w = w.str.replace(r"^([01])\.0+$", r"\1", regex=True)
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[w.isin(PERMISSION_YES)] = True
-    out[w.isin((*PERMISSION_NO, *PERMISSION_BLANKS))] = False
-    return out
+    """The one reading of a permission column in Python: True/False by the vocabulary, a blank False, else NA.
+
+    Each distinct value is read once (a column of a million customers holds a handful of spellings).
+    """
+    codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+    w = pd.Series(uniques, dtype="string").str.lower().str.strip()
+    w = w.str.replace(r"([a-z])[\s_-]+([a-z])", r"\1\2", regex=True).str.replace(r"^([01])\.0+$", r"\1", regex=True)
+    read = np.full(len(w) + 1, None, dtype=object)  # the last slot: a missing value (code -1), a blank
+    read[:-1][w.isin(PERMISSION_YES).to_numpy()] = True
+    read[:-1][w.isin((*PERMISSION_NO, *PERMISSION_BLANKS)).to_numpy()] = False
+    read[-1] = True if "" in PERMISSION_YES else False if "" in (*PERMISSION_NO, *PERMISSION_BLANKS) else None
+    return pd.Series(read[codes], index=values.index, dtype="boolean")
 
 
 def plural(n: int, one: str, many: str) -> str:

@@ -71,6 +71,35 @@ def test_big_bases_screen_thresholds_on_a_subsample_and_fit_everyone_at_the_best
     assert (r.hazard_ratio, r.ci_low, r.ci_high) == pytest.approx((f.hazard_ratio, f.ci_low, f.ci_high), rel=1e-3)
 
 
+def test_the_drop_out_fit_in_a_child_process_is_the_same_fit_to_the_last_bit(demo):
+    """A big base fits the drop-out model in a child process while the month's other parts are computed: the
+    same rows (customers as sorted codes) give the same profile, parameters and ratios as the fit here."""
+    here = dropout.start_dropout_model(demo, AS_OF, detach=False)()
+    child = dropout.start_dropout_model(demo, AS_OF, detach=True)()
+    assert child.profile.equals(here.profile)
+    assert (child.r, child.alpha, child.a, child.b, child.customers) == (here.r, here.alpha, here.a, here.b,
+                                                                          here.customers)
+    assert {k: v.to_dict() for k, v in child.ratios.items()} == {k: v.to_dict() for k, v in here.ratios.items()}
+    assert (child.threshold, child.threshold_low, child.threshold_high, child.above) \
+        == (here.threshold, here.threshold_low, here.threshold_high, here.above)
+
+
+def test_a_drop_out_fit_that_fails_in_the_child_is_the_same_finding(small, tmp_path):
+    from analysis.contacts.analysis import start_contact_models
+
+    d = tmp_path / "few"
+    d.mkdir()
+    tx = pd.read_csv(small / "transactions.csv", dtype=str, keep_default_na=False)
+    keep = tx["customer_id"].drop_duplicates().head(20)  # 20 customers: fewer repeat buyers than MIN_DROPOUTS
+    tx[tx["customer_id"].isin(keep)].to_csv(d / "transactions.csv", index=False)
+    for name in ("customers", "contacts"):
+        (d / f"{name}.csv").write_bytes((small / f"{name}.csv").read_bytes())
+    src = load_source(d, as_of=AS_OF)
+    here, child = (start_contact_models(src, AS_OF, 150, detach=flag)() for flag in (False, True))
+    assert here.model is None and [f.to_dict() for f in child.findings] == [f.to_dict() for f in here.findings]
+    assert [f.reason for f in child.findings] == ["dropout_too_few"]
+
+
 def test_likelihood_on_distinct_histories_equals_the_sum_over_customers(demo):
     # the fit evaluates the likelihood once per distinct history; value and gradient must be the per-customer sum's
     import numpy as np

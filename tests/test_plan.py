@@ -377,7 +377,8 @@ def test_the_contact_threshold_is_fitted_once_and_the_page_and_the_plan_read_it(
     from analysis import contacts
 
     calls = []
-    monkeypatch.setattr(contacts_analysis, "dropout_model", lambda *a, **k: calls.append(a) or dropout_model(*a, **k))
+    start = contacts_analysis.start_dropout_model
+    monkeypatch.setattr(contacts_analysis, "start_dropout_model", lambda *a, **k: calls.append(a) or start(*a, **k))
     page = contacts.analyse(base=base)
     again = contact_plan(base)
     assert calls == []

@@ -26,7 +26,7 @@ from analysis.base.settings import BaseSettings
 from analysis.base.value import attach_value, fit_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
 from analysis.churn.rule import define_churn
-from analysis.contacts.analysis import contact_models
+from analysis.contacts.analysis import start_contact_models
 from analysis.contacts.complaints import month_numbers
 from analysis.customers import table as customers
 from analysis.customers.activity import monthly_activity
@@ -213,6 +213,8 @@ class CustomerBase:
         rule = define_churn(src, as_of, settings.inactivity_days, method="inactivity")  # decided once, kept with how
         days = int(rule.inactivity_days)
         settings = dataclasses.replace(settings, inactivity_days=days)
+        # the contact drop-out fit needs only the churn rule: on a big base it runs in a child process meanwhile
+        contacts_fit = start_contact_models(src, as_of, days) if src.has("contacts") else None
 
         table = customers.customer_table(src, as_of, include_prospects=True)
         t = _customer_states(table, days)
@@ -271,9 +273,9 @@ class CustomerBase:
                    previous=previous, flows=flows, clv=fitted, segmentation=seg, previous_segmentation=prev_seg,
                    findings=est.findings, source_path=str(location(src.path)) if getattr(src, "path", None) else None,
                    _source=src, churn_rule=rule)
-        if src.has("contacts"):
+        if contacts_fit is not None:
             base.contact_numbers = month_numbers(src, as_of)
-            base.contact_models = contact_models(src, as_of, days)
+            base.contact_models = contacts_fit()
         base.check()
         return base
 

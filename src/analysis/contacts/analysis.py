@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from analysis.contacts.complaints import ComplaintHandling, complaint_effect, complaint_handling
-from analysis.contacts.dropout import DropoutModel, dropout_model
+from analysis.contacts.dropout import DropoutModel, start_dropout_model
 from analysis.contacts.pressure import MarketingPressure, customers_over_threshold, marketing_pressure
 from analysis.contacts.satisfaction import contact_counts, contact_frequency, nps_retention, satisfaction_by
 from analysis.contacts.table import open_source, require_contacts
@@ -34,13 +34,24 @@ class ContactModels:
 
 def contact_models(src, as_of, inactivity_days: int | None) -> ContactModels:
     """Fit the drop-out model and the marketing pressure on it; what valid data defeats is a finding."""
+    return start_contact_models(src, as_of, inactivity_days)()
+
+
+def start_contact_models(src, as_of, inactivity_days: int | None, detach: bool | None = None):
+    """:func:`contact_models` begun: returns a function that finishes it. On a big base the drop-out fit runs in a
+    child process meanwhile (:func:`analysis.contacts.dropout.start_dropout_model`); the source is read here and
+    when finishing, never by the child."""
     est = Estimation()
-    model = est.attempt("contacts.dropout", lambda: dropout_model(src, as_of),
-                        affects=("customers_over_contact_threshold",))
-    pressure = est.attempt("contacts.pressure", lambda: marketing_pressure(model, src, as_of, inactivity_days),
-                           reason="pressure_too_few", affects=("customers_over_contact_threshold",)) \
-        if model is not None else None
-    return ContactModels(model, pressure, est.findings)
+    affects = ("customers_over_contact_threshold",)
+    wait = est.attempt("contacts.dropout", lambda: start_dropout_model(src, as_of, detach=detach), affects=affects)
+
+    def finish() -> ContactModels:
+        model = est.attempt("contacts.dropout", wait, affects=affects) if wait is not None else None
+        pressure = est.attempt("contacts.pressure", lambda: marketing_pressure(model, src, as_of, inactivity_days),
+                               reason="pressure_too_few", affects=affects) if model is not None else None
+        return ContactModels(model, pressure, est.findings)
+
+    return finish
 
 
 @dataclass

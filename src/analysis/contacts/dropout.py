@@ -348,13 +348,72 @@ def dropout_model(source, as_of=None) -> DropoutModel:
         ``dropout_too_few`` when fewer than :data:`MIN_DROPOUTS` customers made a repeat purchase;
         ``not_estimable`` when the information matrix is singular or the fit runs to the edge of its parameters.
     """
+    return start_dropout_model(source, as_of, detach=False)()
+
+
+def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
+    """Start :func:`dropout_model` and return a function that waits for it and returns its result (or raises its
+    :class:`ModelError`).
+
+    The purchase histories are queried here; the fit (numbers only, no data source) runs in a child process when
+    ``detach`` is true, or by default from :data:`DETACH_ROWS` history rows, so the caller computes the month's
+    other parts meanwhile on the other core. The child runs the same function on the same rows (customers by
+    sorted codes instead of ids), so the model is the same to the last bit; if the child cannot be started, the
+    fit runs here.
+    """
     src = open_source(source, as_of)
     require_contacts(src)
     as_of = src.as_of if as_of is None else pd.Timestamp(as_of).normalize()
     long = src.sql(_histories_sql(as_of))
+    if detach is None:
+        detach = len(long) >= DETACH_ROWS
+    if detach:
+        try:
+            return _detached(long, as_of)
+        except (OSError, RuntimeError, ValueError):  # no child process here (sandbox, frozen interpreter): fit here
+            pass
     # small matrix products (a few thousand distinct histories x 52 cells): BLAS threads cost more than they save
     with threadpool_limits(1):
-        return _fit_dropout(long, as_of)
+        model = _fit_dropout(long, as_of)
+    return lambda: model
+
+
+#: From this many rows of purchase histories (about 75,000 customers with contacts) the drop-out fit runs in a
+#: child process (:func:`start_dropout_model`); below it starting a process costs more than the fit.
+DETACH_ROWS = 200_000
+
+
+def _fit_in_child(long: pd.DataFrame, as_of: pd.Timestamp):
+    """The child's job: the fit, with an error returned as its parts (a ModelError does not survive pickling)."""
+    try:
+        with threadpool_limits(1):
+            return _fit_dropout(long, as_of)
+    except ModelError as exc:
+        return ("model_error", str(exc), exc.reason, getattr(exc, "facts", None))
+
+
+def _detached(long: pd.DataFrame, as_of: pd.Timestamp):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    coded = long.assign(customer_id=pd.factorize(long["customer_id"], sort=True)[0].astype(np.int64))
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(_fit_in_child, coded, as_of)
+    del coded
+
+    def wait() -> DropoutModel:
+        try:
+            out = future.result()
+        except Exception:  # noqa: BLE001 - the child died (memory, signal): fit here, as without a child
+            with threadpool_limits(1):
+                out = _fit_dropout(long, as_of)
+        finally:
+            pool.shutdown(wait=True)
+        if isinstance(out, tuple):
+            raise ModelError(out[1], out[2], out[3])
+        return out
+
+    return wait
 
 
 def _fit_dropout(long: pd.DataFrame, as_of: pd.Timestamp) -> DropoutModel:

@@ -84,6 +84,27 @@ def test_the_drop_out_fit_in_a_child_process_is_the_same_fit_to_the_last_bit(dem
         == (here.threshold, here.threshold_low, here.threshold_high, here.above)
 
 
+def test_a_script_without_a_main_guard_runs_once_when_the_fit_is_detached(small, tmp_path):
+    """The child is a fresh interpreter, not multiprocessing's: an analyst's script that builds the month at top
+    level (no ``if __name__ == "__main__"``) is not run again by the child."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "analysis_script.py"
+    runs = tmp_path / "runs.txt"
+    script.write_text(f"""
+from analysis.contacts import dropout
+with open({str(runs)!r}, "a") as f:
+    f.write("run\\n")
+model = dropout.start_dropout_model({str(small)!r}, {AS_OF!r}, detach=True)()
+print(model.customers)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert runs.read_text().splitlines() == ["run"]
+    assert int(done.stdout) == dropout.start_dropout_model(small, AS_OF, detach=False)().customers
+
+
 def test_a_drop_out_fit_that_fails_in_the_child_is_the_same_finding(small, tmp_path):
     from analysis.contacts.analysis import start_contact_models
 

@@ -357,9 +357,9 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
 
     The purchase histories are queried here; the fit (numbers only, no data source) runs in a child process when
     ``detach`` is true, or by default from :data:`DETACH_ROWS` history rows, so the caller computes the month's
-    other parts meanwhile on the other core. The child runs the same function on the same rows (customers by
-    sorted codes instead of ids), so the model is the same to the last bit; if the child cannot be started, the
-    fit runs here.
+    other parts meanwhile on the other core. The child (a fresh interpreter, :func:`_detached`) runs the same
+    function on the same rows (customers by sorted codes instead of ids), so the model is the same to the last
+    bit; if the child cannot be started or dies, the fit runs here.
     """
     src = open_source(source, as_of)
     require_contacts(src)
@@ -370,7 +370,7 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
     if detach:
         try:
             return _detached(long, as_of)
-        except (OSError, RuntimeError, ValueError):  # no child process here (sandbox, frozen interpreter): fit here
+        except OSError:  # no child process here (no interpreter to start, no temporary folder): fit here
             pass
     # small matrix products (a few thousand distinct histories x 52 cells): BLAS threads cost more than they save
     with threadpool_limits(1):
@@ -383,32 +383,58 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
 DETACH_ROWS = 200_000
 
 
-def _fit_in_child(long: pd.DataFrame, as_of: pd.Timestamp):
-    """The child's job: the fit, with an error returned as its parts (a ModelError does not survive pickling)."""
+def _fit_in_child(folder: str) -> None:
+    """The child's job (``python -c``): the fit on the rows pickled in ``folder``; the model, or a ModelError as its
+    parts (message, reason, facts), pickled back beside them."""
+    import pickle
+    from pathlib import Path
+
+    long, as_of = pd.read_pickle(Path(folder) / "rows.pkl")
     try:
         with threadpool_limits(1):
-            return _fit_dropout(long, as_of)
+            out = _fit_dropout(long, as_of)
     except ModelError as exc:
-        return ("model_error", str(exc), exc.reason, getattr(exc, "facts", None))
+        out = ("model_error", str(exc), exc.reason, exc.facts)
+    (Path(folder) / "fit.part").write_bytes(pickle.dumps(out))
+    (Path(folder) / "fit.part").rename(Path(folder) / "fit.pkl")
 
 
 def _detached(long: pd.DataFrame, as_of: pd.Timestamp):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Start the fit in a fresh interpreter (``python -c``, the parent's ``sys.path``): unlike multiprocessing it
+    never re-runs the caller's script (an analyst's script without a ``__main__`` guard) and never forks a
+    process whose other threads (DuckDB's, BLAS's) hold locks. The rows go through a private temporary folder."""
+    import pickle
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
 
-    coded = long.assign(customer_id=pd.factorize(long["customer_id"], sort=True)[0].astype(np.int64))
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    future = pool.submit(_fit_in_child, coded, as_of)
-    del coded
+    folder = Path(tempfile.mkdtemp(prefix="kanta-dropout-"))
+    try:
+        coded = long.assign(customer_id=pd.factorize(long["customer_id"], sort=True)[0].astype(np.int64))
+        pd.to_pickle((coded, as_of), folder / "rows.pkl")
+        del coded
+        code = (f"import sys; sys.path[:0] = {[p for p in sys.path if p]!r}; "
+                f"from analysis.contacts.dropout import _fit_in_child; _fit_in_child({str(folder)!r})")
+        with open(folder / "stderr.txt", "wb") as err:  # a file, not a pipe: a chatty child never waits for us
+            proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
     def wait() -> DropoutModel:
         try:
-            out = future.result()
-        except Exception:  # noqa: BLE001 - the child died (memory, signal): fit here, as without a child
+            proc.wait()
+            out = pickle.loads((folder / "fit.pkl").read_bytes()) if proc.returncode == 0 else None
+        except (OSError, pickle.UnpicklingError):
+            out = None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if out is None:  # the child died (memory, a signal) or could not import: fit here, as without a child
             with threadpool_limits(1):
                 out = _fit_dropout(long, as_of)
-        finally:
-            pool.shutdown(wait=True)
         if isinstance(out, tuple):
             raise ModelError(out[1], out[2], out[3])
         return out

@@ -27,7 +27,13 @@ point is not a smooth parameter). The demo base's truth is recovered (tests/test
 from __future__ import annotations
 
 import functools
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -386,8 +392,6 @@ DETACH_ROWS = 200_000
 def _fit_in_child(folder: str) -> None:
     """The child's job (``python -c``): the fit on the rows pickled in ``folder``; the model, or a ModelError as its
     parts (message, reason, facts), pickled back beside them."""
-    import pickle
-    from pathlib import Path
 
     long, as_of = pd.read_pickle(Path(folder) / "rows.pkl")
     try:
@@ -403,12 +407,6 @@ def _detached(long: pd.DataFrame, as_of: pd.Timestamp):
     """Start the fit in a fresh interpreter (``python -c``, the parent's ``sys.path``): unlike multiprocessing it
     never re-runs the caller's script (an analyst's script without a ``__main__`` guard) and never forks a
     process whose other threads (DuckDB's, BLAS's) hold locks. The rows go through a private temporary folder."""
-    import pickle
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
 
     folder = Path(tempfile.mkdtemp(prefix="kanta-dropout-"))
     try:

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import gc
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +176,9 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
     """
     from tqdm.auto import tqdm  # local: heavy import, kept off the start-up path
 
-
+    # papermill and nbformat (2-3 s of imports) load on the other core while the data is validated (DuckDB lets go
+    # of the interpreter while it works); the parameter check below then finds them loaded
+    threading.Thread(target=_load_notebook_libraries, name="kanta-imports", daemon=True).start()
     tx, out, data_path, folder = resolve_inputs(data, out, notebooks, language, quiet)
 
     # Validate first: bad data gets the loader's one-line message, not a papermill traceback.
@@ -242,7 +245,15 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         for e in ended:  # replaced by the page's own verdict code when its page is rendered
             e["verdict"] = "not_rendered"
 
+        month_text = month_label(month, tx.language)
+        month_pages = [(f"{s.name}.html", notebook_title(s, tx)) for s in specs]
+        month_pages += [(f"../experiments/{safe_id(e['id'])}/index.html", tx("experiment_link", id=e["id"]))
+                        for e in exp_todo]
+
         def run_notebook(spec: NotebookSpec, position: int):
+            """Run one page's notebook and make its HTML page here, in the worker, while the others still run."""
+            import nbformat  # local: heavy import, kept off the start-up path
+
             executed = work / f"{spec.name}.ipynb"
             declared = notebook_parameters(folder / f"{spec.name}.ipynb")
             carried, shown = spec.carry_params(staged, out / str(month - 1))
@@ -258,12 +269,22 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
                 if exc.error_name != "ModelError":  # a bug or a broken notebook: the month fails
                     raise
                 failure = exc  # valid data the model cannot estimate: the page is published degraded
-            return spec, shown, started, time.perf_counter() - t0, executed, failure
-
-        month_text = month_label(month, tx.language)
-        month_pages = [(f"{s.name}.html", notebook_title(s, tx)) for s in specs]
-        month_pages += [(f"../experiments/{safe_id(e['id'])}/index.html", tx("experiment_link", id=e["id"]))
-                        for e in exp_todo]
+            duration = time.perf_counter() - t0
+            page = f"{spec.name}.html"
+            nav = month_nav_html(tx, month_text, month_pages, current=page)
+            title = f"{notebook_title(spec, tx)} – {month_text}"
+            details = run_details_html(tx, {tx("rd_notebook"): f"{spec.name}.ipynb",
+                                            **common_rows(ctx, shown, started, duration)})
+            if failure is None:
+                nb = nbformat.read(executed, as_version=4)
+                html = notebook_html(nb, title, language, details, nav)
+                page_numbers, page_findings = collect_numbers(nb)
+            else:
+                page_findings = [Finding(spec.name, "page_failed", {"detail": failure.error_value},
+                                         failure.error_value).to_dict()]
+                html = degraded_page_html(title, page_findings, tx, details, nav)
+                page_numbers = []
+            return spec, shown, started, duration, html, page_numbers, page_findings
 
         def run_experiment(experiment_id: str, position: int):
             return timed(lambda: _experiment_page(experiment_id, exp_nb, data_path, as_of, ctx, scratch, failed_dir,
@@ -288,24 +309,10 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
             experiment_records.append({"experiment_id": e["id"], "html": e["report"], "started_at": started_e,
                                        "duration_s": round(seconds_e, 3)})
 
-        import nbformat  # local: heavy import, kept off the start-up path
-
         pages, notebook_records, numbers, degraded, left_out = {}, [], [], list(degraded_experiments), []
-        for spec, shown, started_at, duration, executed, failure in runs:
+        for spec, shown, started_at, duration, html, page_numbers, page_findings in runs:
             page = f"{spec.name}.html"
-            nav = month_nav_html(tx, month_text, month_pages, current=page)
-            title = f"{notebook_title(spec, tx)} – {month_text}"
-            details = run_details_html(tx, {tx("rd_notebook"): f"{spec.name}.ipynb",
-                                            **common_rows(ctx, shown, started_at, duration)})
-            if failure is None:
-                nb = nbformat.read(executed, as_version=4)
-                pages[page] = notebook_html(nb, title, language, details, nav)
-                page_numbers, page_findings = collect_numbers(nb)
-            else:
-                page_findings = [Finding(spec.name, "page_failed", {"detail": failure.error_value},
-                                         failure.error_value).to_dict()]
-                pages[page] = degraded_page_html(title, page_findings, tx, details, nav)
-                page_numbers = []
+            pages[page] = html
             numbers += [{**n, "page": page} for n in page_numbers]
             said = [{"page": page, "reason": finding_text(f, tx), "analysis": f["analysis"], "code": f["reason"]}
                     for f in page_findings]
@@ -424,6 +431,15 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 # --- experiment reports ------------------------------------------------------
+def _load_notebook_libraries() -> None:
+    """Import what running and reading notebooks needs (a warm-up: a failure here is met again where it is used)."""
+    try:
+        import nbformat  # noqa: F401  # local: heavy import, kept off the start-up path
+        import papermill  # noqa: F401  # local: heavy import, kept off the start-up path
+    except ImportError:
+        pass
+
+
 def _experiment_page(experiment_id: str, nb_path: Path, data_path: Path, as_of: pd.Timestamp, ctx: "RunInfo",
                      scratch: Path, failed_dir: Path, quiet: bool, position: int = 0,
                      base_file: Path | None = None, month_pages: list | None = None) -> tuple[Path, dict]:

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from analysis.base.plan import PRIORITY
-from analysis.stats.tests import two_proportion_test
+from analysis import stats  # the test library loads on first use (stats is lazy): pages that show a plan need not
 
 #: Plans of this many months before the report month are pooled.
 POOL_MONTHS = 6
@@ -119,7 +119,7 @@ def pool_results(results: Iterable[Mapping], month: str, n_months: int = POOL_MO
         bh = sum(int(r.get("buyers_holdout") or 0) for r in rows)
         diff = lo = hi = p = None
         if nc and nh:
-            t = two_proportion_test(bh, nh, bc, nc)
+            t = stats.two_proportion_test(bh, nh, bc, nc)
             diff, lo, hi, p = float(t.estimate), float(t.ci_low), float(t.ci_high), float(t.p_value)
         valued = [r for r in rows if r.get("value_per_customer_contact") is not None]
         value = sum(float(r["value_per_customer_contact"]) * int(r["contact"]) for r in valued)

@@ -40,7 +40,7 @@ _HOMES = {
     "two_proportion_test": "analysis.stats.tests",
     "ratio_interval": "analysis.stats.tests",
     "welch_test": "analysis.stats.tests",
-    "wilson_interval": "analysis.stats.tests",
+    "wilson_interval": "analysis.stats.proportions",
 }
 
 

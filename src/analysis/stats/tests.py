@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_confint, proportions_ztest,
+from statsmodels.stats.proportion import (confint_proportions_2indep, proportions_ztest,
                                           test_proportions_2indep)
 
 from analysis.errors import ParameterError
+from analysis.stats.proportions import wilson_interval
 from analysis.stats.results import Result, check_alpha, check_counts, check_margin, summary_table
 
 __all__ = ["ProportionTest", "MeanTest", "BootstrapResult", "SrmResult", "CupedResult", "wilson_interval", "ratio_interval",
@@ -27,18 +28,6 @@ SRM_THRESHOLD = 0.001  # a sample ratio mismatch this strong withholds the verdi
 
 
 # --- frequentist tests ------------------------------------------------------
-def wilson_interval(conversions: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for one proportion (no continuity correction; statsmodels ``proportion_confint``).
-
-    Example
-    -------
-    >>> [round(x, 4) for x in wilson_interval(48, 80)]
-    [0.4905, 0.7004]
-    """
-    lo, hi = proportion_confint(conversions, n, alpha=alpha, method="wilson")
-    return float(lo), float(hi)
-
-
 def ratio_interval(conversions_1: int, n_1: int, conversions_2: int, n_2: int,
                    alpha: float = 0.05) -> tuple[float, float]:
     """Interval for the ratio of two proportions ``p1 / p2`` by MOVER-R from the Wilson intervals.

@@ -14,6 +14,7 @@ from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.statistics import proportional_hazard_test
 
+from analysis.churn.concordance import cox_concordance
 from analysis.churn.kaplan_meier import check_durations_events
 from analysis.churn.results import json_value, summary_html
 from analysis.errors import ModelError, ParameterError
@@ -332,7 +333,7 @@ def _cox_result(cph, ph, strata, alpha, data, event_col) -> CoxResult:
     params = cph.params_.copy()
     params.index = params.index.astype(str)
     params.name = "coef"
-    return CoxResult(params=params, hazard_ratios=hr, concordance=float(cph.concordance_index_), ph_check=ph,
+    return CoxResult(params=params, hazard_ratios=hr, concordance=float(cox_concordance(cph)), ph_check=ph,
                      strata=tuple(strata), n=int(len(data)), n_events=int(data[event_col].sum()), alpha=alpha,
                      log_likelihood=float(cph.log_likelihood_), fitter=cph)
 

@@ -17,7 +17,7 @@ ROOT = PACKAGE.parent.parent
 
 #: Bottom to top; a module may import its own rank or lower. The package's ``__init__``/``__main__`` sit on top.
 LAYERS = [
-    {"errors", "units", "findings", "lazy"},
+    {"errors", "units", "findings", "lazy", "detached"},
     {"data"},
     {"customers"},
     {"stats"},

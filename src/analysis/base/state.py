@@ -23,7 +23,7 @@ from analysis import data, segments
 from analysis.base.concepts import CONCEPTS, KeyNumber
 from analysis.base.concepts import label_key as basis_label_key
 from analysis.base.settings import BaseSettings
-from analysis.base.value import attach_value, fit_customer_value, margin_rates
+from analysis.base.value import attach_value, start_customer_value, margin_rates
 from analysis.base.store import STORED_PARTS, StoredPart, load_state, save_state, share_text
 from analysis.churn.rule import define_churn
 from analysis.contacts.analysis import start_contact_models
@@ -222,9 +222,27 @@ class CustomerBase:
         t["has_permission"] = _has_permission(t)
 
         buyers = t[t["is_buyer"]]
-        fitted = est.attempt("clv", lambda: fit_customer_value(src, buyers, as_of, settings),
-                             reason="not_estimable", affects=("customer_equity", "value_at_risk", "customers_at_risk",
-                                                              "customers_valued", "customers_to_contact"))
+        clv_affects = ("customer_equity", "value_at_risk", "customers_at_risk", "customers_valued",
+                       "customers_to_contact")
+        # on a big base the CLV fit runs in a child process while last month's table and segments are computed
+        finish_value = est.attempt("clv", lambda: start_customer_value(src, buyers, as_of, settings),
+                                   reason="not_estimable", affects=clv_affects)
+        previous_end = data.previous_month_end(as_of)
+        prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
+        prev_centroids = previous_centroids
+        if isinstance(previous_centroids, (str, Path)):  # last month's file: damaged, it is a finding, not a stop
+            try:
+                prev_centroids = segments.read_centroids(previous_centroids)
+            except (DataError, ParameterError) as exc:
+                prev_centroids = None
+                est.add(Finding("segments.previous_centroids", "previous_centroids_unreadable",
+                                {"file": Path(previous_centroids).name}, str(exc)))
+        # noqa below: ruff reads the `del prev_table` further down as the name being undefined in the lambda
+        prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,  # noqa: F821
+                                                            prev_centroids))
+        flows = monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
+        fitted = est.attempt("clv", finish_value, reason="not_estimable", affects=clv_affects) \
+            if finish_value is not None else None
         t = attach_value(t, fitted)
         rate = margin_rates(t)
         t["value_at_stake"] = (t["clv_if_alive"] - t["clv"]).clip(lower=0)
@@ -237,24 +255,11 @@ class CustomerBase:
                                    "is called at risk by it; the churn rule still decides who has churned.",
                             affects=("customers_at_risk", "value_at_risk", "customers_to_contact")))
 
-        previous_end = data.previous_month_end(as_of)
-        prev_table = _customer_states(customers.customer_table(src, previous_end, include_prospects=True), days)
         # The strategy groups' potential value is the CLV only with value_basis "clv" (else the run rate).
         clv_values = fitted.values if fitted is not None and settings.value_basis == "clv" else None
         if clv_values is not None and rate is not None:  # potential value in margin: the margin CLV
             clv_values = clv_values.assign(clv=clv_values["customer_id"].astype(str).map(
                 t.set_index("customer_id")["clv"]).to_numpy())
-        prev_centroids = previous_centroids
-        if isinstance(previous_centroids, (str, Path)):  # last month's file: damaged, it is a finding, not a stop
-            try:
-                prev_centroids = segments.read_centroids(previous_centroids)
-            except (DataError, ParameterError) as exc:
-                prev_centroids = None
-                est.add(Finding("segments.previous_centroids", "previous_centroids_unreadable",
-                                {"file": Path(previous_centroids).name}, str(exc)))
-        # noqa below: ruff reads the `del prev_table` further down as the name being undefined in the lambda
-        prev_seg = est.attempt("segments", lambda: _segment(src, prev_table, previous_end, settings, days, None,  # noqa: F821
-                                                            prev_centroids))
         seg = est.attempt("segments", lambda: _segment(src, t, as_of, settings, days, clv_values,
                                                        prev_seg.clusters if prev_seg is not None else prev_centroids))
         t = _attach_segments(t, seg)
@@ -263,7 +268,6 @@ class CustomerBase:
             for f in getattr(seg, "findings", ()):
                 est.add(f)
 
-        flows = monthly_activity(src, as_of, months=FLOW_MONTHS, inactivity_days=days)
         prev_table["p_alive"] = previous_p_alive(fitted, prev_table)
         t["p_alive_previous"] = t["customer_id"].map(prev_table.set_index("customer_id")["p_alive"]).astype(float)
         previous = prev_table[["customer_id", *STATE_COLUMNS, "cluster", "p_alive"]].reset_index(drop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import clv as clv_mod
+from analysis.clv.pipeline import start_analyse
 from analysis.units import DAYS_PER_MONTH
 
 #: The CLV columns the value step adds (margin when the data has margin; the sales CLV then stays in ``clv_sales``).
@@ -44,8 +44,15 @@ def fit_customer_value(source, buyers: pd.DataFrame, as_of, settings, freq: str 
     ``source`` gives ``auto`` its calibration/holdout split. Raises :class:`~analysis.errors.ModelError`
     when the data cannot support a model (the caller makes it a finding or an empty file).
     """
-    return clv_mod.analyse(buyers.reset_index(drop=True), as_of, settings.horizon_months, settings.discount_rate,
-                           days_per_month, freq, model=settings.clv_model, holdout=source)
+    return start_customer_value(source, buyers, as_of, settings, freq, days_per_month, detach=False)()
+
+
+def start_customer_value(source, buyers: pd.DataFrame, as_of, settings, freq: str = "D",
+                         days_per_month: float = DAYS_PER_MONTH, detach: bool | None = None):
+    """:func:`fit_customer_value` begun (:func:`analysis.clv.pipeline.start_analyse`): returns a function that
+    finishes it. On a big base the fit runs in a child process meanwhile; the source is read only here."""
+    return start_analyse(buyers.reset_index(drop=True), as_of, settings.horizon_months, settings.discount_rate,
+                         days_per_month, freq, model=settings.clv_model, holdout=source, detach=detach)
 
 
 def value_basis(table: pd.DataFrame) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from analysis import customers
+from analysis import customers, detached
 from analysis.clv.fitting import check_horizon, check_rfm, check_unit
 from analysis.clv.holdout import holdout_split
 from analysis.clv.model import CLVModel
@@ -80,24 +81,59 @@ def analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate
     calibration/holdout table) ``auto`` chooses by holdout error on. Given a source as
     ``source_or_table``, the holdout split is made from it.
     """
+    return start_analyse(source_or_table, as_of, horizon_months, discount_rate, days_per_month, freq, model, holdout,
+                         detach=False)()
+
+
+#: From this many customers the month's fit runs in a child process (:func:`start_analyse` with ``detach=None``).
+DETACH_CUSTOMERS = 50_000
+
+
+def start_analyse(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,
+                  days_per_month: float = DAYS_PER_MONTH, freq: str = "D", model: "CLVModel | str | None" = None,
+                  holdout=None, *, detach: bool | None = None):
+    """:func:`analyse` begun: returns a function that finishes it (the :class:`CLVResult`, or the fit's ModelError).
+
+    The customer table and the holdout split are read here; the fit (numbers only: the RFM columns and the
+    split) runs in a child interpreter (:mod:`analysis.detached`) when ``detach`` is true, or by default from
+    :data:`DETACH_CUSTOMERS` customers, so the caller computes other parts meanwhile; the scoring runs here when
+    finishing. The child fits the same numbers with the same code: the same model as a fit here.
+    """
     check_horizon(horizon_months, discount_rate, days_per_month)
     check_unit(freq)
     table = as_table(source_or_table, as_of, freq)
     check_rfm(table)
-    if not isinstance(model, CLVModel):
+    if isinstance(model, CLVModel):
+        fitted = detached.run_here(lambda: model)
+    else:
         key = "auto" if model is None else model.replace("-", "_")
-        fitter = CLVModel(time_unit=freq, model=key)
         if key == "auto" and holdout is None and not isinstance(source_or_table, pd.DataFrame):
             holdout = source_or_table
         if key == "auto" and holdout is not None and not isinstance(holdout, pd.DataFrame):
             holdout = holdout_split(holdout, as_of, freq, days_per_month=days_per_month, table=table)
-        model = fitter.fit(table, holdout=holdout)
-    out = model.predict(table, horizon_months, discount_rate, days_per_month)
-    extra = [c for c in table.columns if c not in out.columns]
-    if extra:
-        out = pd.concat([out, table[extra].reset_index(drop=True)], axis=1)
-    return CLVResult(model, out, int(horizon_months), float(discount_rate), float(days_per_month),
-                     None if as_of is None else pd.Timestamp(as_of))
+        detach = len(table) >= DETACH_CUSTOMERS if detach is None else detach
+        if detach:  # only the numbers the fit reads go to the child (customers by position: the fit reads no id)
+            rfm = table[["frequency", "recency", "T", "monetary_value"]].assign(customer_id=np.arange(len(table)))
+            split = None if holdout is None else holdout.drop(columns=["customer_id"], errors="ignore")
+            fitted = detached.start(fit_model, rfm, key, freq, split)
+        else:
+            fitted = detached.run_here(fit_model, table, key, freq, holdout)
+
+    def finish() -> CLVResult:
+        fit = fitted()
+        out = fit.predict(table, horizon_months, discount_rate, days_per_month)
+        extra = [c for c in table.columns if c not in out.columns]
+        if extra:
+            out = pd.concat([out, table[extra].reset_index(drop=True)], axis=1)
+        return CLVResult(fit, out, int(horizon_months), float(discount_rate), float(days_per_month),
+                         None if as_of is None else pd.Timestamp(as_of))
+
+    return finish
+
+
+def fit_model(table: pd.DataFrame, key: str, freq: str, holdout: pd.DataFrame | None) -> CLVModel:
+    """The purchase and spend models fitted on ``table`` (``auto`` choosing on ``holdout``): the detachable part."""
+    return CLVModel(time_unit=freq, model=key).fit(table, holdout=holdout)
 
 
 def customer_value(source_or_table, as_of=None, horizon_months: int = 12, discount_rate: float = 0.01,

@@ -27,13 +27,7 @@ point is not a smooth parameter). The demo base's truth is recovered (tests/test
 from __future__ import annotations
 
 import functools
-import pickle
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,6 +35,7 @@ from scipy import optimize
 from scipy.special import betaln, digamma, gammaln
 from threadpoolctl import threadpool_limits
 
+from analysis import detached
 from analysis.contacts.table import date_sql, open_source, require_contacts
 from analysis.customers.table import purchase_days_sql
 from analysis.errors import ModelError
@@ -363,9 +358,9 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
 
     The purchase histories are queried here; the fit (numbers only, no data source) runs in a child process when
     ``detach`` is true, or by default from :data:`DETACH_ROWS` history rows, so the caller computes the month's
-    other parts meanwhile on the other core. The child (a fresh interpreter, :func:`_detached`) runs the same
-    function on the same rows (customers by sorted codes instead of ids), so the model is the same to the last
-    bit; if the child cannot be started or dies, the fit runs here.
+    other parts meanwhile on the other core. The child (a fresh interpreter, :mod:`analysis.detached`) runs the
+    same function on the same rows (customers by sorted codes instead of ids), so the model is the same to the
+    last bit; if the child cannot be started or dies, the fit runs here.
     """
     src = open_source(source, as_of)
     require_contacts(src)
@@ -373,15 +368,10 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
     long = src.sql(_histories_sql(as_of))
     if detach is None:
         detach = len(long) >= DETACH_ROWS
-    if detach:
-        try:
-            return _detached(long, as_of)
-        except OSError:  # no child process here (no interpreter to start, no temporary folder): fit here
-            pass
-    # small matrix products (a few thousand distinct histories x 52 cells): BLAS threads cost more than they save
-    with threadpool_limits(1):
-        model = _fit_dropout(long, as_of)
-    return lambda: model
+    if detach:  # customers as sorted codes: the same order as the ids, a fraction of the bytes to hand over
+        coded = long.assign(customer_id=pd.factorize(long["customer_id"], sort=True)[0].astype(np.int64))
+        return detached.start(_fit_rows, coded, as_of)
+    return detached.run_here(_fit_rows, long, as_of)
 
 
 #: From this many rows of purchase histories (about 75,000 customers with contacts) the drop-out fit runs in a
@@ -389,55 +379,10 @@ def start_dropout_model(source, as_of=None, *, detach: bool | None = None):
 DETACH_ROWS = 200_000
 
 
-def _fit_in_child(folder: str) -> None:
-    """The child's job (``python -c``): the fit on the rows pickled in ``folder``; the model, or a ModelError as its
-    parts (message, reason, facts), pickled back beside them."""
-
-    long, as_of = pd.read_pickle(Path(folder) / "rows.pkl")
-    try:
-        with threadpool_limits(1):
-            out = _fit_dropout(long, as_of)
-    except ModelError as exc:
-        out = ("model_error", str(exc), exc.reason, exc.facts)
-    (Path(folder) / "fit.part").write_bytes(pickle.dumps(out))
-    (Path(folder) / "fit.part").rename(Path(folder) / "fit.pkl")
-
-
-def _detached(long: pd.DataFrame, as_of: pd.Timestamp):
-    """Start the fit in a fresh interpreter (``python -c``, the parent's ``sys.path``): unlike multiprocessing it
-    never re-runs the caller's script (an analyst's script without a ``__main__`` guard) and never forks a
-    process whose other threads (DuckDB's, BLAS's) hold locks. The rows go through a private temporary folder."""
-
-    folder = Path(tempfile.mkdtemp(prefix="kanta-dropout-"))
-    try:
-        coded = long.assign(customer_id=pd.factorize(long["customer_id"], sort=True)[0].astype(np.int64))
-        pd.to_pickle((coded, as_of), folder / "rows.pkl")
-        del coded
-        code = (f"import sys; sys.path[:0] = {[p for p in sys.path if p]!r}; "
-                f"from analysis.contacts.dropout import _fit_in_child; _fit_in_child({str(folder)!r})")
-        with open(folder / "stderr.txt", "wb") as err:  # a file, not a pipe: a chatty child never waits for us
-            proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-    def wait() -> DropoutModel:
-        try:
-            proc.wait()
-            out = pickle.loads((folder / "fit.pkl").read_bytes()) if proc.returncode == 0 else None
-        except (OSError, pickle.UnpicklingError):
-            out = None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        if out is None:  # the child died (memory, a signal) or could not import: fit here, as without a child
-            with threadpool_limits(1):
-                out = _fit_dropout(long, as_of)
-        if isinstance(out, tuple):
-            raise ModelError(out[1], out[2], out[3])
-        return out
-
-    return wait
+def _fit_rows(long: pd.DataFrame, as_of: pd.Timestamp) -> DropoutModel:
+    # small matrix products (a few thousand distinct histories x 52 cells): BLAS threads cost more than they save
+    with threadpool_limits(1):
+        return _fit_dropout(long, as_of)
 
 
 def _fit_dropout(long: pd.DataFrame, as_of: pd.Timestamp) -> DropoutModel:

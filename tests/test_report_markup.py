@@ -223,3 +223,23 @@ def test_table_of_contents_gives_two_equal_headings_two_targets():
     page = "<h1>T</h1>" + "<h2>Same</h2>" * 4 + "<div id='same'></div>"
     out = with_toc(page, "On this page")
     assert [f"id='{t}'" in out for t in ("same-2", "same-3", "same-4", "same-5")] == [True] * 4
+
+
+def test_jobs_start_costliest_first_and_return_in_list_order():
+    """Longest processing time first; the results (pages) stay in page order."""
+    from analysis.report.notebooks import run_jobs
+
+    started = []
+
+    def job(name):
+        def run(position):
+            started.append(name)
+            return name
+        return run
+
+    names = ["customer_base", "clv", "churn", "segments", "experiment"]
+    tasks = [(n, job(n)) for n in names]
+    assert run_jobs(tasks, 1, None, costs=[6, 27, 28, 10, 13]) == names
+    assert started == ["churn", "clv", "experiment", "segments", "customer_base"]
+    started.clear()
+    assert run_jobs(tasks, 1, None) == names and started == names  # without costs: in list order

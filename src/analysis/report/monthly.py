@@ -71,7 +71,7 @@ from analysis.report.site import (
 )
 
 #: The contacts page (issue 15): rendered only for a source with a contacts table.
-CONTACTS = NotebookSpec("contacts")
+CONTACTS = NotebookSpec("contacts", cost=9)
 
 # --- experiments -------------------------------------------------------------
 def experiments_ended(source, period: pd.Period) -> list[dict]:
@@ -295,7 +295,7 @@ def render_month(period: str | None = None, data: str | Path | None = None, out:
         overall = tqdm(total=len(tasks), desc=f"kanta report {month}", unit="step", position=0,
                        disable=True if quiet else None, leave=not quiet)  # None: no bar in a log file
         try:
-            results = run_jobs(tasks, jobs, overall)
+            results = run_jobs(tasks, jobs, overall, costs=[s.cost for s in specs] + [EXPERIMENT.cost] * len(exp_todo))
         finally:
             overall.close()
         runs = results[:len(specs)]
